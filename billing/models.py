@@ -1,0 +1,47 @@
+"""Model prices and the usage ledger (the source of truth for what a tenant spent)."""
+
+from django.conf import settings
+from django.db import models
+
+from tenants.scoping import TenantOwnedModel
+
+
+class ModelPrice(models.Model):
+    model = models.CharField(max_length=100, unique=True)
+    input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    cached_input_per_mtok = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class UsageRecord(TenantOwnedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        "chat.Conversation", on_delete=models.SET_NULL, null=True, related_name="usage_records"
+    )
+    message = models.OneToOneField(
+        "chat.Message", on_delete=models.SET_NULL, null=True, related_name="usage_record"
+    )
+    model = models.CharField(max_length=100)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    # True when the provider sent no usage (a cancelled stream) and we counted the text.
+    estimated = models.BooleanField(default=False)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "created_at"], name="usage_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.input_tokens}+{self.output_tokens}"

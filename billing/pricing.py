@@ -1,0 +1,54 @@
+"""What tokens cost. Prices change rarely, so each process keeps them for a minute."""
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from billing.models import ModelPrice
+
+_MTOK = Decimal(1_000_000)
+_TTL_SECONDS = 60.0
+_cache: tuple[float, dict[str, "Price"]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cached_input_per_mtok: Decimal | None
+
+    def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> Decimal:
+        """USD for one answer; cached input tokens at the cached-input price where there is one."""
+        cached = min(cached_input_tokens, input_tokens)
+        cached_price = (
+            self.input_per_mtok if self.cached_input_per_mtok is None
+            else self.cached_input_per_mtok
+        )
+        total = (
+            (input_tokens - cached) * self.input_per_mtok
+            + cached * cached_price
+            + output_tokens * self.output_per_mtok
+        )
+        return (total / _MTOK).quantize(Decimal("0.00000001"))
+
+
+UNPRICED = Price(Decimal(0), Decimal(0), None)
+
+
+def price_for(model: str) -> Price:
+    """The model's price; an unknown model is free here and shows up as such in reports."""
+    global _cache
+    now = time.monotonic()
+    if _cache is None or now - _cache[0] > _TTL_SECONDS:
+        prices = {
+            p.model: Price(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok)
+            for p in ModelPrice.objects.all()
+        }
+        _cache = (now, prices)
+    return _cache[1].get(model, UNPRICED)
+
+
+def forget_prices() -> None:
+    """Drop the cached prices (after an admin edits them, and in tests)."""
+    global _cache
+    _cache = None

@@ -1,0 +1,268 @@
+"""The chat WebSocket (protocol v1, DESIGN.md). A thin adapter: every step is a function
+elsewhere; this class holds the connection's state and the one generation in flight."""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import structlog
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat.generation import Outcome, PreparedTurn, TokenFrames, done_frame, stream_answer
+from chat.llm import Usage, get_provider
+from chat.protocol import (
+    CLOSE_TOKEN_EXPIRED,
+    ErrorCode,
+    FrameError,
+    error_frame,
+    parse_frame,
+    parse_message,
+)
+from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
+from chat.services import (
+    MessageNotFound,
+    conversation_start,
+    feedback_record,
+    turn_begin,
+    turn_record,
+)
+from chat.ws_auth import ChatPrincipal, Refused, authenticate
+from chatplatform import metrics
+from tenants.selectors import ChatConfig, chat_config_get
+
+log = structlog.stdlib.get_logger(__name__)
+
+# Close code for a conversation id that is not the caller's (unknown, or another tenant's).
+CLOSE_NOT_FOUND = 4404
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    principal: ChatPrincipal
+    config: ChatConfig
+    conversation_id: int
+
+    async def connect(self) -> None:
+        self.open = False
+        self.answering: asyncio.Task[None] | None = None
+        self.streaming: asyncio.Task[Outcome] | None = None
+        self.expiry: asyncio.TimerHandle | None = None
+        try:
+            self.principal = await authenticate(self.scope)
+        except Refused as refusal:
+            log.info("ws.refused", reason=str(refusal), path=self.scope.get("path"))
+            await self.close()
+            return
+        structlog.contextvars.bind_contextvars(
+            tenant=self.principal.tenant_slug, user_id=self.principal.user_id
+        )
+        requested = self.scope["url_route"]["kwargs"].get("conversation_id")
+        try:
+            self.config, self.conversation_id = await database_sync_to_async(self._open_session)(
+                requested
+            )
+        except ConversationNotFound:
+            await self.accept(self.principal.subprotocol)
+            frame = error_frame(ErrorCode.NOT_FOUND, "no such conversation")
+            await self.send(text_data=json.dumps(frame))
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.accept(self.principal.subprotocol)
+        self.open = True
+        metrics.WS_CONNECTIONS.inc()
+        structlog.contextvars.bind_contextvars(conversation_id=self.conversation_id)
+        self._arm_token_expiry()
+        await self._send(
+            {
+                "type": "ready",
+                "conversation_id": self.conversation_id,
+                "greeting": self.config.greeting,
+                "resumable": [],
+            }
+        )
+
+    def _open_session(self, requested: int | None) -> tuple[ChatConfig, int]:
+        tenant_id, user_id = self.principal.tenant_id, self.principal.user_id
+        if requested is None:
+            conversation = conversation_start(tenant_id=tenant_id, user_id=user_id)
+        else:
+            conversation = conversation_for_user(
+                tenant_id=tenant_id, user_id=user_id, conversation_id=requested
+            )
+        return chat_config_get(tenant_id=tenant_id), conversation.pk
+
+    def _arm_token_expiry(self) -> None:
+        if self.principal.expires_at is None:
+            return
+        delay = max(0.0, self.principal.expires_at - time.time())
+        self.expiry = asyncio.get_running_loop().call_later(
+            delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED))
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if not self.open:
+            return
+        self.open = False
+        metrics.WS_CONNECTIONS.dec()
+        if self.expiry is not None:
+            self.expiry.cancel()
+        if self.answering is not None:
+            # Whatever was generated is still recorded, with its usage.
+            if self.streaming is not None:
+                self.streaming.cancel()
+            await self.answering
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = parse_frame(text_data, bytes_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+            handler = getattr(self, f"on_{frame['type']}")
+            await handler(frame)
+        except FrameError as exc:
+            await self._send_error(exc.code, exc.message)
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send({"type": "pong"})
+
+    async def on_cancel(self, frame: dict[str, Any]) -> None:
+        if self.streaming is None or self.streaming.done():
+            raise FrameError(ErrorCode.NOT_FOUND, "no answer is streaming")
+        self.streaming.cancel()
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        content, client_id = parse_message(frame, max_chars=self.config.max_message_chars)
+        if self.answering is not None and not self.answering.done():
+            raise FrameError(
+                ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
+            )
+        self.answering = asyncio.create_task(self._answer_guarded(content, client_id))
+
+    async def _answer_guarded(self, content: str, client_id: Any) -> None:
+        try:
+            await self._answer(content, client_id)
+        except Exception:
+            log.exception("chat.turn_failed")
+            await self._send_error(ErrorCode.INTERNAL_ERROR, "the answer could not be completed")
+
+    async def _answer(self, content: str, client_id: Any) -> None:
+        started_at = asyncio.get_running_loop().time()
+        provider = get_provider()
+        try:
+            begun = await database_sync_to_async(self._begin_turn)(
+                content, client_id, provider.model_name
+            )
+        except ClientIdTaken:
+            await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
+            return
+        if isinstance(begun, StoredAnswer):
+            await self._replay(begun)
+            return
+        turn = begun
+        log.info("chat.turn", message_id=turn.answer_message_id, model=turn.request.model)
+        await self._send({"type": "typing", "active": True})
+        frames = TokenFrames(
+            self._send,
+            message_id=turn.answer_message_id,
+            interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
+        )
+        self.streaming = asyncio.create_task(
+            stream_answer(provider=provider, turn=turn, frames=frames, started_at=started_at)
+        )
+        outcome = await self.streaming
+        # Shielded: a disconnect now must not lose the answer or its usage.
+        await asyncio.shield(database_sync_to_async(turn_record)(turn=turn, outcome=outcome))
+        self._observe(turn, outcome)
+        await self._send({"type": "typing", "active": False})
+        await self._send(
+            done_frame(
+                message_id=turn.answer_message_id,
+                finish_reason=outcome.finish_reason,
+                model=turn.request.model,
+                usage=outcome.usage,
+                cost_usd=outcome.cost_usd,
+            )
+        )
+        if outcome.error is not None:
+            log.warning("chat.upstream_error", error=outcome.error)
+            await self._send_error(ErrorCode.UPSTREAM_ERROR, "the model provider failed; try again")
+
+    def _begin_turn(self, content: str, client_id: Any, model_name: Any) -> StoredAnswer | PreparedTurn:
+        self.config = chat_config_get(tenant_id=self.principal.tenant_id)
+        return turn_begin(
+            config=self.config,
+            user_id=self.principal.user_id,
+            conversation_id=self.conversation_id,
+            content=content,
+            client_id=client_id,
+            answering_model=model_name(self.config.model),
+        )
+
+    async def _replay(self, stored: StoredAnswer) -> None:
+        await self._send(
+            {
+                "type": "response",
+                "message_id": stored.message_id,
+                "conversation_id": stored.conversation_id,
+                "content": stored.content,
+                "cached": False,
+                "replayed": True,
+            }
+        )
+        usage = Usage(
+            input_tokens=stored.input_tokens,
+            output_tokens=stored.output_tokens,
+            cached_input_tokens=stored.cached_input_tokens,
+            estimated=stored.tokens_estimated,
+        )
+        await self._send(
+            done_frame(
+                message_id=stored.message_id,
+                finish_reason=stored.finish_reason,
+                model=stored.model,
+                usage=usage,
+                cost_usd=stored.cost_usd,
+            )
+        )
+
+    def _observe(self, turn: PreparedTurn, outcome: Outcome) -> None:
+        tenant, model = turn.tenant_slug, turn.request.model
+        metrics.MESSAGES.labels(tenant, outcome.finish_reason).inc()
+        if outcome.ttft_ms is not None:
+            metrics.TTFT.labels(tenant, model).observe(outcome.ttft_ms / 1000)
+        metrics.GENERATION.labels(tenant, model).observe(outcome.latency_ms / 1000)
+        metrics.TOKENS.labels(tenant, model, "input").inc(outcome.usage.input_tokens)
+        metrics.TOKENS.labels(tenant, model, "output").inc(outcome.usage.output_tokens)
+
+    async def on_feedback(self, frame: dict[str, Any]) -> None:
+        message_id, rating, comment = frame.get("message_id"), frame.get("rating"), frame.get("comment", "")
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
+            raise FrameError(ErrorCode.BAD_REQUEST, "'message_id' must be an integer")
+        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+            raise FrameError(ErrorCode.BAD_REQUEST, "'rating' must be an integer from 1 to 5")
+        if not isinstance(comment, str) or len(comment) > 2000:
+            raise FrameError(ErrorCode.BAD_REQUEST, "'comment' must be a string of at most 2000 characters")
+        try:
+            await database_sync_to_async(feedback_record)(
+                tenant_id=self.principal.tenant_id,
+                user_id=self.principal.user_id,
+                message_id=message_id,
+                rating=rating,
+                comment=comment,
+            )
+        except MessageNotFound:
+            raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        if not isinstance(frame.get("message_id"), int) or not isinstance(frame.get("after"), int):
+            raise FrameError(ErrorCode.BAD_REQUEST, "'message_id' and 'after' must be integers")
+        # Generations are not yet kept for resumption across connections.
+        raise FrameError(ErrorCode.NOT_FOUND, "no resumable generation with that id")
+
+    async def _send_error(self, code: ErrorCode, message: str) -> None:
+        metrics.ERRORS.labels(code.value).inc()
+        await self._send(error_frame(code, message))
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self.open:
+            await self.send(text_data=json.dumps(frame))

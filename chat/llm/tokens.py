@@ -1,0 +1,19 @@
+"""Token estimates for when a provider reports no usage (a cancelled or broken stream).
+
+No tokenizer files can be fetched at run time here, so this counts about four characters per
+token, the usual figure for English text with OpenAI's tokenizers; the result is marked as
+estimated wherever it is stored.
+"""
+
+import math
+
+# Per-message framing the chat format adds (role markers and separators).
+_MESSAGE_OVERHEAD = 4
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(estimate_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in messages) + 2

@@ -1,0 +1,84 @@
+"""Conversations and their messages."""
+
+from django.conf import settings
+from django.db import models
+
+from tenants.scoping import TenantOwnedModel
+
+
+class Conversation(TenantOwnedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    summary = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    resolved = models.BooleanField(default=False)
+    escalated = models.BooleanField(default=False)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    experiment_variant = models.CharField(max_length=100, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "user", "-started_at"], name="conv_tenant_user")]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+
+class Role(models.TextChoices):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class FinishReason(models.TextChoices):
+    STOP = "stop"
+    LENGTH = "length"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+class Message(TenantOwnedModel):
+    """One turn. Ids are allocated before a generation streams (see ``chat.ids``)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    # The user message an answer replies to.
+    reply_to = models.OneToOneField(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="answer"
+    )
+    # Client-chosen id of a user message: a replay after a reconnect is answered from storage.
+    client_id = models.UUIDField(null=True, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False)
+    cached = models.BooleanField(default=False)
+    finish_reason = models.CharField(max_length=16, choices=FinishReason.choices, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    # CSAT given to an answer (1..5) and the optional comment that came with it.
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    feedback_comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="message_unique_client_id",
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "id"], name="message_conversation_id")]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"

@@ -1,0 +1,74 @@
+"""WebSocket protocol v1 (DESIGN.md): frame validation and the frames the server sends."""
+
+import json
+import uuid
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "BAD_REQUEST"
+    NOT_FOUND = "NOT_FOUND"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    RATE_LIMITED = "RATE_LIMITED"
+    TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+    BLOCKED_TOPIC = "BLOCKED_TOPIC"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class FrameError(Exception):
+    """A client frame the server refuses; answered with an ``error`` frame, connection kept."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+CLIENT_FRAME_TYPES = frozenset({"message", "cancel", "ping", "feedback", "resume"})
+
+# Close codes.
+CLOSE_TOKEN_EXPIRED = 4401
+
+
+def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: int) -> dict[str, Any]:
+    """Decode one client frame into a dict with a known ``type``, or raise FrameError."""
+    if text_data is None:
+        raise FrameError(ErrorCode.BAD_REQUEST, "frames are JSON text, not binary")
+    if len(text_data) > max_bytes or len(text_data.encode()) > max_bytes:
+        raise FrameError(ErrorCode.BAD_REQUEST, f"frame larger than {max_bytes} bytes")
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
+    frame_type = frame.get("type")
+    if not isinstance(frame_type, str):
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame needs a string 'type'")
+    if frame_type not in CLIENT_FRAME_TYPES:
+        raise FrameError(ErrorCode.BAD_REQUEST, f"unknown frame type {frame_type[:40]!r}")
+    return frame
+
+
+def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.UUID]:
+    content = frame.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise FrameError(ErrorCode.BAD_REQUEST, "'content' must be a non-empty string")
+    if len(content) > max_chars:
+        raise FrameError(ErrorCode.BAD_REQUEST, f"'content' is longer than {max_chars} characters")
+    client_id = frame.get("client_id")
+    if not isinstance(client_id, str):
+        raise FrameError(ErrorCode.BAD_REQUEST, "'client_id' must be a UUID string")
+    try:
+        return content, uuid.UUID(client_id)
+    except ValueError:
+        raise FrameError(ErrorCode.BAD_REQUEST, "'client_id' must be a UUID string") from None
+
+
+def error_frame(code: ErrorCode, message: str, retry_after: float | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return frame

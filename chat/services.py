@@ -1,0 +1,141 @@
+"""Writes about conversations: start one, prepare a turn before it streams, record it after."""
+
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.pricing import price_for
+from billing.services import usage_record_create
+from chat.generation import Outcome, PreparedTurn
+from chat.ids import allocate_message_ids
+from chat.llm import ChatRequest
+from chat.models import Conversation, Message, Role
+from chat.selectors import StoredAnswer, answer_for_client_id, context_messages
+from tenants.selectors import ChatConfig
+
+
+def conversation_start(*, tenant_id: int, user_id: int) -> Conversation:
+    return Conversation.objects.create(tenant_id=tenant_id, user_id=user_id)
+
+
+def turn_begin(
+    *,
+    config: ChatConfig,
+    user_id: int,
+    conversation_id: int,
+    content: str,
+    client_id: uuid.UUID,
+    answering_model: str,
+) -> StoredAnswer | PreparedTurn:
+    """Everything a generation needs, read in one go so the token loop never queries.
+
+    A ``client_id`` that was already answered returns the stored answer instead (a replay
+    after a reconnect must not call the LLM twice).
+    """
+    stored = answer_for_client_id(tenant_id=config.tenant_id, user_id=user_id, client_id=client_id)
+    if stored is not None:
+        return stored
+    history = context_messages(
+        tenant_id=config.tenant_id,
+        conversation_id=conversation_id,
+        limit=settings.CHAT_HISTORY_MESSAGES,
+    )
+    messages = [
+        {"role": "system", "content": config.system_prompt},
+        *history,
+        {"role": "user", "content": content},
+    ]
+    user_message_id, answer_message_id = allocate_message_ids(2)
+    return PreparedTurn(
+        tenant_id=config.tenant_id,
+        tenant_slug=config.tenant_slug,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        user_message_id=user_message_id,
+        answer_message_id=answer_message_id,
+        client_id=client_id,
+        content=content,
+        request=ChatRequest(
+            model=answering_model,
+            messages=messages,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            end_user=f"t{config.tenant_id}-u{user_id}",
+        ),
+        price=price_for(answering_model),
+    )
+
+
+@transaction.atomic
+def turn_record(*, turn: PreparedTurn, outcome: Outcome) -> None:
+    """Write the user message, the answer and its usage record, all or nothing."""
+    usage = outcome.usage
+    question = Message(
+        id=turn.user_message_id,
+        tenant_id=turn.tenant_id,
+        conversation_id=turn.conversation_id,
+        role=Role.USER,
+        content=turn.content,
+        client_id=turn.client_id,
+    )
+    answer = Message(
+        id=turn.answer_message_id,
+        tenant_id=turn.tenant_id,
+        conversation_id=turn.conversation_id,
+        role=Role.ASSISTANT,
+        content=outcome.text,
+        reply_to_id=turn.user_message_id,
+        model=turn.request.model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        tokens_estimated=usage.estimated,
+        finish_reason=outcome.finish_reason,
+        ttft_ms=outcome.ttft_ms,
+        latency_ms=outcome.latency_ms,
+        cost_usd=outcome.cost_usd,
+    )
+    Message.objects.bulk_create([question, answer])
+    usage_record_create(
+        tenant_id=turn.tenant_id,
+        user_id=turn.user_id,
+        conversation_id=turn.conversation_id,
+        message_id=turn.answer_message_id,
+        model=turn.request.model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        estimated=usage.estimated,
+        cost_usd=outcome.cost_usd,
+    )
+    Conversation.objects.for_tenant(turn.tenant_id).filter(pk=turn.conversation_id).update(
+        last_message_at=timezone.now(), message_count=F("message_count") + 2
+    )
+
+
+class MessageNotFound(Exception):
+    pass
+
+
+def feedback_record(
+    *, tenant_id: int, user_id: int, message_id: int, rating: int, comment: str
+) -> None:
+    """CSAT for one answer of the user's own conversation; the conversation keeps the latest."""
+    with transaction.atomic():
+        answer = (
+            Message.objects.for_tenant(tenant_id)
+            .select_related("conversation")
+            .filter(pk=message_id, role=Role.ASSISTANT, conversation__user_id=user_id)
+            .first()
+        )
+        if answer is None:
+            raise MessageNotFound(message_id)
+        answer.rating = rating
+        answer.feedback_comment = comment
+        answer.save(update_fields=["rating", "feedback_comment"])
+        Conversation.objects.for_tenant(tenant_id).filter(pk=answer.conversation_id).update(
+            rating=rating
+        )

@@ -1,0 +1,38 @@
+"""The web chat page: a logged-in user picks one of their tenants and chats in it."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from chat.ws_auth import SESSION_TENANT_KEY
+from tenants.selectors import memberships_of_user
+
+
+@login_required
+def chat_page(request: HttpRequest) -> HttpResponse:
+    memberships = memberships_of_user(user=request.user)
+    chosen = request.session.get(SESSION_TENANT_KEY)
+    current = next((m for m in memberships if m.tenant.slug == chosen), None)
+    if current is None and len(memberships) == 1:
+        current = memberships[0]
+        request.session[SESSION_TENANT_KEY] = current.tenant.slug
+    if current is None:
+        return redirect("chat:choose-tenant")
+    return render(
+        request,
+        "chat/chat.html",
+        {"membership": current, "tenant": current.tenant, "several": len(memberships) > 1},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def choose_tenant(request: HttpRequest) -> HttpResponse:
+    memberships = memberships_of_user(user=request.user)
+    if request.method == "POST":
+        slug = request.POST.get("tenant", "")
+        if any(m.tenant.slug == slug for m in memberships):
+            request.session[SESSION_TENANT_KEY] = slug
+            return redirect("chat:page")
+    return render(request, "chat/choose_tenant.html", {"memberships": memberships})

@@ -1,0 +1,125 @@
+"""Who is on the other end of a chat WebSocket, decided before the handshake completes.
+
+A simplejwt access token (offered as the ``bearer.<token>`` subprotocol, or ``?token=``) or
+the Django session of the chat page (Origin checked, tenant chosen in the session); either way
+the user needs an active membership of an active tenant. Anything else is refused: the consumer
+closes before accepting, which Daphne answers with HTTP 403.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.http.request import validate_host
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tenants.selectors import active_membership
+
+SUBPROTOCOL = "chat.v1"
+BEARER_PREFIX = "bearer."
+SESSION_TENANT_KEY = "chat_tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPrincipal:
+    user_id: int
+    tenant_id: int
+    tenant_slug: str
+    # Unix time at which the access token expires (None for a session).
+    expires_at: float | None
+    subprotocol: str | None
+
+
+class Refused(Exception):
+    """The handshake is refused; the reason is logged, never told to the client."""
+
+
+async def authenticate(scope: dict[str, Any]) -> ChatPrincipal:
+    offered: list[str] = list(scope.get("subprotocols") or [])
+    if any(p.startswith(BEARER_PREFIX) for p in offered) and SUBPROTOCOL not in offered:
+        raise Refused(f"a bearer subprotocol needs {SUBPROTOCOL!r} offered with it")
+    subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    token = _offered_token(scope, offered)
+    if token is not None:
+        return await _from_token(token, subprotocol)
+    return await _from_session(scope, subprotocol)
+
+
+def _offered_token(scope: dict[str, Any], offered: list[str]) -> str | None:
+    for protocol in offered:
+        if protocol.startswith(BEARER_PREFIX):
+            return protocol[len(BEARER_PREFIX):]
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0] if values else None
+
+
+async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
+    try:
+        token = AccessToken(raw)  # type: ignore[arg-type]
+    except TokenError as exc:
+        raise Refused(f"bad token: {exc}") from None
+    tenant_slug = token.get("tenant")
+    user_id = token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
+    if not isinstance(tenant_slug, str) or user_id is None:
+        raise Refused("token carries no tenant")
+    membership = await database_sync_to_async(active_membership)(
+        user_id=int(user_id), tenant_slug=tenant_slug
+    )
+    if membership is None:
+        raise Refused("no active membership of an active tenant")
+    return ChatPrincipal(
+        user_id=membership.user_id,
+        tenant_id=membership.tenant_id,
+        tenant_slug=tenant_slug,
+        expires_at=float(token["exp"]),
+        subprotocol=subprotocol,
+    )
+
+
+async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatPrincipal:
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        raise Refused("no token and no logged-in session")
+    if not origin_allowed(scope):
+        raise Refused("session connection from a foreign Origin")
+    membership = await database_sync_to_async(_session_membership)(scope, user.pk)
+    if membership is None:
+        raise Refused("session has no tenant with an active membership")
+    return ChatPrincipal(
+        user_id=membership.user_id,
+        tenant_id=membership.tenant_id,
+        tenant_slug=membership.tenant.slug,
+        expires_at=None,
+        subprotocol=subprotocol,
+    )
+
+
+def _session_membership(scope: dict[str, Any], user_id: int) -> Any:
+    tenant_slug = scope["session"].get(SESSION_TENANT_KEY)
+    if not tenant_slug:
+        return None
+    return active_membership(user_id=user_id, tenant_slug=tenant_slug)
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """Same-origin (Origin matches Host, and the host is one we serve), or explicitly allowed.
+
+    Cookies ride along on cross-site WebSocket handshakes, so without this check any web page
+    could chat in the name of a logged-in user.
+    """
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    if not origin:
+        return False
+    if origin in settings.CHAT_ALLOWED_ORIGINS:
+        return True
+    parsed = urlsplit(origin)
+    host = headers.get(b"host", b"").decode("latin-1")
+    return (
+        parsed.scheme in {"http", "https"}
+        and parsed.netloc == host
+        and validate_host(parsed.hostname or "", settings.ALLOWED_HOSTS)
+    )

@@ -1,0 +1,38 @@
+"""Postgres or SQLite; Redis or in-process hot state; the channel layer."""
+
+import dj_database_url
+
+from chatplatform.env import env_int, env_str
+
+from .base import BASE_DIR
+
+DATABASE_URL = env_str("DATABASE_URL")
+REDIS_URL = env_str("REDIS_URL")
+
+if DATABASE_URL:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # Under ASGI, persistent connections leak; Django's psycopg pool replaces them.
+        _database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 2),
+            "max_size": env_int("DB_POOL_MAX", 20),
+            "timeout": 10,
+        }
+else:
+    _database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env_str("SQLITE_PATH") or str(BASE_DIR / "db.sqlite3"),
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+DATABASES = {"default": _database}
+
+if REDIS_URL:
+    # STYLE.md: the pub/sub layer held 2,000 consumers where RedisChannelLayer timed out.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

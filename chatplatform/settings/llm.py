@@ -1,0 +1,11 @@
+"""The LLM endpoint. Without OPENAI_API_KEY every answer comes from the offline demo model."""
+
+from chatplatform.env import env_float, env_int, env_str
+
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
+OPENAI_READ_TIMEOUT = env_float("OPENAI_READ_TIMEOUT", 60.0)
+# Seconds between the demo model's chunks (a realistic ~50 tokens/s by default).
+DEMO_MODEL_CHUNK_DELAY = env_float("DEMO_MODEL_CHUNK_DELAY", 0.02)

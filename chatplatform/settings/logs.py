@@ -1,0 +1,27 @@
+"""Logging: structlog renders every record, ours and the stdlib's, as one JSON line."""
+
+from chatplatform.env import env_str
+from chatplatform.logs import configure_structlog
+
+LOG_LEVEL = env_str("LOG_LEVEL") or "INFO"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "structlog.stdlib.ProcessorFormatter",
+            "processor": "ext://chatplatform.logs.RENDER_JSON",
+            "foreign_pre_chain": "ext://chatplatform.logs.FOREIGN_PRE_CHAIN",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}
+
+configure_structlog()

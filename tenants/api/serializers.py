@@ -1,0 +1,88 @@
+from typing import Any
+
+from django.contrib.auth import authenticate
+from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tenants.models import Membership, Role, Tenant, Tier
+from tenants.selectors import active_membership
+
+
+class TokenObtainSerializer(serializers.Serializer):
+    """``{username, password, tenant}`` → a JWT pair whose claims name the tenant.
+
+    Platform staff may leave out ``tenant`` and get a staff token for the staff endpoints.
+    """
+
+    username = serializers.CharField()
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    tenant = serializers.SlugField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        user = authenticate(
+            self.context["request"], username=attrs["username"], password=attrs["password"]
+        )
+        if user is None:
+            raise AuthenticationFailed("wrong username or password", code="bad_credentials")
+        tenant_slug = attrs.get("tenant")
+        refresh = RefreshToken.for_user(user)
+        role = None
+        if tenant_slug:
+            membership = active_membership(user_id=user.pk, tenant_slug=tenant_slug)
+            if membership is None:
+                raise AuthenticationFailed(
+                    "no active membership of an active tenant with that slug", code="no_membership"
+                )
+            refresh["tenant"] = tenant_slug
+            role = membership.role
+        elif not user.is_staff:
+            raise serializers.ValidationError({"tenant": ["this field is required"]})
+        return {
+            "refresh": str(refresh),
+            "access": str(refresh.access_token),
+            "tenant": tenant_slug,
+            "role": role,
+        }
+
+
+class TenantTokenRefreshSerializer(TokenRefreshSerializer):
+    """A refresh is refused once the membership or the tenant it names is no longer active."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        refresh = self.token_class(attrs["refresh"])  # type: ignore[misc]
+        tenant_slug = refresh.get("tenant")
+        if tenant_slug is not None:
+            user_id = int(refresh["user_id"])
+            if active_membership(user_id=user_id, tenant_slug=tenant_slug) is None:
+                raise AuthenticationFailed("membership or tenant is no longer active")
+        return super().validate(attrs)
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    tier = serializers.SlugRelatedField(slug_field="slug", queryset=Tier.objects.all())
+
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "tier", "active", "created_at"]
+        read_only_fields = ["active", "created_at"]
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    password = serializers.CharField(
+        write_only=True, required=False, trim_whitespace=False, style={"input_type": "password"}
+    )
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    email = serializers.EmailField(source="user.email")
+    tenant = serializers.CharField(source="tenant.slug")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "email", "role", "active", "tenant", "created_at"]

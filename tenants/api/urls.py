@@ -1,0 +1,10 @@
+from django.urls import path
+
+from tenants.api import views
+
+urlpatterns = [
+    path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
+    path("tenants/", views.TenantListCreateView.as_view(), name="tenant-list"),
+    path("tenants/<slug:slug>/members/", views.TenantMembersView.as_view(), name="tenant-members"),
+]

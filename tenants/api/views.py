@@ -1,0 +1,108 @@
+"""Auth, tenants and members. Tenant lookups answer 404 for what the caller may not see."""
+
+from typing import Any
+
+from django.contrib.auth.password_validation import ValidationError as PasswordError
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
+
+from tenants.api.access import IsPlatformStaff, can_manage, request_membership
+from tenants.api.serializers import (
+    MemberCreateSerializer,
+    MembershipSerializer,
+    TenantSerializer,
+    TenantTokenRefreshSerializer,
+    TokenObtainSerializer,
+)
+from tenants.models import Membership, Tenant
+from tenants.services import AlreadyMember, member_add, tenant_create
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "conflict"
+    default_code = "conflict"
+
+
+class TokenObtainView(generics.GenericAPIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    serializer_class = TokenObtainSerializer
+
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(serializer.validated_data)
+
+
+class TokenRefreshView(BaseTokenRefreshView):
+    serializer_class = TenantTokenRefreshSerializer  # type: ignore[assignment]
+
+
+def visible_tenant(request: Request, slug: str) -> Tenant:
+    """The tenant named in the URL, if the caller may see it; 404 otherwise (never 403)."""
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise Http404
+    membership = request_membership(request)
+    if not request.user.is_staff and (membership is None or membership.tenant_id != tenant.pk):
+        raise Http404
+    return tenant
+
+
+class TenantListCreateView(generics.ListCreateAPIView):
+    serializer_class = TenantSerializer
+
+    def get_permissions(self) -> list[Any]:
+        return [IsPlatformStaff()] if self.request.method == "POST" else super().get_permissions()
+
+    def get_queryset(self) -> Any:
+        if self.request.user.is_staff:
+            return Tenant.objects.select_related("tier").all()
+        membership = request_membership(self.request)
+        if membership is None:
+            return Tenant.objects.none()
+        return Tenant.objects.select_related("tier").filter(pk=membership.tenant_id)
+
+    def perform_create(self, serializer: TenantSerializer) -> None:  # type: ignore[override]
+        data = serializer.validated_data
+        serializer.instance = tenant_create(slug=data["slug"], name=data["name"], tier=data["tier"])
+
+
+class TenantMembersView(APIView):
+    @extend_schema(responses=MembershipSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        tenant = visible_tenant(request, slug)
+        if not can_manage(request, tenant.pk):
+            raise PermissionDenied("only the tenant's owners and admins list members")
+        members = Membership.objects.for_tenant(tenant).select_related("user", "tenant")
+        return Response(MembershipSerializer(members.order_by("id"), many=True).data)
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MembershipSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        tenant = visible_tenant(request, slug)
+        if not can_manage(request, tenant.pk):
+            raise PermissionDenied("only the tenant's owners and admins add members")
+        serializer = MemberCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            membership = member_add(
+                tenant=tenant,
+                username=data["username"],
+                email=data["email"],
+                password=data.get("password"),
+                role=data["role"],
+            )
+        except PasswordError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        except AlreadyMember:
+            raise Conflict(f"{data['username']} is already a member of {tenant.slug}") from None
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,110 @@
+"""Tiers, tenants with their assistant configuration, and memberships."""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from tenants.scoping import TenantOwnedModel
+
+
+class Tier(models.Model):
+    """A plan: the limits a tenant buys. ``None`` means unlimited."""
+
+    slug = models.SlugField(unique=True, max_length=32)
+    name = models.CharField(max_length=64)
+    messages_per_minute = models.PositiveIntegerField()
+    messages_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrent_streams = models.PositiveIntegerField()
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["messages_per_minute"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(unique=True, max_length=50)
+    name = models.CharField(max_length=200)
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="tenants")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # The assistant.
+    system_prompt = models.TextField(default="You are a helpful, concise support assistant.")
+    model = models.CharField(max_length=100, default="gpt-4o-mini")
+    fallback_model = models.CharField(max_length=100, blank=True)
+    routing_model_simple = models.CharField(max_length=100, blank=True)
+    routing_model_moderate = models.CharField(max_length=100, blank=True)
+    routing_model_complex = models.CharField(max_length=100, blank=True)
+    temperature = models.FloatField(default=0.7)
+    max_tokens_per_response = models.PositiveIntegerField(default=1024)
+    max_message_chars = models.PositiveIntegerField(default=8000)
+    custom_greeting = models.TextField(blank=True)
+
+    # Moderation and support.
+    blocked_topics = models.JSONField(default=list, blank=True)
+    pii_filter = models.BooleanField(default=False)
+    escalation_email = models.EmailField(blank=True)
+
+    # Caches.
+    exact_cache_enabled = models.BooleanField(default=True)
+    semantic_cache_enabled = models.BooleanField(default=False)
+    semantic_cache_threshold = models.FloatField(default=0.95)
+    cache_ttl_seconds = models.PositiveIntegerField(default=3600)
+
+    # Overrides of the tier's limits (empty: the tier's value applies).
+    messages_per_minute_override = models.PositiveIntegerField(null=True, blank=True)
+    messages_per_hour_override = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrent_streams_override = models.PositiveIntegerField(null=True, blank=True)
+    monthly_token_budget_override = models.PositiveBigIntegerField(null=True, blank=True)
+
+    # Bumped on every save, so caches keyed by it never serve a stale configuration.
+    config_version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            self.config_version = models.F("config_version") + 1  # type: ignore[assignment]
+        super().save(*args, **kwargs)
+        if not isinstance(self.config_version, int):
+            self.refresh_from_db(fields=["config_version"])
+
+    @property
+    def greeting(self) -> str:
+        return self.custom_greeting or f"Hi! I'm the {self.name} assistant. How can I help?"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Membership(TenantOwnedModel):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.tenant_id} ({self.role})"

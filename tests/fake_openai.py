@@ -1,0 +1,198 @@
+"""A local OpenAI-compatible HTTP server that streams, for tests and benchmarks.
+
+It is a real HTTP/1.1 server (asyncio, in a background thread), so the platform's real
+``openai`` SDK path is exercised. It records every call: the request body, when the first
+token byte was written, and when the client closed the stream before the end.
+
+Directives in the last user message steer it:
+``[[tokens=N]]`` answer with N tokens, ``[[delay=S]]`` seconds between tokens,
+``[[fail-before]]`` answer HTTP 500, ``[[fail-mid]]`` drop the connection after 3 tokens,
+``[[no-usage]]`` send no usage chunk, ``[[cached=N]]`` report N cached prompt tokens.
+"""
+
+import asyncio
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+_DIRECTIVE = re.compile(r"\[\[([a-z-]+)(?:=([0-9.]+))?\]\]")
+
+
+@dataclass
+class FakeCall:
+    body: dict[str, Any]
+    started_at: float
+    first_token_at: float | None = None
+    client_closed_at: float | None = None
+    completed: bool = False
+    tokens_sent: int = 0
+    closed: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return self.body.get("messages", [])
+
+
+class FakeOpenAI:
+    def __init__(self, *, token_delay: float = 0.002, tokens: int = 12) -> None:
+        self.token_delay = token_delay
+        self.tokens = tokens
+        self.calls: list[FakeCall] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-openai")
+        self._server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, port: int = 0) -> "FakeOpenAI":
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", port, backlog=1024), self._loop
+        )
+        self._server = future.result(5)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        leftover = b""
+        try:
+            while True:
+                head = leftover + await reader.readuntil(b"\r\n\r\n")
+                leftover = b""
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if method == "POST" and path.endswith("/chat/completions"):
+                    leftover = await self._completion(json.loads(body or b"{}"), reader, writer)
+                    if leftover is None:
+                        return
+                elif method == "GET" and path.endswith("/models"):
+                    self._json(writer, 200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+                else:
+                    self._json(writer, 404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    @staticmethod
+    def _json(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[status]
+        writer.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+        )
+
+    async def _completion(
+        self, body: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bytes | None:
+        """Stream one completion; returns bytes read ahead of the next request, or None when
+        the connection is gone."""
+        call = FakeCall(body=body, started_at=time.monotonic())
+        self.calls.append(call)
+        last_user = next((m["content"] for m in reversed(call.messages) if m["role"] == "user"), "")
+        directives = {name: value for name, value in _DIRECTIVE.findall(last_user)}
+        if "fail-before" in directives:
+            self._json(writer, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
+            call.completed = True
+            return b""
+        count = int(float(directives.get("tokens") or self.tokens))
+        delay = float(directives["delay"]) if directives.get("delay") else self.token_delay
+        model = body.get("model", "gpt-4o-mini")
+        max_tokens = body.get("max_tokens") or count
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+
+        # A client that goes away is noticed at once, not at the next write.
+        watch = asyncio.ensure_future(reader.read(1))
+        finish_reason = "stop" if count <= max_tokens else "length"
+        try:
+            for index in range(min(count, max_tokens)):
+                if watch.done():
+                    break
+                delta = {"content": f"tok{index} "}
+                if index == 0:
+                    delta["role"] = "assistant"
+                self._event(writer, _chunk(model, delta, None))
+                await writer.drain()
+                if call.first_token_at is None:
+                    call.first_token_at = time.monotonic()
+                call.tokens_sent += 1
+                if "fail-mid" in directives and call.tokens_sent == 3:
+                    writer.transport.abort()
+                    call.completed = True
+                    return None
+                await asyncio.wait([watch], timeout=delay)
+            if watch.done() and not watch.result():
+                call.client_closed_at = time.monotonic()
+                call.closed.set()
+                return None
+            self._event(writer, _chunk(model, {}, finish_reason))
+            if "no-usage" not in directives:
+                prompt_tokens = sum(len(m["content"].split()) + 4 for m in call.messages)
+                usage = {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": call.tokens_sent,
+                    "total_tokens": prompt_tokens + call.tokens_sent,
+                    "prompt_tokens_details": {"cached_tokens": int(float(directives.get("cached") or 0))},
+                }
+                self._event(writer, {**_chunk(model, {}, None), "choices": [], "usage": usage})
+            done = b"data: [DONE]\n\n"
+            writer.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            watch.cancel()
+            call.client_closed_at = time.monotonic()
+            call.closed.set()
+            return None
+        call.completed = True
+        watch.cancel()
+        try:
+            # The watcher may have read the first byte of the next request, or seen the end.
+            return await watch or None
+        except asyncio.CancelledError:
+            return b""
+
+    @staticmethod
+    def _event(writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:
+        data = f"data: {json.dumps(payload)}\n\n".encode()
+        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+
+def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
