@@ -96,7 +96,7 @@ class FakeOpenAI:
                 else:
                     self._json(writer, 404, {"error": {"message": "not found", "type": "invalid_request_error"}})
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

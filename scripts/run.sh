@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run the platform: migrate, make sure the demo tenant exists (printing its login), then serve
+# with Daphne. With REDIS_URL (or CELERY_BROKER_URL) set, a Celery worker and beat run too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+PY="$VENV/bin/python"
+
+"$PY" manage.py migrate --noinput
+"$PY" manage.py bootstrap_demo --url "http://$HOST:$PORT"
+
+children=()
+cleanup() { for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then
+  "$VENV/bin/celery" -A chatplatform worker --loglevel=INFO --concurrency="${CELERY_CONCURRENCY:-2}" &
+  children+=($!)
+  "$VENV/bin/celery" -A chatplatform beat --loglevel=INFO --schedule="${CELERY_BEAT_SCHEDULE_FILE:-/tmp/chatplatform-beat}" &
+  children+=($!)
+fi
+
+"$VENV/bin/daphne" -b "$HOST" -p "$PORT" --proxy-headers chatplatform.asgi:application &
+children+=($!)
+wait -n

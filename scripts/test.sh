@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run the whole suite on the real PostgreSQL and Redis (started here when they are down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+scripts/ensure-services.sh
+scripts/ensure-chromium.sh
+export DATABASE_URL=${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/chatplatform}
+export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+export PYTHONDONTWRITEBYTECODE=1
+"$VENV/bin/ruff" check .
+exec "$VENV/bin/pytest" "$@"

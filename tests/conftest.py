@@ -1,0 +1,104 @@
+"""Fixtures: the real Postgres and Redis, a fake OpenAI server, and two tenants.
+
+The suite runs against real services only (``make test`` sets DATABASE_URL and REDIS_URL).
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from billing.models import ModelPrice
+from billing.pricing import forget_prices
+from billing.seeds import seed_model_prices
+from tenants.models import Membership, Role, Tenant, Tier
+from tenants.seeds import seed_tiers
+from tenants.selectors import forget_chat_configs
+from tests.fake_openai import FakeOpenAI
+
+PASSWORD = "correct-horse-battery-1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_services() -> None:
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.exit("the suite needs PostgreSQL and Redis: run it with `make test`", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_llm(fake_openai_server: FakeOpenAI, settings: Any) -> FakeOpenAI:
+    """Point the platform at the fake server (the only stand-in in the suite: the network edge)."""
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = fake_openai_server.url
+    settings.OPENAI_MAX_RETRIES = 0
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+@pytest.fixture
+def seeded(transactional_db: None) -> None:
+    """Transactional tests flush the tables after each test, seed data included: re-seed."""
+    seed_tiers(Tier)
+    seed_model_prices(ModelPrice)
+    forget_prices()
+    forget_chat_configs()
+
+
+@dataclass
+class World:
+    """Two tenants, so every isolation check is one more assertion."""
+
+    acme: Tenant
+    globex: Tenant
+    alice: Any  # acme owner
+    bob: Any  # acme member
+    carol: Any  # globex member
+    staff: Any  # platform staff, no membership
+
+    def token(self, user: Any, tenant: Tenant | None) -> str:
+        refresh = RefreshToken.for_user(user)
+        if tenant is not None:
+            refresh["tenant"] = tenant.slug
+        return str(refresh.access_token)
+
+
+def make_user(username: str, **extra: Any) -> Any:
+    return get_user_model().objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD, **extra
+    )
+
+
+@pytest.fixture
+def world(seeded: None) -> World:
+    acme = Tenant.objects.create(
+        slug="acme", name="Acme", tier=Tier.objects.get(slug="professional"),
+        system_prompt="You are Acme's assistant.", custom_greeting="Welcome to Acme support!",
+    )
+    globex = Tenant.objects.create(
+        slug="globex", name="Globex", tier=Tier.objects.get(slug="free"),
+        system_prompt="You are Globex's assistant.",
+    )
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    staff = make_user("root", is_staff=True)
+    Membership.objects.create(tenant=acme, user=alice, role=Role.OWNER)
+    Membership.objects.create(tenant=acme, user=bob, role=Role.MEMBER)
+    Membership.objects.create(tenant=globex, user=carol, role=Role.MEMBER)
+    return World(acme=acme, globex=globex, alice=alice, bob=bob, carol=carol, staff=staff)
+
