@@ -30,6 +30,15 @@ def _real_services() -> None:
         pytest.exit("the suite needs PostgreSQL and Redis: run it with `make test`", returncode=2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_db_pool(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Return the pooled connections (used by the consumers' DB threads) before the test
+    database is dropped."""
+    yield
+    with django_db_blocker.unblock():
+        connection.close_pool()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

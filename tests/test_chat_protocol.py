@@ -13,7 +13,6 @@ from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message, streamed_text
 
-pytestmark = pytest.mark.asyncio
 
 
 @database_sync_to_async

@@ -1,7 +1,8 @@
-"""Every API error is JSON with ``detail`` and a machine-readable ``code``."""
+"""Every API error is JSON of one shape: ``{"detail": str, "code": str, "errors"?: {field: [..]}}``."""
 
 from typing import Any
 
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -10,9 +11,11 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
     response = exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, ValidationError):
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = {"detail": "invalid input", "code": "invalid", "errors": errors}
+        return response
     codes = getattr(exc, "get_codes", lambda: None)()
-    if isinstance(response.data, dict) and "detail" in response.data:
-        response.data.setdefault("code", codes if isinstance(codes, str) else "error")
-    else:
-        response.data = {"detail": response.data, "code": "invalid"}
+    detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+    response.data = {"detail": str(detail), "code": codes if isinstance(codes, str) else "error"}
     return response

@@ -36,6 +36,10 @@ class TokenObtainView(generics.GenericAPIView):
     authentication_classes: list[Any] = []
     serializer_class = TokenObtainSerializer
 
+    def get_authenticate_header(self, request: Request) -> str:
+        # Bad credentials are a 401 (DRF answers 403 when no header can be named).
+        return 'Bearer realm="api"'
+
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
