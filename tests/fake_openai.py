@@ -7,7 +7,8 @@ token byte was written, and when the client closed the stream before the end.
 Directives in the last user message steer it:
 ``[[tokens=N]]`` answer with N tokens, ``[[delay=S]]`` seconds between tokens,
 ``[[fail-before]]`` answer HTTP 500, ``[[fail-mid]]`` drop the connection after 3 tokens,
-``[[no-usage]]`` send no usage chunk, ``[[cached=N]]`` report N cached prompt tokens.
+``[[no-usage]]`` send no usage chunk, ``[[cached=N]]`` report N cached prompt tokens,
+``[[markdown]]`` answer with ``MARKDOWN_ANSWER`` (markdown, code and hostile HTML).
 """
 
 import asyncio
@@ -19,6 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _DIRECTIVE = re.compile(r"\[\[([a-z-]+)(?:=([0-9.]+))?\]\]")
+
+MARKDOWN_ANSWER = (
+    "Here is **bold** text and `inline code`.\n\n"
+    "```python\nprint('hello')\n```\n\n"
+    "<img src=x onerror=\"window.__pwned = true\"> <script>window.__pwned = true</script> done."
+)
 
 
 @dataclass
@@ -123,7 +130,11 @@ class FakeOpenAI:
             self._json(writer, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
             call.completed = True
             return b""
-        count = int(float(directives.get("tokens") or self.tokens))
+        pieces = (
+            re.findall(r"\s*\S+", MARKDOWN_ANSWER) if "markdown" in directives
+            else [f"tok{i} " for i in range(int(float(directives.get("tokens") or self.tokens)))]
+        )
+        count = len(pieces)
         delay = float(directives["delay"]) if directives.get("delay") else self.token_delay
         model = body.get("model", "gpt-4o-mini")
         max_tokens = body.get("max_tokens") or count
@@ -139,7 +150,7 @@ class FakeOpenAI:
             for index in range(min(count, max_tokens)):
                 if watch.done():
                     break
-                delta = {"content": f"tok{index} "}
+                delta = {"content": pieces[index]}
                 if index == 0:
                     delta["role"] = "assistant"
                 self._event(writer, _chunk(model, delta, None))
