@@ -10,8 +10,16 @@ class ModelPriceAdmin(admin.ModelAdmin[ModelPrice]):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
-    list_display = ["created_at", "tenant", "user", "model", "input_tokens", "output_tokens",
-                    "estimated", "cost_usd"]
+    list_display = [
+        "created_at",
+        "tenant",
+        "user",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "estimated",
+        "cost_usd",
+    ]
     list_filter = ["tenant", "model", "estimated"]
     date_hierarchy = "created_at"
 

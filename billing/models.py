@@ -10,9 +10,7 @@ class ModelPrice(models.Model):
     model = models.CharField(max_length=100, unique=True)
     input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
     output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
-    cached_input_per_mtok = models.DecimalField(
-        max_digits=10, decimal_places=4, null=True, blank=True
-    )
+    cached_input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
 
     class Meta:
         ordering = ["model"]
@@ -22,9 +20,7 @@ class ModelPrice(models.Model):
 
 
 class UsageRecord(TenantOwnedModel):
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     conversation = models.ForeignKey(
         "chat.Conversation", on_delete=models.SET_NULL, null=True, related_name="usage_records"
     )

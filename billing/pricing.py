@@ -21,8 +21,7 @@ class Price:
         """USD for one answer; cached input tokens at the cached-input price where there is one."""
         cached = min(cached_input_tokens, input_tokens)
         cached_price = (
-            self.input_per_mtok if self.cached_input_per_mtok is None
-            else self.cached_input_per_mtok
+            self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
         )
         total = (
             (input_tokens - cached) * self.input_per_mtok

@@ -8,9 +8,19 @@ class MessageInline(admin.TabularInline[Message, Conversation]):
     fk_name = "conversation"
     extra = 0
     can_delete = False
-    fields = ["id", "role", "content", "model", "input_tokens", "output_tokens",
-              "finish_reason", "ttft_ms", "cost_usd", "created_at"]
-    readonly_fields = fields
+    readonly_fields = [
+        "id",
+        "role",
+        "content",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "finish_reason",
+        "ttft_ms",
+        "cost_usd",
+        "created_at",
+    ]
+    fields = tuple(readonly_fields)
 
     def has_add_permission(self, request: object, obj: object = None) -> bool:
         return False
@@ -18,8 +28,17 @@ class MessageInline(admin.TabularInline[Message, Conversation]):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin[Conversation]):
-    list_display = ["id", "tenant", "user", "title", "started_at", "message_count",
-                    "resolved", "escalated", "rating"]
+    list_display = [
+        "id",
+        "tenant",
+        "user",
+        "title",
+        "started_at",
+        "message_count",
+        "resolved",
+        "escalated",
+        "rating",
+    ]
     list_filter = ["tenant", "resolved", "escalated"]
     search_fields = ["title", "user__username"]
     inlines = [MessageInline]

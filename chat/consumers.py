@@ -60,9 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         requested = self.scope["url_route"]["kwargs"].get("conversation_id")
         try:
-            self.config, self.conversation_id = await database_sync_to_async(self._open_session)(
-                requested
-            )
+            self.config, self.conversation_id = await database_sync_to_async(self._open_session)(requested)
         except ConversationNotFound:
             await self.accept(self.principal.subprotocol)
             frame = error_frame(ErrorCode.NOT_FOUND, "no such conversation")
@@ -149,9 +147,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         started_at = asyncio.get_running_loop().time()
         provider = get_provider()
         try:
-            begun = await database_sync_to_async(self._begin_turn)(
-                content, client_id, provider.model_name
-            )
+            begun = await database_sync_to_async(self._begin_turn)(content, client_id, provider.model_name)
         except ClientIdTaken:
             await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
             return

@@ -173,7 +173,9 @@ async def stream_answer(
     )
 
 
-def done_frame(*, message_id: int, finish_reason: str, model: str, usage: Usage, cost_usd: Decimal) -> dict[str, Any]:
+def done_frame(
+    *, message_id: int, finish_reason: str, model: str, usage: Usage, cost_usd: Decimal
+) -> dict[str, Any]:
     return {
         "type": "done",
         "message_id": message_id,

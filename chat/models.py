@@ -7,9 +7,7 @@ from tenants.scoping import TenantOwnedModel
 
 
 class Conversation(TenantOwnedModel):
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
     summary = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -43,9 +41,7 @@ class FinishReason(models.TextChoices):
 class Message(TenantOwnedModel):
     """One turn. Ids are allocated before a generation streams (see ``chat.ids``)."""
 
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
-    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     # The user message an answer replies to.

@@ -120,9 +120,7 @@ class MessageNotFound(Exception):
     pass
 
 
-def feedback_record(
-    *, tenant_id: int, user_id: int, message_id: int, rating: int, comment: str
-) -> None:
+def feedback_record(*, tenant_id: int, user_id: int, message_id: int, rating: int, comment: str) -> None:
     """CSAT for one answer of the user's own conversation; the conversation keeps the latest."""
     with transaction.atomic():
         answer = (
@@ -136,6 +134,4 @@ def feedback_record(
         answer.rating = rating
         answer.feedback_comment = comment
         answer.save(update_fields=["rating", "feedback_comment"])
-        Conversation.objects.for_tenant(tenant_id).filter(pk=answer.conversation_id).update(
-            rating=rating
-        )
+        Conversation.objects.for_tenant(tenant_id).filter(pk=answer.conversation_id).update(rating=rating)

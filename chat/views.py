@@ -9,9 +9,15 @@ from chat.ws_auth import SESSION_TENANT_KEY
 from tenants.selectors import memberships_of_user
 
 
+def _user_id(request: HttpRequest) -> int:
+    user_id = request.user.pk
+    assert user_id is not None, "login_required lets only logged-in users through"
+    return user_id
+
+
 @login_required
 def chat_page(request: HttpRequest) -> HttpResponse:
-    memberships = memberships_of_user(user=request.user)
+    memberships = memberships_of_user(user_id=_user_id(request))
     chosen = request.session.get(SESSION_TENANT_KEY)
     current = next((m for m in memberships if m.tenant.slug == chosen), None)
     if current is None and len(memberships) == 1:
@@ -29,7 +35,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def choose_tenant(request: HttpRequest) -> HttpResponse:
-    memberships = memberships_of_user(user=request.user)
+    memberships = memberships_of_user(user_id=_user_id(request))
     if request.method == "POST":
         slug = request.POST.get("tenant", "")
         if any(m.tenant.slug == slug for m in memberships):

@@ -51,7 +51,7 @@ async def authenticate(scope: dict[str, Any]) -> ChatPrincipal:
 def _offered_token(scope: dict[str, Any], offered: list[str]) -> str | None:
     for protocol in offered:
         if protocol.startswith(BEARER_PREFIX):
-            return protocol[len(BEARER_PREFIX):]
+            return protocol[len(BEARER_PREFIX) :]
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
 
@@ -62,7 +62,7 @@ async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
     except TokenError as exc:
         raise Refused(f"bad token: {exc}") from None
     tenant_slug = token.get("tenant")
-    user_id = token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
+    user_id = token.get("user_id")
     if not isinstance(tenant_slug, str) or user_id is None:
         raise Refused("token carries no tenant")
     membership = await database_sync_to_async(active_membership)(

@@ -4,8 +4,6 @@ Context is bound with ``structlog.contextvars.bind_contextvars`` once per WebSoc
 or request, so every line logged while handling it, by us or by a library, carries the ids.
 """
 
-
-
 import structlog
 
 FOREIGN_PRE_CHAIN = [
@@ -37,6 +35,3 @@ def configure_structlog() -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.stdlib.get_logger(name)
-
-
-

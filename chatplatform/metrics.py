@@ -15,16 +15,18 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 6
 WS_CONNECTIONS = Gauge("chat_ws_connections", "Open chat WebSocket connections")
 MESSAGES = Counter("chat_messages_total", "User messages answered", ["tenant", "finish_reason"])
 TTFT = Histogram(
-    "chat_ttft_seconds", "Time from a message to its first token", ["tenant", "model"],
+    "chat_ttft_seconds",
+    "Time from a message to its first token",
+    ["tenant", "model"],
     buckets=_LATENCY_BUCKETS,
 )
 GENERATION = Histogram(
-    "chat_generation_seconds", "Time from a message to the end of its answer",
-    ["tenant", "model"], buckets=_LATENCY_BUCKETS,
+    "chat_generation_seconds",
+    "Time from a message to the end of its answer",
+    ["tenant", "model"],
+    buckets=_LATENCY_BUCKETS,
 )
-TOKENS = Counter(
-    "chat_tokens_total", "LLM tokens by direction", ["tenant", "model", "direction"]
-)
+TOKENS = Counter("chat_tokens_total", "LLM tokens by direction", ["tenant", "model", "direction"])
 ERRORS = Counter("chat_errors_total", "Error frames sent, by code", ["code"])
 
 

@@ -9,4 +9,6 @@ export DATABASE_URL=${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/chatplat
 export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 export PYTHONDONTWRITEBYTECODE=1
 "$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check . >/dev/null
+"$VENV/bin/mypy" .
 exec "$VENV/bin/pytest" "$@"

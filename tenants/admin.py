@@ -5,8 +5,14 @@ from tenants.models import Membership, Tenant, Tier
 
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin[Tier]):
-    list_display = ["slug", "name", "messages_per_minute", "messages_per_hour",
-                    "max_concurrent_streams", "monthly_token_budget"]
+    list_display = [
+        "slug",
+        "name",
+        "messages_per_minute",
+        "messages_per_hour",
+        "max_concurrent_streams",
+        "monthly_token_budget",
+    ]
 
 
 class MembershipInline(admin.TabularInline[Membership, Tenant]):
@@ -24,19 +30,48 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
     inlines = [MembershipInline]
     fieldsets = [
         (None, {"fields": ["slug", "name", "tier", "active", "created_at"]}),
-        ("Assistant", {"fields": ["system_prompt", "model", "fallback_model", "temperature",
-                                  "max_tokens_per_response", "max_message_chars",
-                                  "custom_greeting"]}),
-        ("Model routing", {"fields": ["routing_model_simple", "routing_model_moderate",
-                                      "routing_model_complex"]}),
-        ("Moderation and support", {"fields": ["blocked_topics", "pii_filter",
-                                               "escalation_email"]}),
-        ("Caches", {"fields": ["exact_cache_enabled", "semantic_cache_enabled",
-                               "semantic_cache_threshold", "cache_ttl_seconds"]}),
-        ("Limit overrides", {"fields": ["messages_per_minute_override",
-                                        "messages_per_hour_override",
-                                        "max_concurrent_streams_override",
-                                        "monthly_token_budget_override", "config_version"]}),
+        (
+            "Assistant",
+            {
+                "fields": [
+                    "system_prompt",
+                    "model",
+                    "fallback_model",
+                    "temperature",
+                    "max_tokens_per_response",
+                    "max_message_chars",
+                    "custom_greeting",
+                ]
+            },
+        ),
+        (
+            "Model routing",
+            {"fields": ["routing_model_simple", "routing_model_moderate", "routing_model_complex"]},
+        ),
+        ("Moderation and support", {"fields": ["blocked_topics", "pii_filter", "escalation_email"]}),
+        (
+            "Caches",
+            {
+                "fields": [
+                    "exact_cache_enabled",
+                    "semantic_cache_enabled",
+                    "semantic_cache_threshold",
+                    "cache_ttl_seconds",
+                ]
+            },
+        ),
+        (
+            "Limit overrides",
+            {
+                "fields": [
+                    "messages_per_minute_override",
+                    "messages_per_hour_override",
+                    "max_concurrent_streams_override",
+                    "monthly_token_budget_override",
+                    "config_version",
+                ]
+            },
+        ),
     ]
 
 

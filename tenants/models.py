@@ -94,17 +94,13 @@ MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 class Membership(TenantOwnedModel):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantOwnedModel.Meta):
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")]
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.tenant_id} ({self.role})"

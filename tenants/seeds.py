@@ -3,14 +3,38 @@
 from typing import Any
 
 TIERS: list[dict[str, Any]] = [
-    {"slug": "free", "name": "Free", "messages_per_minute": 10, "messages_per_hour": 100,
-     "max_concurrent_streams": 1, "monthly_token_budget": 100_000},
-    {"slug": "professional", "name": "Professional", "messages_per_minute": 30,
-     "messages_per_hour": 500, "max_concurrent_streams": 3, "monthly_token_budget": 1_000_000},
-    {"slug": "enterprise", "name": "Enterprise", "messages_per_minute": 60,
-     "messages_per_hour": 2000, "max_concurrent_streams": 10, "monthly_token_budget": 10_000_000},
-    {"slug": "unlimited", "name": "Unlimited", "messages_per_minute": 120,
-     "messages_per_hour": None, "max_concurrent_streams": 25, "monthly_token_budget": None},
+    {
+        "slug": "free",
+        "name": "Free",
+        "messages_per_minute": 10,
+        "messages_per_hour": 100,
+        "max_concurrent_streams": 1,
+        "monthly_token_budget": 100_000,
+    },
+    {
+        "slug": "professional",
+        "name": "Professional",
+        "messages_per_minute": 30,
+        "messages_per_hour": 500,
+        "max_concurrent_streams": 3,
+        "monthly_token_budget": 1_000_000,
+    },
+    {
+        "slug": "enterprise",
+        "name": "Enterprise",
+        "messages_per_minute": 60,
+        "messages_per_hour": 2000,
+        "max_concurrent_streams": 10,
+        "monthly_token_budget": 10_000_000,
+    },
+    {
+        "slug": "unlimited",
+        "name": "Unlimited",
+        "messages_per_minute": 120,
+        "messages_per_hour": None,
+        "max_concurrent_streams": 25,
+        "monthly_token_budget": None,
+    },
 ]
 
 

@@ -3,8 +3,6 @@
 import time
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from tenants.models import Membership, Tenant
 
 # A configuration edit reaches every live connection within this many seconds.
@@ -68,11 +66,11 @@ def active_membership(*, user_id: int, tenant_slug: str) -> Membership | None:
     )
 
 
-def memberships_of_user(*, user: AbstractBaseUser) -> list[Membership]:
+def memberships_of_user(*, user_id: int) -> list[Membership]:
     """Every tenant the user may chat in (a user-level, deliberately cross-tenant read)."""
     return list(
         Membership.objects.unscoped()
         .select_related("tenant")
-        .filter(user_id=user.pk, active=True, tenant__active=True)
+        .filter(user_id=user_id, active=True, tenant__active=True)
         .order_by("tenant__name")
     )

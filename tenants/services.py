@@ -16,9 +16,7 @@ def tenant_create(*, slug: str, name: str, tier: Tier) -> Tenant:
 
 
 @transaction.atomic
-def member_add(
-    *, tenant: Tenant, username: str, email: str, password: str | None, role: Role
-) -> Membership:
+def member_add(*, tenant: Tenant, username: str, email: str, password: str | None, role: Role) -> Membership:
     """Add a user to a tenant, creating the user when the username is new.
 
     An existing user keeps their password: adding someone to a tenant must never let the

@@ -97,11 +97,16 @@ def make_user(username: str, **extra: Any) -> Any:
 @pytest.fixture
 def world(seeded: None) -> World:
     acme = Tenant.objects.create(
-        slug="acme", name="Acme", tier=Tier.objects.get(slug="professional"),
-        system_prompt="You are Acme's assistant.", custom_greeting="Welcome to Acme support!",
+        slug="acme",
+        name="Acme",
+        tier=Tier.objects.get(slug="professional"),
+        system_prompt="You are Acme's assistant.",
+        custom_greeting="Welcome to Acme support!",
     )
     globex = Tenant.objects.create(
-        slug="globex", name="Globex", tier=Tier.objects.get(slug="free"),
+        slug="globex",
+        name="Globex",
+        tier=Tier.objects.get(slug="free"),
         system_prompt="You are Globex's assistant.",
     )
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
@@ -110,4 +115,3 @@ def world(seeded: None) -> World:
     Membership.objects.create(tenant=acme, user=bob, role=Role.MEMBER)
     Membership.objects.create(tenant=globex, user=carol, role=Role.MEMBER)
     return World(acme=acme, globex=globex, alice=alice, bob=bob, carol=carol, staff=staff)
-

@@ -24,7 +24,7 @@ _DIRECTIVE = re.compile(r"\[\[([a-z-]+)(?:=([0-9.]+))?\]\]")
 MARKDOWN_ANSWER = (
     "Here is **bold** text and `inline code`.\n\n"
     "```python\nprint('hello')\n```\n\n"
-    "<img src=x onerror=\"window.__pwned = true\"> <script>window.__pwned = true</script> done."
+    '<img src=x onerror="window.__pwned = true"> <script>window.__pwned = true</script> done.'
 )
 
 
@@ -99,11 +99,20 @@ class FakeOpenAI:
                     if leftover is None:
                         return
                 elif method == "GET" and path.endswith("/models"):
-                    self._json(writer, 200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+                    self._json(
+                        writer, 200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}
+                    )
                 else:
-                    self._json(writer, 404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+                    self._json(
+                        writer, 404, {"error": {"message": "not found", "type": "invalid_request_error"}}
+                    )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
+        except (
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            asyncio.LimitOverrunError,
+            asyncio.CancelledError,
+        ):
             pass
         finally:
             writer.close()
@@ -114,7 +123,8 @@ class FakeOpenAI:
         reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[status]
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data
         )
 
     async def _completion(
@@ -131,7 +141,8 @@ class FakeOpenAI:
             call.completed = True
             return b""
         pieces = (
-            re.findall(r"\s*\S+", MARKDOWN_ANSWER) if "markdown" in directives
+            re.findall(r"\s*\S+", MARKDOWN_ANSWER)
+            if "markdown" in directives
             else [f"tok{i} " for i in range(int(float(directives.get("tokens") or self.tokens)))]
         )
         count = len(pieces)

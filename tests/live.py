@@ -48,10 +48,14 @@ class LivePlatform:
         return f"ws://127.0.0.1:{self.port}"
 
     def http(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.base_url + path, method=method,
+        request = urllib.request.Request(  # noqa: S310 (always our local http:// server)
+            self.base_url + path,
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (localhost)
@@ -60,18 +64,33 @@ class LivePlatform:
             return error.code, json.loads(error.read() or b"null")
 
     def token(self, username: str, password: str, tenant: str | None = None) -> str:
-        status, body = self.http("POST", "/api/v1/auth/token/", {"username": username, "password": password, "tenant": tenant} if tenant else {"username": username, "password": password})
+        status, body = self.http(
+            "POST",
+            "/api/v1/auth/token/",
+            {"username": username, "password": password, "tenant": tenant}
+            if tenant
+            else {"username": username, "password": password},
+        )
         assert status == 200, body
         return body["access"]
 
-    def new_tenant_with_member(self, *, tier: str = "professional", role: str = "member") -> tuple[str, str, str]:
+    def new_tenant_with_member(
+        self, *, tier: str = "professional", role: str = "member"
+    ) -> tuple[str, str, str]:
         """A fresh tenant and member through the staff REST API; returns (tenant, username, password)."""
         staff = self.token("admin", self.passwords["admin"])
         slug = f"t{uuid.uuid4().hex[:10]}"
-        status, body = self.http("POST", "/api/v1/tenants/", {"slug": slug, "name": slug.upper(), "tier": tier}, staff)
+        status, body = self.http(
+            "POST", "/api/v1/tenants/", {"slug": slug, "name": slug.upper(), "tier": tier}, staff
+        )
         assert status == 201, body
         username, password = f"u{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(12)
-        status, body = self.http("POST", f"/api/v1/tenants/{slug}/members/", {"username": username, "password": password, "role": role}, staff)
+        status, body = self.http(
+            "POST",
+            f"/api/v1/tenants/{slug}/members/",
+            {"username": username, "password": password, "role": role},
+            staff,
+        )
         assert status == 201, body
         return slug, username, password
 
@@ -88,28 +107,45 @@ class LivePlatform:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
-def start_platform(mode: str, *, tmp_path: Path, llm_url: str | None, extra_env: dict[str, str] | None = None) -> LivePlatform:
+def start_platform(
+    mode: str, *, tmp_path: Path, llm_url: str | None, extra_env: dict[str, str] | None = None
+) -> LivePlatform:
     """``mode`` is ``production`` (PostgreSQL + Redis + Celery) or ``embedded`` (no settings)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "OPENAI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_", "OPENAI_"))
+    }
     port = free_port()
     env.update(
-        HOST="127.0.0.1", PORT=str(port), VENV=str(ROOT / ".venv"), SECRET_KEY=secrets.token_urlsafe(32),
-        CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"), DEMO_MODEL_CHUNK_DELAY="0.002",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        VENV=str(ROOT / ".venv"),
+        SECRET_KEY=secrets.token_urlsafe(32),
+        CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
+        DEMO_MODEL_CHUNK_DELAY="0.002",
     )
     database = None
     if mode == "production":
         database = f"chatplatform_live_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{database}"')
-        env.update(DATABASE_URL=f"postgres://root@127.0.0.1:5432/{database}", REDIS_URL="redis://127.0.0.1:6379/0")
+        env.update(
+            DATABASE_URL=f"postgres://root@127.0.0.1:5432/{database}", REDIS_URL="redis://127.0.0.1:6379/0"
+        )
     else:
         env.update(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"))
     if llm_url:
         env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm_url, OPENAI_MAX_RETRIES="0")
     env.update(extra_env or {})
     process = subprocess.Popen(
-        [str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [str(ROOT / "scripts" / "run.sh")],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     platform = LivePlatform(mode=mode, port=port, process=process, passwords={}, database=database)
     threading.Thread(target=_collect, args=(platform,), daemon=True).start()
@@ -135,7 +171,7 @@ def _collect(platform: LivePlatform) -> None:
 
 def _serving(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

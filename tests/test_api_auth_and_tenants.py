@@ -49,10 +49,20 @@ def test_token_refusals_are_json_4xx(world: World, body: dict[str, Any], status:
 
 def test_inactive_tenant_or_membership_gets_no_token_and_no_refresh(world: World) -> None:
     pair = obtain(username="bob", password=PASSWORD, tenant="acme").json()
-    assert client_for().post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    assert (
+        client_for()
+        .post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+        .status_code
+        == 200
+    )
     Membership.objects.for_tenant(world.acme).filter(user=world.bob).update(active=False)
     assert obtain(username="bob", password=PASSWORD, tenant="acme").status_code == 401
-    assert client_for().post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json").status_code == 401
+    assert (
+        client_for()
+        .post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+        .status_code
+        == 401
+    )
     # The access token already issued stops working too.
     assert client_for(pair["access"]).get("/api/v1/tenants/").status_code == 401
 
@@ -61,39 +71,72 @@ def test_staff_token_without_tenant_creates_tenants_and_members(world: World) ->
     pair = obtain(username="root", password=PASSWORD).json()
     assert pair["tenant"] is None
     staff = client_for(pair["access"])
-    created = staff.post("/api/v1/tenants/", {"slug": "initech", "name": "Initech", "tier": "enterprise"}, format="json")
+    created = staff.post(
+        "/api/v1/tenants/", {"slug": "initech", "name": "Initech", "tier": "enterprise"}, format="json"
+    )
     assert created.status_code == 201, created.json()
     assert created.json()["tier"] == "enterprise" and created.json()["active"] is True
     member = staff.post(
         "/api/v1/tenants/initech/members/",
-        {"username": "peter", "email": "peter@initech.example", "password": "tps-report-cover-9", "role": "admin"},
+        {
+            "username": "peter",
+            "email": "peter@initech.example",
+            "password": "tps-report-cover-9",
+            "role": "admin",
+        },
         format="json",
     )
     assert member.status_code == 201, member.json()
     assert member.json()["role"] == "admin"
     token = obtain(username="peter", password="tps-report-cover-9", tenant="initech")
     assert token.status_code == 200
-    assert staff.post("/api/v1/tenants/initech/members/", {"username": "peter"}, format="json").status_code == 409
+    assert (
+        staff.post("/api/v1/tenants/initech/members/", {"username": "peter"}, format="json").status_code
+        == 409
+    )
     assert {t["slug"] for t in staff.get("/api/v1/tenants/").json()} == {"acme", "globex", "initech"}
 
 
 def test_tenant_creation_is_validated_and_staff_only(world: World) -> None:
     staff = client_for(world.token(world.staff, None))
-    assert staff.post("/api/v1/tenants/", {"slug": "x", "name": "X", "tier": "platinum"}, format="json").status_code == 400
-    assert staff.post("/api/v1/tenants/", {"slug": "acme", "name": "A", "tier": "free"}, format="json").status_code == 400
+    assert (
+        staff.post(
+            "/api/v1/tenants/", {"slug": "x", "name": "X", "tier": "platinum"}, format="json"
+        ).status_code
+        == 400
+    )
+    assert (
+        staff.post(
+            "/api/v1/tenants/", {"slug": "acme", "name": "A", "tier": "free"}, format="json"
+        ).status_code
+        == 400
+    )
     owner = client_for(world.token(world.alice, world.acme))
-    assert owner.post("/api/v1/tenants/", {"slug": "mine", "name": "M", "tier": "free"}, format="json").status_code == 403
+    assert (
+        owner.post(
+            "/api/v1/tenants/", {"slug": "mine", "name": "M", "tier": "free"}, format="json"
+        ).status_code
+        == 403
+    )
 
 
 def test_tenant_owners_manage_their_own_members_only(world: World) -> None:
     owner = client_for(world.token(world.alice, world.acme))
-    added = owner.post("/api/v1/tenants/acme/members/", {"username": "dave", "password": "dave-password-77"}, format="json")
+    added = owner.post(
+        "/api/v1/tenants/acme/members/", {"username": "dave", "password": "dave-password-77"}, format="json"
+    )
     assert added.status_code == 201 and added.json()["role"] == "member"
-    assert [m["username"] for m in owner.get("/api/v1/tenants/acme/members/").json()] == ["alice", "bob", "dave"]
+    assert [m["username"] for m in owner.get("/api/v1/tenants/acme/members/").json()] == [
+        "alice",
+        "bob",
+        "dave",
+    ]
     assert [t["slug"] for t in owner.get("/api/v1/tenants/").json()] == ["acme"]
     # Another tenant is invisible: 404, never 403.
     assert owner.get("/api/v1/tenants/globex/members/").status_code == 404
-    assert owner.post("/api/v1/tenants/globex/members/", {"username": "eve"}, format="json").status_code == 404
+    assert (
+        owner.post("/api/v1/tenants/globex/members/", {"username": "eve"}, format="json").status_code == 404
+    )
     # A plain member may not add members.
     member = client_for(world.token(world.bob, world.acme))
     assert member.post("/api/v1/tenants/acme/members/", {"username": "eve"}, format="json").status_code == 403
@@ -101,7 +144,11 @@ def test_tenant_owners_manage_their_own_members_only(world: World) -> None:
 
 def test_adding_an_existing_user_never_changes_their_password(world: World) -> None:
     staff = client_for(world.token(world.staff, None))
-    response = staff.post("/api/v1/tenants/globex/members/", {"username": "alice", "password": "hijacked-pass-123"}, format="json")
+    response = staff.post(
+        "/api/v1/tenants/globex/members/",
+        {"username": "alice", "password": "hijacked-pass-123"},
+        format="json",
+    )
     assert response.status_code == 201
     world.alice.refresh_from_db()
     assert world.alice.check_password(PASSWORD)

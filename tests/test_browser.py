@@ -14,13 +14,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 @pytest.fixture(scope="module")
-def platform(fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
-    live = start_platform("production", tmp_path=tmp_path_factory.mktemp("browser"), llm_url=fake_openai_server.url)
+def platform(
+    fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePlatform]:
+    live = start_platform(
+        "production", tmp_path=tmp_path_factory.mktemp("browser"), llm_url=fake_openai_server.url
+    )
     yield live
     live.stop()
 
 
-def test_log_in_see_the_answer_stream_rendered_and_stop_it(platform: LivePlatform, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_log_in_see_the_answer_stream_rendered_and_stop_it(
+    platform: LivePlatform, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page()

@@ -2,10 +2,9 @@
 
 from datetime import timedelta
 
-import pytest
 from channels.db import database_sync_to_async
-from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chat.ws_auth import SESSION_TENANT_KEY
@@ -13,7 +12,6 @@ from tenants.models import Membership
 from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, connect, open_chat
-
 
 
 async def refused(**kwargs: object) -> bool:
@@ -50,7 +48,9 @@ async def test_missing_bad_expired_and_staff_tokens_are_refused(world: World) ->
 async def test_no_membership_inactive_membership_and_inactive_tenant_are_refused(world: World) -> None:
     assert await refused(token=world.token(world.carol, world.acme))  # carol is in globex only
 
-    await database_sync_to_async(Membership.objects.for_tenant(world.acme).filter(user=world.bob).update)(active=False)
+    await database_sync_to_async(Membership.objects.for_tenant(world.acme).filter(user=world.bob).update)(
+        active=False
+    )
     assert await refused(token=world.token(world.bob, world.acme))
 
     token = world.token(world.alice, world.acme)
@@ -78,7 +78,7 @@ async def test_a_token_expiring_mid_session_closes_with_4401(world: World, fake_
     token = AccessToken.for_user(world.alice)
     token["tenant"] = "acme"
     token.set_exp(lifetime=timedelta(seconds=1))
-    communicator, ready = await open_chat(str(token))
+    communicator, _ = await open_chat(str(token))
     closed = await communicator.receive_output(5)
     assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
 
@@ -95,7 +95,9 @@ def session_cookie(user: object, tenant_slug: str | None) -> bytes:
     return f"sessionid={session.session_key}".encode()
 
 
-async def test_the_chat_pages_session_is_accepted_from_its_own_origin_only(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_the_chat_pages_session_is_accepted_from_its_own_origin_only(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     cookie = await session_cookie(world.alice, "acme")
     same_origin = [(b"cookie", cookie), (b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
     communicator, connected, _ = await connect(headers=same_origin)

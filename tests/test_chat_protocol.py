@@ -14,7 +14,6 @@ from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message, streamed_text
 
 
-
 @database_sync_to_async
 def messages_of(conversation_id: int) -> list[Message]:
     return list(Message.all_tenants.filter(conversation_id=conversation_id).order_by("id"))
@@ -25,7 +24,9 @@ def usage_of(message_id: int) -> UsageRecord:
     return UsageRecord.all_tenants.get(message_id=message_id)
 
 
-async def test_ready_carries_the_conversation_and_the_tenants_greeting(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_ready_carries_the_conversation_and_the_tenants_greeting(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     assert ready["greeting"] == "Welcome to Acme support!"
     assert ready["resumable"] == []
@@ -34,7 +35,9 @@ async def test_ready_carries_the_conversation_and_the_tenants_greeting(world: Wo
     await communicator.disconnect()
 
 
-async def test_a_message_streams_typing_tokens_and_done_then_is_stored(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_a_message_streams_typing_tokens_and_done_then_is_stored(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     frames = await ask(communicator, "How do I reset my password? [[tokens=30]]")
 
@@ -61,7 +64,9 @@ async def test_a_message_streams_typing_tokens_and_done_then_is_stored(world: Wo
     assert (question.role, answer.role) == ("user", "assistant")
     assert answer.pk == done["message_id"] and answer.reply_to_id == question.pk
     assert answer.content == streamed_text(frames)
-    assert answer.finish_reason == "stop" and answer.ttft_ms is not None and answer.latency_ms >= answer.ttft_ms
+    assert (
+        answer.finish_reason == "stop" and answer.ttft_ms is not None and answer.latency_ms >= answer.ttft_ms
+    )
     usage = await usage_of(answer.pk)
     assert (usage.tenant_id, usage.user_id, usage.output_tokens) == (world.acme.pk, world.alice.pk, 30)
     assert usage.cost_usd == Decimal(done["cost_usd"])
@@ -78,11 +83,15 @@ async def test_tokens_are_coalesced_into_fewer_frames(world: World, fake_llm: Fa
     await communicator.disconnect()
 
 
-async def test_the_context_carries_the_conversations_earlier_turns(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_the_context_carries_the_conversations_earlier_turns(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     await ask(communicator, "first question")
     await communicator.disconnect()
-    communicator, again = await open_chat(world.token(world.alice, world.acme), f"/ws/chat/{ready['conversation_id']}/")
+    communicator, again = await open_chat(
+        world.token(world.alice, world.acme), f"/ws/chat/{ready['conversation_id']}/"
+    )
     assert again["conversation_id"] == ready["conversation_id"]
     await ask(communicator, "second question")
     roles = [(m["role"], m["content"]) for m in fake_llm.calls[-1].messages]
@@ -92,7 +101,9 @@ async def test_the_context_carries_the_conversations_earlier_turns(world: World,
     await communicator.disconnect()
 
 
-async def test_cancel_closes_the_upstream_stream_and_records_what_was_generated(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_cancel_closes_the_upstream_stream_and_records_what_was_generated(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     await send_message(communicator, "[[tokens=500]] [[delay=0.02]]")
     first = await frames_until(communicator, "token")
@@ -117,7 +128,9 @@ async def test_cancel_closes_the_upstream_stream_and_records_what_was_generated(
     await communicator.disconnect()
 
 
-async def test_a_disconnect_mid_stream_closes_upstream_and_still_records(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_a_disconnect_mid_stream_closes_upstream_and_still_records(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     await send_message(communicator, "[[tokens=500]] [[delay=0.02]]")
     await frames_until(communicator, "token")
@@ -128,7 +141,9 @@ async def test_a_disconnect_mid_stream_closes_upstream_and_still_records(world: 
     assert (await usage_of(answer.pk)).output_tokens > 0
 
 
-async def test_an_upstream_failure_before_the_stream_is_an_error_answer(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_an_upstream_failure_before_the_stream_is_an_error_answer(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     frames = await ask(communicator, "[[fail-before]]")
     assert frames[-1]["finish_reason"] == "error"
@@ -142,7 +157,9 @@ async def test_an_upstream_failure_before_the_stream_is_an_error_answer(world: W
     await communicator.disconnect()
 
 
-async def test_an_upstream_failure_mid_stream_keeps_what_was_streamed(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_an_upstream_failure_mid_stream_keeps_what_was_streamed(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     frames = await ask(communicator, "[[fail-mid]] [[tokens=10]]")
     assert frames[-1]["finish_reason"] == "error"
@@ -154,14 +171,18 @@ async def test_an_upstream_failure_mid_stream_keeps_what_was_streamed(world: Wor
     await communicator.disconnect()
 
 
-async def test_a_replayed_client_id_gets_the_stored_answer_without_a_new_call(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_a_replayed_client_id_gets_the_stored_answer_without_a_new_call(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     client_id = await send_message(communicator, "idempotent please [[tokens=5]]")
     original = await frames_until(communicator, "done")
     await communicator.disconnect()
     calls = len(fake_llm.calls)
 
-    communicator, _ = await open_chat(world.token(world.alice, world.acme), f"/ws/chat/{ready['conversation_id']}/")
+    communicator, _ = await open_chat(
+        world.token(world.alice, world.acme), f"/ws/chat/{ready['conversation_id']}/"
+    )
     await send_message(communicator, "idempotent please [[tokens=5]]", client_id)
     response, done = await frames_until(communicator, "done")
     assert len(fake_llm.calls) == calls
@@ -196,7 +217,10 @@ async def test_another_users_client_id_is_refused(world: World, fake_llm: FakeOp
         ('{"type": "message", "content": "  "}', "'content'"),
         ('{"type": "message", "content": "hi"}', "'client_id'"),
         ('{"type": "message", "content": "hi", "client_id": "nope"}', "'client_id'"),
-        ('{"type": "message", "content": 5, "client_id": "6f1c1b2e-4f0e-4a8e-9d4a-2b8f7d9c1a00"}', "'content'"),
+        (
+            '{"type": "message", "content": 5, "client_id": "6f1c1b2e-4f0e-4a8e-9d4a-2b8f7d9c1a00"}',
+            "'content'",
+        ),
         ('{"type": "feedback", "message_id": "1", "rating": 5}', "'message_id'"),
         ('{"type": "feedback", "message_id": 1, "rating": 9}', "'rating'"),
         ('{"type": "resume", "message_id": 1}', "'after'"),
@@ -215,9 +239,13 @@ async def test_bad_frames_get_bad_request_and_the_connection_stays_open(
     await communicator.disconnect()
 
 
-async def test_oversized_frames_binary_frames_and_overlong_content_are_refused(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_oversized_frames_binary_frames_and_overlong_content_are_refused(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
-    big = json.dumps({"type": "message", "content": "x" * (33 * 1024), "client_id": "6f1c1b2e-4f0e-4a8e-9d4a-2b8f7d9c1a00"})
+    big = json.dumps(
+        {"type": "message", "content": "x" * (33 * 1024), "client_id": "6f1c1b2e-4f0e-4a8e-9d4a-2b8f7d9c1a00"}
+    )
     await communicator.send_to(text_data=big)
     assert "larger than 32768 bytes" in (await communicator.receive_json_from(TIMEOUT))["message"]
     await communicator.send_to(bytes_data=b'{"type": "ping"}')
@@ -228,7 +256,9 @@ async def test_oversized_frames_binary_frames_and_overlong_content_are_refused(w
     await communicator.disconnect()
 
 
-async def test_a_second_message_while_streaming_is_refused_and_cancel_needs_a_stream(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_a_second_message_while_streaming_is_refused_and_cancel_needs_a_stream(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     await communicator.send_json_to({"type": "cancel"})
     assert (await communicator.receive_json_from(TIMEOUT))["code"] == "NOT_FOUND"
@@ -242,10 +272,14 @@ async def test_a_second_message_while_streaming_is_refused_and_cancel_needs_a_st
     await communicator.disconnect()
 
 
-async def test_feedback_rates_an_answer_of_ones_own_conversation_only(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_feedback_rates_an_answer_of_ones_own_conversation_only(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     done = (await ask(communicator, "rate me [[tokens=2]]"))[-1]
-    await communicator.send_json_to({"type": "feedback", "message_id": done["message_id"], "rating": 4, "comment": "good"})
+    await communicator.send_json_to(
+        {"type": "feedback", "message_id": done["message_id"], "rating": 4, "comment": "good"}
+    )
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from(TIMEOUT) == {"type": "pong"}
     conversation = await database_sync_to_async(Conversation.all_tenants.get)(pk=ready["conversation_id"])

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.live
 
 
 @pytest.fixture(scope="module", params=["production", "embedded"])
-def platform(request: pytest.FixtureRequest, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
-    live = start_platform(request.param, tmp_path=tmp_path_factory.mktemp(request.param), llm_url=fake_openai_server.url)
+def platform(
+    request: pytest.FixtureRequest, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePlatform]:
+    live = start_platform(
+        request.param, tmp_path=tmp_path_factory.mktemp(request.param), llm_url=fake_openai_server.url
+    )
     yield live
     live.stop()
 
@@ -33,7 +37,9 @@ def member(platform: LivePlatform) -> tuple[str, str]:
     return slug, platform.token(username, password, slug)
 
 
-async def open_socket(platform: LivePlatform, token: str, path: str = "/ws/chat/") -> tuple[ClientConnection, dict[str, Any]]:
+async def open_socket(
+    platform: LivePlatform, token: str, path: str = "/ws/chat/"
+) -> tuple[ClientConnection, dict[str, Any]]:
     ws = await connect(platform.ws_url + path, subprotocols=["chat.v1", f"bearer.{token}"])  # type: ignore[list-item]
     assert ws.subprotocol == "chat.v1"
     ready = json.loads(await ws.recv())
@@ -61,11 +67,15 @@ async def test_a_handshake_without_valid_credentials_is_http_403(platform: LiveP
         assert refused.value.response.status_code == 403
 
 
-async def test_a_message_streams_and_the_conversation_continues(platform: LivePlatform, member: tuple[str, str]) -> None:
+async def test_a_message_streams_and_the_conversation_continues(
+    platform: LivePlatform, member: tuple[str, str]
+) -> None:
     _, token = member
     ws, ready = await open_socket(platform, token)
     assert ready["resumable"] == [] and ready["greeting"]
-    await ws.send(json.dumps({"type": "message", "content": "hello [[tokens=25]]", "client_id": str(uuid.uuid4())}))
+    await ws.send(
+        json.dumps({"type": "message", "content": "hello [[tokens=25]]", "client_id": str(uuid.uuid4())})
+    )
     frames = await until(ws, "done")
     assert frames[0] == {"type": "typing", "active": True}
     tokens = [f for f in frames if f["type"] == "token"]
@@ -83,10 +93,20 @@ async def test_a_message_streams_and_the_conversation_continues(platform: LivePl
         assert json.loads(await again.recv()) == {"type": "pong"}
 
 
-async def test_cancel_closes_the_upstream_stream(platform: LivePlatform, member: tuple[str, str], fake_openai_server: FakeOpenAI) -> None:
+async def test_cancel_closes_the_upstream_stream(
+    platform: LivePlatform, member: tuple[str, str], fake_openai_server: FakeOpenAI
+) -> None:
     ws, _ = await open_socket(platform, member[1])
     marker = uuid.uuid4().hex
-    await ws.send(json.dumps({"type": "message", "content": f"{marker} [[tokens=2000]] [[delay=0.01]]", "client_id": str(uuid.uuid4())}))
+    await ws.send(
+        json.dumps(
+            {
+                "type": "message",
+                "content": f"{marker} [[tokens=2000]] [[delay=0.01]]",
+                "client_id": str(uuid.uuid4()),
+            }
+        )
+    )
     await until(ws, "token")
     await ws.send(json.dumps({"type": "cancel"}))
     done = (await until(ws, "done"))[-1]
@@ -97,14 +117,20 @@ async def test_cancel_closes_the_upstream_stream(platform: LivePlatform, member:
     await ws.close()
 
 
-async def test_a_replayed_client_id_is_answered_from_storage(platform: LivePlatform, member: tuple[str, str], fake_openai_server: FakeOpenAI) -> None:
+async def test_a_replayed_client_id_is_answered_from_storage(
+    platform: LivePlatform, member: tuple[str, str], fake_openai_server: FakeOpenAI
+) -> None:
     marker, client_id = uuid.uuid4().hex, str(uuid.uuid4())
     ws, ready = await open_socket(platform, member[1])
-    await ws.send(json.dumps({"type": "message", "content": f"{marker} [[tokens=4]]", "client_id": client_id}))
+    await ws.send(
+        json.dumps({"type": "message", "content": f"{marker} [[tokens=4]]", "client_id": client_id})
+    )
     first = (await until(ws, "done"))[-1]
     await ws.close()
     ws, _ = await open_socket(platform, member[1], f"/ws/chat/{ready['conversation_id']}/")
-    await ws.send(json.dumps({"type": "message", "content": f"{marker} [[tokens=4]]", "client_id": client_id}))
+    await ws.send(
+        json.dumps({"type": "message", "content": f"{marker} [[tokens=4]]", "client_id": client_id})
+    )
     response, done = await until(ws, "done")
     assert response["type"] == "response" and response["message_id"] == first["message_id"]
     assert done["usage"] == first["usage"]
@@ -112,21 +138,31 @@ async def test_a_replayed_client_id_is_answered_from_storage(platform: LivePlatf
     await ws.close()
 
 
-async def test_another_tenants_conversation_is_not_found(platform: LivePlatform, member: tuple[str, str]) -> None:
+async def test_another_tenants_conversation_is_not_found(
+    platform: LivePlatform, member: tuple[str, str]
+) -> None:
     ws, ready = await open_socket(platform, member[1])
     await ws.close()
     slug, username, password = platform.new_tenant_with_member()
     other = platform.token(username, password, slug)
-    intruder = await connect(f"{platform.ws_url}/ws/chat/{ready['conversation_id']}/", subprotocols=["chat.v1", f"bearer.{other}"])  # type: ignore[list-item]
+    intruder = await connect(
+        f"{platform.ws_url}/ws/chat/{ready['conversation_id']}/", subprotocols=["chat.v1", f"bearer.{other}"]
+    )  # type: ignore[list-item]
     assert json.loads(await intruder.recv())["code"] == "NOT_FOUND"
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(intruder.recv(), 5)
     assert intruder.close_code == 4404
 
 
-async def test_bad_frames_get_errors_on_a_connection_that_stays_open(platform: LivePlatform, member: tuple[str, str]) -> None:
+async def test_bad_frames_get_errors_on_a_connection_that_stays_open(
+    platform: LivePlatform, member: tuple[str, str]
+) -> None:
     ws, _ = await open_socket(platform, member[1])
-    for raw in ["{oops", json.dumps({"type": "message", "content": "x" * 40_000, "client_id": str(uuid.uuid4())}), json.dumps({"type": "dance"})]:
+    for raw in [
+        "{oops",
+        json.dumps({"type": "message", "content": "x" * 40_000, "client_id": str(uuid.uuid4())}),
+        json.dumps({"type": "dance"}),
+    ]:
         await ws.send(raw)
         assert json.loads(await ws.recv())["code"] == "BAD_REQUEST"
     await ws.send(json.dumps({"type": "ping"}))
@@ -151,8 +187,10 @@ def demo_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlat
 async def test_with_no_settings_at_all_the_demo_model_answers(demo_platform: LivePlatform) -> None:
     """What a newcomer gets from the run command: the printed demo login chats with the demo model."""
     token = demo_platform.token("demo", demo_platform.passwords["demo"], "demo")
-    ws, ready = await open_socket(demo_platform, token)
-    await ws.send(json.dumps({"type": "message", "content": "What can you do?", "client_id": str(uuid.uuid4())}))
+    ws, _ = await open_socket(demo_platform, token)
+    await ws.send(
+        json.dumps({"type": "message", "content": "What can you do?", "client_id": str(uuid.uuid4())})
+    )
     frames = await until(ws, "done")
     text = "".join(f["content"] for f in frames if f["type"] == "token")
     assert "offline demo model" in text and "What can you do?" in text

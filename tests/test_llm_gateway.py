@@ -12,9 +12,14 @@ from chat.llm.openai_provider import OpenAIProvider
 from tests.fake_openai import FakeOpenAI
 
 
-
 def request(content: str, max_tokens: int = 1000) -> ChatRequest:
-    return ChatRequest(model="gpt-4o", messages=[{"role": "user", "content": content}], max_tokens=max_tokens, temperature=0.2)
+    return ChatRequest(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": content}],
+        max_tokens=max_tokens,
+        temperature=0.2,
+        end_user="t1-u1",
+    )
 
 
 async def collect(provider, req: ChatRequest) -> list:  # type: ignore[no-untyped-def]
@@ -57,5 +62,7 @@ async def test_without_a_key_the_demo_model_answers_and_says_so(settings) -> Non
 def test_cached_input_tokens_are_priced_at_the_cached_price(seeded: None) -> None:
     price = price_for("gpt-4o")
     # 1M input of which 400k cached, 100k output: 0.6M*2.50 + 0.4M*1.25 + 0.1M*10.00 = 3.00 USD.
-    assert price.cost(input_tokens=1_000_000, output_tokens=100_000, cached_input_tokens=400_000) == Decimal("3.00000000")
+    assert price.cost(input_tokens=1_000_000, output_tokens=100_000, cached_input_tokens=400_000) == Decimal(
+        "3.00000000"
+    )
     assert price_for("no-such-model").cost(input_tokens=10, output_tokens=10, cached_input_tokens=0) == 0

@@ -23,9 +23,7 @@ async def connect(
         subprotocols = ["chat.v1", f"bearer.{token}"]
     elif token is not None:
         path = f"{path}?token={token}"
-    communicator = WebsocketCommunicator(
-        application, path, headers=headers or [], subprotocols=subprotocols
-    )
+    communicator = WebsocketCommunicator(application, path, headers=headers or [], subprotocols=subprotocols)
     connected, detail = await communicator.connect(timeout=TIMEOUT)
     return communicator, connected, detail
 
@@ -39,9 +37,13 @@ async def open_chat(token: str, path: str = "/ws/chat/") -> tuple[WebsocketCommu
     return communicator, ready
 
 
-async def send_message(communicator: WebsocketCommunicator, content: str, client_id: str | None = None) -> str:
+async def send_message(
+    communicator: WebsocketCommunicator, content: str, client_id: str | None = None
+) -> str:
     client_id = client_id or str(uuid.uuid4())
-    await communicator.send_to(text_data=json.dumps({"type": "message", "content": content, "client_id": client_id}))
+    await communicator.send_to(
+        text_data=json.dumps({"type": "message", "content": content, "client_id": client_id})
+    )
     return client_id
 
 

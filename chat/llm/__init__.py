@@ -29,9 +29,7 @@ def get_provider() -> LLMProvider:
             api_key=settings.OPENAI_API_KEY,
             base_url=settings.OPENAI_BASE_URL,
             max_retries=settings.OPENAI_MAX_RETRIES,
-            timeout=httpx2.Timeout(
-                settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT
-            ),
+            timeout=httpx2.Timeout(settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT),
         )
         cached = (key, OpenAIProvider(client))
         _openai_providers[loop] = cached

@@ -1,6 +1,6 @@
 """The provider interface: one streamed chat completion, cancellable at any await."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -12,7 +12,7 @@ class ChatRequest:
     max_tokens: int
     temperature: float
     # An opaque, tenant-scoped end-user id, forwarded for the provider's abuse tracking.
-    end_user: str = ""
+    end_user: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class UpstreamError(Exception):
 class LLMProvider(Protocol):
     name: str
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
         """Stream the answer. Cancelling the consuming task closes the upstream connection."""
         ...
 

@@ -6,7 +6,7 @@ and every answer says plainly that it comes from the demo model.
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from billing.seeds import DEMO_MODEL
 from chat.llm.base import ChatRequest, StreamChunk, Usage
@@ -27,8 +27,8 @@ def demo_answer(question: str) -> str:
         "3. report its token usage, which is priced and billed to your tenant.\n\n"
         "```python\n"
         "# Point the platform at any OpenAI-compatible endpoint:\n"
-        "OPENAI_API_KEY = \"sk-...\"\n"
-        "OPENAI_BASE_URL = \"https://api.openai.com/v1\"\n"
+        'OPENAI_API_KEY = "sk-..."\n'
+        'OPENAI_BASE_URL = "https://api.openai.com/v1"\n'
         "```\n"
     )
 
@@ -42,10 +42,8 @@ class DemoProvider:
     def model_name(self, requested: str) -> str:
         return DEMO_MODEL
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        question = next(
-            (m["content"] for m in reversed(request.messages) if m["role"] == "user"), ""
-        )
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
+        question = next((m["content"] for m in reversed(request.messages) if m["role"] == "user"), "")
         pieces = _PIECE.findall(demo_answer(question))
         sent: list[str] = []
         finish_reason = "stop"

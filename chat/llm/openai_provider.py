@@ -1,9 +1,11 @@
 """Any OpenAI-compatible endpoint through the official SDK's ``AsyncOpenAI`` streaming."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import cast
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from chat.llm.base import ChatRequest, StreamChunk, UpstreamError, Usage
 
@@ -17,16 +19,16 @@ class OpenAIProvider:
     def model_name(self, requested: str) -> str:
         return requested
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
         try:
             stream = await self._client.chat.completions.create(
                 model=request.model,
-                messages=request.messages,  # type: ignore[arg-type]
+                messages=cast(list[ChatCompletionMessageParam], request.messages),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 stream=True,
                 stream_options={"include_usage": True},
-                **({"user": request.end_user} if request.end_user else {}),
+                user=request.end_user,
             )
         except openai.APIError as exc:
             raise UpstreamError(_describe(exc)) from exc
@@ -47,9 +49,7 @@ class OpenAIProvider:
                 choice = chunk.choices[0]
                 text = choice.delta.content if choice.delta else None
                 if text or choice.finish_reason or usage:
-                    yield StreamChunk(
-                        text=text or "", finish_reason=choice.finish_reason, usage=usage
-                    )
+                    yield StreamChunk(text=text or "", finish_reason=choice.finish_reason, usage=usage)
         except openai.APIError as exc:
             raise UpstreamError(_describe(exc)) from exc
         finally:

@@ -6,7 +6,7 @@ django_stubs_ext.monkeypatch()
 
 
 from .base import *  # noqa: F403, E402
-from .data_stores import *  # noqa: F403, E402
 from .celery import *  # noqa: F403, E402
+from .data_stores import *  # noqa: F403, E402
 from .llm import *  # noqa: F403, E402
 from .logs import *  # noqa: F403, E402

@@ -21,9 +21,7 @@ class TokenObtainSerializer(serializers.Serializer):
     tenant = serializers.SlugField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        user = authenticate(
-            self.context["request"], username=attrs["username"], password=attrs["password"]
-        )
+        user = authenticate(self.context["request"], username=attrs["username"], password=attrs["password"])
         if user is None:
             raise AuthenticationFailed("wrong username or password", code="bad_credentials")
         tenant_slug = attrs.get("tenant")

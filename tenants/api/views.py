@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.contrib.auth.password_validation import ValidationError as PasswordError
+from django.core.exceptions import ValidationError as PasswordError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -64,7 +64,7 @@ def visible_tenant(request: Request, slug: str) -> Tenant:
 class TenantListCreateView(generics.ListCreateAPIView):
     serializer_class = TenantSerializer
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Any:
         return [IsPlatformStaff()] if self.request.method == "POST" else super().get_permissions()
 
     def get_queryset(self) -> Any:

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,73 +15,121 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Tier',
+            name="Tier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=32, unique=True)),
-                ('name', models.CharField(max_length=64)),
-                ('messages_per_minute', models.PositiveIntegerField()),
-                ('messages_per_hour', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_concurrent_streams', models.PositiveIntegerField()),
-                ('monthly_token_budget', models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=32, unique=True)),
+                ("name", models.CharField(max_length=64)),
+                ("messages_per_minute", models.PositiveIntegerField()),
+                ("messages_per_hour", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_concurrent_streams", models.PositiveIntegerField()),
+                ("monthly_token_budget", models.PositiveBigIntegerField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['messages_per_minute'],
+                "ordering": ["messages_per_minute"],
             },
         ),
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('system_prompt', models.TextField(default='You are a helpful, concise support assistant.')),
-                ('model', models.CharField(default='gpt-4o-mini', max_length=100)),
-                ('fallback_model', models.CharField(blank=True, max_length=100)),
-                ('routing_model_simple', models.CharField(blank=True, max_length=100)),
-                ('routing_model_moderate', models.CharField(blank=True, max_length=100)),
-                ('routing_model_complex', models.CharField(blank=True, max_length=100)),
-                ('temperature', models.FloatField(default=0.7)),
-                ('max_tokens_per_response', models.PositiveIntegerField(default=1024)),
-                ('max_message_chars', models.PositiveIntegerField(default=8000)),
-                ('custom_greeting', models.TextField(blank=True)),
-                ('blocked_topics', models.JSONField(blank=True, default=list)),
-                ('pii_filter', models.BooleanField(default=False)),
-                ('escalation_email', models.EmailField(blank=True, max_length=254)),
-                ('exact_cache_enabled', models.BooleanField(default=True)),
-                ('semantic_cache_enabled', models.BooleanField(default=False)),
-                ('semantic_cache_threshold', models.FloatField(default=0.95)),
-                ('cache_ttl_seconds', models.PositiveIntegerField(default=3600)),
-                ('messages_per_minute_override', models.PositiveIntegerField(blank=True, null=True)),
-                ('messages_per_hour_override', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_concurrent_streams_override', models.PositiveIntegerField(blank=True, null=True)),
-                ('monthly_token_budget_override', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('config_version', models.PositiveIntegerField(default=1)),
-                ('tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tenants', to='tenants.tier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("system_prompt", models.TextField(default="You are a helpful, concise support assistant.")),
+                ("model", models.CharField(default="gpt-4o-mini", max_length=100)),
+                ("fallback_model", models.CharField(blank=True, max_length=100)),
+                ("routing_model_simple", models.CharField(blank=True, max_length=100)),
+                ("routing_model_moderate", models.CharField(blank=True, max_length=100)),
+                ("routing_model_complex", models.CharField(blank=True, max_length=100)),
+                ("temperature", models.FloatField(default=0.7)),
+                ("max_tokens_per_response", models.PositiveIntegerField(default=1024)),
+                ("max_message_chars", models.PositiveIntegerField(default=8000)),
+                ("custom_greeting", models.TextField(blank=True)),
+                ("blocked_topics", models.JSONField(blank=True, default=list)),
+                ("pii_filter", models.BooleanField(default=False)),
+                ("escalation_email", models.EmailField(blank=True, max_length=254)),
+                ("exact_cache_enabled", models.BooleanField(default=True)),
+                ("semantic_cache_enabled", models.BooleanField(default=False)),
+                ("semantic_cache_threshold", models.FloatField(default=0.95)),
+                ("cache_ttl_seconds", models.PositiveIntegerField(default=3600)),
+                ("messages_per_minute_override", models.PositiveIntegerField(blank=True, null=True)),
+                ("messages_per_hour_override", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_concurrent_streams_override", models.PositiveIntegerField(blank=True, null=True)),
+                ("monthly_token_budget_override", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("config_version", models.PositiveIntegerField(default=1)),
+                (
+                    "tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="tenants", to="tenants.tier"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('member', 'Member'), ('viewer', 'Viewer')], default='member', max_length=16)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "Owner"),
+                            ("admin", "Admin"),
+                            ("member", "Member"),
+                            ("viewer", "Viewer"),
+                        ],
+                        default="member",
+                        max_length=16,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="tenants.tenant",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
-                'default_manager_name': 'all_tenants',
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'user'), name='membership_unique_user')],
+                "abstract": False,
+                "default_manager_name": "all_tenants",
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "user"), name="membership_unique_user")
+                ],
             },
             managers=[
-                ('all_tenants', django.db.models.manager.Manager()),
+                ("all_tenants", django.db.models.manager.Manager()),
             ],
         ),
     ]
