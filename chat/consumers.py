@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import structlog
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from chat.db import in_db_thread
 from chat.generation import Outcome, PreparedTurn, TokenFrames, done_frame, stream_answer
 from chat.llm import Usage, get_provider
 from chat.protocol import (
@@ -60,7 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         requested = self.scope["url_route"]["kwargs"].get("conversation_id")
         try:
-            self.config, self.conversation_id = await database_sync_to_async(self._open_session)(requested)
+            self.config, self.conversation_id = await in_db_thread(self._open_session)(requested)
         except ConversationNotFound:
             await self.accept(self.principal.subprotocol)
             frame = error_frame(ErrorCode.NOT_FOUND, "no such conversation")
@@ -147,7 +147,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         started_at = asyncio.get_running_loop().time()
         provider = get_provider()
         try:
-            begun = await database_sync_to_async(self._begin_turn)(content, client_id, provider.model_name)
+            begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name)
         except ClientIdTaken:
             await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
             return
@@ -167,7 +167,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         outcome = await self.streaming
         # Shielded: a disconnect now must not lose the answer or its usage.
-        await asyncio.shield(database_sync_to_async(turn_record)(turn=turn, outcome=outcome))
+        await asyncio.shield(in_db_thread(turn_record)(turn=turn, outcome=outcome))
         self._observe(turn, outcome)
         await self._send({"type": "typing", "active": False})
         await self._send(
@@ -239,7 +239,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(comment, str) or len(comment) > 2000:
             raise FrameError(ErrorCode.BAD_REQUEST, "'comment' must be a string of at most 2000 characters")
         try:
-            await database_sync_to_async(feedback_record)(
+            await in_db_thread(feedback_record)(
                 tenant_id=self.principal.tenant_id,
                 user_id=self.principal.user_id,
                 message_id=message_id,

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import structlog
+
 from billing.pricing import Price
 from chat.llm import ChatRequest, LLMProvider, UpstreamError, Usage
 from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+
+log = structlog.stdlib.get_logger(__name__)
 
 SendFrame = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -135,6 +139,10 @@ async def stream_answer(
         cancelled = True
     except UpstreamError as exc:
         error = str(exc)
+    except Exception as exc:
+        # A bug must not lose the answer or its usage: it ends like an upstream failure.
+        log.exception("chat.stream_failed")
+        error = f"internal error: {type(exc).__name__}"
     try:
         await frames.close()
     except asyncio.CancelledError:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from chat.db import in_db_thread
 from tenants.selectors import active_membership
 
 SUBPROTOCOL = "chat.v1"
@@ -65,9 +65,7 @@ async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
     user_id = token.get("user_id")
     if not isinstance(tenant_slug, str) or user_id is None:
         raise Refused("token carries no tenant")
-    membership = await database_sync_to_async(active_membership)(
-        user_id=int(user_id), tenant_slug=tenant_slug
-    )
+    membership = await in_db_thread(active_membership)(user_id=int(user_id), tenant_slug=tenant_slug)
     if membership is None:
         raise Refused("no active membership of an active tenant")
     return ChatPrincipal(
@@ -85,7 +83,7 @@ async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatP
         raise Refused("no token and no logged-in session")
     if not origin_allowed(scope):
         raise Refused("session connection from a foreign Origin")
-    membership = await database_sync_to_async(_session_membership)(scope, user.pk)
+    membership = await in_db_thread(_session_membership)(scope, user.pk)
     if membership is None:
         raise Refused("session has no tenant with an active membership")
     return ChatPrincipal(

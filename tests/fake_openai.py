@@ -42,6 +42,18 @@ class FakeCall:
     def messages(self) -> list[dict[str, str]]:
         return self.body.get("messages", [])
 
+    def record(self) -> dict[str, Any]:
+        """What ``GET /v1/_calls`` reports: enough for a benchmark in another process."""
+        last_user = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        return {
+            "last_user_message": last_user,
+            "started_at": self.started_at,
+            "first_token_at": self.first_token_at,
+            "client_closed_at": self.client_closed_at,
+            "tokens_sent": self.tokens_sent,
+            "completed": self.completed,
+        }
+
 
 class FakeOpenAI:
     def __init__(self, *, token_delay: float = 0.002, tokens: int = 12) -> None:
@@ -98,6 +110,8 @@ class FakeOpenAI:
                     leftover = await self._completion(json.loads(body or b"{}"), reader, writer)
                     if leftover is None:
                         return
+                elif method == "GET" and path.endswith("/_calls"):
+                    self._json(writer, 200, {"calls": [call.record() for call in self.calls]})
                 elif method == "GET" and path.endswith("/models"):
                     self._json(
                         writer, 200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]}
@@ -218,3 +232,23 @@ def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None) -> dict
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
     }
+
+
+def main() -> None:
+    """``python -m tests.fake_openai --port 8765``: serve until interrupted."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--token-delay", type=float, default=0.002)
+    args = parser.parse_args()
+    server = FakeOpenAI(token_delay=args.token_delay).start(args.port)
+    print(f"fake OpenAI server on {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,13 +1,26 @@
-"""Any OpenAI-compatible endpoint through the official SDK's ``AsyncOpenAI`` streaming."""
+"""Any OpenAI-compatible endpoint through the official SDK's ``AsyncOpenAI``.
 
-from collections.abc import AsyncGenerator
-from typing import cast
+The SDK makes the request (auth, base URL, retries before the stream, status errors) through
+its custom-request API, ``client.post``; the server-sent events are read from the raw response
+and decoded with ``json.loads``. Profiling at a hundred concurrent streams showed the typed path
+spending ~100 µs per chunk building pydantic models and ~1 ms per request transforming the
+parameters; together they saturated a core.
+"""
 
+import json
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
+
+import anyio
+import httpx2
 import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
+from openai import AsyncOpenAI, AsyncStream
 
 from chat.llm.base import ChatRequest, StreamChunk, UpstreamError, Usage
+
+# What a broken connection raises while the body streams.
+_STREAM_ERRORS = (httpx2.HTTPError, httpx2.StreamError, ssl.SSLError, anyio.EndOfStream)
 
 
 class OpenAIProvider:
@@ -20,42 +33,78 @@ class OpenAIProvider:
         return requested
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
+        body = {
+            "model": request.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "user": request.end_user,
+        }
         try:
-            stream = await self._client.chat.completions.create(
-                model=request.model,
-                messages=cast(list[ChatCompletionMessageParam], request.messages),
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                stream=True,
-                stream_options={"include_usage": True},
-                user=request.end_user,
+            # cast_to=Response with stream=True: the SDK returns the response unread.
+            upstream = cast(
+                httpx2.Response,
+                await self._client.post(
+                    "/chat/completions",
+                    body=body,
+                    cast_to=httpx2.Response,
+                    stream=True,
+                    stream_cls=AsyncStream[Any],
+                ),
             )
         except openai.APIError as exc:
             raise UpstreamError(_describe(exc)) from exc
         try:
-            async for chunk in stream:
-                usage = None
-                if chunk.usage is not None:
-                    details = chunk.usage.prompt_tokens_details
-                    usage = Usage(
-                        input_tokens=chunk.usage.prompt_tokens,
-                        output_tokens=chunk.usage.completion_tokens,
-                        cached_input_tokens=(details.cached_tokens or 0) if details else 0,
-                    )
-                if not chunk.choices:
-                    if usage is not None:
-                        yield StreamChunk(usage=usage)
-                    continue
-                choice = chunk.choices[0]
-                text = choice.delta.content if choice.delta else None
-                if text or choice.finish_reason or usage:
-                    yield StreamChunk(text=text or "", finish_reason=choice.finish_reason, usage=usage)
-        except openai.APIError as exc:
-            raise UpstreamError(_describe(exc)) from exc
+            async for data in _sse_data(upstream):
+                if data == "[DONE]":
+                    return
+                chunk = _parse_chunk(json.loads(data))
+                if chunk is not None:
+                    yield chunk
+        except _STREAM_ERRORS as exc:
+            raise UpstreamError(f"stream broken: {type(exc).__name__}") from exc
+        except ValueError as exc:
+            raise UpstreamError("malformed stream event") from exc
         finally:
             # Runs on cancellation too: the upstream HTTP stream is closed at once, so the
             # provider stops generating (and billing) tokens nobody will read.
-            await stream.close()
+            await upstream.aclose()
+
+
+async def _sse_data(response: httpx2.Response) -> AsyncIterator[str]:
+    """The ``data:`` payloads of a server-sent event stream (OpenAI sends one line per event)."""
+    pending = b""
+    async for piece in response.aiter_bytes():
+        *lines, pending = (pending + piece).split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip().decode()
+
+
+def _parse_chunk(event: dict[str, Any]) -> StreamChunk | None:
+    if event.get("error"):
+        message = event["error"].get("message") if isinstance(event["error"], dict) else None
+        raise UpstreamError(f"error event: {message or 'unknown'}")
+    usage = None
+    if event.get("usage"):
+        raw = event["usage"]
+        details = raw.get("prompt_tokens_details") or {}
+        usage = Usage(
+            input_tokens=raw.get("prompt_tokens") or 0,
+            output_tokens=raw.get("completion_tokens") or 0,
+            cached_input_tokens=details.get("cached_tokens") or 0,
+        )
+    choices = event.get("choices") or []
+    if not choices:
+        return StreamChunk(usage=usage) if usage else None
+    choice = choices[0]
+    text = (choice.get("delta") or {}).get("content") or ""
+    finish_reason = choice.get("finish_reason")
+    if not (text or finish_reason or usage):
+        return None
+    return StreamChunk(text=text, finish_reason=finish_reason, usage=usage)
 
 
 def _describe(exc: openai.APIError) -> str:

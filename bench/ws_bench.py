@@ -1,0 +1,342 @@
+"""WebSocket benchmark of the chat path: one Daphne process against the fake OpenAI server.
+
+    .venv/bin/python bench/ws_bench.py                 # start a platform (Postgres + Redis) and run all
+    .venv/bin/python bench/ws_bench.py --scenario ttft --streams 100
+
+Scenarios (figures go in the closing note; targets for one Daphne process on 2 cores):
+  idle        N authenticated idle connections; the server's RSS per connection (<= 60 KB)
+  throughput  messages per second through the full path with C concurrent clients (>= 500/s)
+  ttft        platform overhead on time to first token with S streams in flight at all times:
+              first token frame at the client minus the fake server's first token byte,
+              p50/p99 (<= 5 ms p50)
+  cancel      cancel sent -> upstream connection closed, as seen by the fake server, p50/p99
+              (<= 50 ms p99)
+
+By default the script starts the platform with the README's run command (PostgreSQL database
+``chatplatform_bench_*``, Redis, Celery) and the fake OpenAI server as its own process, so the
+client, the server and the fake LLM do not share a GIL. Everything runs on this one machine,
+so the client's own CPU use is part of what is measured: the figures are conservative.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live import LivePlatform, free_port, start_platform  # noqa: E402
+
+
+@dataclass
+class Target:
+    platform: LivePlatform
+    fake_url: str
+    tokens: list[str]
+
+    def token(self, index: int) -> str:
+        return self.tokens[index % len(self.tokens)]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def daphne_pid(platform: LivePlatform) -> int:
+    """The Daphne process among the run command's children."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            if any(b"daphne" in part for part in cmdline) and str(platform.port).encode() in cmdline:
+                return int(entry.name)
+        except OSError:
+            continue
+    raise RuntimeError("daphne process not found")
+
+
+class CpuMeter:
+    """CPU seconds (user + system) a process used since this meter was made."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = self._read()
+
+    def _read(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def used(self) -> float:
+        return self._read() - self.start
+
+
+def fake_calls(fake_url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{fake_url}/_calls", timeout=30) as response:  # noqa: S310 (local)
+        return json.load(response)["calls"]
+
+
+async def open_socket(target: Target, index: int) -> ClientConnection:
+    ws = await connect(
+        f"{target.platform.ws_url}/ws/chat/",
+        subprotocols=["chat.v1", f"bearer.{target.token(index)}"],  # type: ignore[list-item]
+        open_timeout=60,
+        ping_interval=None,
+        max_queue=None,
+    )
+    ready = json.loads(await ws.recv())
+    assert ready["type"] == "ready", ready
+    return ws
+
+
+async def open_many(target: Target, count: int, batch: int = 200) -> list[ClientConnection]:
+    sockets: list[ClientConnection] = []
+    for start in range(0, count, batch):
+        size = min(batch, count - start)
+        sockets += await asyncio.gather(*(open_socket(target, start + i) for i in range(size)))
+    return sockets
+
+
+async def send(ws: ClientConnection, content: str) -> None:
+    await ws.send(json.dumps({"type": "message", "content": content, "client_id": str(uuid.uuid4())}))
+
+
+async def until(ws: ClientConnection, frame_type: str) -> dict[str, Any]:
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame["type"] == frame_type:
+            return frame
+        if frame["type"] == "error":
+            raise RuntimeError(frame)
+
+
+async def scenario_idle(target: Target, connections: int) -> dict[str, Any]:
+    pid = daphne_pid(target.platform)
+    warm = await open_many(target, 20)  # first-use allocations are not per-connection cost
+    for ws in warm:
+        await ws.close()
+    await asyncio.sleep(2)
+    before = rss_kb(pid)
+    started = time.perf_counter()
+    sockets = await open_many(target, connections)
+    opened_in = time.perf_counter() - started
+    await asyncio.sleep(3)
+    after = rss_kb(pid)
+    for ws in sockets:
+        await ws.close()
+    return {
+        "connections": connections,
+        "rss_before_mb": round(before / 1024, 1),
+        "rss_after_mb": round(after / 1024, 1),
+        "kb_per_connection": round((after - before) / connections, 1),
+        "connect_rate_per_s": round(connections / opened_in),
+    }
+
+
+async def scenario_throughput(target: Target, clients: int, seconds: float) -> dict[str, Any]:
+    sockets = await open_many(target, clients)
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+
+    async def client(ws: ClientConnection) -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            await send(ws, "Where is my order? [[tokens=5]] [[delay=0]]")
+            frame = await until(ws, "done")
+            assert frame["finish_reason"] == "stop", frame
+            latencies.append(time.perf_counter() - sent)
+            done += 1
+        return done
+
+    cpu = CpuMeter(daphne_pid(target.platform))
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(client(ws) for ws in sockets))
+    elapsed = time.perf_counter() - started
+    cpu_seconds = cpu.used()
+    for ws in sockets:
+        await ws.close()
+    return {
+        "clients": clients,
+        "messages": sum(counts),
+        "seconds": round(elapsed, 1),
+        "messages_per_s": round(sum(counts) / elapsed, 1),
+        "latency_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "latency_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "server_cpu_ms_per_message": round(cpu_seconds * 1000 / sum(counts), 2),
+    }
+
+
+async def scenario_ttft(target: Target, streams: int, seconds: float) -> dict[str, Any]:
+    """``streams`` clients, each sending its next message as soon as an answer ends, starting
+    staggered over the first second: about ``streams`` answers are streaming at any moment."""
+    sockets = await open_many(target, streams)
+    arrivals: dict[str, float] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def client(index: int, ws: ClientConnection) -> None:
+        await asyncio.sleep(index / streams)
+        while time.perf_counter() < deadline:
+            marker = uuid.uuid4().hex
+            await send(ws, f"{marker} [[tokens=40]] [[delay=0.02]]")
+            await until(ws, "token")
+            arrivals[marker] = time.monotonic()
+            await until(ws, "done")
+
+    cpu = CpuMeter(daphne_pid(target.platform))
+    await asyncio.gather(*(client(i, ws) for i, ws in enumerate(sockets)))
+    cpu_seconds = cpu.used()
+    for ws in sockets:
+        await ws.close()
+    calls = {c["last_user_message"].split()[0]: c for c in fake_calls(target.fake_url)}
+    overheads = [(arrivals[m] - calls[m]["first_token_at"]) * 1000 for m in arrivals]
+    return {
+        "concurrent_streams": streams,
+        "samples": len(overheads),
+        "overhead_p50_ms": round(percentile(overheads, 50), 2),
+        "overhead_p99_ms": round(percentile(overheads, 99), 2),
+        "overhead_mean_ms": round(statistics.fmean(overheads), 2),
+        "server_cpu_ms_per_message": round(cpu_seconds * 1000 / len(overheads), 2),
+    }
+
+
+async def scenario_cancel(target: Target, concurrency: int, samples: int) -> dict[str, Any]:
+    sockets = await open_many(target, concurrency)
+    cancelled_at: dict[str, float] = {}
+
+    async def one(ws: ClientConnection) -> None:
+        marker = uuid.uuid4().hex
+        await send(ws, f"{marker} [[tokens=5000]] [[delay=0.01]]")
+        await until(ws, "token")
+        await asyncio.sleep(0.05)
+        cancelled_at[marker] = time.monotonic()
+        await ws.send(json.dumps({"type": "cancel"}))
+        frame = await until(ws, "done")
+        assert frame["finish_reason"] == "cancelled", frame
+
+    for _ in range(max(1, samples // concurrency)):
+        await asyncio.gather(*(one(ws) for ws in sockets))
+    for ws in sockets:
+        await ws.close()
+    await asyncio.sleep(1)
+    calls = {c["last_user_message"].split()[0]: c for c in fake_calls(target.fake_url)}
+    latencies = [
+        (calls[m]["client_closed_at"] - t) * 1000
+        for m, t in cancelled_at.items()
+        if calls[m]["client_closed_at"] is not None
+    ]
+    return {
+        "concurrency": concurrency,
+        "samples": len(cancelled_at),
+        "upstream_closed": len(latencies),
+        "cancel_p50_ms": round(percentile(latencies, 50), 2),
+        "cancel_p99_ms": round(percentile(latencies, 99), 2),
+    }
+
+
+def prepare(platform: LivePlatform, users: int) -> list[str]:
+    """One tenant on the Unlimited tier and ``users`` members, each with an access token."""
+    staff = platform.token("admin", platform.passwords["admin"])
+    slug = f"bench{uuid.uuid4().hex[:6]}"
+    status, body = platform.http(
+        "POST", "/api/v1/tenants/", {"slug": slug, "name": "Bench", "tier": "unlimited"}, staff
+    )
+    assert status == 201, body
+    tokens = []
+    for index in range(users):
+        username, password = f"bench{index}-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+        status, body = platform.http(
+            "POST",
+            f"/api/v1/tenants/{slug}/members/",
+            {"username": username, "password": password},
+            staff,
+        )
+        assert status == 201, body
+        tokens.append(platform.token(username, password, slug))
+    return tokens
+
+
+async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    wanted = ["idle", "throughput", "ttft", "cancel"] if args.scenario == "all" else [args.scenario]
+    for name in wanted:
+        print(f"-- {name}", file=sys.stderr, flush=True)
+        if name == "idle":
+            results[name] = await scenario_idle(target, args.connections)
+        elif name == "throughput":
+            results[name] = await scenario_throughput(target, args.clients, args.seconds)
+        elif name == "ttft":
+            results[name] = await scenario_ttft(target, args.streams, args.ttft_seconds)
+        elif name == "cancel":
+            results[name] = await scenario_cancel(target, args.cancel_concurrency, args.cancel_samples)
+        print(json.dumps(results[name]), file=sys.stderr, flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scenario", choices=["all", "idle", "throughput", "ttft", "cancel"], default="all")
+    parser.add_argument("--connections", type=int, default=2000, help="idle connections")
+    parser.add_argument("--clients", type=int, default=100, help="throughput clients")
+    parser.add_argument("--seconds", type=float, default=20.0, help="throughput duration")
+    parser.add_argument("--streams", type=int, default=100, help="concurrent streams for ttft")
+    parser.add_argument("--ttft-seconds", type=float, default=20.0, help="ttft duration")
+    parser.add_argument("--cancel-concurrency", type=int, default=20)
+    parser.add_argument("--cancel-samples", type=int, default=200)
+    parser.add_argument("--users", type=int, default=20, help="members the clients log in as")
+    parser.add_argument("--embedded", action="store_true", help="no DATABASE_URL/REDIS_URL (SQLite)")
+    args = parser.parse_args()
+
+    fake_port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    fake_url = f"http://127.0.0.1:{fake_port}/v1"
+    platform = None
+    try:
+        time.sleep(1)
+        platform = start_platform(
+            "embedded" if args.embedded else "production",
+            tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-")),
+            llm_url=fake_url,
+            extra_env={"LOG_LEVEL": "WARNING", "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20")},
+        )
+        target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
+        results = asyncio.run(run(args, target))
+        print(json.dumps(results, indent=2))
+    finally:
+        if platform is not None:
+            platform.stop()
+        fake.terminate()
+
+
+if __name__ == "__main__":
+    main()
