@@ -21,13 +21,13 @@ from chat.protocol import (
     parse_frame,
     parse_message,
 )
+from chat.recorder import turn_recorder
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
 from chat.services import (
     MessageNotFound,
     conversation_start,
     feedback_record,
     turn_begin,
-    turn_record,
 )
 from chat.ws_auth import ChatPrincipal, Refused, authenticate
 from chatplatform import metrics
@@ -166,8 +166,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             stream_answer(provider=provider, turn=turn, frames=frames, started_at=started_at)
         )
         outcome = await self.streaming
-        # Shielded: a disconnect now must not lose the answer or its usage.
-        await asyncio.shield(in_db_thread(turn_record)(turn=turn, outcome=outcome))
+        # A disconnect now does not lose the answer or its usage: the write goes on regardless.
+        await turn_recorder().record(turn, outcome)
         self._observe(turn, outcome)
         await self._send({"type": "typing", "active": False})
         await self._send(

@@ -1,14 +1,17 @@
 """Writes about conversations: start one, prepare a turn before it streams, record it after."""
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from billing.models import UsageRecord
 from billing.pricing import price_for
-from billing.services import usage_record_create
+from billing.services import usage_records_create
 from chat.generation import Outcome, PreparedTurn
 from chat.ids import allocate_message_ids
 from chat.llm import ChatRequest
@@ -70,50 +73,70 @@ def turn_begin(
 
 
 @transaction.atomic
-def turn_record(*, turn: PreparedTurn, outcome: Outcome) -> None:
-    """Write the user message, the answer and its usage record, all or nothing."""
-    usage = outcome.usage
-    question = Message(
-        id=turn.user_message_id,
-        tenant_id=turn.tenant_id,
-        conversation_id=turn.conversation_id,
-        role=Role.USER,
-        content=turn.content,
-        client_id=turn.client_id,
-    )
-    answer = Message(
-        id=turn.answer_message_id,
-        tenant_id=turn.tenant_id,
-        conversation_id=turn.conversation_id,
-        role=Role.ASSISTANT,
-        content=outcome.text,
-        reply_to_id=turn.user_message_id,
-        model=turn.request.model,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-        tokens_estimated=usage.estimated,
-        finish_reason=outcome.finish_reason,
-        ttft_ms=outcome.ttft_ms,
-        latency_ms=outcome.latency_ms,
-        cost_usd=outcome.cost_usd,
-    )
-    Message.objects.bulk_create([question, answer])
-    usage_record_create(
-        tenant_id=turn.tenant_id,
-        user_id=turn.user_id,
-        conversation_id=turn.conversation_id,
-        message_id=turn.answer_message_id,
-        model=turn.request.model,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-        estimated=usage.estimated,
-        cost_usd=outcome.cost_usd,
-    )
-    Conversation.objects.for_tenant(turn.tenant_id).filter(pk=turn.conversation_id).update(
-        last_message_at=timezone.now(), message_count=F("message_count") + 2
-    )
+def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
+    """Write finished turns (each: the user message, the answer, its usage record) in one
+    transaction: all of them or none. ``chat.recorder`` groups the turns that end together."""
+    messages: list[Message] = []
+    usage_records: list[UsageRecord] = []
+    added_per_conversation: Counter[int] = Counter()
+    for turn, outcome in turns:
+        usage = outcome.usage
+        messages.append(
+            Message(
+                id=turn.user_message_id,
+                tenant_id=turn.tenant_id,
+                conversation_id=turn.conversation_id,
+                role=Role.USER,
+                content=turn.content,
+                client_id=turn.client_id,
+            )
+        )
+        messages.append(
+            Message(
+                id=turn.answer_message_id,
+                tenant_id=turn.tenant_id,
+                conversation_id=turn.conversation_id,
+                role=Role.ASSISTANT,
+                content=outcome.text,
+                reply_to_id=turn.user_message_id,
+                model=turn.request.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_input_tokens=usage.cached_input_tokens,
+                tokens_estimated=usage.estimated,
+                finish_reason=outcome.finish_reason,
+                ttft_ms=outcome.ttft_ms,
+                latency_ms=outcome.latency_ms,
+                cost_usd=outcome.cost_usd,
+            )
+        )
+        usage_records.append(
+            UsageRecord(
+                tenant_id=turn.tenant_id,
+                user_id=turn.user_id,
+                conversation_id=turn.conversation_id,
+                message_id=turn.answer_message_id,
+                model=turn.request.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_input_tokens=usage.cached_input_tokens,
+                estimated=usage.estimated,
+                cost_usd=outcome.cost_usd,
+            )
+        )
+        added_per_conversation[turn.conversation_id] += 2
+    Message.objects.bulk_create(messages)
+    usage_records_create(records=usage_records)
+    now = timezone.now()
+    # One UPDATE per distinct count (almost always one: each conversation adds one turn). A batch
+    # holds turns of many tenants; each id was checked against its tenant when the turn began.
+    by_count: dict[int, list[int]] = {}
+    for conversation_id, added in added_per_conversation.items():
+        by_count.setdefault(added, []).append(conversation_id)
+    for added, conversation_ids in by_count.items():
+        Conversation.objects.unscoped().filter(pk__in=conversation_ids).update(
+            last_message_at=now, message_count=F("message_count") + added
+        )
 
 
 class MessageNotFound(Exception):
