@@ -60,6 +60,7 @@ class FakeOpenAI:
         self.token_delay = token_delay
         self.tokens = tokens
         self.calls: list[FakeCall] = []
+        self.connections_accepted = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-openai")
         self._server: asyncio.base_events.Server | None = None
@@ -93,10 +94,12 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.connections_accepted = 0
 
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections_accepted += 1
         leftover = b""
         try:
             while True:

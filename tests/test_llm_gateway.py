@@ -38,6 +38,14 @@ async def test_openai_provider_reports_usage_with_cached_prompt_tokens(fake_llm:
     assert fake_llm.calls[-1].body["model"] == "gpt-4o"
 
 
+async def test_finished_streams_hand_their_connection_back_for_reuse(fake_llm: FakeOpenAI) -> None:
+    provider = get_provider()
+    for _ in range(5):
+        await collect(provider, request("again [[tokens=3]]"))
+    assert len(fake_llm.calls) == 5
+    assert fake_llm.connections_accepted == 1
+
+
 async def test_openai_provider_reports_length_when_max_tokens_cuts_the_answer(fake_llm: FakeOpenAI) -> None:
     chunks = await collect(get_provider(), request("long [[tokens=50]]", max_tokens=5))
     assert next(c.finish_reason for c in chunks if c.finish_reason) == "length"

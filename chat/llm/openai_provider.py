@@ -7,6 +7,8 @@ spending ~100 µs per chunk building pydantic models and ~1 ms per request trans
 parameters; together they saturated a core.
 """
 
+import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -19,6 +21,8 @@ from openai import AsyncOpenAI, AsyncStream
 
 from chat.llm.base import ChatRequest, StreamChunk, UpstreamError, Usage
 
+# How long the end of a finished stream may take to arrive before the connection is dropped.
+_DRAIN_SECONDS = 0.1
 # What a broken connection raises while the body streams.
 _STREAM_ERRORS = (httpx2.HTTPError, httpx2.StreamError, ssl.SSLError, anyio.EndOfStream)
 
@@ -56,9 +60,11 @@ class OpenAIProvider:
             )
         except openai.APIError as exc:
             raise UpstreamError(_describe(exc)) from exc
+        events = _sse_data(upstream)
         try:
-            async for data in _sse_data(upstream):
+            async for data in events:
                 if data == "[DONE]":
+                    await _drain(events)
                     return
                 chunk = _parse_chunk(json.loads(data))
                 if chunk is not None:
@@ -81,6 +87,15 @@ async def _sse_data(response: httpx2.Response) -> AsyncIterator[str]:
         for line in lines:
             if line.startswith(b"data:"):
                 yield line[5:].strip().decode()
+
+
+async def _drain(events: AsyncIterator[str]) -> None:
+    """Read the end of the body after ``[DONE]``: an HTTP/1.1 connection goes back to the pool
+    only when its response was read to the end (else every request opens a new connection)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in events:
+                pass
 
 
 def _parse_chunk(event: dict[str, Any]) -> StreamChunk | None:
