@@ -38,12 +38,13 @@ async def test_openai_provider_reports_usage_with_cached_prompt_tokens(fake_llm:
     assert fake_llm.calls[-1].body["model"] == "gpt-4o"
 
 
-async def test_finished_streams_hand_their_connection_back_for_reuse(fake_llm: FakeOpenAI) -> None:
+async def test_finished_streams_hand_their_connection_back_for_reuse(fake_llm: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.OPENAI_CONNECTION_POOLS = 4
     provider = get_provider()
-    for _ in range(5):
+    for _ in range(3 * 4):
         await collect(provider, request("again [[tokens=3]]"))
-    assert len(fake_llm.calls) == 5
-    assert fake_llm.connections_accepted == 1
+    assert len(fake_llm.calls) == 12
+    assert fake_llm.connections_accepted == 4  # one per pool, each reused three times
 
 
 async def test_openai_provider_reports_length_when_max_tokens_cuts_the_answer(fake_llm: FakeOpenAI) -> None:

@@ -14,7 +14,9 @@ from chat.llm.openai_provider import OpenAIProvider
 __all__ = ["ChatRequest", "LLMProvider", "StreamChunk", "UpstreamError", "Usage", "get_provider"]
 
 # An AsyncOpenAI client owns a connection pool bound to the event loop that opened it.
-_openai_providers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[tuple[str, str | None], OpenAIProvider]]" = weakref.WeakKeyDictionary()  # noqa: E501
+_ProviderKey = tuple[str, str | None, int]
+_openai_providers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[_ProviderKey, OpenAIProvider]]"
+_openai_providers = weakref.WeakKeyDictionary()
 
 
 def get_provider() -> LLMProvider:
@@ -22,15 +24,19 @@ def get_provider() -> LLMProvider:
     if not settings.OPENAI_API_KEY:
         return DemoProvider(chunk_delay=settings.DEMO_MODEL_CHUNK_DELAY)
     loop = asyncio.get_running_loop()
-    key = (settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL)
+    key = (settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_CONNECTION_POOLS)
     cached = _openai_providers.get(loop)
     if cached is None or cached[0] != key:
-        client = AsyncOpenAI(
-            api_key=settings.OPENAI_API_KEY,
-            base_url=settings.OPENAI_BASE_URL,
-            max_retries=settings.OPENAI_MAX_RETRIES,
-            timeout=httpx2.Timeout(settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT),
-        )
-        cached = (key, OpenAIProvider(client))
+        timeout = httpx2.Timeout(settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT)
+        clients = [
+            AsyncOpenAI(
+                api_key=settings.OPENAI_API_KEY,
+                base_url=settings.OPENAI_BASE_URL,
+                max_retries=settings.OPENAI_MAX_RETRIES,
+                timeout=timeout,
+            )
+            for _ in range(settings.OPENAI_CONNECTION_POOLS)
+        ]
+        cached = (key, OpenAIProvider(clients))
         _openai_providers[loop] = cached
     return cached[1]
