@@ -19,8 +19,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
+        # The openai SDK's HTTP stack logs every request at INFO.
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
     },
 }
 
