@@ -1,0 +1,67 @@
+"""/metrics moves with a scripted conversation."""
+
+import re
+
+from django.test import AsyncClient
+
+from tests.conftest import World
+from tests.fake_openai import FakeOpenAI
+from tests.ws import TIMEOUT, ask, open_chat
+
+
+async def scrape() -> str:
+    response = await AsyncClient().get("/metrics")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_tokens_latency_connections_and_errors(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    before = await scrape()
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    during = await scrape()
+    assert value(during, "chat_ws_connections") == value(before, "chat_ws_connections") + 1
+
+    await ask(communicator, "count me [[tokens=30]]")
+    await communicator.send_to(text_data="not json")
+    assert (await communicator.receive_json_from(TIMEOUT))["code"] == "BAD_REQUEST"
+    await communicator.disconnect()
+
+    after = await scrape()
+    labels = {"tenant": "acme", "model": "gpt-4o-mini"}
+    assert (
+        value(after, "chat_tokens_total", direction="output", **labels)
+        == value(before, "chat_tokens_total", direction="output", **labels) + 30
+    )
+    assert (
+        value(after, "chat_ttft_seconds_count", **labels)
+        == value(before, "chat_ttft_seconds_count", **labels) + 1
+    )
+    assert value(after, "chat_generation_seconds_count", **labels) == (
+        value(before, "chat_generation_seconds_count", **labels) + 1
+    )
+    assert value(after, "chat_messages_total", tenant="acme", finish_reason="stop") == (
+        value(before, "chat_messages_total", tenant="acme", finish_reason="stop") + 1
+    )
+    assert (
+        value(after, "chat_errors_total", code="BAD_REQUEST")
+        == value(before, "chat_errors_total", code="BAD_REQUEST") + 1
+    )
+    assert value(after, "chat_ws_connections") == value(before, "chat_ws_connections")
+
+
+async def test_metrics_can_require_a_bearer_token(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN = "scrape-secret"
+    assert (await AsyncClient().get("/metrics")).status_code == 401
+    response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert response.status_code == 200
