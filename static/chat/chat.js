@@ -12,6 +12,8 @@
   const stopButton = document.getElementById("stop");
 
   let socket = null;
+  let ready = false; // the server sent `ready` on this socket: frames may be sent
+  let greeted = false;
   let conversationId = null;
   let pending = null; // {content, clientId} sent but not yet answered: replayed after a reconnect
   let answer = null; // {el, text, timer} of the answer being streamed
@@ -92,9 +94,15 @@
     switch (frame.type) {
       case "ready":
         conversationId = frame.conversation_id;
+        ready = true;
         retryDelay = 500;
         setStatus("");
-        if (!log.childElementCount && frame.greeting) bubble("assistant greeting", frame.greeting);
+        if (!greeted && frame.greeting) {
+          log.prepend(bubble("assistant greeting", frame.greeting));
+          greeted = true;
+        }
+        // A message typed before the connection was ready, or cut off by a reconnect, goes
+        // (again) now; its client_id makes the server answer it only once.
         if (pending) send({ type: "message", content: pending.content, client_id: pending.clientId });
         break;
       case "typing":
@@ -128,12 +136,13 @@
   }
 
   function send(frame) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    if (ready && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const path = root.dataset.wsPath + (conversationId ? `${conversationId}/` : "");
+    ready = false;
     socket = new WebSocket(`${scheme}://${location.host}${path}`);
     socket.onmessage = (event) => onFrame(JSON.parse(event.data));
     socket.onclose = (event) => {
