@@ -11,15 +11,24 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat.db import in_db_thread
-from chat.generation import Outcome, PreparedTurn, TokenFrames, done_frame, stream_answer
+from chat.generation import (
+    Outcome,
+    PreparedTurn,
+    TokenFrames,
+    cancelled_before_start,
+    done_frame,
+    stream_answer,
+)
 from chat.llm import Usage, get_provider
 from chat.protocol import (
     CLOSE_TOKEN_EXPIRED,
     ErrorCode,
     FrameError,
     error_frame,
+    parse_feedback,
     parse_frame,
     parse_message,
+    parse_resume,
 )
 from chat.recorder import turn_recorder
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
@@ -48,6 +57,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.open = False
         self.answering: asyncio.Task[None] | None = None
         self.streaming: asyncio.Task[Outcome] | None = None
+        # A cancel that came while the turn was being prepared, before its stream started.
+        self.cancel_requested = False
         self.expiry: asyncio.TimerHandle | None = None
         try:
             self.principal = await authenticate(self.scope)
@@ -108,6 +119,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.expiry.cancel()
         if self.answering is not None:
             # Whatever was generated is still recorded, with its usage.
+            self.cancel_requested = True
             if self.streaming is not None:
                 self.streaming.cancel()
             await self.answering
@@ -124,9 +136,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "pong"})
 
     async def on_cancel(self, frame: dict[str, Any]) -> None:
-        if self.streaming is None or self.streaming.done():
+        if self.answering is None or self.answering.done():
             raise FrameError(ErrorCode.NOT_FOUND, "no answer is streaming")
-        self.streaming.cancel()
+        self.cancel_requested = True
+        if self.streaming is not None and not self.streaming.done():
+            self.streaming.cancel()
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         content, client_id = parse_message(frame, max_chars=self.config.max_message_chars)
@@ -134,6 +148,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError(
                 ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
             )
+        self.streaming, self.cancel_requested = None, False
         self.answering = asyncio.create_task(self._answer_guarded(content, client_id))
 
     async def _answer_guarded(self, content: str, client_id: Any) -> None:
@@ -157,15 +172,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         turn = begun
         log.info("chat.turn", message_id=turn.answer_message_id, model=turn.request.model)
         await self._send({"type": "typing", "active": True})
-        frames = TokenFrames(
-            self._send,
-            message_id=turn.answer_message_id,
-            interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
-        )
-        self.streaming = asyncio.create_task(
-            stream_answer(provider=provider, turn=turn, frames=frames, started_at=started_at)
-        )
-        outcome = await self.streaming
+        if self.cancel_requested:
+            outcome = cancelled_before_start(turn, started_at=started_at)
+        else:
+            frames = TokenFrames(
+                self._send,
+                message_id=turn.answer_message_id,
+                interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
+            )
+            self.streaming = asyncio.create_task(
+                stream_answer(provider=provider, turn=turn, frames=frames, started_at=started_at)
+            )
+            outcome = await self.streaming
         # A disconnect now does not lose the answer or its usage: the write goes on regardless.
         await turn_recorder().record(turn, outcome)
         self._observe(turn, outcome)
@@ -231,13 +249,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.TOKENS.labels(tenant, model, "output").inc(outcome.usage.output_tokens)
 
     async def on_feedback(self, frame: dict[str, Any]) -> None:
-        message_id, rating, comment = frame.get("message_id"), frame.get("rating"), frame.get("comment", "")
-        if not isinstance(message_id, int) or isinstance(message_id, bool):
-            raise FrameError(ErrorCode.BAD_REQUEST, "'message_id' must be an integer")
-        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
-            raise FrameError(ErrorCode.BAD_REQUEST, "'rating' must be an integer from 1 to 5")
-        if not isinstance(comment, str) or len(comment) > 2000:
-            raise FrameError(ErrorCode.BAD_REQUEST, "'comment' must be a string of at most 2000 characters")
+        message_id, rating, comment = parse_feedback(frame)
         try:
             await in_db_thread(feedback_record)(
                 tenant_id=self.principal.tenant_id,
@@ -250,8 +262,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
-        if not isinstance(frame.get("message_id"), int) or not isinstance(frame.get("after"), int):
-            raise FrameError(ErrorCode.BAD_REQUEST, "'message_id' and 'after' must be integers")
+        parse_resume(frame)
         # Generations are not yet kept for resumption across connections.
         raise FrameError(ErrorCode.NOT_FOUND, "no resumable generation with that id")
 

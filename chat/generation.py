@@ -181,6 +181,19 @@ async def stream_answer(
     )
 
 
+def cancelled_before_start(turn: PreparedTurn, *, started_at: float) -> Outcome:
+    """The outcome of a turn cancelled before its request went upstream: nothing to bill."""
+    elapsed = asyncio.get_running_loop().time() - started_at
+    return Outcome(
+        text="",
+        finish_reason="cancelled",
+        usage=Usage(input_tokens=0, output_tokens=0),
+        cost_usd=turn.price.cost(input_tokens=0, output_tokens=0, cached_input_tokens=0),
+        ttft_ms=None,
+        latency_ms=round(elapsed * 1000),
+    )
+
+
 def done_frame(
     *, message_id: int, finish_reason: str, model: str, usage: Usage, cost_usd: Decimal
 ) -> dict[str, Any]:

@@ -67,6 +67,29 @@ def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.U
         raise FrameError(ErrorCode.BAD_REQUEST, "'client_id' must be a UUID string") from None
 
 
+def _integer(frame: dict[str, Any], field: str) -> int:
+    value = frame.get(field)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FrameError(ErrorCode.BAD_REQUEST, f"'{field}' must be an integer")
+    return value
+
+
+def parse_feedback(frame: dict[str, Any]) -> tuple[int, int, str]:
+    """``(message_id, rating, comment)`` of a ``feedback`` frame."""
+    message_id, rating = _integer(frame, "message_id"), _integer(frame, "rating")
+    if not 1 <= rating <= 5:
+        raise FrameError(ErrorCode.BAD_REQUEST, "'rating' must be an integer from 1 to 5")
+    comment = frame.get("comment", "")
+    if not isinstance(comment, str) or len(comment) > 2000:
+        raise FrameError(ErrorCode.BAD_REQUEST, "'comment' must be a string of at most 2000 characters")
+    return message_id, rating, comment
+
+
+def parse_resume(frame: dict[str, Any]) -> tuple[int, int]:
+    """``(message_id, after)`` of a ``resume`` frame."""
+    return _integer(frame, "message_id"), _integer(frame, "after")
+
+
 def error_frame(code: ErrorCode, message: str, retry_after: float | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
     if retry_after is not None:

@@ -128,6 +128,21 @@ async def test_cancel_closes_the_upstream_stream_and_records_what_was_generated(
     await communicator.disconnect()
 
 
+async def test_a_cancel_before_the_stream_starts_never_calls_upstream(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    communicator, ready = await open_chat(world.token(world.alice, world.acme))
+    await send_message(communicator, "never mind [[tokens=50]]")
+    await communicator.send_json_to({"type": "cancel"})
+    done = (await frames_until(communicator, "done"))[-1]
+    assert done["finish_reason"] == "cancelled"
+    assert done["usage"]["input_tokens"] == done["usage"]["output_tokens"] == 0
+    assert fake_llm.calls == []
+    _, answer = await messages_of(ready["conversation_id"])
+    assert answer.finish_reason == "cancelled" and (await usage_of(answer.pk)).cost_usd == 0
+    await communicator.disconnect()
+
+
 async def test_a_disconnect_mid_stream_closes_upstream_and_still_records(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
