@@ -81,6 +81,16 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
     added_per_conversation: Counter[int] = Counter()
     for turn, outcome in turns:
         usage = outcome.usage
+        # What the answer and its ledger entry both record.
+        accounted = {
+            "tenant_id": turn.tenant_id,
+            "conversation_id": turn.conversation_id,
+            "model": turn.request.model,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "cost_usd": outcome.cost_usd,
+        }
         messages.append(
             Message(
                 id=turn.user_message_id,
@@ -94,34 +104,22 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
         messages.append(
             Message(
                 id=turn.answer_message_id,
-                tenant_id=turn.tenant_id,
-                conversation_id=turn.conversation_id,
                 role=Role.ASSISTANT,
                 content=outcome.text,
                 reply_to_id=turn.user_message_id,
-                model=turn.request.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_input_tokens=usage.cached_input_tokens,
                 tokens_estimated=usage.estimated,
                 finish_reason=outcome.finish_reason,
                 ttft_ms=outcome.ttft_ms,
                 latency_ms=outcome.latency_ms,
-                cost_usd=outcome.cost_usd,
+                **accounted,
             )
         )
         usage_records.append(
             UsageRecord(
-                tenant_id=turn.tenant_id,
                 user_id=turn.user_id,
-                conversation_id=turn.conversation_id,
                 message_id=turn.answer_message_id,
-                model=turn.request.model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cached_input_tokens=usage.cached_input_tokens,
                 estimated=usage.estimated,
-                cost_usd=outcome.cost_usd,
+                **accounted,
             )
         )
         added_per_conversation[turn.conversation_id] += 2

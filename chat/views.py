@@ -5,8 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from chat.ws_auth import SESSION_TENANT_KEY
-from tenants.selectors import memberships_of_user
+from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user
 
 
 def _user_id(request: HttpRequest) -> int:

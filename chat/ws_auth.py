@@ -16,11 +16,10 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chat.db import in_db_thread
-from tenants.selectors import active_membership
+from tenants.selectors import SESSION_TENANT_KEY, active_membership
 
 SUBPROTOCOL = "chat.v1"
 BEARER_PREFIX = "bearer."
-SESSION_TENANT_KEY = "chat_tenant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ from dataclasses import dataclass
 
 from tenants.models import Membership, Tenant
 
+# Where a browser session keeps the tenant its user chose (chat page, session-authenticated API).
+SESSION_TENANT_KEY = "chat_tenant"
+
 # A configuration edit reaches every live connection within this many seconds.
 _CONFIG_TTL_SECONDS = 5.0
 _config_cache: dict[int, tuple[float, "ChatConfig"]] = {}

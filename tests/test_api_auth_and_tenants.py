@@ -163,6 +163,17 @@ def test_weak_passwords_and_anonymous_calls_are_4xx_json(world: World) -> None:
     assert client_for("garbage").get("/api/v1/tenants/").status_code == 401
 
 
+def test_a_browser_session_acts_under_the_tenant_chosen_in_it(world: World) -> None:
+    browser = APIClient()
+    assert browser.login(username="alice", password=PASSWORD)
+    session = browser.session
+    session["chat_tenant"] = "acme"
+    session.save()
+    assert [t["slug"] for t in browser.get("/api/v1/tenants/").json()] == ["acme"]
+    assert browser.get("/api/v1/tenants/acme/members/").status_code == 200
+    assert browser.get("/api/v1/tenants/globex/members/").status_code == 404
+
+
 def test_openapi_schema_and_docs_are_served(world: World) -> None:
     schema = client_for().get("/api/schema/")
     assert schema.status_code == 200

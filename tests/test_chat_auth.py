@@ -7,8 +7,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from rest_framework_simplejwt.tokens import AccessToken
 
-from chat.ws_auth import SESSION_TENANT_KEY
 from tenants.models import Membership
+from tenants.selectors import SESSION_TENANT_KEY
 from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, connect, open_chat

@@ -6,11 +6,19 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from tenants.models import MANAGER_ROLES, Membership
+from tenants.selectors import SESSION_TENANT_KEY, active_membership
 
 
 def request_membership(request: Request) -> Membership | None:
-    """The membership the token (or, for the chat page's session, the session) acts under."""
-    return getattr(request, "membership", None)
+    """The membership the request acts under: the token's tenant (set by
+    ``TenantJWTAuthentication``) or, for a logged-in browser, the tenant chosen in the session."""
+    if not hasattr(request, "membership"):
+        membership = None
+        tenant_slug = request.session.get(SESSION_TENANT_KEY) if request.auth is None else None
+        if tenant_slug and request.user.is_authenticated:
+            membership = active_membership(user_id=request.user.pk, tenant_slug=tenant_slug)
+        request.membership = membership  # type: ignore[attr-defined]
+    return request.membership  # type: ignore[attr-defined, no-any-return]
 
 
 class IsPlatformStaff(BasePermission):
