@@ -83,6 +83,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.WS_CONNECTIONS.inc()
         structlog.contextvars.bind_contextvars(conversation_id=self.conversation_id)
         self._arm_token_expiry()
+        log.info("ws.connected", auth="token" if self.principal.expires_at else "session")
         await self._send(
             {
                 "type": "ready",
@@ -115,6 +116,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.open = False
         metrics.WS_CONNECTIONS.dec()
+        log.info("ws.disconnected", code=code)
         if self.expiry is not None:
             self.expiry.cancel()
         if self.answering is not None:
@@ -170,7 +172,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._replay(begun)
             return
         turn = begun
-        log.info("chat.turn", message_id=turn.answer_message_id, model=turn.request.model)
+        # Every line logged while this answer streams carries its id (this task's context only).
+        structlog.contextvars.bind_contextvars(message_id=turn.answer_message_id)
+        log.info("chat.turn", model=turn.request.model)
         await self._send({"type": "typing", "active": True})
         if self.cancel_requested:
             outcome = cancelled_before_start(turn, started_at=started_at)

@@ -9,6 +9,7 @@ instead of queueing. Writing a turn through five round trips and three ORM state
 """
 
 import asyncio
+import contextvars
 import weakref
 from typing import NamedTuple
 
@@ -39,7 +40,9 @@ class TurnRecorder:
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(turn, outcome, stored))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._drain())
+            # A fresh context: the writer serves many turns, it must not log as the first one.
+            loop = asyncio.get_running_loop()
+            self._writer = loop.create_task(self._drain(), context=contextvars.Context())
         await asyncio.shield(stored)
 
     async def _drain(self) -> None:
