@@ -73,7 +73,10 @@ def daphne_pid(platform: LivePlatform) -> int:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            if any(b"daphne" in part for part in cmdline) and str(platform.port).encode() in cmdline:
+            if (
+                any(b"daphne" in part or b"chatplatform.server" in part for part in cmdline)
+                and str(platform.port).encode() in cmdline
+            ):
                 return int(entry.name)
         except OSError:
             continue

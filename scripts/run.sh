@@ -22,6 +22,7 @@ if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then
   children+=($!)
 fi
 
-"$VENV/bin/daphne" -b "$HOST" -p "$PORT" --proxy-headers chatplatform.asgi:application &
+"$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" --proxy-headers \
+  chatplatform.asgi:application &
 children+=($!)
 wait -n
