@@ -10,7 +10,7 @@ import structlog
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat.db import in_db_thread
+from billing import admission
 from chat.generation import (
     Outcome,
     PreparedTurn,
@@ -19,7 +19,8 @@ from chat.generation import (
     done_frame,
     stream_answer,
 )
-from chat.llm import Usage, get_provider
+from chat.llm import LLMProvider, Usage, get_provider
+from chat.llm.tokens import estimate_prompt_tokens
 from chat.protocol import (
     CLOSE_TOKEN_EXPIRED,
     ErrorCode,
@@ -33,6 +34,7 @@ from chat.protocol import (
 from chat.recorder import turn_recorder
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
 from chat.services import (
+    ConversationOverBudget,
     MessageNotFound,
     conversation_start,
     feedback_record,
@@ -40,6 +42,7 @@ from chat.services import (
 )
 from chat.ws_auth import ChatPrincipal, Refused, authenticate
 from chatplatform import metrics
+from chatplatform.db import in_db_thread
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
@@ -168,28 +171,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ClientIdTaken:
             await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
             return
+        except ConversationOverBudget as over:
+            await self._send_error(
+                ErrorCode.CONVERSATION_BUDGET_EXCEEDED,
+                f"This conversation has cost {over.spent:.4f} USD, its cap is {over.cap:.4f} USD; "
+                "start a new conversation.",
+            )
+            return
         if isinstance(begun, StoredAnswer):
             await self._replay(begun)
             return
         turn = begun
-        # Every line logged while this answer streams carries its id (this task's context only).
-        structlog.contextvars.bind_contextvars(message_id=turn.answer_message_id)
-        log.info("chat.turn", model=turn.request.model)
-        await self._send({"type": "typing", "active": True})
-        if self.cancel_requested:
-            outcome = cancelled_before_start(turn, started_at=started_at)
-        else:
-            frames = TokenFrames(
-                self._send,
-                message_id=turn.answer_message_id,
-                interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
+        try:
+            ticket = await admission.admit(
+                tenant_id=turn.tenant_id,
+                user_id=turn.user_id,
+                limits=self.config.limits,
+                reserve_tokens=estimate_prompt_tokens(turn.request.messages) + turn.request.max_tokens,
             )
-            self.streaming = asyncio.create_task(
-                stream_answer(provider=provider, turn=turn, frames=frames, started_at=started_at)
+        except admission.Refusal as refusal:
+            await self._send_error(
+                ErrorCode(refusal.code), refusal.message, retry_after=refusal.retry_after, limit=refusal.limit
             )
-            outcome = await self.streaming
-        # A disconnect now does not lose the answer or its usage: the write goes on regardless.
-        await turn_recorder().record(turn, outcome)
+            return
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._stream(turn, provider, started_at)
+            # A disconnect now does not lose the answer or its usage: the write goes on regardless.
+            await turn_recorder().record(turn, outcome)
+        finally:
+            # Before `done`: a client may send its next message the moment it reads `done`.
+            used = outcome.usage.input_tokens + outcome.usage.output_tokens if outcome else 0
+            await admission.finish(ticket, tokens_used=used)
         self._observe(turn, outcome)
         await self._send({"type": "typing", "active": False})
         await self._send(
@@ -204,6 +217,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if outcome.error is not None:
             log.warning("chat.upstream_error", error=outcome.error)
             await self._send_error(ErrorCode.UPSTREAM_ERROR, "the model provider failed; try again")
+
+    async def _stream(self, turn: PreparedTurn, provider: LLMProvider, started_at: float) -> Outcome:
+        # Every line logged while this answer streams carries its id (this task's context only).
+        structlog.contextvars.bind_contextvars(message_id=turn.answer_message_id)
+        log.info("chat.turn", model=turn.request.model)
+        await self._send({"type": "typing", "active": True})
+        if self.cancel_requested:
+            return cancelled_before_start(turn, started_at=started_at)
+        frames = TokenFrames(
+            self._send,
+            message_id=turn.answer_message_id,
+            interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
+        )
+        self.streaming = asyncio.create_task(
+            stream_answer(provider=provider, turn=turn, frames=frames, started_at=started_at)
+        )
+        return await self.streaming
 
     def _begin_turn(self, content: str, client_id: Any, model_name: Any) -> StoredAnswer | PreparedTurn:
         self.config = chat_config_get(tenant_id=self.principal.tenant_id)
@@ -270,9 +300,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Generations are not yet kept for resumption across connections.
         raise FrameError(ErrorCode.NOT_FOUND, "no resumable generation with that id")
 
-    async def _send_error(self, code: ErrorCode, message: str) -> None:
+    async def _send_error(
+        self, code: ErrorCode, message: str, *, retry_after: float | None = None, limit: str | None = None
+    ) -> None:
         metrics.ERRORS.labels(code.value).inc()
-        await self._send(error_frame(code, message))
+        await self._send(error_frame(code, message, retry_after=retry_after, limit=limit))
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.open:

@@ -14,6 +14,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
     BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     BLOCKED_TOPIC = "BLOCKED_TOPIC"
+    CONVERSATION_BUDGET_EXCEEDED = "CONVERSATION_BUDGET_EXCEEDED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -90,8 +92,12 @@ def parse_resume(frame: dict[str, Any]) -> tuple[int, int]:
     return _integer(frame, "message_id"), _integer(frame, "after")
 
 
-def error_frame(code: ErrorCode, message: str, retry_after: float | None = None) -> dict[str, Any]:
+def error_frame(
+    code: ErrorCode, message: str, *, retry_after: float | None = None, limit: str | None = None
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
     if retry_after is not None:
         frame["retry_after"] = retry_after
+    if limit is not None:
+        frame["limit"] = limit
     return frame

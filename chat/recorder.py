@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import structlog
 
-from chat.db import in_db_thread
 from chat.generation import Outcome, PreparedTurn
 from chat.services import turns_record
+from chatplatform.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import Sum
 
+from billing.models import UsageRecord
 from chat.models import Conversation, Message
 
 _MESSAGE = Message._meta.db_table
@@ -43,6 +45,16 @@ def context_messages(*, tenant_id: int, conversation_id: int, limit: int) -> lis
         cursor.execute(_CONTEXT_SQL, [tenant_id, conversation_id, limit])
         rows = cursor.fetchall()
     return [{"role": role, "content": content} for role, content in reversed(rows)]
+
+
+def conversation_cost(*, tenant_id: int, conversation_id: int) -> Decimal:
+    """What the conversation's answers cost so far, from the usage ledger."""
+    total = (
+        UsageRecord.objects.for_tenant(tenant_id)
+        .filter(conversation_id=conversation_id)
+        .aggregate(total=Sum("cost_usd"))["total"]
+    )
+    return total or Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -16,8 +17,14 @@ from chat.generation import Outcome, PreparedTurn
 from chat.ids import allocate_message_ids
 from chat.llm import ChatRequest
 from chat.models import Conversation, Message, Role
-from chat.selectors import StoredAnswer, answer_for_client_id, context_messages
+from chat.selectors import StoredAnswer, answer_for_client_id, context_messages, conversation_cost
 from tenants.selectors import ChatConfig
+
+
+class ConversationOverBudget(Exception):
+    def __init__(self, *, spent: Decimal, cap: Decimal) -> None:
+        super().__init__(f"spent {spent} of {cap} USD")
+        self.spent, self.cap = spent, cap
 
 
 def conversation_start(*, tenant_id: int, user_id: int) -> Conversation:
@@ -41,6 +48,11 @@ def turn_begin(
     stored = answer_for_client_id(tenant_id=config.tenant_id, user_id=user_id, client_id=client_id)
     if stored is not None:
         return stored
+    cap = config.limits.conversation_cost_cap_usd
+    if cap is not None:
+        spent = conversation_cost(tenant_id=config.tenant_id, conversation_id=conversation_id)
+        if spent >= cap:
+            raise ConversationOverBudget(spent=spent, cap=cap)
     history = context_messages(
         tenant_id=config.tenant_id,
         conversation_id=conversation_id,

@@ -15,7 +15,7 @@ from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from chat.db import in_db_thread
+from chatplatform.db import in_db_thread
 from tenants.selectors import SESSION_TENANT_KEY, active_membership
 
 SUBPROTOCOL = "chat.v1"

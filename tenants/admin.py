@@ -68,6 +68,8 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                     "messages_per_hour_override",
                     "max_concurrent_streams_override",
                     "monthly_token_budget_override",
+                    "user_messages_per_minute",
+                    "conversation_cost_cap_usd",
                     "config_version",
                 ]
             },

@@ -60,6 +60,10 @@ class Tenant(models.Model):
     messages_per_hour_override = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_streams_override = models.PositiveIntegerField(null=True, blank=True)
     monthly_token_budget_override = models.PositiveBigIntegerField(null=True, blank=True)
+    # Messages a single user may send per minute (empty: the tenant's per-minute limit).
+    user_messages_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # USD one conversation may cost before it is refused (empty: no cap).
+    conversation_cost_cap_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
 
     # Bumped on every save, so caches keyed by it never serve a stale configuration.
     config_version = models.PositiveIntegerField(default=1)

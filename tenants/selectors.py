@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tenants.models import Membership, Tenant
 
@@ -11,6 +12,39 @@ SESSION_TENANT_KEY = "chat_tenant"
 # A configuration edit reaches every live connection within this many seconds.
 _CONFIG_TTL_SECONDS = 5.0
 _config_cache: dict[int, tuple[float, "ChatConfig"]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """The tier's limits with the tenant's overrides applied; ``None`` means unlimited."""
+
+    messages_per_minute: int
+    messages_per_hour: int | None
+    user_messages_per_minute: int
+    max_concurrent_streams: int
+    monthly_token_budget: int | None
+    conversation_cost_cap_usd: Decimal | None
+    tier_name: str
+
+
+def _first_set(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
+
+
+def tenant_limits(tenant: Tenant) -> TenantLimits:
+    tier = tenant.tier
+    per_minute = _first_set(tenant.messages_per_minute_override, tier.messages_per_minute)
+    assert per_minute is not None
+    return TenantLimits(
+        messages_per_minute=per_minute,
+        messages_per_hour=_first_set(tenant.messages_per_hour_override, tier.messages_per_hour),
+        user_messages_per_minute=tenant.user_messages_per_minute or per_minute,
+        max_concurrent_streams=_first_set(tenant.max_concurrent_streams_override, tier.max_concurrent_streams)
+        or 1,
+        monthly_token_budget=_first_set(tenant.monthly_token_budget_override, tier.monthly_token_budget),
+        conversation_cost_cap_usd=tenant.conversation_cost_cap_usd,
+        tier_name=tier.name,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +60,7 @@ class ChatConfig:
     max_tokens: int
     max_message_chars: int
     greeting: str
+    limits: TenantLimits
 
 
 def chat_config_get(*, tenant_id: int) -> ChatConfig:
@@ -33,7 +68,7 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
     cached = _config_cache.get(tenant_id)
     if cached is not None and now - cached[0] < _CONFIG_TTL_SECONDS:
         return cached[1]
-    tenant = Tenant.objects.get(pk=tenant_id)
+    tenant = Tenant.objects.select_related("tier").get(pk=tenant_id)
     config = ChatConfig(
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
@@ -44,6 +79,7 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         max_tokens=tenant.max_tokens_per_response,
         max_message_chars=tenant.max_message_chars,
         greeting=tenant.greeting,
+        limits=tenant_limits(tenant),
     )
     _config_cache[tenant_id] = (now, config)
     return config

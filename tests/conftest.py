@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -28,6 +29,8 @@ PASSWORD = "correct-horse-battery-1"
 def _real_services() -> None:
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         pytest.exit("the suite needs PostgreSQL and Redis: run it with `make test`", returncode=2)
+    # Test databases number tenants from 1 again: last run's limit counters must not carry over.
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
 
 @pytest.fixture(scope="session", autouse=True)

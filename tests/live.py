@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
+# The platforms started here number their tenants from 1: a Redis database of their own.
+LIVE_REDIS_URL = "redis://127.0.0.1:6379/2"
 _LOGIN = re.compile(r"login: (\w+) / (\S+)")
 
 
@@ -38,6 +41,7 @@ class LivePlatform:
     passwords: dict[str, str]
     output: list[str] = field(default_factory=list)
     database: str | None = None
+    owned_database: str | None = None  # created for this platform, dropped when it stops
 
     @property
     def base_url(self) -> str:
@@ -102,15 +106,21 @@ class LivePlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
-        if self.database:
+        if self.owned_database:
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.owned_database}" WITH (FORCE)')
 
 
 def start_platform(
-    mode: str, *, tmp_path: Path, llm_url: str | None, extra_env: dict[str, str] | None = None
+    mode: str,
+    *,
+    tmp_path: Path,
+    llm_url: str | None,
+    extra_env: dict[str, str] | None = None,
+    database: str | None = None,
 ) -> LivePlatform:
-    """``mode`` is ``production`` (PostgreSQL + Redis + Celery) or ``embedded`` (no settings)."""
+    """``mode`` is ``production`` (PostgreSQL + Redis + Celery) or ``embedded`` (no settings).
+    ``database``: run on that existing PostgreSQL database (another platform's) instead of a new one."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -125,14 +135,14 @@ def start_platform(
         CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
         DEMO_MODEL_CHUNK_DELAY="0.002",
     )
-    database = None
+    owned_database = None
     if mode == "production":
-        database = f"chatplatform_live_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-        env.update(
-            DATABASE_URL=f"postgres://root@127.0.0.1:5432/{database}", REDIS_URL="redis://127.0.0.1:6379/0"
-        )
+        if database is None:
+            database = owned_database = f"chatplatform_live_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
+        env.update(DATABASE_URL=f"postgres://root@127.0.0.1:5432/{database}", REDIS_URL=LIVE_REDIS_URL)
     else:
         env.update(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"))
     if llm_url:
@@ -147,7 +157,9 @@ def start_platform(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    platform = LivePlatform(mode=mode, port=port, process=process, passwords={}, database=database)
+    platform = LivePlatform(
+        mode=mode, port=port, process=process, passwords={}, database=database, owned_database=owned_database
+    )
     threading.Thread(target=_collect, args=(platform,), daemon=True).start()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

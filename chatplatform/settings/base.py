@@ -3,7 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
-from chatplatform.env import env_bool, env_int, env_list, env_str
+from chatplatform.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -117,6 +117,14 @@ CHAT_TOKEN_FRAME_INTERVAL_MS = env_int("CHAT_TOKEN_FRAME_INTERVAL_MS", 40)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
 # The chat page's WebSocket uses the session cookie, so its Origin must be one we serve.
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
+
+# Limits (billing.admission). 0 turns the platform-wide rate limit off.
+GLOBAL_MESSAGES_PER_MINUTE = env_int("GLOBAL_MESSAGES_PER_MINUTE", 0)
+# A stream slot lapses this long after its process stopped renewing it.
+STREAM_LEASE_TTL_S = env_float("STREAM_LEASE_TTL_S", 30.0)
+# A budget reservation that is never settled lapses after this long.
+BUDGET_RESERVATION_TTL_S = env_float("BUDGET_RESERVATION_TTL_S", 900.0)
+LIMITS_REDIS_TIMEOUT = env_float("LIMITS_REDIS_TIMEOUT", 1.0)
 
 # Bearer token that /metrics requires when set (leave empty on a private network).
 METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -1,0 +1,205 @@
+"""Steps 5 and 6 of a message's path (DESIGN.md): the rate limits and a stream slot, decided in
+one atomic call; then tokens reserved against the tenant's monthly budget before the model is
+called, settled to the real usage after.
+
+Everything fails closed: if the limit store cannot be reached the message is refused with
+``SERVICE_UNAVAILABLE`` (a Redis outage must never mean unlimited spend), and service resumes by
+itself when the store is back. The ledger in PostgreSQL is the source of truth for the budget:
+when the store has no counters for the month (a new month, a Redis restart or flush) they are
+rebuilt from the ledger, never started from zero.
+"""
+
+import asyncio
+import calendar
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.utils import timezone
+
+from billing.limits import get_limit_store
+from billing.limits.base import (
+    BudgetKeys,
+    LimitStore,
+    LimitStoreUnavailable,
+    RateLimit,
+    StreamLease,
+)
+from billing.selectors import tokens_used
+from chatplatform.db import in_db_thread
+from tenants.selectors import TenantLimits
+
+log = structlog.stdlib.get_logger(__name__)
+
+_LIMIT_LABELS = {
+    "user_per_minute": "messages per minute for one user",
+    "tenant_per_minute": "messages per minute for this workspace",
+    "tenant_per_hour": "messages per hour for this workspace",
+    "global_per_minute": "messages per minute across the platform",
+}
+
+
+class Refusal(Exception):
+    """A message the limits refuse; ``code`` is the protocol's error code."""
+
+    def __init__(
+        self, code: str, message: str, *, retry_after: float | None = None, limit: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code, self.message, self.retry_after, self.limit = code, message, retry_after, limit
+
+
+@dataclass
+class Ticket:
+    """What an admitted message holds until its answer ends."""
+
+    store: LimitStore
+    lease: StreamLease
+    budget: BudgetKeys | None
+    reservation_id: str
+    renewer: "asyncio.Task[None]"
+
+
+def rate_limits(*, tenant_id: int, user_id: int, limits: TenantLimits) -> list[RateLimit]:
+    windows = [
+        RateLimit(
+            "user_per_minute", f"t:{tenant_id}:rate:user:{user_id}:60", limits.user_messages_per_minute, 60
+        ),
+        RateLimit("tenant_per_minute", f"t:{tenant_id}:rate:tenant:60", limits.messages_per_minute, 60),
+    ]
+    if limits.messages_per_hour is not None:
+        windows.append(
+            RateLimit("tenant_per_hour", f"t:{tenant_id}:rate:tenant:3600", limits.messages_per_hour, 3600)
+        )
+    if settings.GLOBAL_MESSAGES_PER_MINUTE:
+        windows.append(
+            RateLimit("global_per_minute", "global:rate:60", settings.GLOBAL_MESSAGES_PER_MINUTE, 60)
+        )
+    return windows
+
+
+def budget_keys(*, tenant_id: int, month: str) -> BudgetKeys:
+    base = f"t:{tenant_id}:budget:{month}"
+    return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
+
+
+def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(now.year, now.month)[1]
+    return start, start + timedelta(days=days)
+
+
+async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_tokens: int) -> Ticket:
+    """Admit one message or raise ``Refusal``. A refused message consumes nothing."""
+    store = get_limit_store()
+    lease = StreamLease(
+        key=f"t:{tenant_id}:streams",
+        lease_id=uuid.uuid4().hex,
+        max_streams=limits.max_concurrent_streams,
+        ttl_s=settings.STREAM_LEASE_TTL_S,
+    )
+    try:
+        admission = await store.admit(
+            limits=rate_limits(tenant_id=tenant_id, user_id=user_id, limits=limits), lease=lease
+        )
+        if not admission.admitted:
+            raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
+        try:
+            budget = await _reserve(store, tenant_id, limits, lease.lease_id, reserve_tokens)
+        except BaseException:
+            await store.release(lease=lease)
+            raise
+    except LimitStoreUnavailable as exc:
+        log.error("limits.unavailable", error=str(exc))
+        raise Refusal(
+            "SERVICE_UNAVAILABLE", "limits cannot be checked right now; try again shortly", retry_after=5
+        ) from exc
+    renewer = asyncio.ensure_future(_keep_renewed(store, lease))
+    return Ticket(store=store, lease=lease, budget=budget, reservation_id=lease.lease_id, renewer=renewer)
+
+
+async def _reserve(
+    store: LimitStore, tenant_id: int, limits: TenantLimits, reservation_id: str, tokens: int
+) -> BudgetKeys | None:
+    if limits.monthly_token_budget is None:
+        return None
+    now = timezone.now().astimezone(UTC)
+    month_start, next_month = _month_bounds(now)
+    keys = budget_keys(tenant_id=tenant_id, month=month_start.strftime("%Y-%m"))
+    ttl_s = settings.BUDGET_RESERVATION_TTL_S
+    for _ in range(2):
+        reservation = await store.reserve(
+            keys=keys,
+            reservation_id=reservation_id,
+            tokens=tokens,
+            budget=limits.monthly_token_budget,
+            ttl_s=ttl_s,
+        )
+        if not reservation.needs_seed:
+            break
+        used = await in_db_thread(tokens_used)(tenant_id=tenant_id, since=month_start, until=next_month)
+        keep_s = (next_month - now).total_seconds() + timedelta(days=7).total_seconds()
+        await store.seed(keys=keys, used=used, ttl_s=keep_s)
+    if reservation.granted:
+        return keys
+    resets = next_month.date()
+    raise Refusal(
+        "BUDGET_EXCEEDED",
+        f"This workspace has used {reservation.used:,} of its {limits.monthly_token_budget:,} tokens "
+        f"for {month_start:%B %Y}"
+        + (
+            f" ({reservation.reserved:,} more are held by answers in progress)"
+            if reservation.reserved
+            else ""
+        )
+        + f". The budget resets on {resets:%-d %B %Y} (UTC); a higher tier than {limits.tier_name} lifts it.",
+        retry_after=round((next_month - now).total_seconds()),
+    )
+
+
+def _rate_refusal(refused_by: str, retry_after: float, limits: TenantLimits) -> Refusal:
+    retry_after = round(max(retry_after, 0.001), 3)
+    if refused_by == "streams":
+        return Refusal(
+            "TOO_MANY_STREAMS",
+            f"This workspace already has {limits.max_concurrent_streams} answer(s) streaming, its limit; "
+            "wait for one to finish.",
+            retry_after=retry_after,
+        )
+    return Refusal(
+        "RATE_LIMITED",
+        f"Too many messages: the limit on {_LIMIT_LABELS[refused_by]} was reached; "
+        f"try again in {retry_after:.1f} s.",
+        retry_after=retry_after,
+        limit=refused_by,
+    )
+
+
+async def _keep_renewed(store: LimitStore, lease: StreamLease) -> None:
+    """Renew the stream slot while the answer streams; a dead process stops renewing, and its
+    slot lapses within the lease's TTL."""
+    while True:
+        await asyncio.sleep(lease.ttl_s / 3)
+        try:
+            await store.renew(lease=lease)
+        except LimitStoreUnavailable as exc:
+            log.warning("limits.renew_failed", error=str(exc))
+
+
+async def finish(ticket: Ticket, *, tokens_used: int) -> None:
+    """Settle the reservation to the real usage and free the stream slot."""
+    ticket.renewer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ticket.renewer
+    try:
+        if ticket.budget is not None:
+            await ticket.store.settle(
+                keys=ticket.budget, reservation_id=ticket.reservation_id, tokens=tokens_used
+            )
+        await ticket.store.release(lease=ticket.lease)
+    except LimitStoreUnavailable as exc:
+        # The ledger has the usage; the slot and the reservation lapse on their own.
+        log.warning("limits.finish_failed", error=str(exc))

@@ -1,0 +1,87 @@
+"""The limit store of the embedded default: the same decisions as ``RedisLimitStore``, kept in
+this process (which is the only one when there is no Redis). Each method runs without awaiting,
+so on one event loop every decision is atomic."""
+
+import time
+from dataclasses import dataclass, field
+
+from billing.limits.base import Admission, BudgetKeys, RateLimit, Reservation, StreamLease
+
+
+@dataclass
+class _Budget:
+    used: int
+    expires_at: float
+    reserved: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (tokens, lapses at)
+
+
+class MemoryLimitStore:
+    def __init__(self) -> None:
+        self._tats: dict[str, float] = {}  # key -> theoretical arrival time
+        self._leases: dict[str, dict[str, float]] = {}  # key -> lease id -> expires at
+        self._budgets: dict[str, _Budget] = {}
+
+    async def admit(self, *, limits: list[RateLimit], lease: StreamLease) -> Admission:
+        now = time.time()
+        new_tats: list[float] = []
+        for limit in limits:
+            interval = limit.period_s / limit.limit
+            new_tat = max(self._tats.get(limit.key, now), now) + interval
+            if new_tat - now > interval * limit.limit + 1e-9:
+                retry = new_tat - now - interval * limit.limit
+                return Admission(admitted=False, refused_by=limit.name, retry_after=retry)
+            new_tats.append(new_tat)
+        leases = self._live_leases(lease.key, now)
+        if len(leases) >= lease.max_streams:
+            retry = min(leases.values()) - now
+            return Admission(admitted=False, refused_by="streams", retry_after=retry)
+        for limit, new_tat in zip(limits, new_tats, strict=True):
+            self._tats[limit.key] = new_tat
+        leases[lease.lease_id] = now + lease.ttl_s
+        return Admission(admitted=True)
+
+    def _live_leases(self, key: str, now: float) -> dict[str, float]:
+        leases = self._leases.setdefault(key, {})
+        for lease_id in [i for i, expires_at in leases.items() if expires_at <= now]:
+            del leases[lease_id]
+        return leases
+
+    async def renew(self, *, lease: StreamLease) -> None:
+        leases = self._leases.get(lease.key, {})
+        if lease.lease_id in leases:
+            leases[lease.lease_id] = time.time() + lease.ttl_s
+
+    async def release(self, *, lease: StreamLease) -> None:
+        self._leases.get(lease.key, {}).pop(lease.lease_id, None)
+
+    def _budget(self, keys: BudgetKeys, now: float) -> _Budget | None:
+        budget = self._budgets.get(keys.counters)
+        if budget is None or budget.expires_at <= now:
+            self._budgets.pop(keys.counters, None)
+            return None
+        for reservation_id in [i for i, (_, lapses) in budget.reserved.items() if lapses <= now]:
+            del budget.reserved[reservation_id]
+        return budget
+
+    async def reserve(
+        self, *, keys: BudgetKeys, reservation_id: str, tokens: int, budget: int, ttl_s: float
+    ) -> Reservation:
+        now = time.time()
+        state = self._budget(keys, now)
+        if state is None:
+            return Reservation(granted=False, needs_seed=True)
+        reserved = sum(held for held, _ in state.reserved.values())
+        if state.used + reserved + tokens > budget:
+            return Reservation(granted=False, used=state.used, reserved=reserved)
+        state.reserved[reservation_id] = (tokens, now + ttl_s)
+        return Reservation(granted=True, used=state.used, reserved=reserved + tokens)
+
+    async def settle(self, *, keys: BudgetKeys, reservation_id: str, tokens: int) -> None:
+        state = self._budget(keys, time.time())
+        if state is not None:
+            state.reserved.pop(reservation_id, None)
+            state.used += tokens
+
+    async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
+        if self._budget(keys, time.time()) is None:
+            self._budgets[keys.counters] = _Budget(used=used, expires_at=time.time() + ttl_s)
