@@ -1,0 +1,278 @@
+"""Limits in the message path: rate limits, stream slots, budgets, the cost cap, Redis down."""
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+import redis as redis_sync
+from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
+
+from billing import admission
+from billing.models import UsageRecord
+from tenants.models import Tenant, Tier
+from tenants.selectors import forget_chat_configs, tenant_limits
+from tests.conftest import World
+from tests.fake_openai import FakeOpenAI
+from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message
+
+
+@database_sync_to_async
+def set_tenant(tenant: Tenant, **fields: object) -> None:
+    for name, value in fields.items():
+        setattr(tenant, name, value)
+    tenant.save()
+    forget_chat_configs()
+
+
+async def send_many(communicator, count: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Send ``count`` short messages one after the other; the last frame of each."""
+    results = []
+    for _ in range(count):
+        await send_message(communicator, "hi [[tokens=1]]")
+        while True:
+            frame = await communicator.receive_json_from(TIMEOUT)
+            if frame["type"] in {"done", "error"}:
+                results.append(frame)
+                break
+    return results
+
+
+async def test_the_free_tier_allows_ten_messages_a_minute_then_says_when(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    communicator, _ = await open_chat(world.token(world.carol, world.globex))  # globex: Free
+    results = await send_many(communicator, 11)
+    assert [r["type"] for r in results] == ["done"] * 10 + ["error"]
+    refusal = results[-1]
+    assert refusal["code"] == "RATE_LIMITED" and refusal["limit"] in {"user_per_minute", "tenant_per_minute"}
+    assert 5 <= refusal["retry_after"] <= 6.1
+    assert len(fake_llm.calls) == 10  # the refused message never went upstream
+    await communicator.disconnect()
+
+
+def test_each_tier_sets_its_limits(seeded: None) -> None:
+    expected = {
+        "free": (10, 100, 1, 100_000),
+        "professional": (30, 500, 3, 1_000_000),
+        "enterprise": (60, 2000, 10, 10_000_000),
+        "unlimited": (120, None, 25, None),
+    }
+    for slug, (per_minute, per_hour, streams, budget) in expected.items():
+        limits = tenant_limits(Tenant(slug="x", name="x", tier=Tier.objects.get(slug=slug)))
+        got = (limits.messages_per_minute, limits.messages_per_hour, limits.max_concurrent_streams)
+        assert (*got, limits.monthly_token_budget) == (per_minute, per_hour, streams, budget)
+
+
+async def test_one_tenant_at_its_limit_leaves_another_untouched(world: World, fake_llm: FakeOpenAI) -> None:
+    await set_tenant(world.acme, messages_per_minute_override=3)
+    acme, _ = await open_chat(world.token(world.alice, world.acme))
+    assert [r["type"] for r in await send_many(acme, 4)] == ["done"] * 3 + ["error"]
+    globex, _ = await open_chat(world.token(world.carol, world.globex))
+    assert [r["type"] for r in await send_many(globex, 3)] == ["done"] * 3
+    await acme.disconnect()
+    await globex.disconnect()
+
+
+async def test_the_per_user_limit_and_the_global_limit(world: World, fake_llm: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    await set_tenant(world.acme, user_messages_per_minute=2)
+    alice, _ = await open_chat(world.token(world.alice, world.acme))
+    results = await send_many(alice, 3)
+    assert results[-1]["limit"] == "user_per_minute"
+    bob, _ = await open_chat(world.token(world.bob, world.acme))
+    assert [r["type"] for r in await send_many(bob, 2)] == ["done", "done"]
+
+    settings.GLOBAL_MESSAGES_PER_MINUTE = 1
+    carol, _ = await open_chat(world.token(world.carol, world.globex))
+    results = await send_many(carol, 2)
+    assert results[0]["type"] == "done" and results[1]["limit"] == "global_per_minute"
+    for communicator in (alice, bob, carol):
+        await communicator.disconnect()
+
+
+async def test_concurrent_streams_are_capped_per_tenant(world: World, fake_llm: FakeOpenAI) -> None:
+    first, _ = await open_chat(world.token(world.carol, world.globex))  # Free: one stream
+    await send_message(first, "long [[tokens=300]] [[delay=0.01]]")
+    await frames_until(first, "token")
+    second, _ = await open_chat(world.token(world.carol, world.globex))
+    await send_message(second, "me too [[tokens=2]]")
+    refusal = await second.receive_json_from(TIMEOUT)
+    assert refusal["code"] == "TOO_MANY_STREAMS"
+    await first.send_json_to({"type": "cancel"})
+    await frames_until(first, "done")
+    # The slot was released before `done` was sent.
+    await send_message(second, "now [[tokens=2]]")
+    assert (await frames_until(second, "done"))[-1]["finish_reason"] == "stop"
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_the_monthly_budget_refuses_with_the_reset_date(world: World, fake_llm: FakeOpenAI) -> None:
+    await set_tenant(world.acme, monthly_token_budget_override=1100)  # max_tokens is 1024
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    first = await ask(communicator, "spend [[tokens=20]]")
+    assert first[-1]["type"] == "done"
+    await send_message(communicator, "again")
+    refusal = await communicator.receive_json_from(TIMEOUT)
+    assert refusal["code"] == "BUDGET_EXCEEDED"
+    assert "of its 1,100 tokens" in refusal["message"] and "resets on 1 " in refusal["message"]
+    assert "higher tier than Professional" in refusal["message"] and refusal["retry_after"] > 0
+    await communicator.disconnect()
+
+
+@database_sync_to_async
+def add_usage(tenant: Tenant, user: object, tokens: int) -> None:
+    UsageRecord.objects.create(
+        tenant=tenant, user=user, model="gpt-4o-mini", input_tokens=tokens, output_tokens=0
+    )
+
+
+async def test_a_flushed_redis_keeps_the_months_usage(world: World, fake_llm: FakeOpenAI) -> None:
+    await set_tenant(world.acme, monthly_token_budget_override=50_000)
+    await add_usage(world.acme, world.alice, 49_500)  # the ledger: most of the budget is gone
+    redis_sync.Redis.from_url(django_settings.REDIS_URL).flushdb()
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    await send_message(communicator, "anything")
+    refusal = await communicator.receive_json_from(TIMEOUT)
+    assert refusal["code"] == "BUDGET_EXCEEDED" and "49,500 of its 50,000" in refusal["message"]
+    await communicator.disconnect()
+
+
+async def test_fifty_concurrent_streams_at_the_edge_overshoot_by_at_most_one_answer(world: World) -> None:
+    """At the edge of the budget, concurrent admissions are all decided atomically."""
+    max_tokens, budget = 1000, 20_000
+    await set_tenant(
+        world.acme,
+        monthly_token_budget_override=budget,
+        max_concurrent_streams_override=100,
+        messages_per_minute_override=1000,
+    )
+    await add_usage(world.acme, world.alice, budget - 3_500)
+    limits = tenant_limits(
+        await database_sync_to_async(lambda: Tenant.objects.select_related("tier").get(pk=world.acme.pk))()
+    )
+
+    async def one() -> int:
+        try:
+            ticket = await admission.admit(
+                tenant_id=world.acme.pk,
+                user_id=world.alice.pk,
+                limits=limits,
+                reserve_tokens=200 + max_tokens,
+            )
+        except admission.Refusal:
+            return 0
+        await asyncio.sleep(0.05)  # "streaming"
+        used = 200 + max_tokens  # the worst case: every answer runs to its max tokens
+        await admission.finish(ticket, tokens_used=used)
+        return used
+
+    spent = sum(await asyncio.gather(*(one() for _ in range(50))))
+    assert spent > 0
+    assert budget - 3_500 + spent <= budget + max_tokens
+
+
+async def test_a_conversation_over_its_cost_cap_is_refused(world: World, fake_llm: FakeOpenAI) -> None:
+    await set_tenant(world.acme, conversation_cost_cap_usd=Decimal("0.0001"))
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    first = await ask(communicator, "first [[tokens=300]] [[delay=0]]")  # 300 x $0.60/1M > $0.0001
+    assert Decimal(first[-1]["cost_usd"]) > Decimal("0.0001")
+    await send_message(communicator, "second")
+    refusal = await communicator.receive_json_from(TIMEOUT)
+    assert refusal["code"] == "CONVERSATION_BUDGET_EXCEEDED"
+    await communicator.disconnect()
+    # A new conversation starts from zero.
+    fresh, _ = await open_chat(world.token(world.alice, world.acme))
+    assert (await ask(fresh, "hello [[tokens=2]]"))[-1]["type"] == "done"
+    await fresh.disconnect()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def own_redis(settings) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:  # type: ignore[no-untyped-def]
+    """A Redis server of this test's own (so stopping it disturbs nothing else)."""
+    port = free_port()
+    servers: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        servers.append(
+            subprocess.Popen(
+                [
+                    shutil.which("redis-server") or "redis-server",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        for _ in range(50):
+            try:
+                redis_sync.Redis(port=port).ping()
+                return
+            except redis_sync.ConnectionError:
+                time.sleep(0.1)
+
+    start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    yield port, servers
+    for server in servers:
+        server.terminate()
+        server.wait()
+
+
+async def test_redis_down_fails_closed_and_service_resumes_by_itself(
+    world: World, fake_llm: FakeOpenAI, own_redis
+) -> None:  # type: ignore[no-untyped-def]
+    port, servers = own_redis
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    assert (await ask(communicator, "before [[tokens=2]]"))[-1]["type"] == "done"
+    servers[-1].terminate()
+    servers[-1].wait()
+    await send_message(communicator, "during [[tokens=2]]")
+    refusal = await communicator.receive_json_from(TIMEOUT)
+    assert refusal["code"] == "SERVICE_UNAVAILABLE" and refusal["retry_after"] > 0
+    calls = len(fake_llm.calls)
+    # Back up (empty, as after a restart): the next message goes through, on the same connection.
+    servers.append(
+        subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+    )
+    for _ in range(50):
+        try:
+            redis_sync.Redis(port=port).ping()
+            break
+        except redis_sync.ConnectionError:
+            await asyncio.sleep(0.1)
+    assert (await ask(communicator, "after [[tokens=2]]"))[-1]["type"] == "done"
+    assert len(fake_llm.calls) == calls + 1
+    await communicator.disconnect()
+
+
+async def test_every_redis_key_names_its_tenant(world: World, fake_llm: FakeOpenAI, settings) -> None:  # type: ignore[no-untyped-def]
+    redis_sync.Redis.from_url(django_settings.REDIS_URL).flushdb()
+    settings.GLOBAL_MESSAGES_PER_MINUTE = 1000
+    for user, tenant in [(world.alice, world.acme), (world.bob, world.acme), (world.carol, world.globex)]:
+        communicator, _ = await open_chat(world.token(user, tenant))
+        await ask(communicator, "hello [[tokens=2]]")
+        await communicator.disconnect()
+    keys = [key.decode() for key in redis_sync.Redis.from_url(django_settings.REDIS_URL).keys("*")]
+    tenant_ids = {str(world.acme.pk), str(world.globex.pk)}
+    assert any(key.startswith("global:") for key in keys)
+    assert {key.split(":")[1] for key in keys if key.startswith("t:")} == tenant_ids
+    assert [key for key in keys if not key.startswith(("t:", "global:"))] == []
