@@ -66,23 +66,6 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def daphne_pid(platform: LivePlatform) -> int:
-    """The Daphne process among the run command's children."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            if (
-                any(b"daphne" in part or b"chatplatform.server" in part for part in cmdline)
-                and str(platform.port).encode() in cmdline
-            ):
-                return int(entry.name)
-        except OSError:
-            continue
-    raise RuntimeError("daphne process not found")
-
-
 class CpuMeter:
     """CPU seconds (user + system) a process used since this meter was made."""
 
@@ -138,7 +121,7 @@ async def until(ws: ClientConnection, frame_type: str) -> dict[str, Any]:
 
 
 async def scenario_idle(target: Target, connections: int) -> dict[str, Any]:
-    pid = daphne_pid(target.platform)
+    pid = target.platform.server_pid()
     warm = await open_many(target, 20)  # first-use allocations are not per-connection cost
     for ws in warm:
         await ws.close()
@@ -176,7 +159,7 @@ async def scenario_throughput(target: Target, clients: int, seconds: float) -> d
             done += 1
         return done
 
-    cpu = CpuMeter(daphne_pid(target.platform))
+    cpu = CpuMeter(target.platform.server_pid())
     started = time.perf_counter()
     counts = await asyncio.gather(*(client(ws) for ws in sockets))
     elapsed = time.perf_counter() - started
@@ -210,7 +193,7 @@ async def scenario_ttft(target: Target, streams: int, seconds: float) -> dict[st
             arrivals[marker] = time.monotonic()
             await until(ws, "done")
 
-    cpu = CpuMeter(daphne_pid(target.platform))
+    cpu = CpuMeter(target.platform.server_pid())
     await asyncio.gather(*(client(i, ws) for i, ws in enumerate(sockets)))
     cpu_seconds = cpu.used()
     for ws in sockets:

@@ -98,6 +98,19 @@ class LivePlatform:
         assert status == 201, body
         return slug, username, password
 
+    def server_pid(self) -> int:
+        """The Daphne process among the run command's children."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"chatplatform.server" in cmdline and str(self.port).encode() in cmdline:
+                return int(entry.name)
+        raise RuntimeError("daphne process not found")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -121,6 +134,7 @@ def start_platform(
 ) -> LivePlatform:
     """``mode`` is ``production`` (PostgreSQL + Redis + Celery) or ``embedded`` (no settings).
     ``database``: run on that existing PostgreSQL database (another platform's) instead of a new one."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         k: v
         for k, v in os.environ.items()
