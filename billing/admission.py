@@ -86,7 +86,7 @@ def budget_keys(*, tenant_id: int, month: str) -> BudgetKeys:
     return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
 
 
-def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     days = calendar.monthrange(now.year, now.month)[1]
     return start, start + timedelta(days=days)
@@ -127,7 +127,7 @@ async def _reserve(
     if limits.monthly_token_budget is None:
         return None
     now = timezone.now().astimezone(UTC)
-    month_start, next_month = _month_bounds(now)
+    month_start, next_month = month_bounds(now)
     keys = budget_keys(tenant_id=tenant_id, month=month_start.strftime("%Y-%m"))
     ttl_s = settings.BUDGET_RESERVATION_TTL_S
     for _ in range(2):

@@ -1,9 +1,12 @@
 """Reads of the usage ledger."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from django.db.models import F, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DecimalField, F, Sum
+from django.db.models.functions import Coalesce, TruncDate
 
 from billing.models import UsageRecord
 
@@ -16,3 +19,37 @@ def tokens_used(*, tenant_id: int, since: datetime, until: datetime) -> int:
         .aggregate(tokens=Coalesce(Sum(F("input_tokens") + F("output_tokens")), 0))
     )
     return int(total["tokens"])
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    totals: dict[str, Any]
+    by_day: list[dict[str, Any]]
+    by_model: list[dict[str, Any]]
+    by_user: list[dict[str, Any]]
+
+
+_SUMS = {
+    "answers": Count("id"),
+    "input_tokens": Coalesce(Sum("input_tokens"), 0),
+    "output_tokens": Coalesce(Sum("output_tokens"), 0),
+    "cached_input_tokens": Coalesce(Sum("cached_input_tokens"), 0),
+    "cost_usd": Coalesce(Sum("cost_usd"), Decimal(0), output_field=DecimalField()),
+}
+
+
+def usage_report(*, tenant_id: int, since: datetime, until: datetime) -> UsageReport:
+    """Tokens and cost in [since, until), in total and by day (UTC), model and user."""
+    records = UsageRecord.objects.for_tenant(tenant_id).filter(created_at__gte=since, created_at__lt=until)
+    by_day = records.annotate(day=TruncDate("created_at", tzinfo=UTC)).values("day").annotate(**_SUMS)
+    by_model = records.values("model").annotate(**_SUMS)
+    by_user = records.values("user_id", "user__username").annotate(**_SUMS)
+    return UsageReport(
+        totals=records.aggregate(**_SUMS),
+        by_day=list(by_day.order_by("day")),
+        by_model=list(by_model.order_by("-cost_usd", "model")),
+        by_user=[
+            {"user_id": row.pop("user_id"), "username": row.pop("user__username"), **row}
+            for row in by_user.order_by("-cost_usd", "user_id")
+        ],
+    )

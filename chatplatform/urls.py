@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.api import UsageView
 from chatplatform.metrics import metrics_view
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("chat.urls")),
     path("api/v1/", include("tenants.api.urls")),
+    path("api/v1/usage/", UsageView.as_view(), name="usage"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("metrics", metrics_view, name="metrics"),

@@ -1,0 +1,113 @@
+"""``GET /api/v1/usage/``: a tenant's tokens and cost, and its budget for this month."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.admission import month_bounds
+from billing.selectors import tokens_used, usage_report
+from tenants.api.access import request_membership
+from tenants.models import Role, Tenant
+from tenants.selectors import tenant_limits
+
+# Who reads a tenant's usage: its owners, admins and viewers (and platform staff).
+_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
+_MAX_DAYS = 366
+
+
+class UsageQuery(serializers.Serializer):
+    # `from` is a Python keyword: the field is declared under another name and renamed below.
+    from_ = serializers.DateField(required=False)
+    to = serializers.DateField(required=False)
+    tenant = serializers.SlugField(required=False, help_text="platform staff: the tenant to report on")
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        today = timezone.now().astimezone(UTC).date()
+        start = attrs.get("from") or today.replace(day=1)
+        end = attrs.get("to") or today
+        if end < start:
+            raise serializers.ValidationError({"to": ["must not be before 'from'"]})
+        if (end - start).days >= _MAX_DAYS:
+            raise serializers.ValidationError({"to": [f"a report covers at most {_MAX_DAYS} days"]})
+        return {**attrs, "from": start, "to": end}
+
+
+def _with_money_as_text(row: dict[str, Any]) -> dict[str, Any]:
+    """USD amounts go out as exact decimal strings, as in the chat protocol's ``cost_usd``."""
+    return {
+        k: f"{v.quantize(Decimal('0.00000001')):f}" if isinstance(v, Decimal) else v for k, v in row.items()
+    }
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class UsageView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, description="first day (UTC), default: the 1st of this month"),
+            OpenApiParameter("to", str, description="last day included (UTC), default: today"),
+            OpenApiParameter("tenant", str, description="platform staff only: the tenant's slug"),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        query = UsageQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tenant = self._tenant(request, query.validated_data.get("tenant"))
+        start, end = query.validated_data["from"], query.validated_data["to"]
+        report = usage_report(
+            tenant_id=tenant.pk, since=_day_start(start), until=_day_start(end + timedelta(days=1))
+        )
+        month_start, next_month = month_bounds(timezone.now().astimezone(UTC))
+        budget = tenant_limits(tenant).monthly_token_budget
+        used = tokens_used(tenant_id=tenant.pk, since=month_start, until=next_month)
+        return Response(
+            {
+                "tenant": tenant.slug,
+                "from": start,
+                "to": end,
+                "budget": {
+                    "month": f"{month_start:%Y-%m}",
+                    "monthly_token_budget": budget,
+                    "tokens_used": used,
+                    "tokens_left": None if budget is None else max(budget - used, 0),
+                    "resets_on": next_month.date(),
+                },
+                "totals": _with_money_as_text(report.totals),
+                "by_day": [_with_money_as_text(row) for row in report.by_day],
+                "by_model": [_with_money_as_text(row) for row in report.by_model],
+                "by_user": [_with_money_as_text(row) for row in report.by_user],
+            }
+        )
+
+    @staticmethod
+    def _tenant(request: Request, slug: str | None) -> Tenant:
+        if request.user.is_staff and slug:
+            tenant = Tenant.objects.select_related("tier").filter(slug=slug).first()
+            if tenant is None:
+                raise Http404
+            return tenant
+        membership = request_membership(request)
+        if membership is None:
+            raise PermissionDenied("a token naming your tenant (platform staff: ?tenant=<slug>)")
+        if slug and slug != membership.tenant.slug:
+            raise Http404
+        if membership.role not in _READERS:
+            raise PermissionDenied("usage is for the tenant's owners, admins and viewers")
+        return Tenant.objects.select_related("tier").get(pk=membership.tenant_id)
