@@ -297,6 +297,7 @@ def main() -> None:
     parser.add_argument("--cancel-samples", type=int, default=200)
     parser.add_argument("--users", type=int, default=20, help="members the clients log in as")
     parser.add_argument("--embedded", action="store_true", help="no DATABASE_URL/REDIS_URL (SQLite)")
+    parser.add_argument("--limits", choices=["on", "off"], default="on", help="rate limits and budgets")
     args = parser.parse_args()
 
     fake_port = free_port()
@@ -313,7 +314,11 @@ def main() -> None:
             "embedded" if args.embedded else "production",
             tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-")),
             llm_url=fake_url,
-            extra_env={"LOG_LEVEL": "WARNING", "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20")},
+            extra_env={
+                "LOG_LEVEL": "WARNING",
+                "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20"),
+                "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
+            },
         )
         target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
         results = asyncio.run(run(args, target))

@@ -92,8 +92,10 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=days)
 
 
-async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_tokens: int) -> Ticket:
+async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_tokens: int) -> Ticket | None:
     """Admit one message or raise ``Refusal``. A refused message consumes nothing."""
+    if not settings.LIMITS_ENABLED:
+        return None
     store = get_limit_store()
     lease = StreamLease(
         key=f"t:{tenant_id}:streams",
@@ -189,8 +191,10 @@ async def _keep_renewed(store: LimitStore, lease: StreamLease) -> None:
             log.warning("limits.renew_failed", error=str(exc))
 
 
-async def finish(ticket: Ticket, *, tokens_used: int) -> None:
+async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
     """Settle the reservation to the real usage and free the stream slot."""
+    if ticket is None:
+        return
     ticket.renewer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await ticket.renewer

@@ -118,7 +118,9 @@ CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
 # The chat page's WebSocket uses the session cookie, so its Origin must be one we serve.
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
 
-# Limits (billing.admission). 0 turns the platform-wide rate limit off.
+# Limits (billing.admission). Off only for measurements (bench/ws_bench.py --limits off).
+LIMITS_ENABLED = env_bool("LIMITS_ENABLED", True)
+# 0 turns the platform-wide rate limit off.
 GLOBAL_MESSAGES_PER_MINUTE = env_int("GLOBAL_MESSAGES_PER_MINUTE", 0)
 # A stream slot lapses this long after its process stopped renewing it.
 STREAM_LEASE_TTL_S = env_float("STREAM_LEASE_TTL_S", 30.0)
