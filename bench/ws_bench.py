@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,6 +246,23 @@ async def scenario_cancel(target: Target, concurrency: int, samples: int) -> dic
     }
 
 
+def raise_limits(platform: LivePlatform, slug: str) -> None:
+    """Limits far above what the benchmark sends: their cost is measured, not their refusals."""
+    sql = (
+        "UPDATE tenants_tenant SET messages_per_minute_override = 1000000, messages_per_hour_override = "
+        "100000000, max_concurrent_streams_override = 100000, monthly_token_budget_override = 1000000000000 "
+        "WHERE slug = %s"
+    )
+    if platform.database:
+        with psycopg.connect(
+            f"postgresql://root@127.0.0.1:5432/{platform.database}", autocommit=True
+        ) as conn:
+            conn.execute(sql, [slug])
+    else:
+        with sqlite3.connect(platform.sqlite_path) as conn:
+            conn.execute(sql.replace("%s", "?"), [slug])
+
+
 def prepare(platform: LivePlatform, users: int) -> list[str]:
     """One tenant on the Unlimited tier and ``users`` members, each with an access token."""
     staff = platform.token("admin", platform.passwords["admin"])
@@ -252,6 +271,7 @@ def prepare(platform: LivePlatform, users: int) -> list[str]:
         "POST", "/api/v1/tenants/", {"slug": slug, "name": "Bench", "tier": "unlimited"}, staff
     )
     assert status == 201, body
+    raise_limits(platform, slug)
     tokens = []
     for index in range(users):
         username, password = f"bench{index}-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex

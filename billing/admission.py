@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from billing.limits import get_limit_store
 from billing.limits.base import (
+    Admission,
+    BudgetClaim,
     BudgetKeys,
     LimitStore,
     LimitStoreUnavailable,
@@ -54,12 +56,12 @@ class Refusal(Exception):
 
 @dataclass
 class Ticket:
-    """What an admitted message holds until its answer ends."""
+    """What an admitted message holds until its answer ends: a stream slot and, when the tenant
+    has a budget, a reservation (named by the slot's id)."""
 
     store: LimitStore
     lease: StreamLease
     budget: BudgetKeys | None
-    reservation_id: str
     renewer: "asyncio.Task[None]"
 
 
@@ -93,7 +95,8 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 
 async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_tokens: int) -> Ticket | None:
-    """Admit one message or raise ``Refusal``. A refused message consumes nothing."""
+    """Admit one message (one atomic call to the store) or raise ``Refusal``. A refused message
+    consumes nothing."""
     if not settings.LIMITS_ENABLED:
         return None
     store = get_limit_store()
@@ -103,61 +106,46 @@ async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_t
         max_streams=limits.max_concurrent_streams,
         ttl_s=settings.STREAM_LEASE_TTL_S,
     )
-    try:
-        admission = await store.admit(
-            limits=rate_limits(tenant_id=tenant_id, user_id=user_id, limits=limits), lease=lease
+    windows = rate_limits(tenant_id=tenant_id, user_id=user_id, limits=limits)
+    now = timezone.now().astimezone(UTC)
+    month_start, next_month = month_bounds(now)
+    claim = None
+    if limits.monthly_token_budget is not None:
+        claim = BudgetClaim(
+            keys=budget_keys(tenant_id=tenant_id, month=f"{month_start:%Y-%m}"),
+            tokens=reserve_tokens,
+            budget=limits.monthly_token_budget,
+            ttl_s=settings.BUDGET_RESERVATION_TTL_S,
         )
-        if not admission.admitted:
-            raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
-        try:
-            budget = await _reserve(store, tenant_id, limits, lease.lease_id, reserve_tokens)
-        except BaseException:
-            await store.release(lease=lease)
-            raise
+    try:
+        admission = await store.admit(limits=windows, lease=lease, claim=claim)
+        if admission.needs_seed and claim is not None:
+            used = await in_db_thread(tokens_used)(tenant_id=tenant_id, since=month_start, until=next_month)
+            keep_s = (next_month - now + timedelta(days=7)).total_seconds()
+            await store.seed(keys=claim.keys, used=used, ttl_s=keep_s)
+            admission = await store.admit(limits=windows, lease=lease, claim=claim)
     except LimitStoreUnavailable as exc:
         log.error("limits.unavailable", error=str(exc))
         raise Refusal(
             "SERVICE_UNAVAILABLE", "limits cannot be checked right now; try again shortly", retry_after=5
         ) from exc
+    if not admission.admitted:
+        if admission.refused_by == "budget":
+            raise _budget_refusal(admission, limits, month_start, next_month, now)
+        raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
     renewer = asyncio.ensure_future(_keep_renewed(store, lease))
-    return Ticket(store=store, lease=lease, budget=budget, reservation_id=lease.lease_id, renewer=renewer)
+    return Ticket(store=store, lease=lease, budget=claim.keys if claim else None, renewer=renewer)
 
 
-async def _reserve(
-    store: LimitStore, tenant_id: int, limits: TenantLimits, reservation_id: str, tokens: int
-) -> BudgetKeys | None:
-    if limits.monthly_token_budget is None:
-        return None
-    now = timezone.now().astimezone(UTC)
-    month_start, next_month = month_bounds(now)
-    keys = budget_keys(tenant_id=tenant_id, month=month_start.strftime("%Y-%m"))
-    ttl_s = settings.BUDGET_RESERVATION_TTL_S
-    for _ in range(2):
-        reservation = await store.reserve(
-            keys=keys,
-            reservation_id=reservation_id,
-            tokens=tokens,
-            budget=limits.monthly_token_budget,
-            ttl_s=ttl_s,
-        )
-        if not reservation.needs_seed:
-            break
-        used = await in_db_thread(tokens_used)(tenant_id=tenant_id, since=month_start, until=next_month)
-        keep_s = (next_month - now).total_seconds() + timedelta(days=7).total_seconds()
-        await store.seed(keys=keys, used=used, ttl_s=keep_s)
-    if reservation.granted:
-        return keys
-    resets = next_month.date()
-    raise Refusal(
+def _budget_refusal(
+    admission: Admission, limits: TenantLimits, month_start: datetime, next_month: datetime, now: datetime
+) -> Refusal:
+    held = f" ({admission.reserved:,} more are held by answers in progress)" if admission.reserved else ""
+    return Refusal(
         "BUDGET_EXCEEDED",
-        f"This workspace has used {reservation.used:,} of its {limits.monthly_token_budget:,} tokens "
-        f"for {month_start:%B %Y}"
-        + (
-            f" ({reservation.reserved:,} more are held by answers in progress)"
-            if reservation.reserved
-            else ""
-        )
-        + f". The budget resets on {resets:%-d %B %Y} (UTC); a higher tier than {limits.tier_name} lifts it.",
+        f"This workspace has used {admission.used:,} of its {limits.monthly_token_budget:,} tokens "
+        f"for {month_start:%B %Y}{held}. The budget resets on {next_month:%-d %B %Y} (UTC); "
+        f"a higher tier than {limits.tier_name} lifts it.",
         retry_after=round((next_month - now).total_seconds()),
     )
 
@@ -192,18 +180,14 @@ async def _keep_renewed(store: LimitStore, lease: StreamLease) -> None:
 
 
 async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
-    """Settle the reservation to the real usage and free the stream slot."""
+    """Free the stream slot and settle the reservation to the real usage (one call)."""
     if ticket is None:
         return
     ticket.renewer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await ticket.renewer
     try:
-        if ticket.budget is not None:
-            await ticket.store.settle(
-                keys=ticket.budget, reservation_id=ticket.reservation_id, tokens=tokens_used
-            )
-        await ticket.store.release(lease=ticket.lease)
+        await ticket.store.finish(lease=ticket.lease, budget=ticket.budget, tokens=tokens_used)
     except LimitStoreUnavailable as exc:
         # The ledger has the usage; the slot and the reservation lapse on their own.
         log.warning("limits.finish_failed", error=str(exc))

@@ -42,6 +42,7 @@ class LivePlatform:
     output: list[str] = field(default_factory=list)
     database: str | None = None
     owned_database: str | None = None  # created for this platform, dropped when it stops
+    sqlite_path: str | None = None  # the embedded default's database
 
     @property
     def base_url(self) -> str:
@@ -172,7 +173,13 @@ def start_platform(
         start_new_session=True,
     )
     platform = LivePlatform(
-        mode=mode, port=port, process=process, passwords={}, database=database, owned_database=owned_database
+        mode=mode,
+        port=port,
+        process=process,
+        passwords={},
+        database=database,
+        owned_database=owned_database,
+        sqlite_path=env.get("SQLITE_PATH"),
     )
     threading.Thread(target=_collect, args=(platform,), daemon=True).start()
     deadline = time.monotonic() + 90

@@ -29,16 +29,6 @@ class StreamLease:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
-    """The decision on one message. Refused: nothing was consumed, ``refused_by`` names the
-    limit (a rate limit's name, or ``"streams"``), ``retry_after`` is in seconds."""
-
-    admitted: bool
-    refused_by: str = ""
-    retry_after: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class BudgetKeys:
     """Where a tenant's budget for one month lives."""
 
@@ -48,14 +38,28 @@ class BudgetKeys:
 
 
 @dataclass(frozen=True, slots=True)
-class Reservation:
-    """``granted``: the tokens are held. ``needs_seed``: the store does not know this month's
-    usage (new month, or counters lost): seed it from the ledger and ask again."""
+class BudgetClaim:
+    """Tokens to hold against a monthly budget until the answer ends (lapsing after ``ttl_s``)."""
 
-    granted: bool
+    keys: BudgetKeys
+    tokens: int
+    budget: int
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The decision on one message. Refused: nothing was consumed, ``refused_by`` names what
+    refused (a rate limit's name, ``"streams"`` or ``"budget"``), ``retry_after`` is in seconds.
+    ``needs_seed``: the store does not know this month's usage (a new month, or counters lost):
+    seed it from the ledger and ask again. ``used``/``reserved``: the budget's tokens."""
+
+    admitted: bool
+    refused_by: str = ""
+    retry_after: float = 0.0
+    needs_seed: bool = False
     used: int = 0
     reserved: int = 0
-    needs_seed: bool = False
 
 
 class LimitStoreUnavailable(Exception):
@@ -63,24 +67,19 @@ class LimitStoreUnavailable(Exception):
 
 
 class LimitStore(Protocol):
-    async def admit(self, *, limits: list[RateLimit], lease: StreamLease) -> Admission:
-        """Check every rate limit and take a stream slot, atomically: all or nothing."""
+    async def admit(
+        self, *, limits: list[RateLimit], lease: StreamLease, claim: BudgetClaim | None
+    ) -> Admission:
+        """Check every rate limit, take a stream slot and hold the claim's tokens, atomically:
+        all of it or nothing. The claim's reservation is named by the lease's id."""
         ...
 
     async def renew(self, *, lease: StreamLease) -> None:
         """Push the lease's expiry ``ttl_s`` into the future (while its stream runs)."""
         ...
 
-    async def release(self, *, lease: StreamLease) -> None: ...
-
-    async def reserve(
-        self, *, keys: BudgetKeys, reservation_id: str, tokens: int, budget: int, ttl_s: float
-    ) -> Reservation:
-        """Hold ``tokens`` if used + reserved + tokens stays within ``budget``."""
-        ...
-
-    async def settle(self, *, keys: BudgetKeys, reservation_id: str, tokens: int) -> None:
-        """Replace the reservation by the tokens really used."""
+    async def finish(self, *, lease: StreamLease, budget: BudgetKeys | None, tokens: int) -> None:
+        """Free the stream slot and replace the reservation by the tokens really used."""
         ...
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:

@@ -5,7 +5,7 @@ so on one event loop every decision is atomic."""
 import time
 from dataclasses import dataclass, field
 
-from billing.limits.base import Admission, BudgetKeys, RateLimit, Reservation, StreamLease
+from billing.limits.base import Admission, BudgetClaim, BudgetKeys, RateLimit, StreamLease
 
 
 @dataclass
@@ -21,7 +21,9 @@ class MemoryLimitStore:
         self._leases: dict[str, dict[str, float]] = {}  # key -> lease id -> expires at
         self._budgets: dict[str, _Budget] = {}
 
-    async def admit(self, *, limits: list[RateLimit], lease: StreamLease) -> Admission:
+    async def admit(
+        self, *, limits: list[RateLimit], lease: StreamLease, claim: BudgetClaim | None
+    ) -> Admission:
         now = time.time()
         new_tats: list[float] = []
         for limit in limits:
@@ -33,26 +35,27 @@ class MemoryLimitStore:
             new_tats.append(new_tat)
         leases = self._live_leases(lease.key, now)
         if len(leases) >= lease.max_streams:
-            retry = min(leases.values()) - now
-            return Admission(admitted=False, refused_by="streams", retry_after=retry)
+            return Admission(admitted=False, refused_by="streams", retry_after=min(leases.values()) - now)
+        used = reserved = 0
+        if claim is not None:
+            budget = self._budget(claim.keys, now)
+            if budget is None:
+                return Admission(admitted=False, needs_seed=True)
+            used, reserved = budget.used, sum(tokens for tokens, _ in budget.reserved.values())
+            if used + reserved + claim.tokens > claim.budget:
+                return Admission(admitted=False, refused_by="budget", used=used, reserved=reserved)
+            budget.reserved[lease.lease_id] = (claim.tokens, now + claim.ttl_s)
+            reserved += claim.tokens
         for limit, new_tat in zip(limits, new_tats, strict=True):
             self._tats[limit.key] = new_tat
         leases[lease.lease_id] = now + lease.ttl_s
-        return Admission(admitted=True)
+        return Admission(admitted=True, used=used, reserved=reserved)
 
     def _live_leases(self, key: str, now: float) -> dict[str, float]:
         leases = self._leases.setdefault(key, {})
         for lease_id in [i for i, expires_at in leases.items() if expires_at <= now]:
             del leases[lease_id]
         return leases
-
-    async def renew(self, *, lease: StreamLease) -> None:
-        leases = self._leases.get(lease.key, {})
-        if lease.lease_id in leases:
-            leases[lease.lease_id] = time.time() + lease.ttl_s
-
-    async def release(self, *, lease: StreamLease) -> None:
-        self._leases.get(lease.key, {}).pop(lease.lease_id, None)
 
     def _budget(self, keys: BudgetKeys, now: float) -> _Budget | None:
         budget = self._budgets.get(keys.counters)
@@ -63,23 +66,16 @@ class MemoryLimitStore:
             del budget.reserved[reservation_id]
         return budget
 
-    async def reserve(
-        self, *, keys: BudgetKeys, reservation_id: str, tokens: int, budget: int, ttl_s: float
-    ) -> Reservation:
-        now = time.time()
-        state = self._budget(keys, now)
-        if state is None:
-            return Reservation(granted=False, needs_seed=True)
-        reserved = sum(held for held, _ in state.reserved.values())
-        if state.used + reserved + tokens > budget:
-            return Reservation(granted=False, used=state.used, reserved=reserved)
-        state.reserved[reservation_id] = (tokens, now + ttl_s)
-        return Reservation(granted=True, used=state.used, reserved=reserved + tokens)
+    async def renew(self, *, lease: StreamLease) -> None:
+        leases = self._leases.get(lease.key, {})
+        if lease.lease_id in leases:
+            leases[lease.lease_id] = time.time() + lease.ttl_s
 
-    async def settle(self, *, keys: BudgetKeys, reservation_id: str, tokens: int) -> None:
-        state = self._budget(keys, time.time())
+    async def finish(self, *, lease: StreamLease, budget: BudgetKeys | None, tokens: int) -> None:
+        self._leases.get(lease.key, {}).pop(lease.lease_id, None)
+        state = self._budget(budget, time.time()) if budget is not None else None
         if state is not None:
-            state.reserved.pop(reservation_id, None)
+            state.reserved.pop(lease.lease_id, None)
             state.used += tokens
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
