@@ -177,6 +177,39 @@ async def test_fifty_concurrent_streams_at_the_edge_overshoot_by_at_most_one_ans
     assert budget - 3_500 + spent <= budget + max_tokens
 
 
+@database_sync_to_async
+def ledger_tokens(tenant: Tenant) -> int:
+    return sum(r.input_tokens + r.output_tokens for r in UsageRecord.objects.for_tenant(tenant))
+
+
+async def test_fifty_concurrent_streams_through_the_socket_stay_within_one_answer(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    max_tokens, budget = 100, 60_000
+    await set_tenant(
+        world.acme,
+        monthly_token_budget_override=budget,
+        max_concurrent_streams_override=100,
+        messages_per_minute_override=1000,
+        max_tokens_per_response=max_tokens,
+    )
+    await add_usage(world.acme, world.alice, budget - 1_000)  # room for a handful of answers
+    sockets = [(await open_chat(world.token(world.alice, world.acme)))[0] for _ in range(50)]
+    for communicator in sockets:
+        await send_message(communicator, "go [[tokens=100]] [[delay=0.005]]")
+    outcomes = []
+    for communicator in sockets:
+        while True:
+            frame = await communicator.receive_json_from(TIMEOUT)
+            if frame["type"] in {"done", "error"}:
+                outcomes.append(frame.get("code", frame["type"]))
+                break
+    assert 0 < outcomes.count("done") < 50 and set(outcomes) <= {"done", "BUDGET_EXCEEDED"}
+    assert await ledger_tokens(world.acme) <= budget + max_tokens
+    for communicator in sockets:
+        await communicator.disconnect()
+
+
 async def test_a_conversation_over_its_cost_cap_is_refused(world: World, fake_llm: FakeOpenAI) -> None:
     await set_tenant(world.acme, conversation_cost_cap_usd=Decimal("0.0001"))
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
