@@ -2,7 +2,6 @@
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from tenants.models import Tenant, Tier
 from tenants.selectors import forget_chat_configs, tenant_limits
 from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
+from tests.live import free_port
 from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message
 
 
@@ -225,73 +225,50 @@ async def test_a_conversation_over_its_cost_cap_is_refused(world: World, fake_ll
     await fresh.disconnect()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class OwnRedis:
+    """A Redis server of a test's own, so that stopping it disturbs nothing else."""
 
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
 
-@pytest.fixture
-def own_redis(settings) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:  # type: ignore[no-untyped-def]
-    """A Redis server of this test's own (so stopping it disturbs nothing else)."""
-    port = free_port()
-    servers: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        servers.append(
-            subprocess.Popen(
-                [
-                    shutil.which("redis-server") or "redis-server",
-                    "--port",
-                    str(port),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
+    def start(self) -> None:
+        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
+        self.process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
         for _ in range(50):
             try:
-                redis_sync.Redis(port=port).ping()
+                redis_sync.Redis(port=self.port).ping()
                 return
             except redis_sync.ConnectionError:
                 time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
 
-    start()
-    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
-    yield port, servers
-    for server in servers:
-        server.terminate()
-        server.wait()
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+
+
+@pytest.fixture
+def own_redis(settings) -> Iterator[OwnRedis]:  # type: ignore[no-untyped-def]
+    server = OwnRedis()
+    server.start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
+    yield server
+    server.stop()
 
 
 async def test_redis_down_fails_closed_and_service_resumes_by_itself(
-    world: World, fake_llm: FakeOpenAI, own_redis
-) -> None:  # type: ignore[no-untyped-def]
-    port, servers = own_redis
+    world: World, fake_llm: FakeOpenAI, own_redis: OwnRedis
+) -> None:
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     assert (await ask(communicator, "before [[tokens=2]]"))[-1]["type"] == "done"
-    servers[-1].terminate()
-    servers[-1].wait()
+    own_redis.stop()
     await send_message(communicator, "during [[tokens=2]]")
     refusal = await communicator.receive_json_from(TIMEOUT)
     assert refusal["code"] == "SERVICE_UNAVAILABLE" and refusal["retry_after"] > 0
     calls = len(fake_llm.calls)
-    # Back up (empty, as after a restart): the next message goes through, on the same connection.
-    servers.append(
-        subprocess.Popen(
-            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-    )
-    for _ in range(50):
-        try:
-            redis_sync.Redis(port=port).ping()
-            break
-        except redis_sync.ConnectionError:
-            await asyncio.sleep(0.1)
+    own_redis.start()  # back up, empty, as after a restart: the same connection goes on
     assert (await ask(communicator, "after [[tokens=2]]"))[-1]["type"] == "done"
     assert len(fake_llm.calls) == calls + 1
     await communicator.disconnect()
