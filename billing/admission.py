@@ -124,6 +124,8 @@ async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_t
             keep_s = (next_month - now + timedelta(days=7)).total_seconds()
             await store.seed(keys=claim.keys, used=used, ttl_s=keep_s)
             admission = await store.admit(limits=windows, lease=lease, claim=claim)
+        if admission.needs_seed:  # the seed vanished at once (a flush in between): try later
+            raise LimitStoreUnavailable("the budget counters could not be rebuilt")
     except LimitStoreUnavailable as exc:
         log.error("limits.unavailable", error=str(exc))
         raise Refusal(
