@@ -22,6 +22,7 @@ from chat.generation import (
 from chat.llm import LLMProvider, Usage, get_provider
 from chat.llm.tokens import estimate_prompt_tokens
 from chat.protocol import (
+    CLOSE_PONG_TIMEOUT,
     CLOSE_TOKEN_EXPIRED,
     ErrorCode,
     FrameError,
@@ -63,6 +64,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # A cancel that came while the turn was being prepared, before its stream started.
         self.cancel_requested = False
         self.expiry: asyncio.TimerHandle | None = None
+        # Heartbeat: the next ping, or the deadline of the pong the last ping asked for.
+        self.heartbeat: asyncio.TimerHandle | None = None
         try:
             self.principal = await authenticate(self.scope)
         except Refused as refusal:
@@ -86,6 +89,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.WS_CONNECTIONS.inc()
         structlog.contextvars.bind_contextvars(conversation_id=self.conversation_id)
         self._arm_token_expiry()
+        self._schedule_ping()
         log.info("ws.connected", auth="token" if self.principal.expires_at else "session")
         await self._send(
             {
@@ -114,14 +118,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED))
         )
 
+    def _schedule_ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.heartbeat = loop.call_later(
+            settings.CHAT_PING_INTERVAL_S, lambda: asyncio.ensure_future(self._ping())
+        )
+
+    async def _ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.heartbeat = loop.call_later(
+            settings.CHAT_PONG_TIMEOUT_S,
+            lambda: asyncio.ensure_future(self.close(code=CLOSE_PONG_TIMEOUT)),
+        )
+        await self._send({"type": "ping"})
+
+    async def on_pong(self, frame: dict[str, Any]) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
+        self._schedule_ping()
+
     async def disconnect(self, code: int) -> None:
         if not self.open:
             return
         self.open = False
         metrics.WS_CONNECTIONS.dec()
         log.info("ws.disconnected", code=code)
-        if self.expiry is not None:
-            self.expiry.cancel()
+        for timer in (self.expiry, self.heartbeat):
+            if timer is not None:
+                timer.cancel()
         if self.answering is not None:
             # Whatever was generated is still recorded, with its usage.
             self.cancel_requested = True

@@ -28,10 +28,11 @@ class FrameError(Exception):
         self.message = message
 
 
-CLIENT_FRAME_TYPES = frozenset({"message", "cancel", "ping", "feedback", "resume"})
+CLIENT_FRAME_TYPES = frozenset({"message", "cancel", "ping", "pong", "feedback", "resume"})
 
 # Close codes.
 CLOSE_TOKEN_EXPIRED = 4401
+CLOSE_PONG_TIMEOUT = 4408
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: int) -> dict[str, Any]:

@@ -115,6 +115,9 @@ SPECTACULAR_SETTINGS = {
 CHAT_MAX_FRAME_BYTES = 32 * 1024
 CHAT_TOKEN_FRAME_INTERVAL_MS = env_int("CHAT_TOKEN_FRAME_INTERVAL_MS", 40)
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
+# The server pings every interval and closes (4408) a connection whose pong is late.
+CHAT_PING_INTERVAL_S = env_float("CHAT_PING_INTERVAL_S", 30.0)
+CHAT_PONG_TIMEOUT_S = env_float("CHAT_PONG_TIMEOUT_S", 10.0)
 # The chat page's WebSocket uses the session cookie, so its Origin must be one we serve.
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
 

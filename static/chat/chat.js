@@ -130,6 +130,9 @@
         if (!answer) setStreaming(false);
         if (frame.code === "BAD_REQUEST" && !answer) pending = null;
         break;
+      case "ping": // the server's heartbeat: answer, or it closes the connection (4408)
+        send({ type: "pong" });
+        break;
       case "pong":
         break;
     }
