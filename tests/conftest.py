@@ -3,6 +3,9 @@
 The suite runs against real services only (``make test`` sets DATABASE_URL and REDIS_URL).
 """
 
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +24,7 @@ from tenants.models import Membership, Role, Tenant, Tier
 from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
 from tests.fake_openai import FakeOpenAI
+from tests.live import free_port
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -118,3 +122,36 @@ def world(seeded: None) -> World:
     Membership.objects.create(tenant=acme, user=bob, role=Role.MEMBER)
     Membership.objects.create(tenant=globex, user=carol, role=Role.MEMBER)
     return World(acme=acme, globex=globex, alice=alice, bob=bob, carol=carol, staff=staff)
+
+
+class OwnRedis:
+    """A Redis server of a test's own, so that stopping it disturbs nothing else."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
+        self.process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        for _ in range(50):
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+
+
+@pytest.fixture
+def own_redis(settings) -> Iterator[OwnRedis]:  # type: ignore[no-untyped-def]
+    server = OwnRedis()
+    server.start()
+    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
+    yield server
+    server.stop()

@@ -1,13 +1,8 @@
 """Limits in the message path: rate limits, stream slots, budgets, the cost cap, Redis down."""
 
 import asyncio
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from decimal import Decimal
 
-import pytest
 import redis as redis_sync
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
@@ -16,9 +11,8 @@ from billing import admission
 from billing.models import UsageRecord
 from tenants.models import Tenant, Tier
 from tenants.selectors import forget_chat_configs, tenant_limits
-from tests.conftest import World
+from tests.conftest import OwnRedis, World
 from tests.fake_openai import FakeOpenAI
-from tests.live import free_port
 from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message
 
 
@@ -223,39 +217,6 @@ async def test_a_conversation_over_its_cost_cap_is_refused(world: World, fake_ll
     fresh, _ = await open_chat(world.token(world.alice, world.acme))
     assert (await ask(fresh, "hello [[tokens=2]]"))[-1]["type"] == "done"
     await fresh.disconnect()
-
-
-class OwnRedis:
-    """A Redis server of a test's own, so that stopping it disturbs nothing else."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
-        self.process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                redis_sync.Redis(port=self.port).ping()
-                return
-            except redis_sync.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait()
-
-
-@pytest.fixture
-def own_redis(settings) -> Iterator[OwnRedis]:  # type: ignore[no-untyped-def]
-    server = OwnRedis()
-    server.start()
-    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
-    yield server
-    server.stop()
 
 
 async def test_redis_down_fails_closed_and_service_resumes_by_itself(

@@ -1,0 +1,84 @@
+"""``/healthz``: the process answers. ``/readyz``: what it needs is reachable, with timings.
+
+Cheap enough to poll every second: one ``SELECT 1`` on a pooled connection, one Redis ``PING``,
+one message through the channel layer to this process itself, each under a short timeout.
+"""
+
+import asyncio
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+from chatplatform.db import in_db_thread
+
+_TIMEOUT_S = 2.0
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _redis() -> None:
+    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=_TIMEOUT_S)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+# One probe channel per event loop, kept: with the Redis pub/sub layer each new channel is a
+# subscription that is only dropped when a consumer exits, so a channel per probe would leak.
+_probe_channels: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str]" = weakref.WeakKeyDictionary()
+
+
+async def _channel_layer() -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    loop = asyncio.get_running_loop()
+    channel = _probe_channels.get(loop)
+    if channel is None:
+        channel = _probe_channels[loop] = await layer.new_channel("readyz.")
+    marker = uuid.uuid4().hex
+    await layer.send(channel, {"type": "readyz", "marker": marker})
+    received = await layer.receive(channel)
+    if received.get("marker") != marker:
+        raise RuntimeError("the channel layer returned another message")
+
+
+async def _timed(check: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(_TIMEOUT_S):
+            await check()
+    except Exception as exc:  # a readiness probe reports every failure, whatever it is
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200], "ms": _ms(started)}
+    return {"ok": True, "ms": _ms(started)}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, Callable[[], Awaitable[None]]] = {
+        "database": in_db_thread(_database),
+        "channel_layer": _channel_layer,
+    }
+    if settings.REDIS_URL:
+        checks["redis"] = _redis
+    results = dict(zip(checks, await asyncio.gather(*(_timed(c) for c in checks.values())), strict=True))
+    ready = all(result["ok"] for result in results.values())
+    return JsonResponse({"ready": ready, "checks": results}, status=200 if ready else 503)
