@@ -31,6 +31,7 @@ django.setup()
 
 import redis.asyncio as aioredis  # noqa: E402
 
+from bench.stats import percentile  # noqa: E402
 from billing.admission import budget_keys, rate_limits  # noqa: E402
 from billing.limits.base import BudgetClaim, StreamLease  # noqa: E402
 from billing.limits.redis_store import RedisLimitStore  # noqa: E402
@@ -45,11 +46,6 @@ LIMITS = TenantLimits(
     conversation_cost_cap_usd=None,
     tier_name="bench",
 )
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def main(senders: int, seconds: float) -> dict[str, object]:
@@ -105,11 +101,11 @@ async def main(senders: int, seconds: float) -> dict[str, object]:
         "round_trips_per_message": round((round_trips - 2) / messages, 2),
         "admission_round_trips": 1,
         "redis_usec_per_script_call": server["cmdstat_evalsha"]["usec_per_call"],
-        "admit_p50_ms": round(pct(admit_ms, 50), 3),
-        "admit_p99_ms": round(pct(admit_ms, 99), 3),
+        "admit_p50_ms": round(percentile(admit_ms, 50), 3),
+        "admit_p99_ms": round(percentile(admit_ms, 99), 3),
         "admit_mean_ms": round(statistics.fmean(admit_ms), 3),
-        "finish_p50_ms": round(pct(finish_ms, 50), 3),
-        "finish_p99_ms": round(pct(finish_ms, 99), 3),
+        "finish_p50_ms": round(percentile(finish_ms, 50), 3),
+        "finish_p99_ms": round(percentile(finish_ms, 99), 3),
     }
 
 

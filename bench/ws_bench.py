@@ -40,6 +40,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from tests.live import LivePlatform, free_port, start_platform  # noqa: E402
 
 
@@ -51,14 +52,6 @@ class Target:
 
     def token(self, index: int) -> str:
         return self.tokens[index % len(self.tokens)]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[rank]
 
 
 def rss_kb(pid: int) -> int:

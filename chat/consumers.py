@@ -22,6 +22,7 @@ from chat.generation import (
 from chat.llm import LLMProvider, Usage, get_provider
 from chat.llm.tokens import estimate_prompt_tokens
 from chat.protocol import (
+    CLOSE_NOT_FOUND,
     CLOSE_PONG_TIMEOUT,
     CLOSE_TOKEN_EXPIRED,
     ErrorCode,
@@ -47,9 +48,6 @@ from chatplatform.db import in_db_thread
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
-
-# Close code for a conversation id that is not the caller's (unknown, or another tenant's).
-CLOSE_NOT_FOUND = 4404
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -114,8 +112,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.principal.expires_at is None:
             return
         delay = max(0.0, self.principal.expires_at - time.time())
-        self.expiry = asyncio.get_running_loop().call_later(
-            delay, lambda: asyncio.ensure_future(self.close(code=CLOSE_TOKEN_EXPIRED))
+        self.expiry = self._close_later(delay, CLOSE_TOKEN_EXPIRED)
+
+    def _close_later(self, delay: float, code: int) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(
+            delay, lambda: asyncio.ensure_future(self.close(code=code))
         )
 
     def _schedule_ping(self) -> None:
@@ -125,11 +126,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def _ping(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.heartbeat = loop.call_later(
-            settings.CHAT_PONG_TIMEOUT_S,
-            lambda: asyncio.ensure_future(self.close(code=CLOSE_PONG_TIMEOUT)),
-        )
+        self.heartbeat = self._close_later(settings.CHAT_PONG_TIMEOUT_S, CLOSE_PONG_TIMEOUT)
         await self._send({"type": "ping"})
 
     async def on_pong(self, frame: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ CLIENT_FRAME_TYPES = frozenset({"message", "cancel", "ping", "pong", "feedback",
 
 # Close codes.
 CLOSE_TOKEN_EXPIRED = 4401
+# A conversation id that is not the caller's (unknown, or another user's or tenant's).
+CLOSE_NOT_FOUND = 4404
 CLOSE_PONG_TIMEOUT = 4408
 
 

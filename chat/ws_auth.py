@@ -16,7 +16,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chatplatform.db import in_db_thread
-from tenants.selectors import SESSION_TENANT_KEY, active_membership
+from tenants.selectors import active_membership, session_membership
 
 SUBPROTOCOL = "chat.v1"
 BEARER_PREFIX = "bearer."
@@ -82,7 +82,7 @@ async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatP
         raise Refused("no token and no logged-in session")
     if not origin_allowed(scope):
         raise Refused("session connection from a foreign Origin")
-    membership = await in_db_thread(_session_membership)(scope, user.pk)
+    membership = await in_db_thread(session_membership)(session=scope["session"], user_id=user.pk)
     if membership is None:
         raise Refused("session has no tenant with an active membership")
     return ChatPrincipal(
@@ -92,13 +92,6 @@ async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatP
         expires_at=None,
         subprotocol=subprotocol,
     )
-
-
-def _session_membership(scope: dict[str, Any], user_id: int) -> Any:
-    tenant_slug = scope["session"].get(SESSION_TENANT_KEY)
-    if not tenant_slug:
-        return None
-    return active_membership(user_id=user_id, tenant_slug=tenant_slug)
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tenants.models import Membership, Tenant
 
@@ -103,6 +104,13 @@ def active_membership(*, user_id: int, tenant_slug: str) -> Membership | None:
         )
         .first()
     )
+
+
+def session_membership(*, session: Any, user_id: int) -> Membership | None:
+    """The membership of the tenant a browser session chose (chat page, session-authenticated
+    API), if it is still active."""
+    tenant_slug = session.get(SESSION_TENANT_KEY)
+    return active_membership(user_id=user_id, tenant_slug=tenant_slug) if tenant_slug else None
 
 
 def memberships_of_user(*, user_id: int) -> list[Membership]:

@@ -159,6 +159,7 @@ def start_platform(
             redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
         env.update(DATABASE_URL=f"postgres://root@127.0.0.1:5432/{database}", REDIS_URL=LIVE_REDIS_URL)
     else:
+        # The embedded default itself (what `make run` does with no settings), under test here.
         env.update(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"))
     if llm_url:
         env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm_url, OPENAI_MAX_RETRIES="0")

@@ -6,17 +6,16 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from tenants.models import MANAGER_ROLES, Membership
-from tenants.selectors import SESSION_TENANT_KEY, active_membership
+from tenants.selectors import session_membership
 
 
 def request_membership(request: Request) -> Membership | None:
     """The membership the request acts under: the token's tenant (set by
     ``TenantJWTAuthentication``) or, for a logged-in browser, the tenant chosen in the session."""
     if not hasattr(request, "membership"):
-        membership = None
-        tenant_slug = request.session.get(SESSION_TENANT_KEY) if request.auth is None else None
-        if tenant_slug and request.user.is_authenticated:
-            membership = active_membership(user_id=request.user.pk, tenant_slug=tenant_slug)
+        # A browser session (no token): the tenant it chose; anonymous users have no id.
+        user_id = request.user.pk if request.auth is None else None
+        membership = session_membership(session=request.session, user_id=user_id) if user_id else None
         request.membership = membership  # type: ignore[attr-defined]
     return request.membership  # type: ignore[attr-defined, no-any-return]
 
