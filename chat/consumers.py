@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from billing import admission
+from chat import drain
 from chat.generation import (
     Outcome,
     PreparedTurn,
@@ -24,6 +25,7 @@ from chat.llm.tokens import estimate_prompt_tokens
 from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_PONG_TIMEOUT,
+    CLOSE_SERVICE_RESTART,
     CLOSE_TOKEN_EXPIRED,
     ErrorCode,
     FrameError,
@@ -33,6 +35,7 @@ from chat.protocol import (
     parse_message,
     parse_resume,
 )
+from chat.push import user_group
 from chat.recorder import turn_recorder
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
 from chat.services import (
@@ -64,6 +67,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.expiry: asyncio.TimerHandle | None = None
         # Heartbeat: the next ping, or the deadline of the pong the last ping asked for.
         self.heartbeat: asyncio.TimerHandle | None = None
+        if drain.is_draining():
+            log.info("ws.refused", reason="draining", path=self.scope.get("path"))
+            await self.close()
+            return
         try:
             self.principal = await authenticate(self.scope)
         except Refused as refusal:
@@ -84,7 +91,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.accept(self.principal.subprotocol)
         self.open = True
+        drain.register(self)
         metrics.WS_CONNECTIONS.inc()
+        self.user_group = user_group(tenant_id=self.principal.tenant_id, user_id=self.principal.user_id)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         structlog.contextvars.bind_contextvars(conversation_id=self.conversation_id)
         self._arm_token_expiry()
         self._schedule_ping()
@@ -138,8 +148,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.open:
             return
         self.open = False
+        drain.unregister(self)
         metrics.WS_CONNECTIONS.dec()
         log.info("ws.disconnected", code=code)
+        await self.channel_layer.group_discard(self.user_group, self.channel_name)
         for timer in (self.expiry, self.heartbeat):
             if timer is not None:
                 timer.cancel()
@@ -149,6 +161,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.streaming is not None:
                 self.streaming.cancel()
             await self.answering
+
+    async def drain(self, grace_s: float) -> None:
+        """Let the answer in flight finish (cancelled after ``grace_s``), then close with 1012."""
+        if self.answering is not None and not self.answering.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self.answering), grace_s)
+            except TimeoutError:
+                self.cancel_requested = True
+                if self.streaming is not None:
+                    self.streaming.cancel()
+                await self.answering
+        await self.close(code=CLOSE_SERVICE_RESTART)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -170,6 +194,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_message(self, frame: dict[str, Any]) -> None:
         content, client_id = parse_message(frame, max_chars=self.config.max_message_chars)
+        if drain.is_draining():
+            raise FrameError(ErrorCode.SERVICE_UNAVAILABLE, "this server is restarting: reconnect and resend")
         if self.answering is not None and not self.answering.done():
             raise FrameError(
                 ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
@@ -302,6 +328,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.GENERATION.labels(tenant, model).observe(outcome.latency_ms / 1000)
         metrics.TOKENS.labels(tenant, model, "input").inc(outcome.usage.input_tokens)
         metrics.TOKENS.labels(tenant, model, "output").inc(outcome.usage.output_tokens)
+
+    async def user_push(self, event: dict[str, Any]) -> None:
+        """A frame for every socket of this user (``chat.push``), from any instance."""
+        await self._send(event["frame"])
 
     async def on_feedback(self, frame: dict[str, Any]) -> None:
         message_id, rating, comment = parse_feedback(frame)

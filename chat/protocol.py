@@ -35,6 +35,8 @@ CLOSE_TOKEN_EXPIRED = 4401
 # A conversation id that is not the caller's (unknown, or another user's or tenant's).
 CLOSE_NOT_FOUND = 4404
 CLOSE_PONG_TIMEOUT = 4408
+# Service Restart (RFC 6455's registry): this instance is draining; reconnect, to another one.
+CLOSE_SERVICE_RESTART = 1012
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: int) -> dict[str, Any]:

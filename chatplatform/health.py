@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from chat import drain
 from chatplatform.db import in_db_thread
 
 _TIMEOUT_S = 2.0
@@ -80,5 +81,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     if settings.REDIS_URL:
         checks["redis"] = _redis
     results = dict(zip(checks, await asyncio.gather(*(_timed(c) for c in checks.values())), strict=True))
-    ready = all(result["ok"] for result in results.values())
-    return JsonResponse({"ready": ready, "checks": results}, status=200 if ready else 503)
+    # A draining instance (SIGTERM) is alive but must get no new traffic.
+    ready = all(result["ok"] for result in results.values()) and not drain.is_draining()
+    body = {"ready": ready, "draining": drain.is_draining(), "checks": results}
+    return JsonResponse(body, status=200 if ready else 503)

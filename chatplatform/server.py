@@ -1,21 +1,33 @@
-"""Daphne on uvloop: ``python -m chatplatform.server [daphne options] chatplatform.asgi:application``.
+"""Daphne on uvloop, with a graceful drain on SIGTERM:
+``python -m chatplatform.server [daphne options] chatplatform.asgi:application``.
 
-Daphne creates its event loop when ``daphne.server`` is imported, with the current asyncio
-policy; installing uvloop's policy first gives it uvloop. Per streamed token the process does
-mostly event-loop work (socket readiness, wake-ups, transports), and uvloop roughly halved the
-platform's overhead on time to first token at 100 concurrent streams (``bench/ws_bench.py``).
-Every ``daphne`` option works unchanged; plain ``daphne`` still runs the app, on asyncio's loop.
+uvloop: Daphne creates its event loop when ``daphne.server`` is imported, with the current
+asyncio policy; installing uvloop's policy first gives it uvloop. Per streamed token the process
+does mostly event-loop work (socket readiness, wake-ups, transports), and uvloop roughly halved
+the platform's overhead on time to first token at 100 concurrent streams (``bench/ws_bench.py``).
+
+Drain: plain Daphne stops at once on SIGTERM, cancelling every answer in flight; this server
+drains first (``chatplatform.daphne_ext``). Every ``daphne`` option works unchanged.
 """
 
 import asyncio
+import os
 
 import uvloop
 
 
 def main() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    from daphne.cli import CommandLineInterface  # imported after the policy: see above
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
+    import django
 
+    django.setup()
+    # Imported after the policy (see above) and after Django's set-up.
+    from daphne.cli import CommandLineInterface
+
+    from chatplatform.daphne_ext import ChatServer
+
+    CommandLineInterface.server_class = ChatServer
     CommandLineInterface.entrypoint()
 
 

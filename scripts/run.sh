@@ -12,7 +12,11 @@ PY="$VENV/bin/python"
 "$PY" manage.py bootstrap_demo --url "http://$HOST:$PORT"
 
 children=()
-cleanup() { for pid in "${children[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+# SIGTERM reaches every child; waiting for them lets Daphne drain its chats (CHAT_DRAIN_TIMEOUT_S).
+cleanup() {
+  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait
+}
 trap cleanup EXIT INT TERM
 
 if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then

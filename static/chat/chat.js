@@ -135,6 +135,9 @@
         break;
       case "pong":
         break;
+      case "notice": // pushed to all the user's sockets (an operator's announcement)
+        setStatus(frame.text, "info");
+        break;
     }
   }
 
@@ -152,6 +155,13 @@
       root.classList.remove("typing");
       if (answer) { clearTimeout(answer.timer); answer = null; }
       if (event.code === 4404) conversationId = null;
+      if (event.code === 1012) {
+        // The server is restarting (drained): reconnect at once, to another instance; the
+        // message in flight, if any, is resent then (same client_id).
+        setStatus("Server restarting, reconnecting…", "warn");
+        setTimeout(connect, 100 + Math.random() * 400);
+        return;
+      }
       setStatus("Connection lost, reconnecting…", "warn");
       setTimeout(connect, retryDelay);
       retryDelay = Math.min(retryDelay * 2, 10000);

@@ -1,0 +1,24 @@
+"""Frames pushed to every open chat socket of one user, on every instance, through the channel
+layer. Each socket joins its user's group on connect; the group name starts with the tenant, so
+no push can cross tenants."""
+
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+
+def user_group(*, tenant_id: int, user_id: int) -> str:
+    return f"t{tenant_id}.u{user_id}"
+
+
+async def push_to_user(*, tenant_id: int, user_id: int, frame: dict[str, Any]) -> None:
+    """Send ``frame`` (a protocol v1 server frame) to all the user's sockets in that tenant."""
+    layer = get_channel_layer()
+    assert layer is not None  # CHANNEL_LAYERS is always configured (settings.data_stores)
+    await layer.group_send(
+        user_group(tenant_id=tenant_id, user_id=user_id), {"type": "user.push", "frame": frame}
+    )
+
+
+def notice_frame(text: str) -> dict[str, Any]:
+    return {"type": "notice", "text": text}

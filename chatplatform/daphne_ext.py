@@ -1,0 +1,56 @@
+"""Daphne's server with a graceful drain on SIGTERM (see ``chatplatform.server``).
+
+Importing this module imports ``daphne.server``, which creates the event loop: import it only
+after the event-loop policy is set.
+"""
+
+import asyncio
+from types import FrameType
+from typing import Any
+
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+from django.conf import settings
+from twisted.internet import reactor
+
+from chat import drain
+from chat.protocol import CLOSE_SERVICE_RESTART
+
+
+class ChatWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
+    def serverClose(self, code: int | None = None) -> None:
+        if code == CLOSE_SERVICE_RESTART:
+            # Autobahn lets applications send only 1000 and 3000-4999; 1012 is the code clients
+            # know as "restarting, reconnect", so it goes out as a plain close frame.
+            self.sendCloseFrame(code=code)
+        else:
+            super().serverClose(code)
+
+
+class ChatServer(Server):  # type: ignore[misc]
+    """SIGTERM: stop listening (the load balancer sends new connections elsewhere), drain the
+    chat sockets (``chat.drain``), then stop. SIGINT still stops at once."""
+
+    def run(self) -> None:
+        self.ports: list[Any] = []
+        self.drain_started = False
+        # Twisted installs `reactor.sigTerm` as the SIGTERM handler when the reactor starts.
+        reactor.sigTerm = self.on_sigterm  # type: ignore[attr-defined]
+        super().run()
+
+    def listen_success(self, port: Any) -> None:
+        super().listen_success(port)
+        self.ws_factory.protocol = ChatWebSocketProtocol
+        self.ports.append(port)
+
+    def on_sigterm(self, number: int, frame: FrameType | None = None) -> None:
+        reactor.callFromThread(self.begin_drain)  # type: ignore[attr-defined]
+
+    def begin_drain(self) -> None:
+        if self.drain_started:
+            return
+        self.drain_started = True
+        for port in self.ports:
+            port.stopListening()
+        drained = asyncio.ensure_future(drain.drain(settings.CHAT_DRAIN_TIMEOUT_S))
+        drained.add_done_callback(lambda _: self.stop())

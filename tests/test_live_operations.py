@@ -1,0 +1,187 @@
+"""Operations against real Daphne processes on PostgreSQL + Redis: the SIGTERM drain, and two
+instances sharing one database and one Redis, as behind a load balancer."""
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.fake_openai import FakeOpenAI
+from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+
+pytestmark = pytest.mark.live
+
+DRAIN_GRACE_S = 4
+
+
+async def open_chat(
+    platform: LivePlatform, token: str, path: str = "/ws/chat/"
+) -> tuple[ClientConnection, int]:
+    ws = await connect(f"{platform.ws_url}{path}?token={token}")
+    ready = json.loads(await ws.recv())
+    assert ready["type"] == "ready", ready
+    return ws, ready["conversation_id"]
+
+
+async def send(ws: ClientConnection, content: str) -> None:
+    await ws.send(json.dumps({"type": "message", "content": content, "client_id": str(uuid.uuid4())}))
+
+
+async def frames_until(ws: ClientConnection, frame_type: str, timeout: float = 15) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        frames.append(frame)
+        if frame["type"] == frame_type:
+            return frames
+
+
+async def close_code(ws: ClientConnection, timeout: float) -> int | None:
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    return ws.close_code
+
+
+def answer_row(platform: LivePlatform, message_id: int) -> tuple[Any, ...] | None:
+    with psycopg.connect(f"postgresql://root@127.0.0.1:5432/{platform.database}") as conn:
+        return conn.execute(
+            "SELECT m.finish_reason, m.output_tokens, m.content, u.output_tokens"
+            " FROM chat_message m JOIN billing_usagerecord u ON u.message_id = m.id WHERE m.id = %s",
+            [message_id],
+        ).fetchone()
+
+
+async def test_sigterm_drains_streams_refuses_new_sockets_and_closes_the_rest_with_1012(
+    fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    platform = start_platform(
+        "production",
+        tmp_path=tmp_path,
+        llm_url=fake_openai_server.url,
+        extra_env={"CHAT_DRAIN_TIMEOUT_S": str(DRAIN_GRACE_S)},
+    )
+    try:
+        slug, username, password = platform.new_tenant_with_member(tier="enterprise")
+        token = platform.token(username, password, slug)
+        idle, _ = await open_chat(platform, token)
+        short, _ = await open_chat(platform, token)
+        long, _ = await open_chat(platform, token)
+        await send(short, "[[tokens=15]] [[delay=0.1]]")  # ends ~1.5 s after it starts
+        await send(long, "[[tokens=1000]] [[delay=0.05]]")  # would take 50 s
+        short_frames = await frames_until(short, "token")
+        await frames_until(long, "token")
+
+        os.kill(platform.server_pid(), signal.SIGTERM)
+        signalled = time.monotonic()
+        assert await close_code(idle, 3) == 1012
+        with pytest.raises(OSError):  # no longer listening: a load balancer tries another instance
+            await connect(f"{platform.ws_url}/ws/chat/?token={token}", open_timeout=3)
+
+        short_frames += await frames_until(short, "done")
+        assert short_frames[-1]["finish_reason"] == "stop"
+        text = "".join(f["content"] for f in short_frames if f["type"] == "token")
+        assert text.endswith("tok14 ")
+        assert await close_code(short, 3) == 1012
+
+        long_done = (await frames_until(long, "done", timeout=DRAIN_GRACE_S + 5))[-1]
+        assert long_done["finish_reason"] == "cancelled"
+        assert DRAIN_GRACE_S - 0.5 < time.monotonic() - signalled < DRAIN_GRACE_S + 4
+        assert await close_code(long, 3) == 1012
+        platform.process.wait(20)  # the instance exits once drained
+
+        # Nothing in flight is lost: both answers are stored with their usage records.
+        finish, output_tokens, content, billed = answer_row(platform, short_frames[-1]["message_id"])  # type: ignore[misc]
+        assert (finish, output_tokens, billed) == ("stop", 15, 15) and content == text
+        finish, output_tokens, content, billed = answer_row(platform, long_done["message_id"])  # type: ignore[misc]
+        assert finish == "cancelled" and 0 < output_tokens == billed == long_done["usage"]["output_tokens"]
+        assert content.startswith("tok0 tok1 ")
+    finally:
+        platform.stop()
+
+
+def notify(platform: LivePlatform, slug: str, username: str, text: str) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://root@127.0.0.1:5432/{platform.database}",
+        "REDIS_URL": LIVE_REDIS_URL,
+    }
+    subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "manage.py",
+            "notify_user",
+            "--tenant",
+            slug,
+            "--username",
+            username,
+            text,
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+async def test_two_instances_share_conversations_and_user_pushes(
+    fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    shared = {"SECRET_KEY": secrets.token_urlsafe(32)}  # one deployment: tokens valid on both
+    first = start_platform(
+        "production", tmp_path=tmp_path / "a", llm_url=fake_openai_server.url, extra_env=shared
+    )
+    second = start_platform(
+        "production",
+        tmp_path=tmp_path / "b",
+        llm_url=fake_openai_server.url,
+        extra_env=shared,
+        database=first.database,
+    )
+    try:
+        # Each start resets the staff password: the second instance's is the valid one.
+        slug, username, password = second.new_tenant_with_member()
+        token = first.token(username, password, slug)
+        marker = uuid.uuid4().hex
+
+        # A conversation started on one instance continues on the other, with its history.
+        ws, conversation_id = await open_chat(first, token)
+        await send(ws, f"first {marker} [[tokens=3]]")
+        await frames_until(ws, "done")
+        await ws.close()
+        ws, same = await open_chat(second, token, f"/ws/chat/{conversation_id}/")
+        assert same == conversation_id
+        await send(ws, f"second {marker} [[tokens=3]]")
+        await frames_until(ws, "done")
+        (call,) = [c for c in fake_openai_server.calls if f"second {marker}" in c.messages[-1]["content"]]
+        assert [m["role"] for m in call.messages] == ["system", "user", "assistant", "user"]
+        assert call.messages[1]["content"] == f"first {marker} [[tokens=3]]"
+        assert call.messages[2]["content"] == "tok0 tok1 tok2 "
+
+        # A push through the channel layer reaches the user's sockets on both instances, and no one else's.
+        on_first, _ = await open_chat(first, token)
+        other_slug, other_user, other_password = second.new_tenant_with_member()
+        bystander, _ = await open_chat(second, second.token(other_user, other_password, other_slug))
+        notify(first, slug, username, f"maintenance {marker}")
+        for socket in (ws, on_first):
+            frame = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert frame == {"type": "notice", "text": f"maintenance {marker}"}
+        await bystander.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(bystander.recv(), 10)) == {"type": "pong"}
+        for socket in (ws, on_first, bystander):
+            await socket.close()
+    finally:
+        second.stop()
+        first.stop()
