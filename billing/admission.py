@@ -63,6 +63,8 @@ class Ticket:
     lease: StreamLease
     budget: BudgetKeys | None
     renewer: "asyncio.Task[None]"
+    # Tokens of the monthly budget not used nor reserved, this message's reservation included.
+    budget_left: int | None = None
 
 
 def rate_limits(*, tenant_id: int, user_id: int, limits: TenantLimits) -> list[RateLimit]:
@@ -136,7 +138,10 @@ async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_t
             raise _budget_refusal(admission, limits, month_start, next_month, now)
         raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
     renewer = asyncio.ensure_future(_keep_renewed(store, lease))
-    return Ticket(store=store, lease=lease, budget=claim.keys if claim else None, renewer=renewer)
+    if claim is None:
+        return Ticket(store=store, lease=lease, budget=None, renewer=renewer)
+    left = max(0, claim.budget - admission.used - admission.reserved)
+    return Ticket(store=store, lease=lease, budget=claim.keys, renewer=renewer, budget_left=left)
 
 
 def _budget_refusal(

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from opentelemetry import trace
 
 from billing import admission
 from chat import drain
@@ -48,9 +49,19 @@ from chat.services import (
 from chat.ws_auth import ChatPrincipal, Refused, authenticate
 from chatplatform import metrics
 from chatplatform.db import in_db_thread
+from chatplatform.tracing import tracer
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
+
+
+def _outcome_attributes(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "chat.finish_reason": outcome.finish_reason,
+        "gen_ai.usage.input_tokens": outcome.usage.input_tokens,
+        "gen_ai.usage.output_tokens": outcome.usage.output_tokens,
+        "chat.ttft_ms": outcome.ttft_ms if outcome.ttft_ms is not None else -1,
+    }
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -82,7 +93,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         requested = self.scope["url_route"]["kwargs"].get("conversation_id")
         try:
-            self.config, self.conversation_id = await in_db_thread(self._open_session)(requested)
+            self.config, self.conversation_id, self.message_count = await in_db_thread(self._open_session)(
+                requested
+            )
         except ConversationNotFound:
             await self.accept(self.principal.subprotocol)
             frame = error_frame(ErrorCode.NOT_FOUND, "no such conversation")
@@ -92,7 +105,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept(self.principal.subprotocol)
         self.open = True
         drain.register(self)
-        metrics.WS_CONNECTIONS.inc()
+        metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).inc()
         self.user_group = user_group(tenant_id=self.principal.tenant_id, user_id=self.principal.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         structlog.contextvars.bind_contextvars(conversation_id=self.conversation_id)
@@ -108,7 +121,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
 
-    def _open_session(self, requested: int | None) -> tuple[ChatConfig, int]:
+    def _open_session(self, requested: int | None) -> tuple[ChatConfig, int, int]:
         tenant_id, user_id = self.principal.tenant_id, self.principal.user_id
         if requested is None:
             conversation = conversation_start(tenant_id=tenant_id, user_id=user_id)
@@ -116,7 +129,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conversation = conversation_for_user(
                 tenant_id=tenant_id, user_id=user_id, conversation_id=requested
             )
-        return chat_config_get(tenant_id=tenant_id), conversation.pk
+        return chat_config_get(tenant_id=tenant_id), conversation.pk, conversation.message_count
 
     def _arm_token_expiry(self) -> None:
         if self.principal.expires_at is None:
@@ -149,7 +162,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.open = False
         drain.unregister(self)
-        metrics.WS_CONNECTIONS.dec()
+        metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).dec()
+        if self.message_count:
+            metrics.CONVERSATION_LENGTH.labels(self.principal.tenant_slug).observe(self.message_count)
         log.info("ws.disconnected", code=code)
         await self.channel_layer.group_discard(self.user_group, self.channel_name)
         for timer in (self.expiry, self.heartbeat):
@@ -193,28 +208,50 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.streaming.cancel()
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        content, client_id = parse_message(frame, max_chars=self.config.max_message_chars)
-        if drain.is_draining():
-            raise FrameError(ErrorCode.SERVICE_UNAVAILABLE, "this server is restarting: reconnect and resend")
-        if self.answering is not None and not self.answering.done():
-            raise FrameError(
-                ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
-            )
+        # The trace of one message: this span, with a child for each step of its path.
+        span = tracer.start_span("chat.message", attributes=self._trace_attributes())
+        try:
+            with trace.use_span(span), tracer.start_as_current_span("chat.validate"):
+                content, client_id = parse_message(frame, max_chars=self.config.max_message_chars)
+                if drain.is_draining():
+                    raise FrameError(
+                        ErrorCode.SERVICE_UNAVAILABLE, "this server is restarting: reconnect and resend"
+                    )
+                if self.answering is not None and not self.answering.done():
+                    raise FrameError(
+                        ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
+                    )
+        except FrameError:
+            span.end()
+            raise
         self.streaming, self.cancel_requested = None, False
-        self.answering = asyncio.create_task(self._answer_guarded(content, client_id))
+        with trace.use_span(span):  # the task starts with this context: its spans are children
+            self.answering = asyncio.create_task(self._answer_guarded(span, content, client_id))
 
-    async def _answer_guarded(self, content: str, client_id: Any) -> None:
+    async def _answer_guarded(self, span: trace.Span, content: str, client_id: Any) -> None:
         try:
             await self._answer(content, client_id)
-        except Exception:
+        except Exception as exc:
             log.exception("chat.turn_failed")
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR)
             await self._send_error(ErrorCode.INTERNAL_ERROR, "the answer could not be completed")
+        finally:
+            span.end()
+
+    def _trace_attributes(self) -> dict[str, Any]:
+        return {
+            "chat.tenant": self.principal.tenant_slug,
+            "chat.tenant_id": self.principal.tenant_id,
+            "chat.conversation_id": self.conversation_id,
+        }
 
     async def _answer(self, content: str, client_id: Any) -> None:
         started_at = asyncio.get_running_loop().time()
         provider = get_provider()
         try:
-            begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name)
+            with tracer.start_as_current_span("chat.context"):
+                begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name)
         except ClientIdTaken:
             await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
             return
@@ -229,27 +266,39 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._replay(begun)
             return
         turn = begun
+        trace.get_current_span().set_attributes(
+            {"gen_ai.request.model": turn.request.model, "chat.message_id": turn.answer_message_id}
+        )
         try:
-            ticket = await admission.admit(
-                tenant_id=turn.tenant_id,
-                user_id=turn.user_id,
-                limits=self.config.limits,
-                reserve_tokens=estimate_prompt_tokens(turn.request.messages) + turn.request.max_tokens,
-            )
+            # Limits and budget are one atomic call to the store: one span.
+            with tracer.start_as_current_span("chat.limits_and_budget"):
+                ticket = await admission.admit(
+                    tenant_id=turn.tenant_id,
+                    user_id=turn.user_id,
+                    limits=self.config.limits,
+                    reserve_tokens=estimate_prompt_tokens(turn.request.messages) + turn.request.max_tokens,
+                )
         except admission.Refusal as refusal:
             await self._send_error(
                 ErrorCode(refusal.code), refusal.message, retry_after=refusal.retry_after, limit=refusal.limit
             )
             return
+        if ticket is not None and ticket.budget_left is not None:
+            metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
         outcome: Outcome | None = None
         try:
-            outcome = await self._stream(turn, provider, started_at)
+            with tracer.start_as_current_span("chat.upstream") as upstream:
+                outcome = await self._stream(turn, provider, started_at)
+                upstream.set_attributes(_outcome_attributes(outcome))
             # A disconnect now does not lose the answer or its usage: the write goes on regardless.
-            await turn_recorder().record(turn, outcome)
+            with tracer.start_as_current_span("chat.persist"):
+                await turn_recorder().record(turn, outcome)
+            self.message_count += 2
         finally:
             # Before `done`: a client may send its next message the moment it reads `done`.
             used = outcome.usage.input_tokens + outcome.usage.output_tokens if outcome else 0
-            await admission.finish(ticket, tokens_used=used)
+            with tracer.start_as_current_span("chat.settle"):
+                await admission.finish(ticket, tokens_used=used)
         self._observe(turn, outcome)
         await self._send({"type": "typing", "active": False})
         await self._send(
@@ -283,7 +332,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return await self.streaming
 
     def _begin_turn(self, content: str, client_id: Any, model_name: Any) -> StoredAnswer | PreparedTurn:
-        self.config = chat_config_get(tenant_id=self.principal.tenant_id)
+        with tracer.start_as_current_span("chat.config"):
+            self.config = chat_config_get(tenant_id=self.principal.tenant_id)
         return turn_begin(
             config=self.config,
             user_id=self.principal.user_id,
@@ -322,12 +372,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _observe(self, turn: PreparedTurn, outcome: Outcome) -> None:
         tenant, model = turn.tenant_slug, turn.request.model
-        metrics.MESSAGES.labels(tenant, outcome.finish_reason).inc()
+        metrics.MESSAGES.labels(tenant, model, outcome.finish_reason).inc()
         if outcome.ttft_ms is not None:
             metrics.TTFT.labels(tenant, model).observe(outcome.ttft_ms / 1000)
         metrics.GENERATION.labels(tenant, model).observe(outcome.latency_ms / 1000)
         metrics.TOKENS.labels(tenant, model, "input").inc(outcome.usage.input_tokens)
         metrics.TOKENS.labels(tenant, model, "output").inc(outcome.usage.output_tokens)
+        metrics.TOKENS.labels(tenant, model, "cached_input").inc(outcome.usage.cached_input_tokens)
+        metrics.COST.labels(tenant, model).inc(float(outcome.cost_usd))
 
     async def user_push(self, event: dict[str, Any]) -> None:
         """A frame for every socket of this user (``chat.push``), from any instance."""
@@ -354,7 +406,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _send_error(
         self, code: ErrorCode, message: str, *, retry_after: float | None = None, limit: str | None = None
     ) -> None:
-        metrics.ERRORS.labels(code.value).inc()
+        trace.get_current_span().set_attribute("chat.error_code", code.value)
+        metrics.ERRORS.labels(self.principal.tenant_slug, code.value).inc()
         await self._send(error_frame(code, message, retry_after=retry_after, limit=limit))
 
     async def _send(self, frame: dict[str, Any]) -> None:

@@ -12,8 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
-WS_CONNECTIONS = Gauge("chat_ws_connections", "Open chat WebSocket connections")
-MESSAGES = Counter("chat_messages_total", "User messages answered", ["tenant", "finish_reason"])
+WS_CONNECTIONS = Gauge("chat_ws_connections", "Open chat WebSocket connections", ["tenant"])
+MESSAGES = Counter(
+    "chat_messages_total",
+    "User messages answered (rate() gives messages/s)",
+    ["tenant", "model", "finish_reason"],
+)
 TTFT = Histogram(
     "chat_ttft_seconds",
     "Time from a message to its first token",
@@ -26,8 +30,24 @@ GENERATION = Histogram(
     ["tenant", "model"],
     buckets=_LATENCY_BUCKETS,
 )
-TOKENS = Counter("chat_tokens_total", "LLM tokens by direction", ["tenant", "model", "direction"])
-ERRORS = Counter("chat_errors_total", "Error frames sent, by code", ["code"])
+TOKENS = Counter(
+    "chat_tokens_total",
+    "LLM tokens; direction: input, output, cached_input (the part of input the provider cached)",
+    ["tenant", "model", "direction"],
+)
+COST = Counter("chat_cost_usd_total", "What the answers cost, in USD", ["tenant", "model"])
+ERRORS = Counter("chat_errors_total", "Error frames sent, by code", ["tenant", "code"])
+CONVERSATION_LENGTH = Histogram(
+    "chat_conversation_messages",
+    "Messages in a conversation when a chat session on it ends",
+    ["tenant"],
+    buckets=(2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+BUDGET_LEFT = Gauge(
+    "chat_budget_tokens_left",
+    "Tokens left in the tenant's monthly budget (net of reservations in flight), as of its last message",
+    ["tenant"],
+)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -140,8 +140,10 @@ async def test_two_instances_share_conversations_and_user_pushes(
     fake_openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     shared = {"SECRET_KEY": secrets.token_urlsafe(32)}  # one deployment: tokens valid on both
+    # The first instance also exports its traces, chosen by the standard OTEL_* variables.
+    tracing = {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "100"}
     first = start_platform(
-        "production", tmp_path=tmp_path / "a", llm_url=fake_openai_server.url, extra_env=shared
+        "production", tmp_path=tmp_path / "a", llm_url=fake_openai_server.url, extra_env=shared | tracing
     )
     second = start_platform(
         "production",
@@ -161,6 +163,9 @@ async def test_two_instances_share_conversations_and_user_pushes(
         await send(ws, f"first {marker} [[tokens=3]]")
         await frames_until(ws, "done")
         await ws.close()
+        await asyncio.sleep(0.5)
+        turn_log = next(json.loads(line) for line in first.output if '"event": "chat.turn"' in line)
+        assert f'"trace_id": "0x{turn_log["trace_id"]}"' in "\n".join(first.output)  # the exported span
         ws, same = await open_chat(second, token, f"/ws/chat/{conversation_id}/")
         assert same == conversation_id
         await send(ws, f"second {marker} [[tokens=3]]")

@@ -24,15 +24,16 @@ def value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_metrics_count_tokens_latency_connections_and_errors(
+async def test_metrics_count_tokens_cost_latency_connections_budget_and_errors(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
     before = await scrape()
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     during = await scrape()
-    assert value(during, "chat_ws_connections") == value(before, "chat_ws_connections") + 1
+    acme = {"tenant": "acme"}
+    assert value(during, "chat_ws_connections", **acme) == value(before, "chat_ws_connections", **acme) + 1
 
-    await ask(communicator, "count me [[tokens=30]]")
+    await ask(communicator, "count me [[tokens=30]] [[cached=8]]")
     await communicator.send_to(text_data="not json")
     assert (await communicator.receive_json_from(TIMEOUT))["code"] == "BAD_REQUEST"
     await communicator.disconnect()
@@ -50,14 +51,28 @@ async def test_metrics_count_tokens_latency_connections_and_errors(
     assert value(after, "chat_generation_seconds_count", **labels) == (
         value(before, "chat_generation_seconds_count", **labels) + 1
     )
-    assert value(after, "chat_messages_total", tenant="acme", finish_reason="stop") == (
-        value(before, "chat_messages_total", tenant="acme", finish_reason="stop") + 1
+    assert value(after, "chat_messages_total", finish_reason="stop", **labels) == (
+        value(before, "chat_messages_total", finish_reason="stop", **labels) + 1
     )
     assert (
-        value(after, "chat_errors_total", code="BAD_REQUEST")
-        == value(before, "chat_errors_total", code="BAD_REQUEST") + 1
+        value(after, "chat_tokens_total", direction="cached_input", **labels)
+        == value(before, "chat_tokens_total", direction="cached_input", **labels) + 8
     )
-    assert value(after, "chat_ws_connections") == value(before, "chat_ws_connections")
+    assert value(after, "chat_cost_usd_total", **labels) > value(before, "chat_cost_usd_total", **labels)
+    assert (
+        value(after, "chat_errors_total", code="BAD_REQUEST", **acme)
+        == value(before, "chat_errors_total", code="BAD_REQUEST", **acme) + 1
+    )
+    assert value(after, "chat_ws_connections", **acme) == value(before, "chat_ws_connections", **acme)
+    # The session's conversation had one exchange: 2 messages.
+    assert value(after, "chat_conversation_messages_count", **acme) == (
+        value(before, "chat_conversation_messages_count", **acme) + 1
+    )
+    assert value(after, "chat_conversation_messages_sum", **acme) == (
+        value(before, "chat_conversation_messages_sum", **acme) + 2
+    )
+    # Professional tier: 1M tokens a month, of which this answer's reservation is held.
+    assert 900_000 < value(after, "chat_budget_tokens_left", **acme) < 1_000_000
 
 
 async def test_metrics_can_require_a_bearer_token(settings) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
-"""Logging: structlog renders every record, ours and the stdlib's, as one JSON line."""
+"""Logging: structlog renders every record, ours and the stdlib's, as one JSON line; tracing
+(OpenTelemetry, off unless the OTEL_* variables choose an exporter)."""
 
 from chatplatform.env import env_str
 from chatplatform.logs import configure_structlog
+from chatplatform.tracing import configure_tracing
 
 LOG_LEVEL = env_str("LOG_LEVEL") or "INFO"
 
@@ -26,3 +28,4 @@ LOGGING = {
 }
 
 configure_structlog()
+configure_tracing()
