@@ -1,0 +1,18 @@
+# One image for every role: Daphne, Celery worker, Celery beat, migrations (docker-compose.yml).
+FROM python:3.11-slim AS app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN SECRET_KEY=build-only python manage.py collectstatic --noinput \
+    && useradd --system --uid 1000 chat && chown -R chat /app
+USER chat
+EXPOSE 8000
+CMD ["python", "-m", "chatplatform.server", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", \
+     "chatplatform.asgi:application"]
+
+# nginx with the collected static files and the WebSocket proxy configuration.
+FROM nginx:1.27-alpine AS nginx
+COPY --from=app /app/staticfiles /usr/share/nginx/static
+COPY deploy/nginx.conf /etc/nginx/nginx.conf
