@@ -4,7 +4,8 @@
     .venv/bin/python bench/ws_bench.py --scenario ttft --streams 100
 
 Scenarios (figures go in the closing note; targets for one Daphne process on 2 cores):
-  idle        N authenticated idle connections; the server's RSS per connection (<= 60 KB)
+  idle        N authenticated idle connections; the server's RSS per connection (<= 60 KB);
+              with --hold S, held S seconds answering heartbeats: the server's CPU meanwhile
   throughput  messages per second through the full path with C concurrent clients (>= 500/s)
   ttft        platform overhead on time to first token with S streams in flight at all times:
               first token frame at the client minus the fake server's first token byte,
@@ -115,7 +116,15 @@ async def until(ws: ClientConnection, frame_type: str) -> dict[str, Any]:
             raise RuntimeError(frame)
 
 
-async def scenario_idle(target: Target, connections: int) -> dict[str, Any]:
+async def answer_heartbeats(ws: ClientConnection, pings: list[int]) -> None:
+    """What a well-behaved client does while idle: answer the server's pings."""
+    async for raw in ws:
+        if json.loads(raw)["type"] == "ping":
+            pings[0] += 1
+            await ws.send('{"type":"pong"}')
+
+
+async def scenario_idle(target: Target, connections: int, hold: float) -> dict[str, Any]:
     pid = target.platform.server_pid()
     warm = await open_many(target, 20)  # first-use allocations are not per-connection cost
     for ws in warm:
@@ -127,15 +136,35 @@ async def scenario_idle(target: Target, connections: int) -> dict[str, Any]:
     opened_in = time.perf_counter() - started
     await asyncio.sleep(3)
     after = rss_kb(pid)
-    for ws in sockets:
-        await ws.close()
-    return {
+    result: dict[str, Any] = {
         "connections": connections,
         "rss_before_mb": round(before / 1024, 1),
         "rss_after_mb": round(after / 1024, 1),
         "kb_per_connection": round((after - before) / connections, 1),
         "connect_rate_per_s": round(connections / opened_in),
     }
+    if hold > 0:
+        # Held open with heartbeats: the server pings each socket every CHAT_PING_INTERVAL_S.
+        pings = [0]
+        readers = [asyncio.create_task(answer_heartbeats(ws, pings)) for ws in sockets]
+        cpu = CpuMeter(pid)
+        client_cpu = time.process_time()
+        await asyncio.sleep(hold)
+        server_cpu_s = cpu.used()
+        result["hold"] = {
+            "seconds": hold,
+            "pings_answered": pings[0],
+            "still_open": sum(1 for ws in sockets if ws.close_code is None),
+            "server_cpu_s": round(server_cpu_s, 2),
+            "server_cpu_percent_of_one_core": round(100 * server_cpu_s / hold, 2),
+            "client_cpu_s": round(time.process_time() - client_cpu, 2),
+            "rss_end_mb": round(rss_kb(pid) / 1024, 1),
+        }
+        for reader in readers:
+            reader.cancel()
+    for ws in sockets:
+        await ws.close()
+    return result
 
 
 async def scenario_throughput(target: Target, clients: int, seconds: float) -> dict[str, Any]:
@@ -285,7 +314,7 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     for name in wanted:
         print(f"-- {name}", file=sys.stderr, flush=True)
         if name == "idle":
-            results[name] = await scenario_idle(target, args.connections)
+            results[name] = await scenario_idle(target, args.connections, args.hold)
         elif name == "throughput":
             results[name] = await scenario_throughput(target, args.clients, args.seconds)
         elif name == "ttft":
@@ -302,6 +331,8 @@ def main() -> None:
     )
     parser.add_argument("--scenario", choices=["all", "idle", "throughput", "ttft", "cancel"], default="all")
     parser.add_argument("--connections", type=int, default=2000, help="idle connections")
+    parser.add_argument("--hold", type=float, default=0.0, help="idle: seconds to hold them open")
+    parser.add_argument("--ping-interval", type=float, default=30.0, help="the server's heartbeat, s")
     parser.add_argument("--clients", type=int, default=100, help="throughput clients")
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput duration")
     parser.add_argument("--streams", type=int, default=100, help="concurrent streams for ttft")
@@ -331,6 +362,7 @@ def main() -> None:
                 "LOG_LEVEL": "WARNING",
                 "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20"),
                 "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
+                "CHAT_PING_INTERVAL_S": str(args.ping_interval),
             },
         )
         target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))

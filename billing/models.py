@@ -33,6 +33,8 @@ class UsageRecord(TenantOwnedModel):
     cached_input_tokens = models.PositiveIntegerField(default=0)
     # True when the provider sent no usage (a cancelled stream) and we counted the text.
     estimated = models.BooleanField(default=False)
+    # A response-cache hit: recorded with zero tokens.
+    cached = models.BooleanField(default=False)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

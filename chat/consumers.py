@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import structlog
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from opentelemetry import trace
@@ -17,12 +18,15 @@ from chat.generation import (
     Outcome,
     PreparedTurn,
     TokenFrames,
+    cached_outcome,
     cancelled_before_start,
     done_frame,
     stream_answer,
 )
 from chat.llm import LLMProvider, Usage, get_provider
 from chat.llm.tokens import estimate_prompt_tokens
+from chat.model_routing import route_model
+from chat.moderation import BlockedTopic, moderate
 from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_PONG_TIMEOUT,
@@ -38,6 +42,7 @@ from chat.protocol import (
 )
 from chat.push import user_group
 from chat.recorder import turn_recorder
+from chat.response_cache import CachedAnswer, exact_key, get_response_cache
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
 from chat.services import (
     ConversationOverBudget,
@@ -189,6 +194,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.answering
         await self.close(code=CLOSE_SERVICE_RESTART)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections()`` before every event: that is
+        a hop to the one sync thread and back for each frame received (a pong, a message), ~25% of
+        the CPU of 5,000 idle sockets answering heartbeats (``bench/ws_bench.py --hold``). This
+        consumer never uses a database connection on the event loop's sync thread: its queries run
+        in ``in_db_thread`` (authentication too), which closes stale connections itself, and
+        Channels' session middleware uses ``database_sync_to_async``, which does as well."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             frame = parse_frame(text_data, bytes_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
@@ -250,10 +267,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         started_at = asyncio.get_running_loop().time()
         provider = get_provider()
         try:
-            with tracer.start_as_current_span("chat.context"):
-                begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name)
+            begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name)
         except ClientIdTaken:
             await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
+            return
+        except BlockedTopic as blocked:
+            await self._send_error(
+                ErrorCode.BLOCKED_TOPIC, f"This assistant cannot help with “{blocked.topic}”."
+            )
             return
         except ConversationOverBudget as over:
             await self._send_error(
@@ -285,6 +306,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if ticket is not None and ticket.budget_left is not None:
             metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
+        cache_key = None
+        if self.config.exact_cache:
+            cache_key = exact_key(
+                tenant_id=turn.tenant_id, config_version=self.config.version, request=turn.request
+            )
+            with tracer.start_as_current_span("chat.cache") as span:
+                hit = await get_response_cache().get(cache_key)
+                span.set_attribute("chat.cache_hit", hit is not None)
+            metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "exact", "hit" if hit else "miss").inc()
+            if hit is not None:
+                await self._answer_from_cache(turn, ticket, hit.text, started_at)
+                return
         outcome: Outcome | None = None
         try:
             with tracer.start_as_current_span("chat.upstream") as upstream:
@@ -300,6 +333,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             with tracer.start_as_current_span("chat.settle"):
                 await admission.finish(ticket, tokens_used=used)
         self._observe(turn, outcome)
+        if cache_key is not None and outcome.finish_reason == "stop" and outcome.text:
+            answer = CachedAnswer(text=outcome.text, model=turn.request.model)
+            await get_response_cache().put(cache_key, answer, ttl_s=self.config.cache_ttl_s)
         await self._send({"type": "typing", "active": False})
         await self._send(
             done_frame(
@@ -332,15 +368,58 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return await self.streaming
 
     def _begin_turn(self, content: str, client_id: Any, model_name: Any) -> StoredAnswer | PreparedTurn:
+        """Steps 3, 4, 8 and 9 of DESIGN.md's message path, in one trip to a database thread.
+        Routing comes before limits here: the budget reservation needs the routed request."""
         with tracer.start_as_current_span("chat.config"):
-            self.config = chat_config_get(tenant_id=self.principal.tenant_id)
-        return turn_begin(
-            config=self.config,
-            user_id=self.principal.user_id,
-            conversation_id=self.conversation_id,
-            content=content,
-            client_id=client_id,
-            answering_model=model_name(self.config.model),
+            self.config = config = chat_config_get(tenant_id=self.principal.tenant_id)
+        with tracer.start_as_current_span("chat.moderation") as span:
+            moderated = moderate(
+                blocked_topics=config.blocked_topics, pii_filter=config.pii_filter, text=content
+            )
+            span.set_attribute("chat.pii_redacted", moderated.found.total())
+        with tracer.start_as_current_span("chat.routing") as span:
+            route, model = route_model(config, moderated.text)
+            span.set_attributes({"chat.route": route.value, "gen_ai.request.model": model})
+        metrics.ROUTING.labels(config.tenant_slug, route.value, model).inc()
+        with tracer.start_as_current_span("chat.context"):
+            return turn_begin(
+                config=config,
+                user_id=self.principal.user_id,
+                conversation_id=self.conversation_id,
+                content=moderated.text,
+                client_id=client_id,
+                answering_model=model_name(model),
+                route=route.value,
+            )
+
+    async def _answer_from_cache(
+        self, turn: PreparedTurn, ticket: admission.Ticket | None, text: str, started_at: float
+    ) -> None:
+        outcome = cached_outcome(turn, text, started_at=started_at)
+        try:
+            with tracer.start_as_current_span("chat.persist"):
+                await turn_recorder().record(turn, outcome)
+            self.message_count += 2
+        finally:
+            await admission.finish(ticket, tokens_used=0)
+        self._observe(turn, outcome)
+        await self._send(
+            {
+                "type": "response",
+                "message_id": turn.answer_message_id,
+                "conversation_id": turn.conversation_id,
+                "content": text,
+                "cached": True,
+            }
+        )
+        await self._send(
+            done_frame(
+                message_id=turn.answer_message_id,
+                finish_reason=outcome.finish_reason,
+                model=turn.request.model,
+                usage=outcome.usage,
+                cost_usd=outcome.cost_usd,
+            )
         )
 
     async def _replay(self, stored: StoredAnswer) -> None:

@@ -35,6 +35,8 @@ class PreparedTurn:
     content: str
     request: ChatRequest
     price: Price
+    route: str = ""
+    fallback_from: str = ""  # the model the circuit breaker took this turn away from
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Outcome:
     ttft_ms: int | None
     latency_ms: int
     error: str | None = None
+    cached: bool = False  # answered from the response cache
 
 
 class TokenFrames:
@@ -191,6 +194,20 @@ def cancelled_before_start(turn: PreparedTurn, *, started_at: float) -> Outcome:
         cost_usd=turn.price.cost(input_tokens=0, output_tokens=0, cached_input_tokens=0),
         ttft_ms=None,
         latency_ms=round(elapsed * 1000),
+    )
+
+
+def cached_outcome(turn: PreparedTurn, text: str, *, started_at: float) -> Outcome:
+    """A cache hit: the whole answer at once, no upstream call, no tokens."""
+    elapsed = round((asyncio.get_running_loop().time() - started_at) * 1000)
+    return Outcome(
+        text=text,
+        finish_reason="stop",
+        usage=Usage(input_tokens=0, output_tokens=0),
+        cost_usd=turn.price.cost(input_tokens=0, output_tokens=0, cached_input_tokens=0),
+        ttft_ms=elapsed,
+        latency_ms=elapsed,
+        cached=True,
     )
 
 

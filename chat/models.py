@@ -55,7 +55,12 @@ class Message(TenantOwnedModel):
     output_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
     tokens_estimated = models.BooleanField(default=False)
+    # Answered from the tenant's response cache: no upstream call, no tokens.
     cached = models.BooleanField(default=False)
+    # The routing class the message was sorted into (chat.model_routing), on the answer.
+    route = models.CharField(max_length=16, blank=True)
+    # The model the turn was meant for, when the circuit breaker sent it to the fallback model.
+    fallback_from = models.CharField(max_length=100, blank=True)
     finish_reason = models.CharField(max_length=16, choices=FinishReason.choices, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -39,6 +39,7 @@ def turn_begin(
     content: str,
     client_id: uuid.UUID,
     answering_model: str,
+    route: str = "",
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
 
@@ -81,6 +82,7 @@ def turn_begin(
             end_user=f"t{config.tenant_id}-u{user_id}",
         ),
         price=price_for(answering_model),
+        route=route,
     )
 
 
@@ -120,6 +122,9 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 content=outcome.text,
                 reply_to_id=turn.user_message_id,
                 tokens_estimated=usage.estimated,
+                cached=outcome.cached,
+                route=turn.route,
+                fallback_from=turn.fallback_from,
                 finish_reason=outcome.finish_reason,
                 ttft_ms=outcome.ttft_ms,
                 latency_ms=outcome.latency_ms,
@@ -131,6 +136,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 user_id=turn.user_id,
                 message_id=turn.answer_message_id,
                 estimated=usage.estimated,
+                cached=outcome.cached,
                 **accounted,
             )
         )

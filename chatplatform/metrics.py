@@ -48,6 +48,12 @@ BUDGET_LEFT = Gauge(
     "Tokens left in the tenant's monthly budget (net of reservations in flight), as of its last message",
     ["tenant"],
 )
+CACHE_LOOKUPS = Counter(
+    "chat_cache_lookups_total",
+    "Response cache lookups; cache: exact, semantic",
+    ["tenant", "cache", "result"],
+)
+ROUTING = Counter("chat_routing_total", "Model routing decisions", ["tenant", "route", "model"])
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -62,6 +62,13 @@ class ChatConfig:
     max_message_chars: int
     greeting: str
     limits: TenantLimits
+    fallback_model: str
+    # Model per routing class ("simple", "moderate", "complex"); a missing class uses `model`.
+    routing: dict[str, str]
+    blocked_topics: tuple[str, ...]
+    pii_filter: bool
+    exact_cache: bool
+    cache_ttl_s: int
 
 
 def chat_config_get(*, tenant_id: int) -> ChatConfig:
@@ -81,6 +88,20 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         max_message_chars=tenant.max_message_chars,
         greeting=tenant.greeting,
         limits=tenant_limits(tenant),
+        fallback_model=tenant.fallback_model,
+        routing={
+            route: model
+            for route, model in [
+                ("simple", tenant.routing_model_simple),
+                ("moderate", tenant.routing_model_moderate),
+                ("complex", tenant.routing_model_complex),
+            ]
+            if model
+        },
+        blocked_topics=tuple(str(topic) for topic in tenant.blocked_topics),
+        pii_filter=tenant.pii_filter,
+        exact_cache=tenant.exact_cache_enabled,
+        cache_ttl_s=tenant.cache_ttl_seconds,
     )
     _config_cache[tenant_id] = (now, config)
     return config

@@ -42,12 +42,13 @@ async def test_a_message_is_one_trace_with_a_span_per_step(
     assert root.attributes["chat.conversation_id"] == ready["conversation_id"]
     assert root.attributes["gen_ai.request.model"] == "gpt-4o-mini"
     assert root.attributes["chat.message_id"] == done["message_id"]
-    steps = ["chat.validate", "chat.context", "chat.limits_and_budget", "chat.upstream", "chat.persist"]
-    for name in [*steps, "chat.settle", "chat.config"]:
+    steps = ["chat.validate", "chat.config", "chat.moderation", "chat.routing", "chat.context"]
+    steps += ["chat.limits_and_budget", "chat.cache", "chat.upstream", "chat.persist"]
+    for name in [*steps, "chat.settle"]:
         assert finished[name].context.trace_id == root.context.trace_id, name
     for name in steps:
         assert finished[name].parent is not None and finished[name].parent.span_id == root.context.span_id
-    assert finished["chat.config"].parent.span_id == finished["chat.context"].context.span_id  # type: ignore[union-attr]
+    assert finished["chat.routing"].attributes["chat.route"] == "simple"  # type: ignore[index]
     upstream = finished["chat.upstream"].attributes
     assert upstream is not None and upstream["gen_ai.usage.output_tokens"] == 5
     assert upstream["chat.finish_reason"] == "stop"

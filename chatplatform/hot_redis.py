@@ -1,0 +1,27 @@
+"""The Redis client of the message hot path (limits, response caches), one per event loop.
+
+A redis.asyncio client's connections belong to the event loop that opened them. Its timeouts
+are short: a message waits on these calls, and no answer is better than a hung one. The client
+reconnects on its own once Redis is back.
+"""
+
+import asyncio
+import weakref
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
+
+
+def hot_redis() -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=settings.LIMITS_REDIS_TIMEOUT,
+            socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
+        )
+        _clients[loop] = client
+    return client
