@@ -1,0 +1,187 @@
+"""Cost control before the call: the exact response cache, model routing, moderation and PII
+redaction, through the WebSocket on real Redis and PostgreSQL, against the fake OpenAI server."""
+
+import redis
+from django.conf import settings
+from django.db.models import F
+
+from billing.models import UsageRecord
+from chat.model_routing import Route, classify
+from chat.models import Message, Role
+from chat.moderation import blocked_topic, iban_valid, luhn_valid, redact_pii
+from tenants.models import Tenant
+from tenants.selectors import forget_chat_configs
+from tests.conftest import World
+from tests.fake_openai import FakeOpenAI
+from tests.ws import ask, open_chat, send_message, streamed_text
+
+
+async def configure(*tenants: Tenant, **fields: object) -> None:
+    """Change tenants' configuration as a save would: the config version moves (unless given)."""
+    fields.setdefault("config_version", F("config_version") + 1)
+    await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(**fields)
+    forget_chat_configs()
+
+
+async def ask_in_new_conversation(token: str, content: str) -> list[dict]:
+    communicator, _ = await open_chat(token)
+    frames = await ask(communicator, content)
+    await communicator.disconnect()
+    return frames
+
+
+# -- exact cache ---------------------------------------------------------------------------
+
+
+async def test_the_same_question_is_answered_once_then_from_the_cache(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    token = world.token(world.alice, world.acme)
+    first = await ask_in_new_conversation(token, "What are your opening hours? [[tokens=6]]")
+    again = await ask_in_new_conversation(token, "  what are your OPENING hours?   [[tokens=6]]")
+    assert len(fake_llm.calls) == 1
+    response, done = again
+    assert response["type"] == "response" and response["cached"] is True
+    assert response["content"] == streamed_text(first)
+    assert done["usage"]["input_tokens"] == done["usage"]["output_tokens"] == 0
+    assert done["cost_usd"] == "0.00000000" and done["finish_reason"] == "stop"
+
+    answer = await Message.objects.for_tenant(world.acme.pk).aget(pk=response["message_id"])
+    assert answer.cached and answer.content == response["content"] and answer.output_tokens == 0
+    record = await UsageRecord.objects.for_tenant(world.acme.pk).aget(message_id=answer.pk)
+    assert record.cached and record.input_tokens == record.output_tokens == 0 and record.cost_usd == 0
+    question = await Message.objects.for_tenant(world.acme.pk).aget(pk=answer.reply_to_id)
+    assert question.role == Role.USER and "OPENING" in question.content
+
+
+async def test_no_hit_across_tenants_even_with_the_same_configuration(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    # Everything the key covers is equal but the tenant.
+    await configure(
+        world.acme, world.globex, system_prompt="You help.", model="gpt-4o-mini", config_version=7
+    )
+    question = "Do you ship abroad? [[tokens=3]]"
+    await ask_in_new_conversation(world.token(world.alice, world.acme), question)
+    other = await ask_in_new_conversation(world.token(world.carol, world.globex), question)
+    assert other[0]["type"] == "typing" and len(fake_llm.calls) == 2
+    keys = redis.Redis.from_url(settings.REDIS_URL).keys("*cache:exact*")
+    assert {key.decode().split(":")[1] for key in keys} >= {str(world.acme.pk), str(world.globex.pk)}
+    assert all(key.decode().startswith("t:") for key in keys)
+
+
+async def test_a_config_change_or_a_different_history_misses(world: World, fake_llm: FakeOpenAI) -> None:
+    token = world.token(world.alice, world.acme)
+    question = "How do refunds work? [[tokens=3]]"
+    await ask_in_new_conversation(token, question)
+    await configure(world.acme, temperature=0.2)  # any change bumps the config version
+    assert (await ask_in_new_conversation(token, question))[0]["type"] == "typing"
+    assert len(fake_llm.calls) == 2
+
+    communicator, _ = await open_chat(token)
+    await ask(communicator, "I bought a lamp. [[tokens=2]]")
+    frames = await ask(communicator, question)  # same question, other context: a new answer
+    await communicator.disconnect()
+    assert frames[0]["type"] == "typing" and len(fake_llm.calls) == 4
+
+
+async def test_a_tenant_can_turn_the_cache_off_and_failed_answers_are_not_cached(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    token = world.token(world.alice, world.acme)
+    await ask_in_new_conversation(token, "[[fail-mid]] tell me")
+    assert (await ask_in_new_conversation(token, "[[fail-mid]] tell me"))[0]["type"] == "typing"
+    await configure(world.acme, exact_cache_enabled=False)
+    await ask_in_new_conversation(token, "Hello there [[tokens=2]]")
+    await ask_in_new_conversation(token, "Hello there [[tokens=2]]")
+    assert len(fake_llm.calls) == 4
+
+
+# -- model routing -------------------------------------------------------------------------
+
+
+async def test_messages_are_routed_to_the_tenants_model_for_their_class(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    await configure(
+        world.acme,
+        exact_cache_enabled=False,
+        routing_model_simple="gpt-4o-mini",
+        routing_model_moderate="gpt-4o",
+        routing_model_complex="gpt-4.1",
+    )
+    token = world.token(world.alice, world.acme)
+    communicator, _ = await open_chat(token)
+    simple = (await ask(communicator, "Thanks! [[tokens=2]]"))[-1]
+    complex_ = (
+        await ask(
+            communicator,
+            "Explain step by step why my invoice differs from the quote and compare both [[tokens=2]]",
+        )
+    )[-1]
+    await communicator.disconnect()
+    assert [call.body["model"] for call in fake_llm.calls] == ["gpt-4o-mini", "gpt-4.1"]
+    assert (simple["model"], complex_["model"]) == ("gpt-4o-mini", "gpt-4.1")
+    answers = Message.objects.for_tenant(world.acme.pk).filter(role=Role.ASSISTANT).order_by("id")
+    assert [(m.route, m.model) async for m in answers] == [("simple", "gpt-4o-mini"), ("complex", "gpt-4.1")]
+
+
+def test_the_classifier_sorts_by_features_of_the_message() -> None:
+    assert classify("hi") == Route.SIMPLE
+    assert classify("What are your opening hours?") == Route.SIMPLE
+    assert classify("My parcel came late and the box was damaged, and I was charged twice for it too.") == (
+        Route.MODERATE
+    )
+    assert classify("Why does this fail?\n```python\nimport os\n```") == Route.COMPLEX
+    assert classify("Compare the plans and explain the trade-offs for a team of 40") == Route.COMPLEX
+    assert classify(" ".join(["word"] * 200)) == Route.COMPLEX
+
+
+# -- moderation and PII --------------------------------------------------------------------
+
+
+async def test_a_blocked_topic_is_refused_before_anything_goes_upstream(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    await configure(world.acme, blocked_topics=["crypto trading", "lawsuit"])
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    await send_message(communicator, "Any tips on CRYPTO   trading?")
+    refusal = await communicator.receive_json_from()
+    assert refusal["type"] == "error" and refusal["code"] == "BLOCKED_TOPIC"
+    assert "CRYPTO   trading" in refusal["message"]
+    ok = await ask(communicator, "What is a lawsuits-free plan? [[tokens=2]]")  # not the word itself
+    await communicator.disconnect()
+    assert ok[-1]["type"] == "done" and len(fake_llm.calls) == 1
+    assert not await Message.objects.for_tenant(world.acme.pk).filter(content__icontains="crypto").aexists()
+
+
+async def test_pii_is_redacted_before_it_leaves_the_platform_and_as_stored(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    text = "I am jane@example.com, card 4111 1111 1111 1111, call +1 415 555 2671 [[tokens=2]]"
+    token = world.token(world.alice, world.acme)
+    await configure(world.acme, pii_filter=True)
+    await ask_in_new_conversation(token, text)
+    sent = fake_llm.calls[-1].messages[-1]["content"]
+    assert sent == "I am [EMAIL], card [CARD], call [PHONE] [[tokens=2]]"
+    stored = await Message.objects.for_tenant(world.acme.pk).filter(role=Role.USER).alast()
+    assert stored is not None and stored.content == sent
+
+    await configure(world.acme, pii_filter=False, exact_cache_enabled=False)
+    await ask_in_new_conversation(token, text)
+    assert fake_llm.calls[-1].messages[-1]["content"] == text
+
+
+def test_pii_kinds_and_their_checks() -> None:
+    found = redact_pii(
+        "IBAN DE89 3704 0044 0532 0130 00, SSN 123-45-6789, card 5500-0000-0000-0004, "
+        "not a card 4111 1111 1111 1112, order 12345 of 2024-05-01, mail a.b+c@mail.example.org"
+    )
+    assert found.text == (
+        "IBAN [IBAN], SSN [SSN], card [CARD], not a card 4111 1111 1111 1112, order 12345 of "
+        "2024-05-01, mail [EMAIL]"
+    )
+    assert dict(found.found) == {"IBAN": 1, "SSN": 1, "CARD": 1, "EMAIL": 1}
+    assert luhn_valid("79927398713") and not luhn_valid("79927398710")
+    assert iban_valid("GB82WEST12345698765432") and not iban_valid("GB82WEST12345698765433")
+    assert blocked_topic("a Loan?", ["loan"]) == "Loan" and blocked_topic("loans", ["loan"]) is None
