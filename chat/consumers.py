@@ -14,6 +14,7 @@ from opentelemetry import trace
 
 from billing import admission
 from chat import drain
+from chat.fallback import ModelUnavailable, breaker_pass_for, breaker_report
 from chat.generation import (
     Outcome,
     PreparedTurn,
@@ -24,6 +25,7 @@ from chat.generation import (
     stream_answer,
 )
 from chat.llm import LLMProvider, Usage, get_provider
+from chat.llm.breaker import Pass
 from chat.llm.tokens import estimate_prompt_tokens
 from chat.model_routing import route_model
 from chat.moderation import BlockedTopic, moderate
@@ -318,11 +320,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if hit is not None:
                 await self._answer_from_cache(turn, ticket, hit.text, started_at)
                 return
+        try:
+            turn, breaker_pass = await self._through_breaker(turn, provider)
+        except ModelUnavailable as unavailable:
+            await admission.finish(ticket, tokens_used=0)
+            await self._send_error(
+                ErrorCode.UPSTREAM_ERROR, str(unavailable), retry_after=settings.BREAKER_COOLDOWN_S
+            )
+            return
         outcome: Outcome | None = None
         try:
             with tracer.start_as_current_span("chat.upstream") as upstream:
                 outcome = await self._stream(turn, provider, started_at)
                 upstream.set_attributes(_outcome_attributes(outcome))
+            await breaker_report(provider, turn, outcome, breaker_pass)
             # A disconnect now does not lose the answer or its usage: the write goes on regardless.
             with tracer.start_as_current_span("chat.persist"):
                 await turn_recorder().record(turn, outcome)
@@ -391,6 +402,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 answering_model=model_name(model),
                 route=route.value,
             )
+
+    async def _through_breaker(self, turn: PreparedTurn, provider: LLMProvider) -> tuple[PreparedTurn, Pass]:
+        with tracer.start_as_current_span("chat.breaker") as span:
+            turn, breaker_pass = await breaker_pass_for(turn, provider, fallback=self.config.fallback_model)
+            span.set_attributes(
+                {"chat.breaker": breaker_pass.value, "gen_ai.request.model": turn.request.model}
+            )
+        if turn.fallback_from:
+            trace.get_current_span().set_attribute("gen_ai.request.model", turn.request.model)
+        return turn, breaker_pass
 
     async def _answer_from_cache(
         self, turn: PreparedTurn, ticket: admission.Ticket | None, text: str, started_at: float

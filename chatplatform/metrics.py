@@ -54,6 +54,16 @@ CACHE_LOOKUPS = Counter(
     ["tenant", "cache", "result"],
 )
 ROUTING = Counter("chat_routing_total", "Model routing decisions", ["tenant", "route", "model"])
+FALLBACKS = Counter(
+    "chat_fallbacks_total",
+    "Turns sent to the fallback model by an open breaker",
+    ["tenant", "model", "fallback"],
+)
+BREAKER_STATE = Gauge(
+    "chat_breaker_state",
+    "Circuit breaker per model, as last seen here: 0 closed, 1 half-open, 2 open",
+    ["model"],
+)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -7,6 +7,7 @@ token byte was written, and when the client closed the stream before the end.
 Directives in the last user message steer it:
 ``[[tokens=N]]`` answer with N tokens, ``[[delay=S]]`` seconds between tokens,
 ``[[fail-before]]`` answer HTTP 500, ``[[fail-mid]]`` drop the connection after 3 tokens,
+``[[fail-first=N]]`` answer HTTP 503 to the first N requests with this same message,
 ``[[no-usage]]`` send no usage chunk, ``[[cached=N]]`` report N cached prompt tokens,
 ``[[markdown]]`` answer with ``MARKDOWN_ANSWER`` (markdown, code and hostile HTML).
 """
@@ -61,6 +62,9 @@ class FakeOpenAI:
         self.tokens = tokens
         self.calls: list[FakeCall] = []
         self.connections_accepted = 0
+        # Requests for these models fail with 503, as a provider's outage of one model.
+        self.failing_models: set[str] = set()
+        self._attempts: dict[str, int] = {}  # last user message -> requests seen ([[fail-first=N]])
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-openai")
         self._server: asyncio.base_events.Server | None = None
@@ -95,6 +99,8 @@ class FakeOpenAI:
     def reset(self) -> None:
         self.calls.clear()
         self.connections_accepted = 0
+        self.failing_models.clear()
+        self._attempts.clear()
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -137,7 +143,9 @@ class FakeOpenAI:
     @staticmethod
     def _json(writer: asyncio.StreamWriter, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
-        reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[status]
+        reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}[
+            status
+        ]
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n\r\n".encode()
@@ -153,6 +161,11 @@ class FakeOpenAI:
         self.calls.append(call)
         last_user = next((m["content"] for m in reversed(call.messages) if m["role"] == "user"), "")
         directives = {name: value for name, value in _DIRECTIVE.findall(last_user)}
+        attempt = self._attempts[last_user] = self._attempts.get(last_user, 0) + 1
+        if body.get("model") in self.failing_models or attempt <= int(directives.get("fail-first") or 0):
+            self._json(writer, 503, {"error": {"message": "overloaded", "type": "server_error"}})
+            call.completed = True
+            return b""
         if "fail-before" in directives:
             self._json(writer, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
             call.completed = True

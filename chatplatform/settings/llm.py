@@ -11,3 +11,11 @@ OPENAI_READ_TIMEOUT = env_float("OPENAI_READ_TIMEOUT", 60.0)
 OPENAI_CONNECTION_POOLS = env_int("OPENAI_CONNECTION_POOLS", 8)
 # Seconds between the demo model's chunks (a realistic ~50 tokens/s by default).
 DEMO_MODEL_CHUNK_DELAY = env_float("DEMO_MODEL_CHUNK_DELAY", 0.02)
+
+# Circuit breaker per provider and model (chat.llm.breaker).
+BREAKER_CONSECUTIVE_FAILURES = env_int("BREAKER_CONSECUTIVE_FAILURES", 5)
+BREAKER_ERROR_RATE = env_float("BREAKER_ERROR_RATE", 0.5)
+BREAKER_MIN_REQUESTS = env_int("BREAKER_MIN_REQUESTS", 20)
+BREAKER_WINDOW_S = env_float("BREAKER_WINDOW_S", 60.0)
+BREAKER_COOLDOWN_S = env_float("BREAKER_COOLDOWN_S", 30.0)
+BREAKER_PROBE_TIMEOUT_S = env_float("BREAKER_PROBE_TIMEOUT_S", 60.0)
