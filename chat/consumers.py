@@ -14,6 +14,7 @@ from opentelemetry import trace
 
 from billing import admission
 from chat import drain
+from chat.caching import cache_fill, cache_lookup
 from chat.fallback import ModelUnavailable, breaker_pass_for, breaker_report
 from chat.generation import (
     Outcome,
@@ -44,7 +45,6 @@ from chat.protocol import (
 )
 from chat.push import user_group
 from chat.recorder import turn_recorder
-from chat.response_cache import CachedAnswer, exact_key, get_response_cache
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
 from chat.services import (
     ConversationOverBudget,
@@ -308,18 +308,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if ticket is not None and ticket.budget_left is not None:
             metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
-        cache_key = None
-        if self.config.exact_cache:
-            cache_key = exact_key(
-                tenant_id=turn.tenant_id, config_version=self.config.version, request=turn.request
-            )
-            with tracer.start_as_current_span("chat.cache") as span:
-                hit = await get_response_cache().get(cache_key)
-                span.set_attribute("chat.cache_hit", hit is not None)
-            metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "exact", "hit" if hit else "miss").inc()
-            if hit is not None:
-                await self._answer_from_cache(turn, ticket, hit.text, started_at)
-                return
+        with tracer.start_as_current_span("chat.cache"):
+            probe = await cache_lookup(self.config, turn)
+        if probe.hit is not None:
+            await self._answer_from_cache(turn, ticket, probe.hit.text, started_at)
+            return
         try:
             turn, breaker_pass = await self._through_breaker(turn, provider)
         except ModelUnavailable as unavailable:
@@ -344,9 +337,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             with tracer.start_as_current_span("chat.settle"):
                 await admission.finish(ticket, tokens_used=used)
         self._observe(turn, outcome)
-        if cache_key is not None and outcome.finish_reason == "stop" and outcome.text:
-            answer = CachedAnswer(text=outcome.text, model=turn.request.model)
-            await get_response_cache().put(cache_key, answer, ttl_s=self.config.cache_ttl_s)
+        await cache_fill(self.config, turn, probe, outcome)
         await self._send({"type": "typing", "active": False})
         await self._send(
             done_frame(

@@ -68,6 +68,8 @@ class ChatConfig:
     blocked_topics: tuple[str, ...]
     pii_filter: bool
     exact_cache: bool
+    semantic_cache: bool
+    semantic_threshold: float
     cache_ttl_s: int
 
 
@@ -101,6 +103,8 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         blocked_topics=tuple(str(topic) for topic in tenant.blocked_topics),
         pii_filter=tenant.pii_filter,
         exact_cache=tenant.exact_cache_enabled,
+        semantic_cache=tenant.semantic_cache_enabled,
+        semantic_threshold=tenant.semantic_cache_threshold,
         cache_ttl_s=tenant.cache_ttl_seconds,
     )
     _config_cache[tenant_id] = (now, config)

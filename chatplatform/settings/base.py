@@ -118,6 +118,8 @@ CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
 # The server pings every interval and closes (4408) a connection whose pong is late.
 CHAT_PING_INTERVAL_S = env_float("CHAT_PING_INTERVAL_S", 30.0)
 CHAT_PONG_TIMEOUT_S = env_float("CHAT_PONG_TIMEOUT_S", 10.0)
+# Entries the semantic cache keeps per tenant scope (model + system prompt + config version).
+SEMANTIC_CACHE_MAX_ENTRIES = env_int("SEMANTIC_CACHE_MAX_ENTRIES", 10_000)
 # On SIGTERM, how long answers in flight may go on before they are cancelled (chat.drain).
 CHAT_DRAIN_TIMEOUT_S = env_float("CHAT_DRAIN_TIMEOUT_S", 120.0)
 # The chat page's WebSocket uses the session cookie, so its Origin must be one we serve.

@@ -1,0 +1,77 @@
+"""Step 7 of the message path: the exact cache, then the semantic cache, both tenant-scoped;
+and filling them once an answer has ended well."""
+
+from dataclasses import dataclass
+
+import structlog
+
+from chat.generation import Outcome, PreparedTurn
+from chat.response_cache import CachedAnswer, exact_key, get_response_cache
+from chat.semantic_cache import (
+    SemanticProbe,
+    embedder,
+    embedder_installed,
+    scope_of,
+    semantic_cache,
+    standalone,
+)
+from chatplatform import metrics
+from chatplatform.tracing import tracer
+from tenants.selectors import ChatConfig
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheProbe:
+    """What the lookups found, and what filling the caches after a miss needs."""
+
+    hit: CachedAnswer | None = None
+    hit_by: str = ""  # "exact" or "semantic"
+    exact_key: str | None = None
+    semantic: SemanticProbe | None = None
+
+
+def semantic_cache_usable(config: ChatConfig) -> bool:
+    return config.semantic_cache and embedder_installed()
+
+
+async def cache_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe:
+    key = None
+    if config.exact_cache:
+        key = exact_key(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request)
+        with tracer.start_as_current_span("chat.cache.exact") as span:
+            hit = await get_response_cache().get(key)
+            span.set_attribute("chat.cache_hit", hit is not None)
+        metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "exact", "hit" if hit else "miss").inc()
+        if hit is not None:
+            return CacheProbe(hit=hit, hit_by="exact", exact_key=key)
+    if not (semantic_cache_usable(config) and standalone(turn.request)):
+        return CacheProbe(exact_key=key)
+    with tracer.start_as_current_span("chat.cache.semantic") as span:
+        vector = await embedder().embed(turn.request.messages[-1]["content"])
+        probe = await semantic_cache().lookup(
+            scope=scope_of(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request),
+            vector=vector,
+            threshold=config.semantic_threshold,
+            ttl_s=config.cache_ttl_s,
+        )
+        span.set_attributes(
+            {"chat.cache_hit": probe.answer is not None, "chat.similarity": probe.score or 0.0}
+        )
+    metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "semantic", "hit" if probe.answer else "miss").inc()
+    if probe.answer is not None:
+        log.info("cache.semantic_hit", similarity=round(probe.score or 0.0, 4))
+        return CacheProbe(hit=probe.answer, hit_by="semantic", exact_key=key, semantic=probe)
+    return CacheProbe(exact_key=key, semantic=probe)
+
+
+async def cache_fill(config: ChatConfig, turn: PreparedTurn, probe: CacheProbe, outcome: Outcome) -> None:
+    """Only complete answers are kept: not cut off, cancelled or failed ones."""
+    if outcome.finish_reason != "stop" or outcome.error is not None or not outcome.text:
+        return
+    answer = CachedAnswer(text=outcome.text, model=turn.request.model)
+    if probe.exact_key is not None:
+        await get_response_cache().put(probe.exact_key, answer, ttl_s=config.cache_ttl_s)
+    if probe.semantic is not None:
+        await semantic_cache().put(probe.semantic, answer, ttl_s=config.cache_ttl_s)

