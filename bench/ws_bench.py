@@ -25,11 +25,8 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +38,9 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import fake_calls, platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from tests.live import LivePlatform, free_port, start_platform  # noqa: E402
+from tests.live import LivePlatform  # noqa: E402
 
 
 @dataclass
@@ -75,11 +73,6 @@ class CpuMeter:
 
     def used(self) -> float:
         return self._read() - self.start
-
-
-def fake_calls(fake_url: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{fake_url}/_calls", timeout=30) as response:  # noqa: S310 (local)
-        return json.load(response)["calls"]
 
 
 async def open_socket(target: Target, index: int) -> ClientConnection:
@@ -344,34 +337,19 @@ def main() -> None:
     parser.add_argument("--limits", choices=["on", "off"], default="on", help="rate limits and budgets")
     args = parser.parse_args()
 
-    fake_port = free_port()
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    fake_url = f"http://127.0.0.1:{fake_port}/v1"
-    platform = None
-    try:
-        time.sleep(1)
-        platform = start_platform(
-            "embedded" if args.embedded else "production",
-            tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-")),
-            llm_url=fake_url,
-            extra_env={
-                "LOG_LEVEL": "WARNING",
-                "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20"),
-                "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
-                "CHAT_PING_INTERVAL_S": str(args.ping_interval),
-            },
-        )
+    env = {
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20"),
+        "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
+        "CHAT_PING_INTERVAL_S": str(args.ping_interval),
+    }
+    with platform_and_fake_llm(prefix="ws-bench-", extra_env=env, embedded=args.embedded) as (
+        platform,
+        fake_url,
+    ):
         target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
         results = asyncio.run(run(args, target))
         print(json.dumps(results, indent=2))
-    finally:
-        if platform is not None:
-            platform.stop()
-        fake.terminate()
 
 
 if __name__ == "__main__":

@@ -49,9 +49,11 @@ async def cache_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe:
     if not (semantic_cache_usable(config) and standalone(turn.request)):
         return CacheProbe(exact_key=key)
     with tracer.start_as_current_span("chat.cache.semantic") as span:
-        vector = await embedder().embed(turn.request.messages[-1]["content"])
+        question = turn.request.messages[-1]["content"]
+        vector = await embedder().embed(question)
         probe = await semantic_cache().lookup(
             scope=scope_of(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request),
+            text=question,
             vector=vector,
             threshold=config.semantic_threshold,
             ttl_s=config.cache_ttl_s,

