@@ -158,7 +158,8 @@ DAYS = ["Monday", "Tuesday", "last week", "yesterday", "on the 3rd"]
 @dataclass(frozen=True)
 class Message:
     text: str
-    intent: str | None  # FAQ intent, None for a question with its own details
+    intent: str  # what it asks: equal intents, equal answers
+    faq: bool = True  # a frequent question (else one with details of its own)
     follow_up: str | None = None  # sent after it in the same conversation
 
 
@@ -168,15 +169,22 @@ def noisy(text: str, rng: random.Random) -> str:
     return variant if rng.random() < 0.8 else f"hi, {variant[0].lower()}{variant[1:]}"
 
 
-def long_tail(rng: random.Random) -> str:
+def long_tail(rng: random.Random) -> tuple[str, str]:
+    """A question with details of its own, and a label naming what it asks: two questions with
+    the same label have the same answer ("does A work with B" is "does B work with A")."""
+    template = rng.choice(LONG_TAIL)
     product, other = rng.sample(PRODUCTS, 2)
-    return rng.choice(LONG_TAIL).format(
-        n=rng.randint(10_000, 99_999),
-        day=rng.choice(DAYS),
-        product=product,
-        other=other,
-        size=rng.choice("SML"),
-    )
+    fields = {
+        "n": rng.randint(10_000, 99_999),
+        "day": rng.choice(DAYS),
+        "product": product,
+        "other": other,
+        "size": rng.choice("SML"),
+    }
+    used = sorted(f"{name}={value}" for name, value in fields.items() if "{" + name + "}" in template)
+    if "{other}" in template:  # symmetric in the two products
+        used = sorted([*(u for u in used if not u.startswith(("product=", "other="))), product, other])
+    return template.format(**fields), f"{LONG_TAIL.index(template)}:{'|'.join(used)}"
 
 
 def make_trace(count: int, seed: int) -> list[Message]:
@@ -188,11 +196,11 @@ def make_trace(count: int, seed: int) -> list[Message]:
     while total < count:
         if rng.random() < 0.65:
             intent = rng.choices(names, weights)[0]
-            text, label = noisy(rng.choice(INTENTS[intent]), rng), intent
+            text, label, faq = noisy(rng.choice(INTENTS[intent]), rng), intent, True
         else:
-            text, label = long_tail(rng), None
+            (text, label), faq = long_tail(rng), False
         follow = rng.choice(FOLLOW_UPS) if rng.random() < 0.15 and total + 2 <= count else None
-        trace.append(Message(text=text, intent=label, follow_up=follow))
+        trace.append(Message(text=text, intent=label, faq=faq, follow_up=follow))
         total += 2 if follow else 1
     return trace
 
@@ -210,7 +218,8 @@ def labelled_pairs(rng: random.Random) -> list[tuple[str, str, bool]]:
             one, two = rng.sample(names, 2)
             negatives.append((rng.choice(INTENTS[one]), rng.choice(INTENTS[two]), False))
         else:
-            negatives.append((long_tail(rng), long_tail(rng), False))
+            (one_text, one_label), (two_text, two_label) = long_tail(rng), long_tail(rng)
+            negatives.append((one_text, two_text, one_label == two_label))
     return positives + negatives
 
 
@@ -254,7 +263,7 @@ def trace_hits(trace: list[Message], thresholds: list[float]) -> list[dict[str, 
         stored: list[tuple[np.ndarray, str, str]] = []
         exact = semantic = wrong = 0
         for message, vector in zip(trace, vectors, strict=True):
-            label = message.intent or message.text
+            label = message.intent
             key = normalize(message.text)
             if key in seen:
                 exact += 1
@@ -409,7 +418,7 @@ def main() -> None:
     django.setup()
 
     trace = make_trace(args.messages, args.seed)
-    faq = sum(1 for m in trace if m.intent)
+    faq = sum(1 for m in trace if m.faq)
     distinct = len({" ".join(m.text.casefold().split()) for m in trace})
     print(
         f"trace: {sum(2 if m.follow_up else 1 for m in trace)} messages in {len(trace)} conversations; "

@@ -3,11 +3,12 @@
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.models import UsageRecord
@@ -153,6 +154,14 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
         Conversation.objects.unscoped().filter(pk__in=conversation_ids).update(
             last_message_at=now, message_count=F("message_count") + added
         )
+
+
+def conversations_close_idle(*, tenant_id: int, idle_minutes: int, now: datetime) -> int:
+    """End the tenant's conversations with no message for ``idle_minutes``; returns how many.
+    Idempotent: an ended conversation is left as it is."""
+    cutoff = now - timedelta(minutes=idle_minutes)
+    idle = Q(last_message_at__lt=cutoff) | Q(last_message_at__isnull=True, started_at__lt=cutoff)
+    return Conversation.objects.for_tenant(tenant_id).filter(idle, ended_at__isnull=True).update(ended_at=now)
 
 
 class MessageNotFound(Exception):

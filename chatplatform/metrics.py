@@ -64,6 +64,10 @@ BREAKER_STATE = Gauge(
     "Circuit breaker per model, as last seen here: 0 closed, 1 half-open, 2 open",
     ["model"],
 )
+CELERY_TASK_SECONDS = Histogram(
+    "celery_task_seconds", "Celery task durations by final state", ["task", "state"], buckets=_LATENCY_BUCKETS
+)
+CELERY_TASK_FAILURES = Counter("celery_task_failures_total", "Celery tasks that raised", ["task"])
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

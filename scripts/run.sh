@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then
-  "$VENV/bin/celery" -A chatplatform worker --loglevel=INFO --concurrency="${CELERY_CONCURRENCY:-2}" &
+  "$VENV/bin/celery" -A chatplatform worker --loglevel=INFO --pool threads --concurrency="${CELERY_CONCURRENCY:-4}" &
   children+=($!)
   "$VENV/bin/celery" -A chatplatform beat --loglevel=INFO --schedule="${CELERY_BEAT_SCHEDULE_FILE:-/tmp/chatplatform-beat}" &
   children+=($!)

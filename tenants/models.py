@@ -48,6 +48,8 @@ class Tenant(models.Model):
     blocked_topics = models.JSONField(default=list, blank=True)
     pii_filter = models.BooleanField(default=False)
     escalation_email = models.EmailField(blank=True)
+    # A conversation with no message for this long is ended (chat.tasks.close_idle_conversations).
+    idle_close_minutes = models.PositiveIntegerField(default=30)
 
     # Caches.
     exact_cache_enabled = models.BooleanField(default=True)
