@@ -205,22 +205,39 @@ def make_trace(count: int, seed: int) -> list[Message]:
     return trace
 
 
+# Frequent questions close in wording whose answers differ: the hard negatives.
+NEAR_INTENTS = [
+    ("cancel_subscription", "pause_subscription"),
+    ("cancel_subscription", "delete_account"),
+    ("cancel_subscription", "upgrade_plan"),
+    ("change_email", "reset_password"),
+    ("track_order", "shipping_time"),
+    ("return_item", "refund_policy"),
+    ("international_shipping", "shipping_time"),
+]
+
+
 def labelled_pairs(rng: random.Random) -> list[tuple[str, str, bool]]:
     """Pairs of questions, True when one answer fits both: every pair of phrasings of an intent,
-    and as many pairs that must not share an answer (other intents, same template other details)."""
+    and as many other pairs: a third of other intents close in wording, a third of any other
+    intents, a third of questions with details of their own (same template, other details)."""
     positives = [
         (a, b, True) for phrasings in INTENTS.values() for a, b in itertools.combinations(phrasings, 2)
     ]
-    negatives: list[tuple[str, str, bool]] = []
+    others: list[tuple[str, str, bool]] = []
     names = list(INTENTS)
-    while len(negatives) < len(positives):
-        if rng.random() < 0.5:
+    while len(others) < len(positives):
+        kind = len(others) % 3
+        if kind == 0:
+            one, two = rng.choice(NEAR_INTENTS)
+        elif kind == 1:
             one, two = rng.sample(names, 2)
-            negatives.append((rng.choice(INTENTS[one]), rng.choice(INTENTS[two]), False))
+        if kind < 2:
+            others.append((rng.choice(INTENTS[one]), rng.choice(INTENTS[two]), False))
         else:
             (one_text, one_label), (two_text, two_label) = long_tail(rng), long_tail(rng)
-            negatives.append((one_text, two_text, one_label == two_label))
-    return positives + negatives
+            others.append((one_text, two_text, one_label == two_label))
+    return positives + others
 
 
 def precision_recall(thresholds: list[float], seed: int) -> list[dict[str, Any]]:
@@ -411,6 +428,7 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--answer-tokens", type=int, default=150)
+    parser.add_argument("--quality-only", action="store_true", help="only the precision/recall tables")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
     import django
@@ -425,6 +443,14 @@ def main() -> None:
         f"{faq} frequent questions, {distinct} distinct first messages",
         file=sys.stderr,
     )
+    thresholds = [0.80, 0.85, 0.90, 0.95]
+    quality = {
+        "semantic_precision_recall": precision_recall(thresholds, args.seed),
+        "trace_cache_decisions": trace_hits(trace, thresholds),
+    }
+    if args.quality_only:
+        print(json.dumps(quality, indent=2))
+        return
     fake_args = ("--tokens", str(args.answer_tokens), "--token-delay", "0.0005")
     env = {"LOG_LEVEL": "WARNING"}
     with platform_and_fake_llm(prefix="savings-", extra_env=env, fake_args=fake_args) as (platform, fake_url):
@@ -438,10 +464,7 @@ def main() -> None:
             "upstream_calls_percent": round(100 * (1 - on_["upstream_calls"] / off["upstream_calls"]), 1),
             "cost_percent": round(100 * (1 - float(on_["cost_usd"]) / float(off["cost_usd"])), 1),
         }
-        thresholds = [0.80, 0.85, 0.90, 0.95]
-        results["semantic_precision_recall"] = precision_recall(thresholds, args.seed)
-        results["trace_cache_decisions"] = trace_hits(trace, thresholds)
-        print(json.dumps(results, indent=2))
+        print(json.dumps(results | quality, indent=2))
 
 
 if __name__ == "__main__":
