@@ -337,6 +337,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             with tracer.start_as_current_span("chat.settle"):
                 await admission.finish(ticket, tokens_used=used)
         self._observe(turn, outcome)
+        # Before `done` (one Redis write): once a client has seen `done`, the cache holds it.
         await cache_fill(self.config, turn, probe, outcome)
         await self._send({"type": "typing", "active": False})
         await self._send(
@@ -383,6 +384,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             route, model = route_model(config, moderated.text)
             span.set_attributes({"chat.route": route.value, "gen_ai.request.model": model})
         metrics.ROUTING.labels(config.tenant_slug, route.value, model).inc()
+        log.info("chat.routed", route=route.value, model=model)
         with tracer.start_as_current_span("chat.context"):
             return turn_begin(
                 config=config,
