@@ -24,7 +24,7 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -97,39 +97,55 @@ class Entry:
     vector: np.ndarray
 
 
-@dataclass
 class LocalIndex:
-    """Vectors of one scope in this process, oldest first, at most ``capacity``."""
+    """Entries of one scope in this process, at most ``capacity``: a ring that overwrites the
+    oldest entry once full, in arrays that grow by doubling (an entry added is one row written,
+    not a copy of the matrix)."""
 
-    capacity: int
-    ids: list[str] = field(default_factory=list)
-    added_at: list[float] = field(default_factory=list)
-    signatures: list[str] = field(default_factory=list)
-    vectors: np.ndarray = field(default_factory=lambda: np.empty((0, DIMENSIONS), dtype=np.float32))
-    last_stream_id: str = "0-0"
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.count = 0  # rows in use
+        self._next = 0  # the row the next entry goes to
+        self.last_stream_id = "0-0"
+        self._ids: list[str] = []
+        self._vectors = np.empty((0, DIMENSIONS), dtype=np.float32)
+        self._added_at = np.empty(0, dtype=np.float64)
+        self._signatures = np.empty(0, dtype=object)
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids[: self.count]
+
+    def _grow(self) -> None:
+        size = min(self.capacity, max(64, 2 * len(self._ids)))
+        extra = size - len(self._ids)
+        self._ids += [""] * extra
+        self._vectors = np.vstack([self._vectors, np.zeros((extra, DIMENSIONS), dtype=np.float32)])
+        self._added_at = np.concatenate([self._added_at, np.zeros(extra)])
+        self._signatures = np.concatenate([self._signatures, np.full(extra, "", dtype=object)])
 
     def add(self, entries: list["Entry"]) -> None:
-        if not entries:
-            return
-        self.ids += [e.entry_id for e in entries]
-        self.added_at += [e.added_at for e in entries]
-        self.signatures += [e.signature for e in entries]
-        self.vectors = np.vstack([self.vectors, np.stack([e.vector for e in entries])])
-        overflow = len(self.ids) - self.capacity
-        if overflow > 0:
-            del self.ids[:overflow], self.added_at[:overflow], self.signatures[:overflow]
-            self.vectors = self.vectors[overflow:]
+        for entry in entries:
+            if self._next == len(self._ids) and len(self._ids) < self.capacity:
+                self._grow()
+            row = self._next
+            self._ids[row] = entry.entry_id
+            self._vectors[row] = entry.vector
+            self._added_at[row] = entry.added_at
+            self._signatures[row] = entry.signature
+            self._next = (row + 1) % self.capacity
+            self.count = min(self.count + 1, self.capacity)
 
     def nearest(self, query: np.ndarray, *, signature: str, not_before: float) -> tuple[str, float] | None:
-        if not self.ids:
+        if not self.count:
             return None
-        scores = self.vectors @ query  # unit vectors: the dot product is the cosine
-        usable = (np.asarray(self.added_at) >= not_before) & (np.asarray(self.signatures) == signature)
+        n = self.count
+        usable = (self._added_at[:n] >= not_before) & (self._signatures[:n] == signature)
         if not usable.any():
             return None
-        scores = np.where(usable, scores, -2.0)
+        scores = np.where(usable, self._vectors[:n] @ query, -2.0)  # unit vectors: dot = cosine
         best = int(np.argmax(scores))
-        return self.ids[best], float(scores[best])
+        return self._ids[best], float(scores[best])
 
 
 def scope_of(*, tenant_id: int, config_version: int, request: ChatRequest) -> str:
