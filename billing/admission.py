@@ -198,3 +198,28 @@ async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
     except LimitStoreUnavailable as exc:
         # The ledger has the usage; the slot and the reservation lapse on their own.
         log.warning("limits.finish_failed", error=str(exc))
+
+
+_CHARGE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'used', ARGV[1]) end
+"""
+
+
+def charge_background(*, tenant_id: int, tokens: int) -> None:
+    """Count tokens spent outside a chat message (summaries, titles) against this month's budget
+    counters in Redis, where they exist; absent counters are rebuilt from the ledger, which holds
+    these tokens already. Sync: background tasks call it. Without Redis (the embedded default)
+    the in-process counters see them only after a restart."""
+    if not settings.REDIS_URL or tokens <= 0:
+        return
+    import redis
+
+    now = timezone.now().astimezone(UTC)
+    keys = budget_keys(tenant_id=tenant_id, month=f"{month_bounds(now)[0]:%Y-%m}")
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.LIMITS_REDIS_TIMEOUT)
+    try:
+        client.eval(_CHARGE, 1, keys.counters, tokens)
+    except redis.RedisError as exc:
+        log.warning("limits.charge_failed", error=str(exc))
+    finally:
+        client.close()

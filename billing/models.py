@@ -11,12 +11,17 @@ class ModelPrice(models.Model):
     input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
     output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
     cached_input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    # How many tokens of context (system prompt, summary, history, question) a request may send.
+    context_tokens = models.PositiveIntegerField(default=8000)
 
     class Meta:
         ordering = ["model"]
 
     def __str__(self) -> str:
         return self.model
+
+
+PURPOSES = [("answer", "answer"), ("summary", "summary"), ("title", "title")]
 
 
 class UsageRecord(TenantOwnedModel):
@@ -35,6 +40,8 @@ class UsageRecord(TenantOwnedModel):
     estimated = models.BooleanField(default=False)
     # A response-cache hit: recorded with zero tokens.
     cached = models.BooleanField(default=False)
+    # What the tokens were for: an answer, or background work on a conversation.
+    purpose = models.CharField(max_length=16, default="answer", choices=PURPOSES)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -1,4 +1,5 @@
-"""What tokens cost. Prices change rarely, so each process keeps them for a minute."""
+"""What tokens cost, and how much context a model is sent. Prices change rarely, so each
+process keeps them for a minute."""
 
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ class Price:
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None
+    context_tokens: int = 8000  # the most a request to this model may send (chat.context)
 
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> Decimal:
         """USD for one answer; cached input tokens at the cached-input price where there is one."""
@@ -40,7 +42,7 @@ def price_for(model: str) -> Price:
     now = time.monotonic()
     if _cache is None or now - _cache[0] > _TTL_SECONDS:
         prices = {
-            p.model: Price(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok)
+            p.model: Price(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok, p.context_tokens)
             for p in ModelPrice.objects.all()
         }
         _cache = (now, prices)

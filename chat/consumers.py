@@ -10,10 +10,12 @@ import structlog
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 from opentelemetry import trace
 
 from billing import admission
 from chat import drain
+from chat.background_queue import background_work_due, enqueue_background_work
 from chat.caching import cache_fill, cache_lookup
 from chat.fallback import ModelUnavailable, breaker_pass_for, breaker_report
 from chat.generation import (
@@ -28,6 +30,7 @@ from chat.generation import (
 from chat.llm import LLMProvider, Usage, get_provider
 from chat.llm.breaker import Pass
 from chat.llm.tokens import estimate_prompt_tokens
+from chat.memory import Remembered, working_memory
 from chat.model_routing import route_model
 from chat.moderation import BlockedTopic, moderate
 from chat.protocol import (
@@ -38,6 +41,7 @@ from chat.protocol import (
     ErrorCode,
     FrameError,
     error_frame,
+    parse_escalate,
     parse_feedback,
     parse_frame,
     parse_message,
@@ -45,14 +49,23 @@ from chat.protocol import (
 )
 from chat.push import user_group
 from chat.recorder import turn_recorder
-from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
+from chat.selectors import (
+    ClientIdTaken,
+    ConversationNotFound,
+    StoredAnswer,
+    conversation_for_user,
+    recent_messages,
+)
 from chat.services import (
     ConversationOverBudget,
     MessageNotFound,
+    conversation_escalate,
+    conversation_resolve,
     conversation_start,
     feedback_record,
     turn_begin,
 )
+from chat.support import asks_for_human
 from chat.ws_auth import ChatPrincipal, Refused, authenticate
 from chatplatform import metrics
 from chatplatform.db import in_db_thread
@@ -268,8 +281,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _answer(self, content: str, client_id: Any) -> None:
         started_at = asyncio.get_running_loop().time()
         provider = get_provider()
+        if asks_for_human(content):
+            await self.on_escalate({"type": "escalate", "reason": f"asked in the chat: {content[:500]}"})
+        with tracer.start_as_current_span("chat.memory"):
+            history = await self._history()
         try:
-            begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name)
+            begun = await in_db_thread(self._begin_turn)(content, client_id, provider.model_name, history)
         except ClientIdTaken:
             await self._send_error(ErrorCode.BAD_REQUEST, "client_id is already in use")
             return
@@ -330,7 +347,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A disconnect now does not lose the answer or its usage: the write goes on regardless.
             with tracer.start_as_current_span("chat.persist"):
                 await turn_recorder().record(turn, outcome)
-            self.message_count += 2
+                await self._remember(turn, outcome)
         finally:
             # Before `done`: a client may send its next message the moment it reads `done`.
             used = outcome.usage.input_tokens + outcome.usage.output_tokens if outcome else 0
@@ -352,6 +369,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if outcome.error is not None:
             log.warning("chat.upstream_error", error=outcome.error)
             await self._send_error(ErrorCode.UPSTREAM_ERROR, "the model provider failed; try again")
+        self._queue_background_work(turn)
 
     async def _stream(self, turn: PreparedTurn, provider: LLMProvider, started_at: float) -> Outcome:
         # Every line logged while this answer streams carries its id (this task's context only).
@@ -370,7 +388,45 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         return await self.streaming
 
-    def _begin_turn(self, content: str, client_id: Any, model_name: Any) -> StoredAnswer | PreparedTurn:
+    async def _history(self) -> list[Remembered]:
+        """The conversation's recent messages: working memory, refilled from PostgreSQL on a miss."""
+        tenant_id, conversation_id = self.principal.tenant_id, self.conversation_id
+        memory = working_memory()
+        history = await memory.recent(tenant_id=tenant_id, conversation_id=conversation_id)
+        if history is None:
+            history = await in_db_thread(recent_messages)(
+                tenant_id=tenant_id, conversation_id=conversation_id, limit=settings.CHAT_HISTORY_MESSAGES
+            )
+            await memory.refill(tenant_id=tenant_id, conversation_id=conversation_id, items=history)
+        return history
+
+    async def _remember(self, turn: PreparedTurn, outcome: Outcome) -> None:
+        """After the turn is stored: its two messages join the working memory, and the
+        background work it makes due is queued (after ``done``: it never delays an answer)."""
+        self.message_count += 2
+        await working_memory().append(
+            tenant_id=turn.tenant_id,
+            conversation_id=turn.conversation_id,
+            items=[
+                Remembered(id=turn.user_message_id, role="user", content=turn.content),
+                Remembered(id=turn.answer_message_id, role="assistant", content=outcome.text),
+            ],
+        )
+
+    def _queue_background_work(self, turn: PreparedTurn) -> None:
+        uncovered = self.message_count - turn.summary_message_count
+        due = background_work_due(
+            message_count=self.message_count,
+            uncovered=uncovered,
+            summarize_every=self.config.summarize_after_messages,
+            context_overflow=turn.context_overflow,
+        )
+        if due:
+            enqueue_background_work(due, tenant_id=turn.tenant_id, conversation_id=turn.conversation_id)
+
+    def _begin_turn(
+        self, content: str, client_id: Any, model_name: Any, history: list[Remembered]
+    ) -> StoredAnswer | PreparedTurn:
         """Steps 3, 4, 8 and 9 of DESIGN.md's message path, in one trip to a database thread.
         Routing comes before limits here: the budget reservation needs the routed request."""
         with tracer.start_as_current_span("chat.config"):
@@ -393,6 +449,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 content=moderated.text,
                 client_id=client_id,
                 answering_model=model_name(model),
+                history=history,
                 route=route.value,
             )
 
@@ -413,7 +470,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             with tracer.start_as_current_span("chat.persist"):
                 await turn_recorder().record(turn, outcome)
-            self.message_count += 2
+                await self._remember(turn, outcome)
         finally:
             await admission.finish(ticket, tokens_used=0)
         self._observe(turn, outcome)
@@ -435,6 +492,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 cost_usd=outcome.cost_usd,
             )
         )
+        self._queue_background_work(turn)
 
     async def _replay(self, stored: StoredAnswer) -> None:
         await self._send(
@@ -490,6 +548,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except MessageNotFound:
             raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
+
+    async def on_resolve(self, frame: dict[str, Any]) -> None:
+        await in_db_thread(conversation_resolve)(
+            tenant_id=self.principal.tenant_id, conversation_id=self.conversation_id, now=timezone.now()
+        )
+        await self._send({"type": "resolved"})
+
+    async def on_escalate(self, frame: dict[str, Any]) -> None:
+        """The user asks for a human (a frame, or in words): the tenant's team gets an e-mail."""
+        reason = parse_escalate(frame)
+        await in_db_thread(conversation_escalate)(
+            tenant_id=self.principal.tenant_id,
+            conversation_id=self.conversation_id,
+            reason=reason,
+            now=timezone.now(),
+        )
+        await self._send({"type": "escalated"})
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
         parse_resume(frame)

@@ -37,6 +37,9 @@ class PreparedTurn:
     price: Price
     route: str = ""
     fallback_from: str = ""  # the model the circuit breaker took this turn away from
+    # Messages the conversation's summary covers, and whether recent ones did not fit the context.
+    summary_message_count: int = 0
+    context_overflow: bool = False
 
 
 @dataclass(frozen=True, slots=True)

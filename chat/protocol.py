@@ -28,7 +28,9 @@ class FrameError(Exception):
         self.message = message
 
 
-CLIENT_FRAME_TYPES = frozenset({"message", "cancel", "ping", "pong", "feedback", "resume"})
+CLIENT_FRAME_TYPES = frozenset(
+    {"message", "cancel", "ping", "pong", "feedback", "resume", "resolve", "escalate"}
+)
 
 # Close codes.
 CLOSE_TOKEN_EXPIRED = 4401
@@ -81,15 +83,24 @@ def _integer(frame: dict[str, Any], field: str) -> int:
     return value
 
 
+def _optional_text(frame: dict[str, Any], field: str) -> str:
+    value = frame.get(field, "")
+    if not isinstance(value, str) or len(value) > 2000:
+        raise FrameError(ErrorCode.BAD_REQUEST, f"'{field}' must be a string of at most 2000 characters")
+    return value
+
+
 def parse_feedback(frame: dict[str, Any]) -> tuple[int, int, str]:
     """``(message_id, rating, comment)`` of a ``feedback`` frame."""
     message_id, rating = _integer(frame, "message_id"), _integer(frame, "rating")
     if not 1 <= rating <= 5:
         raise FrameError(ErrorCode.BAD_REQUEST, "'rating' must be an integer from 1 to 5")
-    comment = frame.get("comment", "")
-    if not isinstance(comment, str) or len(comment) > 2000:
-        raise FrameError(ErrorCode.BAD_REQUEST, "'comment' must be a string of at most 2000 characters")
-    return message_id, rating, comment
+    return message_id, rating, _optional_text(frame, "comment")
+
+
+def parse_escalate(frame: dict[str, Any]) -> str:
+    """The optional ``reason`` of an ``escalate`` frame."""
+    return _optional_text(frame, "reason")
 
 
 def parse_resume(frame: dict[str, Any]) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """Reads about conversations, always inside the caller's tenant.
 
-Two reads run before every single message, ``context_messages`` and the replay check of
-``answer_for_client_id``; they are written in plain SQL (portable: PostgreSQL and SQLite),
+The reads that run before every single message (``conversation_state``, the replay check of
+``answer_for_client_id``, and ``recent_messages`` when the working memory misses) are written
+in plain SQL (portable: PostgreSQL and SQLite),
 each with its explicit ``tenant_id`` condition. Through the ORM each cost ~500 µs of CPU, almost
 all of it building the query, against ~60 µs in plain SQL (``bench/ws_bench.py``).
 """
@@ -14,13 +15,18 @@ from django.db import connection
 from django.db.models import Sum
 
 from billing.models import UsageRecord
+from chat.memory import Remembered
 from chat.models import Conversation, Message
 
 _MESSAGE = Message._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
-_CONTEXT_SQL = (
-    f"SELECT role, content FROM {_MESSAGE} "  # noqa: S608 (table names from the models)
-    "WHERE tenant_id = %s AND conversation_id = %s AND content <> '' ORDER BY id DESC LIMIT %s"
+_RECENT_SQL = (
+    f"SELECT id, role, content FROM {_MESSAGE} "  # noqa: S608 (table names from the models)
+    "WHERE tenant_id = %s AND conversation_id = %s ORDER BY id DESC LIMIT %s"
+)
+_STATE_SQL = (
+    f"SELECT summary, summary_upto_id, summary_message_count FROM {_CONVERSATION} "  # noqa: S608
+    "WHERE tenant_id = %s AND id = %s"
 )
 _CLIENT_ID_SQL = (
     f"SELECT m.id, c.user_id FROM {_MESSAGE} m JOIN {_CONVERSATION} c "  # noqa: S608
@@ -39,12 +45,28 @@ def conversation_for_user(*, tenant_id: int, user_id: int, conversation_id: int)
         raise ConversationNotFound(conversation_id) from None
 
 
-def context_messages(*, tenant_id: int, conversation_id: int, limit: int) -> list[dict[str, str]]:
-    """The last ``limit`` messages of a conversation, oldest first, in chat-completion form."""
+def recent_messages(*, tenant_id: int, conversation_id: int, limit: int) -> list[Remembered]:
+    """The last ``limit`` messages of a conversation, oldest first (what working memory holds)."""
     with connection.cursor() as cursor:
-        cursor.execute(_CONTEXT_SQL, [tenant_id, conversation_id, limit])
+        cursor.execute(_RECENT_SQL, [tenant_id, conversation_id, limit])
         rows = cursor.fetchall()
-    return [{"role": role, "content": content} for role, content in reversed(rows)]
+    return [Remembered(id=i, role=role, content=content) for i, role, content in reversed(rows)]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    summary: str
+    summary_upto_id: int | None
+    summary_message_count: int
+
+
+def conversation_state(*, tenant_id: int, conversation_id: int) -> ConversationState:
+    with connection.cursor() as cursor:
+        cursor.execute(_STATE_SQL, [tenant_id, conversation_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise ConversationNotFound(conversation_id)
+    return ConversationState(summary=row[0], summary_upto_id=row[1], summary_message_count=row[2])
 
 
 def conversation_cost(*, tenant_id: int, conversation_id: int) -> Decimal:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -14,11 +13,13 @@ from django.utils import timezone
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
+from chat.context import build_context
 from chat.generation import Outcome, PreparedTurn
 from chat.ids import allocate_message_ids
 from chat.llm import ChatRequest
+from chat.memory import Remembered
 from chat.models import Conversation, Message, Role
-from chat.selectors import StoredAnswer, answer_for_client_id, context_messages, conversation_cost
+from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost, conversation_state
 from tenants.selectors import ChatConfig
 
 
@@ -40,9 +41,11 @@ def turn_begin(
     content: str,
     client_id: uuid.UUID,
     answering_model: str,
+    history: list[Remembered],
     route: str = "",
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
+    ``history`` is the conversation's recent messages (``chat.memory``).
 
     A ``client_id`` that was already answered returns the stored answer instead (a replay
     after a reconnect must not call the LLM twice).
@@ -55,16 +58,16 @@ def turn_begin(
         spent = conversation_cost(tenant_id=config.tenant_id, conversation_id=conversation_id)
         if spent >= cap:
             raise ConversationOverBudget(spent=spent, cap=cap)
-    history = context_messages(
-        tenant_id=config.tenant_id,
-        conversation_id=conversation_id,
-        limit=settings.CHAT_HISTORY_MESSAGES,
+    state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
+    price = price_for(answering_model)
+    context = build_context(
+        system_prompt=config.system_prompt,
+        summary=state.summary,
+        summary_upto_id=state.summary_upto_id,
+        history=history,
+        question=content,
+        budget_tokens=price.context_tokens,
     )
-    messages = [
-        {"role": "system", "content": config.system_prompt},
-        *history,
-        {"role": "user", "content": content},
-    ]
     user_message_id, answer_message_id = allocate_message_ids(2)
     return PreparedTurn(
         tenant_id=config.tenant_id,
@@ -77,13 +80,15 @@ def turn_begin(
         content=content,
         request=ChatRequest(
             model=answering_model,
-            messages=messages,
+            messages=context.messages,
             max_tokens=config.max_tokens,
             temperature=config.temperature,
             end_user=f"t{config.tenant_id}-u{user_id}",
         ),
-        price=price_for(answering_model),
+        price=price,
         route=route,
+        summary_message_count=state.summary_message_count,
+        context_overflow=context.overflow,
     )
 
 
@@ -162,6 +167,29 @@ def conversations_close_idle(*, tenant_id: int, idle_minutes: int, now: datetime
     cutoff = now - timedelta(minutes=idle_minutes)
     idle = Q(last_message_at__lt=cutoff) | Q(last_message_at__isnull=True, started_at__lt=cutoff)
     return Conversation.objects.for_tenant(tenant_id).filter(idle, ended_at__isnull=True).update(ended_at=now)
+
+
+def conversation_resolve(*, tenant_id: int, conversation_id: int, now: datetime) -> None:
+    """The user says the problem is solved."""
+    Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, resolved=False).update(
+        resolved=True, resolved_at=now
+    )
+
+
+def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> bool:
+    """Hand the conversation to a human: mark it and, once committed, e-mail the tenant's
+    escalation address. Idempotent: a conversation is escalated (and e-mailed) once."""
+    from chat.tasks import send_escalation_email
+
+    with transaction.atomic():
+        escalated = (
+            Conversation.objects.for_tenant(tenant_id)
+            .filter(pk=conversation_id, escalated=False)
+            .update(escalated=True, escalated_at=now, escalation_reason=reason)
+        )
+        if escalated:
+            transaction.on_commit(lambda: send_escalation_email.delay(tenant_id, conversation_id))
+    return bool(escalated)
 
 
 class MessageNotFound(Exception):

@@ -1,15 +1,35 @@
-"""Celery tasks of the chat app. Each is idempotent, tenant-scoped and retried with backoff on
-database errors."""
+"""Celery tasks of the chat app. Each is idempotent, tenant-scoped (it takes the tenant's id and
+reads only inside it) and retried with backoff on database errors; the work itself is in
+``chat.background`` and ``chat.services``."""
 
 from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
+from chat import background
+from chat.llm import UpstreamError
 from chat.services import conversations_close_idle
 from tenants.models import Tenant
 
+_RETRIED = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "max_retries": 5}
 
-@shared_task(autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+
+@shared_task(autoretry_for=(DatabaseError, UpstreamError), retry_backoff=True, max_retries=5)
+def summarize_conversation(tenant_id: int, conversation_id: int) -> bool:
+    return background.conversation_summarize(tenant_id=tenant_id, conversation_id=conversation_id)
+
+
+@shared_task(autoretry_for=(DatabaseError, UpstreamError), retry_backoff=True, max_retries=5)
+def title_conversation(tenant_id: int, conversation_id: int) -> str:
+    return background.conversation_title(tenant_id=tenant_id, conversation_id=conversation_id)
+
+
+@shared_task(**_RETRIED)
+def send_escalation_email(tenant_id: int, conversation_id: int) -> bool:
+    return background.escalation_email_send(tenant_id=tenant_id, conversation_id=conversation_id)
+
+
+@shared_task(**_RETRIED)
 def close_idle_conversations() -> int:
     """Beat: end every tenant's conversations idle for longer than the tenant's setting."""
     now = timezone.now()
@@ -17,3 +37,14 @@ def close_idle_conversations() -> int:
     for tenant_id, idle_minutes in Tenant.objects.filter(active=True).values_list("pk", "idle_close_minutes"):
         closed += conversations_close_idle(tenant_id=tenant_id, idle_minutes=idle_minutes, now=now)
     return closed
+
+
+@shared_task(**_RETRIED)
+def purge_expired_history() -> int:
+    """Beat: delete messages past each tenant's retention."""
+    now = timezone.now()
+    purged = 0
+    tenants = Tenant.objects.filter(retention_days__isnull=False).values_list("pk", "retention_days")
+    for tenant_id, days in tenants:
+        purged += background.history_purge(tenant_id=tenant_id, retention_days=days or 0, now=now)
+    return purged

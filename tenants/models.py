@@ -50,6 +50,10 @@ class Tenant(models.Model):
     escalation_email = models.EmailField(blank=True)
     # A conversation with no message for this long is ended (chat.tasks.close_idle_conversations).
     idle_close_minutes = models.PositiveIntegerField(default=30)
+    # Messages older than this many days are deleted (empty: kept).
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # A rolling summary is written every this many messages (chat.tasks.summarize_conversation).
+    summarize_after_messages = models.PositiveIntegerField(default=20)
 
     # Caches.
     exact_cache_enabled = models.BooleanField(default=True)

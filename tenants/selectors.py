@@ -71,6 +71,7 @@ class ChatConfig:
     semantic_cache: bool
     semantic_threshold: float
     cache_ttl_s: int
+    summarize_after_messages: int
 
 
 def chat_config_get(*, tenant_id: int) -> ChatConfig:
@@ -106,6 +107,7 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         semantic_cache=tenant.semantic_cache_enabled,
         semantic_threshold=tenant.semantic_cache_threshold,
         cache_ttl_s=tenant.cache_ttl_seconds,
+        summarize_after_messages=tenant.summarize_after_messages,
     )
     _config_cache[tenant_id] = (now, config)
     return config

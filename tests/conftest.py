@@ -25,6 +25,7 @@ from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
 from tests.fake_openai import FakeOpenAI
 from tests.live import free_port
+from tests.worker import CeleryWorker
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -56,6 +57,22 @@ def fake_openai_server() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """A real worker process (not eager mode) on the test database and the Redis broker."""
+    database = settings.DATABASES["default"]
+    worker = CeleryWorker(
+        database_url=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        redis_url=settings.REDIS_URL,
+        llm_url=fake_openai_server.url,
+        mail_dir=tmp_path_factory.mktemp("mail"),
+    ).start()
+    yield worker
+    worker.stop()
 
 
 @pytest.fixture

@@ -112,7 +112,7 @@ class LivePlatform:
                 return int(entry.name)
         raise RuntimeError("daphne process not found")
 
-    def stop(self) -> None:
+    def stop(self, *, keep_database: bool = False) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -120,7 +120,7 @@ class LivePlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
-        if self.owned_database:
+        if self.owned_database and not keep_database:
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.owned_database}" WITH (FORCE)')
 

@@ -1,16 +1,9 @@
 """Celery with a real worker process on the real Redis broker: the idle-conversation beat task
 end to end, and the task metrics the worker serves."""
 
-import os
-import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
-import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from chat.models import Conversation
@@ -18,61 +11,13 @@ from chat.tasks import close_idle_conversations
 from chatplatform import metrics
 from chatplatform.celery import app
 from tests.conftest import World
-from tests.live import ROOT, free_port
 from tests.test_metrics import value
+from tests.worker import CeleryWorker
 
 
-@pytest.fixture(scope="module")
-def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[int]:
-    """A worker on the test database and the suite's Redis broker; yields its metrics port."""
-    port = free_port()
-    database = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_METRICS_PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "celery"),
-            "-A",
-            "chatplatform",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "2",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _scrape(port):
-        time.sleep(0.3)
-    yield port
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def _scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            return response.read().decode()
-    except OSError:
-        return ""
-
-
-def test_the_worker_ends_idle_conversations_per_tenant_setting(world: World, worker: int) -> None:
+def test_the_worker_ends_idle_conversations_per_tenant_setting(
+    world: World, celery_worker: CeleryWorker
+) -> None:
     now = timezone.now()
     world.acme.idle_close_minutes = 30
     world.acme.save()
@@ -99,7 +44,7 @@ def test_the_worker_ends_idle_conversations_per_tenant_setting(world: World, wor
     scraped = ""
     labels = {"task": "chat.tasks.close_idle_conversations", "state": "SUCCESS"}
     while time.monotonic() < deadline and value(scraped, "celery_task_seconds_count", **labels) < 1:
-        scraped = _scrape(worker)
+        scraped = celery_worker.scrape()
     assert value(scraped, "celery_task_seconds_count", **labels) >= 1
     assert value(scraped, "celery_task_seconds_sum", **labels) > 0
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -190,3 +191,68 @@ async def test_two_instances_share_conversations_and_user_pushes(
     finally:
         second.stop()
         first.stop()
+
+
+def database_row(platform: LivePlatform, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    with psycopg.connect(f"postgresql://root@127.0.0.1:5432/{platform.database}", autocommit=True) as conn:
+        cursor = conn.execute(sql, params)  # type: ignore[arg-type]
+        return cursor.fetchone() if cursor.description else None
+
+
+async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whole_context(
+    fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = {"SECRET_KEY": secrets.token_urlsafe(32), "CHAT_SUMMARY_KEEP_RECENT": "2"}
+    first = start_platform(
+        "production", tmp_path=tmp_path / "a", llm_url=fake_openai_server.url, extra_env=env
+    )
+    try:
+        slug, username, password = first.new_tenant_with_member()
+        database_row(first, "UPDATE tenants_tenant SET summarize_after_messages = 4 WHERE slug = %s", [slug])
+        marker = uuid.uuid4().hex
+        ws, conversation_id = await open_chat(first, first.token(username, password, slug))
+        for n in range(3):
+            await send(ws, f"{marker} part {n} [[tokens=2]]")
+            await frames_until(ws, "done")
+        await ws.close()
+
+        def summary() -> str:  # written by the platform's own Celery worker
+            row = database_row(
+                first, "SELECT summary FROM chat_conversation WHERE id = %s", [conversation_id]
+            )
+            return row[0] if row else ""
+
+        deadline = time.monotonic() + 30
+        while not summary() and time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+        written = summary()
+        assert written
+    finally:
+        first.stop(keep_database=True)  # Daphne, the worker and beat: every process
+    redis.Redis.from_url(LIVE_REDIS_URL).flushdb()  # and Redis forgets everything
+
+    second = start_platform(
+        "production",
+        tmp_path=tmp_path / "b",
+        llm_url=fake_openai_server.url,
+        extra_env=env,
+        database=first.database,
+    )
+    try:
+        ws, same = await open_chat(
+            second, second.token(username, password, slug), f"/ws/chat/{conversation_id}/"
+        )
+        assert same == conversation_id
+        await send(ws, f"{marker} after the restart [[tokens=2]]")
+        await frames_until(ws, "done")
+        await ws.close()
+        (call,) = [c for c in fake_openai_server.calls if "after the restart" in c.messages[-1]["content"]]
+        system, *recent = call.messages
+        assert system["content"].endswith(written)
+        assert [m["content"] for m in recent] == [
+            f"{marker} part 2 [[tokens=2]]",
+            "tok0 tok1 ",
+            f"{marker} after the restart [[tokens=2]]",
+        ]
+    finally:
+        second.stop()

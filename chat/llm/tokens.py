@@ -8,7 +8,7 @@ estimated wherever it is stored.
 import math
 
 # Per-message framing the chat format adds (role markers and separators).
-_MESSAGE_OVERHEAD = 4
+MESSAGE_OVERHEAD = 4
 
 
 def estimate_tokens(text: str) -> int:
@@ -16,4 +16,4 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_prompt_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(estimate_tokens(m["content"]) + _MESSAGE_OVERHEAD for m in messages) + 2
+    return sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages) + 2

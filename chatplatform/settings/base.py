@@ -114,7 +114,27 @@ SPECTACULAR_SETTINGS = {
 # Chat protocol limits (DESIGN.md, WebSocket protocol v1).
 CHAT_MAX_FRAME_BYTES = 32 * 1024
 CHAT_TOKEN_FRAME_INTERVAL_MS = env_int("CHAT_TOKEN_FRAME_INTERVAL_MS", 40)
+# Working memory (chat.memory): the last messages of a conversation, kept in Redis this long.
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
+CHAT_MEMORY_TTL_S = env_float("CHAT_MEMORY_TTL_S", 7200.0)
+# Messages left out of a rolling summary, so the latest exchanges are sent word for word.
+CHAT_SUMMARY_KEEP_RECENT = env_int("CHAT_SUMMARY_KEEP_RECENT", 6)
+
+# Links in e-mails (escalations) point here.
+SITE_URL = (env_str("SITE_URL") or "http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "chatplatform <no-reply@localhost>"
+EMAIL_HOST = env_str("EMAIL_HOST") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# With no EMAIL_HOST the e-mails are written to the log (console), not lost in a refused SMTP call.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH") or None
 # The server pings every interval and closes (4408) a connection whose pong is late.
 CHAT_PING_INTERVAL_S = env_float("CHAT_PING_INTERVAL_S", 30.0)
 CHAT_PONG_TIMEOUT_S = env_float("CHAT_PONG_TIMEOUT_S", 10.0)

@@ -14,4 +14,5 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "close-idle-conversations": {"task": "chat.tasks.close_idle_conversations", "schedule": 300.0},
+    "purge-expired-history": {"task": "chat.tasks.purge_expired_history", "schedule": 3600.0},
 }

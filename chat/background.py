@@ -1,0 +1,224 @@
+"""Background work on conversations (run by Celery tasks, ``chat.tasks``): rolling summaries,
+titles, escalation e-mails, retention. Each function is idempotent and tenant-scoped.
+
+Summaries and titles are written by the tenant's cheap model (its `simple` routing model, else
+its model) through the same provider as chat answers; their tokens go to the ledger
+(``UsageRecord.purpose``) and the month's budget, like any answer's.
+"""
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.admission import charge_background
+from billing.models import UsageRecord
+from billing.pricing import price_for
+from chat.llm import ChatRequest, LLMProvider, Usage, get_provider
+from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.models import Conversation, Message
+from tenants.models import Tenant
+
+log = structlog.stdlib.get_logger(__name__)
+
+SUMMARIZER_PROMPT = (
+    "You maintain the running summary of a customer-support conversation. Merge the summary so "
+    "far with the new messages into one short summary (at most 120 words) that keeps every fact, "
+    "request, promise and open question a support agent would need. Write only the summary."
+)
+TITLER_PROMPT = "Give this support conversation a title of at most six words. Write only the title."
+
+
+def cheap_model(tenant: Tenant) -> str:
+    return tenant.routing_model_simple or tenant.model
+
+
+async def _complete(provider: LLMProvider, request: ChatRequest) -> tuple[str, Usage]:
+    parts: list[str] = []
+    usage: Usage | None = None
+    async with contextlib.aclosing(provider.stream(request)) as chunks:
+        async for chunk in chunks:
+            parts.append(chunk.text)
+            usage = chunk.usage or usage
+    text = "".join(parts).strip()
+    if usage is None:
+        usage = Usage(
+            input_tokens=estimate_prompt_tokens(request.messages),
+            output_tokens=estimate_tokens(text),
+            estimated=True,
+        )
+    return text, usage
+
+
+def _ask_cheap_model(
+    tenant: Tenant, conversation: Conversation, prompt: str, content: str, *, max_tokens: int, purpose: str
+) -> str:
+    """One completion billed to the tenant: a usage record and the month's budget."""
+
+    async def run() -> tuple[str, str, Usage]:
+        provider = get_provider()
+        model = provider.model_name(cheap_model(tenant))
+        request = ChatRequest(
+            model=model,
+            messages=[{"role": "system", "content": prompt}, {"role": "user", "content": content}],
+            max_tokens=max_tokens,
+            temperature=0.2,
+            end_user=f"t{tenant.pk}-c{conversation.pk}",
+        )
+        text, usage = await _complete(provider, request)
+        return model, text, usage
+
+    model, text, usage = asyncio.run(run())
+    cost = price_for(model).cost(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+    )
+    UsageRecord.objects.create(
+        tenant=tenant,
+        user_id=conversation.user_id,
+        conversation=conversation,
+        model=model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        estimated=usage.estimated,
+        cost_usd=cost,
+        purpose=purpose,
+    )
+    charge_background(tenant_id=tenant.pk, tokens=usage.input_tokens + usage.output_tokens)
+    return text
+
+
+def _conversation(tenant_id: int, conversation_id: int) -> Conversation | None:
+    """With its tenant. A conversation deleted since the task was queued (a deleted tenant, a
+    user's data erased) is no error: there is nothing left to do."""
+    return (
+        Conversation.objects.for_tenant(tenant_id).select_related("tenant").filter(pk=conversation_id).first()
+    )
+
+
+def transcript(messages: list[Message]) -> str:
+    return "\n".join(f"{m.role}: {m.content}" for m in messages if m.content)
+
+
+def conversation_summarize(*, tenant_id: int, conversation_id: int) -> bool:
+    """Fold the messages the summary does not cover yet, all but the latest few, into the
+    summary. Returns whether a summary was written."""
+    conversation = _conversation(tenant_id, conversation_id)
+    if conversation is None:
+        return False
+    tenant = conversation.tenant
+    upto = conversation.summary_upto_id or 0
+    uncovered = list(
+        Message.objects.for_tenant(tenant_id)
+        .filter(conversation_id=conversation_id, id__gt=upto)
+        .order_by("id")
+    )
+    keep = settings.CHAT_SUMMARY_KEEP_RECENT
+    to_fold = uncovered[:-keep] if keep else uncovered
+    if not any(m.content for m in to_fold):
+        return False
+    content = f"Summary so far:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript(to_fold)}"
+    summary = _ask_cheap_model(
+        tenant, conversation, SUMMARIZER_PROMPT, content, max_tokens=300, purpose="summary"
+    )
+    if not summary:
+        return False
+    # Only if no other run got there first (the summary moves forward once per message range).
+    written = (
+        Conversation.objects.for_tenant(tenant_id)
+        .filter(pk=conversation_id, summary_upto_id=conversation.summary_upto_id)
+        .update(
+            summary=summary,
+            summary_upto_id=to_fold[-1].pk,
+            summary_message_count=conversation.summary_message_count + len(to_fold),
+        )
+    )
+    log.info("chat.summarized", conversation_id=conversation_id, messages=len(to_fold), written=bool(written))
+    return bool(written)
+
+
+def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
+    conversation = _conversation(tenant_id, conversation_id)
+    if conversation is None:
+        return ""
+    tenant = conversation.tenant
+    if conversation.title:
+        return conversation.title
+    first = list(
+        Message.objects.for_tenant(tenant_id).filter(conversation_id=conversation_id).order_by("id")[:2]
+    )
+    if not first:
+        return ""
+    title = _ask_cheap_model(
+        tenant, conversation, TITLER_PROMPT, transcript(first), max_tokens=20, purpose="title"
+    )
+    title = title.strip().strip('"').splitlines()[0][:200] if title.strip() else ""
+    Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
+    return title
+
+
+def escalation_email_send(*, tenant_id: int, conversation_id: int) -> bool:
+    """The transcript and a link to the conversation, to the tenant's escalation address, once."""
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.for_tenant(tenant_id)
+            .select_for_update(of=("self",))
+            .select_related("user", "tenant")
+            .filter(pk=conversation_id)
+            .first()
+        )
+        if conversation is None:
+            return False
+        tenant = conversation.tenant
+        if conversation.escalation_emailed_at is not None or not conversation.escalated:
+            return False
+        if not tenant.escalation_email:
+            log.warning("chat.escalation_no_address", conversation_id=conversation_id)
+            return False
+        messages = list(
+            Message.objects.for_tenant(tenant_id).filter(conversation_id=conversation_id).order_by("id")
+        )
+        link = settings.SITE_URL + reverse("admin:chat_conversation_change", args=[conversation_id])
+        body = (
+            f"{conversation.user.get_username()} asked for a human in a conversation with the "
+            f"{tenant.name} assistant.\n\nReason: {conversation.escalation_reason or '(none given)'}\n"
+            f"Conversation: {link}\n\nTranscript:\n\n{transcript(messages)}\n"
+        )
+        send_mail(
+            subject=f"[{tenant.name}] Escalated conversation #{conversation_id}",
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[tenant.escalation_email],
+        )
+        conversation.escalation_emailed_at = timezone.now()
+        conversation.save(update_fields=["escalation_emailed_at"])
+    return True
+
+
+def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
+    """Delete the tenant's messages older than its retention, and the working memory of the
+    conversations they were in; the ledger keeps its records (without the message)."""
+    expired = Message.objects.for_tenant(tenant_id).filter(
+        created_at__lt=now - timedelta(days=retention_days)
+    )
+    conversation_ids = set(expired.values_list("conversation_id", flat=True).distinct())
+    if not conversation_ids:
+        return 0
+    deleted = expired.delete()[0]
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            client.delete(*(f"t:{tenant_id}:conv:{c}:recent" for c in conversation_ids))
+        finally:
+            client.close()
+    return deleted

@@ -1,0 +1,47 @@
+"""Which background work a finished turn makes due, and queueing it without delaying anyone."""
+
+import asyncio
+
+import structlog
+
+from chatplatform.db import in_db_thread
+
+log = structlog.stdlib.get_logger(__name__)
+
+_queued: set["asyncio.Future[None]"] = set()  # kept referenced until done
+
+
+def background_work_due(
+    *, message_count: int, uncovered: int, summarize_every: int, context_overflow: bool
+) -> list[str]:
+    """``uncovered``: messages the summary does not cover, this turn's two included. A summary
+    is due when that count reaches ``summarize_every`` (once per crossing, not on every later
+    message) or when recent messages no longer fit the model's context."""
+    due = []
+    if message_count == 2:
+        due.append("title")
+    if context_overflow or uncovered - 2 < summarize_every <= uncovered:
+        due.append("summary")
+    return due
+
+
+def enqueue_background_work(due: list[str], *, tenant_id: int, conversation_id: int) -> None:
+    """Send the tasks from a worker thread: Celery's send is blocking I/O, and in the embedded
+    default (eager) the task itself runs there."""
+    from chat.tasks import summarize_conversation, title_conversation
+
+    tasks = {"title": title_conversation, "summary": summarize_conversation}
+
+    def send() -> None:
+        for name in due:
+            tasks[name].delay(tenant_id, conversation_id)
+
+    future = asyncio.ensure_future(in_db_thread(send)())
+    _queued.add(future)
+    future.add_done_callback(_sent)
+
+
+def _sent(future: "asyncio.Future[None]") -> None:
+    _queued.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        log.error("chat.background_enqueue_failed", error=repr(future.exception()))

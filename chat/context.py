@@ -1,0 +1,56 @@
+"""The context sent upstream with a question: the tenant's system prompt with the conversation's
+rolling summary, then as many of the recent messages the summary does not cover as fit the
+model's context budget (``ModelPrice.context_tokens``), newest kept first, then the question.
+
+Tokens are counted with ``chat.llm.tokens`` (about four characters per token: no tokenizer can
+be fetched at run time); the budget keeps a margin for that.
+"""
+
+from dataclasses import dataclass
+
+from chat.llm.tokens import MESSAGE_OVERHEAD, estimate_tokens
+from chat.memory import Remembered
+
+SUMMARY_HEADING = "Summary of the conversation so far:"
+# The estimate is rough: a tenth of the budget stays unused.
+_MARGIN = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    messages: list[dict[str, str]]
+    tokens: int  # estimated, of everything sent
+    overflow: bool  # recent messages the summary does not cover were left out: summarize now
+
+
+def system_message(prompt: str, summary: str) -> str:
+    return f"{prompt}\n\n{SUMMARY_HEADING}\n{summary}" if summary else prompt
+
+
+def build_context(
+    *,
+    system_prompt: str,
+    summary: str,
+    summary_upto_id: int | None,
+    history: list[Remembered],
+    question: str,
+    budget_tokens: int,
+) -> Context:
+    system = system_message(system_prompt, summary)
+    used = estimate_tokens(system) + estimate_tokens(question) + 2 * MESSAGE_OVERHEAD + 2
+    available = int(budget_tokens * _MARGIN) - used
+    uncovered = [m for m in history if m.content and (summary_upto_id is None or m.id > summary_upto_id)]
+    kept: list[Remembered] = []
+    for message in reversed(uncovered):
+        cost = estimate_tokens(message.content) + MESSAGE_OVERHEAD
+        if cost > available:
+            break
+        kept.append(message)
+        available -= cost
+        used += cost
+    messages = [
+        {"role": "system", "content": system},
+        *({"role": m.role, "content": m.content} for m in reversed(kept)),
+        {"role": "user", "content": question},
+    ]
+    return Context(messages=messages, tokens=used, overflow=len(kept) < len(uncovered))

@@ -1,0 +1,144 @@
+"""Working memory: the last messages of each conversation in Redis, read on every message.
+
+Key ``t:{tenant_id}:conv:{conversation_id}:recent``: a list of JSON items (id, role, content),
+oldest first, at most ``CHAT_HISTORY_MESSAGES`` (20), expiring ``CHAT_MEMORY_TTL_S`` (2 h) after
+its last use. PostgreSQL is the source of truth: a missing list (expired, a flush, a Redis
+restart) is refilled from it, and a turn is appended only to a list that exists, so the memory
+is either complete or absent, never a partial history. Redis errors count as a miss.
+Without Redis (the embedded default) the same interface keeps the lists in this process.
+"""
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chatplatform.hot_redis import hot_redis
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    id: int
+    role: str
+    content: str
+
+
+def _key(tenant_id: int, conversation_id: int) -> str:
+    return f"t:{tenant_id}:conv:{conversation_id}:recent"
+
+
+class WorkingMemory(Protocol):
+    async def recent(self, *, tenant_id: int, conversation_id: int) -> list[Remembered] | None: ...
+
+    async def refill(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None: ...
+
+    async def append(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None: ...
+
+
+def _encode(item: Remembered) -> str:
+    return json.dumps([item.id, item.role, item.content], ensure_ascii=False)
+
+
+def _decode(raw: bytes | str) -> Remembered:
+    item_id, role, content = json.loads(raw)
+    return Remembered(id=item_id, role=role, content=content)
+
+
+# Append only to a list that exists (else the next read refills it whole from PostgreSQL).
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisWorkingMemory:
+    async def recent(self, *, tenant_id: int, conversation_id: int) -> list[Remembered] | None:
+        key = _key(tenant_id, conversation_id)
+        try:
+            async with hot_redis().pipeline(transaction=False) as pipe:
+                pipe.lrange(key, 0, -1)
+                pipe.expire(key, int(settings.CHAT_MEMORY_TTL_S))
+                raw, exists = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("memory.unavailable", error=str(exc))
+            return None
+        return [_decode(r) for r in raw] if exists else None
+
+    async def refill(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
+        key = _key(tenant_id, conversation_id)
+        try:
+            async with hot_redis().pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                if items:  # Redis has no empty list: a conversation with no message stays absent
+                    pipe.rpush(key, *(_encode(i) for i in items[-settings.CHAT_HISTORY_MESSAGES :]))
+                    pipe.expire(key, int(settings.CHAT_MEMORY_TTL_S))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("memory.unavailable", error=str(exc))
+
+    async def append(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
+        try:
+            await hot_redis().eval(
+                _APPEND,
+                1,
+                _key(tenant_id, conversation_id),
+                settings.CHAT_HISTORY_MESSAGES,
+                int(settings.CHAT_MEMORY_TTL_S),
+                *(_encode(i) for i in items),
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("memory.unavailable", error=str(exc))
+
+
+class LocalWorkingMemory:
+    """In this process, for the embedded default; the least recently used lists go first."""
+
+    def __init__(self, max_conversations: int = 10_000) -> None:
+        self._lists: OrderedDict[str, tuple[float, list[Remembered]]] = OrderedDict()
+        self._max = max_conversations
+
+    async def recent(self, *, tenant_id: int, conversation_id: int) -> list[Remembered] | None:
+        key = _key(tenant_id, conversation_id)
+        entry = self._lists.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            self._lists.pop(key, None)
+            return None
+        self._lists[key] = (time.monotonic() + settings.CHAT_MEMORY_TTL_S, entry[1])
+        self._lists.move_to_end(key)
+        return list(entry[1])
+
+    async def refill(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
+        key = _key(tenant_id, conversation_id)
+        if not items:
+            self._lists.pop(key, None)
+            return
+        self._lists[key] = (
+            time.monotonic() + settings.CHAT_MEMORY_TTL_S,
+            items[-settings.CHAT_HISTORY_MESSAGES :],
+        )
+        while len(self._lists) > self._max:
+            self._lists.popitem(last=False)
+
+    async def append(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
+        key = _key(tenant_id, conversation_id)
+        entry = self._lists.get(key)
+        if entry is not None:
+            kept = (entry[1] + items)[-settings.CHAT_HISTORY_MESSAGES :]
+            self._lists[key] = (time.monotonic() + settings.CHAT_MEMORY_TTL_S, kept)
+
+
+_local = LocalWorkingMemory()
+
+
+def working_memory() -> WorkingMemory:
+    return RedisWorkingMemory() if settings.REDIS_URL else _local
