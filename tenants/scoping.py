@@ -7,6 +7,7 @@ the framework (admin, related-object access, validation) and is the model's defa
 application code never uses it directly.
 """
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import models
@@ -41,7 +42,8 @@ class TenantScopedManager(models.Manager[M]):
             raise TenantScopeError(f"{self.model.__name__} needs a tenant")
         return super().get_queryset().create(**kwargs)
 
-    def bulk_create(self, objs: list[M], **kwargs: Any) -> list[M]:  # type: ignore[override]
+    def bulk_create(self, objs: Iterable[M], **kwargs: Any) -> list[M]:  # type: ignore[override]
+        objs = list(objs)  # a generator would be used up by the check below
         if any(getattr(obj, "tenant_id", None) is None for obj in objs):
             raise TenantScopeError(f"every {self.model.__name__} needs a tenant")
         return super().get_queryset().bulk_create(objs, **kwargs)
