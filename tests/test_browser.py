@@ -57,5 +57,7 @@ def test_log_in_see_the_answer_stream_rendered_and_stop_it(
         expect(streaming).to_have_attribute("data-finish-reason", "cancelled")
         expect(streaming.locator(".meta")).to_contain_text("cancelled")
         expect(page.locator("#stop")).to_be_hidden()
+        page.click("#escalate")
+        expect(page.locator("#status")).to_contain_text("team has been notified")
         page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "chat.png"))
         browser.close()

@@ -135,6 +135,12 @@
         break;
       case "pong":
         break;
+      case "resolved":
+        setStatus("Glad it is solved. Thanks for letting us know!", "info");
+        break;
+      case "escalated":
+        setStatus("A member of our team has been notified and will get back to you.", "info");
+        break;
       case "notice": // pushed to all the user's sockets (an operator's announcement)
         setStatus(frame.text, "info");
         break;
@@ -188,6 +194,8 @@
   });
 
   stopButton.addEventListener("click", () => send({ type: "cancel" }));
+  document.getElementById("resolve").addEventListener("click", () => send({ type: "resolve" }));
+  document.getElementById("escalate").addEventListener("click", () => send({ type: "escalate" }));
 
   connect();
 })();
