@@ -379,7 +379,7 @@ def ledger(platform: LivePlatform, slug: str) -> dict[str, Any]:
             "SELECT u.model, count(*), sum(u.input_tokens), sum(u.output_tokens), sum(u.cost_usd),"
             " sum(CASE WHEN u.cached THEN 1 ELSE 0 END)"
             " FROM billing_usagerecord u JOIN tenants_tenant t ON t.id = u.tenant_id"
-            " WHERE t.slug = %s GROUP BY u.model ORDER BY u.model",
+            " WHERE t.slug = %s AND u.purpose = 'answer' GROUP BY u.model ORDER BY u.model",
             [slug],
         ).fetchall()
     by_model = {
@@ -399,14 +399,19 @@ def ledger(platform: LivePlatform, slug: str) -> dict[str, Any]:
 def run_once(
     platform: LivePlatform, fake_url: str, trace: list[Message], *, on: bool, args: argparse.Namespace
 ) -> dict[str, Any]:
+    from chat.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+
     slug, token = new_tenant(platform, caches=on, routing=on, threshold=args.threshold)
     calls_before = len(fake_calls(fake_url))
     started = time.perf_counter()
     cached = asyncio.run(replay(platform, token, trace, args.concurrency))
     elapsed = time.perf_counter() - started
-    calls = fake_calls(fake_url)[calls_before:]
+    everything = fake_calls(fake_url)[calls_before:]
+    # Titles and summaries are the platform's background work, the same in both runs.
+    calls = [c for c in everything if c["system"] not in (SUMMARIZER_PROMPT, TITLER_PROMPT)]
     return {
         "upstream_calls": len(calls),
+        "background_calls (titles, summaries)": len(everything) - len(calls),
         "upstream_by_model": {
             m: sum(1 for c in calls if c["model"] == m) for m in sorted({c["model"] for c in calls})
         },

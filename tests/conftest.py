@@ -59,11 +59,12 @@ def fake_openai_server() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(
     django_db_setup: None, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CeleryWorker]:
-    """A real worker process (not eager mode) on the test database and the Redis broker."""
+    """A real worker process (not eager mode) on the test database and the Redis broker. Per
+    module: elsewhere no worker runs the tasks the tests queue (titles would be upstream calls)."""
     database = settings.DATABASES["default"]
     worker = CeleryWorker(
         database_url=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",

@@ -48,6 +48,7 @@ class FakeCall:
         last_user = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
         return {
             "last_user_message": last_user,
+            "system": next((m["content"] for m in self.messages if m["role"] == "system"), ""),
             "model": self.body.get("model"),
             "started_at": self.started_at,
             "first_token_at": self.first_token_at,

@@ -13,10 +13,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chat.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from tests.fake_openai import FakeCall, FakeOpenAI
 from tests.live import LivePlatform, start_platform
 
 pytestmark = pytest.mark.live
+BACKGROUND_PROMPTS = (SUMMARIZER_PROMPT, TITLER_PROMPT)
 
 
 @pytest.fixture(scope="module", params=["production", "embedded"])
@@ -57,7 +59,14 @@ async def until(ws: ClientConnection, frame_type: str) -> list[dict[str, Any]]:
 
 
 def calls_with(fake: FakeOpenAI, marker: str) -> list[FakeCall]:
-    return [c for c in fake.calls if any(marker in m["content"] for m in c.messages if m["role"] == "user")]
+    """The chat calls for messages with ``marker`` (not the platform's titles and summaries,
+    whose transcripts quote them)."""
+    return [
+        c
+        for c in fake.calls
+        if c.messages[0]["content"] not in BACKGROUND_PROMPTS
+        and any(marker in m["content"] for m in c.messages if m["role"] == "user")
+    ]
 
 
 async def test_a_handshake_without_valid_credentials_is_http_403(platform: LivePlatform) -> None:

@@ -246,7 +246,8 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
         await send(ws, f"{marker} after the restart [[tokens=2]]")
         await frames_until(ws, "done")
         await ws.close()
-        (call,) = [c for c in fake_openai_server.calls if "after the restart" in c.messages[-1]["content"]]
+        asked = f"{marker} after the restart [[tokens=2]]"  # the chat call, not a summary quoting it
+        (call,) = [c for c in fake_openai_server.calls if c.messages[-1]["content"] == asked]
         system, *recent = call.messages
         assert system["content"].endswith(written)
         assert [m["content"] for m in recent] == [
