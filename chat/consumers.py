@@ -70,6 +70,7 @@ from chat.ws_auth import ChatPrincipal, Refused, authenticate
 from chatplatform import metrics
 from chatplatform.db import in_db_thread
 from chatplatform.tracing import tracer
+from tenants.experiments import Overrides
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
@@ -149,7 +150,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             conversation = conversation_for_user(
                 tenant_id=tenant_id, user_id=user_id, conversation_id=requested
             )
-        return chat_config_get(tenant_id=tenant_id), conversation.pk, conversation.message_count
+        # The conversation keeps the variant it started in, for all its messages.
+        variant = conversation.variant
+        self.overrides = Overrides.of(variant) if variant is not None else None
+        return self._config(), conversation.pk, conversation.message_count
+
+    def _config(self) -> ChatConfig:
+        """The tenant's config with the conversation's experiment variant over it."""
+        config = chat_config_get(tenant_id=self.principal.tenant_id)
+        return self.overrides.apply(config) if self.overrides is not None else config
 
     def _arm_token_expiry(self) -> None:
         if self.principal.expires_at is None:
@@ -430,7 +439,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Steps 3, 4, 8 and 9 of DESIGN.md's message path, in one trip to a database thread.
         Routing comes before limits here: the budget reservation needs the routed request."""
         with tracer.start_as_current_span("chat.config"):
-            self.config = config = chat_config_get(tenant_id=self.principal.tenant_id)
+            self.config = config = self._config()
         with tracer.start_as_current_span("chat.moderation") as span:
             moderated = moderate(
                 blocked_topics=config.blocked_topics, pii_filter=config.pii_filter, text=content
@@ -451,6 +460,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 answering_model=model_name(model),
                 history=history,
                 route=route.value,
+                variant_id=self.overrides.variant_id if self.overrides is not None else None,
             )
 
     async def _through_breaker(self, turn: PreparedTurn, provider: LLMProvider) -> tuple[PreparedTurn, Pass]:

@@ -40,6 +40,7 @@ class PreparedTurn:
     # Messages the conversation's summary covers, and whether recent ones did not fit the context.
     summary_message_count: int = 0
     context_overflow: bool = False
+    variant_id: int | None = None  # the conversation's A/B variant
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,10 @@ class Conversation(TenantOwnedModel):
     escalation_reason = models.TextField(blank=True)
     escalation_emailed_at = models.DateTimeField(null=True, blank=True)
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
-    experiment_variant = models.CharField(max_length=100, blank=True)
+    # The A/B variant the conversation's user was in when it started (tenants.experiments).
+    variant = models.ForeignKey(
+        "tenants.Variant", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
 
     class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["tenant", "user", "-started_at"], name="conv_tenant_user")]
@@ -62,6 +65,9 @@ class Message(TenantOwnedModel):
     output_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
     tokens_estimated = models.BooleanField(default=False)
+    variant = models.ForeignKey(
+        "tenants.Variant", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
     # Answered from the tenant's response cache: no upstream call, no tokens.
     cached = models.BooleanField(default=False)
     # The routing class the message was sorted into (chat.model_routing), on the answer.

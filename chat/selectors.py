@@ -40,7 +40,11 @@ class ConversationNotFound(Exception):
 
 def conversation_for_user(*, tenant_id: int, user_id: int, conversation_id: int) -> Conversation:
     try:
-        return Conversation.objects.for_tenant(tenant_id).get(pk=conversation_id, user_id=user_id)
+        return (
+            Conversation.objects.for_tenant(tenant_id)
+            .select_related("variant")
+            .get(pk=conversation_id, user_id=user_id)
+        )
     except Conversation.DoesNotExist:
         raise ConversationNotFound(conversation_id) from None
 

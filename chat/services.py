@@ -20,6 +20,7 @@ from chat.llm import ChatRequest
 from chat.memory import Remembered
 from chat.models import Conversation, Message, Role
 from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost, conversation_state
+from tenants.experiments import active_experiment, assign
 from tenants.selectors import ChatConfig
 
 
@@ -30,7 +31,10 @@ class ConversationOverBudget(Exception):
 
 
 def conversation_start(*, tenant_id: int, user_id: int) -> Conversation:
-    return Conversation.objects.create(tenant_id=tenant_id, user_id=user_id)
+    """A new conversation, in the user's variant of the tenant's running experiment, if any."""
+    experiment = active_experiment(tenant_id=tenant_id)
+    variant = assign(experiment=experiment, user_id=user_id) if experiment is not None else None
+    return Conversation.objects.create(tenant_id=tenant_id, user_id=user_id, variant=variant)
 
 
 def turn_begin(
@@ -43,6 +47,7 @@ def turn_begin(
     answering_model: str,
     history: list[Remembered],
     route: str = "",
+    variant_id: int | None = None,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
     ``history`` is the conversation's recent messages (``chat.memory``).
@@ -89,6 +94,7 @@ def turn_begin(
         route=route,
         summary_message_count=state.summary_message_count,
         context_overflow=context.overflow,
+        variant_id=variant_id,
     )
 
 
@@ -119,6 +125,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 role=Role.USER,
                 content=turn.content,
                 client_id=turn.client_id,
+                variant_id=turn.variant_id,
             )
         )
         messages.append(
@@ -127,6 +134,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 role=Role.ASSISTANT,
                 content=outcome.text,
                 reply_to_id=turn.user_message_id,
+                variant_id=turn.variant_id,
                 tokens_estimated=usage.estimated,
                 cached=outcome.cached,
                 route=turn.route,

@@ -1,6 +1,13 @@
-from django.contrib import admin
+from typing import Any
 
-from tenants.models import Membership, Tenant, Tier
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from tenants.experiments import ExperimentInvalid, validate_variants
+from tenants.models import Experiment, Membership, Tenant, Tier, Variant
 
 
 @admin.register(Tier)
@@ -28,6 +35,7 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
     search_fields = ["slug", "name"]
     readonly_fields = ["config_version", "created_at"]
     inlines = [MembershipInline]
+    actions = ["activate", "deactivate"]
     fieldsets = [
         (None, {"fields": ["slug", "name", "tier", "active", "created_at"]}),
         (
@@ -49,6 +57,10 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
             {"fields": ["routing_model_simple", "routing_model_moderate", "routing_model_complex"]},
         ),
         ("Moderation and support", {"fields": ["blocked_topics", "pii_filter", "escalation_email"]}),
+        (
+            "Conversations",
+            {"fields": ["summarize_after_messages", "idle_close_minutes", "retention_days"]},
+        ),
         (
             "Caches",
             {
@@ -75,6 +87,66 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
             },
         ),
     ]
+
+    @admin.action(description="Activate the selected tenants")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        self._set_active(request, queryset, True)
+
+    @admin.action(description="Deactivate the selected tenants (their users can no longer chat)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        self._set_active(request, queryset, False)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[Tenant], active: bool) -> None:
+        for tenant in queryset:  # save(): the config version moves, so cached configs follow
+            tenant.active = active
+            tenant.save()
+        self.message_user(request, f"{queryset.count()} tenant(s) updated.", messages.SUCCESS)
+
+
+class VariantFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
+    """At least two variants, exactly one control, weights summing to 100 %."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = [
+            (f.cleaned_data["name"], f.cleaned_data.get("is_control", False), f.cleaned_data["weight"])
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        try:
+            validate_variants(rows)
+        except ExperimentInvalid as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class VariantInline(admin.TabularInline[Variant, Experiment]):
+    model = Variant
+    formset = VariantFormSet
+    extra = 2
+    fields = ["name", "is_control", "weight", "model", "temperature", "max_tokens", "system_prompt"]
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin[Experiment]):
+    list_display = ["name", "tenant", "active", "created_at", "ended_at"]
+    list_filter = ["active", "tenant"]
+    search_fields = ["name", "tenant__slug"]
+    readonly_fields = ["created_at", "ended_at"]
+    inlines = [VariantInline]
+    actions = ["end_experiment"]
+
+    @admin.action(description="End the selected experiments")
+    def end_experiment(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
+        ended = queryset.filter(active=True).update(active=False, ended_at=timezone.now())
+        self.message_user(request, f"{ended} experiment(s) ended.", messages.SUCCESS)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Experiment]:
+        return Experiment.all_tenants.select_related("tenant")
+
+    def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
+        if change and "active" in form.changed_data and not obj.active:
+            obj.ended_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Membership)

@@ -114,3 +114,53 @@ class Membership(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.tenant_id} ({self.role})"
+
+
+class Experiment(TenantOwnedModel):
+    """An A/B test of the assistant's configuration: users are split between its variants."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(models.Model):
+    """One arm of an experiment: the overrides it applies (empty: the tenant's own value) and
+    its share of the users, in percent."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=100)
+    is_control = models.BooleanField(default=False)
+    weight = models.PositiveSmallIntegerField(help_text="percent of users; the weights sum to 100")
+    system_prompt = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "name"], name="variant_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExperimentAssignment(TenantOwnedModel):
+    """A user's variant: drawn once by hash, then kept even when the weights change."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="assignments")
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["experiment", "user"], name="assignment_unique_user")]

@@ -1,0 +1,110 @@
+"""A/B experiments: which variant a user is in, and what it changes in the chat config.
+
+Assignment is deterministic: the user's bucket is a hash of (experiment, user) in 0..9999, and
+the variants own consecutive ranges of buckets in proportion to their weights. The first
+assignment is stored (``ExperimentAssignment``), so a user keeps their variant even when the
+weights change later; only users never seen before follow the new weights.
+"""
+
+import hashlib
+from dataclasses import dataclass, replace
+
+from django.db import IntegrityError, transaction
+
+from tenants.models import Experiment, ExperimentAssignment, Variant
+from tenants.selectors import ChatConfig
+
+BUCKETS = 10_000
+
+
+class ExperimentInvalid(Exception):
+    pass
+
+
+def bucket(*, experiment_id: int, user_id: int) -> int:
+    digest = hashlib.sha256(f"{experiment_id}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def variant_for_bucket(variants: list[Variant], value: int) -> Variant:
+    """The variant whose range of buckets holds ``value`` (weights in percent, summing to 100)."""
+    upper = 0
+    for variant in variants:
+        upper += variant.weight * BUCKETS // 100
+        if value < upper:
+            return variant
+    return variants[-1]
+
+
+def validate_variants(variants: list[tuple[str, bool, int]]) -> None:
+    """(name, is_control, weight) of each variant: at least two, one control, weights sum to 100."""
+    if len(variants) < 2:
+        raise ExperimentInvalid("an experiment needs at least two variants")
+    if sum(1 for _, control, _ in variants if control) != 1:
+        raise ExperimentInvalid("exactly one variant must be the control")
+    if sum(weight for _, _, weight in variants) != 100:
+        raise ExperimentInvalid("the variants' weights must sum to 100")
+    if len({name for name, _, _ in variants}) != len(variants):
+        raise ExperimentInvalid("variant names must differ")
+
+
+def active_experiment(*, tenant_id: int) -> Experiment | None:
+    """The tenant's running experiment (the oldest, should several be active)."""
+    return Experiment.objects.for_tenant(tenant_id).filter(active=True).order_by("created_at").first()
+
+
+def assign(*, experiment: Experiment, user_id: int) -> Variant:
+    """The user's variant in ``experiment``: stored the first time, then always the same."""
+    existing = (
+        ExperimentAssignment.objects.for_tenant(experiment.tenant_id)
+        .select_related("variant")
+        .filter(experiment=experiment, user_id=user_id)
+        .first()
+    )
+    if existing is not None:
+        return existing.variant
+    variants = list(experiment.variants.order_by("id"))
+    chosen = variant_for_bucket(variants, bucket(experiment_id=experiment.pk, user_id=user_id))
+    try:
+        with transaction.atomic():
+            ExperimentAssignment.objects.create(
+                tenant_id=experiment.tenant_id, experiment=experiment, user_id=user_id, variant=chosen
+            )
+    except IntegrityError:  # assigned meanwhile (another tab, another instance): theirs stands
+        return (
+            ExperimentAssignment.objects.for_tenant(experiment.tenant_id)
+            .get(experiment=experiment, user_id=user_id)
+            .variant
+        )
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    variant_id: int
+    system_prompt: str
+    model: str
+    temperature: float | None
+    max_tokens: int | None
+
+    @classmethod
+    def of(cls, variant: Variant) -> "Overrides":
+        return cls(
+            variant_id=variant.pk,
+            system_prompt=variant.system_prompt,
+            model=variant.model,
+            temperature=variant.temperature,
+            max_tokens=variant.max_tokens,
+        )
+
+    def apply(self, config: ChatConfig) -> ChatConfig:
+        """The variant's values over the tenant's; a variant that sets a model turns model
+        routing off (routing would otherwise replace the model under test)."""
+        return replace(
+            config,
+            system_prompt=self.system_prompt or config.system_prompt,
+            model=self.model or config.model,
+            routing={} if self.model else config.routing,
+            temperature=config.temperature if self.temperature is None else self.temperature,
+            max_tokens=self.max_tokens or config.max_tokens,
+        )
