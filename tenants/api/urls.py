@@ -1,5 +1,6 @@
 from django.urls import path
 
+from chat import api as chat_api
 from tenants.api import experiments, views
 
 urlpatterns = [
@@ -7,6 +8,19 @@ urlpatterns = [
     path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
     path("tenants/", views.TenantListCreateView.as_view(), name="tenant-list"),
     path("tenants/<slug:slug>/members/", views.TenantMembersView.as_view(), name="tenant-members"),
+    path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
+    path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),
+    path("conversations/<int:pk>/", chat_api.ConversationDetailView.as_view(), name="conversation-detail"),
+    path(
+        "conversations/<int:pk>/messages/",
+        chat_api.ConversationMessagesView.as_view(),
+        name="conversation-messages",
+    ),
+    path(
+        "conversations/<int:pk>/export/",
+        chat_api.ConversationExportView.as_view(),
+        name="conversation-export",
+    ),
     path("experiments/", experiments.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<int:pk>/", experiments.ExperimentDetailView.as_view(), name="experiment-detail"),
     path(

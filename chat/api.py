@@ -1,0 +1,283 @@
+"""``/api/v1/conversations/``: the caller's tenant's conversations, their messages, exports.
+
+Owners, admins and viewers read every conversation of the tenant; members read their own.
+Search is PostgreSQL full-text search over the messages (a plain substring match on SQLite).
+Exports stream (CSV or JSON), so a large date range never sits in memory. Another tenant's
+conversation is a 404.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from chat.models import Conversation, Message
+from tenants.api.access import request_membership
+from tenants.models import Membership, Role
+
+_READ_ALL = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
+EXPORT_FIELDS = [
+    "conversation_id",
+    "message_id",
+    "created_at",
+    "user",
+    "role",
+    "content",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "finish_reason",
+    "rating",
+]
+
+
+class Pages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True)
+    variant = serializers.CharField(source="variant.name", default=None, read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "user",
+            "title",
+            "summary",
+            "started_at",
+            "ended_at",
+            "last_message_at",
+            "message_count",
+            "resolved",
+            "escalated",
+            "rating",
+            "variant",
+        ]
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "role",
+            "content",
+            "created_at",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "cached_input_tokens",
+            "cached",
+            "route",
+            "finish_reason",
+            "ttft_ms",
+            "latency_ms",
+            "cost_usd",
+            "rating",
+            "feedback_comment",
+        ]
+
+
+class ConversationFilters(serializers.Serializer):
+    q = serializers.CharField(required=False, max_length=200, help_text="full-text search in the messages")
+    user = serializers.CharField(required=False, help_text="username")
+    from_ = serializers.DateField(required=False)
+    to = serializers.DateField(required=False)
+    rating = serializers.IntegerField(required=False, min_value=1, max_value=5)
+    resolved = serializers.BooleanField(required=False, allow_null=True, default=None)
+    escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # `from` is a Python keyword
+        return fields
+
+
+def visible_conversations(request: Request) -> QuerySet[Conversation]:
+    membership: Membership | None = request_membership(request)
+    if membership is None:
+        raise PermissionDenied("this endpoint needs a tenant token")
+    conversations = Conversation.objects.for_tenant(membership.tenant_id).select_related("user", "variant")
+    if membership.role not in _READ_ALL:
+        conversations = conversations.filter(user_id=membership.user_id)
+    return conversations
+
+
+def filtered(request: Request) -> QuerySet[Conversation]:
+    query = ConversationFilters(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    f = query.validated_data
+    conversations = visible_conversations(request)
+    if f.get("user"):
+        conversations = conversations.filter(user__username=f["user"])
+    if f.get("from"):
+        conversations = conversations.filter(started_at__date__gte=f["from"])
+    if f.get("to"):
+        conversations = conversations.filter(started_at__date__lte=f["to"])
+    if f.get("rating"):
+        conversations = conversations.filter(rating=f["rating"])
+    for flag in ("resolved", "escalated"):
+        if f.get(flag) is not None:
+            conversations = conversations.filter(**{flag: f[flag]})
+    if f.get("q"):
+        membership = request_membership(request)
+        assert membership is not None  # visible_conversations() refused the request otherwise
+        messages = Message.objects.for_tenant(membership.tenant_id)
+        if connection.vendor == "postgresql":
+            matching = messages.annotate(search=SearchVector("content")).filter(
+                search=SearchQuery(f["q"], search_type="websearch")
+            )
+        else:
+            matching = messages.filter(content__icontains=f["q"])
+        conversations = conversations.filter(pk__in=matching.values("conversation_id"))
+    return conversations.order_by("-started_at", "-id")
+
+
+_FILTER_PARAMETERS = [
+    OpenApiParameter("q", str, description="full-text search in the messages"),
+    OpenApiParameter("user", str, description="username"),
+    OpenApiParameter("from", str, description="started on or after (YYYY-MM-DD)"),
+    OpenApiParameter("to", str, description="started on or before (YYYY-MM-DD)"),
+    OpenApiParameter("rating", int),
+    OpenApiParameter("resolved", bool),
+    OpenApiParameter("escalated", bool),
+]
+
+
+class ConversationListView(generics.ListAPIView):
+    serializer_class = ConversationSerializer
+    pagination_class = Pages
+
+    @extend_schema(parameters=_FILTER_PARAMETERS)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[Conversation]:
+        return filtered(self.request)
+
+
+class ConversationDetailView(generics.RetrieveAPIView):
+    serializer_class = ConversationSerializer
+
+    def get_queryset(self) -> QuerySet[Conversation]:
+        return visible_conversations(self.request)
+
+
+class ConversationMessagesView(generics.ListAPIView):
+    serializer_class = MessageSerializer
+    pagination_class = Pages
+
+    def get_queryset(self) -> QuerySet[Message]:
+        conversation = visible_conversations(self.request).filter(pk=self.kwargs["pk"]).first()
+        if conversation is None:
+            raise Http404
+        return (
+            Message.objects.for_tenant(conversation.tenant_id)
+            .filter(conversation=conversation)
+            .order_by("id")
+        )
+
+
+def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
+    for m in messages.select_related("conversation__user").iterator(chunk_size=1000):
+        yield {
+            "conversation_id": m.conversation_id,
+            "message_id": m.pk,
+            "created_at": m.created_at.isoformat(),
+            "user": m.conversation.user.get_username(),
+            "role": m.role,
+            "content": m.content,
+            "model": m.model,
+            "input_tokens": m.input_tokens,
+            "output_tokens": m.output_tokens,
+            "cost_usd": f"{m.cost_usd:f}",
+            "finish_reason": m.finish_reason,
+            "rating": m.rating,
+        }
+
+
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + json.dumps(row, ensure_ascii=False)
+    yield "]"
+
+
+def export_response(messages: QuerySet[Message], fmt: str, filename: str) -> StreamingHttpResponse:
+    rows = _rows(messages.order_by("conversation_id", "id"))
+    if fmt == "csv":
+        response = StreamingHttpResponse(_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(_json(rows), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+class ExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["csv", "json"], default="json")
+
+
+_EXPORT_PARAMETERS = [OpenApiParameter("format", str, enum=["csv", "json"])]
+
+
+class ConversationExportView(APIView):
+    @extend_schema(
+        parameters=_EXPORT_PARAMETERS, responses={(200, "text/csv"): str, (200, "application/json"): str}
+    )
+    def get(self, request: Request, pk: int) -> StreamingHttpResponse:
+        query = ExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversation = visible_conversations(request).filter(pk=pk).first()
+        if conversation is None:
+            raise Http404
+        messages = Message.objects.for_tenant(conversation.tenant_id).filter(conversation=conversation)
+        return export_response(messages, query.validated_data["format"], f"conversation-{pk}")
+
+
+class ConversationsExportView(APIView):
+    """Every message of the conversations the filters select (streamed)."""
+
+    @extend_schema(
+        parameters=[*_FILTER_PARAMETERS, *_EXPORT_PARAMETERS],
+        responses={(200, "text/csv"): str, (200, "application/json"): str},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = ExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversations = filtered(request)
+        membership = request_membership(request)
+        assert membership is not None  # filtered() refused the request otherwise
+        messages = Message.objects.for_tenant(membership.tenant_id).filter(
+            conversation__in=conversations.values("pk")
+        )
+        return export_response(messages, query.validated_data["format"], "conversations")
