@@ -10,19 +10,22 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat.analytics import stats_rows, today_utc
 from chat.models import Conversation, Message
 from tenants.api.access import request_membership
 from tenants.models import Membership, Role
@@ -281,3 +284,43 @@ class ConversationsExportView(APIView):
             conversation__in=conversations.values("pk")
         )
         return export_response(messages, query.validated_data["format"], "conversations")
+
+
+class AnalyticsQuery(serializers.Serializer):
+    from_ = serializers.DateField(required=False)
+    to = serializers.DateField(required=False)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("to") or today_utc()
+        start = attrs.get("from") or end - timedelta(days=29)
+        if end < start:
+            raise serializers.ValidationError({"to": ["must not be before 'from'"]})
+        if (end - start).days > 366:
+            raise serializers.ValidationError({"to": ["at most 366 days"]})
+        return {"from": start, "to": end}
+
+
+class AnalyticsView(APIView):
+    """The tenant's daily figures (``DailyTenantStats``, computed by Celery beat)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, description="first day, YYYY-MM-DD (default: 30 days ago)"),
+            OpenApiParameter("to", str, description="last day, YYYY-MM-DD (default: today, UTC)"),
+        ],
+        responses={200: OpenApiResponse(description="daily totals and rates")},
+    )
+    def get(self, request: Request) -> Response:
+        membership = request_membership(request)
+        if membership is None or membership.role not in _READ_ALL:
+            raise PermissionDenied("owners, admins and viewers read analytics")
+        query = AnalyticsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end = query.validated_data["from"], query.validated_data["to"]
+        days = stats_rows(tenant_id=membership.tenant_id, start=start, end=end)
+        return Response({"from": start.isoformat(), "to": end.isoformat(), "days": days})

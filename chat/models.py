@@ -96,3 +96,41 @@ class Message(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+
+class DailyTenantStats(TenantOwnedModel):
+    """One tenant's day (UTC), in total (``variant`` empty) and per experiment variant; written
+    by ``chat.analytics`` (Celery beat), read by the analytics API and the tenant console."""
+
+    day = models.DateField()
+    variant = models.ForeignKey(
+        "tenants.Variant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    conversations = models.PositiveIntegerField(default=0)
+    answers = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+    csat_count = models.PositiveIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    cost_by_model = models.JSONField(default=dict)  # model -> USD (string)
+    model_mix = models.JSONField(default=dict)  # model -> answers
+    cache_hits = models.PositiveIntegerField(default=0)
+    ttft_p50_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttft_p95_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_p50_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_p95_ms = models.PositiveIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "day", "variant"], name="stats_unique_day_variant"),
+            models.UniqueConstraint(
+                fields=["tenant", "day"],
+                condition=models.Q(variant__isnull=True),
+                name="stats_unique_day_total",
+            ),
+        ]

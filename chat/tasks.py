@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
-from chat import background
+from chat import analytics, background
 from chat.llm import UpstreamError
 from chat.services import conversations_close_idle
 from tenants.models import Tenant
@@ -48,3 +48,14 @@ def purge_expired_history() -> int:
     for tenant_id, days in tenants:
         purged += background.history_purge(tenant_id=tenant_id, retention_days=days or 0, now=now)
     return purged
+
+
+@shared_task(**_RETRIED)
+def compute_daily_stats() -> int:
+    """Beat: recompute the days that can still change, for every active tenant."""
+    today = analytics.today_utc()
+    written = 0
+    for tenant_id in Tenant.objects.filter(active=True).values_list("pk", flat=True):
+        for day in analytics.days_due(tenant_id=tenant_id, today=today):
+            written += analytics.day_stats(tenant_id=tenant_id, day=day)
+    return written

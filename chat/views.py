@@ -1,11 +1,21 @@
-"""The web chat page: a logged-in user picks one of their tenants and chats in it."""
+"""The web pages: the chat (a logged-in user picks one of their tenants and chats in it) and the
+tenant console (analytics and running experiments, for owners, admins and viewers)."""
+
+from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from chat.analytics import stats_rows, today_utc
+from tenants.experiment_results import experiment_results
+from tenants.models import Experiment, Role
 from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user
+
+_CONSOLE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -14,20 +24,45 @@ def _user_id(request: HttpRequest) -> int:
     return user_id
 
 
-@login_required
-def chat_page(request: HttpRequest) -> HttpResponse:
+def _current_membership(request: HttpRequest) -> tuple[Any, int]:
+    """The membership of the tenant chosen in the session (the only one, if there is one)."""
     memberships = memberships_of_user(user_id=_user_id(request))
     chosen = request.session.get(SESSION_TENANT_KEY)
     current = next((m for m in memberships if m.tenant.slug == chosen), None)
     if current is None and len(memberships) == 1:
         current = memberships[0]
         request.session[SESSION_TENANT_KEY] = current.tenant.slug
+    return current, len(memberships)
+
+
+@login_required
+def chat_page(request: HttpRequest) -> HttpResponse:
+    current, count = _current_membership(request)
     if current is None:
         return redirect("chat:choose-tenant")
     return render(
         request,
         "chat/chat.html",
-        {"membership": current, "tenant": current.tenant, "several": len(memberships) > 1},
+        {"membership": current, "tenant": current.tenant, "several": count > 1},
+    )
+
+
+@login_required
+def console(request: HttpRequest) -> HttpResponse:
+    current, count = _current_membership(request)
+    if current is None:
+        return redirect("chat:choose-tenant")
+    if current.role not in _CONSOLE_ROLES:
+        raise PermissionDenied
+    tenant_id = current.tenant_id
+    end = today_utc()
+    days = stats_rows(tenant_id=tenant_id, start=end - timedelta(days=29), end=end)
+    running = Experiment.objects.for_tenant(tenant_id).filter(active=True).order_by("created_at")
+    experiments = [experiment_results(tenant_id=tenant_id, experiment_id=e.pk) for e in running]
+    return render(
+        request,
+        "chat/console.html",
+        {"tenant": current.tenant, "several": count > 1, "days": days, "experiments": experiments},
     )
 
 

@@ -1,12 +1,19 @@
-"""The chat page in Chromium: log in, watch an answer stream in rendered, press Stop."""
+"""The pages in Chromium: the chat (log in, watch an answer stream in rendered, press Stop) and
+the tenant console's charts."""
 
+import asyncio
+import json
+import os
+import subprocess
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from websockets.asyncio.client import connect
 
 from tests.fake_openai import FakeOpenAI
-from tests.live import LivePlatform, start_platform
+from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -60,4 +67,77 @@ def test_log_in_see_the_answer_stream_rendered_and_stop_it(
         page.click("#escalate")
         expect(page.locator("#status")).to_contain_text("team has been notified")
         page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "chat.png"))
+        browser.close()
+
+
+async def demo_traffic(platform: LivePlatform) -> None:
+    """A few conversations as the demo user: answers, ratings, a resolution."""
+    token = platform.token("demo", platform.passwords["demo"], "demo")
+    for n in range(6):
+        async with connect(f"{platform.ws_url}/ws/chat/?token={token}") as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "message",
+                        "content": f"question {n} [[tokens=20]]",
+                        "client_id": str(uuid.uuid4()),
+                    }
+                )
+            )
+            while (frame := json.loads(await ws.recv()))["type"] != "done":
+                pass
+            await ws.send(
+                json.dumps({"type": "feedback", "message_id": frame["message_id"], "rating": 3 + n % 3})
+            )
+            if n % 2:
+                await ws.send(json.dumps({"type": "resolve"}))
+                while json.loads(await ws.recv())["type"] != "resolved":
+                    pass
+
+
+def test_the_console_shows_the_tenants_charts(
+    platform: LivePlatform, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    asyncio.run(demo_traffic(platform))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://root@127.0.0.1:5432/{platform.database}",
+        "REDIS_URL": LIVE_REDIS_URL,
+    }
+    computed = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "compute_analytics"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "daily rows written" in computed.stdout
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{platform.base_url}/chat/console/")
+        page.fill("input[name=username]", "demo")
+        page.fill("input[name=password]", platform.passwords["demo"])
+        page.click("button[type=submit]")
+        page.goto(f"{platform.base_url}/chat/console/")
+        expect(page.locator("#chart-volume")).to_be_visible()
+        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 6")
+        charts = page.evaluate(
+            "window.consoleCharts.map(c => ({id: c.canvas.id, points: c.data.datasets.flatMap(d => d.data)"
+            ".filter(v => v !== null && v !== 0).length, width: c.width}))"
+        )
+        assert [c["id"] for c in charts] == [
+            "chart-volume",
+            "chart-cost",
+            "chart-ttft",
+            "chart-cache",
+            "chart-outcomes",
+            "chart-csat",
+        ]
+        drawn = {c["id"] for c in charts if c["points"] > 0 and c["width"] > 100}
+        assert drawn >= {"chart-volume", "chart-ttft", "chart-outcomes", "chart-csat"}, charts
+        page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "console.png"), full_page=True)
         browser.close()

@@ -21,6 +21,7 @@ urlpatterns = [
         chat_api.ConversationExportView.as_view(),
         name="conversation-export",
     ),
+    path("analytics/", chat_api.AnalyticsView.as_view(), name="analytics"),
     path("experiments/", experiments.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<int:pk>/", experiments.ExperimentDetailView.as_view(), name="experiment-detail"),
     path(

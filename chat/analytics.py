@@ -1,0 +1,147 @@
+"""Daily analytics per tenant (``DailyTenantStats``): computed from the conversations, answers
+and usage records of a day (UTC), in total and per experiment variant.
+
+Incremental: the beat task recomputes only today and yesterday (late answers land there) for
+each active tenant, plus the last ``BACKFILL_DAYS`` for a tenant that has no statistics yet.
+Recomputing a day replaces its rows, so the task can run any number of times.
+"""
+
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import UsageRecord
+from chat.models import Conversation, DailyTenantStats, Message, Role
+
+BACKFILL_DAYS = 30
+
+
+def _percentile(values: list[int], q: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def day_stats(*, tenant_id: int, day: date) -> int:
+    """Recompute one day of one tenant; returns how many rows it wrote."""
+    start, end = _bounds(day)
+    groups: dict[int | None, dict[str, Any]] = defaultdict(
+        lambda: {"ratings": [], "ttft": [], "latency": [], "models": Counter(), "costs": defaultdict(Decimal)}
+    )
+
+    def both(variant_id: int | None) -> list[dict[str, Any]]:
+        return [groups[None]] + ([groups[variant_id]] if variant_id is not None else [])
+
+    conversations = Conversation.objects.for_tenant(tenant_id).filter(
+        started_at__gte=start, started_at__lt=end
+    )
+    for variant_id, resolved, escalated, rating in conversations.values_list(
+        "variant_id", "resolved", "escalated", "rating"
+    ):
+        for g in both(variant_id):
+            g["conversations"] = g.get("conversations", 0) + 1
+            g["resolved"] = g.get("resolved", 0) + int(resolved)
+            g["escalated"] = g.get("escalated", 0) + int(escalated)
+            if rating is not None:
+                g["ratings"].append(rating)
+    answers = Message.objects.for_tenant(tenant_id).filter(
+        role=Role.ASSISTANT, created_at__gte=start, created_at__lt=end
+    )
+    for variant_id, model, cached, ttft, latency in answers.values_list(
+        "variant_id", "model", "cached", "ttft_ms", "latency_ms"
+    ):
+        for g in both(variant_id):
+            g["answers"] = g.get("answers", 0) + 1
+            g["cache_hits"] = g.get("cache_hits", 0) + int(cached)
+            g["models"][model] += 1
+            if ttft is not None and not cached:
+                g["ttft"].append(ttft)
+            if latency is not None:
+                g["latency"].append(latency)
+    usage = UsageRecord.objects.for_tenant(tenant_id).filter(created_at__gte=start, created_at__lt=end)
+    for variant_id, model, tokens_in, tokens_out, cost in usage.values_list(
+        "message__variant_id", "model", "input_tokens", "output_tokens", "cost_usd"
+    ):
+        for g in both(variant_id):
+            g["input_tokens"] = g.get("input_tokens", 0) + tokens_in
+            g["output_tokens"] = g.get("output_tokens", 0) + tokens_out
+            g["costs"][model] += cost
+    groups[None]  # a day with nothing still gets its (empty) total row
+    rows = [
+        DailyTenantStats(
+            tenant_id=tenant_id,
+            day=day,
+            variant_id=variant_id,
+            conversations=g.get("conversations", 0),
+            answers=g.get("answers", 0),
+            resolved=g.get("resolved", 0),
+            escalated=g.get("escalated", 0),
+            csat_count=len(g["ratings"]),
+            csat_sum=sum(g["ratings"]),
+            input_tokens=g.get("input_tokens", 0),
+            output_tokens=g.get("output_tokens", 0),
+            cost_usd=sum(g["costs"].values(), Decimal(0)),
+            cost_by_model={model: f"{cost:f}" for model, cost in g["costs"].items()},
+            model_mix=dict(g["models"]),
+            cache_hits=g.get("cache_hits", 0),
+            ttft_p50_ms=_percentile(g["ttft"], 50),
+            ttft_p95_ms=_percentile(g["ttft"], 95),
+            latency_p50_ms=_percentile(g["latency"], 50),
+            latency_p95_ms=_percentile(g["latency"], 95),
+        )
+        for variant_id, g in groups.items()
+    ]
+    with transaction.atomic():
+        DailyTenantStats.objects.for_tenant(tenant_id).filter(day=day).delete()
+        DailyTenantStats.objects.bulk_create(rows)
+    return len(rows)
+
+
+def days_due(*, tenant_id: int, today: date) -> list[date]:
+    """Today and yesterday; the last BACKFILL_DAYS for a tenant never computed."""
+    if DailyTenantStats.objects.for_tenant(tenant_id).exists():
+        return [today - timedelta(days=1), today]
+    return [today - timedelta(days=n) for n in range(BACKFILL_DAYS, -1, -1)]
+
+
+def today_utc() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+def stats_rows(*, tenant_id: int, start: date, end: date) -> list[dict[str, Any]]:
+    """The tenant's daily totals from ``start`` to ``end`` (inclusive), with the derived rates."""
+    rows = DailyTenantStats.objects.for_tenant(tenant_id).filter(
+        day__gte=start, day__lte=end, variant__isnull=True
+    )
+    return [
+        {
+            "day": row.day.isoformat(),
+            "conversations": row.conversations,
+            "answers": row.answers,
+            "resolution_rate": row.resolved / row.conversations if row.conversations else None,
+            "escalation_rate": row.escalated / row.conversations if row.conversations else None,
+            "csat_mean": row.csat_sum / row.csat_count if row.csat_count else None,
+            "csat_count": row.csat_count,
+            "input_tokens": row.input_tokens,
+            "output_tokens": row.output_tokens,
+            "cost_usd": f"{row.cost_usd:f}",
+            "cost_by_model": row.cost_by_model,
+            "model_mix": row.model_mix,
+            "cache_hit_rate": row.cache_hits / row.answers if row.answers else None,
+            "ttft_p50_ms": row.ttft_p50_ms,
+            "ttft_p95_ms": row.ttft_p95_ms,
+            "latency_p50_ms": row.latency_p50_ms,
+            "latency_p95_ms": row.latency_p95_ms,
+        }
+        for row in rows.order_by("day")
+    ]
