@@ -1,0 +1,121 @@
+"""Daily analytics: computed from a seeded day, per variant, served by the API and the console,
+each tenant seeing only its own."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.test import Client
+from rest_framework.test import APIClient
+
+from billing.models import UsageRecord
+from chat.analytics import day_stats, days_due, today_utc
+from chat.models import Conversation, DailyTenantStats, Message
+from chat.tasks import compute_daily_stats
+from tenants.models import Experiment, Membership, Variant
+from tenants.models import Role as MemberRole
+from tenants.selectors import SESSION_TENANT_KEY
+from tests.conftest import PASSWORD, World, make_user
+
+
+def client_for(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def seed_day(world: World) -> Variant:
+    experiment = Experiment.objects.create(tenant=world.acme, name="e")
+    control = Variant.objects.create(experiment=experiment, name="control", is_control=True, weight=50)
+    Variant.objects.create(experiment=experiment, name="b", weight=50)
+    for n, (resolved, escalated, rating) in enumerate(
+        [(True, False, 5), (False, True, 2), (True, False, None)]
+    ):
+        conversation = Conversation.objects.create(
+            tenant=world.acme,
+            user=world.alice,
+            resolved=resolved,
+            escalated=escalated,
+            rating=rating,
+            variant=control if n == 0 else None,
+        )
+        answer = Message.objects.create(
+            tenant=world.acme,
+            conversation=conversation,
+            role="assistant",
+            content="a",
+            model="gpt-4o-mini",
+            ttft_ms=100 * (n + 1),
+            latency_ms=1000,
+            cached=n == 2,
+            variant=conversation.variant,
+        )
+        UsageRecord.objects.create(
+            tenant=world.acme,
+            conversation=conversation,
+            message=answer,
+            model="gpt-4o-mini",
+            input_tokens=10,
+            output_tokens=20,
+            cost_usd=Decimal("0.001"),
+        )
+    Conversation.objects.create(tenant=world.globex, user=world.carol, resolved=True)
+    return control
+
+
+def test_a_day_is_summed_in_total_and_per_variant(world: World) -> None:
+    control = seed_day(world)
+    compute_daily_stats.apply().get()
+    total = DailyTenantStats.objects.for_tenant(world.acme.pk).get(day=today_utc(), variant=None)
+    assert (total.conversations, total.answers, total.resolved, total.escalated) == (3, 3, 2, 1)
+    assert (total.csat_count, total.csat_sum, total.cache_hits) == (2, 7, 1)
+    assert (total.input_tokens, total.output_tokens, total.cost_usd) == (30, 60, Decimal("0.003"))
+    assert total.ttft_p50_ms == 100 and total.model_mix == {"gpt-4o-mini": 3}  # cached answers: no TTFT
+    per_variant = DailyTenantStats.objects.for_tenant(world.acme.pk).get(day=today_utc(), variant=control)
+    assert (per_variant.conversations, per_variant.resolved, per_variant.csat_sum) == (1, 1, 5)
+    # Recomputing changes nothing; the backfill covered 30 days, from now on only two.
+    assert day_stats(tenant_id=world.acme.pk, day=today_utc()) == 2
+    assert DailyTenantStats.objects.for_tenant(world.acme.pk).filter(day=today_utc()).count() == 2
+    assert days_due(tenant_id=world.acme.pk, today=today_utc()) == [
+        today_utc() - timedelta(days=1),
+        today_utc(),
+    ]
+    assert DailyTenantStats.objects.for_tenant(world.acme.pk).filter(variant=None).count() == 31
+
+
+def test_the_api_and_the_console_serve_the_figures_to_the_right_roles(world: World) -> None:
+    seed_day(world)
+    compute_daily_stats.apply().get()
+    today = today_utc().isoformat()
+    body = (
+        client_for(world.token(world.alice, world.acme))
+        .get(f"/api/v1/analytics/?from={today}&to={today}")
+        .json()
+    )
+    (day,) = body["days"]
+    assert day["conversations"] == 3 and day["resolution_rate"] == 2 / 3 and day["csat_mean"] == 3.5
+    assert day["cache_hit_rate"] == 1 / 3 and day["cost_by_model"] == {"gpt-4o-mini": "0.00300000"}
+    viewer = make_user("val")
+    Membership.objects.create(tenant=world.acme, user=viewer, role=MemberRole.VIEWER)
+    assert client_for(world.token(viewer, world.acme)).get("/api/v1/analytics/").status_code == 200
+    assert client_for(world.token(world.bob, world.acme)).get("/api/v1/analytics/").status_code == 403
+    globex = client_for(world.token(world.carol, world.globex))
+    assert globex.get("/api/v1/analytics/").status_code == 403  # a member there
+    bad = client_for(world.token(world.alice, world.acme)).get(
+        "/api/v1/analytics/?from=2026-02-10&to=2026-01-01"
+    )
+    assert bad.status_code == 400 and "to" in bad.json()["errors"]
+
+    browser = Client()
+    assert browser.login(username="alice", password=PASSWORD)
+    session = browser.session
+    session[SESSION_TENANT_KEY] = "acme"
+    session.save()
+    page = browser.get("/chat/console/")
+    assert (
+        page.status_code == 200
+        and b'id="chart-cost"' in page.content
+        and b'"conversations": 3' in page.content
+    )
+    member = Client()
+    assert member.login(username="bob", password=PASSWORD)
+    assert member.get("/chat/console/").status_code == 403
