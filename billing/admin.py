@@ -5,7 +5,7 @@ from billing.models import ModelPrice, UsageRecord
 
 @admin.register(ModelPrice)
 class ModelPriceAdmin(admin.ModelAdmin[ModelPrice]):
-    list_display = ["model", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok"]
+    list_display = ["model", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "context_tokens"]
 
 
 @admin.register(UsageRecord)
@@ -18,9 +18,11 @@ class UsageRecordAdmin(admin.ModelAdmin[UsageRecord]):
         "input_tokens",
         "output_tokens",
         "estimated",
+        "cached",
+        "purpose",
         "cost_usd",
     ]
-    list_filter = ["tenant", "model", "estimated"]
+    list_filter = ["tenant", "model", "purpose", "cached", "estimated"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: object) -> bool:

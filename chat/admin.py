@@ -16,6 +16,9 @@ class MessageInline(admin.TabularInline[Message, Conversation]):
         "input_tokens",
         "output_tokens",
         "finish_reason",
+        "route",
+        "cached",
+        "variant",
         "ttft_ms",
         "cost_usd",
         "created_at",
@@ -39,7 +42,7 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
         "escalated",
         "rating",
     ]
-    list_filter = ["tenant", "resolved", "escalated"]
+    list_filter = ["tenant", "resolved", "escalated", "variant"]
     search_fields = ["title", "user__username"]
     inlines = [MessageInline]
 

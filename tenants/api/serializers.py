@@ -84,3 +84,49 @@ class MembershipSerializer(serializers.ModelSerializer):
     class Meta:
         model = Membership
         fields = ["id", "username", "email", "role", "active", "tenant", "created_at"]
+
+
+class TenantConfigSerializer(serializers.ModelSerializer):
+    """What a tenant's owners and admins set: the assistant, moderation, caches, conversations.
+    Limits and the tier stay with platform staff (the admin)."""
+
+    blocked_topics = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=500, required=False
+    )
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "system_prompt",
+            "model",
+            "fallback_model",
+            "routing_model_simple",
+            "routing_model_moderate",
+            "routing_model_complex",
+            "temperature",
+            "max_tokens_per_response",
+            "max_message_chars",
+            "custom_greeting",
+            "blocked_topics",
+            "pii_filter",
+            "escalation_email",
+            "exact_cache_enabled",
+            "semantic_cache_enabled",
+            "semantic_cache_threshold",
+            "cache_ttl_seconds",
+            "summarize_after_messages",
+            "idle_close_minutes",
+            "retention_days",
+            "config_version",
+        ]
+        read_only_fields = ["config_version"]
+        extra_kwargs = {
+            "temperature": {"min_value": 0.0, "max_value": 2.0},
+            "max_tokens_per_response": {"min_value": 1, "max_value": 32_000},
+            "max_message_chars": {"min_value": 1, "max_value": 32_000},
+            "semantic_cache_threshold": {"min_value": 0.5, "max_value": 1.0},
+            "cache_ttl_seconds": {"min_value": 1, "max_value": 30 * 86400},
+            "summarize_after_messages": {"min_value": 4, "max_value": 1000},
+            "idle_close_minutes": {"min_value": 1},
+            "retention_days": {"min_value": 1},
+        }

@@ -7,6 +7,7 @@ urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
     path("tenants/", views.TenantListCreateView.as_view(), name="tenant-list"),
+    path("tenants/<slug:slug>/config/", views.TenantConfigView.as_view(), name="tenant-config"),
     path("tenants/<slug:slug>/members/", views.TenantMembersView.as_view(), name="tenant-members"),
     path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),

@@ -17,11 +17,13 @@ from tenants.api.access import IsPlatformStaff, can_manage, request_membership
 from tenants.api.serializers import (
     MemberCreateSerializer,
     MembershipSerializer,
+    TenantConfigSerializer,
     TenantSerializer,
     TenantTokenRefreshSerializer,
     TokenObtainSerializer,
 )
 from tenants.models import Membership, Tenant
+from tenants.selectors import forget_chat_configs
 from tenants.services import AlreadyMember, member_add, tenant_create
 
 
@@ -78,6 +80,29 @@ class TenantListCreateView(generics.ListCreateAPIView):
     def perform_create(self, serializer: TenantSerializer) -> None:  # type: ignore[override]
         data = serializer.validated_data
         serializer.instance = tenant_create(slug=data["slug"], name=data["name"], tier=data["tier"])
+
+
+class TenantConfigView(APIView):
+    """``tenants/{slug}/config/``: the tenant's configuration, for its owners and admins (and
+    platform staff). Every change moves the config version, which every cache is keyed by."""
+
+    def _tenant(self, request: Request, slug: str) -> Tenant:
+        tenant = visible_tenant(request, slug)
+        if not can_manage(request, tenant.pk):
+            raise PermissionDenied("only the tenant's owners and admins see and change its configuration")
+        return tenant
+
+    @extend_schema(responses=TenantConfigSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(TenantConfigSerializer(self._tenant(request, slug)).data)
+
+    @extend_schema(request=TenantConfigSerializer, responses=TenantConfigSerializer)
+    def patch(self, request: Request, slug: str) -> Response:
+        serializer = TenantConfigSerializer(self._tenant(request, slug), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        tenant = serializer.save()
+        forget_chat_configs()
+        return Response(TenantConfigSerializer(tenant).data)
 
 
 class TenantMembersView(APIView):
