@@ -320,23 +320,22 @@ def new_tenant(platform: LivePlatform, *, caches: bool, routing: bool, threshold
     )
     assert status == 201, body
     raise_limits(platform, slug)
-    with psycopg.connect(f"postgresql://root@127.0.0.1:5432/{platform.database}", autocommit=True) as conn:
-        conn.execute(
-            "UPDATE tenants_tenant SET model = 'gpt-4o', system_prompt = %s, exact_cache_enabled = %s,"
-            " semantic_cache_enabled = %s, semantic_cache_threshold = %s, routing_model_simple = %s,"
-            " routing_model_moderate = %s, routing_model_complex = %s, config_version = config_version + 1"
-            " WHERE slug = %s",
-            [
-                "You are the support assistant of an online shop. Answer briefly and precisely.",
-                caches,
-                caches,
-                threshold,
-                "gpt-4o-mini" if routing else "",
-                "gpt-4o-mini" if routing else "",
-                "gpt-4o" if routing else "",
-                slug,
-            ],
-        )
+    platform.sql(
+        "UPDATE tenants_tenant SET model = 'gpt-4o', system_prompt = %s, exact_cache_enabled = %s,"
+        " semantic_cache_enabled = %s, semantic_cache_threshold = %s, routing_model_simple = %s,"
+        " routing_model_moderate = %s, routing_model_complex = %s, config_version = config_version + 1"
+        " WHERE slug = %s",
+        [
+            "You are the support assistant of an online shop. Answer briefly and precisely.",
+            caches,
+            caches,
+            threshold,
+            "gpt-4o-mini" if routing else "",
+            "gpt-4o-mini" if routing else "",
+            "gpt-4o" if routing else "",
+            slug,
+        ],
+    )
     return slug, platform.token(username, password, slug)
 
 

@@ -1,9 +1,9 @@
 """Small statistics shared by the benchmarks."""
 
+from tenants import stats
+
 
 def percentile(values: list[float], pct: float) -> float:
-    """The nearest-rank percentile (``nan`` for no values)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))]
+    """The nearest-rank percentile (``nan`` for no values), as the platform computes it."""
+    found = stats.percentile(values, pct)
+    return float("nan") if found is None else found

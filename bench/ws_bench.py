@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,10 +268,7 @@ def raise_limits(platform: LivePlatform, slug: str) -> None:
         "WHERE slug = %s"
     )
     if platform.database:
-        with psycopg.connect(
-            f"postgresql://root@127.0.0.1:5432/{platform.database}", autocommit=True
-        ) as conn:
-            conn.execute(sql, [slug])
+        platform.sql(sql, [slug])
     else:
         with sqlite3.connect(platform.sqlite_path) as conn:
             conn.execute(sql.replace("%s", "?"), [slug])

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from billing.admission import month_bounds
 from billing.selectors import tokens_used, usage_report
 from tenants.api.access import request_membership
+from tenants.api.queries import FromToQuery
 from tenants.models import Role, Tenant
 from tenants.selectors import tenant_limits
 
@@ -24,16 +25,8 @@ _READERS = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 _MAX_DAYS = 366
 
 
-class UsageQuery(serializers.Serializer):
-    # `from` is a Python keyword: the field is declared under another name and renamed below.
-    from_ = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
+class UsageQuery(FromToQuery):
     tenant = serializers.SlugField(required=False, help_text="platform staff: the tenant to report on")
-
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         today = timezone.now().astimezone(UTC).date()

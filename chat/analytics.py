@@ -16,15 +16,9 @@ from django.utils import timezone
 
 from billing.models import UsageRecord
 from chat.models import Conversation, DailyTenantStats, Message, Role
+from tenants.stats import percentile
 
 BACKFILL_DAYS = 30
-
-
-def _percentile(values: list[int], q: float) -> int | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def _bounds(day: date) -> tuple[datetime, datetime]:
@@ -94,10 +88,10 @@ def day_stats(*, tenant_id: int, day: date) -> int:
             cost_by_model={model: f"{cost:f}" for model, cost in g["costs"].items()},
             model_mix=dict(g["models"]),
             cache_hits=g.get("cache_hits", 0),
-            ttft_p50_ms=_percentile(g["ttft"], 50),
-            ttft_p95_ms=_percentile(g["ttft"], 95),
-            latency_p50_ms=_percentile(g["latency"], 50),
-            latency_p95_ms=_percentile(g["latency"], 95),
+            ttft_p50_ms=percentile(g["ttft"], 50),
+            ttft_p95_ms=percentile(g["ttft"], 95),
+            latency_p50_ms=percentile(g["latency"], 50),
+            latency_p95_ms=percentile(g["latency"], 95),
         )
         for variant_id, g in groups.items()
     ]

@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from chat.analytics import stats_rows, today_utc
 from chat.models import Conversation, Message
 from tenants.api.access import request_membership
+from tenants.api.queries import FromToQuery
 from tenants.models import Membership, Role
 
 _READ_ALL = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
@@ -98,19 +99,12 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
 
 
-class ConversationFilters(serializers.Serializer):
+class ConversationFilters(FromToQuery):
     q = serializers.CharField(required=False, max_length=200, help_text="full-text search in the messages")
     user = serializers.CharField(required=False, help_text="username")
-    from_ = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
     rating = serializers.IntegerField(required=False, min_value=1, max_value=5)
     resolved = serializers.BooleanField(required=False, allow_null=True, default=None)
     escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
-
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")  # `from` is a Python keyword
-        return fields
 
 
 def visible_conversations(request: Request) -> QuerySet[Conversation]:
@@ -286,15 +280,7 @@ class ConversationsExportView(APIView):
         return export_response(messages, query.validated_data["format"], "conversations")
 
 
-class AnalyticsQuery(serializers.Serializer):
-    from_ = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
-
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
-
+class AnalyticsQuery(FromToQuery):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         end = attrs.get("to") or today_utc()
         start = attrs.get("from") or end - timedelta(days=29)

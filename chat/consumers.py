@@ -366,15 +366,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Before `done` (one Redis write): once a client has seen `done`, the cache holds it.
         await cache_fill(self.config, turn, probe, outcome)
         await self._send({"type": "typing", "active": False})
-        await self._send(
-            done_frame(
-                message_id=turn.answer_message_id,
-                finish_reason=outcome.finish_reason,
-                model=turn.request.model,
-                usage=outcome.usage,
-                cost_usd=outcome.cost_usd,
-            )
-        )
+        await self._send_done(turn, outcome)
         if outcome.error is not None:
             log.warning("chat.upstream_error", error=outcome.error)
             await self._send_error(ErrorCode.UPSTREAM_ERROR, "the model provider failed; try again")
@@ -493,6 +485,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "cached": True,
             }
         )
+        await self._send_done(turn, outcome)
+        self._queue_background_work(turn)
+
+    async def _send_done(self, turn: PreparedTurn, outcome: Outcome) -> None:
         await self._send(
             done_frame(
                 message_id=turn.answer_message_id,
@@ -502,7 +498,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 cost_usd=outcome.cost_usd,
             )
         )
-        self._queue_background_work(turn)
 
     async def _replay(self, stored: StoredAnswer) -> None:
         await self._send(

@@ -11,13 +11,7 @@ from billing.models import UsageRecord
 from chat.models import Conversation, Message, Role
 from tenants import stats
 from tenants.models import Experiment, Variant
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+from tenants.stats import percentile
 
 
 def _variant_data(tenant_id: int, variant: Variant) -> dict[str, Any]:
@@ -76,7 +70,7 @@ def experiment_results(*, tenant_id: int, experiment_id: int) -> dict[str, Any]:
             "csat_mean": _estimate(stats.mean(d["ratings"])),
             "tokens_per_conversation": _estimate(stats.mean(d["tokens"])),
             "cost_usd_per_conversation": _estimate(stats.mean(d["costs"])),
-            "ttft_p50_ms": _percentile(d["ttft_ms"], 50),
+            "ttft_p50_ms": percentile(d["ttft_ms"], 50),
             "ttft_samples": len(d["ttft_ms"]),
         }
         if not variant.is_control:

@@ -8,11 +8,22 @@ Student's t distribution is computed through the regularized incomplete beta fun
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 Z_95 = 1.959963984540054
 # Below these, a result is reported as too small to decide.
 MIN_SAMPLE = 30
 MIN_EVENTS = 5
+
+
+def percentile(values: Sequence[N], q: float) -> N | None:
+    """The nearest-rank percentile ``q`` (0-100) of ``values``; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))]
 
 
 def normal_cdf(x: float) -> float:

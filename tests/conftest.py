@@ -15,6 +15,8 @@ import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import F
+from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from billing.models import ModelPrice
@@ -111,6 +113,22 @@ class World:
         if tenant is not None:
             refresh["tenant"] = tenant.slug
         return str(refresh.access_token)
+
+
+def client_for(token: str | None = None) -> APIClient:
+    """A REST client, with the bearer token when there is one."""
+    client = APIClient()
+    if token:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+async def reconfigure(*tenants: Tenant, **fields: object) -> None:
+    """Change tenants' configuration as a save would: the config version moves (unless given),
+    and this process's cached configs are dropped."""
+    fields.setdefault("config_version", F("config_version") + 1)
+    await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(**fields)
+    forget_chat_configs()
 
 
 def make_user(username: str, **extra: Any) -> Any:

@@ -99,6 +99,13 @@ class LivePlatform:
         assert status == 201, body
         return slug, username, password
 
+    def sql(self, query: str, params: list[Any] | tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """Run one statement on the platform's PostgreSQL database; its first row, if any."""
+        url = f"postgresql://root@127.0.0.1:5432/{self.database}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            cursor = conn.execute(query, params)  # type: ignore[arg-type]
+            return cursor.fetchone() if cursor.description else None
+
     def server_pid(self) -> int:
         """The Daphne process among the run command's children."""
         for entry in Path("/proc").iterdir():

@@ -5,7 +5,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.test import Client
-from rest_framework.test import APIClient
 
 from billing.models import UsageRecord
 from chat.analytics import day_stats, days_due, today_utc
@@ -14,13 +13,7 @@ from chat.tasks import compute_daily_stats
 from tenants.models import Experiment, Membership, Variant
 from tenants.models import Role as MemberRole
 from tenants.selectors import SESSION_TENANT_KEY
-from tests.conftest import PASSWORD, World, make_user
-
-
-def client_for(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+from tests.conftest import PASSWORD, World, client_for, make_user
 
 
 def seed_day(world: World) -> Variant:

@@ -3,20 +3,12 @@
 from typing import Any
 
 import pytest
-from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tenants.models import Membership
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def client_for(token: str | None = None) -> APIClient:
-    client = APIClient()
-    if token:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 def obtain(**body: Any) -> Any:
@@ -164,7 +156,7 @@ def test_weak_passwords_and_anonymous_calls_are_4xx_json(world: World) -> None:
 
 
 def test_a_browser_session_acts_under_the_tenant_chosen_in_it(world: World) -> None:
-    browser = APIClient()
+    browser = client_for()
     assert browser.login(username="alice", password=PASSWORD)
     session = browser.session
     session["chat_tenant"] = "acme"

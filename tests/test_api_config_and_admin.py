@@ -2,16 +2,9 @@
 
 from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.test import APIClient
 
 from tenants.models import Experiment, Tenant, Variant
-from tests.conftest import PASSWORD, World
-
-
-def client_for(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+from tests.conftest import PASSWORD, World, client_for
 
 
 def test_owners_read_and_change_their_config_others_cannot(world: World) -> None:

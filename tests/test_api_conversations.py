@@ -7,18 +7,11 @@ import json
 from datetime import timedelta
 
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from chat.models import Conversation, Message
 from tenants.models import Membership
 from tenants.models import Role as MemberRole
-from tests.conftest import World, make_user
-
-
-def client_for(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+from tests.conftest import World, client_for, make_user
 
 
 def conversation(world: World, tenant, user, texts: list[str], **fields) -> Conversation:  # type: ignore[no-untyped-def]

@@ -5,19 +5,12 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from billing.models import UsageRecord
 from tenants.models import Membership, Role
-from tests.conftest import World, make_user
+from tests.conftest import World, client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def client_for(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 def record(

@@ -8,13 +8,10 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db.models import F
 
 from chat.llm.breaker import BreakerSettings, BreakerStore, MemoryBreakerStore, Pass, RedisBreakerStore
 from chat.models import Message, Role
-from tenants.models import Tenant
-from tenants.selectors import forget_chat_configs
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat, send_message
 
@@ -82,17 +79,10 @@ def fast_breaker(settings: Any) -> None:
     settings.BREAKER_MIN_REQUESTS = 100
 
 
-async def use_models(tenant: Tenant, **fields: str) -> None:
-    await Tenant.objects.filter(pk=tenant.pk).aupdate(
-        exact_cache_enabled=False, config_version=F("config_version") + 1, **fields
-    )
-    forget_chat_configs()
-
-
 async def test_the_breaker_opens_on_failures_uses_the_fallback_and_closes_on_recovery(
     world: World, fake_llm: FakeOpenAI, fast_breaker: None
 ) -> None:
-    await use_models(world.acme, model="gpt-4o", fallback_model="gpt-4o-mini")
+    await reconfigure(world.acme, exact_cache_enabled=False, model="gpt-4o", fallback_model="gpt-4o-mini")
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     fake_llm.failing_models.add("gpt-4o")
     for _ in range(3):
@@ -123,7 +113,7 @@ async def test_the_breaker_opens_on_failures_uses_the_fallback_and_closes_on_rec
 async def test_with_no_fallback_an_open_breaker_fails_fast(
     world: World, fake_llm: FakeOpenAI, fast_breaker: None
 ) -> None:
-    await use_models(world.acme, model="gpt-4.1", fallback_model="")
+    await reconfigure(world.acme, exact_cache_enabled=False, model="gpt-4.1", fallback_model="")
     fake_llm.failing_models.add("gpt-4.1")
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     for _ in range(3):
@@ -141,7 +131,7 @@ async def test_retryable_errors_are_retried_before_the_first_token_never_after(
     world: World, fake_llm: FakeOpenAI, settings: Any
 ) -> None:
     settings.OPENAI_MAX_RETRIES = 2
-    await use_models(world.acme)
+    await reconfigure(world.acme, exact_cache_enabled=False)
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     done = (await ask(communicator, "flaky [[fail-first=2]] [[tokens=3]]"))[-1]
     assert done["finish_reason"] == "stop" and len(fake_llm.calls) == 3

@@ -6,7 +6,6 @@ import random
 from collections import Counter
 
 from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
 from scipy import stats as scipy_stats
 
 from chat.models import Conversation, Message
@@ -16,15 +15,9 @@ from tenants.experiments import BUCKETS, assign, bucket, variant_for_bucket
 from tenants.models import Experiment, Membership, Variant
 from tenants.models import Role as MemberRole
 from tenants.selectors import forget_chat_configs
-from tests.conftest import World, make_user
+from tests.conftest import World, client_for, make_user
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat
-
-
-def client_for(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 def experiment(world: World, weights: tuple[int, ...], **treatment: object) -> Experiment:

@@ -3,24 +3,14 @@ redaction, through the WebSocket on real Redis and PostgreSQL, against the fake 
 
 import redis
 from django.conf import settings
-from django.db.models import F
 
 from billing.models import UsageRecord
 from chat.model_routing import Route, classify
 from chat.models import Message, Role
 from chat.moderation import blocked_topic, iban_valid, luhn_valid, redact_pii
-from tenants.models import Tenant
-from tenants.selectors import forget_chat_configs
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat, send_message, streamed_text
-
-
-async def configure(*tenants: Tenant, **fields: object) -> None:
-    """Change tenants' configuration as a save would: the config version moves (unless given)."""
-    fields.setdefault("config_version", F("config_version") + 1)
-    await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(**fields)
-    forget_chat_configs()
 
 
 async def ask_in_new_conversation(token: str, content: str) -> list[dict]:
@@ -58,7 +48,7 @@ async def test_no_hit_across_tenants_even_with_the_same_configuration(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
     # Everything the key covers is equal but the tenant.
-    await configure(
+    await reconfigure(
         world.acme, world.globex, system_prompt="You help.", model="gpt-4o-mini", config_version=7
     )
     question = "Do you ship abroad? [[tokens=3]]"
@@ -74,7 +64,7 @@ async def test_a_config_change_or_a_different_history_misses(world: World, fake_
     token = world.token(world.alice, world.acme)
     question = "How do refunds work? [[tokens=3]]"
     await ask_in_new_conversation(token, question)
-    await configure(world.acme, temperature=0.2)  # any change bumps the config version
+    await reconfigure(world.acme, temperature=0.2)  # any change bumps the config version
     assert (await ask_in_new_conversation(token, question))[0]["type"] == "typing"
     assert len(fake_llm.calls) == 2
 
@@ -91,7 +81,7 @@ async def test_a_tenant_can_turn_the_cache_off_and_failed_answers_are_not_cached
     token = world.token(world.alice, world.acme)
     await ask_in_new_conversation(token, "[[fail-mid]] tell me")
     assert (await ask_in_new_conversation(token, "[[fail-mid]] tell me"))[0]["type"] == "typing"
-    await configure(world.acme, exact_cache_enabled=False)
+    await reconfigure(world.acme, exact_cache_enabled=False)
     await ask_in_new_conversation(token, "Hello there [[tokens=2]]")
     await ask_in_new_conversation(token, "Hello there [[tokens=2]]")
     assert len(fake_llm.calls) == 4
@@ -103,7 +93,7 @@ async def test_a_tenant_can_turn_the_cache_off_and_failed_answers_are_not_cached
 async def test_messages_are_routed_to_the_tenants_model_for_their_class(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
-    await configure(
+    await reconfigure(
         world.acme,
         exact_cache_enabled=False,
         routing_model_simple="gpt-4o-mini",
@@ -143,7 +133,7 @@ def test_the_classifier_sorts_by_features_of_the_message() -> None:
 async def test_a_blocked_topic_is_refused_before_anything_goes_upstream(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
-    await configure(world.acme, blocked_topics=["crypto trading", "lawsuit"])
+    await reconfigure(world.acme, blocked_topics=["crypto trading", "lawsuit"])
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     await send_message(communicator, "Any tips on CRYPTO   trading?")
     refusal = await communicator.receive_json_from()
@@ -160,14 +150,14 @@ async def test_pii_is_redacted_before_it_leaves_the_platform_and_as_stored(
 ) -> None:
     text = "I am jane@example.com, card 4111 1111 1111 1111, call +1 415 555 2671 [[tokens=2]]"
     token = world.token(world.alice, world.acme)
-    await configure(world.acme, pii_filter=True)
+    await reconfigure(world.acme, pii_filter=True)
     await ask_in_new_conversation(token, text)
     sent = fake_llm.calls[-1].messages[-1]["content"]
     assert sent == "I am [EMAIL], card [CARD], call [PHONE] [[tokens=2]]"
     stored = await Message.objects.for_tenant(world.acme.pk).filter(role=Role.USER).alast()
     assert stored is not None and stored.content == sent
 
-    await configure(world.acme, pii_filter=False, exact_cache_enabled=False)
+    await reconfigure(world.acme, pii_filter=False, exact_cache_enabled=False)
     await ask_in_new_conversation(token, text)
     assert fake_llm.calls[-1].messages[-1]["content"] == text
 

@@ -9,7 +9,6 @@ import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core import mail
-from django.db.models import F
 from django.utils import timezone
 
 from billing.models import UsageRecord
@@ -19,8 +18,7 @@ from chat.memory import Remembered
 from chat.models import Conversation, Message
 from chat.tasks import purge_expired_history, send_escalation_email
 from tenants.models import Tenant
-from tenants.selectors import forget_chat_configs
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.worker import CeleryWorker, wait_for
 from tests.ws import ask, frames_until, open_chat, send_message
@@ -120,10 +118,7 @@ def test_background_work_is_due_once_per_crossing() -> None:
 async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_request(
     world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker
 ) -> None:
-    await Tenant.objects.filter(pk=world.acme.pk).aupdate(
-        summarize_after_messages=4, exact_cache_enabled=False, config_version=F("config_version") + 1
-    )
-    forget_chat_configs()
+    await reconfigure(world.acme, summarize_after_messages=4, exact_cache_enabled=False)
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     conversation_id = ready["conversation_id"]
     await ask(communicator, "My lamp flickers. [[tokens=3]]")

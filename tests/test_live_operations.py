@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
@@ -56,12 +55,11 @@ async def close_code(ws: ClientConnection, timeout: float) -> int | None:
 
 
 def answer_row(platform: LivePlatform, message_id: int) -> tuple[Any, ...] | None:
-    with psycopg.connect(f"postgresql://root@127.0.0.1:5432/{platform.database}") as conn:
-        return conn.execute(
-            "SELECT m.finish_reason, m.output_tokens, m.content, u.output_tokens"
-            " FROM chat_message m JOIN billing_usagerecord u ON u.message_id = m.id WHERE m.id = %s",
-            [message_id],
-        ).fetchone()
+    return platform.sql(
+        "SELECT m.finish_reason, m.output_tokens, m.content, u.output_tokens"
+        " FROM chat_message m JOIN billing_usagerecord u ON u.message_id = m.id WHERE m.id = %s",
+        [message_id],
+    )
 
 
 async def test_sigterm_drains_streams_refuses_new_sockets_and_closes_the_rest_with_1012(
@@ -193,12 +191,6 @@ async def test_two_instances_share_conversations_and_user_pushes(
         first.stop()
 
 
-def database_row(platform: LivePlatform, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    with psycopg.connect(f"postgresql://root@127.0.0.1:5432/{platform.database}", autocommit=True) as conn:
-        cursor = conn.execute(sql, params)  # type: ignore[arg-type]
-        return cursor.fetchone() if cursor.description else None
-
-
 async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whole_context(
     fake_openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -208,7 +200,7 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
     )
     try:
         slug, username, password = first.new_tenant_with_member()
-        database_row(first, "UPDATE tenants_tenant SET summarize_after_messages = 4 WHERE slug = %s", [slug])
+        first.sql("UPDATE tenants_tenant SET summarize_after_messages = 4 WHERE slug = %s", [slug])
         marker = uuid.uuid4().hex
         ws, conversation_id = await open_chat(first, first.token(username, password, slug))
         for n in range(3):
@@ -217,9 +209,7 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
         await ws.close()
 
         def summary() -> str:  # written by the platform's own Celery worker
-            row = database_row(
-                first, "SELECT summary FROM chat_conversation WHERE id = %s", [conversation_id]
-            )
+            row = first.sql("SELECT summary FROM chat_conversation WHERE id = %s", [conversation_id])
             return row[0] if row else ""
 
         deadline = time.monotonic() + 30

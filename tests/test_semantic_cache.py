@@ -3,26 +3,20 @@
 import time
 
 import numpy as np
-from django.db.models import F
 
 from chat.llm import ChatRequest
 from chat.response_cache import CachedAnswer
 from chat.semantic_cache import Entry, LocalIndex, SemanticCache, embedder, scope_of
 from tenants.models import Tenant
-from tenants.selectors import forget_chat_configs
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat
 
 
 async def enable_semantic_cache(*tenants: Tenant, threshold: float = 0.9) -> None:
-    await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(
-        semantic_cache_enabled=True,
-        semantic_cache_threshold=threshold,
-        system_prompt="You help.",
-        config_version=F("config_version") + 1,
+    await reconfigure(
+        *tenants, semantic_cache_enabled=True, semantic_cache_threshold=threshold, system_prompt="You help."
     )
-    forget_chat_configs()
 
 
 async def first_message(token: str, content: str) -> list[dict]:

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.push import notice_frame, push_to_user
-from tenants.models import Tenant
+from tenants.models import Membership, Tenant
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if tenant_obj is None or user is None:
             raise CommandError("no such tenant or user")
-        if not tenant_obj.memberships.filter(user=user).exists():
+        if not Membership.objects.for_tenant(tenant_obj).filter(user=user, active=True).exists():
             raise CommandError(f"{username} is not a member of {tenant}")
         async_to_sync(push_to_user)(tenant_id=tenant_obj.pk, user_id=user.pk, frame=notice_frame(text))
         self.stdout.write(f"notice sent to {username} of {tenant}")
