@@ -208,8 +208,13 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
             await frames_until(ws, "done")
         await ws.close()
 
-        def summary() -> str:  # written by the platform's own Celery worker
-            row = first.sql("SELECT summary FROM chat_conversation WHERE id = %s", [conversation_id])
+        def summary() -> str:
+            """Written by the platform's own Celery worker, twice: at 4 messages (covering 2) and
+            at 6 (covering 4; the latest 2 stay out, CHAT_SUMMARY_KEEP_RECENT)."""
+            row = first.sql(
+                "SELECT summary FROM chat_conversation WHERE id = %s AND summary_message_count = 4",
+                [conversation_id],
+            )
             return row[0] if row else ""
 
         deadline = time.monotonic() + 30
