@@ -15,6 +15,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -223,3 +224,28 @@ def charge_background(*, tenant_id: int, tokens: int) -> None:
         log.warning("limits.charge_failed", error=str(exc))
     finally:
         client.close()
+
+
+def ticket_state(ticket: Ticket | None) -> dict[str, Any] | None:
+    """What settling ``ticket`` needs, as JSON: kept with a generation so that another process
+    can settle it if this one dies (``chat.turns.reaper``)."""
+    if ticket is None:
+        return None
+    budget = ticket.budget
+    return {
+        "lease_key": ticket.lease.key,
+        "lease_id": ticket.lease.lease_id,
+        "budget": None if budget is None else [budget.counters, budget.expiries, budget.amounts],
+    }
+
+
+async def finish_lost(state: dict[str, Any] | None, *, tokens_used: int) -> None:
+    """``finish`` for a ticket whose process died: free its slot, settle its reservation."""
+    if state is None or not settings.LIMITS_ENABLED:
+        return
+    lease = StreamLease(key=state["lease_key"], lease_id=state["lease_id"], max_streams=0, ttl_s=0)
+    budget = BudgetKeys(*state["budget"]) if state["budget"] is not None else None
+    try:
+        await get_limit_store().finish(lease=lease, budget=budget, tokens=tokens_used)
+    except LimitStoreUnavailable as exc:
+        log.warning("limits.finish_failed", error=str(exc))

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from chat.generation import Outcome, PreparedTurn
 from chat.response_cache import CachedAnswer, exact_key, get_response_cache
 from chat.semantic_cache import (
     SemanticProbe,
@@ -15,6 +14,7 @@ from chat.semantic_cache import (
     semantic_cache,
     standalone,
 )
+from chat.turns.stream import Outcome, PreparedTurn
 from chatplatform import metrics
 from chatplatform.tracing import tracer
 from tenants.selectors import ChatConfig

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import structlog
 
+from chat.turns.generations import generation_registry
+
 log = structlog.stdlib.get_logger(__name__)
 
 
@@ -43,7 +45,11 @@ async def drain(grace_s: float) -> None:
     _draining = True
     connections = list(_open)
     log.info("drain.started", connections=len(connections), grace_s=grace_s)
-    results = await asyncio.gather(*(c.drain(grace_s) for c in connections), return_exceptions=True)
+    results = await asyncio.gather(
+        *(c.drain(grace_s) for c in connections),
+        generation_registry().drain(grace_s),  # answers no socket follows any more
+        return_exceptions=True,
+    )
     for result in results:
         if isinstance(result, BaseException):
             log.error("drain.connection_failed", error=repr(result))

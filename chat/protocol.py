@@ -17,6 +17,8 @@ class ErrorCode(StrEnum):
     CONVERSATION_BUDGET_EXCEEDED = "CONVERSATION_BUDGET_EXCEEDED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Sent just before a 4403 close: the membership, role, user or tenant changed.
+    ACCESS_REVOKED = "ACCESS_REVOKED"
 
 
 class FrameError(Exception):
@@ -34,6 +36,8 @@ CLIENT_FRAME_TYPES = frozenset(
 
 # Close codes.
 CLOSE_TOKEN_EXPIRED = 4401
+# Rights revoked: membership removed or deactivated, role changed, user or tenant deactivated.
+CLOSE_RIGHTS_REVOKED = 4403
 # A conversation id that is not the caller's (unknown, or another user's or tenant's).
 CLOSE_NOT_FOUND = 4404
 CLOSE_PONG_TIMEOUT = 4408
@@ -101,6 +105,11 @@ def parse_feedback(frame: dict[str, Any]) -> tuple[int, int, str]:
 def parse_escalate(frame: dict[str, Any]) -> str:
     """The optional ``reason`` of an ``escalate`` frame."""
     return _optional_text(frame, "reason")
+
+
+def parse_cancel(frame: dict[str, Any]) -> int | None:
+    """The optional ``message_id`` of a ``cancel`` frame (None: the socket's own answer)."""
+    return _integer(frame, "message_id") if "message_id" in frame else None
 
 
 def parse_resume(frame: dict[str, Any]) -> tuple[int, int]:

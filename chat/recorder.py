@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import structlog
 
-from chat.generation import Outcome, PreparedTurn
 from chat.services import turns_record
+from chat.turns.stream import Outcome, PreparedTurn
 from chatplatform.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)

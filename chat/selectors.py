@@ -25,7 +25,7 @@ _RECENT_SQL = (
     "WHERE tenant_id = %s AND conversation_id = %s ORDER BY id DESC LIMIT %s"
 )
 _STATE_SQL = (
-    f"SELECT summary, summary_upto_id, summary_message_count FROM {_CONVERSATION} "  # noqa: S608
+    f"SELECT summary, summary_upto_id, summary_message_count, message_count FROM {_CONVERSATION} "  # noqa: S608
     "WHERE tenant_id = %s AND id = %s"
 )
 _CLIENT_ID_SQL = (
@@ -62,6 +62,7 @@ class ConversationState:
     summary: str
     summary_upto_id: int | None
     summary_message_count: int
+    message_count: int
 
 
 def conversation_state(*, tenant_id: int, conversation_id: int) -> ConversationState:
@@ -70,7 +71,9 @@ def conversation_state(*, tenant_id: int, conversation_id: int) -> ConversationS
         row = cursor.fetchone()
     if row is None:
         raise ConversationNotFound(conversation_id)
-    return ConversationState(summary=row[0], summary_upto_id=row[1], summary_message_count=row[2])
+    return ConversationState(
+        summary=row[0], summary_upto_id=row[1], summary_message_count=row[2], message_count=row[3]
+    )
 
 
 def conversation_cost(*, tenant_id: int, conversation_id: int) -> Decimal:
@@ -125,3 +128,8 @@ def answer_for_client_id(*, tenant_id: int, user_id: int, client_id: uuid.UUID) 
         tokens_estimated=answer.tokens_estimated,
         cost_usd=answer.cost_usd,
     )
+
+
+def answer_exists(*, tenant_id: int, message_id: int) -> bool:
+    """Whether the answer ``message_id`` is stored (its turn was recorded)."""
+    return Message.objects.for_tenant(tenant_id).filter(pk=message_id).exists()

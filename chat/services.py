@@ -14,12 +14,12 @@ from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
 from chat.context import build_context
-from chat.generation import Outcome, PreparedTurn
 from chat.ids import allocate_message_ids
 from chat.llm import ChatRequest
 from chat.memory import Remembered
 from chat.models import Conversation, Message, Role
 from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost, conversation_state
+from chat.turns.stream import Outcome, PreparedTurn
 from tenants.experiments import active_experiment, assign
 from tenants.selectors import ChatConfig
 
@@ -93,6 +93,7 @@ def turn_begin(
         price=price,
         route=route,
         summary_message_count=state.summary_message_count,
+        message_count=state.message_count,
         context_overflow=context.overflow,
         variant_id=variant_id,
     )

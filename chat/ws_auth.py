@@ -27,6 +27,7 @@ class ChatPrincipal:
     user_id: int
     tenant_id: int
     tenant_slug: str
+    role: str  # at connect time: a change closes the socket (chat.revocation)
     # Unix time at which the access token expires (None for a session).
     expires_at: float | None
     subprotocol: str | None
@@ -71,6 +72,7 @@ async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
         user_id=membership.user_id,
         tenant_id=membership.tenant_id,
         tenant_slug=tenant_slug,
+        role=membership.role,
         expires_at=float(token["exp"]),
         subprotocol=subprotocol,
     )
@@ -89,6 +91,7 @@ async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatP
         user_id=membership.user_id,
         tenant_id=membership.tenant_id,
         tenant_slug=membership.tenant.slug,
+        role=membership.role,
         expires_at=None,
         subprotocol=subprotocol,
     )

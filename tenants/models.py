@@ -54,6 +54,9 @@ class Tenant(models.Model):
     retention_days = models.PositiveIntegerField(null=True, blank=True)
     # A rolling summary is written every this many messages (chat.tasks.summarize_conversation).
     summarize_after_messages = models.PositiveIntegerField(default=20)
+    # An answer nobody is connected to for this many seconds is cancelled (empty: the platform's
+    # CHAT_ORPHAN_GRACE_S); until then a client that reconnects resumes it.
+    orphan_grace_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     # Caches.
     exact_cache_enabled = models.BooleanField(default=True)

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 
 from billing.models import UsageRecord
 from chat.models import Conversation, Message
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message, streamed_text
 
@@ -143,17 +143,40 @@ async def test_a_cancel_before_the_stream_starts_never_calls_upstream(
     await communicator.disconnect()
 
 
-async def test_a_disconnect_mid_stream_closes_upstream_and_still_records(
-    world: World, fake_llm: FakeOpenAI
-) -> None:
+async def stored_messages(conversation_id: int, count: int = 2) -> list[Message]:
+    """The conversation's messages once ``count`` are stored (answers are written when they end)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(found := await messages_of(conversation_id)) < count:
+        assert asyncio.get_running_loop().time() < deadline, "the turn was never stored"
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def test_a_disconnect_mid_stream_does_not_stop_the_answer(world: World, fake_llm: FakeOpenAI) -> None:
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
-    await send_message(communicator, "[[tokens=500]] [[delay=0.02]]")
+    await send_message(communicator, "[[tokens=40]] [[delay=0.02]]")
     await frames_until(communicator, "token")
     await communicator.disconnect()
-    assert await asyncio.to_thread(fake_llm.calls[-1].closed.wait, 5)
-    _, answer = await messages_of(ready["conversation_id"])
+    _, answer = await stored_messages(ready["conversation_id"])
+    assert answer.finish_reason == "stop"
+    assert answer.content == "".join(f"tok{i} " for i in range(40))
+    assert (await usage_of(answer.pk)).output_tokens == 40
+    assert len(fake_llm.calls) == 1
+
+
+async def test_an_answer_nobody_follows_is_cancelled_after_the_orphan_grace(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    await reconfigure(world.acme, orphan_grace_seconds=1)
+    communicator, ready = await open_chat(world.token(world.alice, world.acme))
+    await send_message(communicator, "[[tokens=2000]] [[delay=0.01]]")
+    await frames_until(communicator, "token")
+    await communicator.disconnect()
+    assert await asyncio.to_thread(fake_llm.calls[-1].closed.wait, 30), "the upstream stream was not closed"
+    _, answer = await stored_messages(ready["conversation_id"])
     assert answer.finish_reason == "cancelled"
-    assert (await usage_of(answer.pk)).output_tokens > 0
+    assert 0 < (await usage_of(answer.pk)).output_tokens < 2000
+    assert fake_llm.calls[-1].tokens_sent < 2000
 
 
 async def test_an_upstream_failure_before_the_stream_is_an_error_answer(

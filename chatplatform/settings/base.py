@@ -114,6 +114,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# Generations (chat.turns): an answer outlives its socket. Nobody attached for the orphan grace:
+# cancelled. Its frames are kept for resuming while it runs (at most CHAT_GENERATION_MAX_S, the
+# last CHAT_GENERATION_MAX_FRAMES frames) and CHAT_GENERATION_KEEP_S after its end. A client_id
+# being prepared is held CHAT_CLAIM_TTL_S at most.
+CHAT_ORPHAN_GRACE_S = env_float("CHAT_ORPHAN_GRACE_S", 60.0)
+CHAT_GENERATION_KEEP_S = env_float("CHAT_GENERATION_KEEP_S", 300.0)
+CHAT_GENERATION_MAX_S = env_float("CHAT_GENERATION_MAX_S", 3600.0)
+CHAT_GENERATION_MAX_FRAMES = env_int("CHAT_GENERATION_MAX_FRAMES", 20_000)
+CHAT_CLAIM_TTL_S = env_float("CHAT_CLAIM_TTL_S", 60.0)
+# Off only for measurements (bench/ws_bench.py --mirror off): frames are not copied to the store.
+CHAT_STREAM_MIRROR = env_bool("CHAT_STREAM_MIRROR", True)
+
 # Chat protocol limits (DESIGN.md, WebSocket protocol v1).
 CHAT_MAX_FRAME_BYTES = 32 * 1024
 CHAT_TOKEN_FRAME_INTERVAL_MS = env_int("CHAT_TOKEN_FRAME_INTERVAL_MS", 40)

@@ -41,6 +41,7 @@ class PreparedTurn:
     summary_message_count: int = 0
     context_overflow: bool = False
     variant_id: int | None = None  # the conversation's A/B variant
+    message_count: int = 0  # the conversation's messages before this turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,21 +214,3 @@ def cached_outcome(turn: PreparedTurn, text: str, *, started_at: float) -> Outco
         latency_ms=elapsed,
         cached=True,
     )
-
-
-def done_frame(
-    *, message_id: int, finish_reason: str, model: str, usage: Usage, cost_usd: Decimal
-) -> dict[str, Any]:
-    return {
-        "type": "done",
-        "message_id": message_id,
-        "finish_reason": finish_reason,
-        "model": model,
-        "usage": {
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cached_input_tokens": usage.cached_input_tokens,
-            "estimated": usage.estimated,
-        },
-        "cost_usd": f"{cost_usd:f}",
-    }

@@ -1,0 +1,43 @@
+"""The server frames a turn emits (protocol v1, ``docs/protocol.md``)."""
+
+from decimal import Decimal
+from typing import Any
+
+from chat.llm import Usage
+
+TYPING_ON: dict[str, Any] = {"type": "typing", "active": True}
+TYPING_OFF: dict[str, Any] = {"type": "typing", "active": False}
+
+
+def done_frame(
+    *, message_id: int, finish_reason: str, model: str, usage: Usage, cost_usd: Decimal
+) -> dict[str, Any]:
+    return {
+        "type": "done",
+        "message_id": message_id,
+        "finish_reason": finish_reason,
+        "model": model,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "estimated": usage.estimated,
+        },
+        "cost_usd": f"{cost_usd:f}",
+    }
+
+
+def response_frame(
+    *, message_id: int, conversation_id: int, content: str, cached: bool, replayed: bool = False
+) -> dict[str, Any]:
+    """A whole answer at once: a cache hit, or a stored answer replayed for its client_id."""
+    frame: dict[str, Any] = {
+        "type": "response",
+        "message_id": message_id,
+        "conversation_id": conversation_id,
+        "content": content,
+        "cached": cached,
+    }
+    if replayed:
+        frame["replayed"] = True
+    return frame

@@ -1,0 +1,294 @@
+"""Generations that outlive their socket: each answer runs as a task of its own, and sockets
+attach to it and detach from it.
+
+A ``Generation`` publishes every frame to the sockets attached to it in this process (the fast
+path: no Redis round trip per frame) and mirrors it to the generation store, where a client that
+reconnected to another instance reads it (``chat.turns.follow``). A socket that closes only
+detaches; a generation nobody is attached to for its orphan grace is cancelled (and, like any
+cancelled answer, stored and billed). An explicit cancel reaches it from any instance through the
+channel layer (``GenerationRegistry.cancel``).
+
+Each process has one ``GenerationRegistry`` per event loop: its generations, the mirror writer,
+the lease renewer, the cancel listener and the reaper of other processes' lost generations.
+"""
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat.turns.reaper import reap
+from chat.turns.redis_store import RedisGenerationStore
+from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
+from chatplatform.hot_redis import hot_redis
+
+log = structlog.stdlib.get_logger(__name__)
+
+# Every instance listens on this channel-layer group for cancels of the generations it runs.
+CONTROL_GROUP = "global.generations"
+
+
+class TurnSink(Protocol):
+    """Where a turn's frames go: a WebSocket (``ChatConsumer``), later an HTTP stream."""
+
+    async def emit(self, frame: dict[str, Any]) -> None: ...
+
+
+def replayed(frame: dict[str, Any], after: int) -> bool:
+    """Whether a client that has seen every token frame up to ``seq == after`` needs ``frame``."""
+    return frame.get("type") != "token" or frame["seq"] > after
+
+
+class Mirror:
+    """Copies published frames to the generation store: one pipeline per wake-up for every
+    generation of the process, never in the way of a frame's delivery to its sockets."""
+
+    def __init__(self, store: GenerationStore) -> None:
+        self._store = store
+        self._pending: list[tuple[GenKey, dict[str, Any]]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def add(self, key: GenKey, frame: dict[str, Any]) -> None:
+        self._pending.append((key, frame))
+        self._wake()
+
+    async def flush(self) -> None:
+        """Return once every frame added so far is written (or its write failed)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake()
+        await waiter
+
+    def _wake(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._pending or self._waiters:
+            batch, self._pending = self._pending, []
+            waiters, self._waiters = self._waiters, []
+            if batch:
+                try:
+                    await self._store.append(batch)
+                except Exception as exc:  # the local path goes on; resuming elsewhere will miss these
+                    log.warning("generation.mirror_failed", frames=len(batch), error=repr(exc))
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
+class Generation:
+    def __init__(
+        self, *, info: GenerationInfo, registry: "GenerationRegistry", orphan_grace_s: float
+    ) -> None:
+        self.key = info.key
+        self.info = info
+        self.frames: list[dict[str, Any]] = []
+        # ``answered``: its ``done`` is out (a socket may send its next message); ``finished``:
+        # nothing more will be published (the error frame after ``done``, if any, included).
+        self.answered = asyncio.Event()
+        self.finished = asyncio.Event()
+        # The upstream stream, once started: cancelling it ends the answer as "cancelled".
+        self.streaming: asyncio.Task[Any] | None = None
+        self.cancel_requested = False
+        self.task: asyncio.Task[None] | None = None
+        self._registry = registry
+        self._sinks: list[TurnSink] = []
+        self._lock = asyncio.Lock()
+        self._orphan_grace_s = orphan_grace_s
+        self._orphan_watch: asyncio.Task[None] | None = None
+
+    def run(self, body: Callable[["Generation"], Awaitable[None]]) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(body))
+
+    async def _run(self, body: Callable[["Generation"], Awaitable[None]]) -> None:
+        try:
+            await body(self)
+        finally:
+            await self._registry.mirror.flush()
+            try:
+                await self._registry.store.finish(key=self.key, keep_s=settings.CHAT_GENERATION_KEEP_S)
+            except Exception as exc:
+                log.warning("generation.finish_failed", error=repr(exc))
+            self.answered.set()
+            self.finished.set()
+            self._registry.forget(self)
+            if self._orphan_watch is not None:
+                self._orphan_watch.cancel()
+
+    async def publish(self, frame: dict[str, Any]) -> None:
+        async with self._lock:
+            self.frames.append(frame)
+            self._registry.mirror.add(self.key, frame)
+            for sink in list(self._sinks):
+                await self._deliver(sink, frame)
+            if frame["type"] == "done":
+                self.answered.set()
+
+    async def _deliver(self, sink: TurnSink, frame: dict[str, Any]) -> None:
+        try:
+            await sink.emit(frame)
+        except Exception as exc:  # a broken socket must not stop the answer for the others
+            log.warning("generation.sink_failed", error=repr(exc))
+            self.detach(sink)
+
+    async def attach(self, sink: TurnSink, *, after: int = 0) -> None:
+        """Send ``sink`` what it missed (every frame but the tokens up to ``seq == after``),
+        then the rest live. Attaching again restarts the replay; nothing is sent twice live."""
+        async with self._lock:
+            with contextlib.suppress(ValueError):
+                self._sinks.remove(sink)
+            for frame in self.frames:
+                if replayed(frame, after):
+                    await self._deliver(sink, frame)
+            if not self.finished.is_set():
+                self._sinks.append(sink)
+                if self._orphan_watch is not None:
+                    self._orphan_watch.cancel()
+                    self._orphan_watch = None
+
+    def detach(self, sink: TurnSink) -> None:
+        with contextlib.suppress(ValueError):
+            self._sinks.remove(sink)
+        if not self._sinks and not self.finished.is_set() and self._orphan_watch is None:
+            self._orphan_watch = asyncio.get_running_loop().create_task(self._watch_orphan())
+
+    def cancel(self) -> None:
+        """Stop the answer now: the upstream stream is closed, what was generated is kept."""
+        self.cancel_requested = True
+        if self.streaming is not None and not self.streaming.done():
+            self.streaming.cancel()
+
+    async def _watch_orphan(self) -> None:
+        """Cancel the generation once nobody has been attached, here or on another instance
+        (``GenerationStore.watch``), for the orphan grace."""
+        alone_since = time.time()
+        while not self.finished.is_set():
+            await asyncio.sleep(min(self._orphan_grace_s / 4, 5.0))
+            try:
+                info = await self._registry.store.info(self.key)
+            except Exception:
+                info = None
+            last_seen = max(alone_since, info.watched_at if info is not None else 0.0)
+            if time.time() - last_seen >= self._orphan_grace_s:
+                log.info("generation.orphaned", message_id=self.key.message_id, grace_s=self._orphan_grace_s)
+                self.cancel()
+                return
+
+
+class GenerationRegistry:
+    def __init__(self, store: GenerationStore) -> None:
+        self.store = store
+        self.mirror = Mirror(store)
+        self.local: dict[GenKey, Generation] = {}
+        self._background: list[asyncio.Task[None]] = []
+
+    def add(self, generation: Generation) -> None:
+        self.local[generation.key] = generation
+
+    def forget(self, generation: Generation) -> None:
+        if self.local.get(generation.key) is generation:
+            del self.local[generation.key]
+
+    def start_background(self) -> None:
+        """The lease renewer, the cancel listener and the reaper: once per event loop."""
+        if self._background:
+            return
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self._renew_leases()),
+            loop.create_task(self._listen_for_cancels()),
+            loop.create_task(self._reap_lost()),
+        ]
+
+    async def cancel(self, key: GenKey) -> None:
+        """Cancel a generation wherever it runs (the caller checked that it may)."""
+        generation = self.local.get(key)
+        if generation is not None:
+            generation.cancel()
+            return
+        layer = get_channel_layer()
+        assert layer is not None
+        await layer.group_send(
+            CONTROL_GROUP,
+            {"type": "generation.cancel", "tenant_id": key.tenant_id, "message_id": key.message_id},
+        )
+
+    async def drain(self, grace_s: float) -> None:
+        """Let this process's generations finish for ``grace_s``, then cancel the rest (they are
+        stored and billed as cancelled answers)."""
+        running = [g for g in self.local.values() if g.task is not None]
+        if not running:
+            return
+        waits = [asyncio.ensure_future(g.finished.wait()) for g in running]
+        _, late = await asyncio.wait(waits, timeout=grace_s)
+        for generation in running:
+            if not generation.finished.is_set():
+                generation.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    async def _renew_leases(self) -> None:
+        ttl = settings.STREAM_LEASE_TTL_S
+        while True:
+            await asyncio.sleep(ttl / 3)
+            keys = [key for key, g in self.local.items() if not g.finished.is_set()]
+            try:
+                await self.store.renew(keys=keys, lease_ttl_s=ttl)
+            except Exception as exc:
+                log.warning("generation.renew_failed", error=repr(exc))
+
+    async def _listen_for_cancels(self) -> None:
+        layer = get_channel_layer()
+        assert layer is not None
+        while True:
+            try:
+                channel = await layer.new_channel()
+                await layer.group_add(CONTROL_GROUP, channel)
+                while True:
+                    message = await layer.receive(channel)
+                    if message.get("type") == "generation.cancel":
+                        generation = self.local.get(GenKey(message["tenant_id"], message["message_id"]))
+                        if generation is not None:
+                            generation.cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("generation.control_failed", error=repr(exc))
+                await asyncio.sleep(1)
+
+    async def _reap_lost(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, settings.STREAM_LEASE_TTL_S / 4))
+            try:
+                for key in await self.store.lapsed(limit=20):
+                    if key not in self.local and await self.store.take(key):
+                        await reap(self.store, key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("generation.reap_failed")
+
+
+_registries: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GenerationRegistry]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def generation_registry() -> GenerationRegistry:
+    """The registry of the running event loop, on the store this deployment uses."""
+    loop = asyncio.get_running_loop()
+    registry = _registries.get(loop)
+    if registry is None:
+        store: GenerationStore = (
+            RedisGenerationStore(hot_redis()) if settings.REDIS_URL else MemoryGenerationStore()
+        )
+        registry = _registries[loop] = GenerationRegistry(store)
+    return registry

@@ -1,0 +1,110 @@
+"""Step 3 of the message path (DESIGN.md), in one trip to a database thread: the caller's rights,
+the tenant's config (with the conversation's experiment variant over it), moderation, routing,
+and the context of the turn."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from chat.memory import Remembered
+from chat.model_routing import route_model
+from chat.moderation import BlockedTopic, moderate
+from chat.protocol import ErrorCode
+from chat.selectors import ClientIdTaken, StoredAnswer
+from chat.services import ConversationOverBudget, turn_begin
+from chat.turns.stream import PreparedTurn
+from chatplatform import metrics
+from chatplatform.tracing import tracer
+from tenants.experiments import Overrides
+from tenants.selectors import ChatConfig, chat_config_get, chat_role
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSession:
+    """Who chats in which conversation: fixed for a connection, checked again on every message."""
+
+    tenant_id: int
+    tenant_slug: str
+    user_id: int
+    conversation_id: int
+    role: str
+    overrides: Overrides | None = None
+
+    def config(self) -> ChatConfig:
+        """The tenant's config with the conversation's experiment variant over it."""
+        config = chat_config_get(tenant_id=self.tenant_id)
+        return self.overrides.apply(config) if self.overrides is not None else config
+
+
+class RightsRevoked(Exception):
+    """The membership, the role, the user or the tenant changed since the connection opened."""
+
+
+class TurnRefused(Exception):
+    """A message that gets an ``error`` frame instead of an answer; nothing was consumed."""
+
+    def __init__(
+        self, code: ErrorCode, message: str, *, retry_after: float | None = None, limit: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code, self.message, self.retry_after, self.limit = code, message, retry_after, limit
+
+
+def turn_prepare(
+    *,
+    session: ChatSession,
+    content: str,
+    client_id: uuid.UUID,
+    model_name: Callable[[str], str],
+    history: list[Remembered],
+) -> tuple[ChatConfig, StoredAnswer | PreparedTurn]:
+    """Routing comes before limits: the budget reservation needs the routed request."""
+    if chat_role(tenant_id=session.tenant_id, user_id=session.user_id) != session.role:
+        raise RightsRevoked
+    with tracer.start_as_current_span("chat.config"):
+        config = session.config()
+    if len(content) > config.max_message_chars:
+        raise TurnRefused(
+            ErrorCode.BAD_REQUEST, f"'content' is longer than {config.max_message_chars} characters"
+        )
+    with tracer.start_as_current_span("chat.moderation") as span:
+        try:
+            moderated = moderate(
+                blocked_topics=config.blocked_topics, pii_filter=config.pii_filter, text=content
+            )
+        except BlockedTopic as blocked:
+            raise TurnRefused(
+                ErrorCode.BLOCKED_TOPIC, f"This assistant cannot help with “{blocked.topic}”."
+            ) from None
+        span.set_attribute("chat.pii_redacted", moderated.found.total())
+    with tracer.start_as_current_span("chat.routing") as span:
+        route, model = route_model(config, moderated.text)
+        span.set_attributes({"chat.route": route.value, "gen_ai.request.model": model})
+    metrics.ROUTING.labels(config.tenant_slug, route.value, model).inc()
+    log.info("chat.routed", route=route.value, model=model)
+    with tracer.start_as_current_span("chat.context"):
+        try:
+            begun = turn_begin(
+                config=config,
+                user_id=session.user_id,
+                conversation_id=session.conversation_id,
+                content=moderated.text,
+                client_id=client_id,
+                answering_model=model_name(model),
+                history=history,
+                route=route.value,
+                variant_id=session.overrides.variant_id if session.overrides is not None else None,
+            )
+        except ClientIdTaken:
+            raise TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use") from None
+        except ConversationOverBudget as over:
+            raise TurnRefused(
+                ErrorCode.CONVERSATION_BUDGET_EXCEEDED,
+                f"This conversation has cost {over.spent:.4f} USD, its cap is {over.cap:.4f} USD; "
+                "start a new conversation.",
+            ) from None
+    return config, begun

@@ -1,0 +1,118 @@
+"""Generations whose process died (a SIGKILL, a lost machine): ended by another instance.
+
+Every generation keeps a record in the generation store (``turn_record``): the turn without its
+prompt, the prompt's token estimate and its admission ticket. When its lease lapses, one
+instance takes it over (``GenerationStore.take``) and ends it as the dead process would have with
+an upstream failure: the question and the text already streamed are stored with
+``finish_reason: "error"``, the estimated tokens are billed, the stream slot and the budget
+reservation are released, and clients attached or resuming get ``done`` and ``UPSTREAM_ERROR``.
+"""
+
+import json
+import time
+import uuid
+from dataclasses import asdict, replace
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from django.conf import settings
+
+from billing import admission
+from billing.pricing import Price
+from chat.llm import ChatRequest, Usage
+from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.protocol import ErrorCode, error_frame
+from chat.recorder import turn_recorder
+from chat.selectors import answer_exists
+from chat.turns.frames import TYPING_OFF, done_frame
+from chat.turns.store import GenerationStore, GenKey
+from chat.turns.stream import Outcome, PreparedTurn
+from chatplatform.db import in_db_thread
+
+log = structlog.stdlib.get_logger(__name__)
+
+LOST = "the server answering this message was lost; ask again"
+
+
+def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None) -> str:
+    """The JSON the reaper needs to end ``turn`` (its prompt left out: only its size counts)."""
+    request = replace(turn.request, messages=[])
+    return json.dumps(
+        {
+            "turn": {
+                **{f: getattr(turn, f) for f in _SCALARS},
+                "client_id": str(turn.client_id),
+                "request": asdict(request),
+                "price": [
+                    str(turn.price.input_per_mtok),
+                    str(turn.price.output_per_mtok),
+                    None
+                    if turn.price.cached_input_per_mtok is None
+                    else str(turn.price.cached_input_per_mtok),
+                    turn.price.context_tokens,
+                ],
+            },
+            "prompt_tokens": estimate_prompt_tokens(turn.request.messages),
+            "ticket": admission.ticket_state(ticket),
+            "started_at": time.time(),
+        },
+        ensure_ascii=False,
+    )
+
+
+_SCALARS = (
+    "tenant_id", "tenant_slug", "user_id", "conversation_id", "user_message_id", "answer_message_id",
+    "content", "route", "fallback_from", "summary_message_count", "context_overflow", "variant_id",
+    "message_count",
+)  # fmt: skip
+
+
+def _turn_of(data: dict[str, Any]) -> PreparedTurn:
+    inp, out, cached, context = data["price"]
+    return PreparedTurn(
+        **{f: data[f] for f in _SCALARS},
+        client_id=uuid.UUID(data["client_id"]),
+        request=ChatRequest(**data["request"]),
+        price=Price(Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context),
+    )
+
+
+async def reap(store: GenerationStore, key: GenKey) -> None:
+    raw = await store.record(key)
+    if raw is None:  # its frames lapsed too: nothing is left to end
+        return
+    data = json.loads(raw)
+    turn = _turn_of(data["turn"])
+    entries = await store.read(key)
+    text = "".join(f["content"] for _, f in entries if f is not None and f.get("type") == "token")
+    usage = Usage(input_tokens=data["prompt_tokens"], output_tokens=estimate_tokens(text), estimated=True)
+    outcome = Outcome(
+        text=text,
+        finish_reason="error",
+        usage=usage,
+        cost_usd=turn.price.cost(
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cached_input_tokens=0
+        ),
+        ttft_ms=None,
+        latency_ms=round((time.time() - data["started_at"]) * 1000),
+        error=LOST,
+    )
+    log.warning("generation.reaped", message_id=key.message_id, tenant_id=key.tenant_id, chars=len(text))
+    # The dead process may have stored the turn (and settled it) before it could close the stream.
+    if not await in_db_thread(answer_exists)(tenant_id=key.tenant_id, message_id=key.message_id):
+        await turn_recorder().record(turn, outcome)
+        await admission.finish_lost(data["ticket"], tokens_used=usage.input_tokens + usage.output_tokens)
+    frames = [
+        TYPING_OFF,
+        done_frame(
+            message_id=key.message_id,
+            finish_reason=outcome.finish_reason,
+            model=turn.request.model,
+            usage=usage,
+            cost_usd=outcome.cost_usd,
+        ),
+        error_frame(ErrorCode.UPSTREAM_ERROR, LOST),
+    ]
+    await store.append([(key, frame) for frame in frames])
+    await store.finish(key=key, keep_s=settings.CHAT_GENERATION_KEEP_S)

@@ -1,0 +1,246 @@
+"""The generation store on Redis, shared by every instance (``chat.turns.store`` says what it
+keeps). Keys, all but the lease index prefixed by the tenant:
+
+- ``t:{tenant}:claim:{client_id}``: ``"{user_id}:{message_id}"`` (message id 0 while preparing);
+- ``t:{tenant}:gen:{message_id}``: the frames, a Redis Stream trimmed to
+  ``CHAT_GENERATION_MAX_FRAMES``, ended by an ``end`` entry;
+- ``t:{tenant}:gen:{message_id}:meta``: owner, conversation, client id, last ``seq``, finished,
+  watched-at, and the record the reaper needs;
+- ``t:{tenant}:conv:{conversation_id}:gens``: the conversation's generations (for ``ready``);
+- ``global:gens``: every running generation's lease, ``"{tenant}:{message_id}"`` scored by when
+  it lapses (Redis's clock), platform-wide state so any instance can reap a dead one's work.
+
+Each operation is one round trip; the frames of many generations go in one pipeline.
+"""
+
+import asyncio
+import json
+import time
+import weakref
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from chat.turns.store import (
+    START,
+    Claim,
+    Entry,
+    GenerationInfo,
+    GenKey,
+    claim_value,
+    encode_frame,
+    parse_claim,
+)
+
+LEASES = "global:gens"
+
+_NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# KEYS: claim, meta, conversation list, leases.
+# ARGV: claim value, keep_ms, user, conversation, client id, record, message id, lease member,
+# lease_ttl_ms, max_ms.
+_BEGIN = (
+    _NOW_MS
+    + """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], 'user', ARGV[3], 'conv', ARGV[4], 'client', ARGV[5], 'record', ARGV[6],
+  'seq', 0, 'done', 0, 'watched', 0)
+redis.call('PEXPIRE', KEYS[2], ARGV[10])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[10]))
+redis.call('ZADD', KEYS[3], now, ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[10])
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[9]), ARGV[8])
+return 1
+"""
+)
+
+# KEYS: claim. ARGV: the pending value of the caller's claim.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: leases. ARGV: lease_ttl_ms, members...
+_RENEW = (
+    _NOW_MS
+    + """
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+return 1
+"""
+)
+
+# KEYS: leases. ARGV: limit.
+_LAPSED = (
+    _NOW_MS
+    + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+"""
+)
+
+_INFO_FIELDS = ("user", "conv", "client", "done", "seq", "watched")
+
+
+def _stream(key: GenKey) -> str:
+    return f"t:{key.tenant_id}:gen:{key.message_id}"
+
+
+def _meta(key: GenKey) -> str:
+    return f"{_stream(key)}:meta"
+
+
+def _member(key: GenKey) -> str:
+    return f"{key.tenant_id}:{key.message_id}"
+
+
+def _claim(tenant_id: int, client_id: str) -> str:
+    return f"t:{tenant_id}:claim:{client_id}"
+
+
+def _info(key: GenKey, values: list[Any]) -> GenerationInfo | None:
+    if values[0] is None:
+        return None
+    user, conv, client, done, seq, watched = values
+    return GenerationInfo(
+        key=key,
+        user_id=int(user),
+        conversation_id=int(conv),
+        client_id=client.decode(),
+        finished=done == b"1",
+        last_seq=int(seq or 0),
+        watched_at=float(watched or 0),
+    )
+
+
+def _entries(raw: list[Any]) -> list[Entry]:
+    entries: list[Entry] = []
+    for entry_id, fields in raw:
+        frame = fields.get(b"f")
+        entries.append((entry_id.decode(), json.loads(frame) if frame is not None else None))
+    return entries
+
+
+# Blocking reads (``follow``) wait longer than the hot client's timeouts allow: their own client.
+_followers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _follow_client() -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    client = _followers.get(loop)
+    if client is None:
+        client = _followers[loop] = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=30, socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT
+        )
+    return client
+
+
+class RedisGenerationStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._begin = client.register_script(_BEGIN)
+        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
+        self._lapsed = client.register_script(_LAPSED)
+        self._max_frames = settings.CHAT_GENERATION_MAX_FRAMES
+        self._max_ms = round(settings.CHAT_GENERATION_MAX_S * 1000)
+
+    async def claim(self, *, tenant_id: int, client_id: str, user_id: int, ttl_s: float) -> Claim:
+        key = _claim(tenant_id, client_id)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.set(key, claim_value(user_id, None), nx=True, px=round(ttl_s * 1000))
+            pipe.get(key)
+            won, value = await pipe.execute()
+        return parse_claim(value.decode(), won=bool(won))
+
+    async def release(self, *, tenant_id: int, client_id: str, user_id: int) -> None:
+        await self._release(keys=[_claim(tenant_id, client_id)], args=[claim_value(user_id, None)])
+
+    async def begin(self, *, info: GenerationInfo, record: str, lease_ttl_s: float, keep_s: float) -> None:
+        key = info.key
+        keys = [
+            _claim(key.tenant_id, info.client_id),
+            _meta(key),
+            f"t:{key.tenant_id}:conv:{info.conversation_id}:gens",
+            LEASES,
+        ]
+        args: list[Any] = [
+            claim_value(info.user_id, key.message_id),
+            round((settings.CHAT_GENERATION_MAX_S + keep_s) * 1000),
+            info.user_id,
+            info.conversation_id,
+            info.client_id,
+            record,
+            key.message_id,
+            _member(key),
+            round(lease_ttl_s * 1000),
+            self._max_ms,
+        ]
+        await self._begin(keys=keys, args=args)
+
+    async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            streams: set[GenKey] = set()
+            for key, frame in frames:
+                pipe.xadd(_stream(key), {"f": encode_frame(frame)}, maxlen=self._max_frames, approximate=True)
+                if frame.get("type") == "token":
+                    pipe.hset(_meta(key), "seq", frame["seq"])
+                streams.add(key)
+            for key in streams:
+                pipe.pexpire(_stream(key), self._max_ms)
+            await pipe.execute()
+
+    async def finish(self, *, key: GenKey, keep_s: float) -> None:
+        keep_ms = round(keep_s * 1000)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xadd(_stream(key), {"end": "1"})
+            pipe.hset(_meta(key), "done", 1)
+            pipe.pexpire(_stream(key), keep_ms)
+            pipe.pexpire(_meta(key), keep_ms)
+            pipe.zrem(LEASES, _member(key))
+            await pipe.execute()
+
+    async def renew(self, *, keys: list[GenKey], lease_ttl_s: float) -> None:
+        if keys:
+            await self._renew(keys=[LEASES], args=[round(lease_ttl_s * 1000), *map(_member, keys)])
+
+    async def info(self, key: GenKey) -> GenerationInfo | None:
+        return _info(key, await self._client.hmget(_meta(key), _INFO_FIELDS))
+
+    async def record(self, key: GenKey) -> str | None:
+        value: Any = await self._client.hget(_meta(key), "record")
+        return value.decode() if value is not None else None
+
+    async def read(self, key: GenKey, *, after: str = START) -> list[Entry]:
+        raw: Any = await self._client.xrange(_stream(key), min=f"({after}")
+        return _entries(raw)
+
+    async def follow(self, key: GenKey, *, after: str, block_s: float) -> list[Entry]:
+        found: Any = await _follow_client().xread({_stream(key): after}, block=round(block_s * 1000))
+        return _entries(found[0][1]) if found else []
+
+    async def watch(self, key: GenKey) -> None:
+        await self._client.hset(_meta(key), "watched", f"{time.time():f}")
+
+    async def resumable(self, *, tenant_id: int, conversation_id: int, user_id: int) -> list[GenerationInfo]:
+        ids: Any = await self._client.zrange(f"t:{tenant_id}:conv:{conversation_id}:gens", 0, -1)
+        if not ids:
+            return []
+        keys = [GenKey(tenant_id, int(i)) for i in ids]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(_meta(key), _INFO_FIELDS)
+            rows = await pipe.execute()
+        found = [_info(key, row) for key, row in zip(keys, rows, strict=True)]
+        return [info for info in found if info is not None and info.user_id == user_id]
+
+    async def lapsed(self, *, limit: int) -> list[GenKey]:
+        members = await self._lapsed(keys=[LEASES], args=[limit])
+        return [GenKey(*map(int, member.decode().split(":"))) for member in members]
+
+    async def take(self, key: GenKey) -> bool:
+        return bool(await self._client.zrem(LEASES, _member(key)))

@@ -1,0 +1,364 @@
+"""The turn runner: one user message, from its frame to its answer, for any transport.
+
+A transport (the WebSocket consumer today, an HTTP endpoint later) hands it a parsed message and
+a ``TurnSink``; it emits protocol frames to the sink and returns what the sink is attached to.
+The path (DESIGN.md): claim the ``client_id`` → prepare (rights, config, moderation, routing,
+context) → admission (limits, budget) → caches → circuit breaker → a generation of its own,
+which answers, stores, settles and sends ``done`` whether or not the socket is still there.
+
+Functions here take the ``ChatSession`` (tenant, user, conversation) and check every id
+against it: another user's or tenant's generation is ``GenerationNotFound``, like an unknown one.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import structlog
+from django.conf import settings
+from opentelemetry import trace
+
+from billing import admission
+from chat.caching import cache_lookup
+from chat.fallback import ModelUnavailable, breaker_pass_for
+from chat.llm import LLMProvider, Usage, get_provider
+from chat.llm.tokens import estimate_prompt_tokens
+from chat.memory import Remembered, working_memory
+from chat.protocol import ErrorCode, error_frame
+from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
+from chat.turns.answer import Answering, answer
+from chat.turns.follow import Follower
+from chat.turns.frames import done_frame, response_frame
+from chat.turns.generations import Generation, TurnSink, generation_registry
+from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused, turn_prepare
+from chat.turns.reaper import turn_record
+from chat.turns.store import GenerationInfo, GenKey
+from chat.turns.stream import PreparedTurn
+from chatplatform import metrics
+from chatplatform.db import in_db_thread
+from chatplatform.tracing import tracer
+
+log = structlog.stdlib.get_logger(__name__)
+
+__all__ = ["Attachment", "ChatSession", "GenerationNotFound", "RightsRevoked", "turn_submit"]
+
+# What a sink is attached to: a generation of this process, or one followed from the store.
+Attachment = Generation | Follower
+
+# How often a message whose client_id is being prepared elsewhere looks again.
+_CLAIM_POLL_S = 0.02
+
+
+class GenerationNotFound(Exception):
+    """Unknown, finished too long ago, or not the caller's: the same answer to all three."""
+
+
+async def turn_submit(
+    *, session: ChatSession, content: str, client_id: uuid.UUID, sink: TurnSink, cancel: asyncio.Event
+) -> Attachment | None:
+    """Answer one message into ``sink``; returns the generation it is attached to (None when the
+    whole answer was already emitted: a refusal, a stored answer). ``cancel`` set before the
+    generation starts streaming ends it without an upstream call. Raises ``RightsRevoked``."""
+    registry = generation_registry()
+    deadline = asyncio.get_running_loop().time() + settings.CHAT_CLAIM_TTL_S + 5
+    while True:
+        claim = await registry.store.claim(
+            tenant_id=session.tenant_id,
+            client_id=str(client_id),
+            user_id=session.user_id,
+            ttl_s=settings.CHAT_CLAIM_TTL_S,
+        )
+        if claim.won:
+            break
+        if claim.user_id != session.user_id:
+            await _refuse(session, sink, TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use"))
+            return None
+        if claim.message_id is not None:
+            return await _join(session, claim.message_id, client_id, sink)
+        if asyncio.get_running_loop().time() > deadline:
+            await _refuse(session, sink, _busy())
+            return None
+        await asyncio.sleep(_CLAIM_POLL_S)  # the first copy is still being prepared
+    began = False
+    try:
+        generation = await _begin(session, content, client_id, sink, cancel)
+        began = generation is not None
+        return generation
+    finally:
+        if not began:
+            await registry.store.release(
+                tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
+            )
+
+
+async def _begin(
+    session: ChatSession, content: str, client_id: uuid.UUID, sink: TurnSink, cancel: asyncio.Event
+) -> Generation | None:
+    started_at = asyncio.get_running_loop().time()
+    span = tracer.start_span("chat.message", attributes=_trace_attributes(session))
+    ended = True
+    try:
+        with trace.use_span(span):
+            provider = get_provider()
+            with tracer.start_as_current_span("chat.memory"):
+                history = await _history(session)
+            try:
+                config, begun = await in_db_thread(turn_prepare)(
+                    session=session,
+                    content=content,
+                    client_id=client_id,
+                    model_name=provider.model_name,
+                    history=history,
+                )
+            except TurnRefused as not_prepared:
+                await _refuse(session, sink, not_prepared)
+                return None
+            if isinstance(begun, StoredAnswer):
+                await _replay(begun, sink)
+                return None
+            turn = begun
+            span.set_attributes(
+                {"gen_ai.request.model": turn.request.model, "chat.message_id": turn.answer_message_id}
+            )
+            try:
+                ticket = await _admit(turn, config.limits)
+            except admission.Refusal as refusal:
+                await _refuse(
+                    session,
+                    sink,
+                    TurnRefused(
+                        ErrorCode(refusal.code),
+                        refusal.message,
+                        retry_after=refusal.retry_after,
+                        limit=refusal.limit,
+                    ),
+                )
+                return None
+            with tracer.start_as_current_span("chat.cache"):
+                probe = await cache_lookup(config, turn)
+            breaker_pass = None
+            if probe.hit is None:
+                try:
+                    turn, breaker_pass = await _through_breaker(turn, provider, config.fallback_model)
+                except ModelUnavailable as unavailable:
+                    await admission.finish(ticket, tokens_used=0)
+                    await _refuse(
+                        session,
+                        sink,
+                        TurnRefused(
+                            ErrorCode.UPSTREAM_ERROR,
+                            str(unavailable),
+                            retry_after=settings.BREAKER_COOLDOWN_S,
+                        ),
+                    )
+                    return None
+            job = Answering(
+                turn=turn,
+                config=config,
+                ticket=ticket,
+                probe=probe,
+                provider=provider,
+                breaker_pass=breaker_pass,
+                started_at=started_at,
+                span=span,
+            )
+            generation = await _start(job, sink, cancel)
+            ended = False  # the generation ends the span with the answer
+            return generation
+    finally:
+        if ended:
+            span.end()
+
+
+async def _start(job: Answering, sink: TurnSink, cancel: asyncio.Event) -> Generation:
+    """The generation takes over: from here the answer no longer depends on ``sink``."""
+    turn = job.turn
+    registry = generation_registry()
+    registry.start_background()
+    info = GenerationInfo(
+        key=GenKey(turn.tenant_id, turn.answer_message_id),
+        user_id=turn.user_id,
+        conversation_id=turn.conversation_id,
+        client_id=str(turn.client_id),
+    )
+    try:
+        await registry.store.begin(
+            info=info,
+            record=turn_record(turn, job.ticket),
+            lease_ttl_s=settings.STREAM_LEASE_TTL_S,
+            keep_s=settings.CHAT_GENERATION_KEEP_S,
+        )
+    except Exception:
+        await admission.finish(job.ticket, tokens_used=0)
+        raise
+    generation = Generation(info=info, registry=registry, orphan_grace_s=job.config.orphan_grace_s)
+    registry.add(generation)
+    generation.cancel_requested = cancel.is_set()
+    await generation.attach(sink)
+    generation.run(lambda g: answer(g, job))
+    return generation
+
+
+async def _join(
+    session: ChatSession, message_id: int, client_id: uuid.UUID, sink: TurnSink
+) -> Attachment | None:
+    """A message whose client_id already has a generation: attach to it from its first frame
+    while it runs; once it has ended, replay the stored answer. Never a second upstream call."""
+    registry = generation_registry()
+    key = GenKey(session.tenant_id, message_id)
+    local = registry.local.get(key)
+    running = local is not None or not getattr(await registry.store.info(key), "finished", True)
+    if running:
+        with contextlib.suppress(GenerationNotFound):  # it may have ended in between
+            return await generation_resume(session=session, message_id=message_id, after=0, sink=sink)
+    stored = await in_db_thread(answer_for_client_id)(
+        tenant_id=session.tenant_id, user_id=session.user_id, client_id=client_id
+    )
+    if stored is None:  # ended but not stored (yet): the client sends it again shortly
+        await _refuse(session, sink, _busy())
+        return None
+    await _replay(stored, sink)
+    return None
+
+
+async def generation_resume(
+    *, session: ChatSession, message_id: int, after: int, sink: TurnSink
+) -> Attachment:
+    """Attach ``sink`` to one of the caller's generations: every frame but the tokens up to
+    ``seq == after``, then live until its end, wherever it runs."""
+    registry = generation_registry()
+    key = GenKey(session.tenant_id, message_id)
+    local = registry.local.get(key)
+    if local is not None:
+        _check_owner(local.info, session)
+        await local.attach(sink, after=after)
+        return local
+    info = await registry.store.info(key)
+    if info is None:
+        raise GenerationNotFound(message_id)
+    _check_owner(info, session)
+    registry.start_background()
+    config = await in_db_thread(session.config)()
+    return Follower(store=registry.store, info=info, sink=sink, after=after, grace_s=config.orphan_grace_s)
+
+
+async def generation_cancel(*, session: ChatSession, message_id: int) -> None:
+    """Stop one of the caller's generations that is still running, on whichever instance."""
+    registry = generation_registry()
+    key = GenKey(session.tenant_id, message_id)
+    local = registry.local.get(key)
+    info = local.info if local is not None else await registry.store.info(key)
+    if info is None or (local is None and info.finished):
+        raise GenerationNotFound(message_id)
+    _check_owner(info, session)
+    await registry.cancel(key)
+
+
+async def resumable(*, session: ChatSession) -> list[dict[str, Any]]:
+    """What ``ready.resumable`` lists: the caller's generations in this conversation that are
+    streaming or finished within the kept lifetime of their frames."""
+    found = await generation_registry().store.resumable(
+        tenant_id=session.tenant_id, conversation_id=session.conversation_id, user_id=session.user_id
+    )
+    return [
+        {
+            "message_id": info.key.message_id,
+            "client_id": info.client_id,
+            "last_seq": info.last_seq,
+            "finished": info.finished,
+        }
+        for info in found
+    ]
+
+
+def _check_owner(info: GenerationInfo, session: ChatSession) -> None:
+    if info.user_id != session.user_id or info.key.tenant_id != session.tenant_id:
+        raise GenerationNotFound(info.key.message_id)
+
+
+def _busy() -> TurnRefused:
+    return TurnRefused(
+        ErrorCode.SERVICE_UNAVAILABLE, "this message is still being handled; send it again", retry_after=1
+    )
+
+
+async def _history(session: ChatSession) -> list[Remembered]:
+    """The conversation's recent messages: working memory, refilled from PostgreSQL on a miss."""
+    tenant_id, conversation_id = session.tenant_id, session.conversation_id
+    memory = working_memory()
+    history = await memory.recent(tenant_id=tenant_id, conversation_id=conversation_id)
+    if history is None:
+        history = await in_db_thread(recent_messages)(
+            tenant_id=tenant_id, conversation_id=conversation_id, limit=settings.CHAT_HISTORY_MESSAGES
+        )
+        await memory.refill(tenant_id=tenant_id, conversation_id=conversation_id, items=history)
+    return history
+
+
+async def _admit(turn: PreparedTurn, limits: Any) -> admission.Ticket | None:
+    # Limits and budget are one atomic call to the store: one span.
+    with tracer.start_as_current_span("chat.limits_and_budget"):
+        ticket = await admission.admit(
+            tenant_id=turn.tenant_id,
+            user_id=turn.user_id,
+            limits=limits,
+            reserve_tokens=estimate_prompt_tokens(turn.request.messages) + turn.request.max_tokens,
+        )
+    if ticket is not None and ticket.budget_left is not None:
+        metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
+    return ticket
+
+
+async def _through_breaker(
+    turn: PreparedTurn, provider: LLMProvider, fallback: str
+) -> tuple[PreparedTurn, Any]:
+    with tracer.start_as_current_span("chat.breaker") as span:
+        turn, breaker_pass = await breaker_pass_for(turn, provider, fallback=fallback)
+        span.set_attributes({"chat.breaker": breaker_pass.value, "gen_ai.request.model": turn.request.model})
+    if turn.fallback_from:
+        trace.get_current_span().set_attribute("gen_ai.request.model", turn.request.model)
+    return turn, breaker_pass
+
+
+async def _refuse(session: ChatSession, sink: TurnSink, refused: TurnRefused) -> None:
+    trace.get_current_span().set_attribute("chat.error_code", refused.code.value)
+    metrics.ERRORS.labels(session.tenant_slug, refused.code.value).inc()
+    await sink.emit(
+        error_frame(refused.code, refused.message, retry_after=refused.retry_after, limit=refused.limit)
+    )
+
+
+async def _replay(stored: StoredAnswer, sink: TurnSink) -> None:
+    await sink.emit(
+        response_frame(
+            message_id=stored.message_id,
+            conversation_id=stored.conversation_id,
+            content=stored.content,
+            cached=False,
+            replayed=True,
+        )
+    )
+    usage = Usage(
+        input_tokens=stored.input_tokens,
+        output_tokens=stored.output_tokens,
+        cached_input_tokens=stored.cached_input_tokens,
+        estimated=stored.tokens_estimated,
+    )
+    await sink.emit(
+        done_frame(
+            message_id=stored.message_id,
+            finish_reason=stored.finish_reason,
+            model=stored.model,
+            usage=usage,
+            cost_usd=stored.cost_usd,
+        )
+    )
+
+
+def _trace_attributes(session: ChatSession) -> dict[str, Any]:
+    return {
+        "chat.tenant": session.tenant_slug,
+        "chat.tenant_id": session.tenant_id,
+        "chat.conversation_id": session.conversation_id,
+    }
