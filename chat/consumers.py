@@ -228,7 +228,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if drain.is_draining():
             raise FrameError(ErrorCode.SERVICE_UNAVAILABLE, "this server is restarting: reconnect and resend")
         if self._busy() and client_id != self.turn_client_id:
-            raise FrameError(ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it")
+            raise FrameError(
+                ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
+            )
         if self.turn is not None and not self.turn.done():
             return  # the same message again while it is being prepared: it is answered once
         self.turn_client_id = client_id
@@ -240,7 +242,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.on_escalate({"type": "escalate", "reason": f"asked in the chat: {content[:500]}"})
         try:
             attachment = await turn_submit(
-                session=self.session, content=content, client_id=client_id, sink=self, cancel=self.cancel_early
+                session=self.session,
+                content=content,
+                client_id=client_id,
+                sink=self,
+                cancel=self.cancel_early,
             )
         except RightsRevoked:
             await self.revoke()
@@ -280,7 +286,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message_id, after = parse_resume(frame)
         current = self.attachment.key.message_id if self.attachment is not None else None
         if self._busy() and message_id != current:
-            raise FrameError(ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it")
+            raise FrameError(
+                ErrorCode.BAD_REQUEST, "an answer is still streaming: wait for done or cancel it"
+            )
         try:
             attachment = await generation_resume(
                 session=self.session, message_id=message_id, after=after, sink=self
@@ -324,7 +332,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_resolve(self, frame: dict[str, Any]) -> None:
         await in_db_thread(conversation_resolve)(
-            tenant_id=self.principal.tenant_id, conversation_id=self.session.conversation_id, now=timezone.now()
+            tenant_id=self.principal.tenant_id,
+            conversation_id=self.session.conversation_id,
+            now=timezone.now(),
         )
         await self._send({"type": "resolved"})
 

@@ -1,8 +1,10 @@
 """The server's heartbeat: pings, pongs, and 4408 for a client that stopped answering."""
 
+import asyncio
+
 import pytest
 
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, frames_until, open_chat, send_message
 
@@ -23,9 +25,10 @@ async def test_a_client_that_answers_pings_stays_connected(world: World, quick_h
     await communicator.disconnect()
 
 
-async def test_a_silent_client_is_closed_with_4408_and_frees_its_stream_slot(
+async def test_a_silent_client_is_closed_with_4408_and_its_answer_ends_after_the_orphan_grace(
     world: World, fake_llm: FakeOpenAI, quick_heartbeat: None
 ) -> None:
+    await reconfigure(world.globex, orphan_grace_seconds=1)
     silent, _ = await open_chat(world.token(world.carol, world.globex))  # Free: one stream
     await send_message(silent, "[[tokens=2000]] [[delay=0.01]]")
     while True:  # never answers the pings
@@ -34,8 +37,16 @@ async def test_a_silent_client_is_closed_with_4408_and_frees_its_stream_slot(
             break
     assert output["code"] == 4408
     await silent.disconnect()  # what the server does once the socket is closed
+    # Nobody follows the answer any more: it is cancelled after the grace, and its slot freed.
+    assert await asyncio.to_thread(fake_llm.calls[-1].closed.wait, 30)
     other, _ = await open_chat(world.token(world.carol, world.globex))
-    await send_message(other, "my turn [[tokens=2]]")
-    frames = await frames_until(other, "done")
-    assert frames[-1]["finish_reason"] == "stop"
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        await send_message(other, "my turn [[tokens=2]]")
+        frame = (await frames_until(other, "done", "error"))[-1]
+        if frame["type"] == "done" or asyncio.get_running_loop().time() > deadline:
+            break
+        assert frame["code"] == "TOO_MANY_STREAMS"  # the cancelled answer is still being stored
+        await asyncio.sleep(frame["retry_after"])
+    assert frame["finish_reason"] == "stop"
     await other.disconnect()

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from chatplatform.tracing import exporter_name
-from tests.conftest import World
+from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
-from tests.ws import ask, open_chat
+from tests.ws import ask, open_chat, send_message
 
 _exporter = InMemorySpanExporter()
 
@@ -42,7 +42,7 @@ async def test_a_message_is_one_trace_with_a_span_per_step(
     assert root.attributes["chat.conversation_id"] == ready["conversation_id"]
     assert root.attributes["gen_ai.request.model"] == "gpt-4o-mini"
     assert root.attributes["chat.message_id"] == done["message_id"]
-    steps = ["chat.validate", "chat.config", "chat.moderation", "chat.routing", "chat.context"]
+    steps = ["chat.memory", "chat.config", "chat.moderation", "chat.routing", "chat.context"]
     steps += ["chat.limits_and_budget", "chat.cache", "chat.upstream", "chat.persist"]
     for name in [*steps, "chat.settle"]:
         assert finished[name].context.trace_id == root.context.trace_id, name
@@ -60,16 +60,21 @@ async def test_a_message_is_one_trace_with_a_span_per_step(
     assert turn_lines and turn_lines[0]["trace_id"] == format(root.context.trace_id, "032x")
 
 
-async def test_a_refused_frame_ends_its_trace(
+async def test_a_refused_message_ends_its_trace(
     world: World, fake_llm: FakeOpenAI, spans: InMemorySpanExporter
 ) -> None:
+    await reconfigure(world.acme, blocked_topics=["lawsuit"])
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     spans.clear()
     await communicator.send_json_to({"type": "message", "content": "", "client_id": "nope"})
     assert (await communicator.receive_json_from())["code"] == "BAD_REQUEST"
+    assert spans.get_finished_spans() == ()  # refused by the socket: no message began
+    await send_message(communicator, "about my lawsuit")
+    assert (await communicator.receive_json_from())["code"] == "BLOCKED_TOPIC"
     await communicator.disconnect()
-    names = [span.name for span in spans.get_finished_spans()]
-    assert names == ["chat.validate", "chat.message"]
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert finished["chat.message"].attributes["chat.error_code"] == "BLOCKED_TOPIC"  # type: ignore[index]
+    assert set(finished) == {"chat.message", "chat.memory", "chat.config", "chat.moderation"}
 
 
 @pytest.mark.parametrize(

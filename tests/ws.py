@@ -47,13 +47,13 @@ async def send_message(
     return client_id
 
 
-async def frames_until(communicator: WebsocketCommunicator, frame_type: str) -> list[dict[str, Any]]:
-    """Every frame up to and including the first of ``frame_type``."""
+async def frames_until(communicator: WebsocketCommunicator, *frame_types: str) -> list[dict[str, Any]]:
+    """Every frame up to and including the first of one of ``frame_types``."""
     frames = []
     while True:
         frame = await communicator.receive_json_from(TIMEOUT)
         frames.append(frame)
-        if frame["type"] == frame_type:
+        if frame["type"] in frame_types:
             return frames
 
 

@@ -21,12 +21,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from chat.turns.store import (
     START,
     Claim,
     Entry,
     GenerationInfo,
+    GenerationStoreUnavailable,
     GenKey,
     claim_value,
     encode_frame,
@@ -151,14 +153,20 @@ class RedisGenerationStore:
 
     async def claim(self, *, tenant_id: int, client_id: str, user_id: int, ttl_s: float) -> Claim:
         key = _claim(tenant_id, client_id)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.set(key, claim_value(user_id, None), nx=True, px=round(ttl_s * 1000))
-            pipe.get(key)
-            won, value = await pipe.execute()
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.set(key, claim_value(user_id, None), nx=True, px=round(ttl_s * 1000))
+                pipe.get(key)
+                won, value = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return parse_claim(value.decode(), won=bool(won))
 
     async def release(self, *, tenant_id: int, client_id: str, user_id: int) -> None:
-        await self._release(keys=[_claim(tenant_id, client_id)], args=[claim_value(user_id, None)])
+        try:
+            await self._release(keys=[_claim(tenant_id, client_id)], args=[claim_value(user_id, None)])
+        except (RedisError, OSError):
+            pass  # the claim lapses by itself (CHAT_CLAIM_TTL_S)
 
     async def begin(self, *, info: GenerationInfo, record: str, lease_ttl_s: float, keep_s: float) -> None:
         key = info.key
@@ -180,7 +188,10 @@ class RedisGenerationStore:
             round(lease_ttl_s * 1000),
             self._max_ms,
         ]
-        await self._begin(keys=keys, args=args)
+        try:
+            await self._begin(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
         async with self._client.pipeline(transaction=False) as pipe:

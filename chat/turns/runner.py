@@ -33,7 +33,7 @@ from chat.turns.frames import done_frame, response_frame
 from chat.turns.generations import Generation, TurnSink, generation_registry
 from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused, turn_prepare
 from chat.turns.reaper import turn_record
-from chat.turns.store import GenerationInfo, GenKey
+from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
 from chat.turns.stream import PreparedTurn
 from chatplatform import metrics
 from chatplatform.db import in_db_thread
@@ -63,12 +63,17 @@ async def turn_submit(
     registry = generation_registry()
     deadline = asyncio.get_running_loop().time() + settings.CHAT_CLAIM_TTL_S + 5
     while True:
-        claim = await registry.store.claim(
-            tenant_id=session.tenant_id,
-            client_id=str(client_id),
-            user_id=session.user_id,
-            ttl_s=settings.CHAT_CLAIM_TTL_S,
-        )
+        try:
+            claim = await registry.store.claim(
+                tenant_id=session.tenant_id,
+                client_id=str(client_id),
+                user_id=session.user_id,
+                ttl_s=settings.CHAT_CLAIM_TTL_S,
+            )
+        except GenerationStoreUnavailable as exc:
+            log.error("generation.store_unavailable", error=str(exc))
+            await _refuse(session, sink, _unavailable())
+            return None
         if claim.won:
             break
         if claim.user_id != session.user_id:
@@ -80,21 +85,28 @@ async def turn_submit(
             await _refuse(session, sink, _busy())
             return None
         await asyncio.sleep(_CLAIM_POLL_S)  # the first copy is still being prepared
-    began = False
     try:
-        generation = await _begin(session, content, client_id, sink, cancel)
-        began = generation is not None
-        return generation
-    finally:
-        if not began:
-            await registry.store.release(
-                tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
-            )
+        begun = await _begin(session, content, client_id, sink, cancel)
+    except BaseException as exc:
+        await registry.store.release(
+            tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
+        )
+        if not isinstance(exc, TurnRefused):
+            raise
+        await _refuse(session, sink, exc)
+        return None
+    if isinstance(begun, StoredAnswer):  # answered before: its claim had lapsed
+        await registry.store.release(
+            tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
+        )
+        await _replay(begun, sink)
+        return None
+    return begun
 
 
 async def _begin(
     session: ChatSession, content: str, client_id: uuid.UUID, sink: TurnSink, cancel: asyncio.Event
-) -> Generation | None:
+) -> Generation | StoredAnswer:
     started_at = asyncio.get_running_loop().time()
     span = tracer.start_span("chat.message", attributes=_trace_attributes(session))
     ended = True
@@ -103,20 +115,15 @@ async def _begin(
             provider = get_provider()
             with tracer.start_as_current_span("chat.memory"):
                 history = await _history(session)
-            try:
-                config, begun = await in_db_thread(turn_prepare)(
-                    session=session,
-                    content=content,
-                    client_id=client_id,
-                    model_name=provider.model_name,
-                    history=history,
-                )
-            except TurnRefused as not_prepared:
-                await _refuse(session, sink, not_prepared)
-                return None
+            config, begun = await in_db_thread(turn_prepare)(
+                session=session,
+                content=content,
+                client_id=client_id,
+                model_name=provider.model_name,
+                history=history,
+            )
             if isinstance(begun, StoredAnswer):
-                await _replay(begun, sink)
-                return None
+                return begun
             turn = begun
             span.set_attributes(
                 {"gen_ai.request.model": turn.request.model, "chat.message_id": turn.answer_message_id}
@@ -124,17 +131,12 @@ async def _begin(
             try:
                 ticket = await _admit(turn, config.limits)
             except admission.Refusal as refusal:
-                await _refuse(
-                    session,
-                    sink,
-                    TurnRefused(
-                        ErrorCode(refusal.code),
-                        refusal.message,
-                        retry_after=refusal.retry_after,
-                        limit=refusal.limit,
-                    ),
-                )
-                return None
+                raise TurnRefused(
+                    ErrorCode(refusal.code),
+                    refusal.message,
+                    retry_after=refusal.retry_after,
+                    limit=refusal.limit,
+                ) from None
             with tracer.start_as_current_span("chat.cache"):
                 probe = await cache_lookup(config, turn)
             breaker_pass = None
@@ -166,6 +168,9 @@ async def _begin(
             generation = await _start(job, sink, cancel)
             ended = False  # the generation ends the span with the answer
             return generation
+    except TurnRefused as refused:
+        span.set_attribute("chat.error_code", refused.code.value)
+        raise
     finally:
         if ended:
             span.end()
@@ -189,9 +194,10 @@ async def _start(job: Answering, sink: TurnSink, cancel: asyncio.Event) -> Gener
             lease_ttl_s=settings.STREAM_LEASE_TTL_S,
             keep_s=settings.CHAT_GENERATION_KEEP_S,
         )
-    except Exception:
+    except GenerationStoreUnavailable as exc:
+        log.error("generation.store_unavailable", error=str(exc))
         await admission.finish(job.ticket, tokens_used=0)
-        raise
+        raise _unavailable() from exc
     generation = Generation(info=info, registry=registry, orphan_grace_s=job.config.orphan_grace_s)
     registry.add(generation)
     generation.cancel_requested = cancel.is_set()
@@ -277,6 +283,12 @@ def _check_owner(info: GenerationInfo, session: ChatSession) -> None:
         raise GenerationNotFound(info.key.message_id)
 
 
+def _unavailable() -> TurnRefused:
+    return TurnRefused(
+        ErrorCode.SERVICE_UNAVAILABLE, "answers cannot be started right now; try again shortly", retry_after=5
+    )
+
+
 def _busy() -> TurnRefused:
     return TurnRefused(
         ErrorCode.SERVICE_UNAVAILABLE, "this message is still being handled; send it again", retry_after=1
@@ -322,7 +334,6 @@ async def _through_breaker(
 
 
 async def _refuse(session: ChatSession, sink: TurnSink, refused: TurnRefused) -> None:
-    trace.get_current_span().set_attribute("chat.error_code", refused.code.value)
     metrics.ERRORS.labels(session.tenant_slug, refused.code.value).inc()
     await sink.emit(
         error_frame(refused.code, refused.message, retry_after=refused.retry_after, limit=refused.limit)

@@ -26,6 +26,11 @@ from typing import Any, Protocol
 START = "0-0"
 
 
+class GenerationStoreUnavailable(Exception):
+    """The store cannot be reached: a message is refused (``SERVICE_UNAVAILABLE``) rather than
+    answered without its claim, which would allow a second upstream call."""
+
+
 @dataclass(frozen=True, slots=True)
 class GenKey:
     tenant_id: int
