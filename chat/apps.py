@@ -7,8 +7,10 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from chat.revocation import connect_signals
         from chat.semantic_cache import embedder_installed
 
+        connect_signals()
         if not embedder_installed():
             structlog.stdlib.get_logger(__name__).info(
                 "semantic_cache.off",

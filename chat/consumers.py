@@ -3,6 +3,7 @@ parses frames and hands them to the turn runner (``chat.turns``), and it is the 
 runner emits to. Answers do not belong to the socket: closing it only detaches it."""
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -313,7 +314,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.revoke()
 
     async def revoke(self) -> None:
+        """Rights gone: the answer this socket follows stops, and the socket closes with 4403."""
         log.info("ws.revoked")
+        if self.attachment is not None and not self.attachment.answered.is_set():
+            with contextlib.suppress(FrameError):
+                await self._cancel(self.attachment.key.message_id)
         await self._send_error(ErrorCode.ACCESS_REVOKED, "your access to this workspace has changed")
         await self.close(code=CLOSE_RIGHTS_REVOKED)
 

@@ -14,6 +14,7 @@ Each operation is one round trip; the frames of many generations go in one pipel
 """
 
 import asyncio
+import contextlib
 import json
 import time
 import weakref
@@ -163,10 +164,9 @@ class RedisGenerationStore:
         return parse_claim(value.decode(), won=bool(won))
 
     async def release(self, *, tenant_id: int, client_id: str, user_id: int) -> None:
-        try:
+        # On an outage the claim lapses by itself (CHAT_CLAIM_TTL_S).
+        with contextlib.suppress(RedisError, OSError):
             await self._release(keys=[_claim(tenant_id, client_id)], args=[claim_value(user_id, None)])
-        except (RedisError, OSError):
-            pass  # the claim lapses by itself (CHAT_CLAIM_TTL_S)
 
     async def begin(self, *, info: GenerationInfo, record: str, lease_ttl_s: float, keep_s: float) -> None:
         key = info.key

@@ -145,16 +145,9 @@ async def _begin(
                     turn, breaker_pass = await _through_breaker(turn, provider, config.fallback_model)
                 except ModelUnavailable as unavailable:
                     await admission.finish(ticket, tokens_used=0)
-                    await _refuse(
-                        session,
-                        sink,
-                        TurnRefused(
-                            ErrorCode.UPSTREAM_ERROR,
-                            str(unavailable),
-                            retry_after=settings.BREAKER_COOLDOWN_S,
-                        ),
-                    )
-                    return None
+                    raise TurnRefused(
+                        ErrorCode.UPSTREAM_ERROR, str(unavailable), retry_after=settings.BREAKER_COOLDOWN_S
+                    ) from None
             job = Answering(
                 turn=turn,
                 config=config,
@@ -254,8 +247,13 @@ async def generation_cancel(*, session: ChatSession, message_id: int) -> None:
     registry = generation_registry()
     key = GenKey(session.tenant_id, message_id)
     local = registry.local.get(key)
-    info = local.info if local is not None else await registry.store.info(key)
-    if info is None or (local is None and info.finished):
+    if local is not None:
+        info: GenerationInfo | None = local.info
+        over = local.answered.is_set()
+    else:
+        info = await registry.store.info(key)
+        over = info is not None and info.finished
+    if info is None or over:
         raise GenerationNotFound(message_id)
     _check_owner(info, session)
     await registry.cancel(key)

@@ -76,6 +76,11 @@ class MemberCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
 
 
+class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    active = serializers.BooleanField(required=False)
+
+
 class MembershipSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
     email = serializers.EmailField(source="user.email")
@@ -117,6 +122,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "summarize_after_messages",
             "idle_close_minutes",
             "retention_days",
+            "orphan_grace_seconds",
             "config_version",
         ]
         read_only_fields = ["config_version"]
@@ -129,4 +135,5 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "summarize_after_messages": {"min_value": 4, "max_value": 1000},
             "idle_close_minutes": {"min_value": 1},
             "retention_days": {"min_value": 1},
+            "orphan_grace_seconds": {"min_value": 1, "max_value": 3600},
         }

@@ -9,6 +9,11 @@ urlpatterns = [
     path("tenants/", views.TenantListCreateView.as_view(), name="tenant-list"),
     path("tenants/<slug:slug>/config/", views.TenantConfigView.as_view(), name="tenant-config"),
     path("tenants/<slug:slug>/members/", views.TenantMembersView.as_view(), name="tenant-members"),
+    path(
+        "tenants/<slug:slug>/members/<int:pk>/",
+        views.TenantMemberDetailView.as_view(),
+        name="tenant-member-detail",
+    ),
     path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),
     path("conversations/<int:pk>/", chat_api.ConversationDetailView.as_view(), name="conversation-detail"),

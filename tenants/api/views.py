@@ -17,6 +17,7 @@ from tenants.api.access import IsPlatformStaff, can_manage, request_membership
 from tenants.api.serializers import (
     MemberCreateSerializer,
     MembershipSerializer,
+    MemberUpdateSerializer,
     TenantConfigSerializer,
     TenantSerializer,
     TenantTokenRefreshSerializer,
@@ -24,7 +25,15 @@ from tenants.api.serializers import (
 )
 from tenants.models import Membership, Tenant
 from tenants.selectors import forget_chat_configs
-from tenants.services import AlreadyMember, member_add, tenant_create
+from tenants.services import (
+    AlreadyMember,
+    LastOwner,
+    OwnersOnly,
+    member_add,
+    member_remove,
+    member_update,
+    tenant_create,
+)
 
 
 class Conflict(APIException):
@@ -135,3 +144,46 @@ class TenantMembersView(APIView):
         except AlreadyMember:
             raise Conflict(f"{data['username']} is already a member of {tenant.slug}") from None
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class TenantMemberDetailView(APIView):
+    """``tenants/{slug}/members/{id}/``: change a member's role or remove them (owners and
+    admins; only owners touch owners; the last active owner stays)."""
+
+    def _membership(self, request: Request, slug: str, pk: int) -> tuple[Membership, str | None]:
+        tenant = visible_tenant(request, slug)
+        if not can_manage(request, tenant.pk):
+            raise PermissionDenied("only the tenant's owners and admins change members")
+        membership = (
+            Membership.objects.for_tenant(tenant).select_related("user", "tenant").filter(pk=pk).first()
+        )
+        if membership is None:
+            raise Http404
+        actor = None if request.user.is_staff else request_membership(request)
+        return membership, actor.role if actor is not None else None
+
+    def _change(self, change: Any) -> None:
+        try:
+            change()
+        except OwnersOnly:
+            raise PermissionDenied("only owners make, change or remove owners") from None
+        except LastOwner:
+            raise Conflict(
+                "the tenant's last active owner cannot be demoted, deactivated or removed"
+            ) from None
+
+    @extend_schema(request=MemberUpdateSerializer, responses=MembershipSerializer)
+    def patch(self, request: Request, slug: str, pk: int) -> Response:
+        membership, actor_role = self._membership(request, slug, pk)
+        serializer = MemberUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self._change(
+            lambda: member_update(actor_role=actor_role, membership=membership, **serializer.validated_data)
+        )
+        return Response(MembershipSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str, pk: int) -> Response:
+        membership, actor_role = self._membership(request, slug, pk)
+        self._change(lambda: member_remove(actor_role=actor_role, membership=membership))
+        return Response(status=status.HTTP_204_NO_CONTENT)
