@@ -57,7 +57,7 @@ async def test_the_same_client_id_on_two_sockets_at_once_makes_one_upstream_call
 async def test_a_replay_mid_stream_on_the_same_socket_restarts_the_frames_without_a_second_call(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
-    communicator, ready = await open_chat(world.token(world.alice, world.acme))
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
     client_id = await send_message(communicator, "[[tokens=40]] [[delay=0.01]]")
     await frames_until(communicator, "token")
     await send_message(communicator, "[[tokens=40]] [[delay=0.01]]", client_id)
