@@ -13,6 +13,11 @@ Scenarios (figures go in the closing note; targets for one Daphne process on 2 c
   cancel      cancel sent -> upstream connection closed, as seen by the fake server, p50/p99
               (<= 50 ms p99)
 
+--mirror both runs the chosen scenarios on two instances of one deployment, one copying every
+frame to the generation store (the default, what resuming on another instance needs) and one not
+(CHAT_STREAM_MIRROR=false), in alternating rounds (--rounds), and reports the medians of each
+side and their ratio: what the mirror costs.
+
 By default the script starts the platform with the README's run command (PostgreSQL database
 ``chatplatform_bench_*``, Redis, Celery) and the fake OpenAI server as its own process, so the
 client, the server and the fake LLM do not share a GIL. Everything runs on this one machine,
@@ -26,6 +31,7 @@ import os
 import sqlite3
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import fake_calls, platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from tests.live import LivePlatform  # noqa: E402
+from tests.live import LivePlatform, start_platform  # noqa: E402
 
 
 @dataclass
@@ -314,6 +320,31 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     return results
 
 
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+async def compare_mirror(args: argparse.Namespace, on: Target, off: Target) -> dict[str, Any]:
+    """Alternating rounds on the instance that mirrors and the one that does not."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"on": {}, "off": {}}
+    for round_ in range(args.rounds):
+        for side, target in (("on", on), ("off", off)) if round_ % 2 == 0 else (("off", off), ("on", on)):
+            print(f"-- round {round_ + 1}, mirror {side}", file=sys.stderr, flush=True)
+            for name, result in (await run(args, target)).items():
+                runs[side].setdefault(name, []).append(result)
+    report: dict[str, Any] = {}
+    for name in runs["on"]:
+        with_mirror, without = median_of(runs["on"][name]), median_of(runs["off"][name])
+        report[name] = {
+            "mirror_on": with_mirror,
+            "mirror_off": without,
+            "on_over_off": {
+                key: round(with_mirror[key] / without[key], 3) for key in with_mirror if without[key]
+            },
+        }
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -331,6 +362,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="members the clients log in as")
     parser.add_argument("--embedded", action="store_true", help="no DATABASE_URL/REDIS_URL (SQLite)")
     parser.add_argument("--limits", choices=["on", "off"], default="on", help="rate limits and budgets")
+    parser.add_argument(
+        "--mirror", choices=["on", "off", "both"], default="on", help="copy frames to the generation store"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--mirror both: alternating rounds")
     args = parser.parse_args()
 
     env = {
@@ -338,14 +373,31 @@ def main() -> None:
         "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", "20"),
         "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
         "CHAT_PING_INTERVAL_S": str(args.ping_interval),
+        "CHAT_STREAM_MIRROR": "false" if args.mirror == "off" else "true",
     }
     with platform_and_fake_llm(prefix="ws-bench-", extra_env=env, embedded=args.embedded) as (
         platform,
         fake_url,
     ):
-        target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
-        results = asyncio.run(run(args, target))
-        print(json.dumps(results, indent=2))
+        if args.mirror != "both":
+            target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
+            print(json.dumps(asyncio.run(run(args, target)), indent=2))
+            return
+        # A second instance of the same deployment (same database, same Redis), mirror off.
+        unmirrored = start_platform(
+            "production",
+            tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-off-")),
+            llm_url=fake_url,
+            extra_env=env | {"CHAT_STREAM_MIRROR": "false"},
+            database=platform.database,
+        )
+        try:
+            tokens = prepare(unmirrored, args.users)  # the staff password of the latest start
+            on = Target(platform=platform, fake_url=fake_url, tokens=tokens)
+            off = Target(platform=unmirrored, fake_url=fake_url, tokens=tokens)
+            print(json.dumps(asyncio.run(compare_mirror(args, on, off)), indent=2))
+        finally:
+            unmirrored.stop()
 
 
 if __name__ == "__main__":

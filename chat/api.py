@@ -83,6 +83,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "id",
             "role",
             "content",
+            "client_id",
             "created_at",
             "model",
             "input_tokens",

@@ -70,6 +70,66 @@ def test_log_in_see_the_answer_stream_rendered_and_stop_it(
         browser.close()
 
 
+# Every WebSocket the page opens, so a test can cut one as a network drop would.
+RECORD_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    window.__sockets.push(socket);
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, { OPEN: Native.OPEN, CLOSED: Native.CLOSED });
+})();
+"""
+
+
+def expected_text(tokens: int) -> str:
+    return " ".join(f"tok{i}" for i in range(tokens))
+
+
+def test_an_answer_survives_a_dropped_socket_and_a_reload_shown_whole_and_once(
+    platform: LivePlatform, fake_openai_server: FakeOpenAI
+) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.add_init_script(RECORD_SOCKETS)
+        page.goto(f"{platform.base_url}/chat/")
+        page.fill("input[name=username]", "demo")
+        page.fill("input[name=password]", platform.passwords["demo"])
+        page.click("button[type=submit]")
+        expect(page.locator(".msg.greeting")).to_be_visible()
+
+        dropped = uuid.uuid4().hex
+        page.fill("#input", f"{dropped} [[tokens=200]] [[delay=0.02]]")
+        page.keyboard.press("Enter")
+        answer = page.locator(".msg.assistant:not(.greeting)").nth(0)
+        expect(answer).to_contain_text("tok20")
+        page.evaluate("window.__sockets.at(-1).close()")  # the network drops mid-answer
+        expect(answer).to_have_attribute("data-finish-reason", "stop", timeout=30_000)
+        assert answer.locator(".body").inner_text() == expected_text(200)
+        assert page.evaluate("window.__sockets.length") == 2  # it reconnected, once
+        expect(page.locator(".msg.assistant:not(.greeting)")).to_have_count(1)
+
+        reloaded = uuid.uuid4().hex
+        page.fill("#input", f"{reloaded} [[tokens=200]] [[delay=0.02]]")
+        page.keyboard.press("Enter")
+        expect(page.locator(".msg.assistant:not(.greeting)").nth(1)).to_contain_text("tok20")
+        page.reload()  # mid-answer: the stored conversation comes back, the answer resumes
+        answers = page.locator(".msg.assistant:not(.greeting)")
+        expect(answers).to_have_count(2, timeout=30_000)
+        expect(answers.nth(1)).to_have_attribute("data-finish-reason", "stop", timeout=30_000)
+        assert answers.nth(0).locator(".body").inner_text() == expected_text(200)
+        assert answers.nth(1).locator(".body").inner_text() == expected_text(200)
+        expect(page.locator(".msg.user")).to_have_count(2)
+        browser.close()
+    for marker in (dropped, reloaded):  # one upstream call each, whatever the page went through
+        assert sum(marker in c.messages[-1]["content"] for c in fake_openai_server.calls) == 1
+
+
 async def demo_traffic(platform: LivePlatform) -> None:
     """A few conversations as the demo user: answers, ratings, a resolution."""
     token = platform.token("demo", platform.passwords["demo"], "demo")

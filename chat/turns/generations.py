@@ -49,15 +49,17 @@ class Mirror:
     """Copies published frames to the generation store: one pipeline per wake-up for every
     generation of the process, never in the way of a frame's delivery to its sockets."""
 
-    def __init__(self, store: GenerationStore) -> None:
+    def __init__(self, store: GenerationStore, *, enabled: bool = True) -> None:
         self._store = store
+        self._enabled = enabled  # off only to measure what the mirror costs (bench/ws_bench.py)
         self._pending: list[tuple[GenKey, dict[str, Any]]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
 
     def add(self, key: GenKey, frame: dict[str, Any]) -> None:
-        self._pending.append((key, frame))
-        self._wake()
+        if self._enabled:
+            self._pending.append((key, frame))
+            self._wake()
 
     async def flush(self) -> None:
         """Return once every frame added so far is written (or its write failed)."""
@@ -186,7 +188,7 @@ class Generation:
 class GenerationRegistry:
     def __init__(self, store: GenerationStore) -> None:
         self.store = store
-        self.mirror = Mirror(store)
+        self.mirror = Mirror(store, enabled=settings.CHAT_STREAM_MIRROR)
         self.local: dict[GenKey, Generation] = {}
         self._background: list[asyncio.Task[None]] = []
 

@@ -1,8 +1,15 @@
-// The web chat page: protocol v1 over a session-authenticated WebSocket (DESIGN.md).
+// The web chat page: protocol v1 over a session-authenticated WebSocket (docs/protocol.md).
+//
+// It survives a network drop and a reload mid-answer: the conversation id and the message not
+// yet answered live in localStorage; after a reconnect (backoff 1, 2, 4 … 30 s with jitter) the
+// answer still streaming is resumed from the last frame shown (`resume`), a message never
+// answered is sent again with its client_id (the server answers each client_id once), and a
+// reload shows the conversation's stored messages again (REST) before resuming.
 (function () {
   "use strict";
 
   const RENDER_INTERVAL_MS = 50;
+  const MAX_BACKOFF_S = 30;
   const root = document.getElementById("chat");
   const log = document.getElementById("log");
   const statusLine = document.getElementById("status");
@@ -10,16 +17,36 @@
   const input = document.getElementById("input");
   const sendButton = document.getElementById("send");
   const stopButton = document.getElementById("stop");
+  const storageKey = root.dataset.storageKey;
 
   let socket = null;
   let ready = false; // the server sent `ready` on this socket: frames may be sent
   let greeted = false;
-  let conversationId = null;
-  let pending = null; // {content, clientId} sent but not yet answered: replayed after a reconnect
-  let answer = null; // {el, text, timer} of the answer being streamed
-  let retryDelay = 500;
+  let attempts = 0; // reconnects since the last `ready`
+  let revoked = false;
+  // What survives a reload: {conversationId, pending: {content, clientId} | null}.
+  const saved = load();
+  let conversationId = saved.conversationId || null;
+  let pending = saved.pending || null; // sent but not answered yet
+  let answer = null; // {el, body, text, seq, timer, messageId} of the answer being shown
 
   marked.setOptions({ gfm: true, breaks: true });
+
+  function load() {
+    try {
+      return JSON.parse(localStorage.getItem(storageKey)) || {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function save() {
+    try {
+      localStorage.setItem(storageKey, JSON.stringify({ conversationId, pending }));
+    } catch (e) {
+      // Private mode or a full quota: the page still works, it just forgets on reload.
+    }
+  }
 
   function uuid4() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -61,7 +88,8 @@
   function currentAnswer(messageId) {
     if (!answer || answer.messageId !== messageId) {
       const el = bubble("assistant", "");
-      answer = { el, body: el.querySelector(".body"), text: "", timer: null, messageId };
+      el.dataset.messageId = messageId;
+      answer = { el, body: el.querySelector(".body"), text: "", seq: 0, timer: null, messageId };
     }
     return answer;
   }
@@ -90,26 +118,51 @@
     answer = null;
   }
 
+  function settle() {
+    pending = null;
+    save();
+    root.classList.remove("typing");
+    setStreaming(false);
+  }
+
+  // After (re)connecting: follow the answer to the pending message, wherever it is.
+  function pickUp(resumable) {
+    if (!pending) return;
+    setStreaming(true);
+    const listed = (resumable || []).find((g) => g.client_id === pending.clientId);
+    if (listed && !listed.finished) {
+      // Still streaming: only the frames this page has not shown.
+      const after = answer && answer.messageId === listed.message_id ? answer.seq : 0;
+      if (!after && answer) { answer.el.remove(); answer = null; }
+      send({ type: "resume", message_id: listed.message_id, after });
+    } else {
+      // Never started, or over: the server answers it (once) or replays the stored answer.
+      if (answer) { answer.el.remove(); answer = null; }
+      send({ type: "message", content: pending.content, client_id: pending.clientId });
+    }
+  }
+
   function onFrame(frame) {
     switch (frame.type) {
       case "ready":
         conversationId = frame.conversation_id;
+        save();
         ready = true;
-        retryDelay = 500;
+        attempts = 0;
         setStatus("");
         if (!greeted && frame.greeting) {
           log.prepend(bubble("assistant greeting", frame.greeting));
           greeted = true;
         }
-        // A message typed before the connection was ready, or cut off by a reconnect, goes
-        // (again) now; its client_id makes the server answer it only once.
-        if (pending) send({ type: "message", content: pending.content, client_id: pending.clientId });
+        pickUp(frame.resumable);
         break;
       case "typing":
         root.classList.toggle("typing", frame.active);
         break;
       case "token": {
         const a = currentAnswer(frame.message_id);
+        if (frame.seq <= a.seq) break; // already shown (a replay from the start)
+        a.seq = frame.seq;
         a.text += frame.content;
         scheduleRender(a);
         break;
@@ -121,14 +174,10 @@
       }
       case "done":
         finishAnswer(currentAnswer(frame.message_id), frame);
-        pending = null;
-        root.classList.remove("typing");
-        setStreaming(false);
+        settle();
         break;
       case "error":
-        setStatus(frame.message, "error");
-        if (!answer) setStreaming(false);
-        if (frame.code === "BAD_REQUEST" && !answer) pending = null;
+        onError(frame);
         break;
       case "ping": // the server's heartbeat: answer, or it closes the connection (4408)
         send({ type: "pong" });
@@ -147,8 +196,31 @@
     }
   }
 
+  function onError(frame) {
+    setStatus(frame.message, "error");
+    if (answer || !pending) return; // an error after `done`, or about something else
+    if (frame.code === "SERVICE_UNAVAILABLE" || frame.code === "NOT_FOUND") {
+      // Not answered yet, not refused either: ask again (same client_id) in a moment.
+      const delay = Math.min(frame.retry_after || 1, MAX_BACKOFF_S) * 1000;
+      setTimeout(() => pickUp([]), delay);
+      return;
+    }
+    // Refused (a limit, a blocked topic, a bad message): it will not be answered.
+    const last = log.querySelector(".msg.user:last-of-type");
+    if (last) last.dataset.refused = frame.code;
+    settle();
+  }
+
   function send(frame) {
     if (ready && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  // Reconnect after 1, 2, 4, 8 … 30 s, each drawn between half and all of it (jitter), so that
+  // a restarted server is not hit by every page at once.
+  function backoff() {
+    const ceiling = Math.min(MAX_BACKOFF_S, 2 ** attempts);
+    attempts += 1;
+    return (ceiling / 2 + Math.random() * ceiling / 2) * 1000;
   }
 
   function connect() {
@@ -158,20 +230,47 @@
     socket = new WebSocket(`${scheme}://${location.host}${path}`);
     socket.onmessage = (event) => onFrame(JSON.parse(event.data));
     socket.onclose = (event) => {
+      ready = false;
       root.classList.remove("typing");
-      if (answer) { clearTimeout(answer.timer); answer = null; }
-      if (event.code === 4404) conversationId = null;
+      if (answer) { clearTimeout(answer.timer); answer.timer = null; }
+      if (event.code === 4403 || revoked) {
+        revoked = true;
+        setStatus("Your access to this workspace has changed. Reload the page to continue.", "error");
+        setStreaming(false);
+        return;
+      }
+      if (event.code === 4404) { conversationId = null; save(); }
       if (event.code === 1012) {
-        // The server is restarting (drained): reconnect at once, to another instance; the
-        // message in flight, if any, is resent then (same client_id).
+        // The server is restarting (drained): reconnect at once, to another instance.
         setStatus("Server restarting, reconnecting…", "warn");
         setTimeout(connect, 100 + Math.random() * 400);
         return;
       }
-      setStatus("Connection lost, reconnecting…", "warn");
-      setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 10000);
+      const delay = backoff();
+      setStatus(`Connection lost, reconnecting in ${Math.ceil(delay / 1000)} s…`, "warn");
+      setTimeout(connect, delay);
     };
+  }
+
+  // A reload: the conversation's stored messages first, then the socket (which resumes).
+  async function restore() {
+    if (!conversationId) return;
+    try {
+      const response = await fetch(`/api/v1/conversations/${conversationId}/messages/?page_size=500`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) { conversationId = null; pending = null; save(); return; }
+      const page = await response.json();
+      for (const m of page.results) {
+        // The pending message was answered before the reload: nothing to pick up.
+        if (pending && m.client_id === pending.clientId) { pending = null; save(); }
+        const el = bubble(m.role === "user" ? "user" : "assistant", m.content);
+        if (m.role !== "user") el.dataset.finishReason = m.finish_reason;
+      }
+    } catch (e) {
+      // Offline: the socket's reconnects will bring the page back.
+    }
   }
 
   form.addEventListener("submit", (event) => {
@@ -179,6 +278,7 @@
     const content = input.value.trim();
     if (!content || sendButton.disabled) return;
     pending = { content, clientId: uuid4() };
+    save();
     bubble("user", content);
     input.value = "";
     setStatus("");
@@ -197,5 +297,8 @@
   document.getElementById("resolve").addEventListener("click", () => send({ type: "resolve" }));
   document.getElementById("escalate").addEventListener("click", () => send({ type: "escalate" }));
 
-  connect();
+  restore().then(() => {
+    if (pending) bubble("user", pending.content);
+    connect();
+  });
 })();
