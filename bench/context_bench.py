@@ -61,9 +61,9 @@ async def run(count: int, samples: int) -> dict[str, object]:
 
     from bench.stats import percentile
     from billing.pricing import price_for
-    from chat.context import build_context
-    from chat.llm.tokens import estimate_tokens
-    from chat.memory import working_memory
+    from chat.gateway.llm.tokens import estimate_tokens
+    from chat.history.context import build_context
+    from chat.history.memory import working_memory
     from chat.models import Conversation, Message
     from chat.selectors import conversation_state, recent_messages
     from chatplatform.db import in_db_thread

@@ -241,7 +241,7 @@ def labelled_pairs(rng: random.Random) -> list[tuple[str, str, bool]]:
 
 
 def precision_recall(thresholds: list[float], seed: int) -> list[dict[str, Any]]:
-    from chat.semantic_cache import embedder, signature
+    from chat.gateway.semantic_cache import embedder, signature
 
     pairs = labelled_pairs(random.Random(seed))
     left = embedder().embed_now([a for a, _, _ in pairs])
@@ -270,8 +270,8 @@ def precision_recall(thresholds: list[float], seed: int) -> list[dict[str, Any]]
 def trace_hits(trace: list[Message], thresholds: list[float]) -> list[dict[str, Any]]:
     """The caches' decisions on the trace's first messages, replayed offline with the same
     embeddings: hits, and wrong hits (an answer given to a question it does not fit)."""
-    from chat.response_cache import normalize
-    from chat.semantic_cache import embedder, signature
+    from chat.gateway.response_cache import normalize
+    from chat.gateway.semantic_cache import embedder, signature
 
     vectors = embedder().embed_now([m.text for m in trace])
     rows = []
@@ -398,7 +398,7 @@ def ledger(platform: LivePlatform, slug: str) -> dict[str, Any]:
 def run_once(
     platform: LivePlatform, fake_url: str, trace: list[Message], *, on: bool, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from chat.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+    from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 
     slug, token = new_tenant(platform, caches=on, routing=on, threshold=args.threshold)
     calls_before = len(fake_calls(fake_url))

@@ -17,7 +17,7 @@ class Price:
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None
-    context_tokens: int = 8000  # the most a request to this model may send (chat.context)
+    context_tokens: int = 8000  # the most a request to this model may send (chat.history.context)
 
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> Decimal:
         """USD for one answer; cached input tokens at the cached-input price where there is one."""

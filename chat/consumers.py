@@ -36,12 +36,11 @@ from chat.push import user_group
 from chat.selectors import ConversationNotFound, conversation_for_user
 from chat.services import (
     MessageNotFound,
-    conversation_escalate,
     conversation_resolve,
     conversation_start,
     feedback_record,
 )
-from chat.support import asks_for_human
+from chat.support import asks_for_human, escalate
 from chat.turns.generations import generation_registry
 from chat.turns.prepare import ChatSession, RightsRevoked
 from chat.turns.runner import (
@@ -346,7 +345,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_escalate(self, frame: dict[str, Any]) -> None:
         """The user asks for a human (a frame, or in words): the tenant's team gets an e-mail."""
         reason = parse_escalate(frame)
-        await in_db_thread(conversation_escalate)(
+        await in_db_thread(escalate)(
             tenant_id=self.principal.tenant_id,
             conversation_id=self.session.conversation_id,
             reason=reason,

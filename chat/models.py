@@ -49,7 +49,7 @@ class FinishReason(models.TextChoices):
 
 
 class Message(TenantOwnedModel):
-    """One turn. Ids are allocated before a generation streams (see ``chat.ids``)."""
+    """One turn. Ids are allocated before a generation streams (see ``chat.history.ids``)."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -70,7 +70,7 @@ class Message(TenantOwnedModel):
     )
     # Answered from the tenant's response cache: no upstream call, no tokens.
     cached = models.BooleanField(default=False)
-    # The routing class the message was sorted into (chat.model_routing), on the answer.
+    # The routing class the message was sorted into (chat.gateway.model_routing), on the answer.
     route = models.CharField(max_length=16, blank=True)
     # The model the turn was meant for, when the circuit breaker sent it to the fallback model.
     fallback_from = models.CharField(max_length=100, blank=True)

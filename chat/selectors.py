@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from billing.models import UsageRecord
-from chat.memory import Remembered
+from chat.history.memory import Remembered
 from chat.models import Conversation, Message
 
 _MESSAGE = Message._meta.db_table

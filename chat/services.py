@@ -13,10 +13,10 @@ from django.utils import timezone
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
-from chat.context import build_context
-from chat.ids import allocate_message_ids
-from chat.llm import ChatRequest
-from chat.memory import Remembered
+from chat.gateway.llm import ChatRequest
+from chat.history.context import build_context
+from chat.history.ids import allocate_message_ids
+from chat.history.memory import Remembered
 from chat.models import Conversation, Message, Role
 from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost, conversation_state
 from chat.turns.stream import Outcome, PreparedTurn
@@ -50,7 +50,7 @@ def turn_begin(
     variant_id: int | None = None,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
-    ``history`` is the conversation's recent messages (``chat.memory``).
+    ``history`` is the conversation's recent messages (``chat.history.memory``).
 
     A ``client_id`` that was already answered returns the stored answer instead (a replay
     after a reconnect must not call the LLM twice).
@@ -102,7 +102,7 @@ def turn_begin(
 @transaction.atomic
 def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
     """Write finished turns (each: the user message, the answer, its usage record) in one
-    transaction: all of them or none. ``chat.recorder`` groups the turns that end together."""
+    transaction: all of them or none. ``chat.history.recorder`` groups the turns that end together."""
     messages: list[Message] = []
     usage_records: list[UsageRecord] = []
     added_per_conversation: Counter[int] = Counter()
@@ -186,18 +186,13 @@ def conversation_resolve(*, tenant_id: int, conversation_id: int, now: datetime)
 
 
 def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> bool:
-    """Hand the conversation to a human: mark it and, once committed, e-mail the tenant's
-    escalation address. Idempotent: a conversation is escalated (and e-mailed) once."""
-    from chat.tasks import send_escalation_email
-
-    with transaction.atomic():
-        escalated = (
-            Conversation.objects.for_tenant(tenant_id)
-            .filter(pk=conversation_id, escalated=False)
-            .update(escalated=True, escalated_at=now, escalation_reason=reason)
-        )
-        if escalated:
-            transaction.on_commit(lambda: send_escalation_email.delay(tenant_id, conversation_id))
+    """Hand the conversation to a human. Idempotent: True only the first time, when the caller
+    sends the e-mail (``chat.support.escalate``)."""
+    escalated = (
+        Conversation.objects.for_tenant(tenant_id)
+        .filter(pk=conversation_id, escalated=False)
+        .update(escalated=True, escalated_at=now, escalation_reason=reason)
+    )
     return bool(escalated)
 
 

@@ -1,6 +1,10 @@
-"""The support workflow's reading of messages: a user asking for a human in words."""
+"""The support workflow: a user asking for a human (in words or with the frame)."""
 
 import re
+from datetime import datetime
+
+from chat.services import conversation_escalate
+from chat.tasks import send_escalation_email
 
 _HUMAN = re.compile(
     r"\b(?:talk|speak|chat|connect me)\s+(?:to|with)\s+(?:a\s+|an\s+|some\s*one\s*|somebody\s*)?"
@@ -13,3 +17,10 @@ _HUMAN = re.compile(
 
 def asks_for_human(text: str) -> bool:
     return _HUMAN.search(text) is not None
+
+
+def escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> None:
+    """Mark the conversation escalated and, the first time only, e-mail the tenant's escalation
+    address (a Celery task, sent once the update is committed)."""
+    if conversation_escalate(tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=now):
+        send_escalation_email.delay(tenant_id, conversation_id)

@@ -1,13 +1,14 @@
 """Celery tasks of the chat app. Each is idempotent, tenant-scoped (it takes the tenant's id and
 reads only inside it) and retried with backoff on database errors; the work itself is in
-``chat.background`` and ``chat.services``."""
+``chat.history.background`` and ``chat.services``."""
 
 from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
-from chat import analytics, background
-from chat.llm import UpstreamError
+from chat import analytics
+from chat.gateway.llm import UpstreamError
+from chat.history import background
 from chat.services import conversations_close_idle
 from tenants.models import Tenant
 

@@ -8,12 +8,9 @@ application code never uses it directly.
 """
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from django.db import models
-
-if TYPE_CHECKING:
-    from tenants.models import Tenant
 
 M = TypeVar("M", bound=models.Model)
 
@@ -28,7 +25,8 @@ class TenantScopedManager(models.Manager[M]):
             f"{self.model.__name__}.objects needs .for_tenant(tenant) (or an explicit .unscoped())"
         )
 
-    def for_tenant(self, tenant: "Tenant | int") -> models.QuerySet[M]:
+    def for_tenant(self, tenant: models.Model | int) -> models.QuerySet[M]:
+        """``tenant``: a Tenant or its id (typed as any model: this module is below the models)."""
         tenant_id = tenant if isinstance(tenant, int) else tenant.pk
         if tenant_id is None:
             raise TenantScopeError("for_tenant() needs a saved tenant")

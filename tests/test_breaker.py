@@ -9,7 +9,13 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from chat.llm.breaker import BreakerSettings, BreakerStore, MemoryBreakerStore, Pass, RedisBreakerStore
+from chat.gateway.llm.breaker import (
+    BreakerSettings,
+    BreakerStore,
+    MemoryBreakerStore,
+    Pass,
+    RedisBreakerStore,
+)
 from chat.models import Message, Role
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from websockets.asyncio.client import connect
 
-from chat.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
 

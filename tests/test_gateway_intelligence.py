@@ -5,9 +5,9 @@ import redis
 from django.conf import settings
 
 from billing.models import UsageRecord
-from chat.model_routing import Route, classify
+from chat.gateway.model_routing import Route, classify
+from chat.gateway.moderation import blocked_topic, iban_valid, luhn_valid, redact_pii
 from chat.models import Message, Role
-from chat.moderation import blocked_topic, iban_valid, luhn_valid, redact_pii
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat, send_message, streamed_text

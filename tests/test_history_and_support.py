@@ -12,9 +12,9 @@ from django.core import mail
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from chat.background_queue import background_work_due
-from chat.context import SUMMARY_HEADING, build_context
-from chat.memory import Remembered
+from chat.history.background_queue import background_work_due
+from chat.history.context import SUMMARY_HEADING, build_context
+from chat.history.memory import Remembered
 from chat.models import Conversation, Message
 from chat.tasks import purge_expired_history, send_escalation_email
 from tenants.models import Tenant

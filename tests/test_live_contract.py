@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from tests.fake_openai import FakeCall, FakeOpenAI
 from tests.live import LivePlatform, start_platform
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from billing.pricing import price_for
-from chat.llm import ChatRequest, get_provider
-from chat.llm.demo_provider import DemoProvider
-from chat.llm.openai_provider import OpenAIProvider
+from chat.gateway.llm import ChatRequest, get_provider
+from chat.gateway.llm.demo_provider import DemoProvider
+from chat.gateway.llm.openai_provider import OpenAIProvider
 from tests.fake_openai import FakeOpenAI
 
 

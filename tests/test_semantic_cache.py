@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from chat.llm import ChatRequest
-from chat.response_cache import CachedAnswer
-from chat.semantic_cache import Entry, LocalIndex, SemanticCache, embedder, scope_of
+from chat.gateway.llm import ChatRequest
+from chat.gateway.response_cache import CachedAnswer
+from chat.gateway.semantic_cache import Entry, LocalIndex, SemanticCache, embedder, scope_of
 from tenants.models import Tenant
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI

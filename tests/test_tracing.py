@@ -42,7 +42,13 @@ async def test_a_message_is_one_trace_with_a_span_per_step(
     assert root.attributes["chat.conversation_id"] == ready["conversation_id"]
     assert root.attributes["gen_ai.request.model"] == "gpt-4o-mini"
     assert root.attributes["chat.message_id"] == done["message_id"]
-    steps = ["chat.memory", "chat.config", "chat.moderation", "chat.routing", "chat.context"]
+    steps = [
+        "chat.memory",
+        "chat.config",
+        "chat.moderation",
+        "chat.routing",
+        "chat.context",
+    ]
     steps += ["chat.limits_and_budget", "chat.cache", "chat.upstream", "chat.persist"]
     for name in [*steps, "chat.settle"]:
         assert finished[name].context.trace_id == root.context.trace_id, name

@@ -11,14 +11,14 @@ from django.conf import settings
 from opentelemetry import trace
 
 from billing import admission
-from chat.background_queue import background_work_due, enqueue_background_work
-from chat.caching import CacheProbe, cache_fill
-from chat.fallback import breaker_report
-from chat.llm import LLMProvider
-from chat.llm.breaker import Pass
-from chat.memory import Remembered, working_memory
+from chat.gateway.caching import CacheProbe, cache_fill
+from chat.gateway.fallback import breaker_report
+from chat.gateway.llm import LLMProvider
+from chat.gateway.llm.breaker import Pass
+from chat.history.background_queue import background_work_due, enqueue_background_work
+from chat.history.memory import Remembered, working_memory
+from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
-from chat.recorder import turn_recorder
 from chat.turns.frames import TYPING_OFF, TYPING_ON, done_frame, response_frame
 from chat.turns.generations import Generation
 from chat.turns.stream import (

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
-from chat.llm import Usage
+from chat.gateway.llm import Usage
 
 TYPING_ON: dict[str, Any] = {"type": "typing", "active": True}
 TYPING_OFF: dict[str, Any] = {"type": "typing", "active": False}

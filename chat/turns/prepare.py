@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from chat.memory import Remembered
-from chat.model_routing import route_model
-from chat.moderation import BlockedTopic, moderate
+from chat.gateway.model_routing import route_model
+from chat.gateway.moderation import BlockedTopic, moderate
+from chat.history.memory import Remembered
 from chat.protocol import ErrorCode
 from chat.selectors import ClientIdTaken, StoredAnswer
 from chat.services import ConversationOverBudget, turn_begin

@@ -20,10 +20,10 @@ from django.conf import settings
 
 from billing import admission
 from billing.pricing import Price
-from chat.llm import ChatRequest, Usage
-from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.gateway.llm import ChatRequest, Usage
+from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
-from chat.recorder import turn_recorder
 from chat.selectors import answer_exists
 from chat.turns.frames import TYPING_OFF, done_frame
 from chat.turns.store import GenerationStore, GenKey

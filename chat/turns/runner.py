@@ -20,11 +20,11 @@ from django.conf import settings
 from opentelemetry import trace
 
 from billing import admission
-from chat.caching import cache_lookup
-from chat.fallback import ModelUnavailable, breaker_pass_for
-from chat.llm import LLMProvider, Usage, get_provider
-from chat.llm.tokens import estimate_prompt_tokens
-from chat.memory import Remembered, working_memory
+from chat.gateway.caching import cache_lookup
+from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
+from chat.gateway.llm import LLMProvider, Usage, get_provider
+from chat.gateway.llm.tokens import estimate_prompt_tokens
+from chat.history.memory import Remembered, working_memory
 from chat.protocol import ErrorCode, error_frame
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
 from chat.turns.answer import Answering, answer

@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 
 from billing.pricing import Price
-from chat.llm import ChatRequest, LLMProvider, UpstreamError, Usage
-from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.gateway.llm import ChatRequest, LLMProvider, UpstreamError, Usage
+from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 
 log = structlog.stdlib.get_logger(__name__)
 

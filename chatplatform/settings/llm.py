@@ -7,12 +7,12 @@ OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None
 OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
 OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
 OPENAI_READ_TIMEOUT = env_float("OPENAI_READ_TIMEOUT", 60.0)
-# Connection pools the requests are spread over (see chat.llm.openai_provider).
+# Connection pools the requests are spread over (see chat.gateway.llm.openai_provider).
 OPENAI_CONNECTION_POOLS = env_int("OPENAI_CONNECTION_POOLS", 8)
 # Seconds between the demo model's chunks (a realistic ~50 tokens/s by default).
 DEMO_MODEL_CHUNK_DELAY = env_float("DEMO_MODEL_CHUNK_DELAY", 0.02)
 
-# Circuit breaker per provider and model (chat.llm.breaker).
+# Circuit breaker per provider and model (chat.gateway.llm.breaker).
 BREAKER_CONSECUTIVE_FAILURES = env_int("BREAKER_CONSECUTIVE_FAILURES", 5)
 BREAKER_ERROR_RATE = env_float("BREAKER_ERROR_RATE", 0.5)
 BREAKER_MIN_REQUESTS = env_int("BREAKER_MIN_REQUESTS", 20)

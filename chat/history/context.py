@@ -2,14 +2,14 @@
 rolling summary, then as many of the recent messages the summary does not cover as fit the
 model's context budget (``ModelPrice.context_tokens``), newest kept first, then the question.
 
-Tokens are counted with ``chat.llm.tokens`` (about four characters per token: no tokenizer can
+Tokens are counted with ``chat.gateway.llm.tokens`` (about four characters per token: no tokenizer can
 be fetched at run time); the budget keeps a margin for that.
 """
 
 from dataclasses import dataclass
 
-from chat.llm.tokens import MESSAGE_OVERHEAD, estimate_tokens
-from chat.memory import Remembered
+from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_tokens
+from chat.history.memory import Remembered
 
 SUMMARY_HEADING = "Summary of the conversation so far:"
 # The estimate is rough: a tenth of the budget stays unused.

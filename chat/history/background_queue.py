@@ -4,6 +4,7 @@ import asyncio
 
 import structlog
 
+from chat.tasks import summarize_conversation, title_conversation
 from chatplatform.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
@@ -28,8 +29,6 @@ def background_work_due(
 def enqueue_background_work(due: list[str], *, tenant_id: int, conversation_id: int) -> None:
     """Send the tasks from a worker thread: Celery's send is blocking I/O, and in the embedded
     default (eager) the task itself runs there."""
-    from chat.tasks import summarize_conversation, title_conversation
-
     tasks = {"title": title_conversation, "summary": summarize_conversation}
 
     def send() -> None:

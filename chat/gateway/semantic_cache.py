@@ -32,8 +32,8 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat.llm import ChatRequest
-from chat.response_cache import CachedAnswer
+from chat.gateway.llm import ChatRequest
+from chat.gateway.response_cache import CachedAnswer
 from chatplatform.hot_redis import hot_redis
 
 log = structlog.stdlib.get_logger(__name__)

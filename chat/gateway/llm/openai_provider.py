@@ -20,7 +20,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream
 
-from chat.llm.base import ChatRequest, StreamChunk, UpstreamError, Usage
+from chat.gateway.llm.base import ChatRequest, StreamChunk, UpstreamError, Usage
 
 # How long the end of a finished stream may take to arrive before the connection is dropped.
 _DRAIN_SECONDS = 0.1

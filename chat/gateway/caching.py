@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from chat.response_cache import CachedAnswer, exact_key, get_response_cache
-from chat.semantic_cache import (
+from chat.gateway.response_cache import CachedAnswer, exact_key, get_response_cache
+from chat.gateway.semantic_cache import (
     SemanticProbe,
     embedder,
     embedder_installed,

@@ -10,8 +10,8 @@ from dataclasses import replace
 import structlog
 
 from billing.pricing import price_for
-from chat.llm import LLMProvider
-from chat.llm.breaker import BreakerSettings, Pass, get_breaker_store
+from chat.gateway.llm import LLMProvider
+from chat.gateway.llm.breaker import BreakerSettings, Pass, get_breaker_store
 from chat.turns.stream import Outcome, PreparedTurn
 from chatplatform import metrics
 from chatplatform.db import in_db_thread

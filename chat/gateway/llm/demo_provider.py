@@ -9,8 +9,8 @@ import re
 from collections.abc import AsyncGenerator
 
 from billing.seeds import DEMO_MODEL
-from chat.llm.base import ChatRequest, StreamChunk, Usage
-from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.gateway.llm.base import ChatRequest, StreamChunk, Usage
+from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 
 _PIECE = re.compile(r"\s*\S+|\s+")
 

@@ -20,8 +20,8 @@ from django.utils import timezone
 from billing.admission import charge_background
 from billing.models import UsageRecord
 from billing.pricing import price_for
-from chat.llm import ChatRequest, LLMProvider, Usage, get_provider
-from chat.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider
+from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 from chat.models import Conversation, Message
 from tenants.models import Tenant
 

@@ -7,9 +7,9 @@ import httpx2
 from django.conf import settings
 from openai import AsyncOpenAI
 
-from chat.llm.base import ChatRequest, LLMProvider, StreamChunk, UpstreamError, Usage
-from chat.llm.demo_provider import DemoProvider
-from chat.llm.openai_provider import OpenAIProvider
+from chat.gateway.llm.base import ChatRequest, LLMProvider, StreamChunk, UpstreamError, Usage
+from chat.gateway.llm.demo_provider import DemoProvider
+from chat.gateway.llm.openai_provider import OpenAIProvider
 
 __all__ = ["ChatRequest", "LLMProvider", "StreamChunk", "UpstreamError", "Usage", "get_provider"]
 

@@ -18,7 +18,7 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat.llm import ChatRequest
+from chat.gateway.llm import ChatRequest
 from chatplatform.hot_redis import hot_redis
 
 log = structlog.stdlib.get_logger(__name__)
