@@ -4,6 +4,7 @@ Across instances and crashes: ``tests/test_live_generations.py``."""
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -32,15 +33,17 @@ async def test_the_same_client_id_on_two_sockets_at_once_makes_one_upstream_call
 ) -> None:
     token = world.token(world.alice, world.acme)
     first, ready = await open_chat(token)
-    second, _ = await open_chat(token, f"/ws/chat/{ready['conversation_id']}/")
-    client_id = await send_message(first, "once only [[tokens=30]] [[delay=0.01]]")
-    await send_message(second, "once only [[tokens=30]] [[delay=0.01]]", client_id)
-    one, two = await asyncio.gather(frames_until(first, "done"), frames_until(second, "done"))
+    others = [(await open_chat(token, f"/ws/chat/{ready['conversation_id']}/"))[0] for _ in range(4)]
+    client_id = str(uuid.uuid4())
+    await asyncio.gather(
+        *(send_message(ws, "once only [[tokens=30]] [[delay=0.01]]", client_id) for ws in [first, *others])
+    )
+    one, *rest = await asyncio.gather(*(frames_until(ws, "done") for ws in [first, *others]))
     assert len(fake_llm.calls) == 1
-    assert one[-1] == two[-1] and one[-1]["finish_reason"] == "stop"
+    assert one[-1]["finish_reason"] == "stop"
     expected = "".join(f"tok{i} " for i in range(30))
-    assert streamed_text(one) == streamed_text(two) == expected
-    for frames in (one, two):
+    for frames in (one, *rest):
+        assert frames[-1] == one[-1] and streamed_text(frames) == expected
         seqs = tokens_in_order(frames)
         assert seqs == list(range(1, len(seqs) + 1))
     messages, usage = await rows_for(ready["conversation_id"])
@@ -50,8 +53,8 @@ async def test_the_same_client_id_on_two_sockets_at_once_makes_one_upstream_call
     response, done = await frames_until(first, "done")
     assert response["replayed"] is True and response["content"] == expected and done == one[-1]
     assert len(fake_llm.calls) == 1
-    await first.disconnect()
-    await second.disconnect()
+    for ws in (first, *others):
+        await ws.disconnect()
 
 
 async def test_a_replay_mid_stream_on_the_same_socket_restarts_the_frames_without_a_second_call(

@@ -155,6 +155,25 @@ async def test_disconnect_then_resume_on_the_other_instance_gets_every_frame_onc
     await again.close()
 
 
+async def test_a_cancel_on_the_other_instance_stops_the_answer_at_once(
+    pair: tuple[LivePlatform, LivePlatform], fake_openai_server: FakeOpenAI
+) -> None:
+    first, second = pair
+    _, _, _, token = member(second)
+    streaming, _ = await open_chat(first, token)
+    marker = uuid.uuid4().hex
+    await send(streaming, f"{marker} [[tokens=3000]] [[delay=0.01]]")
+    message_id = (await frames_until(streaming, "token"))[-1]["message_id"]
+    elsewhere, _ = await open_chat(second, token)
+    await elsewhere.send(json.dumps({"type": "cancel", "message_id": message_id}))
+    done = (await frames_until(streaming, "done"))[-1]
+    assert done["finish_reason"] == "cancelled"
+    (call,) = [c for c in fake_openai_server.calls if marker in c.messages[-1]["content"]]
+    assert await asyncio.to_thread(call.closed.wait, 10) and call.tokens_sent < 3000
+    for ws in (streaming, elsewhere):
+        await ws.close()
+
+
 async def close_code(ws: ClientConnection, timeout: float) -> tuple[int | None, list[dict[str, Any]]]:
     frames = []
     with pytest.raises(ConnectionClosed):
@@ -218,7 +237,8 @@ async def test_a_killed_instances_generation_is_ended_billed_and_released_by_ano
 
         finish, stored, output_tokens, input_tokens, estimated, records = answer_row(survivor, message_id)  # type: ignore[misc]
         assert finish == "error" and estimated and records == 1
-        assert stored.startswith(text_of(seen)) and output_tokens > 0 and input_tokens > 0
+        assert stored == text_of(seen) + text_of(rest)  # what the clients saw, no more, no less
+        assert output_tokens > 0 and input_tokens > 0
         assert done["usage"]["output_tokens"] == output_tokens
         # The reservation is settled: nothing is held for that tenant any more.
         tenant_id = survivor.sql("SELECT id FROM tenants_tenant WHERE slug = %s", [slug])[0]  # type: ignore[index]

@@ -1,9 +1,9 @@
 """Generations that outlive their socket: each answer runs as a task of its own, and sockets
 attach to it and detach from it.
 
-A ``Generation`` publishes every frame to the sockets attached to it in this process (the fast
-path: no Redis round trip per frame) and mirrors it to the generation store, where a client that
-reconnected to another instance reads it (``chat.turns.follow``). A socket that closes only
+A ``Generation`` writes every frame to the generation store, where a client that reconnected to
+another instance reads it (``chat.turns.follow``), then sends it to the sockets attached to it in
+this process directly (they never read it back from Redis). A socket that closes only
 detaches; a generation nobody is attached to for its orphan grace is cancelled (and, like any
 cancelled answer, stored and billed). An explicit cancel reaches it from any instance through the
 channel layer (``GenerationRegistry.cancel``).
@@ -46,8 +46,8 @@ def replayed(frame: dict[str, Any], after: int) -> bool:
 
 
 class Mirror:
-    """Copies published frames to the generation store: one pipeline per wake-up for every
-    generation of the process, never in the way of a frame's delivery to its sockets."""
+    """Copies published frames to the generation store: one pipeline per wake-up for all the
+    frames of all the generations of the process published meanwhile."""
 
     def __init__(self, store: GenerationStore, *, enabled: bool = True) -> None:
         self._store = store
@@ -56,10 +56,13 @@ class Mirror:
         self._waiters: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    def add(self, key: GenKey, frame: dict[str, Any]) -> None:
+    async def write(self, key: GenKey, frame: dict[str, Any]) -> None:
+        """Return once ``frame`` is in the store (or its write failed: the answer goes on, and
+        resuming elsewhere would miss it). Frames of every generation that come meanwhile go in
+        the same pipeline."""
         if self._enabled:
             self._pending.append((key, frame))
-            self._wake()
+            await self.flush()
 
     async def flush(self) -> None:
         """Return once every frame added so far is written (or its write failed)."""
@@ -126,9 +129,11 @@ class Generation:
                 self._orphan_watch.cancel()
 
     async def publish(self, frame: dict[str, Any]) -> None:
+        """Store the frame, then send it: a client never sees a frame that another instance
+        resuming (or reaping) this generation after a crash would not know of."""
         async with self._lock:
+            await self._registry.mirror.write(self.key, frame)
             self.frames.append(frame)
-            self._registry.mirror.add(self.key, frame)
             for sink in list(self._sinks):
                 await self._deliver(sink, frame)
             if frame["type"] == "done":
