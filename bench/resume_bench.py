@@ -4,7 +4,8 @@ reconnects to the other instance of the same deployment and resumes.
     .venv/bin/python bench/resume_bench.py               # 200 resumes
     .venv/bin/python bench/resume_bench.py --resumes 50
 
-For each resume it reports, p50/p99:
+Each client sees two token frames, drops its socket for 200 ms (frames are missed meanwhile),
+then reconnects. For each resume it reports, p50/p99:
   reconnect_to_ready   connect to the other instance until its `ready` (with `resumable`)
   resume_to_frame      `resume` sent until the first missed token frame arrives
   reconnect_to_frame   the two together: what a user waits after the network comes back
@@ -16,6 +17,7 @@ on that same instance (the platform's normal time to first token with the same f
 import argparse
 import asyncio
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -42,8 +44,10 @@ async def open_chat(
 
 
 async def next_token(ws: ClientConnection) -> dict[str, Any]:
+    """The next token frame (every message is new: never a cache hit, always tokens)."""
     while (frame := json.loads(await ws.recv()))["type"] != "token":
-        pass
+        if frame["type"] == "error":
+            raise RuntimeError(frame)
     return frame
 
 
@@ -61,13 +65,14 @@ async def one_resume(first: LivePlatform, second: LivePlatform, token: str) -> d
         json.dumps(
             {
                 "type": "message",
-                "content": "resume [[tokens=60]] [[delay=0.01]]",
+                "content": f"{uuid.uuid4()} [[tokens=60]] [[delay=0.01]]",
                 "client_id": str(uuid.uuid4()),
             }
         )
     )
     seen = [await next_token(ws), await next_token(ws)]
     await ws.close()
+    await asyncio.sleep(0.2)  # the network is down for a moment: frames are missed meanwhile
     after = seen[-1]["seq"]
     reconnect = time.perf_counter()
     again, ready = await open_chat(second, token, f"/ws/chat/{ready['conversation_id']}/")
@@ -83,7 +88,11 @@ async def one_resume(first: LivePlatform, second: LivePlatform, token: str) -> d
     sent = time.perf_counter()
     await again.send(
         json.dumps(
-            {"type": "message", "content": "fresh [[tokens=2]] [[delay=0]]", "client_id": str(uuid.uuid4())}
+            {
+                "type": "message",
+                "content": f"{uuid.uuid4()} [[tokens=2]] [[delay=0]]",
+                "client_id": str(uuid.uuid4()),
+            }
         )
     )
     await next_token(again)
@@ -114,7 +123,7 @@ def main() -> None:
     parser.add_argument("--resumes", type=int, default=200)
     parser.add_argument("--users", type=int, default=10, help="members the clients log in as")
     args = parser.parse_args()
-    env = {"LOG_LEVEL": "WARNING"}
+    env = {"LOG_LEVEL": "WARNING", "SECRET_KEY": secrets.token_urlsafe(32)}  # one deployment
     with platform_and_fake_llm(prefix="resume-bench-a-", extra_env=env) as (first, fake_url):
         second = start_platform(
             "production",

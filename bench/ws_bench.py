@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sqlite3
 import statistics
 import sys
@@ -374,6 +375,7 @@ def main() -> None:
         "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
         "CHAT_PING_INTERVAL_S": str(args.ping_interval),
         "CHAT_STREAM_MIRROR": "false" if args.mirror == "off" else "true",
+        "SECRET_KEY": secrets.token_urlsafe(32),  # --mirror both: tokens valid on both instances
     }
     with platform_and_fake_llm(prefix="ws-bench-", extra_env=env, embedded=args.embedded) as (
         platform,
