@@ -3,6 +3,11 @@
 A redis.asyncio client's connections belong to the event loop that opened them. Its timeouts
 are short: a message waits on these calls, and no answer is better than a hung one. The client
 reconnects on its own once Redis is back.
+
+The pool blocks at its cap (``REDIS_POOL_MAX``) for up to the same short timeout instead of
+raising at once: with a plain pool, a burst of concurrent messages past the cap (each turn
+makes several calls: claim, admission, caches, frames) got ``MaxConnectionsError``, which the
+fail-closed limits turned into refusals under plain load.
 """
 
 import asyncio
@@ -18,10 +23,13 @@ def hot_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL,
+            max_connections=settings.REDIS_POOL_MAX,
+            timeout=settings.LIMITS_REDIS_TIMEOUT,
             socket_timeout=settings.LIMITS_REDIS_TIMEOUT,
             socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
         )
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client

@@ -169,6 +169,9 @@ STREAM_LEASE_TTL_S = env_float("STREAM_LEASE_TTL_S", 30.0)
 # A budget reservation that is never settled lapses after this long.
 BUDGET_RESERVATION_TTL_S = env_float("BUDGET_RESERVATION_TTL_S", 900.0)
 LIMITS_REDIS_TIMEOUT = env_float("LIMITS_REDIS_TIMEOUT", 1.0)
+# Connections the hot path's Redis client may open per process; past it, calls wait (up to
+# LIMITS_REDIS_TIMEOUT) for a free one.
+REDIS_POOL_MAX = env_int("REDIS_POOL_MAX", 256)
 
 # Bearer token that /metrics requires when set (leave empty on a private network).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
