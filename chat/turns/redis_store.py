@@ -18,6 +18,7 @@ import contextlib
 import json
 import time
 import weakref
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -43,16 +44,19 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
-# KEYS: claim, meta, conversation list, leases.
+# KEYS: claim, meta, conversation list, leases, stream.
 # ARGV: claim value, keep_ms, user, conversation, client id, record, message id, lease member,
-# lease_ttl_ms, max_ms.
+# lease_ttl_ms, max_ms. The stream starts with a `start` entry, so that its expiry is set once
+# here and each frame after is a single XADD.
 _BEGIN = (
     _NOW_MS
     + """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'user', ARGV[3], 'conv', ARGV[4], 'client', ARGV[5], 'record', ARGV[6],
-  'seq', 0, 'done', 0, 'watched', 0)
+  'done', 0, 'watched', 0)
 redis.call('PEXPIRE', KEYS[2], ARGV[10])
+redis.call('XADD', KEYS[5], '*', 'start', 1)
+redis.call('PEXPIRE', KEYS[5], ARGV[10])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[10]))
 redis.call('ZADD', KEYS[3], now, ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[10])
@@ -84,7 +88,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(AR
 """
 )
 
-_INFO_FIELDS = ("user", "conv", "client", "done", "seq", "watched")
+_INFO_FIELDS = ("user", "conv", "client", "done", "watched")
 
 
 def _stream(key: GenKey) -> str:
@@ -106,23 +110,36 @@ def _claim(tenant_id: int, client_id: str) -> str:
 def _info(key: GenKey, values: list[Any]) -> GenerationInfo | None:
     if values[0] is None:
         return None
-    user, conv, client, done, seq, watched = values
+    user, conv, client, done, watched = values
     return GenerationInfo(
         key=key,
         user_id=int(user),
         conversation_id=int(conv),
         client_id=client.decode(),
         finished=done == b"1",
-        last_seq=int(seq or 0),
         watched_at=float(watched or 0),
     )
 
 
+def _last_seq(newest_first: list[Any]) -> int:
+    """The ``seq`` of the last token frame among a stream's newest entries (after the last
+    token come at most ``typing``, ``done``, an ``error`` and the end marker)."""
+    for _, fields in newest_first:
+        frame = fields.get(b"f")
+        if frame is not None and b'"type":"token"' in frame:
+            return int(json.loads(frame)["seq"])
+    return 0
+
+
 def _entries(raw: list[Any]) -> list[Entry]:
+    """Frames, and the end marker as None; the `start` entry is only there to set the expiry."""
     entries: list[Entry] = []
     for entry_id, fields in raw:
         frame = fields.get(b"f")
-        entries.append((entry_id.decode(), json.loads(frame) if frame is not None else None))
+        if frame is not None:
+            entries.append((entry_id.decode(), json.loads(frame)))
+        elif b"end" in fields:
+            entries.append((entry_id.decode(), None))
     return entries
 
 
@@ -175,6 +192,7 @@ class RedisGenerationStore:
             _meta(key),
             f"t:{key.tenant_id}:conv:{info.conversation_id}:gens",
             LEASES,
+            _stream(key),
         ]
         args: list[Any] = [
             claim_value(info.user_id, key.message_id),
@@ -245,9 +263,14 @@ class RedisGenerationStore:
         async with self._client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hmget(_meta(key), _INFO_FIELDS)
+                pipe.xrevrange(_stream(key), count=5)
             rows = await pipe.execute()
-        found = [_info(key, row) for key, row in zip(keys, rows, strict=True)]
-        return [info for info in found if info is not None and info.user_id == user_id]
+        found = []
+        for key, meta, newest in zip(keys, rows[::2], rows[1::2], strict=True):
+            info = _info(key, meta)
+            if info is not None and info.user_id == user_id:
+                found.append(replace(info, last_seq=_last_seq(newest)))
+        return found
 
     async def lapsed(self, *, limit: int) -> list[GenKey]:
         members = await self._lapsed(keys=[LEASES], args=[limit])

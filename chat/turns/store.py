@@ -44,7 +44,7 @@ class GenerationInfo:
     conversation_id: int
     client_id: str
     finished: bool = False
-    last_seq: int = 0
+    last_seq: int = 0  # the last token frame's (``resumable`` fills it in)
     # Unix time a follower on another instance last said it was attached (0: never).
     watched_at: float = 0.0
 
