@@ -15,8 +15,8 @@ Scenarios (figures go in the closing note; targets for one Daphne process on 2 c
 
 --mirror both runs the chosen scenarios on two instances of one deployment, one copying every
 frame to the generation store (the default, what resuming on another instance needs) and one not
-(CHAT_STREAM_MIRROR=false), in alternating rounds (--rounds), and reports the medians of each
-side and their ratio: what the mirror costs.
+(CHAT_STREAM_MIRROR=false), in alternating rounds (--rounds) after a warm-up round on each, and
+reports the medians of each side and their ratio: what the mirror costs.
 
 By default the script starts the platform with the README's run command (PostgreSQL database
 ``chatplatform_bench_*``, Redis, Celery) and the fake OpenAI server as its own process, so the
@@ -175,7 +175,9 @@ async def scenario_throughput(target: Target, clients: int, seconds: float) -> d
         done = 0
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            await send(ws, "Where is my order? [[tokens=5]] [[delay=0]]")
+            # A new question each time: a repeated one would become an exact cache hit once the
+            # conversation's last 20 messages repeat too, and the full path would not be measured.
+            await send(ws, f"Where is order {uuid.uuid4().hex[:8]}? [[tokens=5]] [[delay=0]]")
             frame = await until(ws, "done")
             assert frame["finish_reason"] == "stop", frame
             latencies.append(time.perf_counter() - sent)
@@ -328,6 +330,9 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 async def compare_mirror(args: argparse.Namespace, on: Target, off: Target) -> dict[str, Any]:
     """Alternating rounds on the instance that mirrors and the one that does not."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {"on": {}, "off": {}}
+    print("-- warm-up round (not counted)", file=sys.stderr, flush=True)
+    for target in (on, off):
+        await run(args, target)
     for round_ in range(args.rounds):
         for side, target in (("on", on), ("off", off)) if round_ % 2 == 0 else (("off", off), ("on", on)):
             print(f"-- round {round_ + 1}, mirror {side}", file=sys.stderr, flush=True)
