@@ -46,47 +46,51 @@ def replayed(frame: dict[str, Any], after: int) -> bool:
 
 
 class Mirror:
-    """Copies published frames to the generation store: one pipeline per wake-up for all the
-    frames of all the generations of the process published meanwhile."""
+    """Writes published frames to the generation store. A frame that finds no write in flight is
+    written at once by its own publisher (one command, no task, no future); frames published
+    while a write is in flight wait for the next one, which writes them all in one pipeline."""
 
     def __init__(self, store: GenerationStore, *, enabled: bool = True) -> None:
         self._store = store
         self._enabled = enabled  # off only to measure what the mirror costs (bench/ws_bench.py)
-        self._pending: list[tuple[GenKey, dict[str, Any]]] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._pending: list[tuple[GenKey, dict[str, Any], asyncio.Future[None]]] = []
+        self._writing = False
 
     async def write(self, key: GenKey, frame: dict[str, Any]) -> None:
         """Return once ``frame`` is in the store (or its write failed: the answer goes on, and
-        resuming elsewhere would miss it). Frames of every generation that come meanwhile go in
-        the same pipeline."""
-        if self._enabled:
-            self._pending.append((key, frame))
-            await self.flush()
+        resuming elsewhere would miss it)."""
+        if not self._enabled:
+            return
+        if self._writing:
+            written = asyncio.get_running_loop().create_future()
+            self._pending.append((key, frame, written))
+            await written
+            return
+        self._writing = True
+        try:
+            await self._append([(key, frame)])
+        finally:
+            if self._pending:
+                asyncio.get_running_loop().create_task(self._write_pending())
+            else:
+                self._writing = False
 
-    async def flush(self) -> None:
-        """Return once every frame added so far is written (or its write failed)."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        self._wake()
-        await waiter
+    async def _write_pending(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._append([(key, frame) for key, frame, _ in batch])
+                for _, _, written in batch:
+                    if not written.done():
+                        written.set_result(None)
+        finally:
+            self._writing = False
 
-    def _wake(self) -> None:
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write())
-
-    async def _write(self) -> None:
-        while self._pending or self._waiters:
-            batch, self._pending = self._pending, []
-            waiters, self._waiters = self._waiters, []
-            if batch:
-                try:
-                    await self._store.append(batch)
-                except Exception as exc:  # the local path goes on; resuming elsewhere will miss these
-                    log.warning("generation.mirror_failed", frames=len(batch), error=repr(exc))
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+    async def _append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+        try:
+            await self._store.append(frames)
+        except Exception as exc:
+            log.warning("generation.mirror_failed", frames=len(frames), error=repr(exc))
 
 
 class Generation:
@@ -107,6 +111,8 @@ class Generation:
         self._registry = registry
         self._sinks: list[TurnSink] = []
         self._lock = asyncio.Lock()
+        self._publishing = False  # a frame is being stored and sent: a cancel waits for it
+        self._stopped = False
         self._orphan_grace_s = orphan_grace_s
         self._orphan_watch: asyncio.Task[None] | None = None
 
@@ -117,7 +123,6 @@ class Generation:
         try:
             await body(self)
         finally:
-            await self._registry.mirror.flush()
             try:
                 await self._registry.store.finish(key=self.key, keep_s=settings.CHAT_GENERATION_KEEP_S)
             except Exception as exc:
@@ -132,12 +137,18 @@ class Generation:
         """Store the frame, then send it: a client never sees a frame that another instance
         resuming (or reaping) this generation after a crash would not know of."""
         async with self._lock:
-            await self._registry.mirror.write(self.key, frame)
-            self.frames.append(frame)
-            for sink in list(self._sinks):
-                await self._deliver(sink, frame)
+            self._publishing = True
+            try:
+                await self._registry.mirror.write(self.key, frame)
+                self.frames.append(frame)
+                for sink in list(self._sinks):
+                    await self._deliver(sink, frame)
+            finally:
+                self._publishing = False
             if frame["type"] == "done":
                 self.answered.set()
+        if self.cancel_requested:
+            self._stop_streaming()  # a cancel that came while this frame was going out
 
     async def _deliver(self, sink: TurnSink, frame: dict[str, Any]) -> None:
         try:
@@ -168,9 +179,18 @@ class Generation:
             self._orphan_watch = asyncio.get_running_loop().create_task(self._watch_orphan())
 
     def cancel(self) -> None:
-        """Stop the answer now: the upstream stream is closed, what was generated is kept."""
+        """Stop the answer now: the upstream stream is closed, what was generated is kept. A
+        frame being published is let out first (stored and sent to every socket), so that no
+        socket misses a frame the store has, nor the other way round."""
         self.cancel_requested = True
-        if self.streaming is not None and not self.streaming.done():
+        if not self._publishing:
+            self._stop_streaming()
+
+    def _stop_streaming(self) -> None:
+        """Cancel the upstream stream's task, once: the frames it still sends on its way out
+        (what was buffered) must not cancel it again."""
+        if not self._stopped and self.streaming is not None and not self.streaming.done():
+            self._stopped = True
             self.streaming.cancel()
 
     async def _watch_orphan(self) -> None:

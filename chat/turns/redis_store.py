@@ -212,6 +212,12 @@ class RedisGenerationStore:
             raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+        if len(frames) == 1:  # the common case: a plain command costs less than a pipeline
+            ((key, frame),) = frames
+            await self._client.xadd(
+                _stream(key), {"f": encode_frame(frame)}, maxlen=self._max_frames, approximate=True
+            )
+            return
         async with self._client.pipeline(transaction=False) as pipe:
             streams: set[GenKey] = set()
             for key, frame in frames:
