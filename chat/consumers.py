@@ -41,7 +41,7 @@ from chat.services import (
     feedback_record,
 )
 from chat.support import asks_for_human, escalate
-from chat.turns.generations import generation_registry
+from chat.turns.generations import Generation, generation_registry
 from chat.turns.prepare import ChatSession, RightsRevoked
 from chat.turns.runner import (
     Attachment,
@@ -182,16 +182,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.attachment.detach(self)
 
     async def drain(self, grace_s: float) -> None:
-        """Let the answer this socket follows finish (cancelled after ``grace_s``), then close
-        with 1012. Answers nobody follows are drained by the registry (``chat.drain``)."""
+        """Let the answer this instance runs for this socket finish (cancelled after
+        ``grace_s``: stored and billed), then close with 1012. An answer another instance runs
+        is not this instance's to stop: the client resumes it after reconnecting elsewhere.
+        Answers no socket follows are drained by the registry (``chat.drain``)."""
         if self.turn is not None and not self.turn.done():
             await self.turn
-        if self.attachment is not None and not self.attachment.finished.is_set():
+        attachment = self.attachment
+        if isinstance(attachment, Generation) and not attachment.finished.is_set():
             try:
-                await asyncio.wait_for(self.attachment.finished.wait(), grace_s)
+                await asyncio.wait_for(asyncio.shield(attachment.finished.wait()), grace_s)
             except TimeoutError:
-                await self._cancel(self.attachment.key.message_id)
-                await self.attachment.finished.wait()
+                attachment.cancel()
+                await attachment.finished.wait()
         await self.close(code=CLOSE_SERVICE_RESTART)
 
     async def dispatch(self, message: dict[str, Any]) -> None:

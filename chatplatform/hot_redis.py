@@ -16,6 +16,13 @@ import weakref
 import redis.asyncio as aioredis
 from django.conf import settings
 
+# The start of a Lua script that needs the time: Redis's own clock, in ms, so that instances
+# whose clocks differ never disagree about a window or a lease.
+LUA_NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
 
 

@@ -126,6 +126,36 @@ async def test_cancel_closes_the_upstream_stream(
     await ws.close()
 
 
+async def test_a_dropped_socket_resumes_its_answer_with_every_frame_once(
+    platform: LivePlatform, member: tuple[str, str], fake_openai_server: FakeOpenAI
+) -> None:
+    """Both deployments: Redis Streams in production, the in-process store embedded."""
+    marker = uuid.uuid4().hex
+    ws, ready = await open_socket(platform, member[1])
+    await ws.send(
+        json.dumps(
+            {
+                "type": "message",
+                "content": f"{marker} [[tokens=80]] [[delay=0.02]]",
+                "client_id": str(uuid.uuid4()),
+            }
+        )
+    )
+    seen = await until(ws, "token")
+    await ws.close()
+    seen_seqs = [f["seq"] for f in seen if f["type"] == "token"]
+    ws, again = await open_socket(platform, member[1], f"/ws/chat/{ready['conversation_id']}/")
+    (listed,) = again["resumable"]
+    await ws.send(json.dumps({"type": "resume", "message_id": listed["message_id"], "after": seen_seqs[-1]}))
+    rest = await until(ws, "done")
+    seqs = seen_seqs + [f["seq"] for f in rest if f["type"] == "token"]
+    assert seqs == list(range(1, len(seqs) + 1))
+    text = "".join(f["content"] for f in seen + rest if f["type"] == "token")
+    assert text == "".join(f"tok{i} " for i in range(80)) and rest[-1]["finish_reason"] == "stop"
+    assert len(calls_with(fake_openai_server, marker)) == 1
+    await ws.close()
+
+
 async def test_a_replayed_client_id_is_answered_from_storage(
     platform: LivePlatform, member: tuple[str, str], fake_openai_server: FakeOpenAI
 ) -> None:

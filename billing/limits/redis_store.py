@@ -15,13 +15,10 @@ from billing.limits.base import (
     RateLimit,
     StreamLease,
 )
+from chatplatform.hot_redis import LUA_NOW_MS
 
 T = TypeVar("T")
 
-_NOW_MS = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
 
 # KEYS: n rate keys, the lease set, then (with a claim) the budget's counters, expiries, amounts.
 # ARGV: n, (limit, period_ms) * n, max_streams, lease_id, lease_ttl_ms, then (with a claim)
@@ -29,7 +26,7 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 # Returns {1, used, reserved}; {0, i, retry_ms} (refused by rate limit i, or i = n+1: streams);
 # {0, n+2, used, reserved} (budget); {-1} (budget not seeded).
 _ADMIT = (
-    _NOW_MS
+    LUA_NOW_MS
     + """
 local n = tonumber(ARGV[1])
 local new_tats = {}
@@ -87,7 +84,7 @@ return {1, used, reserved}
 )
 
 _RENEW = (
-    _NOW_MS
+    LUA_NOW_MS
     + """
 if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))

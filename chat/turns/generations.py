@@ -46,51 +46,48 @@ def replayed(frame: dict[str, Any], after: int) -> bool:
 
 
 class Mirror:
-    """Writes published frames to the generation store. A frame that finds no write in flight is
-    written at once by its own publisher (one command, no task, no future); frames published
-    while a write is in flight wait for the next one, which writes them all in one pipeline."""
+    """Writes published frames to the generation store. The frames published during one turn of
+    the event loop go in one pipeline, sent at the end of that turn; pipelines of successive
+    turns do not wait for each other (a generation has one frame in flight at most, so its
+    frames stay in order)."""
 
     def __init__(self, store: GenerationStore, *, enabled: bool = True) -> None:
         self._store = store
         self._enabled = enabled  # off only to measure what the mirror costs (bench/ws_bench.py)
-        self._pending: list[tuple[GenKey, dict[str, Any], asyncio.Future[None]]] = []
-        self._writing = False
+        self._batch: list[tuple[GenKey, dict[str, Any]]] = []
+        self._batch_written: asyncio.Future[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()  # referenced until done
 
     async def write(self, key: GenKey, frame: dict[str, Any]) -> None:
         """Return once ``frame`` is in the store (or its write failed: the answer goes on, and
         resuming elsewhere would miss it)."""
         if not self._enabled:
             return
-        if self._writing:
-            written = asyncio.get_running_loop().create_future()
-            self._pending.append((key, frame, written))
-            await written
-            return
-        self._writing = True
-        try:
-            await self._append([(key, frame)])
-        finally:
-            if self._pending:
-                asyncio.get_running_loop().create_task(self._write_pending())
-            else:
-                self._writing = False
+        if self._batch_written is None:
+            loop = asyncio.get_running_loop()
+            self._batch_written = loop.create_future()
+            loop.call_soon(self._send_batch)
+        self._batch.append((key, frame))
+        # Shielded: a publisher cancelled meanwhile must not cancel the others' wait.
+        await asyncio.shield(self._batch_written)
 
-    async def _write_pending(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                await self._append([(key, frame) for key, frame, _ in batch])
-                for _, _, written in batch:
-                    if not written.done():
-                        written.set_result(None)
-        finally:
-            self._writing = False
+    def _send_batch(self) -> None:
+        batch, written = self._batch, self._batch_written
+        self._batch, self._batch_written = [], None
+        assert written is not None
+        task = asyncio.get_running_loop().create_task(self._append(batch, written))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
-    async def _append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+    async def _append(
+        self, frames: list[tuple[GenKey, dict[str, Any]]], written: asyncio.Future[None]
+    ) -> None:
         try:
             await self._store.append(frames)
         except Exception as exc:
             log.warning("generation.mirror_failed", frames=len(frames), error=repr(exc))
+        finally:
+            written.set_result(None)
 
 
 class Generation:

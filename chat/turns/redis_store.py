@@ -36,20 +36,17 @@ from chat.turns.store import (
     encode_frame,
     parse_claim,
 )
+from chatplatform.hot_redis import LUA_NOW_MS
 
 LEASES = "global:gens"
 
-_NOW_MS = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
 
 # KEYS: claim, meta, conversation list, leases, stream.
 # ARGV: claim value, keep_ms, user, conversation, client id, record, message id, lease member,
 # lease_ttl_ms, max_ms. The stream starts with a `start` entry, so that its expiry is set once
 # here and each frame after is a single XADD.
 _BEGIN = (
-    _NOW_MS
+    LUA_NOW_MS
     + """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'user', ARGV[3], 'conv', ARGV[4], 'client', ARGV[5], 'record', ARGV[6],
@@ -73,7 +70,7 @@ return 0
 
 # KEYS: leases. ARGV: lease_ttl_ms, members...
 _RENEW = (
-    _NOW_MS
+    LUA_NOW_MS
     + """
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
 return 1
@@ -82,7 +79,7 @@ return 1
 
 # KEYS: leases. ARGV: limit.
 _LAPSED = (
-    _NOW_MS
+    LUA_NOW_MS
     + """
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 """

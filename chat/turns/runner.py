@@ -31,7 +31,7 @@ from chat.turns.answer import Answering, answer
 from chat.turns.follow import Follower
 from chat.turns.frames import done_frame, response_frame
 from chat.turns.generations import Generation, TurnSink, generation_registry
-from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused, turn_prepare
+from chat.turns.prepare import ChatSession, TurnRefused, turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
 from chat.turns.stream import PreparedTurn
@@ -40,8 +40,6 @@ from chatplatform.db import in_db_thread
 from chatplatform.tracing import tracer
 
 log = structlog.stdlib.get_logger(__name__)
-
-__all__ = ["Attachment", "ChatSession", "GenerationNotFound", "RightsRevoked", "turn_submit"]
 
 # What a sink is attached to: a generation of this process, or one followed from the store.
 Attachment = Generation | Follower
