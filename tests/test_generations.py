@@ -150,3 +150,22 @@ async def test_another_tenants_client_id_is_a_different_claim(world: World, fake
     assert mine[-1]["message_id"] != theirs[-1]["message_id"] and len(fake_llm.calls) == 2
     await acme.disconnect()
     await globex.disconnect()
+
+
+async def test_cancels_at_any_moment_leave_the_socket_and_the_store_in_agreement(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """Each cancel lands somewhere else in the stream (between tokens, mid-frame, in a timed
+    flush): whatever the socket got is exactly what was stored, with no seq missing."""
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    for attempt in range(12):
+        await send_message(communicator, f"attempt {attempt} [[tokens=400]] [[delay=0.003]]")
+        frames = await frames_until(communicator, "token")
+        await asyncio.sleep(0.011 * attempt)
+        await communicator.send_json_to({"type": "cancel"})
+        frames += await frames_until(communicator, "done")
+        seqs = tokens_in_order(frames)
+        assert seqs == list(range(1, len(seqs) + 1))
+        answer = await database_sync_to_async(Message.all_tenants.get)(pk=frames[-1]["message_id"])
+        assert answer.content == streamed_text(frames), attempt
+    await communicator.disconnect()

@@ -128,7 +128,7 @@ async def _stream(generation: Generation, job: Answering) -> Outcome:
     if generation.cancel_requested:
         return cancelled_before_start(turn, started_at=job.started_at)
     frames = TokenFrames(
-        generation.publish,
+        generation.publish_streamed,
         message_id=turn.answer_message_id,
         interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
     )

@@ -108,8 +108,7 @@ class Generation:
         self._registry = registry
         self._sinks: list[TurnSink] = []
         self._lock = asyncio.Lock()
-        self._publishing = False  # a frame is being stored and sent: a cancel waits for it
-        self._stopped = False
+        self._stopped = False  # the stream's task was cancelled
         self._orphan_grace_s = orphan_grace_s
         self._orphan_watch: asyncio.Task[None] | None = None
 
@@ -134,18 +133,18 @@ class Generation:
         """Store the frame, then send it: a client never sees a frame that another instance
         resuming (or reaping) this generation after a crash would not know of."""
         async with self._lock:
-            self._publishing = True
-            try:
-                await self._registry.mirror.write(self.key, frame)
-                self.frames.append(frame)
-                for sink in list(self._sinks):
-                    await self._deliver(sink, frame)
-            finally:
-                self._publishing = False
+            await self._registry.mirror.write(self.key, frame)
+            self.frames.append(frame)
+            for sink in list(self._sinks):
+                await self._deliver(sink, frame)
             if frame["type"] == "done":
                 self.answered.set()
-        if self.cancel_requested:
-            self._stop_streaming()  # a cancel that came while this frame was going out
+
+    async def publish_streamed(self, frame: dict[str, Any]) -> None:
+        """``publish`` for the upstream stream's task, which a cancel interrupts at any await:
+        the frame being published still goes out whole (stored and sent to every socket), so
+        that no socket misses a frame the store has, nor the other way round."""
+        await asyncio.shield(self.publish(frame))
 
     async def _deliver(self, sink: TurnSink, frame: dict[str, Any]) -> None:
         try:
@@ -176,16 +175,10 @@ class Generation:
             self._orphan_watch = asyncio.get_running_loop().create_task(self._watch_orphan())
 
     def cancel(self) -> None:
-        """Stop the answer now: the upstream stream is closed, what was generated is kept. A
-        frame being published is let out first (stored and sent to every socket), so that no
-        socket misses a frame the store has, nor the other way round."""
+        """Stop the answer now: the upstream stream is closed, what was generated is kept. The
+        stream's task is cancelled once: the frames it still sends on its way out (what was
+        buffered) must not cancel it again."""
         self.cancel_requested = True
-        if not self._publishing:
-            self._stop_streaming()
-
-    def _stop_streaming(self) -> None:
-        """Cancel the upstream stream's task, once: the frames it still sends on its way out
-        (what was buffered) must not cancel it again."""
         if not self._stopped and self.streaming is not None and not self.streaming.done():
             self._stopped = True
             self.streaming.cancel()
