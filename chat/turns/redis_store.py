@@ -141,18 +141,25 @@ def _entries(raw: list[Any]) -> list[Entry]:
 
 
 # Blocking reads (``follow``) wait longer than the hot client's timeouts allow: their own client.
+# Each follower holds one of its connections while it waits (docs/scaling.md).
 _followers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
     weakref.WeakKeyDictionary()
 )
+_FOLLOWERS_MAX = 1024
 
 
 def _follow_client() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _followers.get(loop)
     if client is None:
-        client = _followers[loop] = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=30, socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=_FOLLOWERS_MAX,
+            timeout=5,
+            socket_timeout=30,
+            socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
         )
+        client = _followers[loop] = aioredis.Redis(connection_pool=pool)
     return client
 
 
