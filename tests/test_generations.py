@@ -7,17 +7,17 @@ import json
 import uuid
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from billing.models import UsageRecord
 from chat.models import Message
+from chatplatform.db import in_db_thread
 from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, frames_until, open_chat, send_message, streamed_text
 
 
-@database_sync_to_async
+@in_db_thread
 def rows_for(conversation_id: int) -> tuple[list[Message], int]:
     messages = list(Message.all_tenants.filter(conversation_id=conversation_id).order_by("id"))
     usage = UsageRecord.all_tenants.filter(conversation_id=conversation_id).count()
@@ -166,6 +166,6 @@ async def test_cancels_at_any_moment_leave_the_socket_and_the_store_in_agreement
         frames += await frames_until(communicator, "done")
         seqs = tokens_in_order(frames)
         assert seqs == list(range(1, len(seqs) + 1))
-        answer = await database_sync_to_async(Message.all_tenants.get)(pk=frames[-1]["message_id"])
+        answer = await in_db_thread(Message.all_tenants.get)(pk=frames[-1]["message_id"])
         assert answer.content == streamed_text(frames), attempt
     await communicator.disconnect()

@@ -5,9 +5,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from chatplatform.db import in_db_thread
 from tenants.models import Membership, Role, Tenant
 from tenants.services import member_remove, member_update
 from tests.conftest import World, client_for, make_user
@@ -45,7 +45,7 @@ async def test_a_change_of_rights_closes_the_open_socket_at_once(
 ) -> None:
     bob, _ = await open_chat(world.token(world.bob, world.acme))
     bystander, _ = await open_chat(world.token(world.carol, world.globex))
-    await database_sync_to_async(change)(world)
+    await in_db_thread(change)(world)
     await closed_with_4403(bob)
     await bystander.send_json_to({"type": "ping"})  # another tenant's socket is untouched
     assert await bystander.receive_json_from(TIMEOUT) == {"type": "pong"}
@@ -56,9 +56,7 @@ async def test_a_revoked_socket_stops_the_answer_it_follows(world: World, fake_l
     bob, _ = await open_chat(world.token(world.bob, world.acme))
     await send_message(bob, "[[tokens=2000]] [[delay=0.01]]")
     await frames_until(bob, "token")
-    await database_sync_to_async(
-        lambda: member_remove(actor_role=None, membership=membership(world.acme, world.bob))
-    )()
+    await in_db_thread(lambda: member_remove(actor_role=None, membership=membership(world.acme, world.bob)))()
     await closed_with_4403(bob)
     assert await asyncio.to_thread(fake_llm.calls[-1].closed.wait, 10), "the upstream stream was not closed"
 
