@@ -22,10 +22,11 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from billing.models import ModelPrice
 from billing.pricing import forget_prices
 from billing.seeds import seed_model_prices
+from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from tenants.models import Membership, Role, Tenant, Tier
 from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import FakeCall, FakeOpenAI
 from tests.live import free_port
 from tests.worker import CeleryWorker
 
@@ -129,6 +130,17 @@ async def reconfigure(*tenants: Tenant, **fields: object) -> None:
     fields.setdefault("config_version", F("config_version") + 1)
     await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(**fields)
     forget_chat_configs()
+
+
+def chat_calls_with(fake: FakeOpenAI, marker: str) -> list[FakeCall]:
+    """The chat calls that asked a message with ``marker`` (the last message sent; earlier
+    ones are context), not the platform's own titles and summaries, which quote the messages."""
+    return [
+        c
+        for c in fake.calls
+        if c.messages[0]["content"] not in (SUMMARIZER_PROMPT, TITLER_PROMPT)
+        and marker in c.messages[-1]["content"]
+    ]
 
 
 def make_user(username: str, **extra: Any) -> Any:

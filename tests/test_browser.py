@@ -12,13 +12,12 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from websockets.asyncio.client import connect
 
-from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-BACKGROUND_PROMPTS = (SUMMARIZER_PROMPT, TITLER_PROMPT)  # the platform's own calls (titles, summaries)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -128,9 +127,8 @@ def test_an_answer_survives_a_dropped_socket_and_a_reload_shown_whole_and_once(
         assert answers.nth(1).locator(".body").inner_text() == expected_text(200)
         expect(page.locator(".msg.user")).to_have_count(2)
         browser.close()
-    chat_calls = [c for c in fake_openai_server.calls if c.messages[0]["content"] not in BACKGROUND_PROMPTS]
     for marker in (dropped, reloaded):  # one upstream call each, whatever the page went through
-        assert sum(marker in c.messages[-1]["content"] for c in chat_calls) == 1
+        assert len(chat_calls_with(fake_openai_server, marker)) == 1
 
 
 async def demo_traffic(platform: LivePlatform) -> None:

@@ -13,12 +13,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
-from tests.fake_openai import FakeCall, FakeOpenAI
+from tests.conftest import chat_calls_with
+from tests.fake_openai import FakeOpenAI
 from tests.live import LivePlatform, start_platform
 
 pytestmark = pytest.mark.live
-BACKGROUND_PROMPTS = (SUMMARIZER_PROMPT, TITLER_PROMPT)
 
 
 @pytest.fixture(scope="module", params=["production", "embedded"])
@@ -56,17 +55,6 @@ async def until(ws: ClientConnection, frame_type: str) -> list[dict[str, Any]]:
         frames.append(frame)
         if frame["type"] == frame_type:
             return frames
-
-
-def calls_with(fake: FakeOpenAI, marker: str) -> list[FakeCall]:
-    """The chat calls for messages with ``marker`` (not the platform's titles and summaries,
-    whose transcripts quote them)."""
-    return [
-        c
-        for c in fake.calls
-        if c.messages[0]["content"] not in BACKGROUND_PROMPTS
-        and any(marker in m["content"] for m in c.messages if m["role"] == "user")
-    ]
 
 
 async def test_a_handshake_without_valid_credentials_is_http_403(platform: LivePlatform) -> None:
@@ -120,7 +108,7 @@ async def test_cancel_closes_the_upstream_stream(
     await ws.send(json.dumps({"type": "cancel"}))
     done = (await until(ws, "done"))[-1]
     assert done["finish_reason"] == "cancelled" and done["usage"]["estimated"] is True
-    (call,) = calls_with(fake_openai_server, marker)
+    (call,) = chat_calls_with(fake_openai_server, marker)
     assert await asyncio.to_thread(call.closed.wait, 5)
     assert call.tokens_sent < 2000
     await ws.close()
@@ -152,7 +140,7 @@ async def test_a_dropped_socket_resumes_its_answer_with_every_frame_once(
     assert seqs == list(range(1, len(seqs) + 1))
     text = "".join(f["content"] for f in seen + rest if f["type"] == "token")
     assert text == "".join(f"tok{i} " for i in range(80)) and rest[-1]["finish_reason"] == "stop"
-    assert len(calls_with(fake_openai_server, marker)) == 1
+    assert len(chat_calls_with(fake_openai_server, marker)) == 1
     await ws.close()
 
 
@@ -173,7 +161,7 @@ async def test_a_replayed_client_id_is_answered_from_storage(
     response, done = await until(ws, "done")
     assert response["type"] == "response" and response["message_id"] == first["message_id"]
     assert done["usage"] == first["usage"]
-    assert len(calls_with(fake_openai_server, marker)) == 1
+    assert len(chat_calls_with(fake_openai_server, marker)) == 1
     await ws.close()
 
 

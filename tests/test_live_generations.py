@@ -18,6 +18,7 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, LivePlatform, start_platform
 
@@ -95,10 +96,6 @@ def answer_row(platform: LivePlatform, message_id: int) -> tuple[Any, ...] | Non
     )
 
 
-def calls_with(fake: FakeOpenAI, marker: str) -> int:
-    return sum(1 for c in fake.calls if marker in c.messages[-1]["content"])
-
-
 async def test_one_client_id_on_both_instances_is_one_upstream_call(
     pair: tuple[LivePlatform, LivePlatform], fake_openai_server: FakeOpenAI
 ) -> None:
@@ -117,7 +114,7 @@ async def test_one_client_id_on_both_instances_is_one_upstream_call(
     expected = "".join(f"tok{i} " for i in range(80))
     assert text_of(one) == text_of(two) == expected
     assert seqs_of(two) == list(range(1, len(seqs_of(two)) + 1))
-    assert calls_with(fake_openai_server, marker) == 1
+    assert len(chat_calls_with(fake_openai_server, marker)) == 1
     row = answer_row(first, one[-1]["message_id"])
     assert row is not None and row[1] == expected and row[5] == 1
     rows = first.sql(
@@ -168,7 +165,7 @@ async def test_a_cancel_on_the_other_instance_stops_the_answer_at_once(
     await elsewhere.send(json.dumps({"type": "cancel", "message_id": message_id}))
     done = (await frames_until(streaming, "done"))[-1]
     assert done["finish_reason"] == "cancelled"
-    (call,) = [c for c in fake_openai_server.calls if marker in c.messages[-1]["content"]]
+    (call,) = chat_calls_with(fake_openai_server, marker)
     assert await asyncio.to_thread(call.closed.wait, 10) and call.tokens_sent < 3000
     for ws in (streaming, elsewhere):
         await ws.close()
