@@ -64,6 +64,8 @@ class Ticket:
     lease: StreamLease
     budget: BudgetKeys | None
     renewer: "asyncio.Task[None]"
+    # Set when the answer ends: the renewer stops even if a cancel is lost inside a Redis call.
+    released: asyncio.Event
     # Tokens of the monthly budget not used nor reserved, this message's reservation included.
     budget_left: int | None = None
 
@@ -138,11 +140,14 @@ async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_t
         if admission.refused_by == "budget":
             raise _budget_refusal(admission, limits, month_start, next_month, now)
         raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
-    renewer = asyncio.ensure_future(_keep_renewed(store, lease))
+    released = asyncio.Event()
+    renewer = asyncio.ensure_future(_keep_renewed(store, lease, released))
     if claim is None:
-        return Ticket(store=store, lease=lease, budget=None, renewer=renewer)
+        return Ticket(store=store, lease=lease, budget=None, renewer=renewer, released=released)
     left = max(0, claim.budget - admission.used - admission.reserved)
-    return Ticket(store=store, lease=lease, budget=claim.keys, renewer=renewer, budget_left=left)
+    return Ticket(
+        store=store, lease=lease, budget=claim.keys, renewer=renewer, released=released, budget_left=left
+    )
 
 
 def _budget_refusal(
@@ -176,24 +181,37 @@ def _rate_refusal(refused_by: str, retry_after: float, limits: TenantLimits) -> 
     )
 
 
-async def _keep_renewed(store: LimitStore, lease: StreamLease) -> None:
+async def _keep_renewed(store: LimitStore, lease: StreamLease, released: asyncio.Event) -> None:
     """Renew the stream slot while the answer streams; a dead process stops renewing, and its
-    slot lapses within the lease's TTL."""
-    while True:
-        await asyncio.sleep(lease.ttl_s / 3)
+    slot lapses within the lease's TTL. The loop ends on ``released`` as well as on a cancel: a
+    cancel that lands inside a Redis call can surface as a connection error (and be swallowed
+    as an outage), which kept some renewers going for ever."""
+    while not released.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), lease.ttl_s / 3)
+        if released.is_set():
+            return
         try:
             await store.renew(lease=lease)
         except LimitStoreUnavailable as exc:
             log.warning("limits.renew_failed", error=str(exc))
 
 
+# The longest the end of an answer waits for its renewer to stop (it is cancelled and told to
+# stop, so this is a bound, not a wait).
+_RENEWER_STOP_S = 1.0
+
+
 async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
-    """Free the stream slot and settle the reservation to the real usage (one call)."""
+    """Free the stream slot and settle the reservation to the real usage (one call). Every
+    await here is bounded: the renewer's stop, and the store call (the client's timeouts)."""
     if ticket is None:
         return
+    ticket.released.set()
     ticket.renewer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await ticket.renewer
+    await asyncio.wait({ticket.renewer}, timeout=_RENEWER_STOP_S)
+    if not ticket.renewer.done():
+        log.error("limits.renewer_stuck", lease_id=ticket.lease.lease_id)
     try:
         await ticket.store.finish(lease=ticket.lease, budget=ticket.budget, tokens=tokens_used)
     except LimitStoreUnavailable as exc:

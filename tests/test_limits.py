@@ -1,13 +1,17 @@
 """Limits in the message path: rate limits, stream slots, budgets, the cost cap, Redis down."""
 
 import asyncio
+import dataclasses
+import random
 from decimal import Decimal
+from typing import Any
 
 import redis as redis_sync
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
 from billing import admission
+from billing.limits.base import LimitStoreUnavailable
 from billing.models import UsageRecord
 from tenants.models import Tenant, Tier
 from tenants.selectors import forget_chat_configs, tenant_limits
@@ -248,3 +252,48 @@ async def test_every_redis_key_names_its_tenant(world: World, fake_llm: FakeOpen
     assert {key.split(":")[1] for key in keys if key.startswith("t:")} == tenant_ids
     celery_own = ("celery", "_kombu.", "unacked")  # the broker's queues, also on this Redis
     assert [key for key in keys if not key.startswith(("t:", "global:", *celery_own))] == []
+
+
+class CancelSwallowingStore:
+    """The real Redis limit store, except that a cancel landing inside ``renew`` comes out as an
+    outage, as a cancel inside a redis-py call sometimes does (a connection error)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def renew(self, *, lease: Any) -> None:
+        try:
+            await self._store.renew(lease=lease)
+        except asyncio.CancelledError:
+            raise LimitStoreUnavailable("connection closed while reading") from None
+
+
+async def test_a_thousand_cancelled_renewers_all_stop(world: World, settings: Any) -> None:
+    """The end of an answer stops its slot's renewer every time, wherever the renewer is (asleep,
+    or inside a Redis call whose cancel is swallowed), and never waits on it for long."""
+    settings.STREAM_LEASE_TTL_S = 0.03  # a renewal every 10 ms: most ends land mid-renewal
+    limits = tenant_limits(await Tenant.objects.select_related("tier").aget(pk=world.acme.pk))
+    limits = dataclasses.replace(limits, messages_per_minute=10**6, user_messages_per_minute=10**6,
+                                 messages_per_hour=None, max_concurrent_streams=10**6,
+                                 monthly_token_budget=None)  # fmt: skip
+    left_renewing = 0
+    for trial in range(1000):
+        ticket = await admission.admit(
+            tenant_id=world.acme.pk, user_id=trial, limits=limits, reserve_tokens=1
+        )
+        assert ticket is not None
+        if trial % 2:
+            ticket.store = CancelSwallowingStore(ticket.store)  # type: ignore[assignment]
+            ticket.renewer.cancel()
+            ticket.renewer = asyncio.ensure_future(
+                admission._keep_renewed(ticket.store, ticket.lease, ticket.released)
+            )
+        await asyncio.sleep(random.uniform(0, 0.02))
+        await admission.finish(ticket, tokens_used=0)
+        left_renewing += not ticket.renewer.done()
+    assert left_renewing == 0
+    slots = redis_sync.Redis.from_url(django_settings.REDIS_URL).zcard(f"t:{world.acme.pk}:streams")
+    assert slots == 0  # every slot was released
