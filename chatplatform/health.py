@@ -18,6 +18,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from chat import drain
+from chat.gateway.semantic_cache import embedder, embedder_installed
 from chatplatform.db import in_db_thread
 
 _TIMEOUT_S = 2.0
@@ -83,5 +84,11 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     results = dict(zip(checks, await asyncio.gather(*(_timed(c) for c in checks.values())), strict=True))
     # A draining instance (SIGTERM) is alive but must get no new traffic.
     ready = all(result["ok"] for result in results.values()) and not drain.is_draining()
-    body = {"ready": ready, "draining": drain.is_draining(), "checks": results}
+    body = {
+        "ready": ready,
+        "draining": drain.is_draining(),
+        "checks": results,
+        # Not a condition of readiness: until it is loaded the semantic cache is skipped.
+        "embedding_model": embedder().state if embedder_installed() else "not installed",
+    }
     return JsonResponse(body, status=200 if ready else 503)

@@ -1,16 +1,32 @@
 """The semantic cache with the real local embedding model (all-MiniLM-L6-v2), on real Redis."""
 
+import asyncio
+import threading
 import time
 
 import numpy as np
+import pytest
 
+from chat.gateway import semantic_cache
 from chat.gateway.llm import ChatRequest
 from chat.gateway.response_cache import CachedAnswer
-from chat.gateway.semantic_cache import Entry, LocalIndex, SemanticCache, embedder, scope_of
+from chat.gateway.semantic_cache import Embedder, Entry, LocalIndex, SemanticCache, embedder, scope_of
 from tenants.models import Tenant
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _model_loaded() -> None:
+    """The platform loads the model in the background at start-up; these tests wait for it (as
+    long as it takes on a busy machine) instead of racing it."""
+    model = embedder()
+    model.start_loading()
+    deadline = time.monotonic() + 600
+    while not model.ready:
+        assert model.state != "failed" and time.monotonic() < deadline, model.state
+        time.sleep(0.1)
 
 
 async def enable_semantic_cache(*tenants: Tenant, threshold: float = 0.9) -> None:
@@ -107,3 +123,27 @@ def test_the_local_index_is_bounded_and_finds_the_nearest() -> None:
     assert index.nearest(vectors[0], signature="", not_before=0)[1] == 0.0  # type: ignore[index]
     assert index.nearest(vectors[2], signature="", not_before=now + 1) is None
     assert index.nearest(vectors[2], signature="7", not_before=0) == ("e3", 0.0)  # numbers must agree
+
+
+async def test_a_message_never_waits_for_the_model_to_load(
+    world: World, fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process whose model is still loading answers without the semantic step, and uses it
+    once the model is in."""
+    await enable_semantic_cache(world.acme)
+    slow = Embedder()
+    held = threading.Event()
+    slow._executor.submit(held.wait)  # the model's thread is busy: its loading cannot finish
+    monkeypatch.setattr(semantic_cache, "_embedder", slow)
+    token = world.token(world.alice, world.acme)
+    first = await first_message(token, "How do I change my email address? [[tokens=4]]")
+    assert first[-1]["type"] == "done" and len(fake_llm.calls) == 1
+    assert slow.state == "loading"  # answered while the model was not there
+    held.set()
+    deadline = time.monotonic() + 600
+    while not slow.ready:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    await first_message(token, "How do I change the email on my account? [[tokens=4]]")
+    paraphrase = await first_message(token, "How can I change the email of my account? [[tokens=4]]")
+    assert paraphrase[0]["type"] == "response" and paraphrase[0]["cached"] is True

