@@ -3,8 +3,12 @@
 import re
 from datetime import datetime
 
+from django.utils import timezone
+
 from chat.services import conversation_escalate
 from chat.tasks import send_escalation_email
+from chat.turns.generations import TurnSink
+from chatplatform.db import in_db_thread
 
 _HUMAN = re.compile(
     r"\b(?:talk|speak|chat|connect me)\s+(?:to|with)\s+(?:a\s+|an\s+|some\s*one\s*|somebody\s*)?"
@@ -17,6 +21,14 @@ _HUMAN = re.compile(
 
 def asks_for_human(text: str) -> bool:
     return _HUMAN.search(text) is not None
+
+
+async def escalation_request(*, tenant_id: int, conversation_id: int, reason: str, sink: TurnSink) -> None:
+    """The user asks for a human (the ``escalate`` frame, or in words): escalate, then tell them."""
+    await in_db_thread(escalate)(
+        tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=timezone.now()
+    )
+    await sink.emit({"type": "escalated"})
 
 
 def escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> None:

@@ -48,6 +48,7 @@ class Answering:
     breaker_pass: Pass | None  # None: answered from the cache
     started_at: float
     span: trace.Span  # the message's span, ended with the answer
+    prompt_tokens: int  # estimated: what the budget reserved, and what a reaper would bill
 
 
 async def answer(generation: Generation, job: Answering) -> None:
@@ -128,7 +129,7 @@ async def _stream(generation: Generation, job: Answering) -> Outcome:
     if generation.cancel_requested:
         return cancelled_before_start(turn, started_at=job.started_at)
     frames = TokenFrames(
-        generation.publish_streamed,
+        generation.publish,
         message_id=turn.answer_message_id,
         interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
     )

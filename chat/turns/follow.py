@@ -18,15 +18,13 @@ class Follower:
     """One socket following one remote generation. It tells the generation's process that
     someone is attached (so it is not cancelled as an orphan) every third of the grace."""
 
-    def __init__(
-        self, *, store: GenerationStore, info: GenerationInfo, sink: TurnSink, after: int, grace_s: float
-    ) -> None:
-        self.key = info.key
+    def __init__(self, *, store: GenerationStore, info: GenerationInfo, sink: TurnSink, after: int) -> None:
+        self.key = info.key  # as ``Generation.key``
         self.info = info
         self.answered = asyncio.Event()  # as ``Generation.answered``
         self.finished = asyncio.Event()
         self._store, self._sink, self._after = store, sink, after
-        self._watch_every = max(0.5, grace_s / 3)
+        self._watch_every = max(0.5, info.orphan_grace_s / 3)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def detach(self, sink: TurnSink) -> None:

@@ -91,10 +91,7 @@ class Mirror:
 
 
 class Generation:
-    def __init__(
-        self, *, info: GenerationInfo, registry: "GenerationRegistry", orphan_grace_s: float
-    ) -> None:
-        self.key = info.key
+    def __init__(self, *, info: GenerationInfo, registry: "GenerationRegistry") -> None:
         self.info = info
         self.frames: list[dict[str, Any]] = []
         # ``answered``: its ``done`` is out (a socket may send its next message); ``finished``:
@@ -109,8 +106,11 @@ class Generation:
         self._sinks: list[TurnSink] = []
         self._lock = asyncio.Lock()
         self._stopped = False  # the stream's task was cancelled
-        self._orphan_grace_s = orphan_grace_s
         self._orphan_watch: asyncio.Task[None] | None = None
+
+    @property
+    def key(self) -> GenKey:
+        return self.info.key
 
     def run(self, body: Callable[["Generation"], Awaitable[None]]) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(body))
@@ -131,7 +131,12 @@ class Generation:
 
     async def publish(self, frame: dict[str, Any]) -> None:
         """Store the frame, then send it: a client never sees a frame that another instance
-        resuming (or reaping) this generation after a crash would not know of."""
+        resuming (or reaping) this generation after a crash would not know of. Shielded: a
+        cancel of the caller (the upstream stream's task is cancelled at any await) lets the
+        frame go out whole, so that no socket misses a frame the store has, nor the reverse."""
+        await asyncio.shield(self._publish(frame))
+
+    async def _publish(self, frame: dict[str, Any]) -> None:
         async with self._lock:
             await self._registry.mirror.write(self.key, frame)
             self.frames.append(frame)
@@ -139,12 +144,6 @@ class Generation:
                 await self._deliver(sink, frame)
             if frame["type"] == "done":
                 self.answered.set()
-
-    async def publish_streamed(self, frame: dict[str, Any]) -> None:
-        """``publish`` for the upstream stream's task, which a cancel interrupts at any await:
-        the frame being published still goes out whole (stored and sent to every socket), so
-        that no socket misses a frame the store has, nor the other way round."""
-        await asyncio.shield(self.publish(frame))
 
     async def _deliver(self, sink: TurnSink, frame: dict[str, Any]) -> None:
         try:
@@ -186,16 +185,16 @@ class Generation:
     async def _watch_orphan(self) -> None:
         """Cancel the generation once nobody has been attached, here or on another instance
         (``GenerationStore.watch``), for the orphan grace."""
-        alone_since = time.time()
+        alone_since, grace = time.time(), self.info.orphan_grace_s
         while not self.finished.is_set():
-            await asyncio.sleep(min(self._orphan_grace_s / 4, 5.0))
+            await asyncio.sleep(min(grace / 4, 5.0))
             try:
                 info = await self._registry.store.info(self.key)
             except Exception:
                 info = None
             last_seen = max(alone_since, info.watched_at if info is not None else 0.0)
-            if time.time() - last_seen >= self._orphan_grace_s:
-                log.info("generation.orphaned", message_id=self.key.message_id, grace_s=self._orphan_grace_s)
+            if time.time() - last_seen >= grace:
+                log.info("generation.orphaned", message_id=self.key.message_id, grace_s=grace)
                 self.cancel()
                 return
 

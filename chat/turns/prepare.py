@@ -12,8 +12,8 @@ from chat.gateway.model_routing import route_model
 from chat.gateway.moderation import BlockedTopic, moderate
 from chat.history.memory import Remembered
 from chat.protocol import ErrorCode
-from chat.selectors import ClientIdTaken, StoredAnswer
-from chat.services import ConversationOverBudget, turn_begin
+from chat.selectors import ClientIdTaken, StoredAnswer, conversation_for_user
+from chat.services import ConversationOverBudget, conversation_start, turn_begin
 from chat.turns.stream import PreparedTurn
 from chatplatform import metrics
 from chatplatform.tracing import tracer
@@ -38,6 +38,29 @@ class ChatSession:
         """The tenant's config with the conversation's experiment variant over it."""
         config = chat_config_get(tenant_id=self.tenant_id)
         return self.overrides.apply(config) if self.overrides is not None else config
+
+
+def session_open(
+    *, tenant_id: int, tenant_slug: str, user_id: int, role: str, conversation_id: int | None
+) -> tuple[ChatSession, ChatConfig]:
+    """The session of a new conversation (``conversation_id`` None) or of one of the user's own
+    (else ``ConversationNotFound``); it keeps the experiment variant it started in."""
+    if conversation_id is None:
+        conversation = conversation_start(tenant_id=tenant_id, user_id=user_id)
+    else:
+        conversation = conversation_for_user(
+            tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
+        )
+    variant = conversation.variant
+    session = ChatSession(
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        user_id=user_id,
+        conversation_id=conversation.pk,
+        role=role,
+        overrides=Overrides.of(variant) if variant is not None else None,
+    )
+    return session, session.config()
 
 
 class RightsRevoked(Exception):

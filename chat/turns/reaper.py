@@ -21,7 +21,7 @@ from django.conf import settings
 from billing import admission
 from billing.pricing import Price
 from chat.gateway.llm import ChatRequest, Usage
-from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.gateway.llm.tokens import estimate_tokens
 from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
 from chat.selectors import answer_exists
@@ -35,7 +35,7 @@ log = structlog.stdlib.get_logger(__name__)
 LOST = "the server answering this message was lost; ask again"
 
 
-def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None) -> str:
+def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None, *, prompt_tokens: int) -> str:
     """The JSON the reaper needs to end ``turn`` (its prompt left out: only its size counts)."""
     request = replace(turn.request, messages=[])
     return json.dumps(
@@ -53,7 +53,7 @@ def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None) -> str:
                     turn.price.context_tokens,
                 ],
             },
-            "prompt_tokens": estimate_prompt_tokens(turn.request.messages),
+            "prompt_tokens": prompt_tokens,
             "ticket": admission.ticket_state(ticket),
             "started_at": time.time(),
         },

@@ -43,14 +43,14 @@ LEASES = "global:gens"
 
 # KEYS: claim, meta, conversation list, leases, stream.
 # ARGV: claim value, keep_ms, user, conversation, client id, record, message id, lease member,
-# lease_ttl_ms, max_ms. The stream starts with a `start` entry, so that its expiry is set once
-# here and each frame after is a single XADD.
+# lease_ttl_ms, max_ms, orphan grace (s). The stream starts with a `start` entry, so that its
+# expiry is set once here and each frame after is a single XADD.
 _BEGIN = (
     LUA_NOW_MS
     + """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'user', ARGV[3], 'conv', ARGV[4], 'client', ARGV[5], 'record', ARGV[6],
-  'done', 0, 'watched', 0)
+  'done', 0, 'watched', 0, 'grace', ARGV[11])
 redis.call('PEXPIRE', KEYS[2], ARGV[10])
 redis.call('XADD', KEYS[5], '*', 'start', 1)
 redis.call('PEXPIRE', KEYS[5], ARGV[10])
@@ -85,7 +85,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(AR
 """
 )
 
-_INFO_FIELDS = ("user", "conv", "client", "done", "watched")
+_INFO_FIELDS = ("user", "conv", "client", "done", "watched", "grace")
 
 
 def _stream(key: GenKey) -> str:
@@ -107,12 +107,13 @@ def _claim(tenant_id: int, client_id: str) -> str:
 def _info(key: GenKey, values: list[Any]) -> GenerationInfo | None:
     if values[0] is None:
         return None
-    user, conv, client, done, watched = values
+    user, conv, client, done, watched, grace = values
     return GenerationInfo(
         key=key,
         user_id=int(user),
         conversation_id=int(conv),
         client_id=client.decode(),
+        orphan_grace_s=float(grace),
         finished=done == b"1",
         watched_at=float(watched or 0),
     )
@@ -209,6 +210,7 @@ class RedisGenerationStore:
             _member(key),
             round(lease_ttl_s * 1000),
             self._max_ms,
+            info.orphan_grace_s,
         ]
         try:
             await self._begin(keys=keys, args=args)

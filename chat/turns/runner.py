@@ -70,17 +70,17 @@ async def turn_submit(
             )
         except GenerationStoreUnavailable as exc:
             log.error("generation.store_unavailable", error=str(exc))
-            await _refuse(session, sink, _unavailable())
+            await refuse(session, sink, _unavailable())
             return None
         if claim.won:
             break
         if claim.user_id != session.user_id:
-            await _refuse(session, sink, TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use"))
+            await refuse(session, sink, TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use"))
             return None
         if claim.message_id is not None:
             return await _join(session, claim.message_id, client_id, sink)
         if asyncio.get_running_loop().time() > deadline:
-            await _refuse(session, sink, _busy())
+            await refuse(session, sink, _busy())
             return None
         await asyncio.sleep(_CLAIM_POLL_S)  # the first copy is still being prepared
     try:
@@ -91,7 +91,7 @@ async def turn_submit(
         )
         if not isinstance(exc, TurnRefused):
             raise
-        await _refuse(session, sink, exc)
+        await refuse(session, sink, exc)
         return None
     if isinstance(begun, StoredAnswer):  # answered before: its claim had lapsed
         await registry.store.release(
@@ -126,8 +126,9 @@ async def _begin(
             span.set_attributes(
                 {"gen_ai.request.model": turn.request.model, "chat.message_id": turn.answer_message_id}
             )
+            prompt_tokens = estimate_prompt_tokens(turn.request.messages)
             try:
-                ticket = await _admit(turn, config.limits)
+                ticket = await _admit(turn, config.limits, prompt_tokens)
             except admission.Refusal as refusal:
                 raise TurnRefused(
                     ErrorCode(refusal.code),
@@ -155,6 +156,7 @@ async def _begin(
                 breaker_pass=breaker_pass,
                 started_at=started_at,
                 span=span,
+                prompt_tokens=prompt_tokens,
             )
             generation = await _start(job, sink, cancel)
             ended = False  # the generation ends the span with the answer
@@ -177,11 +179,12 @@ async def _start(job: Answering, sink: TurnSink, cancel: asyncio.Event) -> Gener
         user_id=turn.user_id,
         conversation_id=turn.conversation_id,
         client_id=str(turn.client_id),
+        orphan_grace_s=job.config.orphan_grace_s,
     )
     try:
         await registry.store.begin(
             info=info,
-            record=turn_record(turn, job.ticket),
+            record=turn_record(turn, job.ticket, prompt_tokens=job.prompt_tokens),
             lease_ttl_s=settings.STREAM_LEASE_TTL_S,
             keep_s=settings.CHAT_GENERATION_KEEP_S,
         )
@@ -189,7 +192,7 @@ async def _start(job: Answering, sink: TurnSink, cancel: asyncio.Event) -> Gener
         log.error("generation.store_unavailable", error=str(exc))
         await admission.finish(job.ticket, tokens_used=0)
         raise _unavailable() from exc
-    generation = Generation(info=info, registry=registry, orphan_grace_s=job.config.orphan_grace_s)
+    generation = Generation(info=info, registry=registry)
     registry.add(generation)
     generation.cancel_requested = cancel.is_set()
     await generation.attach(sink)
@@ -213,7 +216,7 @@ async def _join(
         tenant_id=session.tenant_id, user_id=session.user_id, client_id=client_id
     )
     if stored is None:  # ended but not stored (yet): the client sends it again shortly
-        await _refuse(session, sink, _busy())
+        await refuse(session, sink, _busy())
         return None
     await _replay(stored, sink)
     return None
@@ -236,8 +239,7 @@ async def generation_resume(
         raise GenerationNotFound(message_id)
     _check_owner(info, session)
     registry.start_background()
-    config = await in_db_thread(session.config)()
-    return Follower(store=registry.store, info=info, sink=sink, after=after, grace_s=config.orphan_grace_s)
+    return Follower(store=registry.store, info=info, sink=sink, after=after)
 
 
 async def generation_cancel(*, session: ChatSession, message_id: int) -> None:
@@ -304,14 +306,14 @@ async def _history(session: ChatSession) -> list[Remembered]:
     return history
 
 
-async def _admit(turn: PreparedTurn, limits: Any) -> admission.Ticket | None:
+async def _admit(turn: PreparedTurn, limits: Any, prompt_tokens: int) -> admission.Ticket | None:
     # Limits and budget are one atomic call to the store: one span.
     with tracer.start_as_current_span("chat.limits_and_budget"):
         ticket = await admission.admit(
             tenant_id=turn.tenant_id,
             user_id=turn.user_id,
             limits=limits,
-            reserve_tokens=estimate_prompt_tokens(turn.request.messages) + turn.request.max_tokens,
+            reserve_tokens=prompt_tokens + turn.request.max_tokens,
         )
     if ticket is not None and ticket.budget_left is not None:
         metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
@@ -329,7 +331,7 @@ async def _through_breaker(
     return turn, breaker_pass
 
 
-async def _refuse(session: ChatSession, sink: TurnSink, refused: TurnRefused) -> None:
+async def refuse(session: ChatSession, sink: TurnSink, refused: TurnRefused) -> None:
     metrics.ERRORS.labels(session.tenant_slug, refused.code.value).inc()
     await sink.emit(
         error_frame(refused.code, refused.message, retry_after=refused.retry_after, limit=refused.limit)

@@ -43,6 +43,9 @@ class GenerationInfo:
     user_id: int
     conversation_id: int
     client_id: str
+    # Nobody attached for this long: cancelled. Followers on other instances say they are there
+    # more often than that.
+    orphan_grace_s: float = 60.0
     finished: bool = False
     last_seq: int = 0  # the last token frame's (``resumable`` fills it in)
     # Unix time a follower on another instance last said it was attached (0: never).
