@@ -43,7 +43,12 @@ def _push(tenant_id: int, user_ids: list[int]) -> None:
 
 def _remember_rights(sender: type[Membership], instance: Membership, **kwargs: Any) -> None:
     """The rights before the save, to tell a change from a plain save."""
-    previous = Membership.objects.unscoped().filter(pk=instance.pk).values("role", "active").first()
+    previous = (
+        Membership.objects.for_tenant(instance.tenant_id)
+        .filter(pk=instance.pk)
+        .values("role", "active")
+        .first()
+    )
     instance._rights_before = previous  # type: ignore[attr-defined]
 
 
@@ -62,6 +67,7 @@ def _membership_deleted(sender: type[Membership], instance: Membership, **kwargs
 def _user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     if created or instance.is_active:
         return
+    # A user-level change: every tenant the user belongs to (a deliberate cross-tenant read).
     for tenant_id in Membership.objects.unscoped().filter(user=instance).values_list("tenant_id", flat=True):
         revoke_sockets(tenant_id=tenant_id, user_ids=[instance.pk])
 
