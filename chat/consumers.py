@@ -18,8 +18,10 @@ from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_RIGHTS_REVOKED,
     CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
     ErrorCode,
     FrameError,
+    database_down_frame,
     error_frame,
     parse_cancel,
     parse_escalate,
@@ -36,9 +38,9 @@ from chat.turns.generations import generation_registry
 from chat.turns.prepare import ChatSession, session_open
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
-from chat.ws_auth import ChatPrincipal, Refused, authenticate
+from chat.ws_auth import SUBPROTOCOL, ChatPrincipal, Refused, authenticate
 from chatplatform import metrics
-from chatplatform.db import in_db_thread
+from chatplatform.db import DATABASE_DOWN, in_db_thread
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)
@@ -57,15 +59,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.info("ws.refused", reason="draining", path=self.scope.get("path"))
             await self.close()
             return
-        try:
-            self.principal = principal = await authenticate(self.scope)
-        except Refused as refusal:
-            log.info("ws.refused", reason=str(refusal), path=self.scope.get("path"))
-            await self.close()
-            return
-        structlog.contextvars.bind_contextvars(tenant=principal.tenant_slug, user_id=principal.user_id)
         requested = self.scope["url_route"]["kwargs"].get("conversation_id")
         try:
+            self.principal = principal = await authenticate(self.scope)
+            structlog.contextvars.bind_contextvars(tenant=principal.tenant_slug, user_id=principal.user_id)
             self.session, self.config = await in_db_thread(session_open)(
                 tenant_id=principal.tenant_id,
                 tenant_slug=principal.tenant_slug,
@@ -73,10 +70,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 role=principal.role,
                 conversation_id=requested,
             )
+        except Refused as refusal:
+            log.info("ws.refused", reason=str(refusal), path=self.scope.get("path"))
+            await self.close()
+            return
         except ConversationNotFound:
-            await self.accept(principal.subprotocol)
-            await self.send(text_data=json.dumps(error_frame(ErrorCode.NOT_FOUND, "no such conversation")))
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse_open(error_frame(ErrorCode.NOT_FOUND, "no such conversation"), CLOSE_NOT_FOUND)
+            return
+        except DATABASE_DOWN as exc:
+            log.warning("ws.refused", reason="database unavailable", error=repr(exc))
+            await self._refuse_open(database_down_frame(), CLOSE_TRY_AGAIN_LATER)
             return
         await self.accept(principal.subprotocol)
         self.open = True
@@ -99,6 +102,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "resumable": found,
             }
         )
+
+    async def _refuse_open(self, frame: dict[str, Any], close_code: int) -> None:
+        """Accepted only to say why it closes (a close code needs an open socket)."""
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        await self.send(text_data=json.dumps(frame))
+        await self.close(code=close_code)
 
     async def _close(self, code: int) -> None:
         await self.close(code=code)
@@ -140,6 +150,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except FrameError as exc:
             metrics.ERRORS.labels(self.principal.tenant_slug, exc.code.value).inc()
             await self._send(error_frame(exc.code, exc.message))
+        except DATABASE_DOWN as exc:
+            log.warning("ws.database_unavailable", error=repr(exc))
+            metrics.ERRORS.labels(self.principal.tenant_slug, ErrorCode.SERVICE_UNAVAILABLE.value).inc()
+            await self._send(database_down_frame())
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self._send({"type": "pong"})

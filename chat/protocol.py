@@ -43,6 +43,8 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_PONG_TIMEOUT = 4408
 # Service Restart (RFC 6455's registry): this instance is draining; reconnect, to another one.
 CLOSE_SERVICE_RESTART = 1012
+# Try Again Later (RFC 6455's registry): a dependency (the database) is down; reconnect with backoff.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: int) -> dict[str, Any]:
@@ -126,3 +128,14 @@ def error_frame(
     if limit is not None:
         frame["limit"] = limit
     return frame
+
+
+# What a client is told while the database cannot be reached (a restart takes seconds).
+DATABASE_DOWN_MESSAGE = "the service is briefly unavailable; try again shortly"
+DATABASE_DOWN_RETRY_AFTER_S = 5.0
+
+
+def database_down_frame() -> dict[str, Any]:
+    return error_frame(
+        ErrorCode.SERVICE_UNAVAILABLE, DATABASE_DOWN_MESSAGE, retry_after=DATABASE_DOWN_RETRY_AFTER_S
+    )

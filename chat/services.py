@@ -170,6 +170,19 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
         )
 
 
+@transaction.atomic
+def turns_record_missing(*, tenant_id: int, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> int:
+    """Write those of ``turns`` (all of ``tenant_id``) whose answer is not stored yet, in one
+    transaction; returns how many. A turn sent again after a commit whose acknowledgement was
+    lost is written once (``chat.history.outbox``)."""
+    answer_ids = [turn.answer_message_id for turn, _ in turns]
+    stored = set(Message.objects.for_tenant(tenant_id).filter(pk__in=answer_ids).values_list("pk", flat=True))
+    missing = [(turn, outcome) for turn, outcome in turns if turn.answer_message_id not in stored]
+    if missing:
+        turns_record(turns=missing)
+    return len(missing)
+
+
 def conversations_close_idle(*, tenant_id: int, idle_minutes: int, now: datetime) -> int:
     """End the tenant's conversations with no message for ``idle_minutes``; returns how many.
     Idempotent: an ended conversation is left as it is."""

@@ -3,13 +3,15 @@
 A simplejwt access token (offered as the ``bearer.<token>`` subprotocol, or ``?token=``) or
 the Django session of the chat page (Origin checked, tenant chosen in the session); either way
 the user needs an active membership of an active tenant. Anything else is refused: the consumer
-closes before accepting, which Daphne answers with HTTP 403.
+closes before accepting, which Daphne answers with HTTP 403. A database that cannot be reached
+raises one of ``chatplatform.db.DATABASE_DOWN`` (the consumer answers close 1013).
 """
 
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from channels.auth import get_user
 from django.conf import settings
 from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
@@ -79,11 +81,11 @@ async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
 
 
 async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatPrincipal:
-    user = scope.get("user")
-    if user is None or not user.is_authenticated:
-        raise Refused("no token and no logged-in session")
     if not origin_allowed(scope):
         raise Refused("session connection from a foreign Origin")
+    user = await get_user(scope) if "session" in scope else None
+    if user is None or not user.is_authenticated:
+        raise Refused("no token and no logged-in session")
     membership = await in_db_thread(session_membership)(session=scope["session"], user_id=user.pk)
     if membership is None:
         raise Refused("session has no tenant with an active membership")

@@ -14,14 +14,15 @@ from django.conf import settings
 from twisted.internet import reactor
 
 from chat import drain
-from chat.protocol import CLOSE_SERVICE_RESTART
+from chat.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 
 
 class ChatWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
     def serverClose(self, code: int | None = None) -> None:
-        if code == CLOSE_SERVICE_RESTART:
-            # Autobahn lets applications send only 1000 and 3000-4999; 1012 is the code clients
-            # know as "restarting, reconnect", so it goes out as a plain close frame.
+        if code in (CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER):
+            # Autobahn lets applications send only 1000 and 3000-4999; 1012 and 1013 are the
+            # codes clients know as "restarting, reconnect" and "try again later", so they go out
+            # as plain close frames.
             self.sendCloseFrame(code=code)
         else:
             super().serverClose(code)

@@ -11,7 +11,25 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
+from django.http import JsonResponse
+
+# A database that cannot be reached (down, restarting, no connection free in time): unlike a bad
+# query or bad data, what met one may succeed when it is sent again. psycopg's errors, and the
+# pool's timeout, reach the caller as these (Django wraps them).
+DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+# What a request that met one is told, on the REST API (503) as on every page.
+DATABASE_DOWN_BODY = {
+    "detail": "the service is briefly unavailable; try again shortly",
+    "code": "service_unavailable",
+}
+DATABASE_DOWN_HEADERS = {"Retry-After": "5"}
+
+
+def database_down_response() -> JsonResponse:
+    return JsonResponse(DATABASE_DOWN_BODY, status=503, headers=DATABASE_DOWN_HEADERS)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -19,6 +19,7 @@ from django.http import HttpRequest, JsonResponse
 
 from chat import drain
 from chat.gateway.semantic_cache import embedder, embedder_installed
+from chat.history.outbox import outbox
 from chatplatform.db import in_db_thread
 
 _TIMEOUT_S = 2.0
@@ -74,6 +75,14 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
+async def _outbox_turns() -> int | None:
+    try:
+        async with asyncio.timeout(_TIMEOUT_S):
+            return await outbox().pending()
+    except Exception:  # Redis down: the redis check says so
+        return None
+
+
 async def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, Callable[[], Awaitable[None]]] = {
         "database": in_db_thread(_database),
@@ -88,6 +97,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         "ready": ready,
         "draining": drain.is_draining(),
         "checks": results,
+        # Turns waiting for the database to be back (chat.history.outbox); None: unknown.
+        "outbox_turns": await _outbox_turns(),
         # Not a condition of readiness: until it is loaded the semantic cache is skipped.
         "embedding_model": embedder().state if embedder_installed() else "not installed",
     }

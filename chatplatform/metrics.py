@@ -36,6 +36,11 @@ TOKENS = Counter(
     ["tenant", "model", "direction"],
 )
 COST = Counter("chat_cost_usd_total", "What the answers cost, in USD", ["tenant", "model"])
+OUTBOX = Counter(
+    "chat_outbox_turns_total",
+    "Turns put in the outbox while the database was down, and written from it once back",
+    ["event"],
+)
 ERRORS = Counter("chat_errors_total", "Error frames sent, by code", ["tenant", "code"])
 CONVERSATION_LENGTH = Histogram(
     "chat_conversation_messages",

@@ -22,3 +22,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
 ]
+
+handler500 = "chatplatform.errors.server_error"

@@ -1,13 +1,16 @@
 """The platform started as a user starts it (``scripts/run.sh``, the README's run command),
 in another process, and a tiny HTTP client to drive it like any other client would."""
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -41,6 +44,7 @@ class LivePlatform:
     passwords: dict[str, str]
     output: list[str] = field(default_factory=list)
     database: str | None = None
+    database_url: str | None = None
     owned_database: str | None = None  # created for this platform, dropped when it stops
     sqlite_path: str | None = None  # the embedded default's database
 
@@ -101,8 +105,8 @@ class LivePlatform:
 
     def sql(self, query: str, params: list[Any] | tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         """Run one statement on the platform's PostgreSQL database; its first row, if any."""
-        url = f"postgresql://root@127.0.0.1:5432/{self.database}"
-        with psycopg.connect(url, autocommit=True) as conn:
+        assert self.database_url is not None
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
             cursor = conn.execute(query, params)  # type: ignore[arg-type]
             return cursor.fetchone() if cursor.description else None
 
@@ -139,9 +143,11 @@ def start_platform(
     llm_url: str | None,
     extra_env: dict[str, str] | None = None,
     database: str | None = None,
+    database_url: str | None = None,
 ) -> LivePlatform:
     """``mode`` is ``production`` (PostgreSQL + Redis + Celery) or ``embedded`` (no settings).
-    ``database``: run on that existing PostgreSQL database (another platform's) instead of a new one."""
+    ``database``: run on that existing PostgreSQL database (another platform's) instead of a new
+    one; ``database_url``: on that one (a test's own PostgreSQL cluster, ``OwnPostgres``)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         k: v
@@ -159,12 +165,15 @@ def start_platform(
     )
     owned_database = None
     if mode == "production":
-        if database is None:
+        if database_url is not None:
+            redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
+        elif database is None:
             database = owned_database = f"chatplatform_live_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{database}"')
             redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
-        env.update(DATABASE_URL=f"postgres://root@127.0.0.1:5432/{database}", REDIS_URL=LIVE_REDIS_URL)
+        database_url = database_url or f"postgres://root@127.0.0.1:5432/{database}"
+        env.update(DATABASE_URL=database_url, REDIS_URL=LIVE_REDIS_URL)
     else:
         # The embedded default itself (what `make run` does with no settings), under test here.
         env.update(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"))
@@ -186,6 +195,7 @@ def start_platform(
         process=process,
         passwords={},
         database=database,
+        database_url=database_url,
         owned_database=owned_database,
         sqlite_path=env.get("SQLITE_PATH"),
     )
@@ -216,3 +226,45 @@ def _serving(port: int) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of a test's own (``initdb`` in a temporary folder), so that stopping
+    and restarting it disturbs nothing else. PostgreSQL refuses to run as root: when the tests
+    do, its commands run as the ``postgres`` system user."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="chatplatform-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgres://root@127.0.0.1:{self.port}/chatplatform"
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+
+    def _run(self, program: str, *args: str) -> None:
+        binary = next(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), None)
+        command = [str(binary or program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def create(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "root", "--no-sync")
+        self.start()
+        with psycopg.connect(self.url.replace("/chatplatform", "/postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE chatplatform")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options, "-w", "start"
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown: every connection is cut, as in a restart or a failover."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -23,9 +23,11 @@ import structlog
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat.history.recorder import turn_recorder
 from chat.turns.reaper import reap
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
+from chatplatform import aio
 from chatplatform.hot_redis import hot_redis
 
 log = structlog.stdlib.get_logger(__name__)
@@ -187,7 +189,7 @@ class Generation:
         (``GenerationStore.watch``), for the orphan grace."""
         alone_since, grace = time.time(), self.info.orphan_grace_s
         while not self.finished.is_set():
-            await asyncio.sleep(min(grace / 4, 5.0))
+            await aio.sleep(min(grace / 4, 5.0))
             try:
                 info = await self._registry.store.info(self.key)
             except Exception:
@@ -218,6 +220,7 @@ class GenerationRegistry:
         if self._background:
             return
         loop = asyncio.get_running_loop()
+        turn_recorder().start_replaying()  # turns another instance left in the outbox
         self._background = [
             loop.create_task(self._renew_leases()),
             loop.create_task(self._listen_for_cancels()),
@@ -254,7 +257,7 @@ class GenerationRegistry:
     async def _renew_leases(self) -> None:
         ttl = settings.STREAM_LEASE_TTL_S
         while True:
-            await asyncio.sleep(ttl / 3)
+            await aio.sleep(ttl / 3)
             keys = [key for key, g in self.local.items() if not g.finished.is_set()]
             try:
                 await self.store.renew(keys=keys, lease_ttl_s=ttl)
@@ -278,11 +281,11 @@ class GenerationRegistry:
                 raise
             except Exception as exc:
                 log.warning("generation.control_failed", error=repr(exc))
-                await asyncio.sleep(1)
+                await aio.sleep(1)
 
     async def _reap_lost(self) -> None:
         while True:
-            await asyncio.sleep(max(1.0, settings.STREAM_LEASE_TTL_S / 4))
+            await aio.sleep(max(1.0, settings.STREAM_LEASE_TTL_S / 4))
             try:
                 for key in await self.store.lapsed(limit=20):
                     if key not in self.local and await self.store.take(key):

@@ -10,21 +10,17 @@ reservation are released, and clients attached or resuming get ``done`` and ``UP
 
 import json
 import time
-import uuid
-from dataclasses import asdict, replace
-from decimal import Decimal
-from typing import Any
 
 import structlog
 from django.conf import settings
 
 from billing import admission
-from billing.pricing import Price
-from chat.gateway.llm import ChatRequest, Usage
+from chat.gateway.llm import Usage
 from chat.gateway.llm.tokens import estimate_tokens
 from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
 from chat.selectors import answer_exists
+from chat.turns.codec import turn_dump, turn_load
 from chat.turns.frames import TYPING_OFF, done_frame
 from chat.turns.store import GenerationStore, GenKey
 from chat.turns.stream import Outcome, PreparedTurn
@@ -37,22 +33,9 @@ LOST = "the server answering this message was lost; ask again"
 
 def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None, *, prompt_tokens: int) -> str:
     """The JSON the reaper needs to end ``turn`` (its prompt left out: only its size counts)."""
-    request = replace(turn.request, messages=[])
     return json.dumps(
         {
-            "turn": {
-                **{f: getattr(turn, f) for f in _SCALARS},
-                "client_id": str(turn.client_id),
-                "request": asdict(request),
-                "price": [
-                    str(turn.price.input_per_mtok),
-                    str(turn.price.output_per_mtok),
-                    None
-                    if turn.price.cached_input_per_mtok is None
-                    else str(turn.price.cached_input_per_mtok),
-                    turn.price.context_tokens,
-                ],
-            },
+            "turn": turn_dump(turn),
             "prompt_tokens": prompt_tokens,
             "ticket": admission.ticket_state(ticket),
             "started_at": time.time(),
@@ -61,29 +44,12 @@ def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None, *, prompt_t
     )
 
 
-_SCALARS = (
-    "tenant_id", "tenant_slug", "user_id", "conversation_id", "user_message_id", "answer_message_id",
-    "content", "route", "fallback_from", "summary_message_count", "context_overflow", "variant_id",
-    "message_count",
-)  # fmt: skip
-
-
-def _turn_of(data: dict[str, Any]) -> PreparedTurn:
-    inp, out, cached, context = data["price"]
-    return PreparedTurn(
-        **{f: data[f] for f in _SCALARS},
-        client_id=uuid.UUID(data["client_id"]),
-        request=ChatRequest(**data["request"]),
-        price=Price(Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context),
-    )
-
-
 async def reap(store: GenerationStore, key: GenKey) -> None:
     raw = await store.record(key)
     if raw is None:  # its frames lapsed too: nothing is left to end
         return
     data = json.loads(raw)
-    turn = _turn_of(data["turn"])
+    turn = turn_load(data["turn"])
     entries = await store.read(key)
     text = "".join(f["content"] for _, f in entries if f is not None and f.get("type") == "token")
     usage = Usage(input_tokens=data["prompt_tokens"], output_tokens=estimate_tokens(text), estimated=True)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from chat.protocol import ErrorCode, FrameError
+from chat.protocol import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S, ErrorCode, FrameError
 from chat.support import asks_for_human, escalation_request
 from chat.turns.generations import Generation, TurnSink
 from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused
@@ -21,6 +21,7 @@ from chat.turns.runner import (
     refuse,
     turn_submit,
 )
+from chatplatform.db import DATABASE_DOWN
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -75,6 +76,13 @@ class SinkTurns:
             )
         except RightsRevoked:
             await self._on_revoked()
+            return
+        except DATABASE_DOWN as exc:
+            log.warning("chat.database_unavailable", error=repr(exc))
+            refused = TurnRefused(
+                ErrorCode.SERVICE_UNAVAILABLE, DATABASE_DOWN_MESSAGE, retry_after=DATABASE_DOWN_RETRY_AFTER_S
+            )
+            await refuse(session, self._sink, refused)
             return
         except Exception:
             log.exception("chat.turn_failed")

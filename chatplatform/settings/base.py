@@ -123,6 +123,12 @@ CHAT_GENERATION_KEEP_S = env_float("CHAT_GENERATION_KEEP_S", 300.0)
 CHAT_GENERATION_MAX_S = env_float("CHAT_GENERATION_MAX_S", 3600.0)
 CHAT_GENERATION_MAX_FRAMES = env_int("CHAT_GENERATION_MAX_FRAMES", 20_000)
 CHAT_CLAIM_TTL_S = env_float("CHAT_CLAIM_TTL_S", 60.0)
+# Turns the database could not take as their answer ended (chat.history.outbox): replayed every
+# OUTBOX_RETRY_S while some wait, looked for every OUTBOX_IDLE_S (another instance's, left by a
+# crash); one instance at a time replays a tenant's, under a lock of OUTBOX_LOCK_S.
+OUTBOX_RETRY_S = env_float("OUTBOX_RETRY_S", 2.0)
+OUTBOX_IDLE_S = env_float("OUTBOX_IDLE_S", 30.0)
+OUTBOX_LOCK_S = env_float("OUTBOX_LOCK_S", 60.0)
 # Off only for measurements (bench/ws_bench.py --mirror off): frames are not copied to the store.
 CHAT_STREAM_MIRROR = env_bool("CHAT_STREAM_MIRROR", True)
 

@@ -2,7 +2,7 @@
 
 import dj_database_url
 
-from chatplatform.env import env_int, env_str
+from chatplatform.env import env_float, env_int, env_str
 
 from .base import BASE_DIR
 
@@ -12,11 +12,16 @@ REDIS_URL = env_str("REDIS_URL")
 if DATABASE_URL:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     if _database["ENGINE"] == "django.db.backends.postgresql":
-        # Under ASGI, persistent connections leak; Django's psycopg pool replaces them.
+        # Under ASGI, persistent connections leak; Django's psycopg pool replaces them. Health
+        # checks: with a pool, Django has it try each connection (one empty round trip) as it
+        # leaves the pool, so a PostgreSQL restart costs no request a dead connection. `timeout`:
+        # while the database is down a request waits this long for a connection, then gets a
+        # clear refusal (HTTP 503, close 1013, SERVICE_UNAVAILABLE).
+        _database["CONN_HEALTH_CHECKS"] = True
         _database.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
             "max_size": env_int("DB_POOL_MAX", 20),
-            "timeout": 10,
+            "timeout": env_float("DB_POOL_TIMEOUT_S", 5.0),
         }
 else:
     _database = {

@@ -6,8 +6,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from chatplatform.db import DATABASE_DOWN, DATABASE_DOWN_BODY, DATABASE_DOWN_HEADERS
+
 
 def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DATABASE_DOWN):
+        return Response(DATABASE_DOWN_BODY, status=503, headers=DATABASE_DOWN_HEADERS)
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -1,0 +1,51 @@
+"""A turn and its outcome as JSON, for what must outlive the process that prepared them: the
+generation store's record (``reaper``) and the outbox of turns the database could not take
+(``chat.history.outbox``). The prompt is left out: only the turn's own messages are stored."""
+
+import uuid
+from dataclasses import asdict, replace
+from decimal import Decimal
+from typing import Any
+
+from billing.pricing import Price
+from chat.gateway.llm import ChatRequest, Usage
+from chat.turns.stream import Outcome, PreparedTurn
+
+_SCALARS = (
+    "tenant_id", "tenant_slug", "user_id", "conversation_id", "user_message_id", "answer_message_id",
+    "content", "route", "fallback_from", "summary_message_count", "context_overflow", "variant_id",
+    "message_count",
+)  # fmt: skip
+
+
+def turn_dump(turn: PreparedTurn) -> dict[str, Any]:
+    price = turn.price
+    return {
+        **{f: getattr(turn, f) for f in _SCALARS},
+        "client_id": str(turn.client_id),
+        "request": asdict(replace(turn.request, messages=[])),
+        "price": [
+            str(price.input_per_mtok),
+            str(price.output_per_mtok),
+            None if price.cached_input_per_mtok is None else str(price.cached_input_per_mtok),
+            price.context_tokens,
+        ],
+    }
+
+
+def turn_load(data: dict[str, Any]) -> PreparedTurn:
+    inp, out, cached, context = data["price"]
+    return PreparedTurn(
+        **{f: data[f] for f in _SCALARS},
+        client_id=uuid.UUID(data["client_id"]),
+        request=ChatRequest(**data["request"]),
+        price=Price(Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context),
+    )
+
+
+def outcome_dump(outcome: Outcome) -> dict[str, Any]:
+    return {**asdict(outcome), "cost_usd": str(outcome.cost_usd)}
+
+
+def outcome_load(data: dict[str, Any]) -> Outcome:
+    return Outcome(**{**data, "usage": Usage(**data["usage"]), "cost_usd": Decimal(data["cost_usd"])})
