@@ -17,6 +17,9 @@ from chat import drain
 from chat.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 
 
+WS_CONNECT_TIMEOUT_S = 15
+
+
 class ChatWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]
     def serverClose(self, code: int | None = None) -> None:
         if code in (CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER):
@@ -33,6 +36,9 @@ class ChatServer(Server):  # type: ignore[misc]
     chat sockets (``chat.drain``), then stop. SIGINT still stops at once."""
 
     def run(self) -> None:
+        # A handshake may wait on the database pool (DB_POOL_TIMEOUT_S for each of its queries)
+        # before it is refused with 1013; Daphne's command line default (5 s) would cut it first.
+        self.websocket_connect_timeout = max(self.websocket_connect_timeout, WS_CONNECT_TIMEOUT_S)
         self.ports: list[Any] = []
         self.drain_started = False
         # Twisted installs `reactor.sigTerm` as the SIGTERM handler when the reactor starts.

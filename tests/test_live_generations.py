@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 import redis
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, LivePlatform, start_platform
+from tests.live_ws import close_code, frames_until, member, open_chat, send, text_of
 
 pytestmark = pytest.mark.live
 
@@ -49,42 +48,8 @@ def pair(
     first.stop()
 
 
-async def open_chat(
-    platform: LivePlatform, token: str, path: str = "/ws/chat/"
-) -> tuple[ClientConnection, Any]:
-    ws = await connect(f"{platform.ws_url}{path}", subprotocols=["chat.v1", f"bearer.{token}"])  # type: ignore[list-item]
-    ready = json.loads(await ws.recv())
-    assert ready["type"] == "ready", ready
-    return ws, ready
-
-
-async def send(ws: ClientConnection, content: str, client_id: str | None = None) -> str:
-    client_id = client_id or str(uuid.uuid4())
-    await ws.send(json.dumps({"type": "message", "content": content, "client_id": client_id}))
-    return client_id
-
-
-async def frames_until(ws: ClientConnection, *types: str, timeout: float = 30) -> list[dict[str, Any]]:
-    frames = []
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        frames.append(frame)
-        if frame["type"] in types:
-            return frames
-
-
-def text_of(frames: list[dict[str, Any]]) -> str:
-    return "".join(f["content"] for f in frames if f["type"] == "token")
-
-
 def seqs_of(frames: list[dict[str, Any]]) -> list[int]:
     return [f["seq"] for f in frames if f["type"] == "token"]
-
-
-def member(platform: LivePlatform, tier: str = "professional") -> tuple[str, str, str, str]:
-    """(tenant slug, username, password, access token) of a fresh member."""
-    slug, username, password = platform.new_tenant_with_member(tier=tier)
-    return slug, username, password, platform.token(username, password, slug)
 
 
 def answer_row(platform: LivePlatform, message_id: int) -> tuple[Any, ...] | None:
@@ -169,14 +134,6 @@ async def test_a_cancel_on_the_other_instance_stops_the_answer_at_once(
     assert await asyncio.to_thread(call.closed.wait, 10) and call.tokens_sent < 3000
     for ws in (streaming, elsewhere):
         await ws.close()
-
-
-async def close_code(ws: ClientConnection, timeout: float) -> tuple[int | None, list[dict[str, Any]]]:
-    frames = []
-    with pytest.raises(ConnectionClosed):
-        while True:
-            frames.append(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
-    return ws.close_code, frames
 
 
 async def test_a_role_change_closes_the_users_sockets_on_both_instances(

@@ -14,44 +14,15 @@ from typing import Any
 
 import pytest
 import redis
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+from tests.live_ws import close_code, frames_until, open_chat, send
 
 pytestmark = pytest.mark.live
 
 DRAIN_GRACE_S = 4
-
-
-async def open_chat(
-    platform: LivePlatform, token: str, path: str = "/ws/chat/"
-) -> tuple[ClientConnection, int]:
-    ws = await connect(f"{platform.ws_url}{path}?token={token}")
-    ready = json.loads(await ws.recv())
-    assert ready["type"] == "ready", ready
-    return ws, ready["conversation_id"]
-
-
-async def send(ws: ClientConnection, content: str) -> None:
-    await ws.send(json.dumps({"type": "message", "content": content, "client_id": str(uuid.uuid4())}))
-
-
-async def frames_until(ws: ClientConnection, frame_type: str, timeout: float = 15) -> list[dict[str, Any]]:
-    frames = []
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        frames.append(frame)
-        if frame["type"] == frame_type:
-            return frames
-
-
-async def close_code(ws: ClientConnection, timeout: float) -> int | None:
-    with pytest.raises(ConnectionClosed):
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    return ws.close_code
 
 
 def answer_row(platform: LivePlatform, message_id: int) -> tuple[Any, ...] | None:
@@ -84,7 +55,7 @@ async def test_sigterm_drains_streams_refuses_new_sockets_and_closes_the_rest_wi
 
         os.kill(platform.server_pid(), signal.SIGTERM)
         signalled = time.monotonic()
-        assert await close_code(idle, 3) == 1012
+        assert (await close_code(idle, 3))[0] == 1012
         with pytest.raises(OSError):  # no longer listening: a load balancer tries another instance
             await connect(f"{platform.ws_url}/ws/chat/?token={token}", open_timeout=3)
 
@@ -92,12 +63,12 @@ async def test_sigterm_drains_streams_refuses_new_sockets_and_closes_the_rest_wi
         assert short_frames[-1]["finish_reason"] == "stop"
         text = "".join(f["content"] for f in short_frames if f["type"] == "token")
         assert text.endswith("tok14 ")
-        assert await close_code(short, 3) == 1012
+        assert (await close_code(short, 3))[0] == 1012
 
         long_done = (await frames_until(long, "done", timeout=DRAIN_GRACE_S + 5))[-1]
         assert long_done["finish_reason"] == "cancelled"
         assert DRAIN_GRACE_S - 0.5 < time.monotonic() - signalled < DRAIN_GRACE_S + 4
-        assert await close_code(long, 3) == 1012
+        assert (await close_code(long, 3))[0] == 1012
         platform.process.wait(20)  # the instance exits once drained
 
         # Nothing in flight is lost: both answers are stored with their usage records.
@@ -158,14 +129,16 @@ async def test_two_instances_share_conversations_and_user_pushes(
         marker = uuid.uuid4().hex
 
         # A conversation started on one instance continues on the other, with its history.
-        ws, conversation_id = await open_chat(first, token)
+        ws, ready = await open_chat(first, token)
+        conversation_id = ready["conversation_id"]
         await send(ws, f"first {marker} [[tokens=3]]")
         await frames_until(ws, "done")
         await ws.close()
         await asyncio.sleep(0.5)
         turn_log = next(json.loads(line) for line in first.output if '"event": "chat.turn"' in line)
         assert f'"trace_id": "0x{turn_log["trace_id"]}"' in "\n".join(first.output)  # the exported span
-        ws, same = await open_chat(second, token, f"/ws/chat/{conversation_id}/")
+        ws, ready = await open_chat(second, token, f"/ws/chat/{conversation_id}/")
+        same = ready["conversation_id"]
         assert same == conversation_id
         await send(ws, f"second {marker} [[tokens=3]]")
         await frames_until(ws, "done")
@@ -202,7 +175,8 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
         slug, username, password = first.new_tenant_with_member()
         first.sql("UPDATE tenants_tenant SET summarize_after_messages = 4 WHERE slug = %s", [slug])
         marker = uuid.uuid4().hex
-        ws, conversation_id = await open_chat(first, first.token(username, password, slug))
+        ws, ready = await open_chat(first, first.token(username, password, slug))
+        conversation_id = ready["conversation_id"]
         for n in range(3):
             await send(ws, f"{marker} part {n} [[tokens=2]]")
             await frames_until(ws, "done")
@@ -245,10 +219,10 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
         database=first.database,
     )
     try:
-        ws, same = await open_chat(
+        ws, ready = await open_chat(
             second, second.token(username, password, slug), f"/ws/chat/{conversation_id}/"
         )
-        assert same == conversation_id
+        assert ready["conversation_id"] == conversation_id
         await send(ws, f"{marker} after the restart [[tokens=2]]")
         await frames_until(ws, "done")
         await ws.close()

@@ -21,7 +21,7 @@ if DATABASE_URL:
         _database.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
             "max_size": env_int("DB_POOL_MAX", 20),
-            "timeout": env_float("DB_POOL_TIMEOUT_S", 5.0),
+            "timeout": env_float("DB_POOL_TIMEOUT_S", 3.0),
         }
 else:
     _database = {
