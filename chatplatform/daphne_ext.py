@@ -16,7 +16,6 @@ from twisted.internet import reactor
 from chat import drain
 from chat.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 
-
 WS_CONNECT_TIMEOUT_S = 15
 
 
