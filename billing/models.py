@@ -44,9 +44,19 @@ class UsageRecord(TenantOwnedModel):
     purpose = models.CharField(max_length=16, default="answer", choices=PURPOSES)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Background work names what it billed ("summary:{conversation}:{last message}"): a task
+    # delivered twice (a worker died, a retry) bills it once. Answers are keyed by their message.
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["tenant", "created_at"], name="usage_tenant_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="usage_unique_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.input_tokens}+{self.output_tokens}"

@@ -12,15 +12,22 @@ from chat.history import background
 from chat.services import conversations_close_idle
 from tenants.models import Tenant
 
-_RETRIED = {"autoretry_for": (DatabaseError,), "retry_backoff": True, "max_retries": 5}
+# A retry's countdown stays below the broker's visibility timeout (chatplatform.settings.celery).
+_RETRIED = {
+    "autoretry_for": (DatabaseError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 120,
+    "max_retries": 5,
+}
+_RETRIED_UPSTREAM = {**_RETRIED, "autoretry_for": (DatabaseError, UpstreamError)}
 
 
-@shared_task(autoretry_for=(DatabaseError, UpstreamError), retry_backoff=True, max_retries=5)
+@shared_task(**_RETRIED_UPSTREAM)
 def summarize_conversation(tenant_id: int, conversation_id: int) -> bool:
     return background.conversation_summarize(tenant_id=tenant_id, conversation_id=conversation_id)
 
 
-@shared_task(autoretry_for=(DatabaseError, UpstreamError), retry_backoff=True, max_retries=5)
+@shared_task(**_RETRIED_UPSTREAM)
 def title_conversation(tenant_id: int, conversation_id: int) -> str:
     return background.conversation_title(tenant_id=tenant_id, conversation_id=conversation_id)
 

@@ -37,7 +37,7 @@ class ChatServer(Server):  # type: ignore[misc]
     def run(self) -> None:
         # A handshake may wait on the database pool (DB_POOL_TIMEOUT_S for each of its queries)
         # before it is refused with 1013; Daphne's command line default (5 s) would cut it first.
-        self.websocket_connect_timeout = max(self.websocket_connect_timeout, WS_CONNECT_TIMEOUT_S)
+        self.websocket_connect_timeout: float = max(self.websocket_connect_timeout, WS_CONNECT_TIMEOUT_S)
         self.ports: list[Any] = []
         self.drain_started = False
         # Twisted installs `reactor.sigTerm` as the SIGTERM handler when the reactor starts.

@@ -68,15 +68,20 @@ def celery_worker(
 ) -> Iterator[CeleryWorker]:
     """A real worker process (not eager mode) on the test database and the Redis broker. Per
     module: elsewhere no worker runs the tasks the tests queue (titles would be upstream calls)."""
-    database = settings.DATABASES["default"]
     worker = CeleryWorker(
-        database_url=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        database_url=worker_database_url(),
         redis_url=settings.REDIS_URL,
         llm_url=fake_openai_server.url,
         mail_dir=tmp_path_factory.mktemp("mail"),
     ).start()
     yield worker
     worker.stop()
+
+
+def worker_database_url() -> str:
+    """The test database, for the worker processes the tests start."""
+    database = settings.DATABASES["default"]
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
 
 
 @pytest.fixture

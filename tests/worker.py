@@ -13,7 +13,15 @@ from tests.live import ROOT, free_port
 
 
 class CeleryWorker:
-    def __init__(self, *, database_url: str, redis_url: str, llm_url: str, mail_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        llm_url: str,
+        mail_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.metrics_port = free_port()
         self.mail_dir = mail_dir
         self._env = {
@@ -29,13 +37,14 @@ class CeleryWorker:
             "CHAT_SUMMARY_KEEP_RECENT": "2",
             "CELERY_METRICS_PORT": str(self.metrics_port),
             "LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
         self._redis_url = redis_url
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "CeleryWorker":
-        # Tasks queued by earlier tests that had no worker name rows that are gone.
-        redis.Redis.from_url(self._redis_url).delete("celery")
+    def start(self, *, clear_queue: bool = True) -> "CeleryWorker":
+        if clear_queue:  # tasks queued by earlier tests that had no worker name rows that are gone
+            redis.Redis.from_url(self._redis_url).delete("celery")
         self.process = subprocess.Popen(
             [
                 str(ROOT / ".venv" / "bin" / "celery"),
@@ -59,6 +68,12 @@ class CeleryWorker:
                 return response.read().decode()
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """SIGKILL: the worker ends mid-task, acknowledging nothing."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process is None:

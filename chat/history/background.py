@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -57,9 +57,16 @@ async def _complete(provider: LLMProvider, request: ChatRequest) -> tuple[str, U
 
 
 def _ask_cheap_model(
-    tenant: Tenant, conversation: Conversation, prompt: str, content: str, *, max_tokens: int, purpose: str
-) -> str:
-    """One completion billed to the tenant: a usage record and the month's budget."""
+    tenant: Tenant,
+    conversation: Conversation,
+    prompt: str,
+    content: str,
+    *,
+    max_tokens: int,
+    purpose: str,
+    key: str,
+) -> tuple[str, UsageRecord]:
+    """One completion, and its usage record (unsaved: ``_bill`` it with what it produced)."""
 
     async def run() -> tuple[str, str, Usage]:
         provider = get_provider()
@@ -80,7 +87,7 @@ def _ask_cheap_model(
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens,
     )
-    UsageRecord.objects.create(
+    record = UsageRecord(
         tenant=tenant,
         user_id=conversation.user_id,
         conversation=conversation,
@@ -91,9 +98,24 @@ def _ask_cheap_model(
         estimated=usage.estimated,
         cost_usd=cost,
         purpose=purpose,
+        idempotency_key=key,
     )
-    charge_background(tenant_id=tenant.pk, tokens=usage.input_tokens + usage.output_tokens)
-    return text
+    return text, record
+
+
+def _bill(record: UsageRecord) -> bool:
+    """Save ``record`` inside the caller's transaction, with what it paid for; False when another
+    run of the same task billed it already (its idempotency key is taken): the caller writes
+    nothing. The month's budget in Redis is charged once the transaction commits."""
+    try:
+        with transaction.atomic():
+            record.save()
+    except IntegrityError:
+        log.info("chat.background_already_billed", key=record.idempotency_key)
+        return False
+    tokens = record.input_tokens + record.output_tokens
+    transaction.on_commit(lambda: charge_background(tenant_id=record.tenant_id, tokens=tokens))
+    return True
 
 
 def _conversation(tenant_id: int, conversation_id: int) -> Conversation | None:
@@ -126,21 +148,28 @@ def conversation_summarize(*, tenant_id: int, conversation_id: int) -> bool:
     if not any(m.content for m in to_fold):
         return False
     content = f"Summary so far:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript(to_fold)}"
-    summary = _ask_cheap_model(
-        tenant, conversation, SUMMARIZER_PROMPT, content, max_tokens=300, purpose="summary"
+    summary, record = _ask_cheap_model(
+        tenant,
+        conversation,
+        SUMMARIZER_PROMPT,
+        content,
+        max_tokens=300,
+        purpose="summary",
+        key=f"summary:{conversation_id}:{to_fold[-1].pk}",
     )
-    if not summary:
-        return False
-    # Only if no other run got there first (the summary moves forward once per message range).
-    written = (
-        Conversation.objects.for_tenant(tenant_id)
-        .filter(pk=conversation_id, summary_upto_id=conversation.summary_upto_id)
-        .update(
-            summary=summary,
-            summary_upto_id=to_fold[-1].pk,
-            summary_message_count=conversation.summary_message_count + len(to_fold),
+    with transaction.atomic():
+        if not _bill(record) or not summary:
+            return False
+        # Only if no other run got there first (the summary moves forward once per message range).
+        written = (
+            Conversation.objects.for_tenant(tenant_id)
+            .filter(pk=conversation_id, summary_upto_id=conversation.summary_upto_id)
+            .update(
+                summary=summary,
+                summary_upto_id=to_fold[-1].pk,
+                summary_message_count=conversation.summary_message_count + len(to_fold),
+            )
         )
-    )
     log.info("chat.summarized", conversation_id=conversation_id, messages=len(to_fold), written=bool(written))
     return bool(written)
 
@@ -157,11 +186,20 @@ def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
     )
     if not first:
         return ""
-    title = _ask_cheap_model(
-        tenant, conversation, TITLER_PROMPT, transcript(first), max_tokens=20, purpose="title"
+    title, record = _ask_cheap_model(
+        tenant,
+        conversation,
+        TITLER_PROMPT,
+        transcript(first),
+        max_tokens=20,
+        purpose="title",
+        key=f"title:{conversation_id}",
     )
     title = title.strip().strip('"').splitlines()[0][:200] if title.strip() else ""
-    Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
+    with transaction.atomic():
+        if not _bill(record):
+            return ""
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
     return title
 
 

@@ -1,6 +1,6 @@
 """Celery: a Redis broker in production, tasks run in-process (eager) by default."""
 
-from chatplatform.env import env_str
+from chatplatform.env import env_int, env_str
 
 from .data_stores import REDIS_URL
 
@@ -11,6 +11,22 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task is acknowledged when it ends (acks_late). One whose worker died (a SIGKILL, a lost
+# machine) stays "unacked" in Redis until the broker's visibility timeout, then goes to another
+# worker: that timeout sits just above the longest a task may run (its hard time limit, enforced
+# by the prefork pool; the soft limit comes first), so a task still running is never handed out
+# twice, and a dead worker's is taken up within minutes, not kombu's default hour. Retries wait
+# less than the timeout (retry_backoff_max in chat.tasks): a countdown longer than it would be
+# delivered again before it is due.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 9 // 10
+_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT_S", CELERY_TASK_TIME_LIMIT + 60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # How often a worker looks for a dead worker's tasks (every sweep scans: throttle 1).
+    "unacked_restore_interval": max(1, min(10, _VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "close-idle-conversations": {"task": "chat.tasks.close_idle_conversations", "schedule": 300.0},
