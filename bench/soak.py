@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import platform_and_fake_llm  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from bench.ws_bench import raise_limits, rss_kb  # noqa: E402
 from tests.live import LIVE_REDIS_URL, LivePlatform  # noqa: E402
 
@@ -46,6 +47,7 @@ class Cycle:
     stored_answers: int = 0
     duplicates: int = 0
     slots_held: int = 0
+    latencies: list[float] = field(default_factory=list)  # message sent -> done or error, s
     rss_open_kb: int = 0
     rss_closed_kb: int = 0
     seconds: float = 0.0
@@ -61,6 +63,8 @@ class Cycle:
             "duplicates": self.duplicates,
             "slots_held_after_close": self.slots_held,
             "rate_achieved": round(self.sent / self.seconds, 1) if self.seconds else 0,
+            "latency_p50_s": round(percentile(self.latencies, 50), 3) if self.latencies else None,
+            "latency_p99_s": round(percentile(self.latencies, 99), 3) if self.latencies else None,
             "rss_open_mb": round(self.rss_open_kb / 1024, 1),
             "rss_closed_mb": round(self.rss_closed_kb / 1024, 1),
         }
@@ -134,7 +138,10 @@ async def run_cycle(
         nonlocal in_flight
         async for raw in ws:
             frame = json.loads(raw)
-            if frame["type"] in ("done", "error"):
+            if frame["type"] == "ping":  # what a well-behaved client does
+                await ws.send('{"type":"pong"}')
+            elif frame["type"] in ("done", "error"):
+                cycle.latencies.append(loop.time() - sent_at.pop(ws))
                 if frame["type"] == "done":
                     cycle.answered += 1
                 else:
@@ -144,8 +151,9 @@ async def run_cycle(
                     settled.set()
                 idle.put_nowait(ws)
 
-    readers = [asyncio.create_task(read(ws)) for ws in opened]
     loop = asyncio.get_running_loop()
+    sent_at: dict[ClientConnection, float] = {}
+    readers = [asyncio.create_task(read(ws)) for ws in opened]
     began = loop.time()
     while (now := loop.time()) < began + seconds:
         due = began + cycle.sent / rate
@@ -156,6 +164,7 @@ async def run_cycle(
         settled.clear()
         cycle.sent += 1
         content = f"{tag}-{cycle.sent} [[tokens={answer_tokens}]]"
+        sent_at[ws] = loop.time()
         await ws.send(json.dumps({"type": "message", "content": content, "client_id": str(uuid.uuid4())}))
     cycle.seconds = loop.time() - began
     if in_flight:

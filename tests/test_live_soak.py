@@ -1,0 +1,34 @@
+"""The platform under steady load (``bench/soak.py``): 1,000 sockets over 20 tenants at 30
+messages a second for 60 s, twice. Nothing is refused for want of a pooled connection, every
+message sent is answered and stored once, and no stream slot is held once the sockets close.
+The rate is what is sent, not what is asserted: this machine may be busy; ``bench/soak.py``
+reports the rate it reached and the memory."""
+
+import pytest
+
+from bench.harness import platform_and_fake_llm
+from bench.soak import soak
+
+pytestmark = pytest.mark.live
+
+
+async def test_a_thousand_sockets_at_thirty_messages_a_second_lose_nothing() -> None:
+    # A busy CI machine may answer a heartbeat late: what is tested here is loss, not liveness.
+    env = {"LOG_LEVEL": "WARNING", "CHAT_PONG_TIMEOUT_S": "120"}
+    with platform_and_fake_llm(prefix="soak-", extra_env=env) as (platform, _):
+        report = await soak(
+            platform,
+            sockets=1000,
+            tenants=20,
+            members=5,
+            rate=30,
+            seconds=60,
+            cycles=2,
+            idle=0,
+            answer_tokens=20,
+        )
+    for cycle in report["cycles"]:
+        assert cycle["refused"] == {} and cycle["unfinished"] == 0, cycle
+        sent = cycle["sent"]
+        assert sent == cycle["answered"] == cycle["stored_questions"] == cycle["stored_answers"], cycle
+        assert cycle["duplicates"] == 0 and cycle["slots_held_after_close"] == 0, cycle
