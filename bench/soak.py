@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from bench.ws_bench import raise_limits, rss_kb  # noqa: E402
+from bench.ws_bench import rss_kb, tenant_with_members  # noqa: E402
 from tests.live import LIVE_REDIS_URL, LivePlatform  # noqa: E402
 
 
@@ -72,26 +72,9 @@ class Cycle:
 
 def tenants_with_members(platform: LivePlatform, tenants: int, members: int) -> dict[int, list[str]]:
     """Tenant id -> access tokens of its members."""
-    staff = platform.token("admin", platform.passwords["admin"])
-    out: dict[int, list[str]] = {}
+    out = {}
     for _ in range(tenants):
-        slug = f"soak{uuid.uuid4().hex[:8]}"
-        status, body = platform.http(
-            "POST", "/api/v1/tenants/", {"slug": slug, "name": slug, "tier": "professional"}, staff
-        )
-        assert status == 201, body
-        raise_limits(platform, slug)
-        tokens = []
-        for _ in range(members):
-            username, password = f"u{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-            status, created = platform.http(
-                "POST",
-                f"/api/v1/tenants/{slug}/members/",
-                {"username": username, "password": password},
-                staff,
-            )
-            assert status == 201, created
-            tokens.append(platform.token(username, password, slug))
+        slug, tokens = tenant_with_members(platform, members, tier="professional")
         row = platform.sql("SELECT id FROM tenants_tenant WHERE slug = %s", [slug])
         assert row is not None
         out[row[0]] = tokens

@@ -283,17 +283,17 @@ def raise_limits(platform: LivePlatform, slug: str) -> None:
             conn.execute(sql.replace("%s", "?"), [slug])
 
 
-def prepare(platform: LivePlatform, users: int) -> list[str]:
-    """One tenant on the Unlimited tier and ``users`` members, each with an access token."""
+def tenant_with_members(platform: LivePlatform, members: int, *, tier: str) -> tuple[str, list[str]]:
+    """A new tenant with its limits raised and ``members`` members: its slug and their tokens."""
     staff = platform.token("admin", platform.passwords["admin"])
-    slug = f"bench{uuid.uuid4().hex[:6]}"
+    slug = f"bench{uuid.uuid4().hex[:8]}"
     status, body = platform.http(
-        "POST", "/api/v1/tenants/", {"slug": slug, "name": "Bench", "tier": "unlimited"}, staff
+        "POST", "/api/v1/tenants/", {"slug": slug, "name": slug, "tier": tier}, staff
     )
     assert status == 201, body
     raise_limits(platform, slug)
     tokens = []
-    for index in range(users):
+    for index in range(members):
         username, password = f"bench{index}-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
         status, body = platform.http(
             "POST",
@@ -303,7 +303,12 @@ def prepare(platform: LivePlatform, users: int) -> list[str]:
         )
         assert status == 201, body
         tokens.append(platform.token(username, password, slug))
-    return tokens
+    return slug, tokens
+
+
+def prepare(platform: LivePlatform, users: int) -> list[str]:
+    """One tenant on the Unlimited tier and ``users`` members, each with an access token."""
+    return tenant_with_members(platform, users, tier="unlimited")[1]
 
 
 async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
