@@ -103,6 +103,7 @@ async def run_cycle(
     seconds: float,
     tag: str,
     answer_tokens: int,
+    max_in_flight: int | None = None,
     drain_timeout: float = 300,
 ) -> Cycle:
     cycle = Cycle()
@@ -142,6 +143,8 @@ async def run_cycle(
         due = began + cycle.sent / rate
         if due > now:
             await asyncio.sleep(due - now)
+        while max_in_flight is not None and in_flight >= max_in_flight:
+            await asyncio.sleep(0.01)
         ws = await idle.get()
         in_flight += 1
         settled.clear()
@@ -194,6 +197,7 @@ async def soak(
     cycles: int,
     idle: float,
     answer_tokens: int,
+    max_in_flight: int | None = None,
 ) -> dict[str, Any]:
     accounts = tenants_with_members(platform, tenants, members)
     tokens = [token for group in zip(*accounts.values(), strict=True) for token in group]
@@ -213,6 +217,7 @@ async def soak(
             seconds=seconds,
             tag=tag,
             answer_tokens=answer_tokens,
+            max_in_flight=max_in_flight,
         )
         await asyncio.sleep(2)  # the last socket closes are handled
         cycle.rss_closed_kb = rss_kb(platform.server_pid())
@@ -246,6 +251,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=2)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds idle before the last RSS reading")
     parser.add_argument("--answer-tokens", type=int, default=20)
+    parser.add_argument("--max-in-flight", type=int, default=None, help="messages awaiting an answer at most")
     args = parser.parse_args()
     started = time.monotonic()
     with platform_and_fake_llm(prefix="soak-", extra_env={"LOG_LEVEL": "WARNING"}) as (platform, _):
@@ -260,6 +266,7 @@ def main() -> None:
                 cycles=args.cycles,
                 idle=args.idle,
                 answer_tokens=args.answer_tokens,
+                max_in_flight=args.max_in_flight,
             )
         )
     report["wall_s"] = round(time.monotonic() - started, 1)

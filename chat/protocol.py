@@ -5,6 +5,8 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
+from chatplatform.db import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
+
 
 class ErrorCode(StrEnum):
     BAD_REQUEST = "BAD_REQUEST"
@@ -128,11 +130,6 @@ def error_frame(
     if limit is not None:
         frame["limit"] = limit
     return frame
-
-
-# What a client is told while the database cannot be reached (a restart takes seconds).
-DATABASE_DOWN_MESSAGE = "the service is briefly unavailable; try again shortly"
-DATABASE_DOWN_RETRY_AFTER_S = 5.0
 
 
 def database_down_frame() -> dict[str, Any]:

@@ -19,12 +19,12 @@ from django.http import JsonResponse
 # pool's timeout, reach the caller as these (Django wraps them).
 DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
-# What a request that met one is told, on the REST API (503) as on every page.
-DATABASE_DOWN_BODY = {
-    "detail": "the service is briefly unavailable; try again shortly",
-    "code": "service_unavailable",
-}
-DATABASE_DOWN_HEADERS = {"Retry-After": "5"}
+# What a client that met one is told (a restart takes seconds): on a socket (chat.protocol), and
+# on the REST API and every page (503).
+DATABASE_DOWN_MESSAGE = "the service is briefly unavailable; try again shortly"
+DATABASE_DOWN_RETRY_AFTER_S = 5
+DATABASE_DOWN_BODY = {"detail": DATABASE_DOWN_MESSAGE, "code": "service_unavailable"}
+DATABASE_DOWN_HEADERS = {"Retry-After": str(DATABASE_DOWN_RETRY_AFTER_S)}
 
 
 def database_down_response() -> JsonResponse:

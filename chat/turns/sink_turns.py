@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from chat.protocol import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S, ErrorCode, FrameError
+from chat.protocol import ErrorCode, FrameError
 from chat.support import asks_for_human, escalation_request
 from chat.turns.generations import Generation, TurnSink
 from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused
@@ -21,7 +21,7 @@ from chat.turns.runner import (
     refuse,
     turn_submit,
 )
-from chatplatform.db import DATABASE_DOWN
+from chatplatform.db import DATABASE_DOWN, DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
 
 log = structlog.stdlib.get_logger(__name__)
 
