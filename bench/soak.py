@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from bench.ws_bench import rss_kb, tenant_with_members  # noqa: E402
+from bench.ws_bench import open_chat_socket, rss_kb, tenant_with_members  # noqa: E402
 from tests.live import LIVE_REDIS_URL, LivePlatform  # noqa: E402
 
 
@@ -81,19 +81,6 @@ def tenants_with_members(platform: LivePlatform, tenants: int, members: int) -> 
     return out
 
 
-async def open_socket(platform: LivePlatform, token: str) -> ClientConnection:
-    ws = await connect(
-        f"{platform.ws_url}/ws/chat/",
-        subprotocols=["chat.v1", f"bearer.{token}"],  # type: ignore[list-item]
-        open_timeout=120,
-        ping_interval=None,
-        max_queue=None,
-    )
-    ready = json.loads(await ws.recv())
-    assert ready["type"] == "ready", ready
-    return ws
-
-
 async def run_cycle(
     platform: LivePlatform,
     tokens: list[str],
@@ -108,9 +95,10 @@ async def run_cycle(
 ) -> Cycle:
     cycle = Cycle()
     opened: list[ClientConnection] = []
-    for start in range(0, sockets, 100):
-        batch = range(start, min(start + 100, sockets))
-        opened += await asyncio.gather(*(open_socket(platform, tokens[i % len(tokens)]) for i in batch))
+    # A few dozen handshakes at a time: a busy server must accept each within Daphne's timeout.
+    for start in range(0, sockets, 25):
+        batch = range(start, min(start + 25, sockets))
+        opened += await asyncio.gather(*(open_chat_socket(platform, tokens[i % len(tokens)]) for i in batch))
     cycle.rss_open_kb = rss_kb(platform.server_pid())
     idle: asyncio.Queue[ClientConnection] = asyncio.Queue()
     for ws in opened:

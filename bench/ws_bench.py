@@ -82,10 +82,15 @@ class CpuMeter:
 
 
 async def open_socket(target: Target, index: int) -> ClientConnection:
+    return await open_chat_socket(target.platform, target.token(index))
+
+
+async def open_chat_socket(platform: LivePlatform, token: str) -> ClientConnection:
+    """A chat socket past its ``ready`` frame, as the benchmarks' clients open them."""
     ws = await connect(
-        f"{target.platform.ws_url}/ws/chat/",
-        subprotocols=["chat.v1", f"bearer.{target.token(index)}"],  # type: ignore[list-item]
-        open_timeout=60,
+        f"{platform.ws_url}/ws/chat/",
+        subprotocols=["chat.v1", f"bearer.{token}"],  # type: ignore[list-item]
+        open_timeout=120,
         ping_interval=None,
         max_queue=None,
     )
