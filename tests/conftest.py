@@ -63,7 +63,7 @@ def fake_openai_server() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def celery_worker(
+def celery_worker_process(
     django_db_setup: None, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CeleryWorker]:
     """A real worker process (not eager mode) on the test database and the Redis broker. Per
@@ -76,6 +76,14 @@ def celery_worker(
     ).start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def celery_worker(celery_worker_process: CeleryWorker, transactional_db: None) -> Iterator[CeleryWorker]:
+    """The module's worker, idle again before the test's tables are flushed: a title still being
+    written would hold a row lock that the flush's TRUNCATE deadlocks on."""
+    yield celery_worker_process
+    celery_worker_process.wait_idle()
 
 
 def worker_database_url() -> str:

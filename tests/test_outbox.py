@@ -19,6 +19,8 @@ from chat.history.ids import allocate_message_ids
 from chat.history.outbox import MemoryOutbox, Outbox, RedisOutbox, outbox
 from chat.history.recorder import turn_recorder
 from chat.models import Conversation, Message
+from chat.turns.reaper import reap, turn_record
+from chat.turns.store import GenerationInfo, GenKey, MemoryGenerationStore
 from chat.turns.stream import Outcome, PreparedTurn
 from chatplatform.hot_redis import hot_redis
 from tests.conftest import World
@@ -95,6 +97,18 @@ async def test_removed_turns_are_gone_and_an_empty_tenant_is_forgotten(box: Outb
     assert tenant not in await box.tenants()
 
 
+async def test_the_outbox_knows_which_answers_it_holds(box: Outbox) -> None:
+    tenant = random.randrange(10**6, 10**9)
+    turns = [a_turn(tenant_id=tenant) for _ in range(3)]
+    await box.put(turns)
+    answer_id = turns[2][0].answer_message_id
+    assert await box.holds(tenant, answer_id)
+    assert not await box.holds(tenant + 1, answer_id)  # another tenant's outbox
+    assert not await box.holds(tenant, answer_id + 1)
+    await box.remove(tenant, [entry_id for entry_id, _ in await box.read(tenant, 10)])
+    assert not await box.holds(tenant, answer_id)
+
+
 async def test_a_replayed_turn_is_written_once_however_often_it_is_replayed(world: World) -> None:
     conversation = await Conversation.all_tenants.acreate(tenant=world.acme, user=world.alice)
     user_message_id, answer_message_id = await sync_to_async(allocate_message_ids)(2)
@@ -119,3 +133,30 @@ async def test_a_replayed_turn_is_written_once_however_often_it_is_replayed(worl
     assert conversation.message_count == 2
     assert await outbox().read(world.acme.pk, 10) == []
     assert await hot_redis().xlen(f"t:{world.acme.pk}:outbox:dead") == 0  # skipped, not failed
+
+
+async def test_a_dead_instances_deferred_answer_is_kept_not_reaped_as_an_error(world: World) -> None:
+    """An instance put the finished turn in the outbox (the database away) and died before it
+    closed the generation: the reaper must not store its own ``error`` version first."""
+    conversation = await Conversation.all_tenants.acreate(tenant=world.acme, user=world.alice)
+    user_message_id, answer_message_id = await sync_to_async(allocate_message_ids)(2)
+    turn, outcome = a_turn(
+        tenant_id=world.acme.pk,
+        conversation_id=conversation.pk,
+        user_id=world.alice.pk,
+        ids=(user_message_id, answer_message_id),
+    )
+    store, key = MemoryGenerationStore(), GenKey(world.acme.pk, answer_message_id)
+    info = GenerationInfo(key=key, user_id=world.alice.pk, conversation_id=conversation.pk, client_id="c1")
+    await store.begin(
+        info=info, record=turn_record(turn, None, prompt_tokens=12), lease_ttl_s=0.0, keep_s=60.0
+    )
+    await outbox().put([(turn, outcome)])
+
+    await reap(store, key)
+    assert await turn_recorder().replay() is False
+    answer = await Message.objects.for_tenant(world.acme.pk).aget(pk=answer_message_id)
+    assert (answer.content, answer.finish_reason) == ("Elle arrive demain.", "stop")
+    assert (
+        await UsageRecord.objects.for_tenant(world.acme.pk).filter(message_id=answer_message_id).acount() == 1
+    )

@@ -69,6 +69,20 @@ class CeleryWorker:
         except OSError:
             return ""
 
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Until no task waits in the queue or runs (acks_late: a running task is in ``unacked``),
+        seen twice in a row, as a task moves from the queue to ``unacked`` in two steps."""
+        broker = redis.Redis.from_url(self._redis_url)
+
+        def idle() -> bool:
+            return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+
+        deadline = time.monotonic() + timeout
+        seen_idle = 0
+        while seen_idle < 2 and time.monotonic() < deadline:
+            seen_idle = seen_idle + 1 if idle() else 0
+            time.sleep(0.3)
+
     def kill(self) -> None:
         """SIGKILL: the worker ends mid-task, acknowledging nothing."""
         assert self.process is not None

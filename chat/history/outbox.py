@@ -61,6 +61,10 @@ class Outbox(Protocol):
 
     async def pending(self) -> int: ...
 
+    async def holds(self, tenant_id: int, message_id: int) -> bool:
+        """Whether the turn answered by ``message_id`` waits here (read in full: a rare question,
+        asked only of a generation whose process died)."""
+
 
 class RedisOutbox:
     # Forget a tenant only when its stream is empty: a turn put meanwhile keeps it named.
@@ -118,6 +122,14 @@ class RedisOutbox:
                 pipe.xlen(self._key(tenant_id))
             return sum(await pipe.execute())
 
+    async def holds(self, tenant_id: int, message_id: int) -> bool:
+        after = "-"
+        while entries := await self._redis.xrange(self._key(tenant_id), min=after, count=500):
+            if any(decode(fields[b"turn"])[0].answer_message_id == message_id for _, fields in entries):
+                return True
+            after = "(" + entries[-1][0].decode()
+        return False
+
 
 class MemoryOutbox:
     """The embedded default's: one process, so a lock is a set and entries a list per tenant."""
@@ -155,6 +167,9 @@ class MemoryOutbox:
 
     async def pending(self) -> int:
         return sum(len(entries) for entries in self._entries.values())
+
+    async def holds(self, tenant_id: int, message_id: int) -> bool:
+        return any(turn.answer_message_id == message_id for _, (turn, _) in self._entries[tenant_id])
 
 
 _memory_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MemoryOutbox]" = (

@@ -17,6 +17,7 @@ from django.conf import settings
 from billing import admission
 from chat.gateway.llm import Usage
 from chat.gateway.llm.tokens import estimate_tokens
+from chat.history.outbox import outbox
 from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
 from chat.selectors import answer_exists
@@ -44,6 +45,12 @@ def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None, *, prompt_t
     )
 
 
+async def _kept(key: GenKey) -> bool:
+    if await in_db_thread(answer_exists)(tenant_id=key.tenant_id, message_id=key.message_id):
+        return True
+    return await outbox().holds(key.tenant_id, key.message_id)
+
+
 async def reap(store: GenerationStore, key: GenKey) -> None:
     raw = await store.record(key)
     if raw is None:  # its frames lapsed too: nothing is left to end
@@ -65,8 +72,9 @@ async def reap(store: GenerationStore, key: GenKey) -> None:
         error=LOST,
     )
     log.warning("generation.reaped", message_id=key.message_id, tenant_id=key.tenant_id, chars=len(text))
-    # The dead process may have stored the turn (and settled it) before it could close the stream.
-    if not await in_db_thread(answer_exists)(tenant_id=key.tenant_id, message_id=key.message_id):
+    # The dead process may have stored the turn (and settled it) before it could close the stream,
+    # or put it in the outbox, the database away: that whole answer is the one to keep.
+    if not await _kept(key):
         await turn_recorder().record(turn, outcome)
         await admission.finish_lost(data["ticket"], tokens_used=usage.input_tokens + usage.output_tokens)
     frames = [
