@@ -124,12 +124,13 @@ class RedisOutbox:
 
     async def holds(self, tenant_id: int, message_id: int) -> bool:
         after = "-"
-        entries: Any
-        while entries := await self._redis.xrange(self._key(tenant_id), min=after, count=500):
+        while True:
+            entries: Any = await self._redis.xrange(self._key(tenant_id), min=after, count=500)
+            if not entries:
+                return False
             if any(decode(fields[b"turn"])[0].answer_message_id == message_id for _, fields in entries):
                 return True
             after = "(" + entries[-1][0].decode()
-        return False
 
 
 class MemoryOutbox:
