@@ -21,6 +21,7 @@ import contextlib
 import json
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,15 @@ def slots_held(tenant_ids: list[int]) -> int:
     return sum(int(client.zcount(f"t:{tenant_id}:streams", now_ms, "+inf")) for tenant_id in tenant_ids)
 
 
+def memory_releases(platform: LivePlatform) -> int:
+    """How often the instance has given memory back after sockets closed (``chatplatform.memory``)."""
+    with urllib.request.urlopen(f"{platform.base_url}/metrics", timeout=10) as response:  # noqa: S310 (local)
+        for line in response.read().decode().splitlines():
+            if line.startswith("process_memory_releases_total "):
+                return int(float(line.split()[1]))
+    return 0
+
+
 async def soak(
     platform: LivePlatform,
     *,
@@ -224,6 +234,7 @@ async def soak(
         "rss_baseline_mb": round(baseline / 1024, 1),
         "rss_after_idle_mb": round(after_idle / 1024, 1),
         "rss_growth_pct": round((after_idle - baseline) / baseline * 100, 1),
+        "memory_releases": memory_releases(platform),
     }
 
 

@@ -13,10 +13,12 @@ Scenarios (figures go in the closing note; targets for one Daphne process on 2 c
   cancel      cancel sent -> upstream connection closed, as seen by the fake server, p50/p99
               (<= 50 ms p99)
 
---mirror both runs the chosen scenarios on two instances of one deployment, one copying every
-frame to the generation store (the default, what resuming on another instance needs) and one not
-(CHAT_STREAM_MIRROR=false), in alternating rounds (--rounds) after a warm-up round on each, and
-reports the medians of each side and their ratio: what the mirror costs.
+--versus KEY=VALUE runs the chosen scenarios on two instances of one deployment, the second with
+that setting changed (e.g. ``PYTHONMALLOC=pymalloc``, Python's own allocator instead of the run
+command's glibc malloc), in alternating rounds (--rounds) after a warm-up round on each, and
+reports the medians of each side and their ratio. --mirror both is --versus
+CHAT_STREAM_MIRROR=false: what copying every frame to the generation store (what resuming on
+another instance needs) costs.
 
 By default the script starts the platform with the README's run command (PostgreSQL database
 ``chatplatform_bench_*``, Redis, Celery) and the fake OpenAI server as its own process, so the
@@ -337,26 +339,25 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-async def compare_mirror(args: argparse.Namespace, on: Target, off: Target) -> dict[str, Any]:
-    """Alternating rounds on the instance that mirrors and the one that does not."""
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"on": {}, "off": {}}
+async def compare(args: argparse.Namespace, base: Target, changed: Target, change: str) -> dict[str, Any]:
+    """Alternating rounds on the deployment as configured and on the instance with ``change``."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"base": {}, "changed": {}}
     print("-- warm-up round (not counted)", file=sys.stderr, flush=True)
-    for target in (on, off):
+    for target in (base, changed):
         await run(args, target)
+    sides = (("base", base), ("changed", changed))
     for round_ in range(args.rounds):
-        for side, target in (("on", on), ("off", off)) if round_ % 2 == 0 else (("off", off), ("on", on)):
-            print(f"-- round {round_ + 1}, mirror {side}", file=sys.stderr, flush=True)
+        for side, target in sides if round_ % 2 == 0 else sides[::-1]:
+            print(f"-- round {round_ + 1}, {side}", file=sys.stderr, flush=True)
             for name, result in (await run(args, target)).items():
                 runs[side].setdefault(name, []).append(result)
-    report: dict[str, Any] = {}
-    for name in runs["on"]:
-        with_mirror, without = median_of(runs["on"][name]), median_of(runs["off"][name])
+    report: dict[str, Any] = {"changed": change}
+    for name in runs["base"]:
+        as_is, other = median_of(runs["base"][name]), median_of(runs["changed"][name])
         report[name] = {
-            "mirror_on": with_mirror,
-            "mirror_off": without,
-            "on_over_off": {
-                key: round(with_mirror[key] / without[key], 3) for key in with_mirror if without[key]
-            },
+            "base": as_is,
+            "changed": other,
+            "base_over_changed": {key: round(as_is[key] / other[key], 3) for key in as_is if other[key]},
         }
     return report
 
@@ -381,8 +382,10 @@ def main() -> None:
     parser.add_argument(
         "--mirror", choices=["on", "off", "both"], default="on", help="copy frames to the generation store"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="--mirror both: alternating rounds")
+    parser.add_argument("--versus", metavar="KEY=VALUE", help="compare with a second instance so configured")
+    parser.add_argument("--rounds", type=int, default=3, help="--versus: alternating rounds")
     args = parser.parse_args()
+    versus = "CHAT_STREAM_MIRROR=false" if args.mirror == "both" else args.versus
 
     env = {
         "LOG_LEVEL": "WARNING",
@@ -390,31 +393,32 @@ def main() -> None:
         "LIMITS_ENABLED": "true" if args.limits == "on" else "false",
         "CHAT_PING_INTERVAL_S": str(args.ping_interval),
         "CHAT_STREAM_MIRROR": "false" if args.mirror == "off" else "true",
-        "SECRET_KEY": secrets.token_urlsafe(32),  # --mirror both: tokens valid on both instances
+        "SECRET_KEY": secrets.token_urlsafe(32),  # --versus: tokens valid on both instances
     }
     with platform_and_fake_llm(prefix="ws-bench-", extra_env=env, embedded=args.embedded) as (
         platform,
         fake_url,
     ):
-        if args.mirror != "both":
+        if versus is None:
             target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
             print(json.dumps(asyncio.run(run(args, target)), indent=2))
             return
-        # A second instance of the same deployment (same database, same Redis), mirror off.
-        unmirrored = start_platform(
+        # A second instance of the same deployment (same database, same Redis), one setting changed.
+        key, _, value = versus.partition("=")
+        other = start_platform(
             "production",
-            tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-off-")),
+            tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-versus-")),
             llm_url=fake_url,
-            extra_env=env | {"CHAT_STREAM_MIRROR": "false"},
+            extra_env=env | {key: value},
             database=platform.database,
         )
         try:
-            tokens = prepare(unmirrored, args.users)  # the staff password of the latest start
-            on = Target(platform=platform, fake_url=fake_url, tokens=tokens)
-            off = Target(platform=unmirrored, fake_url=fake_url, tokens=tokens)
-            print(json.dumps(asyncio.run(compare_mirror(args, on, off)), indent=2))
+            tokens = prepare(other, args.users)  # the staff password of the latest start
+            base = Target(platform=platform, fake_url=fake_url, tokens=tokens)
+            changed = Target(platform=other, fake_url=fake_url, tokens=tokens)
+            print(json.dumps(asyncio.run(compare(args, base, changed, versus)), indent=2))
         finally:
-            unmirrored.stop()
+            other.stop()
 
 
 if __name__ == "__main__":

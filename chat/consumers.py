@@ -39,7 +39,7 @@ from chat.turns.prepare import ChatSession, session_open
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
 from chat.ws_auth import SUBPROTOCOL, ChatPrincipal, Refused, authenticate
-from chatplatform import metrics
+from chatplatform import memory, metrics
 from chatplatform.db import DATABASE_DOWN, in_db_thread
 from tenants.selectors import ChatConfig
 
@@ -114,6 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        memory.releaser().socket_closed()
         if not self.open:
             return
         self.open = False

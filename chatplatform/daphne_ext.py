@@ -15,6 +15,7 @@ from twisted.internet import reactor
 
 from chat import drain
 from chat.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
+from chatplatform import memory
 
 WS_CONNECT_TIMEOUT_S = 15
 
@@ -42,6 +43,7 @@ class ChatServer(Server):  # type: ignore[misc]
         self.drain_started = False
         # Twisted installs `reactor.sigTerm` as the SIGTERM handler when the reactor starts.
         reactor.sigTerm = self.on_sigterm  # type: ignore[attr-defined]
+        memory.freeze_startup_objects()  # the application is loaded by now
         super().run()
 
     def listen_success(self, port: Any) -> None:

@@ -41,6 +41,9 @@ OUTBOX = Counter(
     "Turns put in the outbox while the database was down, and written from it once back",
     ["event"],
 )
+MEMORY_RELEASES = Counter(
+    "process_memory_releases_total", "Garbage collected and free heap returned after sockets closed"
+)
 ERRORS = Counter("chat_errors_total", "Error frames sent, by code", ["tenant", "code"])
 CONVERSATION_LENGTH = Histogram(
     "chat_conversation_messages",

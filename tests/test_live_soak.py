@@ -7,7 +7,8 @@ reports the rate it reached and the memory."""
 import pytest
 
 from bench.harness import platform_and_fake_llm
-from bench.soak import soak
+from bench.soak import memory_releases, soak
+from tests.worker import wait_for
 
 pytestmark = pytest.mark.live
 
@@ -32,6 +33,8 @@ async def test_a_thousand_sockets_at_thirty_messages_a_second_lose_nothing() -> 
             answer_tokens=20,
             max_in_flight=200,
         )
+        # After each cycle's sockets closed, the instance gave their memory back.
+        assert wait_for(lambda: memory_releases(platform) >= 2, timeout=60), "no memory given back"
     for cycle in report["cycles"]:
         assert cycle["refused"] == {} and cycle["unfinished"] == 0, cycle
         sent = cycle["sent"]

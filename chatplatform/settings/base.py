@@ -163,6 +163,11 @@ CHAT_PONG_TIMEOUT_S = env_float("CHAT_PONG_TIMEOUT_S", 10.0)
 SEMANTIC_CACHE_MAX_ENTRIES = env_int("SEMANTIC_CACHE_MAX_ENTRIES", 10_000)
 # On SIGTERM, how long answers in flight may go on before they are cancelled (chat.drain).
 CHAT_DRAIN_TIMEOUT_S = env_float("CHAT_DRAIN_TIMEOUT_S", 120.0)
+# After MEMORY_RELEASE_AFTER_CLOSED sockets have closed and none for MEMORY_RELEASE_QUIET_S (at most
+# MEMORY_RELEASE_MAX_WAIT_S later), the instance frees their memory (chatplatform.memory).
+MEMORY_RELEASE_AFTER_CLOSED = env_int("MEMORY_RELEASE_AFTER_CLOSED", 100)
+MEMORY_RELEASE_QUIET_S = env_float("MEMORY_RELEASE_QUIET_S", 5.0)
+MEMORY_RELEASE_MAX_WAIT_S = env_float("MEMORY_RELEASE_MAX_WAIT_S", 60.0)
 # The chat page's WebSocket uses the session cookie, so its Origin must be one we serve.
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
 
