@@ -13,8 +13,8 @@ Scenarios (figures go in the closing note; targets for one Daphne process on 2 c
   cancel      cancel sent -> upstream connection closed, as seen by the fake server, p50/p99
               (<= 50 ms p99)
 
---versus KEY=VALUE runs the chosen scenarios on two instances of one deployment, the second with
-that setting changed (e.g. ``PYTHONMALLOC=pymalloc``, Python's own allocator instead of the run
+--versus KEY=VALUE (repeatable) runs the chosen scenarios on two instances of one deployment, the
+second with those settings changed (e.g. ``PYTHONMALLOC=pymalloc``, Python's own allocator instead of the run
 command's glibc malloc), in alternating rounds (--rounds) after a warm-up round on each, and
 reports the medians of each side and their ratio. --mirror both is --versus
 CHAT_STREAM_MIRROR=false: what copying every frame to the generation store (what resuming on
@@ -382,10 +382,12 @@ def main() -> None:
     parser.add_argument(
         "--mirror", choices=["on", "off", "both"], default="on", help="copy frames to the generation store"
     )
-    parser.add_argument("--versus", metavar="KEY=VALUE", help="compare with a second instance so configured")
+    parser.add_argument(
+        "--versus", metavar="KEY=VALUE", action="append", help="compare with a second instance so configured"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="--versus: alternating rounds")
     args = parser.parse_args()
-    versus = "CHAT_STREAM_MIRROR=false" if args.mirror == "both" else args.versus
+    versus = ["CHAT_STREAM_MIRROR=false"] if args.mirror == "both" else args.versus
 
     env = {
         "LOG_LEVEL": "WARNING",
@@ -404,19 +406,18 @@ def main() -> None:
             print(json.dumps(asyncio.run(run(args, target)), indent=2))
             return
         # A second instance of the same deployment (same database, same Redis), one setting changed.
-        key, _, value = versus.partition("=")
         other = start_platform(
             "production",
             tmp_path=Path(tempfile.mkdtemp(prefix="ws-bench-versus-")),
             llm_url=fake_url,
-            extra_env=env | {key: value},
+            extra_env=env | dict(setting.split("=", 1) for setting in versus),
             database=platform.database,
         )
         try:
             tokens = prepare(other, args.users)  # the staff password of the latest start
             base = Target(platform=platform, fake_url=fake_url, tokens=tokens)
             changed = Target(platform=other, fake_url=fake_url, tokens=tokens)
-            print(json.dumps(asyncio.run(compare(args, base, changed, versus)), indent=2))
+            print(json.dumps(asyncio.run(compare(args, base, changed, " ".join(versus))), indent=2))
         finally:
             other.stop()
 

@@ -1,6 +1,11 @@
 """What the long-lived background loops (lease renewers, reapers, the outbox) share."""
 
 import asyncio
+import weakref
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def sleep(seconds: float) -> None:
@@ -13,3 +18,18 @@ async def sleep(seconds: float) -> None:
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
     await asyncio.sleep(seconds)
+
+
+def per_loop(factory: Callable[[], T]) -> Callable[[], T]:
+    """A getter of one ``factory()`` per running event loop (one per process under Daphne; one
+    per test, whose loop is new), forgotten with its loop."""
+    instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get() -> T:
+        loop = asyncio.get_running_loop()
+        found = instances.get(loop)
+        if found is None:
+            found = instances[loop] = factory()
+        return found
+
+    return get

@@ -11,8 +11,9 @@ had closed (``bench/soak.py``):
   returns a 1 MiB arena only when every object in it is free, and a few hundred objects that
   outlive the burst (a pooled Redis connection, a compiled query) keep most of the burst's
   arenas: once the garbage was collected, 27 MB of empty pools stayed resident in them. The run
-  command (``scripts/run.sh``) therefore starts Daphne with ``PYTHONMALLOC=malloc``: glibc's
-  allocator holds Python's objects, and ``malloc_trim`` hands its free pages back one by one.
+  command (``scripts/run.sh``) therefore starts Daphne with ``PYTHONMALLOC=malloc``: jemalloc
+  (where installed, with its background thread purging free pages) or glibc's allocator holds
+  Python's objects; glibc's hands its free pages back when trimmed (``malloc_trim``).
 
 So once enough sockets have closed and none has closed for a little while (the wave is over),
 the instance collects its garbage and trims the C heap, on its event loop: a full collection
@@ -24,7 +25,6 @@ import ctypes
 import ctypes.util
 import gc
 import time
-import weakref
 from collections.abc import Callable
 
 import structlog
@@ -97,13 +97,5 @@ class Releaser:
         log.info("memory.released", sockets_closed=closed, objects_freed=freed, took_ms=took_ms)
 
 
-_releasers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Releaser]" = weakref.WeakKeyDictionary()
-
-
-def releaser() -> Releaser:
-    """The running event loop's (one per process under Daphne)."""
-    loop = asyncio.get_running_loop()
-    found = _releasers.get(loop)
-    if found is None:
-        found = _releasers[loop] = Releaser()
-    return found
+# The running event loop's (one per process under Daphne).
+releaser = aio.per_loop(Releaser)

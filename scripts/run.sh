@@ -26,9 +26,16 @@ if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then
   children+=($!)
 fi
 
-# Python's objects in glibc's allocator, whose free pages chatplatform.memory hands back after a
-# wave of closed sockets (Python's own keeps a 1 MiB arena while one object in it lives).
-PYTHONMALLOC=${PYTHONMALLOC:-malloc} "$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" --proxy-headers \
+# Daphne keeps Python's objects in an allocator that gives freed memory back to the system after a
+# wave of closed sockets (chatplatform.memory; Python's own keeps a 1 MiB arena while one object in
+# it lives): jemalloc, purging in a background thread, where installed (Debian: libjemalloc2), or
+# else glibc's malloc, which chatplatform.memory trims.
+JEMALLOC=${JEMALLOC-$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null | head -1)}
+daphne_env=(PYTHONMALLOC="${PYTHONMALLOC:-malloc}")
+if [[ -n "$JEMALLOC" && "${PYTHONMALLOC:-malloc}" == malloc ]]; then
+  daphne_env+=(LD_PRELOAD="$JEMALLOC" MALLOC_CONF="${MALLOC_CONF:-background_thread:true}")
+fi
+env "${daphne_env[@]}" "$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" --proxy-headers \
   chatplatform.asgi:application &
 children+=($!)
 wait -n

@@ -14,10 +14,8 @@ not an outage) is moved aside to ``t:{tenant}:outbox:dead`` and logged, so it ca
 turns behind it.
 """
 
-import asyncio
 import json
 import uuid
-import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -27,6 +25,7 @@ from django.conf import settings
 
 from chat.turns.codec import outcome_dump, outcome_load, turn_dump, turn_load
 from chat.turns.stream import Outcome, PreparedTurn
+from chatplatform import aio
 from chatplatform.hot_redis import hot_redis
 
 TENANTS = "global:outbox"
@@ -174,17 +173,11 @@ class MemoryOutbox:
         return any(turn.answer_message_id == message_id for _, (turn, _) in self._entries[tenant_id])
 
 
-_memory_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MemoryOutbox]" = (
-    weakref.WeakKeyDictionary()
-)
+_memory_outbox = aio.per_loop(MemoryOutbox)
 
 
 def outbox() -> Outbox:
     """The outbox this deployment uses (Redis's is shared by every instance)."""
     if settings.REDIS_URL:
         return RedisOutbox(hot_redis())
-    loop = asyncio.get_running_loop()
-    box = _memory_outboxes.get(loop)
-    if box is None:
-        box = _memory_outboxes[loop] = MemoryOutbox()
-    return box
+    return _memory_outbox()

@@ -14,7 +14,6 @@ database is back.
 
 import asyncio
 import contextvars
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple, TypeVar
 
@@ -192,13 +191,5 @@ def _background(work: "Awaitable[None]") -> "asyncio.Task[None]":
     return asyncio.get_running_loop().create_task(work, context=contextvars.Context())  # type: ignore[arg-type]
 
 
-_recorders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnRecorder]" = weakref.WeakKeyDictionary()
-
-
-def turn_recorder() -> TurnRecorder:
-    """The recorder of the running event loop (one per process under Daphne)."""
-    loop = asyncio.get_running_loop()
-    recorder = _recorders.get(loop)
-    if recorder is None:
-        recorder = _recorders[loop] = TurnRecorder()
-    return recorder
+# The recorder of the running event loop (one per process under Daphne).
+turn_recorder = aio.per_loop(TurnRecorder)
