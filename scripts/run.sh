@@ -30,7 +30,7 @@ fi
 # wave of closed sockets (chatplatform.memory; Python's own keeps a 1 MiB arena while one object in
 # it lives): jemalloc, purging in a background thread, where installed (Debian: libjemalloc2), or
 # else glibc's malloc, which chatplatform.memory trims.
-JEMALLOC=${JEMALLOC-$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null | head -1)}
+JEMALLOC=${JEMALLOC-$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null | head -1 || true)}
 daphne_env=(PYTHONMALLOC="${PYTHONMALLOC:-malloc}")
 if [[ -n "$JEMALLOC" && "${PYTHONMALLOC:-malloc}" == malloc ]]; then
   daphne_env+=(LD_PRELOAD="$JEMALLOC" MALLOC_CONF="${MALLOC_CONF:-background_thread:true}")
