@@ -1,5 +1,6 @@
 """Reads of the usage ledger."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -8,7 +9,13 @@ from typing import Any
 from django.db.models import Count, DecimalField, F, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
-from billing.models import UsageRecord
+from billing.models import ModelPrice, UsageRecord
+
+
+def unpriced_models(names: Iterable[str]) -> set[str]:
+    """Those of ``names`` with no price: an answer from one would be billed nothing."""
+    wanted = {name for name in names if name}
+    return wanted - set(ModelPrice.objects.filter(model__in=wanted).values_list("model", flat=True))
 
 
 def tokens_used(*, tenant_id: int, since: datetime, until: datetime) -> int:

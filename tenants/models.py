@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenants.scoping import TenantOwnedModel
@@ -23,6 +24,29 @@ class Tier(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The tenant's fields that name a model: each must have a price (billing.ModelPrice), or its
+# answers would be billed nothing.
+MODEL_FIELDS = (
+    "model",
+    "fallback_model",
+    "routing_model_simple",
+    "routing_model_moderate",
+    "routing_model_complex",
+)
+
+
+def unpriced_model_errors(values: dict[str, str]) -> dict[str, str]:
+    """A message per field of ``values`` (of ``MODEL_FIELDS``) naming a model with no price."""
+    from billing.selectors import unpriced_models  # billing's models refer to this module's
+
+    unpriced = unpriced_models(values.values())
+    return {
+        field: f"no price is set for the model {name!r}: platform staff add it to the model prices first"
+        for field, name in values.items()
+        if name in unpriced
+    }
 
 
 class Tenant(models.Model):
@@ -89,6 +113,12 @@ class Tenant(models.Model):
         super().save(*args, **kwargs)
         if not isinstance(self.config_version, int):
             self.refresh_from_db(fields=["config_version"])
+
+    def clean(self) -> None:
+        """The admin's check; the REST API's is the config serializer's (the same rule)."""
+        errors = unpriced_model_errors({field: getattr(self, field) for field in MODEL_FIELDS})
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def greeting(self) -> str:

@@ -1,6 +1,8 @@
 """``tenants/{slug}/config/`` by role and tenant, and the staff admin's pages and actions."""
 
+import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from tenants.models import Experiment, Tenant, Variant
@@ -35,6 +37,26 @@ def test_owners_read_and_change_their_config_others_cannot(world: World) -> None
     )
     staff = client_for(world.token(world.staff, None))
     assert staff.get("/api/v1/tenants/globex/config/").status_code == 200
+
+
+def test_a_model_without_a_price_is_refused_in_the_config_and_the_admin(world: World) -> None:
+    """Its answers would be billed nothing: platform staff price a model before tenants use it."""
+    owner = client_for(world.token(world.alice, world.acme))
+    for field in ("model", "fallback_model", "routing_model_complex"):
+        refused = owner.patch("/api/v1/tenants/acme/config/", {field: "gpt-4.1"}, format="json")
+        assert refused.status_code == 400 and "gpt-4.1" in refused.json()["errors"][field][0], field
+    tenant = Tenant.objects.get(slug="acme")
+    assert (tenant.model, tenant.fallback_model, tenant.routing_model_complex) == ("gpt-4o-mini", "", "")
+    priced = owner.patch(
+        "/api/v1/tenants/acme/config/", {"model": "gpt-4o", "fallback_model": "demo"}, format="json"
+    )
+    assert priced.status_code == 200, priced.json()
+
+    tenant.refresh_from_db()
+    tenant.routing_model_simple = "gpt-4.1"
+    with pytest.raises(ValidationError) as refusal:
+        tenant.full_clean()  # what the admin's form runs
+    assert list(refusal.value.message_dict) == ["routing_model_simple"]
 
 
 def test_the_admin_pages_open_and_experiments_are_validated(world: World) -> None:

@@ -6,7 +6,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tenants.models import Membership, Role, Tenant, Tier
+from tenants.models import MODEL_FIELDS, Membership, Role, Tenant, Tier, unpriced_model_errors
 from tenants.selectors import active_membership
 
 
@@ -137,3 +137,9 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "retention_days": {"min_value": 1},
             "orphan_grace_seconds": {"min_value": 1, "max_value": 3600},
         }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors = unpriced_model_errors({f: attrs[f] for f in MODEL_FIELDS if f in attrs})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
