@@ -14,9 +14,9 @@ Scenarios (figures go in the closing note; targets for one Daphne process on 2 c
               (<= 50 ms p99)
 
 --versus KEY=VALUE (repeatable) runs the chosen scenarios on two instances of one deployment, the
-second with those settings changed (e.g. ``PYTHONMALLOC=pymalloc``, Python's own allocator instead of the run
-command's glibc malloc), in alternating rounds (--rounds) after a warm-up round on each, and
-reports the medians of each side and their ratio. --mirror both is --versus
+second with those settings changed (e.g. ``PYTHONMALLOC=pymalloc``: Python's own allocator
+instead of the run command's jemalloc), in alternating rounds (--rounds) after a warm-up round on
+each, and reports the medians of each side and their ratio. --mirror both is --versus
 CHAT_STREAM_MIRROR=false: what copying every frame to the generation store (what resuming on
 another instance needs) costs.
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from billing.selectors import unpriced_models
 from tenants.scoping import TenantOwnedModel
 
 
@@ -39,8 +40,6 @@ MODEL_FIELDS = (
 
 def unpriced_model_errors(values: dict[str, str]) -> dict[str, str]:
     """A message per field of ``values`` (of ``MODEL_FIELDS``) naming a model with no price."""
-    from billing.selectors import unpriced_models  # billing's models refer to this module's
-
     unpriced = unpriced_models(values.values())
     return {
         field: f"no price is set for the model {name!r}: platform staff add it to the model prices first"
