@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import Http404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -53,8 +54,10 @@ def _day_start(day: date) -> datetime:
 class UsageView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", str, description="first day (UTC), default: the 1st of this month"),
-            OpenApiParameter("to", str, description="last day included (UTC), default: today"),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="first day (UTC), default: the 1st of this month"
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="last day included (UTC), default: today"),
             OpenApiParameter("tenant", str, description="platform staff only: the tenant's slug"),
         ],
         responses={200: dict},

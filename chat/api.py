@@ -17,6 +17,7 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied
@@ -151,8 +152,8 @@ def filtered(request: Request) -> QuerySet[Conversation]:
 _FILTER_PARAMETERS = [
     OpenApiParameter("q", str, description="full-text search in the messages"),
     OpenApiParameter("user", str, description="username"),
-    OpenApiParameter("from", str, description="started on or after (YYYY-MM-DD)"),
-    OpenApiParameter("to", str, description="started on or before (YYYY-MM-DD)"),
+    OpenApiParameter("from", OpenApiTypes.DATE, description="started on or after (YYYY-MM-DD)"),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="started on or before (YYYY-MM-DD)"),
     OpenApiParameter("rating", int),
     OpenApiParameter("resolved", bool),
     OpenApiParameter("escalated", bool),
@@ -297,8 +298,12 @@ class AnalyticsView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", str, description="first day, YYYY-MM-DD (default: 30 days ago)"),
-            OpenApiParameter("to", str, description="last day, YYYY-MM-DD (default: today, UTC)"),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, description="first day, YYYY-MM-DD (default: 30 days ago)"
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, description="last day, YYYY-MM-DD (default: today, UTC)"
+            ),
         ],
         responses={200: OpenApiResponse(description="daily totals and rates")},
     )

@@ -1,10 +1,10 @@
 """WebSocket protocol v1 (DESIGN.md): frame validation and the frames the server sends."""
 
-import json
 import uuid
 from enum import StrEnum
 from typing import Any
 
+from chatplatform import safe_json
 from chatplatform.db import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
 
 
@@ -56,9 +56,9 @@ def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: i
     if len(text_data) > max_bytes or len(text_data.encode()) > max_bytes:
         raise FrameError(ErrorCode.BAD_REQUEST, f"frame larger than {max_bytes} bytes")
     try:
-        frame = json.loads(text_data)
-    except ValueError:
-        raise FrameError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+        frame = safe_json.loads(text_data)
+    except safe_json.UnsafeJSON as exc:
+        raise FrameError(ErrorCode.BAD_REQUEST, f"frame refused: {exc}") from None
     if not isinstance(frame, dict):
         raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
     frame_type = frame.get("type")

@@ -9,7 +9,8 @@ Directives in the last user message steer it:
 ``[[fail-before]]`` answer HTTP 500, ``[[fail-mid]]`` drop the connection after 3 tokens,
 ``[[fail-first=N]]`` answer HTTP 503 to the first N requests with this same message,
 ``[[no-usage]]`` send no usage chunk, ``[[cached=N]]`` report N cached prompt tokens,
-``[[markdown]]`` answer with ``MARKDOWN_ANSWER`` (markdown, code and hostile HTML).
+``[[markdown]]`` answer with ``MARKDOWN_ANSWER`` (markdown, code and hostile HTML),
+``[[unstorable]]`` answer with ``UNSTORABLE_ANSWER`` (a NUL and a lone surrogate).
 """
 
 import asyncio
@@ -27,6 +28,9 @@ MARKDOWN_ANSWER = (
     "```python\nprint('hello')\n```\n\n"
     '<img src=x onerror="window.__pwned = true"> <script>window.__pwned = true</script> done.'
 )
+
+# Text PostgreSQL cannot store, as a hostile or broken upstream may send it (JSON escapes).
+UNSTORABLE_ANSWER = ["before ", "nul\x00 ", "half\ud800 ", "after"]
 
 
 @dataclass
@@ -172,11 +176,12 @@ class FakeOpenAI:
             self._json(writer, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
             call.completed = True
             return b""
-        pieces = (
-            re.findall(r"\s*\S+", MARKDOWN_ANSWER)
-            if "markdown" in directives
-            else [f"tok{i} " for i in range(int(float(directives.get("tokens") or self.tokens)))]
-        )
+        if "markdown" in directives:
+            pieces = re.findall(r"\s*\S+", MARKDOWN_ANSWER)
+        elif "unstorable" in directives:
+            pieces = UNSTORABLE_ANSWER
+        else:
+            pieces = [f"tok{i} " for i in range(int(float(directives.get("tokens") or self.tokens)))]
         count = len(pieces)
         delay = float(directives["delay"]) if directives.get("delay") else self.token_delay
         model = body.get("model", "gpt-4o-mini")

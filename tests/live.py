@@ -73,6 +73,15 @@ class LivePlatform:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
+    def status(self, method: str, path: str) -> int:
+        """The status of a request whatever its body (HTML, a file)."""
+        request = urllib.request.Request(self.base_url + path, method=method)  # noqa: S310 (local)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (localhost)
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
     def token(self, username: str, password: str, tenant: str | None = None) -> str:
         status, body = self.http(
             "POST",

@@ -197,6 +197,29 @@ async def test_bad_frames_get_errors_on_a_connection_that_stays_open(
     await ws.close()
 
 
+async def test_protocol_violations_close_with_their_codes(
+    platform: LivePlatform, member: tuple[str, str]
+) -> None:
+    """Past Daphne's message limit (1 MiB) and for text that is not UTF-8, autobahn closes with
+    1009 and 1007 instead of dropping the connection without a code."""
+    for payload, code in [("x" * (1024 * 1024 + 16), 1009), (b'{"type": "ping", "x": "\xff\xfe"}', 1007)]:
+        ws, _ = await open_socket(platform, member[1])
+        await ws.send(payload, text=True)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+def test_a_path_out_of_the_static_root_is_a_404(platform: LivePlatform) -> None:
+    for path in [
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/..%2f..%2fetc/passwd",
+        "/static/%2e%2e/manage.py",
+    ]:
+        assert platform.status("GET", path) == 404, path
+    assert platform.status("GET", "/static/chat/chat.js") == 200
+
+
 def test_rest_refusals_are_json(platform: LivePlatform) -> None:
     status, body = platform.http("POST", "/api/v1/auth/token/", {"username": "admin", "password": "wrong"})
     assert status == 401 and body["code"] == "bad_credentials"

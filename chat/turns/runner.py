@@ -136,29 +136,36 @@ async def _begin(
                     retry_after=refusal.retry_after,
                     limit=refusal.limit,
                 ) from None
-            with tracer.start_as_current_span("chat.cache"):
-                probe = await cache_lookup(config, turn)
-            breaker_pass = None
-            if probe.hit is None:
-                try:
-                    turn, breaker_pass = await _through_breaker(turn, provider, config.fallback_model)
-                except ModelUnavailable as unavailable:
-                    await admission.finish(ticket, tokens_used=0)
-                    raise TurnRefused(
-                        ErrorCode.UPSTREAM_ERROR, str(unavailable), retry_after=settings.BREAKER_COOLDOWN_S
-                    ) from None
-            job = Answering(
-                turn=turn,
-                config=config,
-                ticket=ticket,
-                probe=probe,
-                provider=provider,
-                breaker_pass=breaker_pass,
-                started_at=started_at,
-                span=span,
-                prompt_tokens=prompt_tokens,
-            )
-            generation = await _start(job, sink, cancel)
+            try:
+                with tracer.start_as_current_span("chat.cache"):
+                    probe = await cache_lookup(config, turn)
+                breaker_pass = None
+                if probe.hit is None:
+                    try:
+                        turn, breaker_pass = await _through_breaker(turn, provider, config.fallback_model)
+                    except ModelUnavailable as unavailable:
+                        raise TurnRefused(
+                            ErrorCode.UPSTREAM_ERROR,
+                            str(unavailable),
+                            retry_after=settings.BREAKER_COOLDOWN_S,
+                        ) from None
+                job = Answering(
+                    turn=turn,
+                    config=config,
+                    ticket=ticket,
+                    probe=probe,
+                    provider=provider,
+                    breaker_pass=breaker_pass,
+                    started_at=started_at,
+                    span=span,
+                    prompt_tokens=prompt_tokens,
+                )
+                generation = await _start(job, sink, cancel)
+            except BaseException:
+                # Until the generation owns them, the stream slot and the budget reservation are
+                # this turn's to give back, whatever stopped it (a refusal, a bug, a cancel).
+                await admission.finish(ticket, tokens_used=0)
+                raise
             ended = False  # the generation ends the span with the answer
             return generation
     except TurnRefused as refused:
@@ -190,7 +197,6 @@ async def _start(job: Answering, sink: TurnSink, cancel: asyncio.Event) -> Gener
         )
     except GenerationStoreUnavailable as exc:
         log.error("generation.store_unavailable", error=str(exc))
-        await admission.finish(job.ticket, tokens_used=0)
         raise _unavailable() from exc
     generation = Generation(info=info, registry=registry)
     registry.add(generation)

@@ -17,6 +17,7 @@ import structlog
 from billing.pricing import Price
 from chat.gateway.llm import ChatRequest, LLMProvider, UpstreamError, Usage
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chatplatform.safe_json import storable
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -136,8 +137,11 @@ async def stream_answer(
                 if chunk.text:
                     if first_token_at is None:
                         first_token_at = loop.time()
-                    parts.append(chunk.text)
-                    await frames.push(chunk.text)
+                    # Kept whatever the model sends (it is paid for); what PostgreSQL and Redis
+                    # cannot store (a NUL, a lone surrogate) is replaced.
+                    text = storable(chunk.text)
+                    parts.append(text)
+                    await frames.push(text)
                 if chunk.finish_reason:
                     upstream_finish = chunk.finish_reason
                 if chunk.usage:
