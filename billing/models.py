@@ -40,6 +40,8 @@ class UsageRecord(TenantOwnedModel):
     estimated = models.BooleanField(default=False)
     # A response-cache hit: recorded with zero tokens.
     cached = models.BooleanField(default=False)
+    # The model had no price of its own: billed at the conservative default (billing.pricing).
+    priced_by_default = models.BooleanField(default=False)
     # What the tokens were for: an answer, or background work on a conversation.
     purpose = models.CharField(max_length=16, default="answer", choices=PURPOSES)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)

@@ -1,5 +1,9 @@
 """What tokens cost, and how much context a model is sent. Prices change rarely, so each
-process keeps them for a minute."""
+process keeps them for a minute.
+
+A model with no price of its own (its ``ModelPrice`` row was deleted after a tenant chose it; the
+config refuses unpriced models) is never free: it is billed at the dearest price known, input and
+output each, and the usage record is flagged ``priced_by_default``."""
 
 import time
 from dataclasses import dataclass
@@ -10,6 +14,7 @@ from billing.models import ModelPrice
 _MTOK = Decimal(1_000_000)
 _TTL_SECONDS = 60.0
 _cache: tuple[float, dict[str, "Price"]] | None = None
+_DEFAULT = ""  # the cache's key for the default (no model is named "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +23,8 @@ class Price:
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None
     context_tokens: int = 8000  # the most a request to this model may send (chat.history.context)
+    # No price of its own: the conservative default (module docstring).
+    by_default: bool = False
 
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> Decimal:
         """USD for one answer; cached input tokens at the cached-input price where there is one."""
@@ -33,11 +40,24 @@ class Price:
         return (total / _MTOK).quantize(Decimal("0.00000001"))
 
 
-UNPRICED = Price(Decimal(0), Decimal(0), None)
+# The default when the table is empty too: a frontier model's list price (USD per 1M tokens).
+_LAST_RESORT = Price(Decimal("15"), Decimal("75"), None, by_default=True)
+
+
+def _dearest(prices: list[Price]) -> Price:
+    if not prices:
+        return _LAST_RESORT
+    return Price(
+        max(p.input_per_mtok for p in prices),
+        max(p.output_per_mtok for p in prices),
+        None,
+        min(p.context_tokens for p in prices),
+        by_default=True,
+    )
 
 
 def price_for(model: str) -> Price:
-    """The model's price; an unknown model is free here and shows up as such in reports."""
+    """The model's price, or the conservative default (flagged ``by_default``)."""
     global _cache
     now = time.monotonic()
     if _cache is None or now - _cache[0] > _TTL_SECONDS:
@@ -45,8 +65,9 @@ def price_for(model: str) -> Price:
             p.model: Price(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok, p.context_tokens)
             for p in ModelPrice.objects.all()
         }
-        _cache = (now, prices)
-    return _cache[1].get(model, UNPRICED)
+        _cache = (now, {**prices, _DEFAULT: _dearest(list(prices.values()))})
+    prices = _cache[1]
+    return prices.get(model) or prices[_DEFAULT]
 
 
 def forget_prices() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, F, Sum
+from django.db.models import Count, DecimalField, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from billing.models import ModelPrice, UsageRecord
@@ -42,6 +42,8 @@ _SUMS = {
     "output_tokens": Coalesce(Sum("output_tokens"), 0),
     "cached_input_tokens": Coalesce(Sum("cached_input_tokens"), 0),
     "cost_usd": Coalesce(Sum("cost_usd"), Decimal(0), output_field=DecimalField()),
+    # Records of a model with no price of its own, billed at the conservative default.
+    "priced_by_default": Count("id", filter=Q(priced_by_default=True)),
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import structlog
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -22,6 +23,8 @@ from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost
 from chat.turns.stream import Outcome, PreparedTurn
 from tenants.experiments import active_experiment, assign
 from tenants.selectors import ChatConfig
+
+log = structlog.stdlib.get_logger(__name__)
 
 
 class ConversationOverBudget(Exception):
@@ -65,6 +68,8 @@ def turn_begin(
             raise ConversationOverBudget(spent=spent, cap=cap)
     state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
     price = price_for(answering_model)
+    if price.by_default:
+        log.warning("billing.priced_by_default", model=answering_model, tenant=config.tenant_slug)
     context = build_context(
         system_prompt=config.system_prompt,
         summary=state.summary,
@@ -152,6 +157,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 message_id=turn.answer_message_id,
                 estimated=usage.estimated,
                 cached=outcome.cached,
+                priced_by_default=turn.price.by_default,
                 **accounted,
             )
         )

@@ -4,11 +4,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from billing.models import UsageRecord
+from billing.models import ModelPrice, UsageRecord
+from billing.pricing import forget_prices
 from tenants.models import Membership, Role
 from tests.conftest import World, client_for, make_user
+from tests.fake_openai import FakeOpenAI
+from tests.ws import ask, open_chat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,3 +80,25 @@ def test_roles_staff_and_other_tenants(world: World, usage: datetime) -> None:
 def test_bad_ranges_are_400_json(world: World, query: str) -> None:
     response = client_for(world.token(world.alice, world.acme)).get(f"/api/v1/usage/?{query}")
     assert response.status_code == 400 and response.json()["code"] == "invalid"
+
+
+async def test_a_model_whose_price_was_deleted_is_billed_at_the_dearest_price_and_flagged(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """Never free: the tenant chose a priced model, then its price row went."""
+    await ModelPrice.objects.filter(model="gpt-4o-mini").adelete()
+    forget_prices()
+    communicator, _ = await open_chat(world.token(world.alice, world.acme))
+    done = (await ask(communicator, "what does this cost? [[tokens=10]]"))[-1]
+    await communicator.disconnect()
+    assert done["model"] == "gpt-4o-mini"
+    # The dearest seeded price, input and output: claude-opus-4.6, $15 / $75 per 1M tokens.
+    used = done["usage"]
+    expected = (Decimal(used["input_tokens"]) * 15 + Decimal(used["output_tokens"]) * 75) / 1_000_000
+    assert Decimal(done["cost_usd"]) == expected.quantize(Decimal("0.00000001")) > 0
+    record = await UsageRecord.all_tenants.aget(message_id=done["message_id"])
+    assert record.priced_by_default and record.cost_usd == Decimal(done["cost_usd"])
+    owner = client_for(world.token(world.alice, world.acme))
+    body = (await sync_to_async(owner.get)("/api/v1/usage/")).json()
+    assert body["totals"]["priced_by_default"] == 1
+    assert body["by_model"][0]["model"] == "gpt-4o-mini" and body["by_model"][0]["priced_by_default"] == 1

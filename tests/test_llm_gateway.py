@@ -74,4 +74,9 @@ def test_cached_input_tokens_are_priced_at_the_cached_price(seeded: None) -> Non
     assert price.cost(input_tokens=1_000_000, output_tokens=100_000, cached_input_tokens=400_000) == Decimal(
         "3.00000000"
     )
-    assert price_for("no-such-model").cost(input_tokens=10, output_tokens=10, cached_input_tokens=0) == 0
+    # A model with no price is billed at the dearest one (claude-opus-4.6: $15 / $75), flagged.
+    unpriced = price_for("no-such-model")
+    assert unpriced.by_default and not price.by_default
+    assert unpriced.cost(input_tokens=1_000_000, output_tokens=100_000, cached_input_tokens=0) == Decimal(
+        "22.50000000"
+    )

@@ -82,7 +82,8 @@ def _ask_cheap_model(
         return model, text, usage
 
     model, text, usage = asyncio.run(run())
-    cost = price_for(model).cost(
+    price = price_for(model)
+    cost = price.cost(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens,
@@ -96,6 +97,7 @@ def _ask_cheap_model(
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens,
         estimated=usage.estimated,
+        priced_by_default=price.by_default,
         cost_usd=cost,
         purpose=purpose,
         idempotency_key=key,

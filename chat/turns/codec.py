@@ -29,17 +29,21 @@ def turn_dump(turn: PreparedTurn) -> dict[str, Any]:
             str(price.output_per_mtok),
             None if price.cached_input_per_mtok is None else str(price.cached_input_per_mtok),
             price.context_tokens,
+            price.by_default,
         ],
     }
 
 
 def turn_load(data: dict[str, Any]) -> PreparedTurn:
-    inp, out, cached, context = data["price"]
+    # A record written before prices carried ``by_default`` (a rolling upgrade) has four fields.
+    inp, out, cached, context, *by_default = data["price"]
     return PreparedTurn(
         **{f: data[f] for f in _SCALARS},
         client_id=uuid.UUID(data["client_id"]),
         request=ChatRequest(**data["request"]),
-        price=Price(Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context),
+        price=Price(
+            Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context, any(by_default)
+        ),
     )
 
 
