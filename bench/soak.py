@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bench.ws_bench import open_chat_socket, rss_kb, tenant_with_members  # noqa: E402
-from tests.live import LIVE_REDIS_URL, LivePlatform  # noqa: E402
+from tests.live import LIVE_REDIS_URL, METRICS_TOKEN, LivePlatform  # noqa: E402
 
 
 @dataclass
@@ -177,7 +177,10 @@ def slots_held(tenant_ids: list[int]) -> int:
 
 def memory_releases(platform: LivePlatform) -> int:
     """How often the instance has given memory back after sockets closed (``chatplatform.memory``)."""
-    with urllib.request.urlopen(f"{platform.base_url}/metrics", timeout=10) as response:  # noqa: S310 (local)
+    request = urllib.request.Request(  # noqa: S310 (local)
+        f"{platform.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local)
         for line in response.read().decode().splitlines():
             if line.startswith("process_memory_releases_total "):
                 return int(float(line.split()[1]))

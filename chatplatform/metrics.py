@@ -6,8 +6,9 @@ Label sets stay bounded: ``tenant`` is a tenant slug, ``model`` a configured mod
 
 import hmac
 
+import structlog
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
@@ -79,9 +80,25 @@ CELERY_TASK_FAILURES = Counter("celery_task_failures_total", "Celery tasks that 
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Every tenant's slug, usage and cost: with ``METRICS_TOKEN`` set, for its bearer only; with
+    none set, open in development (``DEBUG``) and closed (403) otherwise."""
     token = settings.METRICS_TOKEN
+    if not token and not settings.DEBUG:
+        return JsonResponse(
+            {"detail": "set METRICS_TOKEN to scrape /metrics", "code": "metrics_token_required"}, status=403
+        )
     if token:
-        offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(offered, token):
-            return HttpResponse(status=401)
+        scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(offered.encode(), token.encode()):
+            return JsonResponse(
+                {"detail": "a valid bearer token is required", "code": "not_authenticated"}, status=401
+            )
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def warn_if_unscrapable() -> None:
+    """Said once at start: in production, /metrics answers 403 until a token is set."""
+    if not settings.METRICS_TOKEN and not settings.DEBUG:
+        structlog.stdlib.get_logger(__name__).warning(
+            "metrics.closed", detail="METRICS_TOKEN is not set: /metrics answers 403"
+        )

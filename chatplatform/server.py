@@ -43,6 +43,9 @@ def main() -> None:
     import django
 
     django.setup()
+    from chatplatform.metrics import warn_if_unscrapable
+
+    warn_if_unscrapable()
     _preload_embedding_model()
     # Imported after the policy (see above) and after Django's set-up.
     from daphne.cli import CommandLineInterface

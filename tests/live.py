@@ -31,6 +31,10 @@ LIVE_REDIS_URL = os.environ.get("LIVE_REDIS_URL", "redis://127.0.0.1:6379/2")
 _LOGIN = re.compile(r"login: (\w+) / (\S+)")
 
 
+# The live platforms' /metrics bearer token (production settings close /metrics without one).
+METRICS_TOKEN = "live-scrape"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -172,6 +176,7 @@ def start_platform(
         SECRET_KEY=secrets.token_urlsafe(32),
         CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
         DEMO_MODEL_CHUNK_DELAY="0.002",
+        METRICS_TOKEN=METRICS_TOKEN,
     )
     owned_database = None
     if mode == "production":

@@ -1,16 +1,25 @@
 """/metrics moves with a scripted conversation."""
 
 import re
+from typing import Any
 
+import pytest
 from django.test import AsyncClient
 
 from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, ask, open_chat
 
+SCRAPE_TOKEN = "scrape-secret"
+
+
+@pytest.fixture(autouse=True)
+def _scrape_token(settings: Any) -> None:
+    settings.METRICS_TOKEN = SCRAPE_TOKEN
+
 
 async def scrape() -> str:
-    response = await AsyncClient().get("/metrics")
+    response = await AsyncClient().get("/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
     assert response.status_code == 200
     return response.content.decode()
 
@@ -75,8 +84,15 @@ async def test_metrics_count_tokens_cost_latency_connections_budget_and_errors(
     assert 900_000 < value(after, "chat_budget_tokens_left", **acme) < 1_000_000
 
 
-async def test_metrics_can_require_a_bearer_token(settings) -> None:  # type: ignore[no-untyped-def]
-    settings.METRICS_TOKEN = "scrape-secret"
+async def test_metrics_need_the_bearer_token(settings: Any) -> None:
+    """They list every tenant's slug, usage and cost."""
     assert (await AsyncClient().get("/metrics")).status_code == 401
-    response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
-    assert response.status_code == 200
+    for wrong in ["Bearer nope", "Bearer sécret", "scrape-secret"]:
+        assert (await AsyncClient().get("/metrics", headers={"Authorization": wrong})).status_code == 401
+    assert "chat_tokens_total" in await scrape()
+    # No token set: closed in production, open in development.
+    settings.METRICS_TOKEN = ""
+    response = await AsyncClient().get("/metrics")
+    assert response.status_code == 403 and response.json()["code"] == "metrics_token_required"
+    settings.DEBUG = True
+    assert (await AsyncClient().get("/metrics")).status_code == 200
