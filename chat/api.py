@@ -212,12 +212,21 @@ def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
         }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a message
+# or a username such as ``=HYPERLINK(...)``. OWASP's advice: prefix them with a quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
 def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({field: _cell(value) for field, value in row.items()})
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)

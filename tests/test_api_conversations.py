@@ -87,3 +87,22 @@ def test_exports_stream_csv_and_json_and_never_another_tenants_rows(world: World
         f"/api/v1/conversations/{theirs.pk}/export/",
     ]:
         assert owner.get(path).status_code == 404, path
+
+
+def test_csv_exports_neutralise_formulas(world: World) -> None:
+    """A message or username a spreadsheet would run as a formula is exported with a quote
+    before it (OWASP's CSV injection advice); the JSON export keeps the text as it is."""
+    hostile = ["=cmd|' /C calc'!A0", "+SUM(1)", "-2+3", "@SUM(1)", "\tTAB", "\rCR"]
+    schemer = make_user("=HYPERLINK(evil)")
+    Membership.objects.create(tenant=world.acme, user=schemer, role=MemberRole.MEMBER)
+    made = conversation(world, world.acme, schemer, [*hostile, "plain - text"])
+    owner = client_for(world.token(world.alice, world.acme))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(streamed(owner.get(f"/api/v1/conversations/{made.pk}/export/?format=csv")))
+        )
+    )
+    assert [row["content"] for row in rows] == [f"'{text}" for text in hostile] + ["plain - text"]
+    assert {row["user"] for row in rows} == {"'=HYPERLINK(evil)"}
+    exported = json.loads(streamed(owner.get(f"/api/v1/conversations/{made.pk}/export/?format=json")))
+    assert [row["content"] for row in exported] == [*hostile, "plain - text"]
