@@ -15,6 +15,7 @@ from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
 from chat.gateway.llm import ChatRequest
+from chat.gateway.moderation import scrubbed
 from chat.history.context import build_context
 from chat.history.ids import allocate_message_ids
 from chat.history.memory import Remembered
@@ -22,7 +23,7 @@ from chat.models import Conversation, Message, Role
 from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost, conversation_state
 from chat.turns.stream import Outcome, PreparedTurn
 from tenants.experiments import active_experiment, assign
-from tenants.selectors import ChatConfig
+from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -231,6 +232,7 @@ def feedback_record(*, tenant_id: int, user_id: int, message_id: int, rating: in
         if answer is None:
             raise MessageNotFound(message_id)
         answer.rating = rating
-        answer.feedback_comment = comment
+        pii_filter = chat_config_get(tenant_id=tenant_id).pii_filter
+        answer.feedback_comment = scrubbed(pii_filter=pii_filter, text=comment)
         answer.save(update_fields=["rating", "feedback_comment"])
         Conversation.objects.for_tenant(tenant_id).filter(pk=answer.conversation_id).update(rating=rating)

@@ -5,10 +5,14 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from chat.gateway.moderation import scrubbed
 from chat.services import conversation_escalate
 from chat.tasks import send_escalation_email
 from chat.turns.generations import TurnSink
 from chatplatform.db import in_db_thread
+from tenants.selectors import chat_config_get
+
+REASON_MAX_CHARS = 500
 
 _HUMAN = re.compile(
     r"\b(?:talk|speak|chat|connect me)\s+(?:to|with)\s+(?:a\s+|an\s+|some\s*one\s*|somebody\s*)?"
@@ -33,6 +37,9 @@ async def escalation_request(*, tenant_id: int, conversation_id: int, reason: st
 
 def escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> None:
     """Mark the conversation escalated and, the first time only, e-mail the tenant's escalation
-    address (a Celery task, sent once the update is committed)."""
+    address (a Celery task, sent once the update is committed). The reason is redacted before it
+    is stored (the admin shows it, the e-mail quotes it), then cut to ``REASON_MAX_CHARS``."""
+    config = chat_config_get(tenant_id=tenant_id)
+    reason = scrubbed(pii_filter=config.pii_filter, text=reason)[:REASON_MAX_CHARS]
     if conversation_escalate(tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=now):
         send_escalation_email.delay(tenant_id, conversation_id)

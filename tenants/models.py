@@ -69,7 +69,8 @@ class Tenant(models.Model):
 
     # Moderation and support.
     blocked_topics = models.JSONField(default=list, blank=True)
-    pii_filter = models.BooleanField(default=False)
+    # On by default (PII is filtered at the gateway); tenants created before keep their setting.
+    pii_filter = models.BooleanField(default=True)
     escalation_email = models.EmailField(blank=True)
     # A conversation with no message for this long is ended (chat.tasks.close_idle_conversations).
     idle_close_minutes = models.PositiveIntegerField(default=30)

@@ -173,6 +173,40 @@ async def test_resolve_and_escalate_frames_and_a_request_in_words(world: World, 
     assert conversation.escalation_reason.startswith("asked in the chat: This is useless")
 
 
+async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_redacts(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """The message, the escalation reason (in words or in the frame), the e-mail quoting it and a
+    feedback comment all get the redacted text."""
+    card, email = "4111 1111 1111 1111", "jane.doe@example.org"
+    await reconfigure(world.acme, pii_filter=True, escalation_email="support@acme.test")
+    communicator, ready = await open_chat(world.token(world.alice, world.acme))
+    await send_message(communicator, f"Talk to a human: my card {card} was charged twice [[tokens=2]]")
+    done = (await frames_until(communicator, "done"))[-1]
+    await communicator.send_json_to(
+        {"type": "feedback", "message_id": done["message_id"], "rating": 2, "comment": f"mail {email}"}
+    )
+    await communicator.send_json_to({"type": "escalate", "reason": f"call me back at {email}"})
+    assert await communicator.receive_json_from() == {"type": "escalated"}
+    await communicator.disconnect()
+
+    conversation = await Conversation.objects.for_tenant(world.acme.pk).aget(pk=ready["conversation_id"])
+    assert (
+        conversation.escalation_reason
+        == "asked in the chat: Talk to a human: my card [CARD] was charged twice [[tokens=2]]"
+    )
+    stored = [m async for m in Message.objects.for_tenant(world.acme.pk).filter(conversation=conversation)]
+    assert [m.feedback_comment for m in stored if m.role == "assistant"] == ["mail [EMAIL]"]
+    assert all(card not in m.content for m in stored)
+    assert await sync_to_async(send_escalation_email.apply)(args=(world.acme.pk, conversation.pk))
+    (sent,) = mail.outbox
+    assert "[CARD]" in sent.body and card not in sent.body and email not in sent.body
+
+
+def test_new_tenants_have_the_pii_filter_on() -> None:
+    assert Tenant().pii_filter is True
+
+
 def test_the_escalation_email_carries_the_transcript_and_a_link_once(world: World) -> None:
     """The task run here, through Celery's tracer, with Django's locmem e-mail backend."""
     world.acme.escalation_email = "support@acme.test"

@@ -94,6 +94,12 @@ class BlockedTopic(Exception):
         self.topic = topic
 
 
+def scrubbed(*, pii_filter: bool, text: str) -> str:
+    """User text kept beside the messages (an escalation reason, a feedback comment): redacted
+    as the tenant's messages are, so that no copy holds what the filter took out."""
+    return redact_pii(text).text if pii_filter else text
+
+
 def moderate(*, blocked_topics: Iterable[str], pii_filter: bool, text: str) -> Redaction:
     """The text to send upstream and store, or ``BlockedTopic``: nothing goes upstream."""
     topic = blocked_topic(text, blocked_topics)

@@ -63,7 +63,7 @@ class SinkTurns:
             await escalation_request(
                 tenant_id=session.tenant_id,
                 conversation_id=session.conversation_id,
-                reason=f"asked in the chat: {content[:500]}",
+                reason=f"asked in the chat: {content}",
                 sink=self._sink,
             )
         try:
