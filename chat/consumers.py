@@ -18,6 +18,7 @@ from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_RIGHTS_REVOKED,
     CLOSE_SERVICE_RESTART,
+    CLOSE_TOKEN_EXPIRED,
     CLOSE_TRY_AGAIN_LATER,
     ErrorCode,
     FrameError,
@@ -30,7 +31,7 @@ from chat.protocol import (
     parse_message,
     parse_resume,
 )
-from chat.push import user_group
+from chat.push import login_group, user_group
 from chat.selectors import ConversationNotFound
 from chat.services import MessageNotFound, conversation_resolve, feedback_record
 from chat.support import escalation_request
@@ -86,12 +87,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.turns = SinkTurns(session=self.session, sink=self, on_revoked=self.revoke)
         drain.register(self)
         metrics.WS_CONNECTIONS.labels(principal.tenant_slug).inc()
-        self.user_group = user_group(tenant_id=principal.tenant_id, user_id=principal.user_id)
-        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        self.groups_joined = [user_group(tenant_id=principal.tenant_id, user_id=principal.user_id)]
+        if principal.login_id is not None:
+            self.groups_joined.append(login_group(principal.login_id))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         structlog.contextvars.bind_contextvars(conversation_id=self.session.conversation_id)
         self.timers.start(expires_at=principal.expires_at)
         generation_registry().start_background()
-        log.info("ws.connected", auth="token" if principal.expires_at else "session")
+        log.info("ws.connected", auth="token" if principal.by_token else "session")
         # A new conversation has nothing to resume: no store round trip.
         found = await resumable(session=self.session) if requested is not None else []
         await self._send(
@@ -121,7 +125,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         drain.unregister(self)
         metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).dec()
         log.info("ws.disconnected", code=code)
-        await self.channel_layer.group_discard(self.user_group, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
         self.timers.stop()
         self.turns.close()
 
@@ -214,6 +219,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def rights_revoked(self, event: dict[str, Any]) -> None:
         """The user's rights in this tenant changed (``chat.revocation``), on any instance."""
         await self.revoke()
+
+    async def credentials_revoked(self, event: dict[str, Any]) -> None:
+        """The sign-in ended (logout) or the password changed (``chat.revocation``): the answer
+        this socket follows stops, and it closes with 4401, as when a token expires."""
+        log.info("ws.credentials_revoked")
+        await self.turns.stop()
+        await self.close(code=CLOSE_TOKEN_EXPIRED)
 
     async def revoke(self) -> None:
         """Rights gone: the answer this socket follows stops, and the socket closes with 4403."""

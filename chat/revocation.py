@@ -8,6 +8,9 @@ with 4403. The push is the fast path; every message re-checks the rights too (``
 
 Model saves and deletes (the admin, the REST API, the shell) trigger it through signals; queryset
 ``update()`` calls bypass signals and rely on the per-message check.
+
+Ended sign-ins (``tenants.logins``: a logout, a password change) close their sockets the same way,
+with 4401: the credentials, not the rights, are what went.
 """
 
 from typing import Any
@@ -19,7 +22,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from chat.push import user_group
+from chat.push import login_group, user_group
+from tenants.logins import login_ended, logins_revoked
 from tenants.models import Membership, Tenant
 
 log = structlog.stdlib.get_logger(__name__)
@@ -32,13 +36,8 @@ def revoke_sockets(*, tenant_id: int, user_ids: list[int]) -> None:
 
 
 def _push(tenant_id: int, user_ids: list[int]) -> None:
-    layer = get_channel_layer()
-    assert layer is not None
     log.info("rights.revoked", tenant_id=tenant_id, users=len(user_ids))
-    for user_id in user_ids:
-        async_to_sync(layer.group_send)(
-            user_group(tenant_id=tenant_id, user_id=user_id), {"type": "rights.revoked"}
-        )
+    _push_event([user_group(tenant_id=tenant_id, user_id=user_id) for user_id in user_ids], "rights.revoked")
 
 
 def _remember_rights(sender: type[Membership], instance: Membership, **kwargs: Any) -> None:
@@ -79,9 +78,31 @@ def _tenant_saved(sender: type[Tenant], instance: Tenant, created: bool, **kwarg
     revoke_sockets(tenant_id=instance.pk, user_ids=list(members))
 
 
+def _push_event(groups: list[str], event_type: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    for group in groups:
+        async_to_sync(layer.group_send)(group, {"type": event_type})
+
+
+def _login_ended(sender: Any, login_id: str, **kwargs: Any) -> None:
+    """A logout (``tenants.logins``, sent after the commit): that sign-in's sockets close (4401)."""
+    log.info("login.ended")
+    _push_event([login_group(login_id)], "credentials.revoked")
+
+
+def _logins_revoked(sender: Any, user_id: int, **kwargs: Any) -> None:
+    """A password change: every socket of the user closes (4401), in every tenant."""
+    tenant_ids = Membership.objects.unscoped().filter(user_id=user_id).values_list("tenant_id", flat=True)
+    log.info("logins.revoked", user_id=user_id)
+    _push_event([user_group(tenant_id=t, user_id=user_id) for t in tenant_ids], "credentials.revoked")
+
+
 def connect_signals() -> None:
     pre_save.connect(_remember_rights, sender=Membership, dispatch_uid="chat.revocation.pre")
     post_save.connect(_membership_saved, sender=Membership, dispatch_uid="chat.revocation.membership")
     post_delete.connect(_membership_deleted, sender=Membership, dispatch_uid="chat.revocation.delete")
     post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="chat.revocation.user")
     post_save.connect(_tenant_saved, sender=Tenant, dispatch_uid="chat.revocation.tenant")
+    login_ended.connect(_login_ended, dispatch_uid="chat.revocation.login_ended")
+    logins_revoked.connect(_logins_revoked, dispatch_uid="chat.revocation.logins_revoked")

@@ -18,6 +18,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from chatplatform.db import in_db_thread
+from tenants.logins import LOGIN_CLAIM, session_login_id, token_still_valid
+from tenants.models import Membership
 from tenants.selectors import active_membership, session_membership
 
 SUBPROTOCOL = "chat.v1"
@@ -30,9 +32,12 @@ class ChatPrincipal:
     tenant_id: int
     tenant_slug: str
     role: str  # at connect time: a change closes the socket (chat.revocation)
-    # Unix time at which the access token expires (None for a session).
+    # Unix time at which the access token or the session expires (closed with 4401 then).
     expires_at: float | None
     subprotocol: str | None
+    # The sign-in (``tenants.logins``): its logout closes the socket. None for a token without one.
+    login_id: str | None
+    by_token: bool
 
 
 class Refused(Exception):
@@ -67,9 +72,9 @@ async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
     user_id = token.get("user_id")
     if not isinstance(tenant_slug, str) or user_id is None:
         raise Refused("token carries no tenant")
-    membership = await in_db_thread(active_membership)(user_id=int(user_id), tenant_slug=tenant_slug)
+    membership = await in_db_thread(_token_membership)(token, user_id=int(user_id), tenant_slug=tenant_slug)
     if membership is None:
-        raise Refused("no active membership of an active tenant")
+        raise Refused("no active membership of an active tenant, or the sign-in ended")
     return ChatPrincipal(
         user_id=membership.user_id,
         tenant_id=membership.tenant_id,
@@ -77,7 +82,14 @@ async def _from_token(raw: str, subprotocol: str | None) -> ChatPrincipal:
         role=membership.role,
         expires_at=float(token["exp"]),
         subprotocol=subprotocol,
+        login_id=token.get(LOGIN_CLAIM),
+        by_token=True,
     )
+
+
+def _token_membership(token: AccessToken, *, user_id: int, tenant_slug: str) -> Membership | None:
+    membership = active_membership(user_id=user_id, tenant_slug=tenant_slug)
+    return membership if membership is not None and token_still_valid(token, membership.user) else None
 
 
 async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatPrincipal:
@@ -86,17 +98,25 @@ async def _from_session(scope: dict[str, Any], subprotocol: str | None) -> ChatP
     user = await get_user(scope) if "session" in scope else None
     if user is None or not user.is_authenticated:
         raise Refused("no token and no logged-in session")
-    membership = await in_db_thread(session_membership)(session=scope["session"], user_id=user.pk)
-    if membership is None:
+    session = scope["session"]
+    membership, expires_at = await in_db_thread(_session_membership)(session, user_id=user.pk)
+    if membership is None or not session.session_key:
         raise Refused("session has no tenant with an active membership")
     return ChatPrincipal(
         user_id=membership.user_id,
         tenant_id=membership.tenant_id,
         tenant_slug=membership.tenant.slug,
         role=membership.role,
-        expires_at=None,
+        expires_at=expires_at,
         subprotocol=subprotocol,
+        login_id=session_login_id(session.session_key),
+        by_token=False,
     )
+
+
+def _session_membership(session: Any, *, user_id: int) -> tuple[Membership | None, float]:
+    """The session's membership, and when the session expires (its socket closes then)."""
+    return session_membership(session=session, user_id=user_id), session.get_expiry_date().timestamp()
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:

@@ -7,11 +7,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from billing.api import UsageView
 from chatplatform.health import healthz, readyz
 from chatplatform.metrics import metrics_view
+from tenants.sign_in import SignInForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:page", permanent=False)),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("chat.urls")),
     path("api/v1/", include("tenants.api.urls")),

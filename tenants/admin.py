@@ -8,6 +8,9 @@ from django.utils import timezone
 
 from tenants.experiments import ExperimentInvalid, validate_variants
 from tenants.models import Experiment, Membership, Tenant, Tier, Variant
+from tenants.sign_in import AdminSignInForm
+
+admin.site.login_form = AdminSignInForm
 
 
 @admin.register(Tier)

@@ -1,4 +1,5 @@
-"""JWT authentication that re-checks, on every request, the tenant the token names."""
+"""JWT authentication that re-checks, on every request, the tenant the token names and that its
+sign-in has not ended (simplejwt checks the password's hash claim)."""
 
 from typing import Any
 
@@ -6,6 +7,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from tenants.logins import LOGIN_CLAIM, login_ended_already
 from tenants.selectors import active_membership
 
 
@@ -15,6 +17,8 @@ class TenantJWTAuthentication(JWTAuthentication):
         if result is None:
             return None
         user, token = result
+        if login_ended_already(token.get(LOGIN_CLAIM)):
+            raise AuthenticationFailed("this sign-in has ended (logout)", code="token_revoked")
         tenant_slug = token.get("tenant")
         if tenant_slug is not None:
             membership = active_membership(user_id=user.pk, tenant_slug=tenant_slug)

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken
 
 from billing.models import ModelPrice
 from billing.pricing import forget_prices
@@ -48,6 +48,17 @@ def _close_db_pool(django_db_setup: None, django_db_blocker: Any) -> Iterator[No
     yield
     with django_db_blocker.unblock():
         connection.close_pool()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_ins() -> None:
+    """Failed sign-ins and ended logins are counted per username and address (127.0.0.1 here):
+    one test's must not lock the next one's users out."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in ("global:sign-in:*", "global:login-ended:*"):
+        keys = list(client.scan_iter(pattern))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture(autouse=True)
@@ -123,10 +134,10 @@ class World:
     staff: Any  # platform staff, no membership
 
     def token(self, user: Any, tenant: Tenant | None) -> str:
-        refresh = RefreshToken.for_user(user)
+        access = AccessToken.for_user(user)  # no refresh token: nothing written (async tests)
         if tenant is not None:
-            refresh["tenant"] = tenant.slug
-        return str(refresh.access_token)
+            access["tenant"] = tenant.slug
+        return str(access)
 
 
 def client_for(token: str | None = None) -> APIClient:

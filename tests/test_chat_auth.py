@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from rest_framework_simplejwt.tokens import AccessToken
@@ -87,7 +88,7 @@ async def test_a_token_expiring_mid_session_closes_with_4401(world: World, fake_
 def session_cookie(user: object, tenant_slug: str | None) -> bytes:
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)  # type: ignore[attr-defined]
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()  # type: ignore[attr-defined]
     if tenant_slug:
         session[SESSION_TENANT_KEY] = tenant_slug

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "tenants",
     "billing",
@@ -70,6 +71,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Every password sign-in is throttled (tenants.sign_in, tenants.login_throttle): past
+# SIGN_IN_FAILURES_PER_USERNAME or SIGN_IN_FAILURES_PER_ADDRESS failures in SIGN_IN_WINDOW_S,
+# sign-ins are refused until the window ends.
+AUTHENTICATION_BACKENDS = ["tenants.sign_in.ThrottledModelBackend"]
+SIGN_IN_FAILURES_PER_USERNAME = env_int("SIGN_IN_FAILURES_PER_USERNAME", 5)
+SIGN_IN_FAILURES_PER_ADDRESS = env_int("SIGN_IN_FAILURES_PER_ADDRESS", 30)
+SIGN_IN_WINDOW_S = env_int("SIGN_IN_WINDOW_S", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:page"
 LOGOUT_REDIRECT_URL = "login"
@@ -111,6 +119,12 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
     "USER_ID_CLAIM": "user_id",
     "UPDATE_LAST_LOGIN": False,
+    # A refresh answers a new refresh token too and blacklists the one it used; a logout
+    # blacklists the current one, a password change all of the user's (tenants.logins).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a hash of the password: a password change refuses those issued before.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {

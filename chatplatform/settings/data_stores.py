@@ -31,6 +31,27 @@ else:
     }
 DATABASES = {"default": _database}
 
+
+def _key_as_is(key: str, key_prefix: str, version: int) -> str:
+    """Cache keys are written whole by their users (``global:...``, ``t:{tenant}:...``), like
+    every other Redis key of the platform."""
+    return key
+
+
+# Platform-wide state that every instance must share (sign-in failures, ended logins): Redis in
+# production, this process's memory in the embedded default.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_FUNCTION": _key_as_is,
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_FUNCTION": _key_as_is}
+    )
+}
+
 if REDIS_URL:
     # STYLE.md: the pub/sub layer held 2,000 consumers where RedisChannelLayer timed out.
     CHANNEL_LAYERS = {

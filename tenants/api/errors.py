@@ -1,8 +1,9 @@
 """Every API error is JSON of one shape: ``{"detail": str, "code": str, "errors"?: {field: [..]}}``."""
 
+import math
 from typing import Any
 
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -22,4 +23,7 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
     codes = getattr(exc, "get_codes", lambda: None)()
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
     response.data = {"detail": str(detail), "code": codes if isinstance(codes, str) else "error"}
+    wait = getattr(exc, "wait", None) if isinstance(exc, Throttled) else None
+    if wait is not None:
+        response.data["retry_after"] = math.ceil(wait)  # also in the Retry-After header
     return response

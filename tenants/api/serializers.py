@@ -1,11 +1,12 @@
 from typing import Any
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tenants.logins import LOGIN_CLAIM, new_login_id, token_still_valid
 from tenants.models import MODEL_FIELDS, Membership, Role, Tenant, Tier, unpriced_model_errors
 from tenants.selectors import active_membership
 
@@ -26,6 +27,7 @@ class TokenObtainSerializer(serializers.Serializer):
             raise AuthenticationFailed("wrong username or password", code="bad_credentials")
         tenant_slug = attrs.get("tenant")
         refresh = RefreshToken.for_user(user)
+        refresh[LOGIN_CLAIM] = new_login_id()  # what a logout ends (tenants.logins)
         role = None
         if tenant_slug:
             membership = active_membership(user_id=user.pk, tenant_slug=tenant_slug)
@@ -46,16 +48,31 @@ class TokenObtainSerializer(serializers.Serializer):
 
 
 class TenantTokenRefreshSerializer(TokenRefreshSerializer):
-    """A refresh is refused once the membership or the tenant it names is no longer active."""
+    """A refresh is refused once the membership or the tenant it names is no longer active, its
+    login ended (logout) or the password changed; it answers a new refresh token too (rotation:
+    the one it used is blacklisted)."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         refresh = self.token_class(attrs["refresh"])  # type: ignore[misc]
         tenant_slug = refresh.get("tenant")
+        user_id = int(refresh["user_id"])
+        user: Any
         if tenant_slug is not None:
-            user_id = int(refresh["user_id"])
-            if active_membership(user_id=user_id, tenant_slug=tenant_slug) is None:
+            membership = active_membership(user_id=user_id, tenant_slug=tenant_slug)
+            if membership is None:
                 raise AuthenticationFailed("membership or tenant is no longer active")
+            user = membership.user
+        else:
+            user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        if user is None or not token_still_valid(refresh, user):
+            raise AuthenticationFailed(
+                "this sign-in has ended (logout or password change)", code="token_revoked"
+            )
         return super().validate(attrs)
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(help_text="the refresh token of the sign-in to end")
 
 
 class TenantSerializer(serializers.ModelSerializer):

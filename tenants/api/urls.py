@@ -6,6 +6,7 @@ from tenants.api import experiments, views
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh/", views.TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/logout/", views.LogoutView.as_view(), name="logout-api"),
     path("tenants/", views.TenantListCreateView.as_view(), name="tenant-list"),
     path("tenants/<slug:slug>/config/", views.TenantConfigView.as_view(), name="tenant-config"),
     path("tenants/<slug:slug>/members/", views.TenantMembersView.as_view(), name="tenant-members"),

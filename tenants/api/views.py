@@ -6,15 +6,25 @@ from django.core.exceptions import ValidationError as PasswordError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    AuthenticationFailed,
+    PermissionDenied,
+    Throttled,
+    ValidationError,
+)
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
 
+from tenants import login_throttle
 from tenants.api.access import IsPlatformStaff, can_manage, request_membership
 from tenants.api.serializers import (
+    LogoutSerializer,
     MemberCreateSerializer,
     MembershipSerializer,
     MemberUpdateSerializer,
@@ -23,6 +33,7 @@ from tenants.api.serializers import (
     TenantTokenRefreshSerializer,
     TokenObtainSerializer,
 )
+from tenants.logins import LOGIN_CLAIM, login_end
 from tenants.models import Membership, Tenant
 from tenants.selectors import forget_chat_configs
 from tenants.services import (
@@ -34,6 +45,7 @@ from tenants.services import (
     member_update,
     tenant_create,
 )
+from tenants.sign_in import client_address
 
 
 class Conflict(APIException):
@@ -52,6 +64,11 @@ class TokenObtainView(generics.GenericAPIView):
         return 'Bearer realm="api"'
 
     def post(self, request: Request) -> Response:
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if isinstance(username, str):
+            wait = login_throttle.retry_after(username, client_address(request))
+            if wait is not None:
+                raise Throttled(wait, "too many failed sign-ins")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(serializer.validated_data)
@@ -59,6 +76,30 @@ class TokenObtainView(generics.GenericAPIView):
 
 class TokenRefreshView(BaseTokenRefreshView):
     serializer_class = TenantTokenRefreshSerializer  # type: ignore[assignment]
+
+
+class LogoutView(generics.GenericAPIView):
+    """``auth/logout/``: ends the sign-in the refresh token belongs to: the token is blacklisted,
+    access tokens of that sign-in are refused, its chat sockets close (4401). Other sign-ins of
+    the user stay. Holding the refresh token is the authority to end it."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    serializer_class = LogoutSerializer
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+    @extend_schema(responses={204: None})
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            refresh = RefreshToken(serializer.validated_data["refresh"])  # type: ignore[arg-type]
+        except TokenError as exc:
+            raise AuthenticationFailed(str(exc), code="token_not_valid") from None
+        login_end(refresh.get(LOGIN_CLAIM), refresh=refresh)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def visible_tenant(request: Request, slug: str) -> Tenant:
