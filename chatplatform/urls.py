@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from billing.api import UsageView
 from chatplatform.health import healthz, readyz
 from chatplatform.metrics import metrics_view
+from tenants import views as tenant_views
 from tenants.sign_in import SignInForm
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=SignInForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("chat.urls")),
+    path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/usage/", UsageView.as_view(), name="usage"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from tenants.experiments import ExperimentInvalid, validate_variants
-from tenants.models import Experiment, Membership, Tenant, Tier, Variant
+from tenants.models import Experiment, Invitation, Membership, Tenant, Tier, Variant
 from tenants.sign_in import AdminSignInForm
 
 admin.site.login_form = AdminSignInForm
@@ -158,3 +158,26 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
     list_filter = ["role", "active", "tenant"]
     search_fields = ["user__username", "tenant__slug"]
     raw_id_fields = ["user"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin[Invitation]):
+    """Seen and revoked here; sent over the API (the token exists only in the e-mail)."""
+
+    list_display = ["email", "tenant", "role", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["email", "tenant__slug"]
+    readonly_fields = [
+        "tenant",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
+    fields = [*readonly_fields, "revoked_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

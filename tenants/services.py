@@ -15,22 +15,30 @@ def tenant_create(*, slug: str, name: str, tier: Tier) -> Tenant:
     return Tenant.objects.create(slug=slug, name=name, tier=tier)
 
 
+def may_grant(*, actor_role: str | None, role: str) -> bool:
+    """Only owners (and platform staff: ``actor_role`` None) make owners, whether by creating an
+    account, inviting one or changing a role."""
+    return role != Role.OWNER or actor_role in (None, Role.OWNER)
+
+
+class UsernameTaken(Exception):
+    """The username belongs to an account already: it joins by invitation, with its consent."""
+
+
 @transaction.atomic
 def member_add(*, tenant: Tenant, username: str, email: str, password: str | None, role: Role) -> Membership:
-    """Add a user to a tenant, creating the user when the username is new.
+    """Create a new account and its membership of the tenant.
 
-    An existing user keeps their password: adding someone to a tenant must never let the
-    adder take over an account that other tenants rely on.
+    Only new accounts: an existing one (maybe another tenant's) is never bound to a tenant, nor
+    described, by someone else; it joins by accepting an invitation (``tenants.invitations``).
     """
     user_model = get_user_model()
-    user = user_model.objects.filter(username=username).first()
-    if user is None:
-        user = user_model(username=username, email=email)
-        validate_password(password or "", user)
-        user.set_password(password)
-        user.save()
-    if Membership.objects.for_tenant(tenant).filter(user=user).exists():
-        raise AlreadyMember(username)
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise UsernameTaken(username)
+    user = user_model(username=username, email=email)
+    validate_password(password or "", user)
+    user.set_password(password)
+    user.save()
     return Membership.objects.create(tenant=tenant, user=user, role=role)
 
 
@@ -45,8 +53,9 @@ class OwnersOnly(Exception):
 def _check_member_change(*, actor_role: str | None, membership: Membership, role: str, active: bool) -> None:
     """``actor_role`` None: platform staff. Locks the tenant's owner rows, so two concurrent
     demotions cannot both pass the last-owner check."""
-    touches_owner = membership.role == Role.OWNER or role == Role.OWNER
-    if touches_owner and actor_role not in (None, Role.OWNER):
+    if not may_grant(actor_role=actor_role, role=membership.role) or not may_grant(
+        actor_role=actor_role, role=role
+    ):
         raise OwnersOnly
     if membership.role == Role.OWNER and (role != Role.OWNER or not active):
         owners = list(

@@ -1,5 +1,5 @@
 """Every sign-in with a password goes through here: the API's token, the chat page's and the
-admin's login forms. Failures are counted (``tenants.login_throttle``); past the limits the
+admin's login forms. Failures are counted (``tenants.attempts``); past the limits the
 password is not even checked."""
 
 import math
@@ -13,7 +13,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from tenants import login_throttle
+from tenants import attempts
 
 
 def client_address(request: HttpRequest | None) -> str:
@@ -33,13 +33,13 @@ class ThrottledModelBackend(ModelBackend):
         if username is None or password is None:
             return None
         address = client_address(request)
-        if login_throttle.retry_after(username, address) is not None:
+        if attempts.sign_in_retry_after(username, address) is not None:
             raise PermissionDenied("too many failed sign-ins")  # ends authenticate(): no other backend
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
-            login_throttle.failed(username, address)
+            attempts.sign_in_failed(username, address)
         else:
-            login_throttle.succeeded(username)
+            attempts.sign_in_succeeded(username)
         return user
 
 
@@ -50,7 +50,7 @@ class _SaysWhenToRetry:
 
     def clean(self) -> dict[str, Any]:
         data = self.cleaned_data  # type: ignore[attr-defined]
-        wait = login_throttle.retry_after(data.get("username") or "", client_address(self.request))
+        wait = attempts.sign_in_retry_after(data.get("username") or "", client_address(self.request))
         if wait is not None:
             minutes = math.ceil(wait / 60)
             raise forms.ValidationError(

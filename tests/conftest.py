@@ -55,7 +55,7 @@ def _fresh_sign_ins() -> None:
     """Failed sign-ins and ended logins are counted per username and address (127.0.0.1 here):
     one test's must not lock the next one's users out."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in ("global:sign-in:*", "global:login-ended:*"):
+    for pattern in ("global:attempts:*", "global:login-ended:*"):
         keys = list(client.scan_iter(pattern))
         if keys:
             client.delete(*keys)

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tenants.models import Membership
-from tests.conftest import PASSWORD, World, client_for
+from tenants.models import Membership, Role
+from tests.conftest import PASSWORD, World, client_for, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,7 @@ def test_staff_token_without_tenant_creates_tenants_and_members(world: World) ->
     assert token.status_code == 200
     assert (
         staff.post("/api/v1/tenants/initech/members/", {"username": "peter"}, format="json").status_code
-        == 409
+        == 400
     )
     assert {t["slug"] for t in staff.get("/api/v1/tenants/").json()} == {"acme", "globex", "initech"}
 
@@ -134,16 +134,40 @@ def test_tenant_owners_manage_their_own_members_only(world: World) -> None:
     assert member.post("/api/v1/tenants/acme/members/", {"username": "eve"}, format="json").status_code == 403
 
 
-def test_adding_an_existing_user_never_changes_their_password(world: World) -> None:
-    staff = client_for(world.token(world.staff, None))
-    response = staff.post(
-        "/api/v1/tenants/globex/members/",
-        {"username": "alice", "password": "hijacked-pass-123"},
-        format="json",
+def test_an_existing_account_is_never_bound_nor_described_by_another_tenants_admin(
+    world: World, settings: Any
+) -> None:
+    """Members are created, never taken over: an existing username (another tenant's here) is a
+    400 that shows nothing of the account and binds nothing; repeated, it is throttled."""
+    owner = client_for(world.token(world.alice, world.acme))
+    taken = owner.post(
+        "/api/v1/tenants/acme/members/", {"username": "Carol", "password": "hijacked-pass-123"}, format="json"
     )
-    assert response.status_code == 201
-    world.alice.refresh_from_db()
-    assert world.alice.check_password(PASSWORD)
+    assert taken.status_code == 400 and "invitation" in taken.json()["errors"]["username"][0]
+    assert "carol@example.com" not in taken.content.decode()
+    assert not Membership.objects.for_tenant(world.acme).filter(user=world.carol).exists()
+    world.carol.refresh_from_db()
+    assert world.carol.check_password(PASSWORD)
+    for _ in range(settings.USERNAME_TAKEN_PER_ACTOR - 1):
+        assert (
+            owner.post("/api/v1/tenants/acme/members/", {"username": "bob"}, format="json").status_code == 400
+        )
+    throttled = owner.post(
+        "/api/v1/tenants/acme/members/", {"username": "fresh", "password": "fresh-password-77"}, format="json"
+    )
+    assert throttled.status_code == 429 and throttled.json()["retry_after"] > 0
+
+
+def test_only_owners_make_owners(world: World) -> None:
+    admin = make_user("adam")
+    Membership.objects.create(tenant=world.acme, user=admin, role=Role.ADMIN)
+    as_admin = client_for(world.token(admin, world.acme))
+    body = {"username": "boss", "password": "boss-password-77", "role": "owner"}
+    assert as_admin.post("/api/v1/tenants/acme/members/", body, format="json").status_code == 403
+    invite = {"email": "boss@example.com", "role": "owner"}
+    assert as_admin.post("/api/v1/tenants/acme/invitations/", invite, format="json").status_code == 403
+    owner = client_for(world.token(world.alice, world.acme))
+    assert owner.post("/api/v1/tenants/acme/members/", body, format="json").status_code == 201
 
 
 def test_weak_passwords_and_anonymous_calls_are_4xx_json(world: World) -> None:

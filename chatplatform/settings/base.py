@@ -71,13 +71,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Every password sign-in is throttled (tenants.sign_in, tenants.login_throttle): past
+# Every password sign-in is throttled (tenants.sign_in, tenants.attempts): past
 # SIGN_IN_FAILURES_PER_USERNAME or SIGN_IN_FAILURES_PER_ADDRESS failures in SIGN_IN_WINDOW_S,
-# sign-ins are refused until the window ends.
+# sign-ins are refused until the window ends; so is account creation by a tenant admin who met
+# USERNAME_TAKEN_PER_ACTOR taken usernames.
 AUTHENTICATION_BACKENDS = ["tenants.sign_in.ThrottledModelBackend"]
 SIGN_IN_FAILURES_PER_USERNAME = env_int("SIGN_IN_FAILURES_PER_USERNAME", 5)
 SIGN_IN_FAILURES_PER_ADDRESS = env_int("SIGN_IN_FAILURES_PER_ADDRESS", 30)
 SIGN_IN_WINDOW_S = env_int("SIGN_IN_WINDOW_S", 900)
+USERNAME_TAKEN_PER_ACTOR = env_int("USERNAME_TAKEN_PER_ACTOR", 10)
+# An invitation to join a tenant (tenants.invitations) can be accepted this long.
+INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:page"
 LOGOUT_REDIRECT_URL = "login"

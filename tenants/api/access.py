@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -23,6 +24,16 @@ def request_membership(request: Request) -> Membership | None:
 class IsPlatformStaff(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         return bool(request.user and request.user.is_staff)
+
+
+def actor_role(request: Request) -> str | None:
+    """The caller's role in its tenant; None for platform staff (who may do what owners do)."""
+    if request.user.is_staff:
+        return None
+    membership = request_membership(request)
+    if membership is None:
+        raise PermissionDenied("this endpoint needs a tenant token")
+    return membership.role
 
 
 def can_manage(request: Request, tenant_id: int) -> bool:

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from chat import api as chat_api
-from tenants.api import experiments, views
+from tenants.api import experiments, invitations, views
 
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
@@ -14,6 +14,16 @@ urlpatterns = [
         "tenants/<slug:slug>/members/<int:pk>/",
         views.TenantMemberDetailView.as_view(),
         name="tenant-member-detail",
+    ),
+    path(
+        "tenants/<slug:slug>/invitations/",
+        invitations.InvitationListCreateView.as_view(),
+        name="tenant-invitations",
+    ),
+    path(
+        "tenants/<slug:slug>/invitations/<int:pk>/",
+        invitations.InvitationDetailView.as_view(),
+        name="tenant-invitation-detail",
     ),
     path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),

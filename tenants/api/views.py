@@ -21,8 +21,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
 
-from tenants import login_throttle
-from tenants.api.access import IsPlatformStaff, can_manage, request_membership
+from tenants import attempts
+from tenants.api.access import IsPlatformStaff, actor_role, can_manage, request_membership
 from tenants.api.serializers import (
     LogoutSerializer,
     MemberCreateSerializer,
@@ -37,9 +37,10 @@ from tenants.logins import LOGIN_CLAIM, login_end
 from tenants.models import Membership, Tenant
 from tenants.selectors import forget_chat_configs
 from tenants.services import (
-    AlreadyMember,
     LastOwner,
     OwnersOnly,
+    UsernameTaken,
+    may_grant,
     member_add,
     member_remove,
     member_update,
@@ -66,7 +67,7 @@ class TokenObtainView(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if isinstance(username, str):
-            wait = login_throttle.retry_after(username, client_address(request))
+            wait = attempts.sign_in_retry_after(username, client_address(request))
             if wait is not None:
                 raise Throttled(wait, "too many failed sign-ins")
         serializer = self.get_serializer(data=request.data)
@@ -166,12 +167,20 @@ class TenantMembersView(APIView):
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MembershipSerializer})
     def post(self, request: Request, slug: str) -> Response:
+        """A new account and its membership. An existing account joins by invitation
+        (``invitations/``): it is never bound, nor described, by another tenant's admin."""
         tenant = visible_tenant(request, slug)
         if not can_manage(request, tenant.pk):
             raise PermissionDenied("only the tenant's owners and admins add members")
         serializer = MemberCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if not may_grant(actor_role=actor_role(request), role=data["role"]):
+            raise PermissionDenied("only owners make, change or remove owners")
+        actor_id = request.user.pk or 0
+        wait = attempts.username_taken_retry_after(actor_id)
+        if wait is not None:
+            raise Throttled(wait, "too many taken usernames")
         try:
             membership = member_add(
                 tenant=tenant,
@@ -182,8 +191,16 @@ class TenantMembersView(APIView):
             )
         except PasswordError as exc:
             raise ValidationError({"password": exc.messages}) from None
-        except AlreadyMember:
-            raise Conflict(f"{data['username']} is already a member of {tenant.slug}") from None
+        except UsernameTaken:
+            attempts.username_found_taken(actor_id)
+            raise ValidationError(
+                {
+                    "username": [
+                        "this username is taken: an existing account joins by invitation "
+                        f"(POST /api/v1/tenants/{tenant.slug}/invitations/ with its e-mail address)"
+                    ]
+                }
+            ) from None
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -200,8 +217,7 @@ class TenantMemberDetailView(APIView):
         )
         if membership is None:
             raise Http404
-        actor = None if request.user.is_staff else request_membership(request)
-        return membership, actor.role if actor is not None else None
+        return membership, actor_role(request)
 
     def _change(self, change: Any) -> None:
         try:
