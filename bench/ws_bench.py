@@ -280,8 +280,8 @@ def raise_limits(platform: LivePlatform, slug: str) -> None:
     """Limits far above what the benchmark sends: their cost is measured, not their refusals."""
     sql = (
         "UPDATE tenants_tenant SET messages_per_minute_override = 1000000, messages_per_hour_override = "
-        "100000000, max_concurrent_streams_override = 100000, monthly_token_budget_override = 1000000000000 "
-        "WHERE slug = %s"
+        "100000000, max_concurrent_streams_override = 100000, monthly_token_budget_override = 1000000000000, "
+        "max_sockets_per_user_override = 1000000, max_sockets_override = 1000000 WHERE slug = %s"
     )
     if platform.database:
         platform.sql(sql, [slug])

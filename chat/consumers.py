@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from billing.sockets import SocketSlots, TooManySockets, socket_slots_take
 from chat import drain
 from chat.heartbeat import SocketTimers
 from chat.protocol import (
@@ -19,6 +20,7 @@ from chat.protocol import (
     CLOSE_RIGHTS_REVOKED,
     CLOSE_SERVICE_RESTART,
     CLOSE_TOKEN_EXPIRED,
+    CLOSE_TOO_MANY_CONNECTIONS,
     CLOSE_TRY_AGAIN_LATER,
     ErrorCode,
     FrameError,
@@ -55,7 +57,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.open = False
-        self.timers = SocketTimers(send_ping=lambda: self._send({"type": "ping"}), close=self._close)
+        self.timers = SocketTimers(send_ping=self._ping, close=self._close)
+        self.slots: SocketSlots | None = None
         if drain.is_draining():
             log.info("ws.refused", reason="draining", path=self.scope.get("path"))
             await self.close()
@@ -81,6 +84,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except DATABASE_DOWN as exc:
             log.warning("ws.refused", reason="database unavailable", error=repr(exc))
             await self._refuse_open(database_down_frame(), CLOSE_TRY_AGAIN_LATER)
+            return
+        try:
+            self.slots = await socket_slots_take(
+                tenant_id=principal.tenant_id, user_id=principal.user_id, limits=self.config.limits
+            )
+        except TooManySockets as full:
+            log.info("ws.refused", reason="too many sockets", limit=full.limit)
+            metrics.ERRORS.labels(principal.tenant_slug, ErrorCode.TOO_MANY_CONNECTIONS.value).inc()
+            message = f"at most {full.most} chat connections at once ({full.limit}): close one first"
+            frame = error_frame(ErrorCode.TOO_MANY_CONNECTIONS, message, limit=full.limit)
+            await self._refuse_open(frame, CLOSE_TOO_MANY_CONNECTIONS)
             return
         await self.accept(principal.subprotocol)
         self.open = True
@@ -117,8 +131,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _close(self, code: int) -> None:
         await self.close(code=code)
 
+    async def _ping(self) -> None:
+        """The heartbeat: a ``ping`` frame, and the socket's slots kept alive."""
+        await self._send({"type": "ping"})
+        if self.slots is not None:
+            await self.slots.renew()
+
     async def disconnect(self, code: int) -> None:
         memory.releaser().socket_closed()
+        if self.slots is not None:
+            slots, self.slots = self.slots, None
+            await slots.release()
         if not self.open:
             return
         self.open = False

@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # Sent just before a 4403 close: the membership, role, user or tenant changed.
     ACCESS_REVOKED = "ACCESS_REVOKED"
+    # Sent just before a 4429 close: the user or the tenant has as many sockets open as allowed.
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 
 
 class FrameError(Exception):
@@ -43,6 +45,8 @@ CLOSE_RIGHTS_REVOKED = 4403
 # A conversation id that is not the caller's (unknown, or another user's or tenant's).
 CLOSE_NOT_FOUND = 4404
 CLOSE_PONG_TIMEOUT = 4408
+# Too many sockets open at once, for the user or the tenant (an error frame names which first).
+CLOSE_TOO_MANY_CONNECTIONS = 4429
 # Service Restart (RFC 6455's registry): this instance is draining; reconnect, to another one.
 CLOSE_SERVICE_RESTART = 1012
 # Try Again Later (RFC 6455's registry): a dependency (the database) is down; reconnect with backoff.

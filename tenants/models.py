@@ -19,6 +19,9 @@ class Tier(models.Model):
     messages_per_hour = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_streams = models.PositiveIntegerField()
     monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    # Chat sockets open at once: for one user, and for the whole tenant.
+    max_sockets_per_user = models.PositiveIntegerField(null=True, blank=True, default=10)
+    max_sockets = models.PositiveIntegerField(null=True, blank=True, default=100)
 
     class Meta:
         ordering = ["messages_per_minute"]
@@ -93,6 +96,8 @@ class Tenant(models.Model):
     messages_per_hour_override = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_streams_override = models.PositiveIntegerField(null=True, blank=True)
     monthly_token_budget_override = models.PositiveBigIntegerField(null=True, blank=True)
+    max_sockets_per_user_override = models.PositiveIntegerField(null=True, blank=True)
+    max_sockets_override = models.PositiveIntegerField(null=True, blank=True)
     # Messages a single user may send per minute (empty: the tenant's per-minute limit).
     user_messages_per_minute = models.PositiveIntegerField(null=True, blank=True)
     # USD one conversation may cost before it is refused (empty: no cap).

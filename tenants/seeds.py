@@ -10,6 +10,8 @@ TIERS: list[dict[str, Any]] = [
         "messages_per_hour": 100,
         "max_concurrent_streams": 1,
         "monthly_token_budget": 100_000,
+        "max_sockets_per_user": 5,
+        "max_sockets": 25,
     },
     {
         "slug": "professional",
@@ -18,6 +20,8 @@ TIERS: list[dict[str, Any]] = [
         "messages_per_hour": 500,
         "max_concurrent_streams": 3,
         "monthly_token_budget": 1_000_000,
+        "max_sockets_per_user": 20,
+        "max_sockets": 1000,
     },
     {
         "slug": "enterprise",
@@ -26,6 +30,8 @@ TIERS: list[dict[str, Any]] = [
         "messages_per_hour": 2000,
         "max_concurrent_streams": 10,
         "monthly_token_budget": 10_000_000,
+        "max_sockets_per_user": 50,
+        "max_sockets": 10_000,
     },
     {
         "slug": "unlimited",
@@ -34,12 +40,16 @@ TIERS: list[dict[str, Any]] = [
         "messages_per_hour": None,
         "max_concurrent_streams": 25,
         "monthly_token_budget": None,
+        "max_sockets_per_user": None,
+        "max_sockets": None,
     },
 ]
 
 
 def seed_tiers(tier_model: Any) -> None:
-    """Create or update the standard tiers (takes the model so migrations can pass theirs)."""
+    """Create or update the standard tiers (takes the model so migrations can pass theirs: an
+    earlier migration's model lacks the later fields, which a later migration seeds)."""
+    fields = {field.name for field in tier_model._meta.get_fields()}
     for tier in TIERS:
-        values = {key: value for key, value in tier.items() if key != "slug"}
+        values = {key: value for key, value in tier.items() if key != "slug" and key in fields}
         tier_model.objects.update_or_create(slug=tier["slug"], defaults=values)

@@ -31,6 +31,8 @@ class TenantLimits:
     monthly_token_budget: int | None
     conversation_cost_cap_usd: Decimal | None
     tier_name: str
+    max_sockets_per_user: int | None = None
+    max_sockets: int | None = None
 
 
 def _first_set(*values: int | None) -> int | None:
@@ -50,6 +52,8 @@ def tenant_limits(tenant: Tenant) -> TenantLimits:
         monthly_token_budget=_first_set(tenant.monthly_token_budget_override, tier.monthly_token_budget),
         conversation_cost_cap_usd=tenant.conversation_cost_cap_usd,
         tier_name=tier.name,
+        max_sockets_per_user=_first_set(tenant.max_sockets_per_user_override, tier.max_sockets_per_user),
+        max_sockets=_first_set(tenant.max_sockets_override, tier.max_sockets),
     )
 
 

@@ -157,3 +157,28 @@ async def test_concurrent_reservations_never_overshoot(store: LimitStore) -> Non
         )
     )
     assert sum(r.admitted for r in results) == 3  # 9,000 + 3 * 300 <= 10,000 < 9,000 + 4 * 300
+
+
+def socket_slot(key: str, lease_id: str, most: int) -> StreamLease:
+    return StreamLease(key=key, lease_id=lease_id, max_streams=most, ttl_s=30)
+
+
+async def test_socket_slots_are_taken_in_every_set_or_in_none_and_given_back(store: LimitStore) -> None:
+    prefix = ns()
+
+    def slots(user: int, lease_id: str) -> list[StreamLease]:
+        return [
+            socket_slot(f"{prefix}:sockets:user:{user}", lease_id, 2),
+            socket_slot(f"{prefix}:sockets", lease_id, 3),
+        ]
+
+    assert await store.hold(leases=slots(1, "a")) is None
+    assert await store.hold(leases=slots(1, "b")) is None
+    assert await store.hold(leases=slots(1, "c")) == 0  # the user's set is full
+    assert await store.hold(leases=slots(2, "d")) is None  # the tenant's set is at 3 now
+    assert await store.hold(leases=slots(3, "e")) == 1  # full: and user 3's set took nothing
+    await store.release(leases=slots(1, "a"))
+    assert await store.hold(leases=slots(3, "e")) is None
+    await store.release(leases=slots(3, "e"))
+    assert await store.hold(leases=slots(3, "f")) is None
+    assert await store.hold(leases=[]) is None

@@ -190,6 +190,7 @@ async def test_fifty_concurrent_streams_through_the_socket_stay_within_one_answe
         max_concurrent_streams_override=100,
         messages_per_minute_override=1000,
         max_tokens_per_response=max_tokens,
+        max_sockets_per_user_override=50,
     )
     await add_usage(world.acme, world.alice, budget - 1_000)  # room for a handful of answers
     sockets = [(await open_chat(world.token(world.alice, world.acme)))[0] for _ in range(50)]

@@ -85,3 +85,12 @@ class LimitStore(Protocol):
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
         """Set this month's used tokens (from the ledger), unless another instance already did."""
         ...
+
+    async def hold(self, *, leases: list[StreamLease]) -> int | None:
+        """Take a slot in every lease's set (each with its own ``max_streams``), atomically: all
+        or none. None when taken; else the index of the first set that is full."""
+        ...
+
+    async def release(self, *, leases: list[StreamLease]) -> None:
+        """Give back the slots ``hold`` took (``renew`` keeps each alive meanwhile)."""
+        ...

@@ -78,6 +78,19 @@ class MemoryLimitStore:
             state.reserved.pop(lease.lease_id, None)
             state.used += tokens
 
+    async def hold(self, *, leases: list[StreamLease]) -> int | None:
+        now = time.time()
+        for index, lease in enumerate(leases):
+            if len(self._live_leases(lease.key, now)) >= lease.max_streams:
+                return index
+        for lease in leases:
+            self._leases[lease.key][lease.lease_id] = now + lease.ttl_s
+        return None
+
+    async def release(self, *, leases: list[StreamLease]) -> None:
+        for lease in leases:
+            self._leases.get(lease.key, {}).pop(lease.lease_id, None)
+
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
         if self._budget(keys, time.time()) is None:
             self._budgets[keys.counters] = _Budget(used=used, expires_at=time.time() + ttl_s)

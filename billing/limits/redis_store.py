@@ -108,6 +108,24 @@ redis.call('HINCRBY', KEYS[2], 'used', tonumber(ARGV[2]))
 return 1
 """
 
+# KEYS: lease sets. ARGV: lease_id, ttl_ms, then each set's most slots. Returns 0 (taken, in
+# every set) or the 1-based index of the first full set (nothing taken).
+_HOLD = (
+    LUA_NOW_MS
+    + """
+local ttl = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then return i end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[1])
+  redis.call('PEXPIRE', key, ttl)
+end
+return 0
+"""
+)
+
 # KEYS: counters. ARGV: used, ttl_s.
 _SEED = """
 if redis.call('HSETNX', KEYS[1], 'used', ARGV[1]) == 1 then
@@ -128,6 +146,8 @@ class RedisLimitStore:
         self._renew = client.register_script(_RENEW)
         self._finish = client.register_script(_FINISH)
         self._seed = client.register_script(_SEED)
+        self._hold = client.register_script(_HOLD)
+        self._client = client
 
     async def admit(
         self, *, limits: list[RateLimit], lease: StreamLease, claim: BudgetClaim | None
@@ -163,6 +183,24 @@ class RedisLimitStore:
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
         await _call(lambda: self._seed(keys=[keys.counters], args=[used, round(ttl_s)]))
+
+    async def hold(self, *, leases: list[StreamLease]) -> int | None:
+        if not leases:
+            return None
+        ttl_ms = round(leases[0].ttl_s * 1000)
+        args: list[Any] = [leases[0].lease_id, ttl_ms, *(lease.max_streams for lease in leases)]
+        full = int(await _call(lambda: self._hold(keys=[lease.key for lease in leases], args=args)))
+        return full - 1 if full else None
+
+    async def release(self, *, leases: list[StreamLease]) -> None:
+        async def zrem() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for lease in leases:
+                    pipe.zrem(lease.key, lease.lease_id)
+                await pipe.execute()
+
+        if leases:
+            await _call(zrem)
 
 
 async def _call(command: Callable[[], Awaitable[T]]) -> T:

@@ -199,6 +199,8 @@ CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
 LIMITS_ENABLED = env_bool("LIMITS_ENABLED", True)
 # 0 turns the platform-wide rate limit off.
 GLOBAL_MESSAGES_PER_MINUTE = env_int("GLOBAL_MESSAGES_PER_MINUTE", 0)
+# A socket's slot (billing.sockets) is renewed with each heartbeat ping; it lapses this long after.
+SOCKET_LEASE_TTL_S = env_float("SOCKET_LEASE_TTL_S", 3 * CHAT_PING_INTERVAL_S + CHAT_PONG_TIMEOUT_S)
 # A stream slot lapses this long after its process stopped renewing it.
 STREAM_LEASE_TTL_S = env_float("STREAM_LEASE_TTL_S", 30.0)
 # A budget reservation that is never settled lapses after this long.
