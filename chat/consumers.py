@@ -225,8 +225,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_escalate(self, frame: dict[str, Any]) -> None:
         await escalation_request(
-            tenant_id=self.principal.tenant_id,
-            conversation_id=self.session.conversation_id,
+            session=self.session,
             reason=parse_escalate(frame),
             sink=self,
         )

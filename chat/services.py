@@ -19,10 +19,17 @@ from chat.gateway.moderation import scrubbed
 from chat.history.context import build_context
 from chat.history.ids import allocate_message_ids
 from chat.history.memory import Remembered
+from chat.history.pending import conversation_materialize
 from chat.models import Conversation, Message, Role
-from chat.selectors import StoredAnswer, answer_for_client_id, conversation_cost, conversation_state
+from chat.selectors import (
+    ConversationNotFound,
+    ConversationState,
+    StoredAnswer,
+    answer_for_client_id,
+    conversation_cost,
+    conversation_state,
+)
 from chat.turns.stream import Outcome, PreparedTurn
-from tenants.experiments import active_experiment, assign
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
@@ -32,13 +39,6 @@ class ConversationOverBudget(Exception):
     def __init__(self, *, spent: Decimal, cap: Decimal) -> None:
         super().__init__(f"spent {spent} of {cap} USD")
         self.spent, self.cap = spent, cap
-
-
-def conversation_start(*, tenant_id: int, user_id: int) -> Conversation:
-    """A new conversation, in the user's variant of the tenant's running experiment, if any."""
-    experiment = active_experiment(tenant_id=tenant_id)
-    variant = assign(experiment=experiment, user_id=user_id) if experiment is not None else None
-    return Conversation.objects.create(tenant_id=tenant_id, user_id=user_id, variant=variant)
 
 
 def turn_begin(
@@ -67,7 +67,16 @@ def turn_begin(
         spent = conversation_cost(tenant_id=config.tenant_id, conversation_id=conversation_id)
         if spent >= cap:
             raise ConversationOverBudget(spent=spent, cap=cap)
-    state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
+    try:
+        state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
+    except ConversationNotFound:  # its first message: the row is written now (chat.history.pending)
+        conversation_materialize(
+            tenant_id=config.tenant_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            variant_id=variant_id,
+        )
+        state = ConversationState(summary="", summary_upto_id=None, summary_message_count=0, message_count=0)
     price = price_for(answering_model)
     if price.by_default:
         log.warning("billing.priced_by_default", model=answering_model, tenant=config.tenant_slug)

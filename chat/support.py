@@ -6,9 +6,11 @@ from datetime import datetime
 from django.utils import timezone
 
 from chat.gateway.moderation import scrubbed
+from chat.history.pending import conversation_materialize
 from chat.services import conversation_escalate
 from chat.tasks import send_escalation_email
 from chat.turns.generations import TurnSink
+from chat.turns.prepare import ChatSession
 from chatplatform.db import in_db_thread
 from tenants.selectors import chat_config_get
 
@@ -27,18 +29,24 @@ def asks_for_human(text: str) -> bool:
     return _HUMAN.search(text) is not None
 
 
-async def escalation_request(*, tenant_id: int, conversation_id: int, reason: str, sink: TurnSink) -> None:
+async def escalation_request(*, session: ChatSession, reason: str, sink: TurnSink) -> None:
     """The user asks for a human (the ``escalate`` frame, or in words): escalate, then tell them."""
-    await in_db_thread(escalate)(
-        tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=timezone.now()
-    )
+    await in_db_thread(escalate)(session=session, reason=reason, now=timezone.now())
     await sink.emit({"type": "escalated"})
 
 
-def escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> None:
+def escalate(*, session: ChatSession, reason: str, now: datetime) -> None:
     """Mark the conversation escalated and, the first time only, e-mail the tenant's escalation
     address (a Celery task, sent once the update is committed). The reason is redacted before it
-    is stored (the admin shows it, the e-mail quotes it), then cut to ``REASON_MAX_CHARS``."""
+    is stored (the admin shows it, the e-mail quotes it), then cut to ``REASON_MAX_CHARS``. A
+    conversation with no message yet is written now: a human must see it."""
+    tenant_id, conversation_id = session.tenant_id, session.conversation_id
+    conversation_materialize(
+        tenant_id=tenant_id,
+        user_id=session.user_id,
+        conversation_id=conversation_id,
+        variant_id=session.overrides.variant_id if session.overrides is not None else None,
+    )
     config = chat_config_get(tenant_id=tenant_id)
     reason = scrubbed(pii_filter=config.pii_filter, text=reason)[:REASON_MAX_CHARS]
     if conversation_escalate(tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=now):

@@ -11,7 +11,7 @@ from billing.models import UsageRecord
 from chat.models import Conversation, Message
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
-from tests.ws import TIMEOUT, ask, frames_until, open_chat, send_message, streamed_text
+from tests.ws import TIMEOUT, ask, connect, frames_until, open_chat, send_message, streamed_text
 
 
 @database_sync_to_async
@@ -27,12 +27,28 @@ def usage_of(message_id: int) -> UsageRecord:
 async def test_ready_carries_the_conversation_and_the_tenants_greeting(
     world: World, fake_llm: FakeOpenAI
 ) -> None:
+    """The conversation's id is valid from ``ready`` on (a reconnect to it works), but its row is
+    written with its first message: a bare connection leaves nothing behind."""
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     assert ready["greeting"] == "Welcome to Acme support!"
     assert ready["resumable"] == []
-    conversation = await database_sync_to_async(Conversation.all_tenants.get)(pk=ready["conversation_id"])
-    assert (conversation.tenant_id, conversation.user_id) == (world.acme.pk, world.alice.pk)
+    conversation_id = ready["conversation_id"]
+    assert not await Conversation.all_tenants.filter(pk=conversation_id).aexists()
     await communicator.disconnect()
+    again, ready_again = await open_chat(world.token(world.alice, world.acme), f"/ws/chat/{conversation_id}/")
+    assert ready_again["conversation_id"] == conversation_id
+    intruder, connected, _ = await connect(
+        f"/ws/chat/{conversation_id}/", token=world.token(world.bob, world.acme)
+    )
+    assert connected and (await intruder.receive_json_from(TIMEOUT))["code"] == "NOT_FOUND"  # not bob's
+    await ask(again, "hello [[tokens=2]]")
+    conversation = await Conversation.all_tenants.aget(pk=conversation_id)
+    assert (conversation.tenant_id, conversation.user_id, conversation.message_count) == (
+        world.acme.pk,
+        world.alice.pk,
+        2,
+    )
+    await again.disconnect()
 
 
 async def test_a_message_streams_typing_tokens_and_done_then_is_stored(

@@ -156,14 +156,14 @@ async def test_resolve_and_escalate_frames_and_a_request_in_words(world: World, 
     await Tenant.objects.filter(pk=world.acme.pk).aupdate(escalation_email="support@acme.test")
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     conversation_id = ready["conversation_id"]
-    await communicator.send_json_to({"type": "resolve"})
-    assert await communicator.receive_json_from() == {"type": "resolved"}
     await communicator.send_json_to({"type": "escalate", "reason": 7})
     assert (await communicator.receive_json_from())["code"] == "BAD_REQUEST"
 
     await send_message(communicator, "This is useless, can I talk to a human? [[tokens=2]]")
     frames = await frames_until(communicator, "done")
     assert frames[0] == {"type": "escalated"} and frames[-1]["finish_reason"] == "stop"  # and it answers
+    await communicator.send_json_to({"type": "resolve"})
+    assert await communicator.receive_json_from() == {"type": "resolved"}
     await communicator.send_json_to({"type": "escalate"})
     assert await communicator.receive_json_from() == {"type": "escalated"}
     await communicator.disconnect()
@@ -179,7 +179,8 @@ async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_re
     """The message, the escalation reason (in words or in the frame), the e-mail quoting it and a
     feedback comment all get the redacted text."""
     card, email = "4111 1111 1111 1111", "jane.doe@example.org"
-    await reconfigure(world.acme, pii_filter=True, escalation_email="support@acme.test")
+    # No address while chatting: a worker running this module's other tests sends nothing yet.
+    await reconfigure(world.acme, pii_filter=True, escalation_email="")
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     await send_message(communicator, f"Talk to a human: my card {card} was charged twice [[tokens=2]]")
     done = (await frames_until(communicator, "done"))[-1]
@@ -198,9 +199,26 @@ async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_re
     stored = [m async for m in Message.objects.for_tenant(world.acme.pk).filter(conversation=conversation)]
     assert [m.feedback_comment for m in stored if m.role == "assistant"] == ["mail [EMAIL]"]
     assert all(card not in m.content for m in stored)
+    await reconfigure(world.acme, escalation_email="support@acme.test")
     assert await sync_to_async(send_escalation_email.apply)(args=(world.acme.pk, conversation.pk))
     (sent,) = mail.outbox
     assert "[CARD]" in sent.body and card not in sent.body and email not in sent.body
+
+
+async def test_asking_for_a_human_before_any_message_keeps_the_conversation(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """A bare conversation has no row (chat.history.pending), but one escalated gets it: a human
+    must see it. Resolving a conversation with nothing in it changes nothing."""
+    communicator, ready = await open_chat(world.token(world.bob, world.acme))
+    await communicator.send_json_to({"type": "resolve"})
+    assert await communicator.receive_json_from() == {"type": "resolved"}
+    assert not await Conversation.all_tenants.filter(pk=ready["conversation_id"]).aexists()
+    await communicator.send_json_to({"type": "escalate", "reason": "call me"})
+    assert await communicator.receive_json_from() == {"type": "escalated"}
+    await communicator.disconnect()
+    conversation = await Conversation.objects.for_tenant(world.acme.pk).aget(pk=ready["conversation_id"])
+    assert conversation.escalated and conversation.user_id == world.bob.pk and not conversation.resolved
 
 
 def test_new_tenants_have_the_pii_filter_on() -> None:

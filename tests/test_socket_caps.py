@@ -4,6 +4,7 @@ its slot back at once."""
 
 from channels.testing import WebsocketCommunicator
 
+from chat.models import Conversation
 from tenants.models import Tenant
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
@@ -41,3 +42,16 @@ async def test_a_tenant_holds_at_most_its_sockets(world: World, fake_llm: FakeOp
     for socket in [*sockets, other]:
         await socket.disconnect()
     assert await Tenant.objects.filter(pk=world.acme.pk, max_sockets_override=3).aexists()
+
+
+async def test_bare_connections_leave_nothing_behind(world: World, fake_llm: FakeOpenAI) -> None:
+    """Handshakes in a loop write no conversation: a conversation's row comes with its first
+    message (``chat.history.pending``)."""
+    token = world.token(world.carol, world.globex)
+    seen = set()
+    for _ in range(30):
+        communicator, ready = await open_chat(token)
+        seen.add(ready["conversation_id"])
+        await communicator.disconnect()
+    assert len(seen) == 30
+    assert not await Conversation.all_tenants.filter(tenant=world.globex).aexists()

@@ -1,23 +1,33 @@
-"""Message ids allocated before a generation starts.
+"""Ids allocated before their rows are written.
 
 Token frames carry the answer's ``message_id`` from the first frame on, but the messages are
-written only when the answer ends, in one transaction. So the ids come first: on PostgreSQL from
-the table's own identity sequence (safe across processes and instances); on the embedded SQLite
-default, which runs as one process, from an in-process counter seeded from the table.
+written only when the answer ends, in one transaction; a socket's ``ready`` carries its
+``conversation_id``, but the conversation is written with its first message (a bare connection
+leaves nothing behind). So the ids come first: on PostgreSQL from the table's own identity
+sequence (safe across processes and instances); on the embedded SQLite default, which runs as
+one process, from an in-process counter per table seeded from the table.
 """
 
 import threading
 
-from django.db import connection
+from django.db import connection, models
 
-from chat.models import Message
+from chat.models import Conversation, Message
 
 _lock = threading.Lock()
-_next_local_id: int | None = None
+_next_local_ids: dict[str, int] = {}
 
 
 def allocate_message_ids(count: int) -> list[int]:
-    table = Message._meta.db_table
+    return _allocate(Message, count)
+
+
+def allocate_conversation_id() -> int:
+    return _allocate(Conversation, 1)[0]
+
+
+def _allocate(model: type[models.Model], count: int) -> list[int]:
+    table = model._meta.db_table
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -25,12 +35,11 @@ def allocate_message_ids(count: int) -> list[int]:
                 [table, count],
             )
             return [row[0] for row in cursor.fetchall()]
-    global _next_local_id
     with _lock:
-        if _next_local_id is None:
+        if table not in _next_local_ids:
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
-                _next_local_id = cursor.fetchone()[0] + 1
-        first = _next_local_id
-        _next_local_id += count
+                _next_local_ids[table] = cursor.fetchone()[0] + 1
+        first = _next_local_ids[table]
+        _next_local_ids[table] += count
     return list(range(first, first + count))

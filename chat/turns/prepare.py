@@ -11,13 +11,15 @@ import structlog
 from chat.gateway.model_routing import route_model
 from chat.gateway.moderation import BlockedTopic, moderate
 from chat.history.memory import Remembered
+from chat.history.pending import conversation_allocate, conversation_pending
 from chat.protocol import ErrorCode
-from chat.selectors import ClientIdTaken, StoredAnswer, conversation_for_user
-from chat.services import ConversationOverBudget, conversation_start, turn_begin
+from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
+from chat.services import ConversationOverBudget, turn_begin
 from chat.turns.stream import PreparedTurn
 from chatplatform import metrics
 from chatplatform.tracing import tracer
-from tenants.experiments import Overrides
+from tenants.experiments import Overrides, active_experiment, assign
+from tenants.models import Variant
 from tenants.selectors import ChatConfig, chat_config_get, chat_role
 
 log = structlog.stdlib.get_logger(__name__)
@@ -43,20 +45,33 @@ class ChatSession:
 def session_open(
     *, tenant_id: int, tenant_slug: str, user_id: int, role: str, conversation_id: int | None
 ) -> tuple[ChatSession, ChatConfig]:
-    """The session of a new conversation (``conversation_id`` None) or of one of the user's own
-    (else ``ConversationNotFound``); it keeps the experiment variant it started in."""
+    """The session of a new conversation (``conversation_id`` None: an id, no row yet, see
+    ``chat.history.pending``) or of one of the user's own, written or still pending (else
+    ``ConversationNotFound``); it keeps the experiment variant it started in."""
+    variant: Variant | None
     if conversation_id is None:
-        conversation = conversation_start(tenant_id=tenant_id, user_id=user_id)
-    else:
-        conversation = conversation_for_user(
-            tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
+        experiment = active_experiment(tenant_id=tenant_id)
+        variant = assign(experiment=experiment, user_id=user_id) if experiment is not None else None
+        conversation_id = conversation_allocate(
+            tenant_id=tenant_id, user_id=user_id, variant_id=variant.pk if variant is not None else None
         )
-    variant = conversation.variant
+    else:
+        try:
+            variant = conversation_for_user(
+                tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
+            ).variant
+        except ConversationNotFound:
+            pending, variant_id = conversation_pending(
+                tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
+            )
+            if not pending:
+                raise
+            variant = Variant.objects.filter(pk=variant_id).first() if variant_id is not None else None
     session = ChatSession(
         tenant_id=tenant_id,
         tenant_slug=tenant_slug,
         user_id=user_id,
-        conversation_id=conversation.pk,
+        conversation_id=conversation_id,
         role=role,
         overrides=Overrides.of(variant) if variant is not None else None,
     )

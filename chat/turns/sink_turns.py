@@ -61,8 +61,7 @@ class SinkTurns:
         session = self._session
         if asks_for_human(content):
             await escalation_request(
-                tenant_id=session.tenant_id,
-                conversation_id=session.conversation_id,
+                session=session,
                 reason=f"asked in the chat: {content}",
                 sink=self._sink,
             )

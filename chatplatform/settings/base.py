@@ -156,6 +156,9 @@ OUTBOX_LOCK_S = env_float("OUTBOX_LOCK_S", 60.0)
 # Off only for measurements (bench/ws_bench.py --mirror off): frames are not copied to the store.
 CHAT_STREAM_MIRROR = env_bool("CHAT_STREAM_MIRROR", True)
 
+# A new conversation has an id, not a row, until its first message (chat.history.pending); a
+# reconnect to it finds it for this long.
+CHAT_PENDING_CONVERSATION_S = env_int("CHAT_PENDING_CONVERSATION_S", 86_400)
 # Chat protocol limits (DESIGN.md, WebSocket protocol v1).
 CHAT_MAX_FRAME_BYTES = 32 * 1024
 CHAT_TOKEN_FRAME_INTERVAL_MS = env_int("CHAT_TOKEN_FRAME_INTERVAL_MS", 40)
