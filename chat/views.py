@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from chat.analytics import stats_rows, today_utc
+from chatplatform.csp import allow_images_from
 from tenants.experiment_results import experiment_results
 from tenants.models import Experiment, Role
 from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user
@@ -40,11 +41,13 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     current, count = _current_membership(request)
     if current is None:
         return redirect("chat:choose-tenant")
-    return render(
+    hosts = list(current.tenant.allowed_image_hosts)
+    page = render(
         request,
         "chat/chat.html",
-        {"membership": current, "tenant": current.tenant, "several": count > 1},
+        {"membership": current, "tenant": current.tenant, "several": count > 1, "image_hosts": hosts},
     )
+    return allow_images_from(page, hosts)
 
 
 @login_required

@@ -59,7 +59,10 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
             "Model routing",
             {"fields": ["routing_model_simple", "routing_model_moderate", "routing_model_complex"]},
         ),
-        ("Moderation and support", {"fields": ["blocked_topics", "pii_filter", "escalation_email"]}),
+        (
+            "Moderation and support",
+            {"fields": ["blocked_topics", "pii_filter", "escalation_email", "allowed_image_hosts"]},
+        ),
         (
             "Conversations",
             {"fields": ["summarize_after_messages", "idle_close_minutes", "retention_days"]},

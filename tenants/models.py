@@ -1,5 +1,6 @@
 """Tiers, tenants with their assistant configuration, and memberships."""
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -51,6 +52,10 @@ def unpriced_model_errors(values: dict[str, str]) -> dict[str, str]:
     }
 
 
+# A host name as a CSP source may name it (letters, digits, hyphens, dots; no scheme, port, path).
+HOSTNAME_PATTERN = r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$"
+
+
 class Tenant(models.Model):
     slug = models.SlugField(unique=True, max_length=50)
     name = models.CharField(max_length=200)
@@ -75,6 +80,9 @@ class Tenant(models.Model):
     # On by default (PII is filtered at the gateway); tenants created before keep their setting.
     pii_filter = models.BooleanField(default=True)
     escalation_email = models.EmailField(blank=True)
+    # Hosts whose images an answer may show (https only); any other remote image is shown as a
+    # link, and the chat page's Content-Security-Policy allows only these (chatplatform.csp).
+    allowed_image_hosts = models.JSONField(default=list, blank=True)
     # A conversation with no message for this long is ended (chat.tasks.close_idle_conversations).
     idle_close_minutes = models.PositiveIntegerField(default=30)
     # Messages older than this many days are deleted (empty: kept).
@@ -120,8 +128,15 @@ class Tenant(models.Model):
             self.refresh_from_db(fields=["config_version"])
 
     def clean(self) -> None:
-        """The admin's check; the REST API's is the config serializer's (the same rule)."""
-        errors = unpriced_model_errors({field: getattr(self, field) for field in MODEL_FIELDS})
+        """The admin's check; the REST API's is the config serializer's (the same rules)."""
+        errors: dict[str, Any] = dict(
+            unpriced_model_errors({field: getattr(self, field) for field in MODEL_FIELDS})
+        )
+        hosts = self.allowed_image_hosts
+        if not isinstance(hosts, list) or not all(
+            isinstance(host, str) and re.match(HOSTNAME_PATTERN, host) for host in hosts
+        ):
+            errors["allowed_image_hosts"] = 'a list of host names, such as ["images.example.com"]'
         if errors:
             raise ValidationError(errors)
 

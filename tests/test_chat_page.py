@@ -5,7 +5,7 @@ from django.test import Client
 
 from tenants.models import Membership, Role
 from tenants.selectors import SESSION_TENANT_KEY
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,3 +46,34 @@ def test_an_inactive_tenant_is_not_offered(world: World) -> None:
     client = logged_in("carol")
     response = client.get("/chat/", follow=True)
     assert b"not a member of any active workspace" in response.content
+
+
+def test_every_page_has_the_content_security_policy(world: World) -> None:
+    """No script but this origin's (the API docs included: Swagger UI is served from here), no
+    image from elsewhere but the tenant's allowed hosts, no framing."""
+    client = logged_in("carol")
+    for path in ["/chat/", "/accounts/login/", "/admin/login/", "/api/docs/", "/api/v1/tenants/"]:
+        policy = client.get(path)["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy, path
+        assert "img-src 'self' data:;" in policy, path
+    docs = client.get("/api/docs/").content.decode()
+    assert "cdn.jsdelivr.net" not in docs and "/static/drf_spectacular_sidecar/" in docs
+    assert "<script>" not in docs  # the start-up script is a file of its own
+    assert client.get("/chat/")["X-Frame-Options"] == "DENY"
+
+
+def test_a_tenants_allowed_image_hosts_widen_its_chat_pages_img_src_only(world: World) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    bad = owner.patch(
+        "/api/v1/tenants/acme/config/", {"allowed_image_hosts": ["https://x.test/a"]}, format="json"
+    )
+    assert bad.status_code == 400 and "allowed_image_hosts" in bad.json()["errors"]
+    good = owner.patch(
+        "/api/v1/tenants/acme/config/", {"allowed_image_hosts": ["img.acme.test"]}, format="json"
+    )
+    assert good.status_code == 200, good.json()
+    assert (
+        "img-src 'self' data: https://img.acme.test;"
+        in logged_in("bob").get("/chat/")["Content-Security-Policy"]
+    )
+    assert "img.acme.test" not in logged_in("carol").get("/chat/")["Content-Security-Policy"]  # globex's page

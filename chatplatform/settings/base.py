@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "tenants",
     "billing",
     "chat",
@@ -47,8 +48,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatplatform.csp.ContentSecurityPolicyMiddleware",
 ]
 
+X_FRAME_OPTIONS = "DENY"  # with the CSP's frame-ancestors 'none', for older browsers
+SECURE_CONTENT_TYPE_NOSNIFF = True
 ROOT_URLCONF = "chatplatform.urls"
 ASGI_APPLICATION = "chatplatform.asgi.application"
 
@@ -136,6 +140,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tenants, members and (later) usage, analytics and experiments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from this server's static files, pinned with the package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # Generations (chat.turns): an answer outlives its socket. Nobody attached for the orphan grace:

@@ -57,9 +57,52 @@
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
-  // Markdown from the model is untrusted: marked renders it, DOMPurify strips anything active.
+  // Markdown from the model is untrusted: marked renders it, DOMPurify strips anything active
+  // (forms too: an answer must not ask for input). Images load only from this origin and the
+  // hosts the tenant allows (the page's CSP says the same); any other is shown as a link, so an
+  // answer cannot make the browser fetch a URL by itself (a prompt-injected model could leak the
+  // conversation in it). The HTML is parsed in an inert <template> first: nothing is fetched
+  // before the images are checked.
+  const imageHosts = new Set(JSON.parse(document.getElementById("image-hosts").textContent));
+  const SANITIZE = {
+    USE_PROFILES: { html: true },
+    FORBID_TAGS: ["form", "input", "button", "textarea", "select", "option", "style"],
+  };
+
+  function imageAllowed(src) {
+    try {
+      const url = new URL(src, location.href);
+      return (
+        url.origin === location.origin ||
+        url.protocol === "data:" ||
+        (url.protocol === "https:" && imageHosts.has(url.hostname))
+      );
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function asLink(img) {
+    const link = document.createElement("a");
+    link.href = img.getAttribute("src") || "";
+    link.rel = "noopener noreferrer nofollow";
+    link.target = "_blank";
+    link.className = "blocked-image";
+    link.textContent = `[image: ${img.getAttribute("alt") || link.href}]`;
+    return link;
+  }
+
   function renderMarkdown(el, text) {
-    el.innerHTML = DOMPurify.sanitize(marked.parse(text), { USE_PROFILES: { html: true } });
+    const inert = document.createElement("template");
+    inert.innerHTML = DOMPurify.sanitize(marked.parse(text), SANITIZE);
+    for (const img of inert.content.querySelectorAll("img")) {
+      if (!imageAllowed(img.getAttribute("src") || "")) img.replaceWith(asLink(img));
+    }
+    for (const link of inert.content.querySelectorAll("a[href]")) {
+      link.rel = "noopener noreferrer nofollow";
+      link.target = "_blank";
+    }
+    el.replaceChildren(inert.content);
   }
 
   function bubble(role, text) {

@@ -7,7 +7,15 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tenants.logins import LOGIN_CLAIM, new_login_id, token_still_valid
-from tenants.models import MODEL_FIELDS, Membership, Role, Tenant, Tier, unpriced_model_errors
+from tenants.models import (
+    HOSTNAME_PATTERN,
+    MODEL_FIELDS,
+    Membership,
+    Role,
+    Tenant,
+    Tier,
+    unpriced_model_errors,
+)
 from tenants.selectors import active_membership
 
 
@@ -115,6 +123,9 @@ class TenantConfigSerializer(serializers.ModelSerializer):
     blocked_topics = serializers.ListField(
         child=serializers.CharField(max_length=200), max_length=500, required=False
     )
+    allowed_image_hosts = serializers.ListField(
+        child=serializers.RegexField(HOSTNAME_PATTERN, max_length=253), max_length=20, required=False
+    )
 
     class Meta:
         model = Tenant
@@ -130,6 +141,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "max_message_chars",
             "custom_greeting",
             "blocked_topics",
+            "allowed_image_hosts",
             "pii_filter",
             "escalation_email",
             "exact_cache_enabled",
