@@ -3,7 +3,9 @@ README's run command: once on PostgreSQL + Redis + Celery, once on the embedded 
 (no settings). A plain ``websockets`` client speaks to them, as any third-party client would."""
 
 import asyncio
+import collections
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chat.protocol import FrameError, parse_frame
+from tests import frame_fuzz
 from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LivePlatform, start_platform
@@ -218,6 +222,51 @@ def test_a_path_out_of_the_static_root_is_a_404(platform: LivePlatform) -> None:
     ]:
         assert platform.status("GET", path) == 404, path
     assert platform.status("GET", "/static/chat/chat.js") == 200
+
+
+FUZZ_FRAMES = 2000
+
+
+async def test_fuzzed_frames_get_answers_never_a_server_error(
+    platform: LivePlatform, member: tuple[str, str]
+) -> None:
+    """Thousands of hostile frames on one socket (``tests.frame_fuzz``; ``FUZZ_SEED`` picks
+    another run): no ``INTERNAL_ERROR``, no close (1011 or a drop without a code), and the socket
+    still answers every ping in order at the end."""
+    seed = int(os.environ.get("FUZZ_SEED", "20261127"))
+    sent = list(frame_fuzz.frames(seed, FUZZ_FRAMES))
+    pings = sum(1 for raw in sent if _is_ping(raw)) + 1
+    ws, _ = await open_socket(platform, member[1])
+    received: list[dict[str, Any]] = []
+    pongs = 0
+
+    async def read() -> None:
+        nonlocal pongs
+        while pongs < pings:
+            frame = json.loads(await ws.recv())
+            received.append(frame)
+            pongs += frame["type"] == "pong"
+
+    reader = asyncio.create_task(read())
+    for raw in sent:
+        await ws.send(raw)
+    await ws.send(json.dumps({"type": "ping"}))
+    try:
+        await asyncio.wait_for(reader, 120)
+    except ConnectionClosed as closed:
+        pytest.fail(f"seed {seed}: the socket closed ({closed.rcvd}) after {len(received)} frames")
+    errors = collections.Counter(f["code"] for f in received if f["type"] == "error")
+    assert "INTERNAL_ERROR" not in errors, f"seed {seed}: {errors}"
+    assert errors["BAD_REQUEST"] > FUZZ_FRAMES // 2, errors  # most of them are refused, with a reason
+    await ws.close()
+
+
+def _is_ping(raw: str) -> bool:
+    """Whether the server answers ``raw`` with a pong (the platform's own parser decides)."""
+    try:
+        return parse_frame(raw, None, max_bytes=32 * 1024)["type"] == "ping"
+    except FrameError:
+        return False
 
 
 def test_rest_refusals_are_json(platform: LivePlatform) -> None:
