@@ -9,7 +9,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from billing.models import UsageRecord
-from chat.models import Message
+from chat.history.background import conversation_title
+from chat.models import Conversation, Message
 from chatplatform.safe_json import REPLACEMENT
 from tests.conftest import PASSWORD, World, client_for
 from tests.fake_openai import FakeOpenAI
@@ -118,3 +119,15 @@ def test_dates_at_the_end_of_time_are_400(world: World, path: str) -> None:
     assert response.status_code == 400, response.content
     assert "to" in response.json()["errors"]
     assert owner.get(path, {"from": "2026-01-01", "to": "2026-01-31"}).status_code == 200
+
+
+def test_a_title_with_unstorable_text_is_kept_and_billed(world: World, fake_llm: FakeOpenAI) -> None:
+    """The titler is a model too: what it sends is stored whatever it holds."""
+    conversation = Conversation.objects.create(tenant=world.acme, user=world.alice)
+    for role, content in [("user", "odd one [[unstorable]]"), ("assistant", "ok")]:
+        Message.objects.create(tenant=world.acme, conversation=conversation, role=role, content=content)
+    title = conversation_title(tenant_id=world.acme.pk, conversation_id=conversation.pk)
+    assert title == f"before nul{REPLACEMENT} half{REPLACEMENT} after"
+    conversation.refresh_from_db()
+    assert conversation.title == title
+    assert UsageRecord.objects.for_tenant(world.acme).get(purpose="title").output_tokens > 0

@@ -23,6 +23,7 @@ from billing.pricing import price_for
 from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 from chat.models import Conversation, Message
+from chatplatform.safe_json import storable
 from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)
@@ -46,7 +47,9 @@ async def _complete(provider: LLMProvider, request: ChatRequest) -> tuple[str, U
         async for chunk in chunks:
             parts.append(chunk.text)
             usage = chunk.usage or usage
-    text = "".join(parts).strip()
+    # A title or a summary is stored whatever the model sent (it is paid for): what PostgreSQL
+    # cannot store is replaced.
+    text = storable("".join(parts).strip())
     if usage is None:
         usage = Usage(
             input_tokens=estimate_prompt_tokens(request.messages),

@@ -282,6 +282,17 @@
         setStreaming(false);
         return;
       }
+      if (event.code === 4401) {
+        // The sign-in ended (logout elsewhere, a password change, the session expired).
+        setStatus("You have been signed out. Reload the page to sign in again.", "error");
+        setStreaming(false);
+        return;
+      }
+      if (event.code === 4429) {
+        setStatus("Too many chat windows are open: close one, then reload this page.", "error");
+        setStreaming(false);
+        return;
+      }
       if (event.code === 4404) { conversationId = null; save(); }
       if (event.code === 1012) {
         // The server is restarting (drained): reconnect at once, to another instance.
