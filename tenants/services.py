@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
+from tenants import attempts
 from tenants.models import Membership, Role, Tenant, Tier
 
 
@@ -25,15 +26,30 @@ class UsernameTaken(Exception):
     """The username belongs to an account already: it joins by invitation, with its consent."""
 
 
+class TooManyTaken(Exception):
+    """The admin met too many taken usernames lately (``tenants.attempts``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 @transaction.atomic
-def member_add(*, tenant: Tenant, username: str, email: str, password: str | None, role: Role) -> Membership:
+def member_add(
+    *, tenant: Tenant, username: str, email: str, password: str | None, role: Role, actor_id: int
+) -> Membership:
     """Create a new account and its membership of the tenant.
 
     Only new accounts: an existing one (maybe another tenant's) is never bound to a tenant, nor
     described, by someone else; it joins by accepting an invitation (``tenants.invitations``).
+    "Taken" tells that a username exists, so ``actor_id`` may meet it only so often.
     """
+    wait = attempts.username_taken_retry_after(actor_id)
+    if wait is not None:
+        raise TooManyTaken(wait)
     user_model = get_user_model()
     if user_model.objects.filter(username__iexact=username).exists():
+        attempts.username_found_taken(actor_id)
         raise UsernameTaken(username)
     user = user_model(username=username, email=email)
     validate_password(password or "", user)

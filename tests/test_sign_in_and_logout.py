@@ -20,6 +20,18 @@ def sign_in(username: str, password: str = PASSWORD, tenant: str | None = "acme"
     return client_for().post("/api/v1/auth/token/", body, format="json")
 
 
+def chat_page_headers(cookie: bytes) -> list[tuple[bytes, bytes]]:
+    """What the chat page's WebSocket handshake carries: its session cookie, from its own origin."""
+    return [(b"cookie", cookie), (b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
+
+
+async def open_session_socket(headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
+    socket, connected, _ = await connect(headers=headers)
+    assert connected
+    assert (await socket.receive_json_from(TIMEOUT))["type"] == "ready"
+    return socket
+
+
 async def closed_with(communicator: WebsocketCommunicator, code: int) -> None:
     while True:
         output = await communicator.receive_output(TIMEOUT)
@@ -114,10 +126,8 @@ async def test_a_password_change_ends_every_sign_in_of_the_user(world: World) ->
     tokens = (await sync_to_async(sign_in)("alice")).json()
     by_token, _ = await open_chat(tokens["access"])
     cookie = await session_cookie(world.alice, "acme")
-    page = [(b"cookie", cookie), (b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
-    by_session, connected, _ = await connect(headers=page)
-    assert connected
-    await by_session.receive_json_from(TIMEOUT)  # ready
+    page = chat_page_headers(cookie)
+    by_session = await open_session_socket(page)
     bystander, _ = await open_chat(world.token(world.bob, world.acme))
 
     def change_password() -> None:
@@ -156,10 +166,7 @@ async def test_logging_out_of_the_chat_page_closes_its_socket(world: World) -> N
 
     await sync_to_async(choose_tenant)()
     cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
-    page = [(b"cookie", cookie), (b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
-    socket, connected, _ = await connect(headers=page)
-    assert connected
-    await socket.receive_json_from(TIMEOUT)
+    socket = await open_session_socket(chat_page_headers(cookie))
     assert (await sync_to_async(browser.post)("/accounts/logout/")).status_code == 302
     await closed_with(socket, 4401)
 
@@ -169,9 +176,5 @@ async def test_a_session_socket_closes_when_its_session_expires(
     world: World, settings: Any, seconds: int
 ) -> None:
     settings.SESSION_COOKIE_AGE = seconds
-    cookie = await session_cookie(world.alice, "acme")
-    page = [(b"cookie", cookie), (b"host", b"localhost:8000"), (b"origin", b"http://localhost:8000")]
-    socket, connected, _ = await connect(headers=page)
-    assert connected
-    await socket.receive_json_from(TIMEOUT)
+    socket = await open_session_socket(chat_page_headers(await session_cookie(world.alice, "acme")))
     await closed_with(socket, 4401)

@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.access import actor_role, can_manage
-from tenants.api.views import visible_tenant
+from tenants.api.access import actor_role
+from tenants.api.views import managed_tenant
 from tenants.invitations import invitation_create, invitation_revoke
 from tenants.models import Invitation, Role, Tenant
 from tenants.services import may_grant
@@ -38,10 +38,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 def _managed_tenant(request: Request, slug: str) -> Tenant:
-    tenant = visible_tenant(request, slug)
-    if not can_manage(request, tenant.pk):
-        raise PermissionDenied("only the tenant's owners and admins manage invitations")
-    return tenant
+    return managed_tenant(request, slug, refusal="only the tenant's owners and admins manage invitations")
 
 
 class InvitationListCreateView(APIView):

@@ -2,10 +2,11 @@ from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tenants import attempts
 from tenants.logins import LOGIN_CLAIM, new_login_id, token_still_valid
 from tenants.models import (
     HOSTNAME_PATTERN,
@@ -17,6 +18,7 @@ from tenants.models import (
     unpriced_model_errors,
 )
 from tenants.selectors import active_membership
+from tenants.sign_in import client_address
 
 
 class TokenObtainSerializer(serializers.Serializer):
@@ -30,7 +32,11 @@ class TokenObtainSerializer(serializers.Serializer):
     tenant = serializers.SlugField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        user = authenticate(self.context["request"], username=attrs["username"], password=attrs["password"])
+        request = self.context["request"]
+        wait = attempts.sign_in_retry_after(attrs["username"], client_address(request))
+        if wait is not None:  # said before the password is even checked
+            raise Throttled(wait, "too many failed sign-ins")
+        user = authenticate(request, username=attrs["username"], password=attrs["password"])
         if user is None:
             raise AuthenticationFailed("wrong username or password", code="bad_credentials")
         tenant_slug = attrs.get("tenant")

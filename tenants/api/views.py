@@ -21,7 +21,6 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
 
-from tenants import attempts
 from tenants.api.access import IsPlatformStaff, actor_role, can_manage, request_membership
 from tenants.api.serializers import (
     LogoutSerializer,
@@ -39,6 +38,7 @@ from tenants.selectors import forget_chat_configs
 from tenants.services import (
     LastOwner,
     OwnersOnly,
+    TooManyTaken,
     UsernameTaken,
     may_grant,
     member_add,
@@ -46,7 +46,6 @@ from tenants.services import (
     member_update,
     tenant_create,
 )
-from tenants.sign_in import client_address
 
 
 class Conflict(APIException):
@@ -65,11 +64,6 @@ class TokenObtainView(generics.GenericAPIView):
         return 'Bearer realm="api"'
 
     def post(self, request: Request) -> Response:
-        username = request.data.get("username") if hasattr(request.data, "get") else None
-        if isinstance(username, str):
-            wait = attempts.sign_in_retry_after(username, client_address(request))
-            if wait is not None:
-                raise Throttled(wait, "too many failed sign-ins")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(serializer.validated_data)
@@ -114,6 +108,15 @@ def visible_tenant(request: Request, slug: str) -> Tenant:
     return tenant
 
 
+def managed_tenant(request: Request, slug: str, *, refusal: str) -> Tenant:
+    """``visible_tenant``, for its owners and admins (and platform staff) only: else 403 saying
+    ``refusal``."""
+    tenant = visible_tenant(request, slug)
+    if not can_manage(request, tenant.pk):
+        raise PermissionDenied(refusal)
+    return tenant
+
+
 class TenantListCreateView(generics.ListCreateAPIView):
     serializer_class = TenantSerializer
 
@@ -138,10 +141,8 @@ class TenantConfigView(APIView):
     platform staff). Every change moves the config version, which every cache is keyed by."""
 
     def _tenant(self, request: Request, slug: str) -> Tenant:
-        tenant = visible_tenant(request, slug)
-        if not can_manage(request, tenant.pk):
-            raise PermissionDenied("only the tenant's owners and admins see and change its configuration")
-        return tenant
+        refusal = "only the tenant's owners and admins see and change its configuration"
+        return managed_tenant(request, slug, refusal=refusal)
 
     @extend_schema(responses=TenantConfigSerializer)
     def get(self, request: Request, slug: str) -> Response:
@@ -159,9 +160,7 @@ class TenantConfigView(APIView):
 class TenantMembersView(APIView):
     @extend_schema(responses=MembershipSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        tenant = visible_tenant(request, slug)
-        if not can_manage(request, tenant.pk):
-            raise PermissionDenied("only the tenant's owners and admins list members")
+        tenant = managed_tenant(request, slug, refusal="only the tenant's owners and admins list members")
         members = Membership.objects.for_tenant(tenant).select_related("user", "tenant")
         return Response(MembershipSerializer(members.order_by("id"), many=True).data)
 
@@ -169,18 +168,12 @@ class TenantMembersView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         """A new account and its membership. An existing account joins by invitation
         (``invitations/``): it is never bound, nor described, by another tenant's admin."""
-        tenant = visible_tenant(request, slug)
-        if not can_manage(request, tenant.pk):
-            raise PermissionDenied("only the tenant's owners and admins add members")
+        tenant = managed_tenant(request, slug, refusal="only the tenant's owners and admins add members")
         serializer = MemberCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if not may_grant(actor_role=actor_role(request), role=data["role"]):
             raise PermissionDenied("only owners make, change or remove owners")
-        actor_id = request.user.pk or 0
-        wait = attempts.username_taken_retry_after(actor_id)
-        if wait is not None:
-            raise Throttled(wait, "too many taken usernames")
         try:
             membership = member_add(
                 tenant=tenant,
@@ -188,11 +181,13 @@ class TenantMembersView(APIView):
                 email=data["email"],
                 password=data.get("password"),
                 role=data["role"],
+                actor_id=request.user.pk or 0,
             )
         except PasswordError as exc:
             raise ValidationError({"password": exc.messages}) from None
+        except TooManyTaken as throttled:
+            raise Throttled(throttled.retry_after, "too many taken usernames") from None
         except UsernameTaken:
-            attempts.username_found_taken(actor_id)
             raise ValidationError(
                 {
                     "username": [
@@ -209,9 +204,7 @@ class TenantMemberDetailView(APIView):
     admins; only owners touch owners; the last active owner stays)."""
 
     def _membership(self, request: Request, slug: str, pk: int) -> tuple[Membership, str | None]:
-        tenant = visible_tenant(request, slug)
-        if not can_manage(request, tenant.pk):
-            raise PermissionDenied("only the tenant's owners and admins change members")
+        tenant = managed_tenant(request, slug, refusal="only the tenant's owners and admins change members")
         membership = (
             Membership.objects.for_tenant(tenant).select_related("user", "tenant").filter(pk=pk).first()
         )
