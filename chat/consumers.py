@@ -33,7 +33,7 @@ from chat.protocol import (
     parse_message,
     parse_resume,
 )
-from chat.push import login_group, user_group
+from chat.push import user_group
 from chat.selectors import ConversationNotFound
 from chat.services import MessageNotFound, conversation_resolve, feedback_record
 from chat.support import escalation_request
@@ -101,11 +101,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.turns = SinkTurns(session=self.session, sink=self, on_revoked=self.revoke)
         drain.register(self)
         metrics.WS_CONNECTIONS.labels(principal.tenant_slug).inc()
-        self.groups_joined = [user_group(tenant_id=principal.tenant_id, user_id=principal.user_id)]
-        if principal.login_id is not None:
-            self.groups_joined.append(login_group(principal.login_id))
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.user_group = user_group(tenant_id=principal.tenant_id, user_id=principal.user_id)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         structlog.contextvars.bind_contextvars(conversation_id=self.session.conversation_id)
         self.timers.start(expires_at=principal.expires_at)
         generation_registry().start_background()
@@ -148,8 +145,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         drain.unregister(self)
         metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).dec()
         log.info("ws.disconnected", code=code)
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.channel_layer.group_discard(self.user_group, self.channel_name)
         self.timers.stop()
         self.turns.close()
 
@@ -243,8 +239,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.revoke()
 
     async def credentials_revoked(self, event: dict[str, Any]) -> None:
-        """The sign-in ended (logout) or the password changed (``chat.revocation``): the answer
-        this socket follows stops, and it closes with 4401, as when a token expires."""
+        """A sign-in of the user ended (``login_id``: a logout, this socket's or another's) or the
+        password changed (``login_id`` None: every socket) (``chat.revocation``): the answer this
+        socket follows stops, and it closes with 4401, as when a token expires."""
+        if event["login_id"] is not None and event["login_id"] != self.principal.login_id:
+            return
         log.info("ws.credentials_revoked")
         await self.turns.stop()
         await self.close(code=CLOSE_TOKEN_EXPIRED)

@@ -11,11 +11,6 @@ def user_group(*, tenant_id: int, user_id: int) -> str:
     return f"t{tenant_id}.u{user_id}"
 
 
-def login_group(login_id: str) -> str:
-    """The sockets of one sign-in (``tenants.logins``), whatever their tenant."""
-    return f"login.{login_id}"
-
-
 async def push_to_user(*, tenant_id: int, user_id: int, frame: dict[str, Any]) -> None:
     """Send ``frame`` (a protocol v1 server frame) to all the user's sockets in that tenant."""
     layer = get_channel_layer()

@@ -9,8 +9,8 @@ with 4403. The push is the fast path; every message re-checks the rights too (``
 Model saves and deletes (the admin, the REST API, the shell) trigger it through signals; queryset
 ``update()`` calls bypass signals and rely on the per-message check.
 
-Ended sign-ins (``tenants.logins``: a logout, a password change) close their sockets the same way,
-with 4401: the credentials, not the rights, are what went.
+Ended sign-ins (``tenants.logins``: a logout, a password change) close their sockets through the
+same groups, with 4401: the credentials, not the rights, are what went.
 """
 
 from typing import Any
@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from chat.push import login_group, user_group
+from chat.push import user_group
 from tenants.logins import login_ended, logins_revoked
 from tenants.models import Membership, Tenant
 
@@ -37,7 +37,9 @@ def revoke_sockets(*, tenant_id: int, user_ids: list[int]) -> None:
 
 def _push(tenant_id: int, user_ids: list[int]) -> None:
     log.info("rights.revoked", tenant_id=tenant_id, users=len(user_ids))
-    _push_event([user_group(tenant_id=tenant_id, user_id=user_id) for user_id in user_ids], "rights.revoked")
+    _push_event(
+        [user_group(tenant_id=tenant_id, user_id=user_id) for user_id in user_ids], {"type": "rights.revoked"}
+    )
 
 
 def _remember_rights(sender: type[Membership], instance: Membership, **kwargs: Any) -> None:
@@ -78,24 +80,31 @@ def _tenant_saved(sender: type[Tenant], instance: Tenant, created: bool, **kwarg
     revoke_sockets(tenant_id=instance.pk, user_ids=list(members))
 
 
-def _push_event(groups: list[str], event_type: str) -> None:
+def _push_event(groups: list[str], event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     assert layer is not None
     for group in groups:
-        async_to_sync(layer.group_send)(group, {"type": event_type})
+        async_to_sync(layer.group_send)(group, event)
 
 
-def _login_ended(sender: Any, login_id: str, **kwargs: Any) -> None:
-    """A logout (``tenants.logins``, sent after the commit): that sign-in's sockets close (4401)."""
-    log.info("login.ended")
-    _push_event([login_group(login_id)], "credentials.revoked")
+def _user_groups(user_id: int) -> list[str]:
+    """The user's groups in every tenant (a user-level, deliberately cross-tenant read)."""
+    tenant_ids = Membership.objects.unscoped().filter(user_id=user_id).values_list("tenant_id", flat=True)
+    return [user_group(tenant_id=tenant_id, user_id=user_id) for tenant_id in tenant_ids]
+
+
+def _login_ended(sender: Any, user_id: int, login_id: str, **kwargs: Any) -> None:
+    """A logout (``tenants.logins``, sent after the commit): the sockets of that sign-in close
+    (4401); the user's other sockets get the event and ignore it (no group per sign-in: that
+    would be one more subscription per socket)."""
+    log.info("login.ended", user_id=user_id)
+    _push_event(_user_groups(user_id), {"type": "credentials.revoked", "login_id": login_id})
 
 
 def _logins_revoked(sender: Any, user_id: int, **kwargs: Any) -> None:
     """A password change: every socket of the user closes (4401), in every tenant."""
-    tenant_ids = Membership.objects.unscoped().filter(user_id=user_id).values_list("tenant_id", flat=True)
     log.info("logins.revoked", user_id=user_id)
-    _push_event([user_group(tenant_id=t, user_id=user_id) for t in tenant_ids], "credentials.revoked")
+    _push_event(_user_groups(user_id), {"type": "credentials.revoked", "login_id": None})
 
 
 def connect_signals() -> None:

@@ -4,7 +4,7 @@ A login is one sign-in with a password. A JWT login carries a ``sid`` claim, set
 token at sign-in and copied to every access token minted from it (rotations keep it); a browser
 login is its Django session. Ending a login blacklists its refresh token, remembers its id as
 revoked for as long as an access token can live (the REST API and the WebSocket handshake refuse
-it), and sends ``login_ended``: the chat closes that login's sockets (4401) on every instance.
+it), and sends ``login_ended``: the chat closes that sign-in's sockets (4401) on every instance.
 A password change blacklists every refresh token of the user, and access tokens minted before it
 no longer match the password's hash claim (simplejwt's ``CHECK_REVOKE_TOKEN``); ``logins_revoked``
 closes the user's sockets in every tenant.
@@ -29,7 +29,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 LOGIN_CLAIM = "sid"
 
-# Sent once the change is committed. ``login_id``: that login's sockets close.
+# Sent once the change is committed. ``user_id``, ``login_id``: that sign-in's sockets close.
 login_ended = Signal()
 # ``user_id``: every socket of the user closes, in every tenant.
 logins_revoked = Signal()
@@ -61,14 +61,14 @@ def token_still_valid(token: Token, user: Any) -> bool:
     return claim is None or claim == get_md5_hash_password(user.password)
 
 
-def login_end(login_id: str | None, *, refresh: RefreshToken | None = None) -> None:
-    """Logout: this login only (the user's other devices stay signed in)."""
+def login_end(user_id: int, login_id: str | None, *, refresh: RefreshToken | None = None) -> None:
+    """Logout: this sign-in only (the user's other devices stay signed in)."""
     if refresh is not None:
         refresh.blacklist()
     if login_id is not None:
         lifetime = int(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds())
         cache.set(_revoked_key(login_id), 1, timeout=lifetime + 60)
-        transaction.on_commit(lambda: login_ended.send(sender=None, login_id=login_id))
+        transaction.on_commit(lambda: login_ended.send(sender=None, user_id=user_id, login_id=login_id))
 
 
 def user_logins_end(user_id: int) -> None:
@@ -97,8 +97,8 @@ def _password_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) ->
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     """A browser logout (the chat page, the admin): its session's sockets close."""
     session_key = getattr(getattr(request, "session", None), "session_key", None)
-    if session_key:
-        login_end(session_login_id(session_key))
+    if session_key and user is not None:
+        login_end(user.pk, session_login_id(session_key))
 
 
 def connect_signals() -> None:

@@ -93,7 +93,7 @@ class LogoutView(generics.GenericAPIView):
             refresh = RefreshToken(serializer.validated_data["refresh"])  # type: ignore[arg-type]
         except TokenError as exc:
             raise AuthenticationFailed(str(exc), code="token_not_valid") from None
-        login_end(refresh.get(LOGIN_CLAIM), refresh=refresh)
+        login_end(int(refresh["user_id"]), refresh.get(LOGIN_CLAIM), refresh=refresh)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
