@@ -14,7 +14,8 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+
+from chatplatform.shared_cache import shared_cache
 
 
 def _keys(kind: str, subject: str) -> tuple[str, str]:
@@ -28,7 +29,7 @@ def _retry_after(counted: list[tuple[str, str, int]]) -> int | None:
     waits = []
     for kind, subject, limit in counted:
         count_key, start_key = _keys(kind, subject)
-        values = cache.get_many([count_key, start_key])
+        values = shared_cache().get_many([count_key, start_key])
         if values.get(count_key, 0) >= limit:
             started = values.get(start_key, time.time())
             waits.append(max(1, math.ceil(started + window - time.time())))
@@ -36,7 +37,7 @@ def _retry_after(counted: list[tuple[str, str, int]]) -> int | None:
 
 
 def _failed(counted: list[tuple[str, str, int]]) -> None:
-    window = settings.SIGN_IN_WINDOW_S
+    window, cache = settings.SIGN_IN_WINDOW_S, shared_cache()
     for kind, subject, _ in counted:
         count_key, start_key = _keys(kind, subject)
         cache.add(start_key, time.time(), timeout=window)  # the window starts at the first failure
@@ -64,7 +65,7 @@ def sign_in_failed(username: str, address: str) -> None:
 
 
 def sign_in_succeeded(username: str) -> None:
-    cache.delete_many(list(_keys("sign-in-user", username.strip().lower())))
+    shared_cache().delete_many(list(_keys("sign-in-user", username.strip().lower())))
 
 
 def _taken(actor_id: int) -> list[tuple[str, str, int]]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import Signal
@@ -26,6 +25,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
+
+from chatplatform.shared_cache import shared_cache
 
 LOGIN_CLAIM = "sid"
 
@@ -50,7 +51,7 @@ def _revoked_key(login_id: str) -> str:
 
 
 def login_ended_already(login_id: str | None) -> bool:
-    return login_id is not None and cache.get(_revoked_key(login_id)) is not None
+    return login_id is not None and shared_cache().get(_revoked_key(login_id)) is not None
 
 
 def token_still_valid(token: Token, user: Any) -> bool:
@@ -67,7 +68,7 @@ def login_end(user_id: int, login_id: str | None, *, refresh: RefreshToken | Non
         refresh.blacklist()
     if login_id is not None:
         lifetime = int(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds())
-        cache.set(_revoked_key(login_id), 1, timeout=lifetime + 60)
+        shared_cache().set(_revoked_key(login_id), 1, timeout=lifetime + 60)
         transaction.on_commit(lambda: login_ended.send(sender=None, user_id=user_id, login_id=login_id))
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from chat.history.ids import allocate_conversation_id
 from chat.models import Conversation
+from chatplatform.shared_cache import shared_cache
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -29,7 +29,7 @@ def _key(tenant_id: int, conversation_id: int) -> str:
 def conversation_allocate(*, tenant_id: int, user_id: int, variant_id: int | None) -> int:
     conversation_id = allocate_conversation_id()
     try:
-        cache.set(
+        shared_cache().set(
             _key(tenant_id, conversation_id), [user_id, variant_id], settings.CHAT_PENDING_CONVERSATION_S
         )
     except (RedisError, OSError) as exc:
@@ -43,7 +43,7 @@ def conversation_allocate(*, tenant_id: int, user_id: int, variant_id: int | Non
 def conversation_pending(*, tenant_id: int, user_id: int, conversation_id: int) -> tuple[bool, int | None]:
     """(whether ``conversation_id`` is this user's conversation with no row yet, its variant)."""
     try:
-        entry: Any = cache.get(_key(tenant_id, conversation_id))
+        entry: Any = shared_cache().get(_key(tenant_id, conversation_id))
     except (RedisError, OSError) as exc:
         log.warning("conversation.pending_unavailable", error=repr(exc))
         return False, None
