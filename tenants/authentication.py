@@ -3,6 +3,7 @@ sign-in has not ended (simplejwt checks the password's hash claim)."""
 
 from typing import Any
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -26,3 +27,10 @@ class TenantJWTAuthentication(JWTAuthentication):
                 raise AuthenticationFailed("membership or tenant is no longer active")
             request.membership = membership  # type: ignore[attr-defined]
         return user, token
+
+
+class TenantJWTScheme(SimpleJWTScheme):
+    """The OpenAPI schema's bearer scheme for this authentication (drf-spectacular knows only
+    simplejwt's own class), so that the API docs can authorize with a token."""
+
+    target_class = "tenants.authentication.TenantJWTAuthentication"

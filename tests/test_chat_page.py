@@ -1,5 +1,7 @@
 """The chat page: login, the tenant chooser, and the tenant kept in the session."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -77,3 +79,14 @@ def test_a_tenants_allowed_image_hosts_widen_its_chat_pages_img_src_only(world: 
         in logged_in("bob").get("/chat/")["Content-Security-Policy"]
     )
     assert "img.acme.test" not in logged_in("carol").get("/chat/")["Content-Security-Policy"]  # globex's page
+
+
+def test_the_api_schema_offers_the_bearer_scheme(world: World) -> None:
+    """So that the API docs can authorize with a token (not only with a browser session)."""
+    schema = json.loads(Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
+    assert schema["components"]["securitySchemes"]["jwtAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    assert {"jwtAuth": []} in schema["paths"]["/api/v1/conversations/"]["get"]["security"]
