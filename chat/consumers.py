@@ -32,6 +32,7 @@ from chat.protocol import (
     parse_frame,
     parse_message,
     parse_resume,
+    too_many_connections_frame,
 )
 from chat.push import user_group
 from chat.selectors import ConversationNotFound
@@ -92,9 +93,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except TooManySockets as full:
             log.info("ws.refused", reason="too many sockets", limit=full.limit)
             metrics.ERRORS.labels(principal.tenant_slug, ErrorCode.TOO_MANY_CONNECTIONS.value).inc()
-            message = f"at most {full.most} chat connections at once ({full.limit}): close one first"
-            frame = error_frame(ErrorCode.TOO_MANY_CONNECTIONS, message, limit=full.limit)
-            await self._refuse_open(frame, CLOSE_TOO_MANY_CONNECTIONS)
+            await self._refuse_open(
+                too_many_connections_frame(full.limit, full.most), CLOSE_TOO_MANY_CONNECTIONS
+            )
             return
         await self.accept(principal.subprotocol)
         self.open = True

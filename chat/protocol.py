@@ -136,6 +136,12 @@ def error_frame(
     return frame
 
 
+def too_many_connections_frame(limit: str, most: int) -> dict[str, Any]:
+    """Sent before a 4429 close: ``limit`` is ``user_sockets`` or ``tenant_sockets``."""
+    message = f"at most {most} chat connections at once ({limit}): close one first"
+    return error_frame(ErrorCode.TOO_MANY_CONNECTIONS, message, limit=limit)
+
+
 def database_down_frame() -> dict[str, Any]:
     return error_frame(
         ErrorCode.SERVICE_UNAVAILABLE, DATABASE_DOWN_MESSAGE, retry_after=DATABASE_DOWN_RETRY_AFTER_S
