@@ -108,6 +108,11 @@ def days_due(*, tenant_id: int, today: date) -> list[date]:
     return [today - timedelta(days=n) for n in range(BACKFILL_DAYS, -1, -1)]
 
 
+def tenant_stats_refresh(*, tenant_id: int, today: date) -> int:
+    """Recompute the tenant's days that can still change; returns how many rows it wrote."""
+    return sum(day_stats(tenant_id=tenant_id, day=day) for day in days_due(tenant_id=tenant_id, today=today))
+
+
 def today_utc() -> date:
     return timezone.now().astimezone(UTC).date()
 

@@ -15,11 +15,12 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404, StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -28,6 +29,7 @@ from rest_framework.views import APIView
 
 from chat.analytics import stats_rows, today_utc
 from chat.models import Conversation, Message
+from chat.services import conversation_delete, conversation_rename
 from tenants.api.access import request_membership
 from tenants.api.queries import FromToQuery
 from tenants.models import Membership, Role
@@ -74,7 +76,13 @@ class ConversationSerializer(serializers.ModelSerializer):
             "escalated",
             "rating",
             "variant",
+            "deleted_at",
         ]
+        read_only_fields = fields
+
+
+class ConversationRenameSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, allow_blank=False, trim_whitespace=True)
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -101,21 +109,38 @@ class MessageSerializer(serializers.ModelSerializer):
         ]
 
 
+_ORDERINGS = {
+    "-started_at": (F("started_at").desc(), F("id").desc()),
+    "-last_message_at": (F("last_message_at").desc(nulls_last=True), F("id").desc()),
+}
+
+
 class ConversationFilters(FromToQuery):
-    q = serializers.CharField(required=False, max_length=200, help_text="full-text search in the messages")
+    q = serializers.CharField(
+        required=False, max_length=200, help_text="full-text search in the messages, or words of the title"
+    )
+    mine = serializers.BooleanField(required=False, default=False)
+    ordering = serializers.ChoiceField(choices=list(_ORDERINGS), default="-started_at")
     user = serializers.CharField(required=False, help_text="username")
     rating = serializers.IntegerField(required=False, min_value=1, max_value=5)
     resolved = serializers.BooleanField(required=False, allow_null=True, default=None)
     escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-def visible_conversations(request: Request) -> QuerySet[Conversation]:
+def _membership(request: Request) -> Membership:
     membership: Membership | None = request_membership(request)
     if membership is None:
         raise PermissionDenied("this endpoint needs a tenant token")
+    return membership
+
+
+def visible_conversations(request: Request) -> QuerySet[Conversation]:
+    """Owners, admins and viewers: the tenant's conversations, deleted ones too (flagged by
+    ``deleted_at``, kept until the retention purges them). Members: their own, not deleted."""
+    membership = _membership(request)
     conversations = Conversation.objects.for_tenant(membership.tenant_id).select_related("user", "variant")
     if membership.role not in _READ_ALL:
-        conversations = conversations.filter(user_id=membership.user_id)
+        conversations = conversations.filter(user_id=membership.user_id, deleted_at__isnull=True)
     return conversations
 
 
@@ -124,6 +149,9 @@ def filtered(request: Request) -> QuerySet[Conversation]:
     query.is_valid(raise_exception=True)
     f = query.validated_data
     conversations = visible_conversations(request)
+    membership = _membership(request)
+    if f["mine"]:
+        conversations = conversations.filter(user_id=membership.user_id, deleted_at__isnull=True)
     if f.get("user"):
         conversations = conversations.filter(user__username=f["user"])
     if f.get("from"):
@@ -136,8 +164,6 @@ def filtered(request: Request) -> QuerySet[Conversation]:
         if f.get(flag) is not None:
             conversations = conversations.filter(**{flag: f[flag]})
     if f.get("q"):
-        membership = request_membership(request)
-        assert membership is not None  # visible_conversations() refused the request otherwise
         messages = Message.objects.for_tenant(membership.tenant_id)
         if connection.vendor == "postgresql":
             matching = messages.annotate(search=SearchVector("content")).filter(
@@ -145,12 +171,16 @@ def filtered(request: Request) -> QuerySet[Conversation]:
             )
         else:
             matching = messages.filter(content__icontains=f["q"])
-        conversations = conversations.filter(pk__in=matching.values("conversation_id"))
-    return conversations.order_by("-started_at", "-id")
+        conversations = conversations.filter(
+            Q(pk__in=matching.values("conversation_id")) | Q(title__icontains=f["q"])
+        )
+    return conversations.order_by(*_ORDERINGS[f["ordering"]])
 
 
 _FILTER_PARAMETERS = [
-    OpenApiParameter("q", str, description="full-text search in the messages"),
+    OpenApiParameter("q", str, description="full-text search in the messages, or words of the title"),
+    OpenApiParameter("mine", bool, description="only the caller's own conversations, deleted ones left out"),
+    OpenApiParameter("ordering", str, enum=list(_ORDERINGS), description="default: -started_at"),
     OpenApiParameter("user", str, description="username"),
     OpenApiParameter("from", OpenApiTypes.DATE, description="started on or after (YYYY-MM-DD)"),
     OpenApiParameter("to", OpenApiTypes.DATE, description="started on or before (YYYY-MM-DD)"),
@@ -173,10 +203,44 @@ class ConversationListView(generics.ListAPIView):
 
 
 class ConversationDetailView(generics.RetrieveAPIView):
+    """Read a conversation; its own user renames it (``PATCH {title}``) or deletes it (``DELETE``:
+    hidden from them, kept for the tenant until its retention purges it)."""
+
     serializer_class = ConversationSerializer
 
     def get_queryset(self) -> QuerySet[Conversation]:
         return visible_conversations(self.request)
+
+    def _own(self) -> Conversation:
+        conversation = self.get_object()
+        if conversation.user_id != self.request.user.pk or conversation.deleted_at is not None:
+            raise PermissionDenied("only its own user changes a conversation")
+        return conversation
+
+    @extend_schema(request=ConversationRenameSerializer, responses=ConversationSerializer)
+    def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self._own()
+        body = ConversationRenameSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation_rename(
+            tenant_id=conversation.tenant_id,
+            user_id=conversation.user_id,
+            conversation_id=conversation.pk,
+            title=body.validated_data["title"],
+        )
+        conversation.refresh_from_db()
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self._own()
+        conversation_delete(
+            tenant_id=conversation.tenant_id,
+            user_id=conversation.user_id,
+            conversation_id=conversation.pk,
+            now=timezone.now(),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ConversationMessagesView(generics.ListAPIView):
@@ -260,7 +324,9 @@ _EXPORT_PARAMETERS = [OpenApiParameter("format", str, enum=["csv", "json"])]
 
 class ConversationExportView(APIView):
     @extend_schema(
-        parameters=_EXPORT_PARAMETERS, responses={(200, "text/csv"): str, (200, "application/json"): str}
+        operation_id="v1_conversation_export",
+        parameters=_EXPORT_PARAMETERS,
+        responses={(200, "text/csv"): str, (200, "application/json"): str},
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
         query = ExportQuery(data=request.query_params)
@@ -276,6 +342,7 @@ class ConversationsExportView(APIView):
     """Every message of the conversations the filters select (streamed)."""
 
     @extend_schema(
+        operation_id="v1_conversations_export",
         parameters=[*_FILTER_PARAMETERS, *_EXPORT_PARAMETERS],
         responses={(200, "text/csv"): str, (200, "application/json"): str},
     )
@@ -283,8 +350,7 @@ class ConversationsExportView(APIView):
         query = ExportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         conversations = filtered(request)
-        membership = request_membership(request)
-        assert membership is not None  # filtered() refused the request otherwise
+        membership = _membership(request)
         messages = Message.objects.for_tenant(membership.tenant_id).filter(
             conversation__in=conversations.values("pk")
         )

@@ -12,16 +12,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from billing.sockets import SocketSlots, TooManySockets, socket_slots_take
+from billing.sockets import SocketSlots
 from chat import drain
 from chat.heartbeat import SocketTimers
+from chat.opening import SocketRefused, socket_open
 from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_RIGHTS_REVOKED,
     CLOSE_SERVICE_RESTART,
     CLOSE_TOKEN_EXPIRED,
-    CLOSE_TOO_MANY_CONNECTIONS,
-    CLOSE_TRY_AGAIN_LATER,
     ErrorCode,
     FrameError,
     database_down_frame,
@@ -32,17 +31,15 @@ from chat.protocol import (
     parse_frame,
     parse_message,
     parse_resume,
-    too_many_connections_frame,
 )
 from chat.push import user_group
-from chat.selectors import ConversationNotFound
 from chat.services import MessageNotFound, conversation_resolve, feedback_record
 from chat.support import escalation_request
 from chat.turns.generations import generation_registry
-from chat.turns.prepare import ChatSession, session_open
+from chat.turns.prepare import ChatSession
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
-from chat.ws_auth import SUBPROTOCOL, ChatPrincipal, Refused, authenticate
+from chat.ws_auth import SUBPROTOCOL, ChatPrincipal
 from chatplatform import memory, metrics
 from chatplatform.db import DATABASE_DOWN, in_db_thread
 from tenants.selectors import ChatConfig
@@ -60,66 +57,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.open = False
         self.timers = SocketTimers(send_ping=self._ping, close=self._close)
         self.slots: SocketSlots | None = None
-        if drain.is_draining():
-            log.info("ws.refused", reason="draining", path=self.scope.get("path"))
-            await self.close()
-            return
-        requested = self.scope["url_route"]["kwargs"].get("conversation_id")
         try:
-            self.principal = principal = await authenticate(self.scope)
-            structlog.contextvars.bind_contextvars(tenant=principal.tenant_slug, user_id=principal.user_id)
-            self.session, self.config = await in_db_thread(session_open)(
-                tenant_id=principal.tenant_id,
-                tenant_slug=principal.tenant_slug,
-                user_id=principal.user_id,
-                role=principal.role,
-                conversation_id=requested,
-            )
-        except Refused as refusal:
-            log.info("ws.refused", reason=str(refusal), path=self.scope.get("path"))
-            await self.close()
+            opened = await socket_open(self.scope)
+        except SocketRefused as refusal:
+            if refusal.frame is None:
+                await self.close()
+            else:
+                await self._refuse_open(refusal.frame, refusal.close_code)
             return
-        except ConversationNotFound:
-            await self._refuse_open(error_frame(ErrorCode.NOT_FOUND, "no such conversation"), CLOSE_NOT_FOUND)
-            return
-        except DATABASE_DOWN as exc:
-            log.warning("ws.refused", reason="database unavailable", error=repr(exc))
-            await self._refuse_open(database_down_frame(), CLOSE_TRY_AGAIN_LATER)
-            return
-        try:
-            self.slots = await socket_slots_take(
-                tenant_id=principal.tenant_id, user_id=principal.user_id, limits=self.config.limits
-            )
-        except TooManySockets as full:
-            log.info("ws.refused", reason="too many sockets", limit=full.limit)
-            metrics.ERRORS.labels(principal.tenant_slug, ErrorCode.TOO_MANY_CONNECTIONS.value).inc()
-            await self._refuse_open(
-                too_many_connections_frame(full.limit, full.most), CLOSE_TOO_MANY_CONNECTIONS
-            )
-            return
-        await self.accept(principal.subprotocol)
+        self.principal, self.session, self.config = opened.principal, opened.session, opened.config
+        self.slots = opened.slots
+        await self.accept(self.principal.subprotocol)
         self.open = True
         self.turns = SinkTurns(session=self.session, sink=self, on_revoked=self.revoke)
         drain.register(self)
-        metrics.WS_CONNECTIONS.labels(principal.tenant_slug).inc()
-        self.user_group = user_group(tenant_id=principal.tenant_id, user_id=principal.user_id)
+        metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).inc()
+        self.user_group = user_group(tenant_id=self.principal.tenant_id, user_id=self.principal.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
         structlog.contextvars.bind_contextvars(conversation_id=self.session.conversation_id)
-        self.timers.start(expires_at=principal.expires_at)
+        self.timers.start(expires_at=self.principal.expires_at)
         generation_registry().start_background()
-        log.info("ws.connected", auth="token" if principal.by_token else "session")
+        log.info("ws.connected", auth="token" if self.principal.by_token else "session")
         # A new conversation has nothing to resume: no store round trip.
-        found = await resumable(session=self.session) if requested is not None else []
+        found = await resumable(session=self.session) if opened.continued else []
         await self._send(
             {
                 "type": "ready",
                 "conversation_id": self.session.conversation_id,
                 "greeting": self.config.greeting,
                 "resumable": found,
+                "show_usage": self.config.shows_usage_to(self.session.role),
             }
         )
 
-    async def _refuse_open(self, frame: dict[str, Any], close_code: int) -> None:
+    async def _refuse_open(self, frame: dict[str, Any], close_code: int | None) -> None:
         """Accepted only to say why it closes (a close code needs an open socket)."""
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -211,6 +182,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except MessageNotFound:
             raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
+        await self._send({"type": "rated", "message_id": message_id, "rating": rating})
 
     async def on_resolve(self, frame: dict[str, Any]) -> None:
         await in_db_thread(conversation_resolve)(
@@ -248,6 +220,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         log.info("ws.credentials_revoked")
         await self.turns.stop()
         await self.close(code=CLOSE_TOKEN_EXPIRED)
+
+    async def conversation_deleted(self, event: dict[str, Any]) -> None:
+        """The user deleted a conversation (``chat.services.conversation_delete``), on any instance:
+        a socket in it stops its answer and closes with 4404, as if it never existed."""
+        if event["conversation_id"] != self.session.conversation_id:
+            return
+        await self.turns.stop()
+        await self._send(error_frame(ErrorCode.NOT_FOUND, "this conversation was deleted"))
+        await self.close(code=CLOSE_NOT_FOUND)
 
     async def revoke(self) -> None:
         """Rights gone: the answer this socket follows stops, and the socket closes with 4403."""

@@ -24,6 +24,8 @@ class Conversation(TenantOwnedModel):
     escalation_reason = models.TextField(blank=True)
     escalation_emailed_at = models.DateTimeField(null=True, blank=True)
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Deleted by its user: hidden from them, kept for the tenant until its retention purges it.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     # The A/B variant the conversation's user was in when it started (tenants.experiments).
     variant = models.ForeignKey(
         "tenants.Variant", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"

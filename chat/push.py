@@ -4,6 +4,7 @@ no push can cross tenants."""
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 
@@ -18,6 +19,14 @@ async def push_to_user(*, tenant_id: int, user_id: int, frame: dict[str, Any]) -
     await layer.group_send(
         user_group(tenant_id=tenant_id, user_id=user_id), {"type": "user.push", "frame": frame}
     )
+
+
+def push_event_sync(*, tenant_id: int, user_id: int, event: dict[str, Any]) -> None:
+    """A channel-layer ``event`` for the consumers of all the user's sockets in that tenant, from
+    synchronous code (a view, a signal)."""
+    layer = get_channel_layer()
+    assert layer is not None
+    async_to_sync(layer.group_send)(user_group(tenant_id=tenant_id, user_id=user_id), event)
 
 
 def notice_frame(text: str) -> dict[str, Any]:

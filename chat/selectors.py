@@ -43,7 +43,7 @@ def conversation_for_user(*, tenant_id: int, user_id: int, conversation_id: int)
         return (
             Conversation.objects.for_tenant(tenant_id)
             .select_related("variant")
-            .get(pk=conversation_id, user_id=user_id)
+            .get(pk=conversation_id, user_id=user_id, deleted_at__isnull=True)
         )
     except Conversation.DoesNotExist:
         raise ConversationNotFound(conversation_id) from None

@@ -21,6 +21,7 @@ from chat.history.ids import allocate_message_ids
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_materialize
 from chat.models import Conversation, Message, Role
+from chat.push import push_event_sync
 from chat.selectors import (
     ConversationNotFound,
     ConversationState,
@@ -223,6 +224,36 @@ def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, 
         .update(escalated=True, escalated_at=now, escalation_reason=reason)
     )
     return bool(escalated)
+
+
+def conversation_rename(*, tenant_id: int, user_id: int, conversation_id: int, title: str) -> bool:
+    """The user's own conversation gets ``title``; False when it is not theirs (or deleted)."""
+    return bool(
+        Conversation.objects.for_tenant(tenant_id)
+        .filter(pk=conversation_id, user_id=user_id, deleted_at__isnull=True)
+        .update(title=title)
+    )
+
+
+def conversation_delete(*, tenant_id: int, user_id: int, conversation_id: int, now: datetime) -> bool:
+    """The user deletes their own conversation: hidden from them from now on (lists, search,
+    reconnects: 4404), kept for the tenant until its retention purges it
+    (``chat.history.background.history_purge``). Its open sockets close with 4404, on every
+    instance, once this is committed. False when it is not theirs (or already deleted)."""
+    deleted = (
+        Conversation.objects.for_tenant(tenant_id)
+        .filter(pk=conversation_id, user_id=user_id, deleted_at__isnull=True)
+        .update(deleted_at=now)
+    )
+    if deleted:
+        transaction.on_commit(
+            lambda: push_event_sync(
+                tenant_id=tenant_id,
+                user_id=user_id,
+                event={"type": "conversation.deleted", "conversation_id": conversation_id},
+            )
+        )
+    return bool(deleted)
 
 
 class MessageNotFound(Exception):

@@ -31,15 +31,16 @@ def asks_for_human(text: str) -> bool:
 
 async def escalation_request(*, session: ChatSession, reason: str, sink: TurnSink) -> None:
     """The user asks for a human (the ``escalate`` frame, or in words): escalate, then tell them."""
-    await in_db_thread(escalate)(session=session, reason=reason, now=timezone.now())
-    await sink.emit({"type": "escalated"})
+    notified = await in_db_thread(escalate)(session=session, reason=reason, now=timezone.now())
+    await sink.emit({"type": "escalated", "notified": notified})
 
 
-def escalate(*, session: ChatSession, reason: str, now: datetime) -> None:
+def escalate(*, session: ChatSession, reason: str, now: datetime) -> bool:
     """Mark the conversation escalated and, the first time only, e-mail the tenant's escalation
-    address (a Celery task, sent once the update is committed). The reason is redacted before it
-    is stored (the admin shows it, the e-mail quotes it), then cut to ``REASON_MAX_CHARS``. A
-    conversation with no message yet is written now: a human must see it."""
+    address (a Celery task, sent once the update is committed): True when the tenant has an
+    address (someone is or was notified), False when the request is only recorded. The reason
+    is redacted before it is stored (the admin shows it, the e-mail quotes it), then cut to
+    ``REASON_MAX_CHARS``. A conversation with no message yet is written now: a human must see it."""
     tenant_id, conversation_id = session.tenant_id, session.conversation_id
     conversation_materialize(
         tenant_id=tenant_id,
@@ -51,3 +52,4 @@ def escalate(*, session: ChatSession, reason: str, now: datetime) -> None:
     reason = scrubbed(pii_filter=config.pii_filter, text=reason)[:REASON_MAX_CHARS]
     if conversation_escalate(tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=now):
         send_escalation_email.delay(tenant_id, conversation_id)
+    return config.escalation_notifies

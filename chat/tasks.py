@@ -64,6 +64,5 @@ def compute_daily_stats() -> int:
     today = analytics.today_utc()
     written = 0
     for tenant_id in Tenant.objects.filter(active=True).values_list("pk", flat=True):
-        for day in analytics.days_due(tenant_id=tenant_id, today=today):
-            written += analytics.day_stats(tenant_id=tenant_id, day=day)
+        written += analytics.tenant_stats_refresh(tenant_id=tenant_id, today=today)
     return written

@@ -4,13 +4,14 @@ tenant console (analytics and running experiments, for owners, admins and viewer
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from chat.analytics import stats_rows, today_utc
+from chat.analytics import stats_rows, tenant_stats_refresh, today_utc
 from chatplatform.csp import allow_images_from
 from tenants.experiment_results import experiment_results
 from tenants.models import Experiment, Role
@@ -45,7 +46,13 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     page = render(
         request,
         "chat/chat.html",
-        {"membership": current, "tenant": current.tenant, "several": count > 1, "image_hosts": hosts},
+        {
+            "membership": current,
+            "tenant": current.tenant,
+            "several": count > 1,
+            "image_hosts": hosts,
+            "can_console": current.role in _CONSOLE_ROLES,
+        },
     )
     return allow_images_from(page, hosts)
 
@@ -59,13 +66,22 @@ def console(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     tenant_id = current.tenant_id
     end = today_utc()
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # The embedded default has no beat: the figures are computed when the console opens.
+        tenant_stats_refresh(tenant_id=tenant_id, today=end)
     days = stats_rows(tenant_id=tenant_id, start=end - timedelta(days=29), end=end)
     running = Experiment.objects.for_tenant(tenant_id).filter(active=True).order_by("created_at")
     experiments = [experiment_results(tenant_id=tenant_id, experiment_id=e.pk) for e in running]
     return render(
         request,
         "chat/console.html",
-        {"tenant": current.tenant, "several": count > 1, "days": days, "experiments": experiments},
+        {
+            "tenant": current.tenant,
+            "several": count > 1,
+            "days": days,
+            "experiments": experiments,
+            "computed_on_open": settings.CELERY_TASK_ALWAYS_EAGER,
+        },
     )
 
 

@@ -61,7 +61,15 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
         ),
         (
             "Moderation and support",
-            {"fields": ["blocked_topics", "pii_filter", "escalation_email", "allowed_image_hosts"]},
+            {
+                "fields": [
+                    "blocked_topics",
+                    "pii_filter",
+                    "escalation_email",
+                    "allowed_image_hosts",
+                    "members_see_usage",
+                ]
+            },
         ),
         (
             "Conversations",

@@ -80,6 +80,8 @@ class Tenant(models.Model):
     # On by default (PII is filtered at the gateway); tenants created before keep their setting.
     pii_filter = models.BooleanField(default=True)
     escalation_email = models.EmailField(blank=True)
+    # Members see each answer's model, tokens and cost on the chat page (owners and admins always).
+    members_see_usage = models.BooleanField(default=False)
     # Hosts whose images an answer may show (https only); any other remote image is shown as a
     # link, and the chat page's Content-Security-Policy allows only these (chatplatform.csp).
     allowed_image_hosts = models.JSONField(default=list, blank=True)

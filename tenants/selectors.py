@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Role, Tenant
 
 # Where a browser session keeps the tenant its user chose (chat page, session-authenticated API).
 SESSION_TENANT_KEY = "chat_tenant"
@@ -57,6 +57,9 @@ def tenant_limits(tenant: Tenant) -> TenantLimits:
     )
 
 
+_USAGE_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
 @dataclass(frozen=True, slots=True)
 class ChatConfig:
     """What a generation needs to know about its tenant, read once before it starts."""
@@ -76,6 +79,9 @@ class ChatConfig:
     routing: dict[str, str]
     blocked_topics: tuple[str, ...]
     pii_filter: bool
+    # An escalation is e-mailed (the tenant has an escalation address), not only recorded.
+    escalation_notifies: bool
+    members_see_usage: bool
     exact_cache: bool
     semantic_cache: bool
     semantic_threshold: float
@@ -83,6 +89,10 @@ class ChatConfig:
     summarize_after_messages: int
     # A generation nobody is attached to for this long is cancelled (chat.turns.generations).
     orphan_grace_s: float
+
+    def shows_usage_to(self, role: str) -> bool:
+        """Whether the chat page shows this role each answer's model, tokens and cost."""
+        return self.members_see_usage or role in _USAGE_ROLES
 
 
 def chat_config_get(*, tenant_id: int) -> ChatConfig:
@@ -114,6 +124,8 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         },
         blocked_topics=tuple(str(topic) for topic in tenant.blocked_topics),
         pii_filter=tenant.pii_filter,
+        escalation_notifies=bool(tenant.escalation_email),
+        members_see_usage=tenant.members_see_usage,
         exact_cache=tenant.exact_cache_enabled,
         semantic_cache=tenant.semantic_cache_enabled,
         semantic_threshold=tenant.semantic_cache_threshold,

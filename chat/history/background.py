@@ -8,6 +8,7 @@ its model) through the same provider as chat answers; their tokens go to the led
 
 import asyncio
 import contextlib
+import re
 from datetime import datetime, timedelta
 
 import structlog
@@ -191,7 +192,12 @@ def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
     )
     if not first:
         return ""
-    title, record = _ask_cheap_model(
+    if not settings.OPENAI_API_KEY:
+        # The offline demo model cannot name anything: the question's first words do.
+        title = plain_title(first[0].content, max_words=TITLE_WORDS)
+        _title_store(tenant_id, conversation_id, title)
+        return title
+    answer, record = _ask_cheap_model(
         tenant,
         conversation,
         TITLER_PROMPT,
@@ -200,12 +206,35 @@ def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
         purpose="title",
         key=f"title:{conversation_id}",
     )
-    title = title.strip().strip('"').splitlines()[0][:200] if title.strip() else ""
+    title = plain_title(answer)
     with transaction.atomic():
         if not _bill(record):
             return ""
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
+        _title_store(tenant_id, conversation_id, title)
     return title
+
+
+TITLE_WORDS = 8
+_MARKUP = re.compile(r"[*_`#>~|\\[\]\"]+")
+_LABEL = re.compile(r"^\s*title\s*:", re.IGNORECASE)
+_SPACE_BEFORE_MARK = re.compile(r"\s+([,.;:!?])")
+
+
+def plain_title(text: str, *, max_words: int = 12) -> str:
+    """A title as plain text: the first line with no markdown marks or quotes, at most
+    ``max_words`` words and 200 characters (a model may answer ``**"Title:** Refund"``)."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    words = _LABEL.sub("", _MARKUP.sub(" ", line)).split()
+    title = _SPACE_BEFORE_MARK.sub(r"\1", " ".join(words[:max_words]))
+    if len(words) > max_words:
+        title += "…"
+    return title[:200]
+
+
+def _title_store(tenant_id: int, conversation_id: int, title: str) -> None:
+    """Only over no title: a user's rename is never overwritten."""
+    if title:
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
 
 
 def escalation_email_send(*, tenant_id: int, conversation_id: int) -> bool:
@@ -247,8 +276,9 @@ def escalation_email_send(*, tenant_id: int, conversation_id: int) -> bool:
 
 
 def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
-    """Delete the tenant's messages older than its retention, and the working memory of the
-    conversations they were in; the ledger keeps its records (without the message)."""
+    """Delete the tenant's messages older than its retention, the working memory of the
+    conversations they were in, and the conversations their users deleted that have no message
+    left; the ledger keeps its records (without the message)."""
     expired = Message.objects.for_tenant(tenant_id).filter(
         created_at__lt=now - timedelta(days=retention_days)
     )
@@ -256,6 +286,9 @@ def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
     if not conversation_ids:
         return 0
     deleted = expired.delete()[0]
+    Conversation.objects.for_tenant(tenant_id).filter(
+        pk__in=conversation_ids, deleted_at__isnull=False
+    ).exclude(pk__in=Message.objects.for_tenant(tenant_id).values("conversation_id")).delete()
     if settings.REDIS_URL:
         import redis
 

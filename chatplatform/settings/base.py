@@ -137,12 +137,20 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "chatplatform management API",
-    "DESCRIPTION": "Tenants, members and (later) usage, analytics and experiments.",
+    "DESCRIPTION": (
+        "Tenants, members, invitations, conversations, usage, analytics and experiments. "
+        "Authorize with an access token from auth/token/ (bearer), or the chat page's session."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from this server's static files, pinned with the package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two choice sets are called "role": a member's and a message's.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "tenants.models.Role",
+        "MessageRoleEnum": "chat.models.Role",
+    },
 }
 
 # Generations (chat.turns): an answer outlives its socket. Nobody attached for the orphan grace:

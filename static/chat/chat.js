@@ -1,6 +1,7 @@
-// The web chat page: protocol v1 over a session-authenticated WebSocket (docs/protocol.md).
+// The web chat page: protocol v1 over a session-authenticated WebSocket (docs/protocol.md), and
+// the REST API for the conversation list (docs/protocol.md § "What the chat page uses").
 //
-// It survives a network drop and a reload mid-answer: the conversation id and the message not
+// It survives a network drop and a reload mid-answer: the open conversation and the message not
 // yet answered live in localStorage; after a reconnect (backoff 1, 2, 4 … 30 s with jitter) the
 // answer still streaming is resumed from the last frame shown (`resume`), a message never
 // answered is sent again with its client_id (the server answers each client_id once), and a
@@ -10,25 +11,43 @@
 
   const RENDER_INTERVAL_MS = 50;
   const MAX_BACKOFF_S = 30;
-  const root = document.getElementById("chat");
-  const log = document.getElementById("log");
-  const statusLine = document.getElementById("status");
-  const form = document.getElementById("composer");
-  const input = document.getElementById("input");
-  const sendButton = document.getElementById("send");
-  const stopButton = document.getElementById("stop");
+  const PAGE_SIZE = 30;
+  const SEARCH_DELAY_MS = 250;
+  const THUMBS_UP = 5;
+  const THUMBS_DOWN = 1;
+  const $ = (id) => document.getElementById(id);
+  const root = $("chat");
+  const log = $("log");
+  const statusLine = $("status");
+  const form = $("composer");
+  const input = $("input");
+  const sendButton = $("send");
+  const stopButton = $("stop");
+  const titleHeading = $("conversation-title");
+  const resolveButton = $("resolve");
+  const escalateButton = $("escalate");
+  const sidebar = $("sidebar");
+  const list = $("conversations");
+  const emptyList = $("conversations-empty");
+  const moreButton = $("more");
+  const search = $("search");
+  const backdrop = $("backdrop");
+  const openSidebar = $("open-sidebar");
   const storageKey = root.dataset.storageKey;
+  const csrfToken = root.dataset.csrf;
 
   let socket = null;
   let ready = false; // the server sent `ready` on this socket: frames may be sent
-  let greeted = false;
   let attempts = 0; // reconnects since the last `ready`
-  let revoked = false;
+  let stopped = false; // signed out or rights gone: no more reconnects
+  let showUsage = false; // `ready.show_usage`: model, tokens and cost under each answer
+  let greeting = "";
   // What survives a reload: {conversationId, pending: {content, clientId} | null}.
   const saved = load();
   let conversationId = saved.conversationId || null;
   let pending = saved.pending || null; // sent but not answered yet
   let answer = null; // {el, body, text, seq, timer, messageId} of the answer being shown
+  let nextPage = null; // the conversation list's next page (REST `next`)
 
   marked.setOptions({ gfm: true, breaks: true });
 
@@ -57,13 +76,51 @@
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
+  function element(tag, props, children) {
+    const el = document.createElement(tag);
+    Object.assign(el, props || {});
+    for (const child of children || []) el.append(child);
+    return el;
+  }
+
+  function iconButton(label, text, onClick, className) {
+    const button = element("button", { type: "button", className: `icon ${className || ""}`, textContent: text, title: label });
+    button.setAttribute("aria-label", label);
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  // -- REST ----------------------------------------------------------------------------------
+
+  async function api(url, options) {
+    const opts = options || {};
+    const response = await fetch(url, {
+      method: opts.method || "GET",
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/json",
+        "X-CSRFToken": csrfToken,
+      },
+      body: opts.body ? JSON.stringify(opts.body) : undefined,
+    });
+    if (!response.ok) {
+      const error = new Error(`${response.status}`);
+      error.status = response.status;
+      throw error;
+    }
+    return response.status === 204 ? null : response.json();
+  }
+
+  // -- rendering -----------------------------------------------------------------------------
+
   // Markdown from the model is untrusted: marked renders it, DOMPurify strips anything active
   // (forms too: an answer must not ask for input). Images load only from this origin and the
   // hosts the tenant allows (the page's CSP says the same); any other is shown as a link, so an
   // answer cannot make the browser fetch a URL by itself (a prompt-injected model could leak the
   // conversation in it). The HTML is parsed in an inert <template> first: nothing is fetched
   // before the images are checked.
-  const imageHosts = new Set(JSON.parse(document.getElementById("image-hosts").textContent));
+  const imageHosts = new Set(JSON.parse($("image-hosts").textContent));
   const SANITIZE = {
     USE_PROFILES: { html: true },
     FORBID_TAGS: ["form", "input", "button", "textarea", "select", "option", "style"],
@@ -92,7 +149,9 @@
     return link;
   }
 
-  function renderMarkdown(el, text) {
+  // `final`: the answer is complete: code is highlighted and gets its copy button (not while
+  // streaming, where each render would redo both).
+  function renderMarkdown(el, text, final) {
     const inert = document.createElement("template");
     inert.innerHTML = DOMPurify.sanitize(marked.parse(text), SANITIZE);
     for (const img of inert.content.querySelectorAll("img")) {
@@ -102,25 +161,144 @@
       link.rel = "noopener noreferrer nofollow";
       link.target = "_blank";
     }
+    for (const table of inert.content.querySelectorAll("table")) {
+      table.replaceWith(element("div", { className: "table-scroll" }, [table.cloneNode(true)]));
+    }
+    if (final) {
+      for (const code of inert.content.querySelectorAll("pre > code")) {
+        hljs.highlightElement(code);
+        code.parentElement.prepend(copyButton("Copy code", () => code.textContent, "copy-code"));
+      }
+    }
     el.replaceChildren(inert.content);
   }
 
-  function bubble(role, text) {
-    const el = document.createElement("div");
-    el.className = `msg ${role}`;
-    const body = document.createElement("div");
-    body.className = "body";
+  function copyButton(label, text, className) {
+    const button = iconButton(label, "⧉", async () => {
+      try {
+        await navigator.clipboard.writeText(text());
+        button.textContent = "✓";
+      } catch (e) {
+        button.textContent = "✗";
+      }
+      setTimeout(() => (button.textContent = "⧉"), 1500);
+    }, className);
+    return button;
+  }
+
+  function clock(when) {
+    const date = when ? new Date(when) : new Date();
+    return element("time", {
+      dateTime: date.toISOString(),
+      textContent: date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+      title: date.toLocaleString(),
+    });
+  }
+
+  function bubble(role, text, when) {
+    const el = element("div", { className: `msg ${role}` });
+    const body = element("div", { className: "body" });
     if (role === "user") body.textContent = text;
-    else renderMarkdown(body, text);
-    el.appendChild(body);
+    else renderMarkdown(body, text, true);
+    const meta = element("div", { className: "meta" });
+    if (when !== null) meta.append(clock(when));
+    el.append(body, meta);
     log.appendChild(el);
     log.scrollTop = log.scrollHeight;
     return el;
   }
 
+  function userBubble(content, when) {
+    const el = bubble("user", content, when);
+    el.dataset.content = content;
+    el.querySelector(".meta").append(
+      iconButton("Edit and resend", "✎", () => editLast(el), "edit"),
+      iconButton("Retry", "↻", () => resend(el.dataset.content), "retry"),
+    );
+    markLast();
+    return el;
+  }
+
+  // The answer's footer: time, the model and its usage (when the tenant shows them to this
+  // role), why it stopped early, and its actions.
+  function answerFooter(el, info) {
+    const meta = el.querySelector(".meta");
+    meta.replaceChildren(clock(info.when));
+    if (showUsage && info.model) {
+      const u = info.usage || {};
+      meta.append(element("span", {
+        className: "usage",
+        textContent: `${info.model} · ${u.input_tokens ?? 0}→${u.output_tokens ?? 0} tokens · $${info.cost_usd}`,
+      }));
+    }
+    if (info.finish_reason && info.finish_reason !== "stop") {
+      meta.append(element("span", { className: "finish", textContent: info.finish_reason === "cancelled" ? "stopped (cancelled)" : info.finish_reason }));
+    }
+    el.dataset.finishReason = info.finish_reason || "stop";
+    if (info.messageId) {
+      el.dataset.messageId = info.messageId;
+      const actions = element("span", { className: "actions" });
+      const text = info.text;
+      actions.append(
+        copyButton("Copy answer", () => text, "copy-answer"),
+        rateButton(el, THUMBS_UP, "Good answer", "👍"),
+        rateButton(el, THUMBS_DOWN, "Bad answer", "👎"),
+        iconButton("Regenerate", "↻", regenerate, "regenerate"),
+      );
+      meta.append(actions);
+      if (info.rating) showRating(el, info.rating);
+    }
+    markLast();
+  }
+
+  function rateButton(el, rating, label, text) {
+    const button = iconButton(label, text, () => {
+      send({ type: "feedback", message_id: Number(el.dataset.messageId), rating });
+      if (rating === THUMBS_DOWN) askWhy(el);
+    }, rating === THUMBS_UP ? "rate-up" : "rate-down");
+    button.setAttribute("aria-pressed", "false");
+    return button;
+  }
+
+  function showRating(el, rating) {
+    el.dataset.rating = rating;
+    for (const button of el.querySelectorAll(".rate-up, .rate-down")) {
+      const pressed = button.classList.contains("rate-up") ? rating >= 4 : rating <= 2;
+      button.setAttribute("aria-pressed", String(pressed));
+    }
+  }
+
+  // A thumbs down may say why (optional): the same `feedback` frame with a comment.
+  function askWhy(el) {
+    if (el.querySelector(".why")) return;
+    const field = element("input", { type: "text", maxLength: 2000, placeholder: "What was wrong? (optional)" });
+    field.setAttribute("aria-label", "What was wrong with this answer");
+    const why = element("form", { className: "why" }, [field, element("button", { type: "submit", textContent: "Send" })]);
+    why.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const comment = field.value.trim();
+      if (comment) send({ type: "feedback", message_id: Number(el.dataset.messageId), rating: THUMBS_DOWN, comment });
+      why.remove();
+    });
+    el.append(why);
+    field.focus();
+  }
+
+  // Only the last question can be edited or retried, only the last answer regenerated.
+  function markLast() {
+    for (const el of log.querySelectorAll(".last")) el.classList.remove("last");
+    const messages = log.querySelectorAll(".msg.user, .msg.assistant:not(.greeting)");
+    const last = messages[messages.length - 1];
+    if (!last) return;
+    last.classList.add("last");
+    const before = messages[messages.length - 2];
+    if (last.classList.contains("assistant") && before) before.classList.add("last");
+  }
+
   function setStreaming(on) {
     sendButton.disabled = on;
     stopButton.hidden = !on;
+    root.classList.toggle("streaming", on);
   }
 
   function setStatus(text, kind) {
@@ -130,8 +308,7 @@
 
   function currentAnswer(messageId) {
     if (!answer || answer.messageId !== messageId) {
-      const el = bubble("assistant", "");
-      el.dataset.messageId = messageId;
+      const el = bubble("assistant", "", null);
       answer = { el, body: el.querySelector(".body"), text: "", seq: 0, timer: null, messageId };
     }
     return answer;
@@ -142,7 +319,7 @@
     if (a.timer) return;
     a.timer = setTimeout(() => {
       a.timer = null;
-      renderMarkdown(a.body, a.text);
+      renderMarkdown(a.body, a.text, false);
       log.scrollTop = log.scrollHeight;
     }, RENDER_INTERVAL_MS);
   }
@@ -150,14 +327,8 @@
   function finishAnswer(a, frame) {
     clearTimeout(a.timer);
     a.timer = null;
-    renderMarkdown(a.body, a.text);
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    const u = frame.usage || {};
-    meta.textContent = `${frame.model} · ${u.input_tokens ?? 0}→${u.output_tokens ?? 0} tokens` +
-      ` · $${frame.cost_usd}` + (frame.finish_reason !== "stop" ? ` · ${frame.finish_reason}` : "");
-    a.el.appendChild(meta);
-    a.el.dataset.finishReason = frame.finish_reason;
+    renderMarkdown(a.body, a.text, true);
+    answerFooter(a.el, { ...frame, messageId: frame.message_id, text: a.text });
     answer = null;
   }
 
@@ -166,6 +337,40 @@
     save();
     root.classList.remove("typing");
     setStreaming(false);
+  }
+
+  // -- sending -------------------------------------------------------------------------------
+
+  function ask(content) {
+    pending = { content, clientId: uuid4() };
+    save();
+    userBubble(content);
+    setStatus("");
+    setStreaming(true);
+    send({ type: "message", content, client_id: pending.clientId });
+  }
+
+  // Regenerate, retry, edit: always a new turn (a new client_id); what was said stays in the
+  // history, as it was.
+  function resend(content) {
+    if (sendButton.disabled || !content) return;
+    ask(content);
+  }
+
+  function regenerate() {
+    const questions = log.querySelectorAll(".msg.user");
+    const last = questions[questions.length - 1];
+    if (last) resend(last.dataset.content);
+  }
+
+  function editLast(el) {
+    input.value = el.dataset.content;
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  function send(frame) {
+    if (ready && socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
   // After (re)connecting: follow the answer to the pending message, wherever it is.
@@ -185,17 +390,21 @@
     }
   }
 
+  // -- frames --------------------------------------------------------------------------------
+
   function onFrame(frame) {
     switch (frame.type) {
       case "ready":
         conversationId = frame.conversation_id;
+        showUsage = Boolean(frame.show_usage);
         save();
         ready = true;
         attempts = 0;
         setStatus("");
-        if (!greeted && frame.greeting) {
-          log.prepend(bubble("assistant greeting", frame.greeting));
-          greeted = true;
+        if (frame.greeting && !greeting) {
+          greeting = frame.greeting;
+          const el = bubble("assistant greeting", frame.greeting, null);
+          log.prepend(el);
         }
         pickUp(frame.resumable);
         break;
@@ -218,6 +427,7 @@
       case "done":
         finishAnswer(currentAnswer(frame.message_id), frame);
         settle();
+        refreshList();
         break;
       case "error":
         onError(frame);
@@ -227,11 +437,23 @@
         break;
       case "pong":
         break;
+      case "rated": {
+        const el = log.querySelector(`.msg[data-message-id="${frame.message_id}"]`);
+        if (el) showRating(el, frame.rating);
+        break;
+      }
       case "resolved":
+        showSupport({ resolved: true });
         setStatus("Glad it is solved. Thanks for letting us know!", "info");
         break;
       case "escalated":
-        setStatus("A member of our team has been notified and will get back to you.", "info");
+        showSupport({ escalated: true });
+        setStatus(
+          frame.notified
+            ? "A member of our team has been notified and will get back to you."
+            : "Your request for a human is recorded: the team will see it in this conversation.",
+          "info",
+        );
         break;
       case "notice": // pushed to all the user's sockets (an operator's announcement)
         setStatus(frame.text, "info");
@@ -248,15 +470,25 @@
       setTimeout(() => pickUp([]), delay);
       return;
     }
-    // Refused (a limit, a blocked topic, a bad message): it will not be answered.
-    const last = log.querySelector(".msg.user:last-of-type");
+    // Refused (a limit, a blocked topic, a bad message): it will not be answered; it can be retried.
+    const questions = log.querySelectorAll(".msg.user");
+    const last = questions[questions.length - 1];
     if (last) last.dataset.refused = frame.code;
     settle();
   }
 
-  function send(frame) {
-    if (ready && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  function showSupport(state) {
+    if (state.resolved !== undefined) {
+      resolveButton.disabled = state.resolved;
+      resolveButton.textContent = state.resolved ? "Marked as solved ✓" : "My problem is solved";
+    }
+    if (state.escalated !== undefined) {
+      escalateButton.disabled = state.escalated;
+      escalateButton.textContent = state.escalated ? "Human requested ✓" : "Talk to a human";
+    }
   }
+
+  // -- the socket ----------------------------------------------------------------------------
 
   // Reconnect after 1, 2, 4, 8 … 30 s, each drawn between half and all of it (jitter), so that
   // a restarted server is not hit by every page at once.
@@ -267,77 +499,232 @@
   }
 
   function connect() {
+    if (stopped) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const path = root.dataset.wsPath + (conversationId ? `${conversationId}/` : "");
     ready = false;
-    socket = new WebSocket(`${scheme}://${location.host}${path}`);
-    socket.onmessage = (event) => onFrame(JSON.parse(event.data));
-    socket.onclose = (event) => {
-      ready = false;
-      root.classList.remove("typing");
-      if (answer) { clearTimeout(answer.timer); answer.timer = null; }
-      if (event.code === 4403 || revoked) {
-        revoked = true;
-        setStatus("Your access to this workspace has changed. Reload the page to continue.", "error");
-        setStreaming(false);
-        return;
-      }
-      if (event.code === 4401) {
-        // The sign-in ended (logout elsewhere, a password change, the session expired).
-        setStatus("You have been signed out. Reload the page to sign in again.", "error");
-        setStreaming(false);
-        return;
-      }
-      if (event.code === 4429) {
-        setStatus("Too many chat windows are open: close one, then reload this page.", "error");
-        setStreaming(false);
-        return;
-      }
-      if (event.code === 4404) { conversationId = null; save(); }
-      if (event.code === 1012) {
-        // The server is restarting (drained): reconnect at once, to another instance.
-        setStatus("Server restarting, reconnecting…", "warn");
-        setTimeout(connect, 100 + Math.random() * 400);
-        return;
-      }
-      const delay = backoff();
-      setStatus(`Connection lost, reconnecting in ${Math.ceil(delay / 1000)} s…`, "warn");
-      setTimeout(connect, delay);
-    };
+    const ws = new WebSocket(`${scheme}://${location.host}${path}`);
+    socket = ws;
+    ws.onmessage = (event) => { if (ws === socket) onFrame(JSON.parse(event.data)); };
+    ws.onclose = (event) => { if (ws === socket) onClose(event); };
   }
 
-  // A reload: the conversation's stored messages first, then the socket (which resumes).
+  function disconnect() {
+    const old = socket;
+    socket = null;
+    ready = false;
+    if (old) old.close(1000);
+  }
+
+  function onClose(event) {
+    ready = false;
+    root.classList.remove("typing");
+    if (answer) { clearTimeout(answer.timer); answer.timer = null; }
+    const final = {
+      4403: "Your access to this workspace has changed. Reload the page to continue.",
+      // The sign-in ended (logout elsewhere, a password change, the session expired).
+      4401: "You have been signed out. Reload the page to sign in again.",
+      4429: "Too many chat windows are open: close one, then reload this page.",
+    }[event.code];
+    if (final) {
+      if (event.code !== 4429) stopped = true;
+      setStatus(final, "error");
+      setStreaming(false);
+      return;
+    }
+    if (event.code === 4404) {
+      // Deleted (here or in another window), or never the caller's: a new chat instead.
+      openConversation(null).then(() => setStatus("That conversation is no longer available.", "warn"));
+      return;
+    }
+    if (event.code === 1012) {
+      // The server is restarting (drained): reconnect at once, to another instance.
+      setStatus("Server restarting, reconnecting…", "warn");
+      setTimeout(connect, 100 + Math.random() * 400);
+      return;
+    }
+    const delay = backoff();
+    setStatus(`Connection lost, reconnecting in ${Math.ceil(delay / 1000)} s…`, "warn");
+    setTimeout(() => { if (!socket || socket.readyState === WebSocket.CLOSED) connect(); }, delay);
+  }
+
+  // -- conversations -------------------------------------------------------------------------
+
+  // The conversation's stored messages (REST), then its title and support state.
   async function restore() {
     if (!conversationId) return;
+    const id = conversationId;
     try {
-      const response = await fetch(`/api/v1/conversations/${conversationId}/messages/?page_size=500`, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok) { conversationId = null; pending = null; save(); return; }
-      const page = await response.json();
+      const [page, detail] = await Promise.all([
+        api(`/api/v1/conversations/${id}/messages/?page_size=500`),
+        api(`/api/v1/conversations/${id}/`),
+      ]);
+      if (id !== conversationId) return;
       for (const m of page.results) {
         // The pending message was answered before the reload: nothing to pick up.
         if (pending && m.client_id === pending.clientId) { pending = null; save(); }
-        const el = bubble(m.role === "user" ? "user" : "assistant", m.content);
-        if (m.role !== "user") el.dataset.finishReason = m.finish_reason;
+        if (m.role === "user") {
+          userBubble(m.content, m.created_at);
+        } else {
+          const el = bubble("assistant", m.content, m.created_at);
+          answerFooter(el, {
+            when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
+            usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
+            messageId: m.id, rating: m.rating, text: m.content,
+          });
+        }
       }
+      showTitle(detail.title);
+      showSupport({ resolved: detail.resolved, escalated: detail.escalated });
     } catch (e) {
-      // Offline: the socket's reconnects will bring the page back.
+      // 404: a pending conversation (no message yet) or one deleted meanwhile: the socket
+      // says which. Offline: the socket's reconnects will bring the page back.
     }
   }
+
+  function showTitle(title) {
+    titleHeading.textContent = title || (conversationId ? "Untitled conversation" : "New chat");
+    for (const item of list.querySelectorAll("li")) {
+      item.classList.toggle("current", Number(item.dataset.id) === conversationId);
+      const open = item.querySelector(".conv-open");
+      if (Number(item.dataset.id) === conversationId) open.setAttribute("aria-current", "true");
+      else open.removeAttribute("aria-current");
+    }
+  }
+
+  async function openConversation(id) {
+    disconnect();
+    if (answer) { clearTimeout(answer.timer); answer = null; }
+    conversationId = id;
+    pending = null;
+    greeting = "";
+    save();
+    log.replaceChildren();
+    setStatus("");
+    setStreaming(false);
+    showSupport({ resolved: false, escalated: false });
+    showTitle("");
+    closeDrawer();
+    await restore();
+    connect();
+  }
+
+  function conversationItem(c) {
+    const item = element("li", { className: "conv" });
+    item.dataset.id = c.id;
+    const label = c.title || "Untitled conversation";
+    const open = element("button", { type: "button", className: "conv-open", textContent: label, title: label });
+    open.addEventListener("click", () => { if (c.id !== conversationId) openConversation(c.id); else closeDrawer(); });
+    item.append(
+      open,
+      iconButton(`Rename “${label}”`, "✎", () => renameInline(item, c), "rename"),
+      iconButton(`Delete “${label}”`, "🗑", () => remove(item, c), "delete"),
+    );
+    if (c.id === conversationId) { item.classList.add("current"); open.setAttribute("aria-current", "true"); }
+    return item;
+  }
+
+  function renameInline(item, c) {
+    const field = element("input", { type: "text", value: c.title || "", maxLength: 200, className: "rename-field" });
+    field.setAttribute("aria-label", "New title");
+    const open = item.querySelector(".conv-open");
+    open.hidden = true;
+    item.prepend(field);
+    field.focus();
+    field.select();
+    let done = false;
+    const finish = async (keep) => {
+      if (done) return;
+      done = true;
+      const title = field.value.trim();
+      field.remove();
+      open.hidden = false;
+      if (!keep || !title || title === c.title) return;
+      try {
+        const updated = await api(`/api/v1/conversations/${c.id}/`, { method: "PATCH", body: { title } });
+        item.replaceWith(conversationItem(updated));
+        if (c.id === conversationId) showTitle(updated.title);
+      } catch (e) {
+        setStatus("The conversation could not be renamed.", "error");
+      }
+    };
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); finish(true); }
+      if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); finish(false); }
+    });
+    field.addEventListener("blur", () => finish(true));
+  }
+
+  async function remove(item, c) {
+    if (!window.confirm(`Delete “${c.title || "Untitled conversation"}”? It disappears from your list.`)) return;
+    if (c.id === conversationId) await openConversation(null);
+    try {
+      await api(`/api/v1/conversations/${c.id}/`, { method: "DELETE" });
+      item.remove();
+      emptyList.hidden = list.children.length > 0;
+    } catch (e) {
+      setStatus("The conversation could not be deleted.", "error");
+    }
+  }
+
+  async function loadConversations(reset) {
+    let url = nextPage;
+    if (reset) {
+      const params = new URLSearchParams({ mine: "true", ordering: "-last_message_at", page_size: PAGE_SIZE });
+      if (search.value.trim()) params.set("q", search.value.trim());
+      url = `/api/v1/conversations/?${params}`;
+    }
+    if (!url) return;
+    try {
+      const page = await api(url);
+      if (reset) list.replaceChildren();
+      for (const c of page.results) list.append(conversationItem(c));
+      nextPage = page.next;
+      moreButton.hidden = !nextPage;
+      emptyList.hidden = list.children.length > 0;
+      emptyList.textContent = search.value.trim() ? "No conversation matches." : "No conversation yet.";
+    } catch (e) {
+      // Offline: the list stays as it is.
+    }
+  }
+
+  // After an answer: the list again (this conversation moves to the top), and once more a bit
+  // later for the title the server writes in the background.
+  let titleTimer = null;
+  function refreshList() {
+    loadConversations(true);
+    clearTimeout(titleTimer);
+    titleTimer = setTimeout(async () => {
+      await loadConversations(true);
+      const current = list.querySelector(`li[data-id="${conversationId}"] .conv-open`);
+      if (current && titleHeading.textContent !== current.textContent) showTitle(current.textContent);
+    }, 3000);
+  }
+
+  // -- the drawer (narrow screens) -----------------------------------------------------------
+
+  function openDrawer() {
+    sidebar.classList.add("open");
+    backdrop.hidden = false;
+    openSidebar.setAttribute("aria-expanded", "true");
+    search.focus();
+  }
+
+  function closeDrawer() {
+    if (!sidebar.classList.contains("open")) return;
+    sidebar.classList.remove("open");
+    backdrop.hidden = true;
+    openSidebar.setAttribute("aria-expanded", "false");
+  }
+
+  // -- wiring --------------------------------------------------------------------------------
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const content = input.value.trim();
     if (!content || sendButton.disabled) return;
-    pending = { content, clientId: uuid4() };
-    save();
-    bubble("user", content);
     input.value = "";
-    setStatus("");
-    setStreaming(true);
-    send({ type: "message", content, client_id: pending.clientId });
+    ask(content);
   });
 
   input.addEventListener("keydown", (event) => {
@@ -347,12 +734,29 @@
     }
   });
 
-  stopButton.addEventListener("click", () => send({ type: "cancel" }));
-  document.getElementById("resolve").addEventListener("click", () => send({ type: "resolve" }));
-  document.getElementById("escalate").addEventListener("click", () => send({ type: "escalate" }));
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    if (sidebar.classList.contains("open")) closeDrawer();
+    else if (!stopButton.hidden) send({ type: "cancel" });
+  });
 
+  let searchTimer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadConversations(true), SEARCH_DELAY_MS);
+  });
+  moreButton.addEventListener("click", () => loadConversations(false));
+  $("new-chat").addEventListener("click", () => openConversation(null));
+  openSidebar.addEventListener("click", openDrawer);
+  $("close-sidebar").addEventListener("click", closeDrawer);
+  backdrop.addEventListener("click", closeDrawer);
+  stopButton.addEventListener("click", () => send({ type: "cancel" }));
+  resolveButton.addEventListener("click", () => send({ type: "resolve" }));
+  escalateButton.addEventListener("click", () => send({ type: "escalate" }));
+
+  loadConversations(true);
   restore().then(() => {
-    if (pending) bubble("user", pending.content);
+    if (pending) userBubble(pending.content);
     connect();
   });
 })();

@@ -150,6 +150,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "allowed_image_hosts",
             "pii_filter",
             "escalation_email",
+            "members_see_usage",
             "exact_cache_enabled",
             "semantic_cache_enabled",
             "semantic_cache_threshold",
