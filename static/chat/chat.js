@@ -83,8 +83,29 @@
     return el;
   }
 
-  function iconButton(label, text, onClick, className) {
-    const button = element("button", { type: "button", className: `icon ${className || ""}`, textContent: text, title: label });
+  // Line icons (after Feather, MIT), drawn inline: no font needs to have the glyphs.
+  const ICONS = {
+    copy: '<rect x="9" y="9" width="13" height="13" rx="2"/><path d="M5 15H4a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v1"/>',
+    check: '<polyline points="20 6 9 17 4 12"/>',
+    cross: '<path d="M18 6 6 18M6 6l12 12"/>',
+    up: '<path d="M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"/>',
+    down: '<path d="M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"/>',
+    again: '<polyline points="23 4 23 10 17 10"/><polyline points="1 20 1 14 7 14"/><path d="M3.51 9a9 9 0 0 1 14.85-3.36L23 10M1 14l4.64 4.36A9 9 0 0 0 20.49 15"/>',
+    edit: '<path d="M17 3a2.83 2.83 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5L17 3z"/>',
+    trash: '<polyline points="3 6 5 6 21 6"/><path d="M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6m3 0V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2"/>',
+  };
+
+  function icon(name) {
+    const inert = document.createElement("template");
+    inert.innerHTML =
+      '<svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" stroke-width="2" ' +
+      `stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">${ICONS[name]}</svg>`;
+    return inert.content.firstChild;
+  }
+
+  function iconButton(label, iconName, onClick, className) {
+    const button = element("button", { type: "button", className: `icon ${className || ""}`, title: label });
+    button.append(icon(iconName));
     button.setAttribute("aria-label", label);
     button.addEventListener("click", onClick);
     return button;
@@ -174,14 +195,16 @@
   }
 
   function copyButton(label, text, className) {
-    const button = iconButton(label, "⧉", async () => {
+    const button = iconButton(label, "copy", async () => {
+      let copied = true;
       try {
         await navigator.clipboard.writeText(text());
-        button.textContent = "✓";
       } catch (e) {
-        button.textContent = "✗";
+        copied = false;
       }
-      setTimeout(() => (button.textContent = "⧉"), 1500);
+      button.replaceChildren(icon(copied ? "check" : "cross"));
+      button.dataset.copied = String(copied);
+      setTimeout(() => button.replaceChildren(icon("copy")), 1500);
     }, className);
     return button;
   }
@@ -212,8 +235,8 @@
     const el = bubble("user", content, when);
     el.dataset.content = content;
     el.querySelector(".meta").append(
-      iconButton("Edit and resend", "✎", () => editLast(el), "edit"),
-      iconButton("Retry", "↻", () => resend(el.dataset.content), "retry"),
+      iconButton("Edit and resend", "edit", () => editLast(el), "edit"),
+      iconButton("Retry", "again", () => resend(el.dataset.content), "retry"),
     );
     markLast();
     return el;
@@ -241,9 +264,9 @@
       const text = info.text;
       actions.append(
         copyButton("Copy answer", () => text, "copy-answer"),
-        rateButton(el, THUMBS_UP, "Good answer", "👍"),
-        rateButton(el, THUMBS_DOWN, "Bad answer", "👎"),
-        iconButton("Regenerate", "↻", regenerate, "regenerate"),
+        rateButton(el, THUMBS_UP, "Good answer", "up"),
+        rateButton(el, THUMBS_DOWN, "Bad answer", "down"),
+        iconButton("Regenerate", "again", regenerate, "regenerate"),
       );
       meta.append(actions);
       if (info.rating) showRating(el, info.rating);
@@ -251,8 +274,8 @@
     markLast();
   }
 
-  function rateButton(el, rating, label, text) {
-    const button = iconButton(label, text, () => {
+  function rateButton(el, rating, label, iconName) {
+    const button = iconButton(label, iconName, () => {
       send({ type: "feedback", message_id: Number(el.dataset.messageId), rating });
       if (rating === THUMBS_DOWN) askWhy(el);
     }, rating === THUMBS_UP ? "rate-up" : "rate-down");
@@ -617,8 +640,8 @@
     open.addEventListener("click", () => { if (c.id !== conversationId) openConversation(c.id); else closeDrawer(); });
     item.append(
       open,
-      iconButton(`Rename “${label}”`, "✎", () => renameInline(item, c), "rename"),
-      iconButton(`Delete “${label}”`, "🗑", () => remove(item, c), "delete"),
+      iconButton(`Rename “${label}”`, "edit", () => renameInline(item, c), "rename"),
+      iconButton(`Delete “${label}”`, "trash", () => remove(item, c), "delete"),
     );
     if (c.id === conversationId) { item.classList.add("current"); open.setAttribute("aria-current", "true"); }
     return item;
