@@ -19,7 +19,7 @@ from chat.gateway.moderation import scrubbed
 from chat.history.context import build_context
 from chat.history.ids import allocate_message_ids
 from chat.history.memory import Remembered
-from chat.history.pending import conversation_materialize
+from chat.history.pending import conversation_materialize, conversation_pending_forget
 from chat.models import Conversation, Message, Role
 from chat.push import push_event_sync
 from chat.selectors import (
@@ -246,6 +246,7 @@ def conversation_delete(*, tenant_id: int, user_id: int, conversation_id: int, n
         .update(deleted_at=now)
     )
     if deleted:
+        conversation_pending_forget(tenant_id=tenant_id, conversation_id=conversation_id)
         transaction.on_commit(
             lambda: push_event_sync(
                 tenant_id=tenant_id,

@@ -106,3 +106,69 @@ def test_csv_exports_neutralise_formulas(world: World) -> None:
     assert {row["user"] for row in rows} == {"'=HYPERLINK(evil)"}
     exported = json.loads(streamed(owner.get(f"/api/v1/conversations/{made.pk}/export/?format=json")))
     assert [row["content"] for row in exported] == [*hostile, "plain - text"]
+
+
+def test_the_sidebar_list_is_the_callers_own_newest_first_and_searchable_by_title(world: World) -> None:
+    """``?mine=true`` is what the chat page lists, whatever the role: the caller's own, deleted
+    ones left out, by last activity; ``q`` finds a title's words too. Never a colleague's or
+    another tenant's, even with the same words."""
+    now = timezone.now()
+    old = conversation(world, world.acme, world.alice, ["kettle broken", "sorry"], title="Broken kettle")
+    new = conversation(world, world.acme, world.alice, ["toaster", "ok"], title="Toaster")
+    gone = conversation(world, world.acme, world.alice, ["kettle again", "ok"], deleted_at=now)
+    conversation(world, world.acme, world.bob, ["kettle too", "ok"], title="Bob's kettle")
+    conversation(world, world.globex, world.carol, ["kettle of globex", "ok"], title="Kettle")
+    for made, minutes in [(old, 30), (new, 5), (gone, 1)]:
+        Conversation.objects.for_tenant(world.acme.pk).filter(pk=made.pk).update(
+            last_message_at=now - timedelta(minutes=minutes)
+        )
+    owner = client_for(world.token(world.alice, world.acme))
+    mine = owner.get("/api/v1/conversations/?mine=true&ordering=-last_message_at").json()
+    assert [c["id"] for c in mine["results"]] == [new.pk, old.pk]
+    by_title = owner.get("/api/v1/conversations/?mine=true&q=Broken").json()["results"]
+    assert [c["id"] for c in by_title] == [old.pk]
+    by_words = owner.get("/api/v1/conversations/?mine=true&q=kettle").json()["results"]
+    assert [c["id"] for c in by_words] == [old.pk]
+    # The owner's tenant-wide list keeps the deleted one, flagged, for the tenant's retention.
+    everything = {c["id"]: c for c in owner.get("/api/v1/conversations/").json()["results"]}
+    assert everything[gone.pk]["deleted_at"] is not None and len(everything) == 4
+    assert owner.get("/api/v1/conversations/?ordering=title").status_code == 400
+
+
+def test_its_own_user_renames_and_deletes_a_conversation_and_nobody_else(world: World) -> None:
+    mine = conversation(world, world.acme, world.bob, ["hello", "hi"], title="**Hello** there")
+    colleague = conversation(world, world.acme, world.alice, ["owner's", "ok"])
+    theirs = conversation(world, world.globex, world.carol, ["globex", "ok"])
+    member = client_for(world.token(world.bob, world.acme))
+
+    renamed = member.patch(f"/api/v1/conversations/{mine.pk}/", {"title": "  Plain title  "}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Plain title"
+    for bad in [{"title": ""}, {"title": "x" * 201}, {"title": 5 * [1]}, {}]:
+        refused = member.patch(f"/api/v1/conversations/{mine.pk}/", bad, format="json")
+        assert refused.status_code == 400 and "title" in refused.json()["errors"], bad
+    # Text PostgreSQL cannot store is refused by the parser, before any field is read.
+    assert (
+        member.patch(f"/api/v1/conversations/{mine.pk}/", {"title": "a\x00b"}, format="json").status_code
+        == 400
+    )
+    # A colleague's (invisible to a member) and another tenant's: 404, nothing changed.
+    for other in (colleague, theirs):
+        assert (
+            member.patch(f"/api/v1/conversations/{other.pk}/", {"title": "x"}, format="json").status_code
+            == 404
+        )
+        assert member.delete(f"/api/v1/conversations/{other.pk}/").status_code == 404
+    # The owner sees the member's conversation but does not change it.
+    owner = client_for(world.token(world.alice, world.acme))
+    assert owner.patch(f"/api/v1/conversations/{mine.pk}/", {"title": "x"}, format="json").status_code == 403
+    assert owner.delete(f"/api/v1/conversations/{mine.pk}/").status_code == 403
+
+    assert member.delete(f"/api/v1/conversations/{mine.pk}/").status_code == 204
+    kept = Conversation.objects.for_tenant(world.acme.pk).get(pk=mine.pk)
+    assert kept.deleted_at is not None and kept.title == "Plain title"
+    assert Message.objects.for_tenant(world.acme.pk).filter(conversation=kept).count() == 2
+    assert member.get(f"/api/v1/conversations/{mine.pk}/").status_code == 404
+    assert member.get(f"/api/v1/conversations/{mine.pk}/messages/").status_code == 404
+    assert member.get("/api/v1/conversations/").json()["count"] == 0
+    assert member.delete(f"/api/v1/conversations/{mine.pk}/").status_code == 404
+    assert Conversation.objects.for_tenant(world.globex.pk).get(pk=theirs.pk).deleted_at is None

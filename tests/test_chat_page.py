@@ -1,10 +1,15 @@
 """The chat page: login, the tenant chooser, and the tenant kept in the session."""
 
 import json
+import os
 
 import pytest
-from django.test import Client
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client, override_settings
 
+from chat.analytics import today_utc
+from chat.models import Conversation, DailyTenantStats, Message
 from tenants.models import Membership, Role
 from tenants.selectors import SESSION_TENANT_KEY
 from tests.conftest import PASSWORD, World, client_for
@@ -90,3 +95,33 @@ def test_the_api_schema_offers_the_bearer_scheme(world: World) -> None:
         "bearerFormat": "JWT",
     }
     assert {"jwtAuth": []} in schema["paths"]["/api/v1/conversations/"]["get"]["security"]
+
+
+def test_the_schema_validates_without_a_warning(world: World) -> None:
+    """What ``/api/docs/`` shows: no unresolved authenticator, no colliding operation ids or enum
+    names (drf-spectacular's own validation, failing on any warning)."""
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", os.devnull)
+
+
+def test_a_favicon_for_every_page(world: World) -> None:
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/favicon.svg")
+    assert b'rel="icon"' in logged_in("alice").get("/chat/").content
+
+
+def test_platform_staff_without_a_workspace_are_pointed_to_the_admin(world: World) -> None:
+    staff = get_user_model().objects.create_user("ops", password=PASSWORD, is_staff=True)
+    page = logged_in(staff.username).get("/chat/", follow=True).content.decode()
+    assert "not a member of any active workspace" in page and 'href="/admin/"' in page
+    assert 'href="/admin/"' not in logged_in("carol").get("/chat/tenant/").content.decode()
+
+
+@override_settings(CELERY_TASK_ALWAYS_EAGER=True)
+def test_the_embedded_console_computes_its_figures_when_it_opens(world: World) -> None:
+    conversation = Conversation.objects.create(tenant=world.acme, user=world.alice, rating=5)
+    Message.objects.create(tenant=world.acme, conversation=conversation, role="user", content="hi")
+    assert not DailyTenantStats.objects.for_tenant(world.acme.pk).exists()
+    page = logged_in("alice").get("/chat/console/").content.decode()
+    assert "computed when this page opens" in page
+    today = DailyTenantStats.objects.for_tenant(world.acme.pk).get(day=today_utc(), variant=None)
+    assert (today.conversations, today.csat_count, today.csat_sum) == (1, 1, 5)

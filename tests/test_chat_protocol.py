@@ -334,8 +334,8 @@ async def test_feedback_rates_an_answer_of_ones_own_conversation_only(
     await communicator.send_json_to(
         {"type": "feedback", "message_id": done["message_id"], "rating": 4, "comment": "good"}
     )
-    await communicator.send_json_to({"type": "ping"})
-    assert await communicator.receive_json_from(TIMEOUT) == {"type": "pong"}
+    rated = {"type": "rated", "message_id": done["message_id"], "rating": 4}
+    assert await communicator.receive_json_from(TIMEOUT) == rated
     conversation = await database_sync_to_async(Conversation.all_tenants.get)(pk=ready["conversation_id"])
     assert conversation.rating == 4
 

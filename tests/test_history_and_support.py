@@ -161,11 +161,13 @@ async def test_resolve_and_escalate_frames_and_a_request_in_words(world: World, 
 
     await send_message(communicator, "This is useless, can I talk to a human? [[tokens=2]]")
     frames = await frames_until(communicator, "done")
-    assert frames[0] == {"type": "escalated"} and frames[-1]["finish_reason"] == "stop"  # and it answers
+    assert (
+        frames[0] == {"type": "escalated", "notified": True} and frames[-1]["finish_reason"] == "stop"
+    )  # and it answers
     await communicator.send_json_to({"type": "resolve"})
     assert await communicator.receive_json_from() == {"type": "resolved"}
     await communicator.send_json_to({"type": "escalate"})
-    assert await communicator.receive_json_from() == {"type": "escalated"}
+    assert await communicator.receive_json_from() == {"type": "escalated", "notified": True}
     await communicator.disconnect()
 
     conversation = await Conversation.objects.for_tenant(world.acme.pk).aget(pk=conversation_id)
@@ -187,8 +189,9 @@ async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_re
     await communicator.send_json_to(
         {"type": "feedback", "message_id": done["message_id"], "rating": 2, "comment": f"mail {email}"}
     )
+    assert (await communicator.receive_json_from())["type"] == "rated"
     await communicator.send_json_to({"type": "escalate", "reason": f"call me back at {email}"})
-    assert await communicator.receive_json_from() == {"type": "escalated"}
+    assert await communicator.receive_json_from() == {"type": "escalated", "notified": False}
     await communicator.disconnect()
 
     conversation = await Conversation.objects.for_tenant(world.acme.pk).aget(pk=ready["conversation_id"])
@@ -215,7 +218,7 @@ async def test_asking_for_a_human_before_any_message_keeps_the_conversation(
     assert await communicator.receive_json_from() == {"type": "resolved"}
     assert not await Conversation.all_tenants.filter(pk=ready["conversation_id"]).aexists()
     await communicator.send_json_to({"type": "escalate", "reason": "call me"})
-    assert await communicator.receive_json_from() == {"type": "escalated"}
+    assert await communicator.receive_json_from() == {"type": "escalated", "notified": False}
     await communicator.disconnect()
     conversation = await Conversation.objects.for_tenant(world.acme.pk).aget(pk=ready["conversation_id"])
     assert conversation.escalated and conversation.user_id == world.bob.pk and not conversation.resolved
@@ -252,7 +255,7 @@ async def test_the_worker_sends_the_escalation_email_with_the_transcript(
     communicator, ready = await open_chat(world.token(world.bob, world.acme))
     await ask(communicator, "My invoice is wrong. [[tokens=2]]")
     await communicator.send_json_to({"type": "escalate", "reason": "billing error"})
-    assert await communicator.receive_json_from() == {"type": "escalated"}
+    assert await communicator.receive_json_from() == {"type": "escalated", "notified": True}
     await communicator.disconnect()
 
     def sent() -> str:
@@ -276,18 +279,28 @@ def test_the_worker_purges_messages_past_the_tenants_retention(
 ) -> None:
     world.acme.retention_days = 30
     world.acme.save()
-    old, recent, other = [
+    old, recent, other, deleted = [
         Conversation.objects.create(tenant=tenant, user=user)
-        for tenant, user in [(world.acme, world.alice), (world.acme, world.bob), (world.globex, world.carol)]
+        for tenant, user in [
+            (world.acme, world.alice),
+            (world.acme, world.bob),
+            (world.globex, world.carol),
+            (world.acme, world.alice),
+        ]
     ]
-    for conversation in (old, recent, other):
+    Conversation.objects.for_tenant(world.acme.pk).filter(pk=deleted.pk).update(deleted_at=timezone.now())
+    for conversation in (old, recent, other, deleted):
         Message.objects.create(
             tenant_id=conversation.tenant_id, conversation=conversation, role="user", content="hi"
         )
     long_ago = timezone.now() - timedelta(days=45)
-    Message.all_tenants.filter(conversation__in=[old, other]).update(created_at=long_ago)
+    Message.all_tenants.filter(conversation__in=[old, other, deleted]).update(created_at=long_ago)
 
     purge_expired_history.delay()
     assert wait_for(lambda: not Message.all_tenants.filter(conversation=old).exists())
     assert Message.all_tenants.filter(conversation=recent).exists()
     assert Message.all_tenants.filter(conversation=other).exists()  # globex keeps everything
+    # A conversation its user deleted is kept until its messages are purged, then goes too; one
+    # not deleted stays listed, even empty.
+    assert wait_for(lambda: not Conversation.all_tenants.filter(pk=deleted.pk).exists())
+    assert Conversation.all_tenants.filter(pk=old.pk).exists()

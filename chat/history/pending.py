@@ -52,6 +52,15 @@ def conversation_pending(*, tenant_id: int, user_id: int, conversation_id: int) 
     return True, entry[1]
 
 
+def conversation_pending_forget(*, tenant_id: int, conversation_id: int) -> None:
+    """The id is no longer a pending conversation (its row was deleted by its user): a reconnect
+    to it is refused from now on."""
+    try:
+        shared_cache().delete(_key(tenant_id, conversation_id))
+    except (RedisError, OSError) as exc:
+        log.warning("conversation.pending_unavailable", error=repr(exc))
+
+
 def conversation_materialize(
     *, tenant_id: int, user_id: int, conversation_id: int, variant_id: int | None
 ) -> None:
