@@ -4,6 +4,7 @@ choice, and titles are plain text."""
 
 from channels.db import database_sync_to_async
 from django.test import override_settings
+from django.utils import timezone
 
 from chat.history.background import conversation_title, plain_title
 from chat.models import Conversation
@@ -25,7 +26,7 @@ async def test_deleting_a_conversation_closes_its_sockets_and_refuses_reconnects
     other, other_ready = await open_chat(world.token(world.alice, world.acme))
 
     deleted = await database_sync_to_async(conversation_delete)(
-        tenant_id=world.acme.pk, user_id=world.alice.pk, conversation_id=conversation_id, now=_now()
+        tenant_id=world.acme.pk, user_id=world.alice.pk, conversation_id=conversation_id, now=timezone.now()
     )
     assert deleted
     for socket in (first, second):
@@ -82,9 +83,3 @@ def test_the_demo_model_titles_a_conversation_with_the_questions_first_words(wor
     )
     conversation.refresh_from_db()
     assert conversation.title == "How do I reset my password on the…"
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from django.utils import timezone
-
-    return timezone.now()
