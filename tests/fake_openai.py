@@ -27,6 +27,7 @@ _DIRECTIVE = re.compile(r"\[\[([a-z-]+)(?:=([0-9.]+))?\]\]")
 MARKDOWN_ANSWER = (
     "Here is **bold** text and `inline code`.\n\n"
     "```python\nprint('hello')\n```\n\n"
+    "| plan | price |\n|---|---|\n| free | 0 |\n\n"
     '<img src=x onerror="window.__pwned = true"> <script>window.__pwned = true</script> done.'
 )
 

@@ -11,16 +11,15 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
+from tests.browser import chromium, sign_in
 from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +33,10 @@ def platform(
     live.stop()
 
 
-def sign_in(page: Page, platform: LivePlatform, path: str) -> None:
-    """Open ``path`` and sign in as the demo user on the login page it leads to."""
-    page.goto(f"{platform.base_url}{path}")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", platform.passwords["demo"])
-    page.click("button[type=submit]")
-
-
 def test_log_in_see_the_answer_stream_rendered_and_stop_it(
     platform: LivePlatform, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page()
         sign_in(page, platform, "/chat/")
         expect(page.locator(".msg.greeting")).to_contain_text("Demo Company")
@@ -62,6 +52,7 @@ def test_log_in_see_the_answer_stream_rendered_and_stop_it(
         # The model's raw HTML was never executed or kept.
         assert page.evaluate("window.__pwned") is None
         assert answer.locator("script, img[onerror]").count() == 0
+        expect(answer.locator(".table-scroll table td").first).to_have_text("free")
         expect(page.locator("#send")).to_be_enabled()
 
         page.fill("#input", "Tell me everything [[tokens=3000]] [[delay=0.01]]")
@@ -73,9 +64,10 @@ def test_log_in_see_the_answer_stream_rendered_and_stop_it(
         expect(streaming.locator(".meta")).to_contain_text("cancelled")
         expect(page.locator("#stop")).to_be_hidden()
         page.click("#escalate")
-        expect(page.locator("#status")).to_contain_text("team has been notified")
+        # The demo tenant has no escalation address: the request is recorded, nobody is notified.
+        expect(page.locator("#status")).to_contain_text("Your request for a human is recorded")
+        expect(page.locator("#escalate")).to_be_disabled()
         page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "chat.png"))
-        browser.close()
 
 
 # Every WebSocket the page opens, so a test can cut one as a network drop would.
@@ -101,8 +93,7 @@ def expected_text(tokens: int) -> str:
 def test_an_answer_survives_a_dropped_socket_and_a_reload_shown_whole_and_once(
     platform: LivePlatform, fake_openai_server: FakeOpenAI
 ) -> None:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page()
         page.add_init_script(RECORD_SOCKETS)
         page.goto(f"{platform.base_url}/chat/")
@@ -133,7 +124,6 @@ def test_an_answer_survives_a_dropped_socket_and_a_reload_shown_whole_and_once(
         assert answers.nth(0).locator(".body").inner_text() == expected_text(200)
         assert answers.nth(1).locator(".body").inner_text() == expected_text(200)
         expect(page.locator(".msg.user")).to_have_count(2)
-        browser.close()
     for marker in (dropped, reloaded):  # one upstream call each, whatever the page went through
         assert len(chat_calls_with(fake_openai_server, marker)) == 1
 
@@ -183,8 +173,7 @@ def test_the_console_shows_the_tenants_charts(
         timeout=120,
     )
     assert "daily rows written" in computed.stdout
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         sign_in(page, platform, "/chat/console/")
         page.goto(f"{platform.base_url}/chat/console/")
@@ -204,8 +193,7 @@ def test_the_console_shows_the_tenants_charts(
         ]
         drawn = {c["id"] for c in charts if c["points"] > 0 and c["width"] > 100}
         assert drawn >= {"chart-volume", "chart-ttft", "chart-outcomes", "chart-csat"}, charts
-        page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "console.png"), full_page=True)
-        browser.close()
+        page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "console.png"))
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -232,8 +220,7 @@ def test_an_answer_cannot_make_the_browser_fetch_or_post_anything_elsewhere(plat
     threading.Thread(target=attacker.serve_forever, daemon=True).start()
     port = attacker.server_address[1]
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        with chromium() as browser:
             page = browser.new_page()
             sign_in(page, platform, "/chat/")
             expect(page.locator(".msg.greeting")).to_be_visible()
@@ -253,7 +240,7 @@ def test_an_answer_cannot_make_the_browser_fetch_or_post_anything_elsewhere(plat
             expect(answer.locator("a.blocked-image")).to_have_attribute(
                 "href", f"http://127.0.0.1:{port}/leak.png?c=SECRET"
             )
-            assert answer.locator("img, form, input, button").count() == 0
+            assert answer.locator(".body").locator("img, form, input, button").count() == 0
             # An image that got into the page anyway is refused by the CSP, not fetched.
             blocked = page.evaluate(
                 """url => new Promise(resolve => {
@@ -266,7 +253,6 @@ def test_an_answer_cannot_make_the_browser_fetch_or_post_anything_elsewhere(plat
                 f"http://127.0.0.1:{port}/csp.png",
             )
             assert blocked == f"http://127.0.0.1:{port}/csp.png"
-            browser.close()
     finally:
         attacker.shutdown()
     assert _Recorder.seen == []

@@ -177,6 +177,7 @@
     inert.innerHTML = DOMPurify.sanitize(marked.parse(text), SANITIZE);
     for (const img of inert.content.querySelectorAll("img")) {
       if (!imageAllowed(img.getAttribute("src") || "")) img.replaceWith(asLink(img));
+      else if (!img.hasAttribute("alt")) img.alt = "image in the answer"; // screen readers name it
     }
     for (const link of inert.content.querySelectorAll("a[href]")) {
       link.rel = "noopener noreferrer nofollow";

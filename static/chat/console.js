@@ -4,6 +4,10 @@
   const labels = days.map((d) => d.day.slice(5));
   const palette = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2"];
   const charts = (window.consoleCharts = []);
+  // Axis text and grid lines in the page's colours (light or dark).
+  const style = getComputedStyle(document.documentElement);
+  Chart.defaults.color = style.getPropertyValue("--muted").trim();
+  Chart.defaults.borderColor = style.getPropertyValue("--line").trim();
 
   function chart(id, type, datasets, options = {}) {
     const canvas = document.getElementById(id);

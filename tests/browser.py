@@ -1,0 +1,45 @@
+"""Driving the pages in Debian's Chromium with Playwright (the browser tests' shared steps)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.live import LivePlatform
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(
+    page: Page, platform: LivePlatform, path: str, username: str = "demo", password: str = ""
+) -> None:
+    """Open ``path`` and sign in on the login page it leads to (the demo user by default)."""
+    page.goto(f"{platform.base_url}{path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password or platform.passwords[username])
+    page.click("button[type=submit]")
+
+
+def serious_accessibility_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical findings on the page as it is (WCAG 2.1 A and AA rules).
+    The page's CSP forbids injected scripts: the context must be made with ``bypass_csp``."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}))
+            .violations.filter(v => v.impact === "serious" || v.impact === "critical")
+            .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" "))}))"""
+    )
+    return list(found)

@@ -1,0 +1,270 @@
+"""The chat page as a ChatGPT or Open WebUI user would try it, in Chromium: conversations kept and
+findable (sidebar, rename, delete, search, never anyone else's), answers copied, rated and
+regenerated, the page in the dark and on a phone, an accessibility check, and the API docs with
+no network but the server."""
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser import chromium, serious_accessibility_violations, sign_in
+from tests.conftest import chat_calls_with
+from tests.fake_openai import FakeOpenAI
+from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+from tests.live_ws import frames_until, open_chat, send
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+@pytest.fixture(scope="module")
+def platform(
+    fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePlatform]:
+    live = start_platform(
+        "production", tmp_path=tmp_path_factory.mktemp("product"), llm_url=fake_openai_server.url
+    )
+    yield live
+    live.stop()
+
+
+def add_member(platform: LivePlatform, slug: str, role: str = "member") -> tuple[str, str]:
+    staff = platform.token("admin", platform.passwords["admin"])
+    username, password = f"u{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    status, body = platform.http(
+        "POST",
+        f"/api/v1/tenants/{slug}/members/",
+        {"username": username, "password": password, "role": role},
+        staff,
+    )
+    assert status == 201, body
+    return username, password
+
+
+async def converse(platform: LivePlatform, token: str, content: str) -> int:
+    """A conversation with one answered message, as another client makes it; its id."""
+    ws, ready = await open_chat(platform, token)
+    await send(ws, content)
+    await frames_until(ws, "done")
+    await ws.close()
+    return int(ready["conversation_id"])
+
+
+def ask(page: Page, content: str) -> None:
+    """Send a message from the composer and wait for its answer to end."""
+    answers = page.locator(".msg.assistant[data-finish-reason]")
+    before = answers.count()
+    page.fill("#input", content)
+    page.keyboard.press("Enter")
+    expect(answers).to_have_count(before + 1, timeout=30_000)
+
+
+def sidebar_titles(page: Page) -> list[str]:
+    return page.locator("#conversations .conv-open").all_inner_texts()
+
+
+def test_conversations_are_kept_found_renamed_and_deleted_and_only_ones_own(
+    platform: LivePlatform, tmp_path: Path
+) -> None:
+    slug, owner, owner_password = platform.new_tenant_with_member(role="owner")
+    colleague, colleague_password = add_member(platform, slug)
+    outsider_slug, outsider, outsider_password = platform.new_tenant_with_member()
+    # The same words in a colleague's and another tenant's conversations: never listed or found.
+    asyncio.run(converse(platform, platform.token(colleague, colleague_password, slug), "zebra colleague"))
+    asyncio.run(
+        converse(platform, platform.token(outsider, outsider_password, outsider_slug), "zebra outsider")
+    )
+
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/", owner, owner_password)
+        expect(page.locator(".msg.greeting")).to_be_visible()
+        expect(page.locator("#conversations-empty")).to_be_visible()  # a page load leaves nothing
+        ask(page, "alpha zebra question")
+        page.click("#new-chat")
+        expect(page.locator(".msg.user")).to_have_count(0)
+        ask(page, "bravo question")
+        expect(page.locator("#conversations li")).to_have_count(2)
+
+        page.reload()
+        expect(page.locator("#conversations li")).to_have_count(2)
+        expect(page.locator(".msg.user .body")).to_have_text(["bravo question"])  # the open one, reopened
+        page.locator("#conversations li").nth(1).locator(".conv-open").click()
+        expect(page.locator(".msg.user .body")).to_have_text(["alpha zebra question"])
+        expect(page.locator(".msg.assistant:not(.greeting)")).to_have_count(1)
+
+        alpha = page.locator("#conversations li.current")
+        alpha.locator(".rename").click()
+        page.fill("#conversations .rename-field", "Renamed by me")
+        page.keyboard.press("Enter")
+        expect(page.locator("#conversations li.current .conv-open")).to_have_text("Renamed by me")
+        expect(page.locator("#conversation-title")).to_have_text("Renamed by me")
+
+        page.fill("#search", "zebra")
+        expect(page.locator("#conversations li")).to_have_count(1)
+        expect(page.locator("#conversations .conv-open")).to_have_text(["Renamed by me"])
+        page.fill("#search", "Renamed")  # a title's words
+        expect(page.locator("#conversations .conv-open")).to_have_text(["Renamed by me"])
+        page.fill("#search", "colleague")
+        expect(page.locator("#conversations-empty")).to_have_text("No conversation matches.")
+        page.fill("#search", "")
+        expect(page.locator("#conversations li")).to_have_count(2)
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#conversations li.current .delete").click()
+        expect(page.locator("#conversations li")).to_have_count(1)
+        expect(page.locator(".msg.user")).to_have_count(0)  # a new chat in its place
+        page.screenshot(path=str(tmp_path / "chat-sidebar.png"))
+        page.reload()
+        expect(page.locator("#conversations li")).to_have_count(1)
+        assert "Renamed by me" not in sidebar_titles(page)
+
+    token = platform.token(owner, owner_password, slug)
+    status, mine = platform.http("GET", "/api/v1/conversations/?mine=true", token=token)
+    assert status == 200 and mine["count"] == 1
+    status, everything = platform.http("GET", "/api/v1/conversations/", token=token)
+    deleted = [c for c in everything["results"] if c["deleted_at"]]
+    assert [c["title"] for c in deleted] == ["Renamed by me"]  # kept for the tenant's retention
+    assert everything["count"] == 3  # the owner's two and the colleague's, never the outsider's
+
+
+def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
+    platform: LivePlatform, fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    _, owner, password = platform.new_tenant_with_member(role="owner")
+    marker = uuid.uuid4().hex
+    with chromium() as browser:
+        context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
+        sign_in(page, platform, "/chat/", owner, password)
+        ask(page, f"{marker} show me code [[markdown]]")
+        answer = page.locator(".msg.assistant:not(.greeting)").first
+        expect(answer.locator("pre code.hljs")).to_be_visible()  # highlighted
+        expect(answer.locator(".usage")).to_contain_text("tokens")  # an owner sees the usage
+        answer.locator(".copy-code").click()
+        expect(answer.locator(".copy-code")).to_have_attribute("data-copied", "true")
+        assert page.evaluate("navigator.clipboard.readText()") == "print('hello')\n"
+
+        answer.locator(".rate-up").click()
+        expect(answer.locator(".rate-up")).to_have_attribute(
+            "aria-pressed", "true"
+        )  # the server said `rated`
+
+        answer.locator(".regenerate").click()
+        answers = page.locator(".msg.assistant:not(.greeting)")
+        expect(answers).to_have_count(2, timeout=30_000)
+        expect(answers.nth(1)).to_have_attribute("data-finish-reason", "stop")
+        expect(answer.locator(".regenerate")).to_be_hidden()  # only the last answer regenerates
+        assert len(chat_calls_with(fake_openai_server, marker)) == 2  # one more upstream call
+
+        # Esc stops an answer.
+        page.fill("#input", "a long one [[tokens=3000]] [[delay=0.01]]")
+        page.keyboard.press("Enter")
+        expect(answers.nth(2)).to_contain_text("tok10")
+        page.keyboard.press("Escape")
+        expect(answers.nth(2)).to_have_attribute("data-finish-reason", "cancelled")
+
+    env = {**os.environ, "DATABASE_URL": platform.database_url or "", "REDIS_URL": LIVE_REDIS_URL}
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "compute_analytics"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/console/", owner, password)
+        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 6")
+        csat = page.evaluate("window.consoleCharts[5].data.datasets[0].data.filter(v => v !== null)")
+        assert csat == [5]
+
+
+def test_a_member_sees_no_cost_and_the_page_works_in_the_dark_and_on_a_phone(
+    platform: LivePlatform, tmp_path: Path
+) -> None:
+    _, member, password = platform.new_tenant_with_member(role="member")
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP, color_scheme="dark")
+        sign_in(page, platform, "/chat/", member, password)
+        ask(page, "What does the dark look like? [[markdown]]")
+        assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(18, 21, 28)", background
+        answer = page.locator(".msg.assistant:not(.greeting)").first
+        expect(answer.locator(".meta time")).to_be_visible()
+        assert answer.locator(".usage").count() == 0  # members see no tokens or cost by default
+        page.screenshot(path=str(tmp_path / "chat-dark.png"))
+        page.click("#theme-toggle")
+        assert page.evaluate("document.documentElement.dataset.theme") == "light"
+        page.screenshot(path=str(tmp_path / "chat-light.png"))
+        page.reload()
+        assert page.evaluate("document.documentElement.dataset.theme") == "light"  # the pick is kept
+
+        page.set_viewport_size(PHONE)
+        expect(page.locator(".msg.assistant:not(.greeting)")).to_have_count(1)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
+        for control in ["#open-sidebar", "#theme-toggle", "#resolve", "#escalate", "#input", "#send"]:
+            box = page.locator(control).bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], control
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], control
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        page.screenshot(path=str(tmp_path / "chat-phone.png"))
+        page.click("#open-sidebar")
+        expect(page.locator("#new-chat")).to_be_in_viewport()
+        expect(page.locator("#conversations li")).to_have_count(1)
+        page.screenshot(path=str(tmp_path / "chat-phone-drawer.png"))
+        page.keyboard.press("Escape")
+        expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        page.click("#resolve")
+        expect(page.locator("#resolve")).to_have_text("Marked as solved ✓")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
+    platform: LivePlatform, scheme: str
+) -> None:
+    _, owner, password = platform.new_tenant_with_member(role="owner")
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP, color_scheme=scheme, bypass_csp=True)
+        page.goto(f"{platform.base_url}/accounts/login/")
+        assert serious_accessibility_violations(page) == [], "login page"
+        sign_in(page, platform, "/chat/", owner, password)
+        ask(page, "Check my page [[markdown]]")
+        page.locator(".msg.assistant:not(.greeting) .rate-down").click()  # the comment field too
+        expect(page.locator(".why input")).to_be_visible()
+        assert serious_accessibility_violations(page) == [], "chat page"
+        page.goto(f"{platform.base_url}/chat/console/")
+        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 6")
+        assert serious_accessibility_violations(page) == [], "console"
+
+
+def test_the_api_docs_render_with_no_network_but_the_server(platform: LivePlatform) -> None:
+    elsewhere: list[str] = []
+    with chromium() as browser:
+        context = browser.new_context(viewport=DESKTOP)
+
+        def only_the_server(route):  # type: ignore[no-untyped-def]
+            if route.request.url.startswith(platform.base_url):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_the_server)
+        page = context.new_page()
+        page.goto(f"{platform.base_url}/api/docs/")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("chatplatform management API")
+        expect(page.locator(".opblock-tag-section").first).to_be_visible()
+        page.click("button.authorize")  # the bearer scheme can be used
+        expect(page.locator(".auth-container").filter(has_text="jwtAuth")).to_be_visible()
+    assert elsewhere == []
