@@ -10,7 +10,6 @@ import structlog
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils import timezone
 
 from billing.sockets import SocketSlots
 from chat import drain
@@ -27,21 +26,19 @@ from chat.protocol import (
     error_frame,
     parse_cancel,
     parse_escalate,
-    parse_feedback,
     parse_frame,
     parse_message,
     parse_resume,
 )
 from chat.push import user_group
-from chat.services import MessageNotFound, conversation_resolve, feedback_record
-from chat.support import escalation_request
+from chat.support import escalation_request, rating_request, resolution_request
 from chat.turns.generations import generation_registry
 from chat.turns.prepare import ChatSession
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
 from chat.ws_auth import SUBPROTOCOL, ChatPrincipal
 from chatplatform import memory, metrics
-from chatplatform.db import DATABASE_DOWN, in_db_thread
+from chatplatform.db import DATABASE_DOWN
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)
@@ -171,33 +168,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.turns.resume(*parse_resume(frame))
 
     async def on_feedback(self, frame: dict[str, Any]) -> None:
-        message_id, rating, comment = parse_feedback(frame)
-        try:
-            await in_db_thread(feedback_record)(
-                tenant_id=self.principal.tenant_id,
-                user_id=self.principal.user_id,
-                message_id=message_id,
-                rating=rating,
-                comment=comment,
-            )
-        except MessageNotFound:
-            raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
-        await self._send({"type": "rated", "message_id": message_id, "rating": rating})
+        await self._send(await rating_request(session=self.session, frame=frame))
 
     async def on_resolve(self, frame: dict[str, Any]) -> None:
-        await in_db_thread(conversation_resolve)(
-            tenant_id=self.principal.tenant_id,
-            conversation_id=self.session.conversation_id,
-            now=timezone.now(),
-        )
-        await self._send({"type": "resolved"})
+        await self._send(await resolution_request(session=self.session))
 
     async def on_escalate(self, frame: dict[str, Any]) -> None:
-        await escalation_request(
-            session=self.session,
-            reason=parse_escalate(frame),
-            sink=self,
-        )
+        await escalation_request(session=self.session, reason=parse_escalate(frame), sink=self)
 
     async def emit(self, frame: dict[str, Any]) -> None:
         """The runner's and the generations' frames (``TurnSink``)."""

@@ -2,12 +2,14 @@
 
 import re
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
 from chat.gateway.moderation import scrubbed
 from chat.history.pending import conversation_materialize
-from chat.services import conversation_escalate
+from chat.protocol import ErrorCode, FrameError, parse_feedback
+from chat.services import MessageNotFound, conversation_escalate, conversation_resolve, feedback_record
 from chat.tasks import send_escalation_email
 from chat.turns.generations import TurnSink
 from chat.turns.prepare import ChatSession
@@ -27,6 +29,31 @@ _HUMAN = re.compile(
 
 def asks_for_human(text: str) -> bool:
     return _HUMAN.search(text) is not None
+
+
+async def rating_request(*, session: ChatSession, frame: dict[str, Any]) -> dict[str, Any]:
+    """The ``feedback`` frame: the rating of an answer of the user's own, and the ``rated`` frame
+    that says it is recorded (``NOT_FOUND`` for anyone else's answer)."""
+    message_id, rating, comment = parse_feedback(frame)
+    try:
+        await in_db_thread(feedback_record)(
+            tenant_id=session.tenant_id,
+            user_id=session.user_id,
+            message_id=message_id,
+            rating=rating,
+            comment=comment,
+        )
+    except MessageNotFound:
+        raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
+    return {"type": "rated", "message_id": message_id, "rating": rating}
+
+
+async def resolution_request(*, session: ChatSession) -> dict[str, Any]:
+    """The user says the problem is solved."""
+    await in_db_thread(conversation_resolve)(
+        tenant_id=session.tenant_id, conversation_id=session.conversation_id, now=timezone.now()
+    )
+    return {"type": "resolved"}
 
 
 async def escalation_request(*, session: ChatSession, reason: str, sink: TurnSink) -> None:

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/screenshots.py --password <demo password> [--url http://127.0.0.1:8000]
 
 Two conversations with the demo model (or whatever model the platform uses), a thumbs up, then
-the page in light and dark, on a 390×844 phone with its drawer open, and the tenant console.
+the page in light and dark, on a 390 x 844 phone with its drawer open, and the tenant console.
 """
 
 import argparse
@@ -25,7 +25,9 @@ def ask(page: Page, content: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--username", default="demo")
     parser.add_argument("--password", required=True)
