@@ -125,3 +125,13 @@ def test_the_embedded_console_computes_its_figures_when_it_opens(world: World) -
     assert "computed when this page opens" in page
     today = DailyTenantStats.objects.for_tenant(world.acme.pk).get(day=today_utc(), variant=None)
     assert (today.conversations, today.csat_count, today.csat_sum) == (1, 1, 5)
+
+
+def test_the_admins_conversation_list_fits_the_page(world: World) -> None:
+    """Long titles are cut in the list (the whole title is on the conversation's page)."""
+    get_user_model().objects.create_superuser("root-admin", password=PASSWORD)
+    long_title = "word " * 40
+    Conversation.objects.create(tenant=world.acme, user=world.alice, title=long_title.strip())
+    page = logged_in("root-admin").get("/admin/chat/conversation/").content.decode()
+    cell = page.split('<td class="field-short_title">')[1].split("</td>")[0]
+    assert cell.startswith("word word") and cell.endswith("…") and len(cell) <= 60
