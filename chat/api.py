@@ -106,6 +106,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "cost_usd",
             "rating",
             "feedback_comment",
+            "sources",
         ]
 
 

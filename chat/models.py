@@ -76,6 +76,8 @@ class Message(TenantOwnedModel):
     route = models.CharField(max_length=16, blank=True)
     # The model the turn was meant for, when the circuit breaker sent it to the fallback model.
     fallback_from = models.CharField(max_length=100, blank=True)
+    # The knowledge-base passages the answer was given, as cited ([n]): knowledge.retrieval.Passage.source.
+    sources = models.JSONField(default=list, blank=True)
     finish_reason = models.CharField(max_length=16, choices=FinishReason.choices, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)

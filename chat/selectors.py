@@ -10,6 +10,7 @@ all of it building the query, against ~60 µs in plain SQL (``bench/ws_bench.py`
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Sum
@@ -98,6 +99,7 @@ class StoredAnswer:
     cached_input_tokens: int
     tokens_estimated: bool
     cost_usd: Decimal
+    sources: list[dict[str, Any]]
 
 
 class ClientIdTaken(Exception):
@@ -127,6 +129,7 @@ def answer_for_client_id(*, tenant_id: int, user_id: int, client_id: uuid.UUID) 
         cached_input_tokens=answer.cached_input_tokens,
         tokens_estimated=answer.tokens_estimated,
         cost_usd=answer.cost_usd,
+        sources=answer.sources,
     )
 
 

@@ -31,6 +31,7 @@ from chat.selectors import (
     conversation_state,
 )
 from chat.turns.stream import Outcome, PreparedTurn
+from knowledge.retrieval import knowledge_block, turn_passages
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
@@ -81,6 +82,9 @@ def turn_begin(
     price = price_for(answering_model)
     if price.by_default:
         log.warning("billing.priced_by_default", model=answering_model, tenant=config.tenant_slug)
+    passages = turn_passages(
+        tenant_id=config.tenant_id, question=content, context_tokens=price.context_tokens
+    )
     context = build_context(
         system_prompt=config.system_prompt,
         summary=state.summary,
@@ -88,6 +92,7 @@ def turn_begin(
         history=history,
         question=content,
         budget_tokens=price.context_tokens,
+        knowledge=knowledge_block(passages),
     )
     user_message_id, answer_message_id = allocate_message_ids(2)
     return PreparedTurn(
@@ -112,6 +117,7 @@ def turn_begin(
         message_count=state.message_count,
         context_overflow=context.overflow,
         variant_id=variant_id,
+        sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
     )
 
 
@@ -157,6 +163,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 route=turn.route,
                 fallback_from=turn.fallback_from,
                 finish_reason=outcome.finish_reason,
+                sources=list(turn.sources),
                 ttft_ms=outcome.ttft_ms,
                 latency_ms=outcome.latency_ms,
                 **accounted,

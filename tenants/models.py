@@ -23,6 +23,9 @@ class Tier(models.Model):
     # Chat sockets open at once: for one user, and for the whole tenant.
     max_sockets_per_user = models.PositiveIntegerField(null=True, blank=True, default=10)
     max_sockets = models.PositiveIntegerField(null=True, blank=True, default=100)
+    # The knowledge base: the largest document, and how many documents (None: no cap).
+    knowledge_max_document_bytes = models.PositiveIntegerField(default=2_000_000)
+    knowledge_max_documents = models.PositiveIntegerField(null=True, blank=True, default=100)
 
     class Meta:
         ordering = ["messages_per_minute"]
@@ -80,6 +83,8 @@ class Tenant(models.Model):
     # On by default (PII is filtered at the gateway); tenants created before keep their setting.
     pii_filter = models.BooleanField(default=True)
     escalation_email = models.EmailField(blank=True)
+    # Moves when a knowledge document becomes ready or is deleted (knowledge.retrieval's indexes).
+    knowledge_version = models.PositiveBigIntegerField(default=0, editable=False)
     # Members see each answer's model, tokens and cost on the chat page (owners and admins always).
     members_see_usage = models.BooleanField(default=False)
     # Hosts whose images an answer may show (https only); any other remote image is shown as a

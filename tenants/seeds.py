@@ -12,6 +12,8 @@ TIERS: list[dict[str, Any]] = [
         "monthly_token_budget": 100_000,
         "max_sockets_per_user": 5,
         "max_sockets": 25,
+        "knowledge_max_document_bytes": 1_000_000,
+        "knowledge_max_documents": 20,
     },
     {
         "slug": "professional",
@@ -22,6 +24,8 @@ TIERS: list[dict[str, Any]] = [
         "monthly_token_budget": 1_000_000,
         "max_sockets_per_user": 20,
         "max_sockets": 1000,
+        "knowledge_max_document_bytes": 10_000_000,
+        "knowledge_max_documents": 1_000,
     },
     {
         "slug": "enterprise",
@@ -32,6 +36,8 @@ TIERS: list[dict[str, Any]] = [
         "monthly_token_budget": 10_000_000,
         "max_sockets_per_user": 50,
         "max_sockets": 10_000,
+        "knowledge_max_document_bytes": 25_000_000,
+        "knowledge_max_documents": 10_000,
     },
     {
         "slug": "unlimited",
@@ -42,6 +48,8 @@ TIERS: list[dict[str, Any]] = [
         "monthly_token_budget": None,
         "max_sockets_per_user": None,
         "max_sockets": None,
+        "knowledge_max_document_bytes": 50_000_000,
+        "knowledge_max_documents": None,
     },
 ]
 

@@ -109,6 +109,17 @@ class Embedder:
     async def embed(self, text: str) -> np.ndarray:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, text)
 
+    def embed_waiting(self, text: str, timeout_s: float) -> np.ndarray | None:
+        """From a worker thread (a database thread preparing a turn): the embedding, computed on
+        the embedder's thread; None when the model is not loaded yet or is busy past the
+        timeout (the caller goes on without it)."""
+        if self._model is None:
+            return None
+        try:
+            return self._executor.submit(self._encode, text).result(timeout=timeout_s)
+        except TimeoutError:
+            return None
+
     def embed_now(self, texts: list[str]) -> np.ndarray:
         """Synchronous batch encoding (benchmarks)."""
         self._encode("warm up")

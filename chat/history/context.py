@@ -23,8 +23,10 @@ class Context:
     overflow: bool  # recent messages the summary does not cover were left out: summarize now
 
 
-def system_message(prompt: str, summary: str) -> str:
-    return f"{prompt}\n\n{SUMMARY_HEADING}\n{summary}" if summary else prompt
+def system_message(prompt: str, summary: str, knowledge: str = "") -> str:
+    """The tenant's prompt, then the knowledge-base passages for this question, then the summary."""
+    parts = [prompt, knowledge, f"{SUMMARY_HEADING}\n{summary}" if summary else ""]
+    return "\n\n".join(part for part in parts if part)
 
 
 def build_context(
@@ -35,8 +37,9 @@ def build_context(
     history: list[Remembered],
     question: str,
     budget_tokens: int,
+    knowledge: str = "",
 ) -> Context:
-    system = system_message(system_prompt, summary)
+    system = system_message(system_prompt, summary, knowledge)
     used = estimate_tokens(system) + estimate_tokens(question) + 2 * MESSAGE_OVERHEAD + 2
     available = int(budget_tokens * _MARGIN) - used
     uncovered = [m for m in history if m.content and (summary_upto_id is None or m.id > summary_upto_id)]

@@ -168,6 +168,7 @@ def _done(turn: PreparedTurn, outcome: Outcome) -> dict[str, Any]:
         model=turn.request.model,
         usage=outcome.usage,
         cost_usd=outcome.cost_usd,
+        sources=turn.sources,
     )
 
 

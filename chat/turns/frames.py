@@ -1,5 +1,6 @@
 """The server frames a turn emits (protocol v1, ``docs/protocol.md``)."""
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -10,9 +11,15 @@ TYPING_OFF: dict[str, Any] = {"type": "typing", "active": False}
 
 
 def done_frame(
-    *, message_id: int, finish_reason: str, model: str, usage: Usage, cost_usd: Decimal
+    *,
+    message_id: int,
+    finish_reason: str,
+    model: str,
+    usage: Usage,
+    cost_usd: Decimal,
+    sources: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "done",
         "message_id": message_id,
         "finish_reason": finish_reason,
@@ -25,6 +32,9 @@ def done_frame(
         },
         "cost_usd": f"{cost_usd:f}",
     }
+    if sources:  # the answer was given knowledge-base passages: what it may cite as [n]
+        frame["sources"] = list(sources)
+    return frame
 
 
 def response_frame(

@@ -367,6 +367,7 @@ async def _replay(stored: StoredAnswer, sink: TurnSink) -> None:
             model=stored.model,
             usage=usage,
             cost_usd=stored.cost_usd,
+            sources=stored.sources,
         )
     )
 

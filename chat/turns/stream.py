@@ -43,6 +43,8 @@ class PreparedTurn:
     context_overflow: bool = False
     variant_id: int | None = None  # the conversation's A/B variant
     message_count: int = 0  # the conversation's messages before this turn
+    # The knowledge-base passages in the context, as the client cites them (``done.sources``).
+    sources: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

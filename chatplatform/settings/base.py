@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "tenants",
     "billing",
     "chat",
+    "knowledge",
 ]
 
 MIDDLEWARE = [

@@ -259,6 +259,7 @@
       meta.append(element("span", { className: "finish", textContent: info.finish_reason === "cancelled" ? "stopped (cancelled)" : info.finish_reason }));
     }
     el.dataset.finishReason = info.finish_reason || "stop";
+    showSources(el, info.sources);
     if (info.messageId) {
       el.dataset.messageId = info.messageId;
       const actions = element("span", { className: "actions" });
@@ -273,6 +274,22 @@
       if (info.rating) showRating(el, info.rating);
     }
     markLast();
+  }
+
+  // The knowledge-base passages the answer was given: the [n] it cites.
+  function showSources(el, sources) {
+    const old = el.querySelector(".sources");
+    if (old) old.remove();
+    if (!sources || !sources.length) return;
+    const list = element("ol", { className: "sources" });
+    list.setAttribute("aria-label", "Sources");
+    for (const s of sources) {
+      const item = element("li", { value: s.n, title: s.excerpt });
+      item.append(element("span", { className: "source-title", textContent: s.title }));
+      if (s.heading) item.append(` — ${s.heading}`);
+      list.append(item);
+    }
+    el.querySelector(".meta").before(list);
   }
 
   function rateButton(el, rating, label, iconName) {
@@ -594,7 +611,7 @@
           answerFooter(el, {
             when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
             usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
-            messageId: m.id, rating: m.rating, text: m.content,
+            messageId: m.id, rating: m.rating, text: m.content, sources: m.sources,
           });
         }
       }

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chat import api as chat_api
+from knowledge import api as knowledge_api
 from tenants.api import experiments, invitations, views
 
 urlpatterns = [
@@ -25,6 +26,11 @@ urlpatterns = [
         invitations.InvitationDetailView.as_view(),
         name="tenant-invitation-detail",
     ),
+    path("knowledge/documents/", knowledge_api.DocumentListView.as_view(), name="knowledge-documents"),
+    path(
+        "knowledge/documents/<int:pk>/", knowledge_api.DocumentDetailView.as_view(), name="knowledge-document"
+    ),
+    path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
     path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),
     path("conversations/<int:pk>/", chat_api.ConversationDetailView.as_view(), name="conversation-detail"),
