@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from chat.analytics import stats_rows, tenant_stats_refresh, today_utc
 from chatplatform.csp import allow_images_from
 from tenants.experiment_results import experiment_results
-from tenants.models import Experiment, Role
+from tenants.models import MANAGER_ROLES, Experiment, Role
 from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user
 
 _CONSOLE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
@@ -81,6 +81,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "days": days,
             "experiments": experiments,
             "computed_on_open": settings.CELERY_TASK_ALWAYS_EAGER,
+            "manages_knowledge": current.role in MANAGER_ROLES,
         },
     )
 

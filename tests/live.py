@@ -107,6 +107,11 @@ class LivePlatform:
             "POST", "/api/v1/tenants/", {"slug": slug, "name": slug.upper(), "tier": tier}, staff
         )
         assert status == 201, body
+        return (slug, *self.add_member(slug, role=role))
+
+    def add_member(self, slug: str, *, role: str = "member") -> tuple[str, str]:
+        """A new account in the tenant, through the staff REST API; returns (username, password)."""
+        staff = self.token("admin", self.passwords["admin"])
         username, password = f"u{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(12)
         status, body = self.http(
             "POST",
@@ -115,7 +120,7 @@ class LivePlatform:
             staff,
         )
         assert status == 201, body
-        return slug, username, password
+        return username, password
 
     def sql(self, query: str, params: list[Any] | tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         """Run one statement on the platform's PostgreSQL database; its first row, if any."""

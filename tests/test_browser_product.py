@@ -36,19 +36,6 @@ def platform(
     live.stop()
 
 
-def add_member(platform: LivePlatform, slug: str, role: str = "member") -> tuple[str, str]:
-    staff = platform.token("admin", platform.passwords["admin"])
-    username, password = f"u{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-    status, body = platform.http(
-        "POST",
-        f"/api/v1/tenants/{slug}/members/",
-        {"username": username, "password": password, "role": role},
-        staff,
-    )
-    assert status == 201, body
-    return username, password
-
-
 async def converse(platform: LivePlatform, token: str, content: str) -> int:
     """A conversation with one answered message, as another client makes it; its id."""
     ws, ready = await open_chat(platform, token)
@@ -75,7 +62,7 @@ def test_conversations_are_kept_found_renamed_and_deleted_and_only_ones_own(
     platform: LivePlatform, tmp_path: Path
 ) -> None:
     slug, owner, owner_password = platform.new_tenant_with_member(role="owner")
-    colleague, colleague_password = add_member(platform, slug)
+    colleague, colleague_password = platform.add_member(slug)
     outsider_slug, outsider, outsider_password = platform.new_tenant_with_member()
     # The same words in a colleague's and another tenant's conversations: never listed or found.
     asyncio.run(converse(platform, platform.token(colleague, colleague_password, slug), "zebra colleague"))
@@ -268,3 +255,31 @@ def test_the_api_docs_render_with_no_network_but_the_server(platform: LivePlatfo
         page.click("button.authorize")  # the bearer scheme can be used
         expect(page.locator(".auth-container").filter(has_text="jwtAuth")).to_be_visible()
     assert elsewhere == []
+
+
+def test_an_owner_uploads_a_document_in_the_console_and_the_answer_cites_it(
+    platform: LivePlatform, fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    _, owner, password = platform.new_tenant_with_member(role="owner")
+    policy = tmp_path / "returns.md"
+    policy.write_text("# Returns\nUnopened kettles may be returned within 30 days. Code RETKETTLE30.\n")
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/console/", owner, password)
+        page.fill("#knowledge-upload input[name=title]", "Returns policy")
+        page.set_input_files("#knowledge-upload input[name=file]", str(policy))
+        page.click("#knowledge-upload button[type=submit]")
+        expect(page.locator("#knowledge-documents tr[data-status=ready]")).to_have_count(1, timeout=120_000)
+        page.screenshot(path=str(tmp_path / "console-knowledge.png"))
+
+        page.goto(f"{platform.base_url}/chat/")
+        marker = uuid.uuid4().hex
+        ask(page, f"Can I return my kettle? {marker}")
+        answer = page.locator(".msg.assistant:not(.greeting)").first
+        expect(answer.locator(".sources li")).to_have_text(["Returns policy — Returns"])
+        page.reload()  # the citation is stored with the answer
+        expect(page.locator(".msg.assistant:not(.greeting) .sources li")).to_have_text(
+            ["Returns policy — Returns"]
+        )
+    calls = chat_calls_with(fake_openai_server, marker)
+    assert len(calls) == 1 and "RETKETTLE30" in calls[0].messages[0]["content"]

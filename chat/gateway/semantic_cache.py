@@ -121,8 +121,9 @@ class Embedder:
             return None
 
     def embed_now(self, texts: list[str]) -> np.ndarray:
-        """Synchronous batch encoding (benchmarks)."""
-        self._encode("warm up")
+        """Synchronous batch encoding (benchmarks, and documents ingested by a worker)."""
+        if self._model is None:
+            self._load()
         vectors = self._model.encode(texts, normalize_embeddings=True, batch_size=64, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 

@@ -1,0 +1,81 @@
+// The console's knowledge base: the tenant's documents and their ingestion state, upload and
+// delete (owners and admins), all through the REST API (/api/v1/knowledge/documents/).
+(() => {
+  "use strict";
+  const POLL_MS = 2000;
+  const root = document.getElementById("knowledge");
+  const body = document.getElementById("knowledge-documents");
+  const statusLine = document.getElementById("knowledge-status");
+  const form = document.getElementById("knowledge-upload");
+  const manage = root.dataset.manage === "true";
+  const headers = { Accept: "application/json", "X-CSRFToken": root.dataset.csrf };
+  let poll = null;
+
+  function cell(text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  function size(bytes) {
+    return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+  }
+
+  function row(d) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = d.id;
+    tr.dataset.status = d.status;
+    const state = cell(d.status === "failed" ? `failed: ${d.error}` : d.status);
+    state.className = `doc-status ${d.status}`;
+    tr.append(cell(d.title), state, cell(d.status === "ready" ? d.chunk_count : "–"), cell(size(d.size_bytes)),
+      cell(new Date(d.created_at).toLocaleString()));
+    if (manage) {
+      const td = document.createElement("td");
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "quiet";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete ${d.title}`);
+      remove.addEventListener("click", () => removeDocument(d));
+      td.append(remove);
+      tr.append(td);
+    }
+    return tr;
+  }
+
+  async function refresh() {
+    const response = await fetch("/api/v1/knowledge/documents/", { credentials: "same-origin", headers });
+    if (!response.ok) return;
+    const documents = await response.json();
+    body.replaceChildren(...documents.map(row));
+    clearTimeout(poll);
+    if (documents.some((d) => d.status === "pending")) poll = setTimeout(refresh, POLL_MS);
+  }
+
+  async function removeDocument(d) {
+    if (!window.confirm(`Delete “${d.title}”? The assistant stops answering from it at once.`)) return;
+    const response = await fetch(`/api/v1/knowledge/documents/${d.id}/`, { method: "DELETE", credentials: "same-origin", headers });
+    statusLine.textContent = response.ok ? `“${d.title}” deleted.` : "It could not be deleted.";
+    refresh();
+  }
+
+  if (form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      statusLine.textContent = "Uploading…";
+      const response = await fetch("/api/v1/knowledge/documents/", {
+        method: "POST", credentials: "same-origin", headers, body: new FormData(form),
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (response.ok) {
+        statusLine.textContent = `“${answer.title}” uploaded; it is being read.`;
+        form.reset();
+      } else {
+        const errors = Object.values(answer.errors || {}).flat();
+        statusLine.textContent = errors.length ? errors.join(" ") : answer.detail || "The upload failed.";
+      }
+      refresh();
+    });
+  }
+  refresh();
+})();
