@@ -211,9 +211,7 @@ def main() -> None:
         passages = retrieval.retrieve(tenant_id=tenant_a.pk, question=question, budget_tokens=100_000, k=5)
         return [p.chunk_id for p in passages]
 
-    print(
-        f"\n{args.questions} labelled questions, tenant A ({chunks_a} chunks), the same for each method:"
-    )
+    print(f"\n{args.questions} labelled questions, tenant A ({chunks_a} chunks), the same for each method:")
     print(f"{'method':<44} {'recall@5':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for label, method in [
         ("platform: hybrid (embedding + BM25), in process", platform),

@@ -78,6 +78,8 @@ class Message(TenantOwnedModel):
     fallback_from = models.CharField(max_length=100, blank=True)
     # The knowledge-base passages the answer was given, as cited ([n]): knowledge.retrieval.Passage.source.
     sources = models.JSONField(default=list, blank=True)
+    # The tools the model called for this answer (chat.turns.stream): name, status, arguments, ...
+    tool_calls = models.JSONField(default=list, blank=True)
     finish_reason = models.CharField(max_length=16, choices=FinishReason.choices, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -50,6 +50,20 @@ def conversation_for_user(*, tenant_id: int, user_id: int, conversation_id: int)
         raise ConversationNotFound(conversation_id) from None
 
 
+def conversation_state_facts(*, tenant_id: int, user_id: int, conversation_id: int) -> dict[str, Any]:
+    """What the ``conversation_facts`` tool tells the model about the user's own conversation."""
+    conversation = conversation_for_user(
+        tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id
+    )
+    return {
+        "resolved": conversation.resolved,
+        "escalated": conversation.escalated,
+        "messages": conversation.message_count,
+        "started_at": conversation.started_at.isoformat(),
+        "title": conversation.title,
+    }
+
+
 def recent_messages(*, tenant_id: int, conversation_id: int, limit: int) -> list[Remembered]:
     """The last ``limit`` messages of a conversation, oldest first (what working memory holds)."""
     with connection.cursor() as cursor:

@@ -110,6 +110,7 @@ def turn_begin(
             max_tokens=config.max_tokens,
             temperature=config.temperature,
             end_user=f"t{config.tenant_id}-u{user_id}",
+            tools=tuple(spec.openai() for spec in config.tools),
         ),
         price=price,
         route=route,
@@ -118,6 +119,7 @@ def turn_begin(
         context_overflow=context.overflow,
         variant_id=variant_id,
         sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
+        tool_rounds=config.max_tool_rounds if config.tools else 0,
     )
 
 
@@ -164,6 +166,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 fallback_from=turn.fallback_from,
                 finish_reason=outcome.finish_reason,
                 sources=list(turn.sources),
+                tool_calls=list(outcome.tool_calls),
                 ttft_ms=outcome.ttft_ms,
                 latency_ms=outcome.latency_ms,
                 **accounted,

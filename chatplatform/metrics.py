@@ -62,6 +62,13 @@ CACHE_LOOKUPS = Counter(
     "Response cache lookups; cache: exact, semantic",
     ["tenant", "cache", "result"],
 )
+TOOL_CALLS = Counter("chat_tool_calls_total", "Tool calls made for answers", ["tenant", "tool", "status"])
+TOOL_LATENCY = Histogram(
+    "chat_tool_seconds",
+    "How long a tool call took",
+    ["tenant", "tool"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 ROUTING = Counter("chat_routing_total", "Model routing decisions", ["tenant", "route", "model"])
 FALLBACKS = Counter(
     "chat_fallbacks_total",

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from chatplatform.parsers import BoundedJSONParser
 from knowledge.models import Document
 from knowledge.retrieval import retrieve
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete
-from tenants.api.access import request_membership
+from tenants.api.access import membership_in_role
 from tenants.models import MANAGER_ROLES, Membership, Role
 
 _READERS = frozenset({*MANAGER_ROLES, Role.VIEWER})
@@ -25,14 +25,11 @@ SEARCH_BUDGET_TOKENS = 4000
 
 
 def _membership(request: Request, *, write: bool) -> Membership:
-    membership = request_membership(request)
-    if membership is None:
-        raise PermissionDenied("this endpoint needs a tenant token")
-    if membership.role not in (MANAGER_ROLES if write else _READERS):
-        raise PermissionDenied(
-            "owners and admins manage the knowledge base" if write else "owners, admins and viewers read it"
+    if write:
+        return membership_in_role(
+            request, MANAGER_ROLES, refusal="owners and admins manage the knowledge base"
         )
-    return membership
+    return membership_in_role(request, _READERS, refusal="owners, admins and viewers read it")
 
 
 class DocumentSerializer(serializers.ModelSerializer):

@@ -72,6 +72,14 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
             },
         ),
         (
+            "Tools",
+            {
+                "fields": ["allowed_tools", "max_tool_rounds", "show_tool_arguments"],
+                "description": "Built-in: search_knowledge, escalate_to_human, conversation_facts; "
+                "and the tenant's HTTP tools (Tools), by name.",
+            },
+        ),
+        (
             "Conversations",
             {"fields": ["summarize_after_messages", "idle_close_minutes", "retention_days"]},
         ),

@@ -85,6 +85,12 @@ class Tenant(models.Model):
     escalation_email = models.EmailField(blank=True)
     # Moves when a knowledge document becomes ready or is deleted (knowledge.retrieval's indexes).
     knowledge_version = models.PositiveBigIntegerField(default=0, editable=False)
+    # Tools the assistant may call: built-in ones and the tenant's HTTP tools, by name (tools app).
+    allowed_tools = models.JSONField(default=list, blank=True)
+    # Model calls that may ask for tools in one answer (then one more that may not).
+    max_tool_rounds = models.PositiveSmallIntegerField(default=4)
+    # The chat's ``tool`` frames carry the arguments the model gave (else only the tool's name).
+    show_tool_arguments = models.BooleanField(default=False)
     # Members see each answer's model, tokens and cost on the chat page (owners and admins always).
     members_see_usage = models.BooleanField(default=False)
     # Hosts whose images an answer may show (https only); any other remote image is shown as a

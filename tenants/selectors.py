@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from tenants.models import Membership, Role, Tenant
+from tools.catalog import ToolSpec, allowed_tools
 
 # Where a browser session keeps the tenant its user chose (chat page, session-authenticated API).
 SESSION_TENANT_KEY = "chat_tenant"
@@ -82,6 +83,10 @@ class ChatConfig:
     # An escalation is e-mailed (the tenant has an escalation address), not only recorded.
     escalation_notifies: bool
     members_see_usage: bool
+    # The tools the assistant is offered (allowed ones only), how many rounds, arguments shown.
+    tools: tuple[ToolSpec, ...]
+    max_tool_rounds: int
+    show_tool_arguments: bool
     exact_cache: bool
     semantic_cache: bool
     semantic_threshold: float
@@ -126,6 +131,11 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         pii_filter=tenant.pii_filter,
         escalation_notifies=bool(tenant.escalation_email),
         members_see_usage=tenant.members_see_usage,
+        tools=allowed_tools(tenant_id=tenant.pk, allowed=list(tenant.allowed_tools))
+        if tenant.allowed_tools
+        else (),
+        max_tool_rounds=tenant.max_tool_rounds,
+        show_tool_arguments=tenant.show_tool_arguments,
         exact_cache=tenant.exact_cache_enabled,
         semantic_cache=tenant.semantic_cache_enabled,
         semantic_threshold=tenant.semantic_cache_threshold,

@@ -12,6 +12,13 @@ Directives in the last user message steer it:
 ``[[markdown]]`` answer with ``MARKDOWN_ANSWER`` (markdown, code and hostile HTML),
 ``[[unstorable]]`` answer with ``UNSTORABLE_ANSWER`` (a NUL and a lone surrogate),
 ``[[exfiltrate=PORT]]`` answer with ``exfiltrating_answer(PORT)`` (a remote image, a form).
+
+Tools, as the real API streams them (each call's id and name first, then its JSON arguments in
+pieces, several calls in one response, ``finish_reason: "tool_calls"``): ``[[call:NAME {json}]]``
+(one or more) asks for those calls when the request offers tools and the last message is the
+user's; once the tools answered (the last message is a tool's), the answer quotes their results
+("Tool results: ..."). ``[[call-always]]`` asks for the calls again after every tool answer (until
+the request says ``tool_choice: "none"``).
 """
 
 import asyncio
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _DIRECTIVE = re.compile(r"\[\[([a-z-]+)(?:=([0-9.]+))?\]\]")
+_CALL = re.compile(r"\[\[call:([a-zA-Z0-9_-]+) (\{.*?\})\]\]")
 
 MARKDOWN_ANSWER = (
     "Here is **bold** text and `inline code`.\n\n"
@@ -189,7 +197,15 @@ class FakeOpenAI:
             self._json(writer, 500, {"error": {"message": "upstream exploded", "type": "server_error"}})
             call.completed = True
             return b""
-        if "markdown" in directives:
+        last = call.messages[-1] if call.messages else {}
+        calls = _CALL.findall(last_user)
+        may_call = bool(body.get("tools")) and body.get("tool_choice") != "none"
+        if calls and may_call and (last.get("role") == "user" or "call-always" in directives):
+            return await self._tool_calls(call, calls, reader, writer)
+        if last.get("role") == "tool":
+            results = " | ".join(m.get("content") or "" for m in call.messages if m.get("role") == "tool")
+            pieces = re.findall(r"\s*\S+", f"Tool results: {results}")
+        elif "markdown" in directives:
             pieces = re.findall(r"\s*\S+", MARKDOWN_ANSWER)
         elif "unstorable" in directives:
             pieces = UNSTORABLE_ANSWER
@@ -232,7 +248,7 @@ class FakeOpenAI:
                 return None
             self._event(writer, _chunk(model, {}, finish_reason))
             if "no-usage" not in directives:
-                prompt_tokens = sum(len(m["content"].split()) + 4 for m in call.messages)
+                prompt_tokens = sum(len((m.get("content") or "").split()) + 4 for m in call.messages)
                 usage = {
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": call.tokens_sent,
@@ -255,6 +271,46 @@ class FakeOpenAI:
             return await watch or None
         except asyncio.CancelledError:
             return b""
+
+    async def _tool_calls(
+        self,
+        call: FakeCall,
+        calls: list[tuple[str, str]],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bytes | None:
+        """Stream a response that asks for ``calls`` (name, JSON arguments), as the API does."""
+        model = call.body.get("model", "gpt-4o-mini")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        round_number = sum(1 for m in call.messages if m.get("role") == "assistant" and m.get("tool_calls"))
+        for index, (name, arguments) in enumerate(calls):
+            head = {"index": index, "id": f"call_{round_number}_{index}", "type": "function"}
+            first = {**head, "function": {"name": name, "arguments": ""}}
+            self._event(
+                writer, _chunk(model, {"role": "assistant", "content": None, "tool_calls": [first]}, None)
+            )
+            third = max(1, len(arguments) // 3)
+            for start in range(0, len(arguments), third):
+                piece = {"index": index, "function": {"arguments": arguments[start : start + third]}}
+                self._event(writer, _chunk(model, {"tool_calls": [piece]}, None))
+            await writer.drain()
+        self._event(writer, _chunk(model, {}, "tool_calls"))
+        prompt_tokens = sum(len((m.get("content") or "").split()) + 4 for m in call.messages)
+        completion = sum(len(arguments) // 4 + 5 for _, arguments in calls)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+        self._event(writer, {**_chunk(model, {}, None), "choices": [], "usage": usage})
+        done = b"data: [DONE]\n\n"
+        writer.write(f"{len(done):x}\r\n".encode() + done + b"\r\n0\r\n\r\n")
+        await writer.drain()
+        call.completed = True
+        return b""
 
     @staticmethod
     def _event(writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:

@@ -76,8 +76,9 @@ async def cache_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe:
 
 
 async def cache_fill(config: ChatConfig, turn: PreparedTurn, probe: CacheProbe, outcome: Outcome) -> None:
-    """Only complete answers are kept: not cut off, cancelled or failed ones."""
-    if outcome.finish_reason != "stop" or outcome.error is not None or not outcome.text:
+    """Only complete answers are kept: not cut off, cancelled or failed ones, nor one that called
+    tools (its answer depends on what they returned then)."""
+    if outcome.finish_reason != "stop" or outcome.error is not None or not outcome.text or outcome.tool_calls:
         return
     answer = CachedAnswer(text=outcome.text, model=turn.request.model)
     if probe.exact_key is not None:

@@ -29,6 +29,7 @@ from chat.turns.stream import (
     cancelled_before_start,
     stream_answer,
 )
+from chat.turns.toolbox import turn_toolbox
 from chatplatform import metrics
 from chatplatform.tracing import tracer
 from tenants.selectors import ChatConfig
@@ -134,7 +135,13 @@ async def _stream(generation: Generation, job: Answering) -> Outcome:
         interval=settings.CHAT_TOKEN_FRAME_INTERVAL_MS / 1000,
     )
     generation.streaming = asyncio.ensure_future(
-        stream_answer(provider=job.provider, turn=turn, frames=frames, started_at=job.started_at)
+        stream_answer(
+            provider=job.provider,
+            turn=turn,
+            frames=frames,
+            started_at=job.started_at,
+            tools=turn_toolbox(turn, job.config),
+        )
     )
     return await generation.streaming
 

@@ -34,7 +34,7 @@ from chat.turns.generations import Generation, TurnSink, generation_registry
 from chat.turns.prepare import ChatSession, TurnRefused, turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
-from chat.turns.stream import PreparedTurn
+from chat.turns.stream import PreparedTurn, token_allowance
 from chatplatform import metrics
 from chatplatform.db import in_db_thread
 from chatplatform.tracing import tracer
@@ -319,7 +319,9 @@ async def _admit(turn: PreparedTurn, limits: Any, prompt_tokens: int) -> admissi
             tenant_id=turn.tenant_id,
             user_id=turn.user_id,
             limits=limits,
-            reserve_tokens=prompt_tokens + turn.request.max_tokens,
+            reserve_tokens=token_allowance(
+                prompt_tokens=prompt_tokens, max_tokens=turn.request.max_tokens, tool_rounds=turn.tool_rounds
+            ),
         )
     if ticket is not None and ticket.budget_left is not None:
         metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "billing",
     "chat",
     "knowledge",
+    "tools",
 ]
 
 MIDDLEWARE = [
@@ -231,3 +232,9 @@ REDIS_POOL_MAX = env_int("REDIS_POOL_MAX", 256)
 
 # Bearer token that /metrics requires when set (leave empty on a private network).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+
+# Tools (the tools app): tenants' HTTP tools are called over HTTPS, on public addresses only.
+# TOOLS_ALLOW_HTTP and TOOLS_ALLOW_LOOPBACK are for tests and development, never production.
+TOOLS_ALLOW_HTTP = env_bool("TOOLS_ALLOW_HTTP", False)
+TOOLS_ALLOW_LOOPBACK = env_bool("TOOLS_ALLOW_LOOPBACK", False)
+TOOLS_MAX_RESPONSE_BYTES = env_int("TOOLS_MAX_RESPONSE_BYTES", 65_536)

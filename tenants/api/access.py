@@ -36,6 +36,16 @@ def actor_role(request: Request) -> str | None:
     return membership.role
 
 
+def membership_in_role(request: Request, roles: frozenset[str], *, refusal: str) -> Membership:
+    """The caller's membership, when its role is one of ``roles``; else ``PermissionDenied``."""
+    membership = request_membership(request)
+    if membership is None:
+        raise PermissionDenied("this endpoint needs a tenant token")
+    if membership.role not in roles:
+        raise PermissionDenied(refusal)
+    return membership
+
+
 def can_manage(request: Request, tenant_id: int) -> bool:
     """Platform staff, or an owner/admin acting under that very tenant."""
     if request.user.is_staff:

@@ -19,6 +19,7 @@ from tenants.models import (
 )
 from tenants.selectors import active_membership
 from tenants.sign_in import client_address
+from tools.catalog import BUILTINS, known_names
 
 
 class TokenObtainSerializer(serializers.Serializer):
@@ -132,6 +133,9 @@ class TenantConfigSerializer(serializers.ModelSerializer):
     allowed_image_hosts = serializers.ListField(
         child=serializers.RegexField(HOSTNAME_PATTERN, max_length=253), max_length=20, required=False
     )
+    allowed_tools = serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=64, required=False
+    )
 
     class Meta:
         model = Tenant
@@ -151,6 +155,9 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "pii_filter",
             "escalation_email",
             "members_see_usage",
+            "allowed_tools",
+            "max_tool_rounds",
+            "show_tool_arguments",
             "exact_cache_enabled",
             "semantic_cache_enabled",
             "semantic_cache_threshold",
@@ -172,10 +179,21 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "idle_close_minutes": {"min_value": 1},
             "retention_days": {"min_value": 1},
             "orphan_grace_seconds": {"min_value": 1, "max_value": 3600},
+            "max_tool_rounds": {"min_value": 0, "max_value": 8},
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors = unpriced_model_errors({f: attrs[f] for f in MODEL_FIELDS if f in attrs})
+        if "allowed_tools" in attrs:
+            assert self.instance is not None  # the config is only ever updated
+            known = known_names(tenant_id=self.instance.pk)
+            unknown = sorted(set(attrs["allowed_tools"]) - known)
+            if unknown:
+                errors["allowed_tools"] = (
+                    f"no such tool: {', '.join(unknown)} (built-in: {', '.join(sorted(BUILTINS))}; "
+                    "or one of the tenant's tools)"
+                )
+            attrs["allowed_tools"] = sorted(set(attrs["allowed_tools"]))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -3,6 +3,7 @@ from django.urls import path
 from chat import api as chat_api
 from knowledge import api as knowledge_api
 from tenants.api import experiments, invitations, views
+from tools import api as tools_api
 
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
@@ -31,6 +32,8 @@ urlpatterns = [
         "knowledge/documents/<int:pk>/", knowledge_api.DocumentDetailView.as_view(), name="knowledge-document"
     ),
     path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
+    path("tools/", tools_api.ToolListView.as_view(), name="tools"),
+    path("tools/<int:pk>/", tools_api.ToolDetailView.as_view(), name="tool"),
     path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),
     path("conversations/<int:pk>/", chat_api.ConversationDetailView.as_view(), name="conversation-detail"),

@@ -7,11 +7,19 @@ import httpx2
 from django.conf import settings
 from openai import AsyncOpenAI
 
-from chat.gateway.llm.base import ChatRequest, LLMProvider, StreamChunk, UpstreamError, Usage
+from chat.gateway.llm.base import ChatRequest, LLMProvider, StreamChunk, ToolCallDelta, UpstreamError, Usage
 from chat.gateway.llm.demo_provider import DemoProvider
 from chat.gateway.llm.openai_provider import OpenAIProvider
 
-__all__ = ["ChatRequest", "LLMProvider", "StreamChunk", "UpstreamError", "Usage", "get_provider"]
+__all__ = [
+    "ChatRequest",
+    "LLMProvider",
+    "StreamChunk",
+    "ToolCallDelta",
+    "UpstreamError",
+    "Usage",
+    "get_provider",
+]
 
 # An AsyncOpenAI client owns a connection pool bound to the event loop that opened it.
 _ProviderKey = tuple[str, str | None, int]

@@ -2,17 +2,34 @@
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
-    messages: list[dict[str, str]]
+    # OpenAI's chat messages: {role, content}; an assistant's tool calls and the tools' results
+    # carry ``tool_calls`` / ``tool_call_id`` too.
+    messages: list[dict[str, Any]]
     max_tokens: int
     temperature: float
     # An opaque, tenant-scoped end-user id, forwarded for the provider's abuse tracking.
     end_user: str
+    # The tools the model may call (OpenAI function definitions); none: a plain answer.
+    tools: tuple[dict[str, Any], ...] = ()
+    # "none": the model may not call a tool this time (the last round); empty: it may.
+    tool_choice: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call as it streams: the first names it (``id``, ``name``), the next ones
+    add to its ``arguments`` (JSON text); ``index`` tells the calls of one answer apart."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +47,7 @@ class StreamChunk:
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 class UpstreamError(Exception):

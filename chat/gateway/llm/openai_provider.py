@@ -20,7 +20,7 @@ import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream
 
-from chat.gateway.llm.base import ChatRequest, StreamChunk, UpstreamError, Usage
+from chat.gateway.llm.base import ChatRequest, StreamChunk, ToolCallDelta, UpstreamError, Usage
 
 # How long the end of a finished stream may take to arrive before the connection is dropped.
 _DRAIN_SECONDS = 0.1
@@ -52,6 +52,10 @@ class OpenAIProvider:
             "stream_options": {"include_usage": True},
             "user": request.end_user,
         }
+        if request.tools:
+            body["tools"] = list(request.tools)
+            if request.tool_choice:
+                body["tool_choice"] = request.tool_choice
         try:
             # cast_to=Response with stream=True: the SDK returns the response unread.
             upstream = cast(
@@ -121,11 +125,23 @@ def _parse_chunk(event: dict[str, Any]) -> StreamChunk | None:
     if not choices:
         return StreamChunk(usage=usage) if usage else None
     choice = choices[0]
-    text = (choice.get("delta") or {}).get("content") or ""
+    delta = choice.get("delta") or {}
+    text = delta.get("content") or ""
+    tool_calls = tuple(_tool_call_delta(call) for call in delta.get("tool_calls") or ())
     finish_reason = choice.get("finish_reason")
-    if not (text or finish_reason or usage):
+    if not (text or finish_reason or usage or tool_calls):
         return None
-    return StreamChunk(text=text, finish_reason=finish_reason, usage=usage)
+    return StreamChunk(text=text, finish_reason=finish_reason, usage=usage, tool_calls=tool_calls)
+
+
+def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
+    function = call.get("function") or {}
+    return ToolCallDelta(
+        index=int(call.get("index") or 0),
+        id=call.get("id") or "",
+        name=function.get("name") or "",
+        arguments=function.get("arguments") or "",
+    )
 
 
 def _describe(exc: openai.APIError) -> str:

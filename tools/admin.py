@@ -1,0 +1,24 @@
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from tools.models import Tool
+from tools.services import tool_delete
+
+
+@admin.register(Tool)
+class ToolAdmin(admin.ModelAdmin[Tool]):
+    list_display = ["name", "tenant", "method", "url", "timeout_s", "updated_at"]
+    list_filter = ["tenant", "method"]
+    search_fields = ["name", "tenant__slug", "url"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return Tool.all_tenants.select_related("tenant")
+
+    def delete_model(self, request: HttpRequest, obj: Tool) -> None:
+        tool_delete(tool=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for tool in queryset:
+            tool_delete(tool=tool)
