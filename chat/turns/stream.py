@@ -159,9 +159,11 @@ async def _one_round(
     frames: TokenFrames,
     parts: list[str],
     first_token: list[float],
-) -> _Round:
+    result: _Round,
+) -> None:
+    """One model call into ``result``, filled as it streams: what came before a cancel or a
+    failure is in it (and billed)."""
     loop = asyncio.get_running_loop()
-    result = _Round()
     async with contextlib.aclosing(provider.stream(request)) as chunks:
         async for chunk in chunks:
             if chunk.text:
@@ -182,7 +184,6 @@ async def _one_round(
                 result.finish = chunk.finish_reason
             if chunk.usage:
                 result.usage = chunk.usage
-    return result
 
 
 def _round_usage(request: ChatRequest, result: _Round, *, prompt_read: bool) -> Usage:
@@ -241,7 +242,7 @@ async def stream_answer(
     while True:
         result = _Round()
         try:
-            result = await _one_round(provider, request, frames, parts, first_token)
+            await _one_round(provider, request, frames, parts, first_token, result)
         except asyncio.CancelledError:
             _uncancel()
             cancelled = True
