@@ -48,6 +48,7 @@ EXPORT_FIELDS = [
     "cost_usd",
     "finish_reason",
     "rating",
+    "tools",
 ]
 
 
@@ -107,6 +108,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "rating",
             "feedback_comment",
             "sources",
+            "tool_calls",
         ]
 
 
@@ -274,6 +276,8 @@ def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
             "cost_usd": f"{m.cost_usd:f}",
             "finish_reason": m.finish_reason,
             "rating": m.rating,
+            # The tools called for the answer, "name:status" each (the API's messages have it all).
+            "tools": " ".join(f"{c['name']}:{c['status']}" for c in m.tool_calls),
         }
 
 

@@ -144,6 +144,14 @@ async def test_a_tool_round_trip_signed_validated_streamed_stored_and_billed(
     assert done["usage"]["input_tokens"] == message.input_tokens == usage.input_tokens == prompts
     await communicator.disconnect()
 
+    def exported() -> list[dict[str, Any]]:
+        owner = client_for(world.token(world.alice, world.acme))
+        response = owner.get(f"/api/v1/conversations/{message.conversation_id}/export/?format=json")
+        return list(json.loads(b"".join(response.streaming_content)))
+
+    rows = await database_sync_to_async(exported)()
+    assert rows[-1]["tools"] == "order_status:done"
+
 
 async def test_invalid_arguments_and_a_private_address_are_refused_and_told_to_the_model(
     world: World, fake_llm: FakeOpenAI, tool_server: str, settings: Any

@@ -276,6 +276,26 @@
     markLast();
   }
 
+  // The tools the model called for an answer, each with its state (started, done, failed).
+  function showTool(el, call) {
+    let list = el.querySelector(".tools");
+    if (!list) {
+      list = element("ul", { className: "tools" });
+      list.setAttribute("aria-label", "Tools used");
+      el.querySelector(".body").before(list);
+    }
+    const key = call.call_id || `${call.name}-${list.children.length}`;
+    let item = list.querySelector(`li[data-call="${CSS.escape(key)}"]`);
+    if (!item) {
+      item = element("li");
+      item.dataset.call = key;
+      list.append(item);
+    }
+    item.dataset.status = call.status;
+    const state = { started: "running…", done: "done", failed: `failed: ${call.error || ""}` }[call.status];
+    item.textContent = `${call.name} — ${state}`;
+  }
+
   // The knowledge-base passages the answer was given: the [n] it cites.
   function showSources(el, sources) {
     const old = el.querySelector(".sources");
@@ -478,6 +498,9 @@
         break;
       case "pong":
         break;
+      case "tool": // the model called one of the tenant's tools for this answer
+        showTool(currentAnswer(frame.message_id).el, frame);
+        break;
       case "rated": {
         const el = log.querySelector(`.msg[data-message-id="${frame.message_id}"]`);
         if (el) showRating(el, frame.rating);
@@ -608,6 +631,7 @@
           userBubble(m.content, m.created_at);
         } else {
           const el = bubble("assistant", m.content, m.created_at);
+          for (const call of m.tool_calls || []) showTool(el, call);
           answerFooter(el, {
             when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
             usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
