@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.analytics import stats_rows, today_utc
-from chat.models import Conversation, Message
+from chat.models import ChatFile, Conversation, Message
 from chat.services import conversation_delete, conversation_rename
 from tenants.api.access import request_membership
 from tenants.api.queries import FromToQuery
@@ -49,6 +49,7 @@ EXPORT_FIELDS = [
     "finish_reason",
     "rating",
     "tools",
+    "attachments",
 ]
 
 
@@ -86,7 +87,15 @@ class ConversationRenameSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, allow_blank=False, trim_whitespace=True)
 
 
+class AttachedFileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChatFile
+        fields = ["id", "filename", "content_type", "size_bytes"]
+
+
 class MessageSerializer(serializers.ModelSerializer):
+    attachments = AttachedFileSerializer(source="files", many=True, read_only=True)
+
     class Meta:
         model = Message
         fields = [
@@ -109,6 +118,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "feedback_comment",
             "sources",
             "tool_calls",
+            "attachments",
         ]
 
 
@@ -257,12 +267,15 @@ class ConversationMessagesView(generics.ListAPIView):
         return (
             Message.objects.for_tenant(conversation.tenant_id)
             .filter(conversation=conversation)
+            .prefetch_related("files")
             .order_by("id")
         )
 
 
 def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
-    for m in messages.select_related("conversation__user").iterator(chunk_size=1000):
+    for m in (
+        messages.select_related("conversation__user").prefetch_related("files").iterator(chunk_size=1000)
+    ):
         yield {
             "conversation_id": m.conversation_id,
             "message_id": m.pk,
@@ -278,6 +291,7 @@ def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
             "rating": m.rating,
             # The tools called for the answer, "name:status" each (the API's messages have it all).
             "tools": " ".join(f"{c['name']}:{c['status']}" for c in m.tool_calls),
+            "attachments": " ".join(f.filename for f in m.files.all()),
         }
 
 

@@ -140,3 +140,30 @@ class DailyTenantStats(TenantOwnedModel):
                 name="stats_unique_day_total",
             ),
         ]
+
+
+class ChatFile(TenantOwnedModel):
+    """A file a user attached to a chat message (``chat.files``): uploaded first (unbound), then
+    bound to the conversation and the message that carried it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="files"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="files"
+    )
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveIntegerField()
+    # The name in the attachments storage: t{tenant}/u{user}/{uuid}/{filename}.
+    key = models.CharField(max_length=500)
+    # The text the model reads (documents); empty for an image.
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "conversation"], name="chatfile_conversation")]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -73,7 +73,11 @@ def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: i
     return frame
 
 
-def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.UUID]:
+MAX_FILES_PER_MESSAGE = 5
+
+
+def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.UUID, tuple[int, ...]]:
+    """The message's text, its client_id, and the ids of the files it attaches (uploaded first)."""
     content = frame.get("content")
     if not isinstance(content, str) or not content.strip():
         raise FrameError(ErrorCode.BAD_REQUEST, "'content' must be a non-empty string")
@@ -83,9 +87,19 @@ def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.U
     if not isinstance(client_id, str):
         raise FrameError(ErrorCode.BAD_REQUEST, "'client_id' must be a UUID string")
     try:
-        return content, uuid.UUID(client_id)
+        parsed = uuid.UUID(client_id)
     except ValueError:
         raise FrameError(ErrorCode.BAD_REQUEST, "'client_id' must be a UUID string") from None
+    files = frame.get("attachments", [])
+    if (
+        not isinstance(files, list)
+        or len(files) > MAX_FILES_PER_MESSAGE
+        or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in files)
+    ):
+        raise FrameError(
+            ErrorCode.BAD_REQUEST, f"'attachments' must be a list of at most {MAX_FILES_PER_MESSAGE} file ids"
+        )
+    return content, parsed, tuple(dict.fromkeys(files))
 
 
 def _integer(frame: dict[str, Any], field: str) -> int:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
+from chat.files import files_bind, files_block, files_for_turn
 from chat.gateway.llm import ChatRequest
 from chat.gateway.moderation import scrubbed
 from chat.history.context import build_context
@@ -54,6 +55,7 @@ def turn_begin(
     history: list[Remembered],
     route: str = "",
     variant_id: int | None = None,
+    files: tuple[int, ...] = (),
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
     ``history`` is the conversation's recent messages (``chat.history.memory``).
@@ -82,6 +84,13 @@ def turn_begin(
     price = price_for(answering_model)
     if price.by_default:
         log.warning("billing.priced_by_default", model=answering_model, tenant=config.tenant_slug)
+    attached = files_for_turn(
+        tenant_id=config.tenant_id, user_id=user_id, conversation_id=conversation_id, file_ids=files
+    )
+    question = content
+    if attached:
+        block = files_block(attached, context_tokens=price.context_tokens)
+        question = f"{content}\n\n{scrubbed(pii_filter=config.pii_filter, text=block)}"
     passages = turn_passages(
         tenant_id=config.tenant_id, question=content, context_tokens=price.context_tokens
     )
@@ -90,7 +99,7 @@ def turn_begin(
         summary=state.summary,
         summary_upto_id=state.summary_upto_id,
         history=history,
-        question=content,
+        question=question,
         budget_tokens=price.context_tokens,
         knowledge=knowledge_block(passages),
     )
@@ -120,6 +129,7 @@ def turn_begin(
         variant_id=variant_id,
         sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
         tool_rounds=config.max_tool_rounds if config.tools else 0,
+        files=tuple(f.id for f in attached),
     )
 
 
@@ -185,6 +195,14 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
         added_per_conversation[turn.conversation_id] += 2
     Message.objects.bulk_create(messages)
     usage_records_create(records=usage_records)
+    for turn, _ in turns:
+        files_bind(
+            tenant_id=turn.tenant_id,
+            user_id=turn.user_id,
+            conversation_id=turn.conversation_id,
+            message_id=turn.user_message_id,
+            file_ids=list(turn.files),
+        )
     now = timezone.now()
     # One UPDATE per distinct count (almost always one: each conversation adds one turn). A batch
     # holds turns of many tenants; each id was checked against its tenant when the turn began.

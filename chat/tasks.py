@@ -7,6 +7,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from chat import analytics
+from chat.files import unsent_files_purge
 from chat.gateway.llm import UpstreamError
 from chat.history import background
 from chat.services import conversations_close_idle
@@ -55,6 +56,7 @@ def purge_expired_history() -> int:
     tenants = Tenant.objects.filter(retention_days__isnull=False).values_list("pk", "retention_days")
     for tenant_id, days in tenants:
         purged += background.history_purge(tenant_id=tenant_id, retention_days=days or 0, now=now)
+    unsent_files_purge(now=now)
     return purged
 
 

@@ -26,6 +26,8 @@ class Tier(models.Model):
     # The knowledge base: the largest document, and how many documents (None: no cap).
     knowledge_max_document_bytes = models.PositiveIntegerField(default=2_000_000)
     knowledge_max_documents = models.PositiveIntegerField(null=True, blank=True, default=100)
+    # The largest file a user may attach to a chat message.
+    attachment_max_bytes = models.PositiveIntegerField(default=5_000_000)
 
     class Meta:
         ordering = ["messages_per_minute"]

@@ -14,6 +14,7 @@ TIERS: list[dict[str, Any]] = [
         "max_sockets": 25,
         "knowledge_max_document_bytes": 1_000_000,
         "knowledge_max_documents": 20,
+        "attachment_max_bytes": 2_000_000,
     },
     {
         "slug": "professional",
@@ -26,6 +27,7 @@ TIERS: list[dict[str, Any]] = [
         "max_sockets": 1000,
         "knowledge_max_document_bytes": 10_000_000,
         "knowledge_max_documents": 1_000,
+        "attachment_max_bytes": 10_000_000,
     },
     {
         "slug": "enterprise",
@@ -38,6 +40,7 @@ TIERS: list[dict[str, Any]] = [
         "max_sockets": 10_000,
         "knowledge_max_document_bytes": 25_000_000,
         "knowledge_max_documents": 10_000,
+        "attachment_max_bytes": 25_000_000,
     },
     {
         "slug": "unlimited",
@@ -50,6 +53,7 @@ TIERS: list[dict[str, Any]] = [
         "max_sockets": None,
         "knowledge_max_document_bytes": 50_000_000,
         "knowledge_max_documents": None,
+        "attachment_max_bytes": 50_000_000,
     },
 ]
 

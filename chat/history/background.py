@@ -21,9 +21,10 @@ from django.utils import timezone
 from billing.admission import charge_background
 from billing.models import UsageRecord
 from billing.pricing import price_for
+from chat.files import files_delete
 from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
-from chat.models import Conversation, Message
+from chat.models import ChatFile, Conversation, Message
 from chatplatform.safe_json import storable
 from tenants.models import Tenant
 
@@ -285,6 +286,7 @@ def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
     conversation_ids = set(expired.values_list("conversation_id", flat=True).distinct())
     if not conversation_ids:
         return 0
+    files_delete(ChatFile.objects.for_tenant(tenant_id).filter(message__in=expired))
     deleted = expired.delete()[0]
     Conversation.objects.for_tenant(tenant_id).filter(
         pk__in=conversation_ids, deleted_at__isnull=False

@@ -25,6 +25,7 @@ def turn_dump(turn: PreparedTurn) -> dict[str, Any]:
         "client_id": str(turn.client_id),
         "sources": list(turn.sources),
         "tool_rounds": turn.tool_rounds,
+        "files": list(turn.files),
         "request": asdict(replace(turn.request, messages=[])),
         "price": [
             str(price.input_per_mtok),
@@ -44,6 +45,7 @@ def turn_load(data: dict[str, Any]) -> PreparedTurn:
         client_id=uuid.UUID(data["client_id"]),
         sources=tuple(data.get("sources", ())),  # a record from before sources has none
         tool_rounds=data.get("tool_rounds", 0),
+        files=tuple(data.get("files", ())),
         request=ChatRequest(**data["request"]),
         price=Price(
             Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context, any(by_default)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from chat.files import FileNotFound
 from chat.gateway.model_routing import route_model
 from chat.gateway.moderation import BlockedTopic, moderate
 from chat.history.memory import Remembered
@@ -99,6 +100,7 @@ def turn_prepare(
     client_id: uuid.UUID,
     model_name: Callable[[str], str],
     history: list[Remembered],
+    files: tuple[int, ...] = (),
 ) -> tuple[ChatConfig, StoredAnswer | PreparedTurn]:
     """Routing comes before limits: the budget reservation needs the routed request."""
     if chat_role(tenant_id=session.tenant_id, user_id=session.user_id) != session.role:
@@ -132,6 +134,7 @@ def turn_prepare(
                 conversation_id=session.conversation_id,
                 content=moderated.text,
                 client_id=client_id,
+                files=files,
                 answering_model=model_name(model),
                 history=history,
                 route=route.value,
@@ -139,6 +142,8 @@ def turn_prepare(
             )
         except ClientIdTaken:
             raise TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use") from None
+        except FileNotFound:
+            raise TurnRefused(ErrorCode.NOT_FOUND, "no such attachment (upload it first)") from None
         except ConversationOverBudget as over:
             raise TurnRefused(
                 ErrorCode.CONVERSATION_BUDGET_EXCEEDED,

@@ -53,7 +53,13 @@ class GenerationNotFound(Exception):
 
 
 async def turn_submit(
-    *, session: ChatSession, content: str, client_id: uuid.UUID, sink: TurnSink, cancel: asyncio.Event
+    *,
+    session: ChatSession,
+    content: str,
+    client_id: uuid.UUID,
+    sink: TurnSink,
+    cancel: asyncio.Event,
+    files: tuple[int, ...] = (),
 ) -> Attachment | None:
     """Answer one message into ``sink``; returns the generation it is attached to (None when the
     whole answer was already emitted: a refusal, a stored answer). ``cancel`` set before the
@@ -84,7 +90,7 @@ async def turn_submit(
             return None
         await asyncio.sleep(_CLAIM_POLL_S)  # the first copy is still being prepared
     try:
-        begun = await _begin(session, content, client_id, sink, cancel)
+        begun = await _begin(session, content, client_id, files, sink, cancel)
     except BaseException as exc:
         await registry.store.release(
             tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
@@ -103,7 +109,12 @@ async def turn_submit(
 
 
 async def _begin(
-    session: ChatSession, content: str, client_id: uuid.UUID, sink: TurnSink, cancel: asyncio.Event
+    session: ChatSession,
+    content: str,
+    client_id: uuid.UUID,
+    files: tuple[int, ...],
+    sink: TurnSink,
+    cancel: asyncio.Event,
 ) -> Generation | StoredAnswer:
     started_at = asyncio.get_running_loop().time()
     span = tracer.start_span("chat.message", attributes=_trace_attributes(session))
@@ -117,6 +128,7 @@ async def _begin(
                 session=session,
                 content=content,
                 client_id=client_id,
+                files=files,
                 model_name=provider.model_name,
                 history=history,
             )

@@ -48,16 +48,16 @@ class SinkTurns:
         """A message is being prepared, or the answer followed has no ``done`` yet."""
         return self._preparing() or (self._attachment is not None and not self._attachment.answered.is_set())
 
-    async def message(self, content: str, client_id: uuid.UUID) -> None:
+    async def message(self, content: str, client_id: uuid.UUID, files: tuple[int, ...] = ()) -> None:
         if self._busy() and client_id != self._client_id:
             raise FrameError(ErrorCode.BAD_REQUEST, _STILL_STREAMING)
         if self._preparing():
             return  # the same message again while it is being prepared: it is answered once
         self._client_id = client_id
         self._cancel_early = asyncio.Event()
-        self._turn = asyncio.create_task(self._submit(content, client_id))
+        self._turn = asyncio.create_task(self._submit(content, client_id, files))
 
-    async def _submit(self, content: str, client_id: uuid.UUID) -> None:
+    async def _submit(self, content: str, client_id: uuid.UUID, files: tuple[int, ...]) -> None:
         session = self._session
         if asks_for_human(content):
             await escalation_request(
@@ -70,6 +70,7 @@ class SinkTurns:
                 session=session,
                 content=content,
                 client_id=client_id,
+                files=files,
                 sink=self._sink,
                 cancel=self._cancel_early,
             )

@@ -48,6 +48,8 @@ class PreparedTurn:
     sources: tuple[dict[str, Any], ...] = ()
     # Tool rounds the answer may take (the tenant's ``max_tool_rounds``; 0: no tools offered).
     tool_rounds: int = 0
+    # The files the user message attaches (chat.files), bound to it when the turn is recorded.
+    files: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

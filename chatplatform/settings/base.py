@@ -100,6 +100,39 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Files users attach to chat messages (chat.files): the local file system by default
+# (MEDIA_ROOT/attachments), an S3-compatible bucket when S3_BUCKET is set. Keys begin with the
+# tenant; downloads go through the API (a short-lived signed URL on S3).
+MEDIA_ROOT = env_str("MEDIA_ROOT") or str(BASE_DIR / "media")
+S3_BUCKET = env_str("S3_BUCKET")
+_ATTACHMENTS: dict[str, object] = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": env_int("S3_URL_EXPIRE_S", 300),
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
+    if S3_BUCKET
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(Path(MEDIA_ROOT) / "attachments"), "base_url": None},
+    }
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": _ATTACHMENTS,
+}
 # Daphne serves static files itself unless a proxy (nginx) does it in front of it.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
 

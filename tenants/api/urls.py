@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chat import api as chat_api
+from chat import files_api
 from knowledge import api as knowledge_api
 from tenants.api import experiments, invitations, views
 from tools import api as tools_api
@@ -34,6 +35,16 @@ urlpatterns = [
     path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
     path("tools/", tools_api.ToolListView.as_view(), name="tools"),
     path("tools/<int:pk>/", tools_api.ToolDetailView.as_view(), name="tool"),
+    path("attachments/", files_api.ChatFileUploadView.as_view(), name="attachments"),
+    path("attachments/<int:pk>/", files_api.ChatFileDetailView.as_view(), name="attachment"),
+    path(
+        "attachments/<int:pk>/download/", files_api.ChatFileDownloadView.as_view(), name="attachment-download"
+    ),
+    path(
+        "conversations/<int:pk>/attachments/",
+        files_api.ConversationFilesView.as_view(),
+        name="conversation-attachments",
+    ),
     path("conversations/", chat_api.ConversationListView.as_view(), name="conversation-list"),
     path("conversations/export/", chat_api.ConversationsExportView.as_view(), name="conversations-export"),
     path("conversations/<int:pk>/", chat_api.ConversationDetailView.as_view(), name="conversation-detail"),

@@ -1,0 +1,115 @@
+"""``/api/v1/attachments/``: files for chat messages (``chat.files``). Any member uploads their
+own (multipart ``file``), then names its id in a ``message`` frame's ``attachments``. A file is
+read and downloaded by its conversation's user and by the tenant's owners and admins; another
+tenant's or another user's file id is a 404."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat.api import visible_conversations
+from chat.files import FileRefused, attachments_storage, downloadable, file_store
+from chat.models import ChatFile
+from tenants.api.access import request_membership
+from tenants.models import MANAGER_ROLES, Membership
+
+
+class ChatFileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChatFile
+        fields = ["id", "filename", "content_type", "size_bytes", "conversation", "created_at"]
+        read_only_fields = fields
+
+
+class ChatFileUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+def _membership(request: Request) -> Membership:
+    membership = request_membership(request)
+    if membership is None:
+        raise PermissionDenied("this endpoint needs a tenant token")
+    return membership
+
+
+def _downloadable(request: Request) -> QuerySet[ChatFile]:
+    membership = _membership(request)
+    return downloadable(
+        tenant_id=membership.tenant_id, user_id=membership.user_id, manager=membership.role in MANAGER_ROLES
+    )
+
+
+def _file(request: Request, pk: int) -> ChatFile:
+    found = _downloadable(request).filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+class ChatFileUploadView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request=ChatFileUploadSerializer, responses={201: ChatFileSerializer})
+    def post(self, request: Request) -> Response:
+        """A document (text, Markdown, HTML, CSV, PDF: its text goes to the model) or an image,
+        up to the tier's size; send its id in a message's ``attachments`` within 24 hours."""
+        membership = _membership(request)
+        body = ChatFileUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        try:
+            stored = file_store(
+                tenant=membership.tenant,
+                user_id=membership.user_id,
+                filename=upload.name or "",
+                declared_type=upload.content_type or "",
+                data=upload.read(),
+            )
+        except FileRefused as refused:
+            raise ValidationError({"file": [str(refused)]}) from None
+        return Response(ChatFileSerializer(stored).data, status=status.HTTP_201_CREATED)
+
+
+class ChatFileDetailView(APIView):
+    @extend_schema(responses=ChatFileSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ChatFileSerializer(_file(request, pk)).data)
+
+
+class ChatFileDownloadView(APIView):
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiResponse(description="the file"), 302: None}
+    )
+    def get(self, request: Request, pk: int) -> Any:
+        """The file itself: from the file system, or a redirect to a short-lived signed URL of
+        the S3 bucket."""
+        found = _file(request, pk)
+        storage = attachments_storage()
+        if hasattr(storage, "bucket_name"):  # S3: the bucket serves it, signed for a few minutes
+            return HttpResponseRedirect(storage.url(found.key))
+        response = FileResponse(
+            storage.open(found.key, "rb"),
+            as_attachment=True,
+            filename=found.filename,
+            content_type=found.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class ConversationFilesView(APIView):
+    @extend_schema(responses=ChatFileSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        conversation = visible_conversations(request).filter(pk=pk).first()
+        if conversation is None:
+            raise Http404
+        files = _downloadable(request).filter(conversation=conversation)
+        return Response(ChatFileSerializer(files.order_by("id"), many=True).data)
