@@ -140,9 +140,7 @@ async def test_another_users_or_tenants_file_ids_are_not_found_in_a_message(
         assert refused["type"] == "error" and refused["code"] == "NOT_FOUND", foreign
     assert all("ALC-1" not in str(c.messages) and "GLX-9" not in str(c.messages) for c in fake_llm.calls)
 
-    _, done = await send_with_files(
-        world.token(world.bob, world.acme), "mine [[tokens=2]]", [bob_file]
-    )
+    _, done = await send_with_files(world.token(world.bob, world.acme), "mine [[tokens=2]]", [bob_file])
     assert done["type"] == "done"
     # Sent in one conversation, it is not another conversation's to send.
     _, refused = await send_with_files(world.token(world.bob, world.acme), "again", [bob_file])

@@ -6,6 +6,7 @@ no network but the server."""
 import asyncio
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,3 +284,46 @@ def test_an_owner_uploads_a_document_in_the_console_and_the_answer_cites_it(
         )
     calls = chat_calls_with(fake_openai_server, marker)
     assert len(calls) == 1 and "RETKETTLE30" in calls[0].messages[0]["content"]
+
+
+def test_attach_a_file_ask_about_it_and_see_the_answer_with_a_citation(
+    platform: LivePlatform, fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    token = platform.token(owner, password, slug)
+    status, document = platform.http(
+        "POST",
+        "/api/v1/knowledge/documents/",
+        {"title": "Warranty policy", "content": "# Warranty\nEvery kettle has a 3-year warranty. WARR3Y."},
+        token,
+    )
+    assert status == 201, document
+    deadline = time.monotonic() + 120
+    while (
+        platform.http("GET", f"/api/v1/knowledge/documents/{document['id']}/", token=token)[1]["status"]
+        != "ready"
+    ):
+        assert time.monotonic() < deadline, "the document was not ingested"
+        time.sleep(0.3)
+    order = tmp_path / "order.md"
+    order.write_text("Order QZ991 was shipped on Monday with a kettle.\n")
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/", owner, password)
+        expect(page.locator(".msg.greeting")).to_be_visible()
+        page.set_input_files("#file-input", str(order))
+        expect(page.locator("#attached li")).to_contain_text("order.md")
+        marker = uuid.uuid4().hex
+        ask(page, f"What about my kettle order and its warranty? {marker}")
+        expect(page.locator("#attached li")).to_have_count(0)
+        link = page.locator(".msg.user .files a")
+        expect(link).to_have_text("order.md")
+        assert (
+            page.request.get(f"{platform.base_url}{link.get_attribute('href')}")
+            .text()
+            .startswith("Order QZ991")
+        )
+        answer = page.locator(".msg.assistant:not(.greeting)").first
+        expect(answer.locator(".sources li")).to_have_text(["Warranty policy — Warranty"])
+    call = chat_calls_with(fake_openai_server, marker)[0]
+    assert "QZ991" in call.messages[-1]["content"] and "WARR3Y" in call.messages[0]["content"]

@@ -33,6 +33,9 @@
   const search = $("search");
   const backdrop = $("backdrop");
   const openSidebar = $("open-sidebar");
+  const attachButton = $("attach");
+  const fileInput = $("file-input");
+  const attachedList = $("attached");
   const storageKey = root.dataset.storageKey;
   const csrfToken = root.dataset.csrf;
 
@@ -48,6 +51,7 @@
   let pending = saved.pending || null; // sent but not answered yet
   let answer = null; // {el, body, text, seq, timer, messageId} of the answer being shown
   let nextPage = null; // the conversation list's next page (REST `next`)
+  let attached = []; // files uploaded for the next message: {id, filename}
 
   marked.setOptions({ gfm: true, breaks: true });
 
@@ -92,6 +96,7 @@
     down: '<path d="M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"/>',
     again: '<polyline points="23 4 23 10 17 10"/><polyline points="1 20 1 14 7 14"/><path d="M3.51 9a9 9 0 0 1 14.85-3.36L23 10M1 14l4.64 4.36A9 9 0 0 0 20.49 15"/>',
     edit: '<path d="M17 3a2.83 2.83 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5L17 3z"/>',
+    clip: '<path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/>',
     trash: '<polyline points="3 6 5 6 21 6"/><path d="M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6m3 0V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2"/>',
   };
 
@@ -232,8 +237,16 @@
     return el;
   }
 
-  function userBubble(content, when) {
+  function userBubble(content, when, files) {
     const el = bubble("user", content, when);
+    if (files && files.length) {
+      const list = element("ul", { className: "files" });
+      for (const f of files) {
+        const link = element("a", { href: `/api/v1/attachments/${f.id}/download/`, textContent: f.filename });
+        list.append(element("li", {}, [link]));
+      }
+      el.querySelector(".body").after(list);
+    }
     el.dataset.content = content;
     el.querySelector(".meta").append(
       iconButton("Edit and resend", "edit", () => editLast(el), "edit"),
@@ -402,13 +415,51 @@
 
   // -- sending -------------------------------------------------------------------------------
 
-  function ask(content) {
-    pending = { content, clientId: uuid4() };
+  function ask(content, files) {
+    pending = { content, clientId: uuid4(), files: files || [] };
     save();
-    userBubble(content);
+    userBubble(content, undefined, pending.files);
     setStatus("");
     setStreaming(true);
-    send({ type: "message", content, client_id: pending.clientId });
+    sendPending();
+  }
+
+  function sendPending() {
+    const frame = { type: "message", content: pending.content, client_id: pending.clientId };
+    if (pending.files && pending.files.length) frame.attachments = pending.files.map((f) => f.id);
+    send(frame);
+  }
+
+  // -- attachments: uploaded first (REST), then named by the message --------------------------
+
+  async function attach(files) {
+    for (const file of files) {
+      setStatus(`Uploading ${file.name}…`);
+      const body = new FormData();
+      body.append("file", file);
+      const response = await fetch("/api/v1/attachments/", {
+        method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken }, body,
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        const errors = Object.values(answer.errors || {}).flat();
+        setStatus(`${file.name}: ${errors.join(" ") || answer.detail || "the upload failed"}`, "error");
+        continue;
+      }
+      attached.push({ id: answer.id, filename: answer.filename });
+      setStatus("");
+    }
+    showAttached();
+  }
+
+  function showAttached() {
+    attachedList.replaceChildren(...attached.map((f) => {
+      const remove = iconButton(`Remove ${f.filename}`, "cross", () => {
+        attached = attached.filter((a) => a.id !== f.id);
+        showAttached();
+      });
+      return element("li", {}, [element("span", { textContent: f.filename }), remove]);
+    }));
   }
 
   // Regenerate, retry, edit: always a new turn (a new client_id); what was said stays in the
@@ -447,7 +498,7 @@
     } else {
       // Never started, or over: the server answers it (once) or replays the stored answer.
       if (answer) { answer.el.remove(); answer = null; }
-      send({ type: "message", content: pending.content, client_id: pending.clientId });
+      sendPending();
     }
   }
 
@@ -628,7 +679,7 @@
         // The pending message was answered before the reload: nothing to pick up.
         if (pending && m.client_id === pending.clientId) { pending = null; save(); }
         if (m.role === "user") {
-          userBubble(m.content, m.created_at);
+          userBubble(m.content, m.created_at, m.attachments);
         } else {
           const el = bubble("assistant", m.content, m.created_at);
           for (const call of m.tool_calls || []) showTool(el, call);
@@ -789,7 +840,10 @@
     const content = input.value.trim();
     if (!content || sendButton.disabled) return;
     input.value = "";
-    ask(content);
+    const files = attached;
+    attached = [];
+    showAttached();
+    ask(content, files);
   });
 
   input.addEventListener("keydown", (event) => {
@@ -819,9 +873,26 @@
   resolveButton.addEventListener("click", () => send({ type: "resolve" }));
   escalateButton.addEventListener("click", () => send({ type: "escalate" }));
 
+  attachButton.append(icon("clip"));
+  attachButton.addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => {
+    attach([...fileInput.files]);
+    fileInput.value = "";
+  });
+  root.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    root.classList.add("dropping");
+  });
+  root.addEventListener("dragleave", () => root.classList.remove("dropping"));
+  root.addEventListener("drop", (event) => {
+    event.preventDefault();
+    root.classList.remove("dropping");
+    attach([...event.dataTransfer.files]);
+  });
+
   loadConversations(true);
   restore().then(() => {
-    if (pending) userBubble(pending.content);
+    if (pending) userBubble(pending.content, undefined, pending.files);
     connect();
   });
 })();
