@@ -13,6 +13,8 @@ class ModelPrice(models.Model):
     cached_input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     # How many tokens of context (system prompt, summary, history, question) a request may send.
     context_tokens = models.PositiveIntegerField(default=8000)
+    # The model reads images: a chat's attached images are given to it (chat.files).
+    accepts_images = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["model"]

@@ -25,6 +25,8 @@ class Price:
     context_tokens: int = 8000  # the most a request to this model may send (chat.history.context)
     # No price of its own: the conservative default (module docstring).
     by_default: bool = False
+    # The model reads images (``ModelPrice.accepts_images``).
+    accepts_images: bool = False
 
     def cost(self, *, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> Decimal:
         """USD for one answer; cached input tokens at the cached-input price where there is one."""
@@ -62,7 +64,13 @@ def price_for(model: str) -> Price:
     now = time.monotonic()
     if _cache is None or now - _cache[0] > _TTL_SECONDS:
         prices = {
-            p.model: Price(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok, p.context_tokens)
+            p.model: Price(
+                p.input_per_mtok,
+                p.output_per_mtok,
+                p.cached_input_per_mtok,
+                p.context_tokens,
+                accepts_images=p.accepts_images,
+            )
             for p in ModelPrice.objects.all()
         }
         _cache = (now, {**prices, _DEFAULT: _dearest(list(prices.values()))})

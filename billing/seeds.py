@@ -6,23 +6,37 @@ from typing import Any
 DEMO_MODEL = "demo"
 
 MODEL_PRICES: list[dict[str, Any]] = [
-    {"model": "gpt-4o-mini", "input": "0.15", "output": "0.60", "cached_input": "0.075"},
-    {"model": "gpt-4o", "input": "2.50", "output": "10.00", "cached_input": "1.25"},
-    {"model": "claude-haiku-4.5", "input": "0.80", "output": "4.00", "cached_input": "0.08"},
-    {"model": "claude-sonnet-4.6", "input": "3.00", "output": "15.00", "cached_input": "0.30"},
-    {"model": "claude-opus-4.6", "input": "15.00", "output": "75.00", "cached_input": "1.50"},
+    {"model": "gpt-4o-mini", "images": True, "input": "0.15", "output": "0.60", "cached_input": "0.075"},
+    {"model": "gpt-4o", "images": True, "input": "2.50", "output": "10.00", "cached_input": "1.25"},
+    {"model": "claude-haiku-4.5", "images": True, "input": "0.80", "output": "4.00", "cached_input": "0.08"},
+    {
+        "model": "claude-sonnet-4.6",
+        "images": True,
+        "input": "3.00",
+        "output": "15.00",
+        "cached_input": "0.30",
+    },
+    {"model": "claude-opus-4.6", "images": True, "input": "15.00", "output": "75.00", "cached_input": "1.50"},
     # The offline demo model costs nothing.
     {"model": DEMO_MODEL, "input": "0", "output": "0", "cached_input": "0"},
 ]
 
 
 def seed_model_prices(price_model: Any) -> None:
+    """Takes the model so migrations can pass theirs (an early one lacks ``accepts_images``)."""
+    fields = {field.name for field in price_model._meta.get_fields()}
     for price in MODEL_PRICES:
-        price_model.objects.update_or_create(
-            model=price["model"],
-            defaults={
-                "input_per_mtok": Decimal(price["input"]),
-                "output_per_mtok": Decimal(price["output"]),
-                "cached_input_per_mtok": Decimal(price["cached_input"]),
-            },
-        )
+        defaults = {
+            "input_per_mtok": Decimal(price["input"]),
+            "output_per_mtok": Decimal(price["output"]),
+            "cached_input_per_mtok": Decimal(price["cached_input"]),
+        }
+        if "accepts_images" in fields:
+            defaults["accepts_images"] = price.get("images", False)
+        price_model.objects.update_or_create(model=price["model"], defaults=defaults)
+
+
+def seed_image_models(price_model: Any) -> None:
+    """Mark the seeded models that read images, leaving every price as it is."""
+    readers = [price["model"] for price in MODEL_PRICES if price.get("images")]
+    price_model.objects.filter(model__in=readers).update(accepts_images=True)

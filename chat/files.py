@@ -9,10 +9,12 @@ the tenant's owners and admins. Retention deletes files with their messages; a f
 is deleted after ``UNSENT_FILES_KEPT``.
 """
 
+import base64
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from django.core.files.base import ContentFile
@@ -86,6 +88,11 @@ class TurnFile:
     filename: str
     content_type: str
     text: str
+    key: str
+
+    @property
+    def image(self) -> bool:
+        return self.content_type in IMAGE_TYPES
 
 
 def files_for_turn(
@@ -103,22 +110,38 @@ def files_for_turn(
     )
     if len(found) != len(set(file_ids)):
         raise FileNotFound(sorted(set(file_ids) - {f.pk for f in found}))
-    return [TurnFile(f.pk, f.filename, f.content_type, f.text) for f in found]
+    return [TurnFile(f.pk, f.filename, f.content_type, f.text, f.key) for f in found]
 
 
-def files_block(files: list[TurnFile], *, context_tokens: int) -> str:
-    """The files' text as the question carries it, cut to a share of the model's context."""
+def files_block(files: list[TurnFile], *, context_tokens: int, images_given: bool) -> str:
+    """The files' text as the question carries it, cut to a share of the model's context; an
+    image is named (and, ``images_given``, sent beside the text: ``image_parts``)."""
     budget = min(FILES_MAX_TOKENS, int(context_tokens * FILES_SHARE))
     parts = []
     for file in files:
-        if not file.text:
-            parts.append(f"[Attached image: {file.filename} (this model is not given images)]")
+        if file.image:
+            given = "it is given with this message" if images_given else "this model is not given images"
+            parts.append(f"[Attached image: {file.filename} ({given})]")
             continue
         room = max(0, budget - estimate_tokens("".join(parts)))
         text = file.text[: room * 4]
         cut = " (cut: the file is longer)" if len(text) < len(file.text) else ""
         parts.append(f"[Attached file: {file.filename}{cut}]\n{text}")
     return "\n\n".join(parts)
+
+
+def image_parts(files: list[TurnFile]) -> list[dict[str, Any]]:
+    """The attached images as OpenAI message parts (data URLs), for a model that reads images."""
+    storage = attachments_storage()
+    parts = []
+    for file in files:
+        if file.image:
+            with storage.open(file.key, "rb") as stored:
+                data = base64.b64encode(stored.read()).decode()
+            parts.append(
+                {"type": "image_url", "image_url": {"url": f"data:{file.content_type};base64,{data}"}}
+            )
+    return parts
 
 
 def files_bind(

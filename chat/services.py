@@ -14,8 +14,9 @@ from django.utils import timezone
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
-from chat.files import files_bind, files_block, files_for_turn
+from chat.files import files_bind, files_block, files_for_turn, image_parts
 from chat.gateway.llm import ChatRequest
+from chat.gateway.llm.tokens import IMAGE_TOKENS
 from chat.gateway.moderation import scrubbed
 from chat.history.context import build_context
 from chat.history.ids import allocate_message_ids
@@ -88,8 +89,9 @@ def turn_begin(
         tenant_id=config.tenant_id, user_id=user_id, conversation_id=conversation_id, file_ids=files
     )
     question = content
+    images = image_parts(attached) if price.accepts_images else []
     if attached:
-        block = files_block(attached, context_tokens=price.context_tokens)
+        block = files_block(attached, context_tokens=price.context_tokens, images_given=bool(images))
         question = f"{content}\n\n{scrubbed(pii_filter=config.pii_filter, text=block)}"
     passages = turn_passages(
         tenant_id=config.tenant_id, question=content, context_tokens=price.context_tokens
@@ -100,9 +102,15 @@ def turn_begin(
         summary_upto_id=state.summary_upto_id,
         history=history,
         question=question,
-        budget_tokens=price.context_tokens,
+        budget_tokens=price.context_tokens - len(images) * IMAGE_TOKENS,
         knowledge=knowledge_block(passages),
     )
+    messages = context.messages
+    if images:  # the question with its images, as parts (a model that reads images)
+        messages = [
+            *messages[:-1],
+            {"role": "user", "content": [{"type": "text", "text": question}, *images]},
+        ]
     user_message_id, answer_message_id = allocate_message_ids(2)
     return PreparedTurn(
         tenant_id=config.tenant_id,
@@ -115,7 +123,7 @@ def turn_begin(
         content=content,
         request=ChatRequest(
             model=answering_model,
-            messages=context.messages,
+            messages=messages,
             max_tokens=config.max_tokens,
             temperature=config.temperature,
             end_user=f"t{config.tenant_id}-u{user_id}",

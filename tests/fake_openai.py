@@ -70,7 +70,7 @@ class FakeCall:
 
     def record(self) -> dict[str, Any]:
         """What ``GET /v1/_calls`` reports: enough for a benchmark in another process."""
-        last_user = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        last_user = next((_text(m["content"]) for m in reversed(self.messages) if m["role"] == "user"), "")
         return {
             "last_user_message": last_user,
             "system": next((m["content"] for m in self.messages if m["role"] == "system"), ""),
@@ -186,7 +186,7 @@ class FakeOpenAI:
         the connection is gone."""
         call = FakeCall(body=body, started_at=time.monotonic())
         self.calls.append(call)
-        last_user = next((m["content"] for m in reversed(call.messages) if m["role"] == "user"), "")
+        last_user = next((_text(m["content"]) for m in reversed(call.messages) if m["role"] == "user"), "")
         directives = {name: value for name, value in _DIRECTIVE.findall(last_user)}
         attempt = self._attempts[last_user] = self._attempts.get(last_user, 0) + 1
         if body.get("model") in self.failing_models or attempt <= int(directives.get("fail-first") or 0):
@@ -248,7 +248,7 @@ class FakeOpenAI:
                 return None
             self._event(writer, _chunk(model, {}, finish_reason))
             if "no-usage" not in directives:
-                prompt_tokens = sum(len((m.get("content") or "").split()) + 4 for m in call.messages)
+                prompt_tokens = sum(len(_text(m.get("content")).split()) + 4 for m in call.messages)
                 usage = {
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": call.tokens_sent,
@@ -298,7 +298,7 @@ class FakeOpenAI:
                 self._event(writer, _chunk(model, {"tool_calls": [piece]}, None))
             await writer.drain()
         self._event(writer, _chunk(model, {}, "tool_calls"))
-        prompt_tokens = sum(len((m.get("content") or "").split()) + 4 for m in call.messages)
+        prompt_tokens = sum(len(_text(m.get("content")).split()) + 4 for m in call.messages)
         completion = sum(len(arguments) // 4 + 5 for _, arguments in calls)
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -316,6 +316,13 @@ class FakeOpenAI:
     def _event(writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:
         data = f"data: {json.dumps(payload)}\n\n".encode()
         writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+
+def _text(content: Any) -> str:
+    """A message's text: its content, or the text parts of a content list (images left out)."""
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return content or ""
 
 
 def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:

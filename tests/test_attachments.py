@@ -4,6 +4,7 @@ context, who may download, another user's and another tenant's ids over REST and
 frames, the tier's limits, and retention."""
 
 import asyncio
+import base64
 import socket
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from channels.db import database_sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from billing.models import ModelPrice
+from billing.pricing import forget_prices
 from chat.files import attachments_storage, unsent_files_purge
 from chat.history.background import history_purge
 from chat.models import ChatFile, Message
@@ -270,3 +273,30 @@ def test_on_s3_keys_begin_with_the_tenant_and_downloads_are_short_lived_signed_u
     history_purge(tenant_id=world.acme.pk, retention_days=30, now=timezone.now())
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     assert attachments_storage().exists(key) is False
+
+
+def test_an_image_goes_to_a_model_that_reads_images_and_is_named_to_one_that_does_not(
+    world: World, fake_llm: FakeOpenAI, file_storage: Path
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"pixels" * 10
+    bob = client_for(world.token(world.bob, world.acme))
+    first = upload(bob, "broken-kettle.png", png, "image/png").json()["id"]
+    _, done = asyncio.run(
+        send_with_files(world.token(world.bob, world.acme), "What is broken? [[tokens=2]]", [first])
+    )
+    assert done["type"] == "done"
+    text, image = fake_llm.calls[-1].messages[-1]["content"]
+    assert text["type"] == "text" and "broken-kettle.png (it is given with this message)" in text["text"]
+    assert image == {
+        "type": "image_url",
+        "image_url": {"url": f"data:image/png;base64,{base64.b64encode(png).decode()}"},
+    }
+
+    ModelPrice.objects.update(accepts_images=False)
+    forget_prices()
+    second = upload(bob, "again.png", png, "image/png").json()["id"]
+    _, done = asyncio.run(
+        send_with_files(world.token(world.bob, world.acme), "And now? [[tokens=2]]", [second])
+    )
+    question = fake_llm.calls[-1].messages[-1]["content"]
+    assert isinstance(question, str) and "again.png (this model is not given images)" in question

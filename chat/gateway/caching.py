@@ -44,6 +44,8 @@ def semantic_cache_usable(config: ChatConfig) -> bool:
 
 
 async def cache_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe:
+    if not isinstance(turn.request.messages[-1]["content"], str):
+        return CacheProbe()  # a question with images: neither looked up nor kept
     key = None
     if config.exact_cache:
         key = exact_key(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request)

@@ -7,6 +7,7 @@ be fetched at run time); the budget keeps a margin for that.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_tokens
 from chat.history.memory import Remembered
@@ -18,7 +19,7 @@ _MARGIN = 0.9
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     tokens: int  # estimated, of everything sent
     overflow: bool  # recent messages the summary does not cover were left out: summarize now
 

@@ -44,6 +44,8 @@ class DemoProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
         question = next((m["content"] for m in reversed(request.messages) if m["role"] == "user"), "")
+        if isinstance(question, list):  # text and images: the demo model reads the text
+            question = " ".join(part.get("text", "") for part in question if part.get("type") == "text")
         pieces = _PIECE.findall(demo_answer(question))
         sent: list[str] = []
         finish_reason = "stop"

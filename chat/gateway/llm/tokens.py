@@ -11,6 +11,8 @@ from typing import Any
 
 # Per-message framing the chat format adds (role markers and separators).
 MESSAGE_OVERHEAD = 4
+# What an image in a message is counted as (OpenAI bills a detailed image at 765 to ~1,100).
+IMAGE_TOKENS = 1000
 
 
 def estimate_tokens(text: str) -> int:
@@ -18,13 +20,23 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    """Text, and the tool calls an assistant message carries (their names and arguments)."""
+    """Text, images, and the tool calls an assistant message carries (names and arguments)."""
     return (
         sum(
-            estimate_tokens(m.get("content") or "")
+            _content_tokens(m.get("content"))
             + sum(estimate_tokens(json.dumps(call)) for call in m.get("tool_calls") or ())
             + MESSAGE_OVERHEAD
             for m in messages
         )
         + 2
     )
+
+
+def _content_tokens(content: str | list[dict[str, Any]] | None) -> int:
+    """A message's text, or its parts: text, and images (``IMAGE_TOKENS`` each)."""
+    if isinstance(content, list):
+        return sum(
+            estimate_tokens(part.get("text") or "") if part.get("type") == "text" else IMAGE_TOKENS
+            for part in content
+        )
+    return estimate_tokens(content or "")
