@@ -33,6 +33,7 @@ from chat.selectors import (
     conversation_state,
 )
 from chat.turns.stream import Outcome, PreparedTurn
+from chatplatform import metrics
 from knowledge.retrieval import knowledge_block, turn_passages
 from tenants.selectors import ChatConfig, chat_config_get
 
@@ -75,6 +76,7 @@ def turn_begin(
     try:
         state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
     except ConversationNotFound:  # its first message: the row is written now (chat.history.pending)
+        metrics.CONVERSATIONS.labels(config.tenant_slug).inc()
         conversation_materialize(
             tenant_id=config.tenant_id,
             user_id=user_id,

@@ -57,6 +57,10 @@ BUDGET_LEFT = Gauge(
     "Tokens left in the tenant's monthly budget (net of reservations in flight), as of its last message",
     ["tenant"],
 )
+BUDGET = Gauge("chat_budget_tokens", "The tenant's monthly token budget, as of its last message", ["tenant"])
+CONVERSATIONS = Counter(
+    "chat_conversations_total", "Conversations started (with their first message)", ["tenant"]
+)
 CACHE_LOOKUPS = Counter(
     "chat_cache_lookups_total",
     "Response cache lookups; cache: exact, semantic",

@@ -337,6 +337,8 @@ async def _admit(turn: PreparedTurn, limits: Any, prompt_tokens: int) -> admissi
         )
     if ticket is not None and ticket.budget_left is not None:
         metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
+        if limits.monthly_token_budget is not None:
+            metrics.BUDGET.labels(turn.tenant_slug).set(limits.monthly_token_budget)
     return ticket
 
 
