@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from chat.models import Conversation, DailyTenantStats, Message, Role
+from chat.events import PII_REDACTED, REFUSED
+from chat.models import Conversation, DailyTenantStats, FinishReason, Message, Role, TenantEventCount
 from tenants.stats import percentile
 
 BACKFILL_DAYS = 30
@@ -51,11 +52,12 @@ def day_stats(*, tenant_id: int, day: date) -> int:
     answers = Message.objects.for_tenant(tenant_id).filter(
         role=Role.ASSISTANT, created_at__gte=start, created_at__lt=end
     )
-    for variant_id, model, cached, ttft, latency in answers.values_list(
-        "variant_id", "model", "cached", "ttft_ms", "latency_ms"
+    for variant_id, model, cached, ttft, latency, finish_reason in answers.values_list(
+        "variant_id", "model", "cached", "ttft_ms", "latency_ms", "finish_reason"
     ):
         for g in both(variant_id):
             g["answers"] = g.get("answers", 0) + 1
+            g["errors"] = g.get("errors", 0) + int(finish_reason == FinishReason.ERROR)
             g["cache_hits"] = g.get("cache_hits", 0) + int(cached)
             g["models"][model] += 1
             if ttft is not None and not cached:
@@ -70,7 +72,8 @@ def day_stats(*, tenant_id: int, day: date) -> int:
             g["input_tokens"] = g.get("input_tokens", 0) + tokens_in
             g["output_tokens"] = g.get("output_tokens", 0) + tokens_out
             g["costs"][model] += cost
-    groups[None]  # a day with nothing still gets its (empty) total row
+    total = groups[None]  # a day with nothing still gets its (empty) total row
+    total.update(_tenant_only_figures(tenant_id, day, start, end))
     rows = [
         DailyTenantStats(
             tenant_id=tenant_id,
@@ -92,6 +95,15 @@ def day_stats(*, tenant_id: int, day: date) -> int:
             ttft_p95_ms=percentile(g["ttft"], 95),
             latency_p50_ms=percentile(g["latency"], 50),
             latency_p95_ms=percentile(g["latency"], 95),
+            ttft_p99_ms=percentile(g["ttft"], 99),
+            latency_p99_ms=percentile(g["latency"], 99),
+            errors=g.get("errors", 0),
+            refused=g.get("refused", 0),
+            refused_by_code=g.get("refused_by_code", {}),
+            active_users=g.get("active_users", 0),
+            weekly_active_users=g.get("weekly_active_users", 0),
+            blocked_topics=g.get("blocked_topics", 0),
+            pii_redactions=g.get("pii_redactions", 0),
         )
         for variant_id, g in groups.items()
     ]
@@ -99,6 +111,35 @@ def day_stats(*, tenant_id: int, day: date) -> int:
         DailyTenantStats.objects.for_tenant(tenant_id).filter(day=day).delete()
         DailyTenantStats.objects.bulk_create(rows)
     return len(rows)
+
+
+def _tenant_only_figures(tenant_id: int, day: date, start: datetime, end: datetime) -> dict[str, Any]:
+    """What only the tenant's total row has: active users, and the counted events (refusals by
+    code, blocked topics, PII redactions: ``chat.events``)."""
+    users = Message.objects.for_tenant(tenant_id).filter(role=Role.USER)
+    week_start = start - timedelta(days=6)
+    counts: Counter[str] = Counter()
+    for name, count in (
+        TenantEventCount.objects.for_tenant(tenant_id)
+        .filter(hour__gte=start, hour__lt=end)
+        .values_list("name", "count")
+    ):
+        counts[name] += count
+    refused_by_code = {name[len(REFUSED) :]: n for name, n in counts.items() if name.startswith(REFUSED)}
+    return {
+        "active_users": users.filter(created_at__gte=start, created_at__lt=end)
+        .values("conversation__user_id")
+        .distinct()
+        .count(),
+        "weekly_active_users": users.filter(created_at__gte=week_start, created_at__lt=end)
+        .values("conversation__user_id")
+        .distinct()
+        .count(),
+        "refused": sum(refused_by_code.values()),
+        "refused_by_code": refused_by_code,
+        "blocked_topics": refused_by_code.get("BLOCKED_TOPIC", 0),
+        "pii_redactions": counts[PII_REDACTED],
+    }
 
 
 def days_due(*, tenant_id: int, today: date) -> list[date]:
@@ -141,6 +182,22 @@ def stats_rows(*, tenant_id: int, start: date, end: date) -> list[dict[str, Any]
             "ttft_p95_ms": row.ttft_p95_ms,
             "latency_p50_ms": row.latency_p50_ms,
             "latency_p95_ms": row.latency_p95_ms,
+            "latency_p99_ms": row.latency_p99_ms,
+            "ttft_p99_ms": row.ttft_p99_ms,
+            "errors": row.errors,
+            "refused": row.refused,
+            "refused_by_code": row.refused_by_code,
+            # Of every message that got an answer or a refusal: the share that went wrong.
+            "error_rate": (row.errors + row.refused) / (row.answers + row.refused)
+            if row.answers + row.refused
+            else None,
+            "active_users": row.active_users,
+            "weekly_active_users": row.weekly_active_users,
+            "blocked_topics": row.blocked_topics,
+            "pii_redactions": row.pii_redactions,
+            "cost_per_conversation_usd": f"{row.cost_usd / row.conversations:.8f}"
+            if row.conversations
+            else None,
         }
         for row in rows.order_by("day")
     ]

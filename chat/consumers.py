@@ -13,6 +13,7 @@ from django.conf import settings
 
 from billing.sockets import SocketSlots
 from chat import drain
+from chat.events import events
 from chat.heartbeat import SocketTimers
 from chat.opening import SocketRefused, socket_open
 from chat.protocol import (
@@ -74,6 +75,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         structlog.contextvars.bind_contextvars(conversation_id=self.session.conversation_id)
         self.timers.start(expires_at=self.principal.expires_at)
         generation_registry().start_background()
+        events().start_flushing()
         log.info("ws.connected", auth="token" if self.principal.by_token else "session")
         # A new conversation has nothing to resume: no store round trip.
         found = await resumable(session=self.session) if opened.continued else []

@@ -13,7 +13,9 @@ from typing import Protocol
 
 import structlog
 
+from chat.events import events
 from chat.turns.generations import generation_registry
+from chatplatform.db import DATABASE_DOWN, in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -53,4 +55,8 @@ async def drain(grace_s: float) -> None:
     for result in results:
         if isinstance(result, BaseException):
             log.error("drain.connection_failed", error=repr(result))
+    try:
+        await in_db_thread(events().flush)()
+    except DATABASE_DOWN as exc:
+        log.warning("drain.events_lost", error=repr(exc))
     log.info("drain.finished", connections=len(connections))

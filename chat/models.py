@@ -128,6 +128,18 @@ class DailyTenantStats(TenantOwnedModel):
     ttft_p95_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_p50_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_p95_ms = models.PositiveIntegerField(null=True, blank=True)
+    ttft_p99_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_p99_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Answers that ended in an error, and messages refused (by error code: chat.events).
+    errors = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    refused_by_code = models.JSONField(default=dict)
+    # Users with a message that day, and in the seven days up to it (the tenant's total row only).
+    active_users = models.PositiveIntegerField(default=0)
+    weekly_active_users = models.PositiveIntegerField(default=0)
+    # Safety: messages refused for a blocked topic, PII items redacted.
+    blocked_topics = models.PositiveIntegerField(default=0)
+    pii_redactions = models.PositiveIntegerField(default=0)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantOwnedModel.Meta):
@@ -167,3 +179,15 @@ class ChatFile(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class TenantEventCount(TenantOwnedModel):
+    """How many times something happened to a tenant in an hour (UTC) that no stored row records:
+    a message refused (``refused:<code>``), a blocked topic, a PII redaction (``chat.events``)."""
+
+    hour = models.DateTimeField()
+    name = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "hour", "name"], name="event_count_unique")]

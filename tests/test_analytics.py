@@ -4,16 +4,20 @@ each tenant seeing only its own."""
 from datetime import timedelta
 from decimal import Decimal
 
+from channels.db import database_sync_to_async
 from django.test import Client
 
 from billing.models import UsageRecord
 from chat.analytics import day_stats, days_due, today_utc
+from chat.events import events
 from chat.models import Conversation, DailyTenantStats, Message
 from chat.tasks import compute_daily_stats
 from tenants.models import Experiment, Membership, Variant
 from tenants.models import Role as MemberRole
 from tenants.selectors import SESSION_TENANT_KEY
-from tests.conftest import PASSWORD, World, client_for, make_user
+from tests.conftest import PASSWORD, World, client_for, make_user, reconfigure
+from tests.fake_openai import FakeOpenAI
+from tests.ws import ask, frames_until, open_chat, send_message
 
 
 def seed_day(world: World) -> Variant:
@@ -112,3 +116,36 @@ def test_the_api_and_the_console_serve_the_figures_to_the_right_roles(world: Wor
     member = Client()
     assert member.login(username="bob", password=PASSWORD)
     assert member.get("/chat/console/").status_code == 403
+
+
+async def test_the_operator_figures_errors_refusals_safety_and_active_users(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """Through the chat itself: an answer that fails, a blocked topic, a redacted e-mail address,
+    two users; the day's row then holds the error rate, the refusals by code, the safety figures,
+    the active users, p99 and the cost per conversation."""
+    await reconfigure(world.acme, blocked_topics=["lottery"], pii_filter=True)
+    alice, _ = await open_chat(world.token(world.alice, world.acme))
+    await ask(alice, "hello [[tokens=3]]")
+    await ask(alice, "this one breaks [[fail-before]]")
+    await ask(alice, "mail me at ann@example.com [[tokens=2]]")
+    await send_message(alice, "tell me about the lottery")
+    assert (await frames_until(alice, "error"))[-1]["code"] == "BLOCKED_TOPIC"
+    bob, _ = await open_chat(world.token(world.bob, world.acme))
+    await ask(bob, "hi [[tokens=2]]")
+    for socket in (alice, bob):
+        await socket.disconnect()
+    await database_sync_to_async(events().flush)()
+    await database_sync_to_async(day_stats)(tenant_id=world.acme.pk, day=today_utc())
+    client = client_for(world.token(world.alice, world.acme))
+    [day] = (await database_sync_to_async(client.get)("/api/v1/analytics/")).json()["days"][-1:]
+    assert day["answers"] == 4 and day["errors"] == 1
+    assert day["refused_by_code"] == {"BLOCKED_TOPIC": 1} and day["refused"] == 1
+    assert day["error_rate"] == 2 / 5
+    assert day["blocked_topics"] == 1 and day["pii_redactions"] == 1
+    assert day["active_users"] == 2 and day["weekly_active_users"] == 2
+    assert day["latency_p99_ms"] is not None and day["cost_per_conversation_usd"] is not None
+    # Another tenant's figures hold none of these.
+    await database_sync_to_async(day_stats)(tenant_id=world.globex.pk, day=today_utc())
+    other = await DailyTenantStats.objects.for_tenant(world.globex.pk).aget(day=today_utc(), variant=None)
+    assert (other.refused, other.pii_redactions, other.active_users, other.errors) == (0, 0, 0, 0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from chat.events import PII_REDACTED, events
 from chat.files import FileNotFound
 from chat.gateway.model_routing import route_model
 from chat.gateway.moderation import BlockedTopic, moderate
@@ -121,6 +122,7 @@ def turn_prepare(
                 ErrorCode.BLOCKED_TOPIC, f"This assistant cannot help with “{blocked.topic}”."
             ) from None
         span.set_attribute("chat.pii_redacted", moderated.found.total())
+        events().add(session.tenant_id, PII_REDACTED, moderated.found.total())
     with tracer.start_as_current_span("chat.routing") as span:
         route, model = route_model(config, moderated.text)
         span.set_attributes({"chat.route": route.value, "gen_ai.request.model": model})

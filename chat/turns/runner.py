@@ -20,6 +20,7 @@ from django.conf import settings
 from opentelemetry import trace
 
 from billing import admission
+from chat.events import REFUSED, events
 from chat.gateway.caching import cache_lookup
 from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
 from chat.gateway.llm import LLMProvider, Usage, get_provider
@@ -355,6 +356,7 @@ async def _through_breaker(
 
 async def refuse(session: ChatSession, sink: TurnSink, refused: TurnRefused) -> None:
     metrics.ERRORS.labels(session.tenant_slug, refused.code.value).inc()
+    events().add(session.tenant_id, REFUSED + refused.code.value)
     await sink.emit(
         error_frame(refused.code, refused.message, retry_after=refused.retry_after, limit=refused.limit)
     )
