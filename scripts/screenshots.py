@@ -60,7 +60,7 @@ def main() -> None:
         page.click("#theme-toggle")  # back to light for the console
         page.set_viewport_size({"width": 1280, "height": 1100})
         page.goto(f"{args.url}/chat/console/")
-        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 6")
+        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
         page.screenshot(path=str(OUT / "console.png"))
         browser.close()
     print(f"written to {OUT}")

@@ -178,7 +178,7 @@ def test_the_console_shows_the_tenants_charts(
         sign_in(page, platform, "/chat/console/")
         page.goto(f"{platform.base_url}/chat/console/")
         expect(page.locator("#chart-volume")).to_be_visible()
-        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 6")
+        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
         charts = page.evaluate(
             "window.consoleCharts.map(c => ({id: c.canvas.id, points: c.data.datasets.flatMap(d => d.data)"
             ".filter(v => v !== null && v !== 0).length, width: c.width}))"
@@ -190,9 +190,22 @@ def test_the_console_shows_the_tenants_charts(
             "chart-cache",
             "chart-outcomes",
             "chart-csat",
+            "chart-latency",
+            "chart-errors",
+            "chart-users",
+            "chart-safety",
+            "chart-cost-conversation",
         ]
         drawn = {c["id"] for c in charts if c["points"] > 0 and c["width"] > 100}
-        assert drawn >= {"chart-volume", "chart-ttft", "chart-outcomes", "chart-csat"}, charts
+        assert drawn >= {
+            "chart-volume",
+            "chart-ttft",
+            "chart-outcomes",
+            "chart-csat",
+            "chart-latency",
+            "chart-users",
+            "chart-cost-conversation",
+        }, charts
         page.screenshot(path=str(tmp_path_factory.mktemp("shots") / "console.png"))
 
 
