@@ -46,7 +46,7 @@ def turn_load(data: dict[str, Any]) -> PreparedTurn:
         sources=tuple(data.get("sources", ())),  # a record from before sources has none
         tool_rounds=data.get("tool_rounds", 0),
         files=tuple(data.get("files", ())),
-        request=ChatRequest(**data["request"]),
+        request=ChatRequest(**{**data["request"], "tools": tuple(data["request"].get("tools", ()))}),
         price=Price(
             Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context, any(by_default)
         ),
@@ -58,4 +58,11 @@ def outcome_dump(outcome: Outcome) -> dict[str, Any]:
 
 
 def outcome_load(data: dict[str, Any]) -> Outcome:
-    return Outcome(**{**data, "usage": Usage(**data["usage"]), "cost_usd": Decimal(data["cost_usd"])})
+    return Outcome(
+        **{
+            **data,
+            "usage": Usage(**data["usage"]),
+            "cost_usd": Decimal(data["cost_usd"]),
+            "tool_calls": tuple(data.get("tool_calls", ())),
+        }
+    )
