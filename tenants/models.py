@@ -93,6 +93,9 @@ class Tenant(models.Model):
     max_tool_rounds = models.PositiveSmallIntegerField(default=4)
     # The chat's ``tool`` frames carry the arguments the model gave (else only the tool's name).
     show_tool_arguments = models.BooleanField(default=False)
+    # Alerts (alerts app) are also posted here, signed with the secret (HMAC-SHA256), when set.
+    alert_webhook_url = models.URLField(max_length=500, blank=True)
+    alert_webhook_secret = models.CharField(max_length=200, blank=True)
     # Members see each answer's model, tokens and cost on the chat page (owners and admins always).
     members_see_usage = models.BooleanField(default=False)
     # Hosts whose images an answer may show (https only); any other remote image is shown as a

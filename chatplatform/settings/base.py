@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "chat",
     "knowledge",
     "tools",
+    "alerts",
 ]
 
 MIDDLEWARE = [

@@ -32,4 +32,5 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "close-idle-conversations": {"task": "chat.tasks.close_idle_conversations", "schedule": 300.0},
     "purge-expired-history": {"task": "chat.tasks.purge_expired_history", "schedule": 3600.0},
     "compute-daily-stats": {"task": "chat.tasks.compute_daily_stats", "schedule": 900.0},
+    "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": 300.0},
 }

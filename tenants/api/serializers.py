@@ -158,6 +158,8 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "allowed_tools",
             "max_tool_rounds",
             "show_tool_arguments",
+            "alert_webhook_url",
+            "alert_webhook_secret",
             "exact_cache_enabled",
             "semantic_cache_enabled",
             "semantic_cache_threshold",
@@ -180,6 +182,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "retention_days": {"min_value": 1},
             "orphan_grace_seconds": {"min_value": 1, "max_value": 3600},
             "max_tool_rounds": {"min_value": 0, "max_value": 8},
+            "alert_webhook_secret": {"write_only": True},
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from alerts import api as alerts_api
 from chat import api as chat_api
 from chat import files_api
 from knowledge import api as knowledge_api
@@ -33,6 +34,10 @@ urlpatterns = [
         "knowledge/documents/<int:pk>/", knowledge_api.DocumentDetailView.as_view(), name="knowledge-document"
     ),
     path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
+    path("alerts/", alerts_api.AlertListView.as_view(), name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", alerts_api.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
+    path("alerts/rules/", alerts_api.AlertRuleListView.as_view(), name="alert-rules"),
+    path("alerts/rules/<int:pk>/", alerts_api.AlertRuleDetailView.as_view(), name="alert-rule"),
     path("tools/", tools_api.ToolListView.as_view(), name="tools"),
     path("tools/<int:pk>/", tools_api.ToolDetailView.as_view(), name="tool"),
     path("attachments/", files_api.ChatFileUploadView.as_view(), name="attachments"),

@@ -1,0 +1,119 @@
+"""``/api/v1/alerts/``: the caller's tenant's alert rules (``rules/``: the brief's thresholds,
+which owners and admins edit or mute) and its alerts (history, ``?state=open``; ``{id}/
+acknowledge/``). Viewers read both. Another tenant's ids are a 404. Where the notifications go
+(the webhook) is the tenant config's ``alert_webhook_url`` and ``alert_webhook_secret``."""
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts.defaults import default_rules_ensure
+from alerts.models import Alert, AlertRule
+from tenants.api.access import membership_in_role
+from tenants.models import MANAGER_ROLES, Membership, Role
+
+_READERS = frozenset({*MANAGER_ROLES, Role.VIEWER})
+
+
+def _membership(request: Request, *, write: bool) -> Membership:
+    if write:
+        return membership_in_role(request, MANAGER_ROLES, refusal="owners and admins manage alerts")
+    return membership_in_role(request, _READERS, refusal="owners, admins and viewers read alerts")
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    threshold = serializers.FloatField(min_value=-1e9, max_value=1e9)
+    window_minutes = serializers.IntegerField(min_value=5, max_value=7 * 24 * 60)
+    min_samples = serializers.IntegerField(min_value=1, max_value=1_000_000)
+    hysteresis = serializers.FloatField(min_value=0.0, max_value=1.0)
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "metric",
+            "direction",
+            "threshold",
+            "window_minutes",
+            "min_samples",
+            "hysteresis",
+            "muted",
+        ]
+        read_only_fields = ["id", "metric", "direction"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    metric = serializers.CharField(source="rule.metric", read_only=True)
+    threshold = serializers.FloatField(source="rule.threshold", read_only=True)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "metric",
+            "threshold",
+            "state",
+            "value",
+            "last_value",
+            "opened_at",
+            "resolved_at",
+            "acknowledged_at",
+            "acknowledged_by",
+        ]
+        read_only_fields = fields
+
+
+class AlertRuleListView(APIView):
+    @extend_schema(responses=AlertRuleSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        membership = _membership(request, write=False)
+        default_rules_ensure(tenant_id=membership.tenant_id)
+        rules = AlertRule.objects.for_tenant(membership.tenant_id).order_by("id")
+        return Response(AlertRuleSerializer(rules, many=True).data)
+
+
+class AlertRuleDetailView(APIView):
+    @extend_schema(request=AlertRuleSerializer, responses=AlertRuleSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        membership = _membership(request, write=True)
+        rule = AlertRule.objects.for_tenant(membership.tenant_id).filter(pk=pk).first()
+        if rule is None:
+            raise Http404
+        body = AlertRuleSerializer(rule, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        return Response(AlertRuleSerializer(body.save()).data)
+
+
+class AlertListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("state", str, enum=[s.value for s in Alert.State])],
+        responses=AlertSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        membership = _membership(request, write=False)
+        alerts = Alert.objects.for_tenant(membership.tenant_id).select_related("rule", "acknowledged_by")
+        state = request.query_params.get("state")
+        if state is not None:
+            if state not in Alert.State.values:
+                raise serializers.ValidationError({"state": [f"one of {', '.join(Alert.State.values)}"]})
+            alerts = alerts.filter(state=state)
+        return Response(AlertSerializer(alerts.order_by("-opened_at", "-id")[:200], many=True).data)
+
+
+class AlertAcknowledgeView(APIView):
+    @extend_schema(request=None, responses=AlertSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Someone is on it (the alert stays open until its figure recovers)."""
+        membership = _membership(request, write=True)
+        alert = Alert.objects.for_tenant(membership.tenant_id).select_related("rule").filter(pk=pk).first()
+        if alert is None:
+            raise Http404
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at, alert.acknowledged_by_id = timezone.now(), membership.user_id
+            alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        return Response(AlertSerializer(alert).data)
