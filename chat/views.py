@@ -9,8 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from alerts.evaluation import tenant_alerts_evaluate
 from chat.analytics import stats_rows, tenant_stats_refresh, today_utc
 from chatplatform.csp import allow_images_from
 from tenants.experiment_results import experiment_results
@@ -67,8 +69,10 @@ def console(request: HttpRequest) -> HttpResponse:
     tenant_id = current.tenant_id
     end = today_utc()
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        # The embedded default has no beat: the figures are computed when the console opens.
+        # The embedded default has no beat: the figures are computed, and the alert rules
+        # evaluated, when the console opens.
         tenant_stats_refresh(tenant_id=tenant_id, today=end)
+        tenant_alerts_evaluate(tenant_id=tenant_id, now=timezone.now())
     days = stats_rows(tenant_id=tenant_id, start=end - timedelta(days=29), end=end)
     running = Experiment.objects.for_tenant(tenant_id).filter(active=True).order_by("created_at")
     experiments = [experiment_results(tenant_id=tenant_id, experiment_id=e.pk) for e in running]
