@@ -4,11 +4,10 @@ server); recovery past the hysteresis resolves it, notified once; a muted rule s
 another tenant's figures never trip this tenant's rules. The API lists, edits and acknowledges."""
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_string
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from chat.models import Conversation, Message
 from tenants.models import Membership, Role, Tenant
 from tests.conftest import World, client_for, make_user, worker_database_url
 from tests.fake_openai import FakeOpenAI
+from tests.local_http import serving
 from tests.worker import CeleryWorker, wait_for
 from tools.http import signature
 
@@ -47,10 +47,8 @@ class Webhook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook() -> Iterator[str]:
     Webhook.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts"
-    server.shutdown()
+    with serving(Webhook) as url:
+        yield f"{url}/hooks/alerts"
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,9 @@ import asyncio
 import json
 import os
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from playwright.sync_api import expect
@@ -18,6 +17,7 @@ from tests.browser import chromium, sign_in
 from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+from tests.local_http import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -229,10 +229,8 @@ def test_an_answer_cannot_make_the_browser_fetch_or_post_anything_elsewhere(plat
     """A prompt-injected answer with a remote image and a form: the image is shown as a link, the
     form is gone, and the page's CSP refuses what a sanitizer might miss; the attacker's server
     hears nothing."""
-    attacker = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=attacker.serve_forever, daemon=True).start()
-    port = attacker.server_address[1]
-    try:
+    with serving(_Recorder) as attacker:
+        port = int(attacker.rsplit(":", 1)[1])
         with chromium() as browser:
             page = browser.new_page()
             sign_in(page, platform, "/chat/")
@@ -266,6 +264,4 @@ def test_an_answer_cannot_make_the_browser_fetch_or_post_anything_elsewhere(plat
                 f"http://127.0.0.1:{port}/csp.png",
             )
             assert blocked == f"http://127.0.0.1:{port}/csp.png"
-    finally:
-        attacker.shutdown()
     assert _Recorder.seen == []

@@ -4,9 +4,8 @@ arguments, refusals reported to the model), the built-in tools, the round limit 
 ``tool_calls`` as the real API does (deltas split across chunks, several calls in one response)."""
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from tenants.models import Membership, Role, Tenant
 from tenants.selectors import forget_chat_configs
 from tests.conftest import World, client_for, make_user
 from tests.fake_openai import FakeOpenAI
+from tests.local_http import serving
 from tests.ws import ask, frames_until, open_chat, send_message
 from tools.catalog import ToolSpec
 from tools.http import ToolCallRefused, _public_address, call_http_tool, signature
@@ -55,10 +55,8 @@ class ToolServer(BaseHTTPRequestHandler):
 @pytest.fixture
 def tool_server() -> Iterator[str]:
     ToolServer.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ToolServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/orders"
-    server.shutdown()
+    with serving(ToolServer) as url:
+        yield f"{url}/orders"
 
 
 @pytest.fixture
