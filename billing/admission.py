@@ -68,6 +68,10 @@ class Ticket:
     released: asyncio.Event
     # Tokens of the monthly budget not used nor reserved, this message's reservation included.
     budget_left: int | None = None
+    # The member's own budget, when they have one, and what of it is used or held (this message
+    # included).
+    user_budget: BudgetKeys | None = None
+    user_used: int | None = None
 
 
 def rate_limits(*, tenant_id: int, user_id: int, limits: TenantLimits) -> list[RateLimit]:
@@ -88,8 +92,9 @@ def rate_limits(*, tenant_id: int, user_id: int, limits: TenantLimits) -> list[R
     return windows
 
 
-def budget_keys(*, tenant_id: int, month: str) -> BudgetKeys:
-    base = f"t:{tenant_id}:budget:{month}"
+def budget_keys(*, tenant_id: int, month: str, user_id: int | None = None) -> BudgetKeys:
+    """The tenant's budget for the month, or (``user_id``) one member's budget in it."""
+    base = f"t:{tenant_id}:budget:{month}" + (f":user:{user_id}" if user_id is not None else "")
     return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
 
 
@@ -99,9 +104,17 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=days)
 
 
-async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_tokens: int) -> Ticket | None:
+async def admit(
+    *,
+    tenant_id: int,
+    user_id: int,
+    limits: TenantLimits,
+    reserve_tokens: int,
+    user_budget: int | None = None,
+) -> Ticket | None:
     """Admit one message (one atomic call to the store) or raise ``Refusal``. A refused message
-    consumes nothing."""
+    consumes nothing. ``user_budget``: the member's own monthly token budget, held in the same
+    call as the tenant's."""
     if not settings.LIMITS_ENABLED:
         return None
     store = get_limit_store()
@@ -114,21 +127,34 @@ async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_t
     windows = rate_limits(tenant_id=tenant_id, user_id=user_id, limits=limits)
     now = timezone.now().astimezone(UTC)
     month_start, next_month = month_bounds(now)
-    claim = None
+    month = f"{month_start:%Y-%m}"
+    claim = user_claim = None
     if limits.monthly_token_budget is not None:
         claim = BudgetClaim(
-            keys=budget_keys(tenant_id=tenant_id, month=f"{month_start:%Y-%m}"),
+            keys=budget_keys(tenant_id=tenant_id, month=month),
             tokens=reserve_tokens,
             budget=limits.monthly_token_budget,
             ttl_s=settings.BUDGET_RESERVATION_TTL_S,
         )
+    if user_budget is not None:
+        user_claim = BudgetClaim(
+            keys=budget_keys(tenant_id=tenant_id, month=month, user_id=user_id),
+            tokens=reserve_tokens,
+            budget=user_budget,
+            ttl_s=settings.BUDGET_RESERVATION_TTL_S,
+        )
     try:
-        admission = await store.admit(limits=windows, lease=lease, claim=claim)
-        if admission.needs_seed and claim is not None:
-            used = await in_db_thread(tokens_used)(tenant_id=tenant_id, since=month_start, until=next_month)
+        admission = await store.admit(limits=windows, lease=lease, claim=claim, user_claim=user_claim)
+        for _ in range(2):  # at most each budget once
+            if not admission.needs_seed or admission.seed is None:
+                break
+            whose = user_id if user_claim is not None and admission.seed == user_claim.keys else None
+            used = await in_db_thread(tokens_used)(
+                tenant_id=tenant_id, since=month_start, until=next_month, user_id=whose
+            )
             keep_s = (next_month - now + timedelta(days=7)).total_seconds()
-            await store.seed(keys=claim.keys, used=used, ttl_s=keep_s)
-            admission = await store.admit(limits=windows, lease=lease, claim=claim)
+            await store.seed(keys=admission.seed, used=used, ttl_s=keep_s)
+            admission = await store.admit(limits=windows, lease=lease, claim=claim, user_claim=user_claim)
         if admission.needs_seed:  # the seed vanished at once (a flush in between): try later
             raise LimitStoreUnavailable("the budget counters could not be rebuilt")
     except LimitStoreUnavailable as exc:
@@ -139,14 +165,21 @@ async def admit(*, tenant_id: int, user_id: int, limits: TenantLimits, reserve_t
     if not admission.admitted:
         if admission.refused_by == "budget":
             raise _budget_refusal(admission, limits, month_start, next_month, now)
+        if admission.refused_by == "user_budget":
+            assert user_budget is not None
+            raise _user_budget_refusal(admission, user_budget, month_start, next_month, now)
         raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
     released = asyncio.Event()
     renewer = asyncio.ensure_future(_keep_renewed(store, lease, released))
-    if claim is None:
-        return Ticket(store=store, lease=lease, budget=None, renewer=renewer, released=released)
-    left = max(0, claim.budget - admission.used - admission.reserved)
     return Ticket(
-        store=store, lease=lease, budget=claim.keys, renewer=renewer, released=released, budget_left=left
+        store=store,
+        lease=lease,
+        budget=claim.keys if claim is not None else None,
+        renewer=renewer,
+        released=released,
+        budget_left=max(0, claim.budget - admission.used - admission.reserved) if claim is not None else None,
+        user_budget=user_claim.keys if user_claim is not None else None,
+        user_used=admission.user_used + admission.user_reserved if user_claim is not None else None,
     )
 
 
@@ -160,6 +193,18 @@ def _budget_refusal(
         f"for {month_start:%B %Y}{held}. The budget resets on {next_month:%-d %B %Y} (UTC); "
         f"a higher tier than {limits.tier_name} lifts it.",
         retry_after=round((next_month - now).total_seconds()),
+    )
+
+
+def _user_budget_refusal(
+    admission: Admission, budget: int, month_start: datetime, next_month: datetime, now: datetime
+) -> Refusal:
+    return Refusal(
+        "BUDGET_EXCEEDED",
+        f"You have used {admission.used:,} of your {budget:,} tokens for {month_start:%B %Y} in this "
+        f"workspace. Your allowance resets on {next_month:%-d %B %Y} (UTC); its admins can raise it.",
+        retry_after=round((next_month - now).total_seconds()),
+        limit="user",
     )
 
 
@@ -213,7 +258,9 @@ async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
     if not ticket.renewer.done():
         log.error("limits.renewer_stuck", lease_id=ticket.lease.lease_id)
     try:
-        await ticket.store.finish(lease=ticket.lease, budget=ticket.budget, tokens=tokens_used)
+        await ticket.store.finish(
+            lease=ticket.lease, budget=ticket.budget, tokens=tokens_used, user_budget=ticket.user_budget
+        )
     except LimitStoreUnavailable as exc:
         # The ledger has the usage; the slot and the reservation lapse on their own.
         log.warning("limits.finish_failed", error=str(exc))
@@ -249,11 +296,14 @@ def ticket_state(ticket: Ticket | None) -> dict[str, Any] | None:
     can settle it if this one dies (``chat.turns.reaper``)."""
     if ticket is None:
         return None
-    budget = ticket.budget
+    budget, user_budget = ticket.budget, ticket.user_budget
     return {
         "lease_key": ticket.lease.key,
         "lease_id": ticket.lease.lease_id,
         "budget": None if budget is None else [budget.counters, budget.expiries, budget.amounts],
+        "user_budget": None
+        if user_budget is None
+        else [user_budget.counters, user_budget.expiries, user_budget.amounts],
     }
 
 
@@ -263,7 +313,10 @@ async def finish_lost(state: dict[str, Any] | None, *, tokens_used: int) -> None
         return
     lease = StreamLease(key=state["lease_key"], lease_id=state["lease_id"], max_streams=0, ttl_s=0)
     budget = BudgetKeys(*state["budget"]) if state["budget"] is not None else None
+    user_budget = BudgetKeys(*state["user_budget"]) if state.get("user_budget") else None
     try:
-        await get_limit_store().finish(lease=lease, budget=budget, tokens=tokens_used)
+        await get_limit_store().finish(
+            lease=lease, budget=budget, tokens=tokens_used, user_budget=user_budget
+        )
     except LimitStoreUnavailable as exc:
         log.warning("limits.finish_failed", error=str(exc))

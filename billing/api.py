@@ -19,7 +19,7 @@ from billing.selectors import tokens_used, usage_report
 from tenants.api.access import request_membership
 from tenants.api.queries import FromToQuery
 from tenants.models import Role, Tenant
-from tenants.selectors import tenant_limits
+from tenants.selectors import chat_access, tenant_limits
 
 # Who reads a tenant's usage: its owners, admins and viewers (and platform staff).
 _READERS = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
@@ -107,3 +107,29 @@ class UsageView(APIView):
         if membership.role not in _READERS:
             raise PermissionDenied("usage is for the tenant's owners, admins and viewers")
         return Tenant.objects.select_related("tier").get(pk=membership.tenant_id)
+
+
+class MyUsageView(APIView):
+    """``usage/me/``: the caller's own tokens this month in their tenant, and what is left of
+    their own budget (when the tenant gives members one)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        membership = request_membership(request)
+        if membership is None:
+            raise PermissionDenied("this endpoint needs a tenant token")
+        month_start, next_month = month_bounds(timezone.now().astimezone(UTC))
+        access = chat_access(tenant_id=membership.tenant_id, user_id=membership.user_id)
+        budget = access.monthly_token_budget if access is not None else None
+        used = tokens_used(
+            tenant_id=membership.tenant_id, since=month_start, until=next_month, user_id=membership.user_id
+        )
+        return Response(
+            {
+                "month": f"{month_start:%Y-%m}",
+                "tokens_used": used,
+                "monthly_token_budget": budget,
+                "tokens_left": None if budget is None else max(budget - used, 0),
+                "resets_on": next_month.date(),
+            }
+        )

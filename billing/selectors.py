@@ -18,13 +18,13 @@ def unpriced_models(names: Iterable[str]) -> set[str]:
     return wanted - set(ModelPrice.objects.filter(model__in=wanted).values_list("model", flat=True))
 
 
-def tokens_used(*, tenant_id: int, since: datetime, until: datetime) -> int:
-    """Input + output tokens the tenant used in [since, until): the budget's source of truth."""
-    total = (
-        UsageRecord.objects.for_tenant(tenant_id)
-        .filter(created_at__gte=since, created_at__lt=until)
-        .aggregate(tokens=Coalesce(Sum(F("input_tokens") + F("output_tokens")), 0))
-    )
+def tokens_used(*, tenant_id: int, since: datetime, until: datetime, user_id: int | None = None) -> int:
+    """Input + output tokens the tenant used in [since, until): the budget's source of truth.
+    With ``user_id``: the tokens of that member's answers (what their own budget counts)."""
+    records = UsageRecord.objects.for_tenant(tenant_id).filter(created_at__gte=since, created_at__lt=until)
+    if user_id is not None:
+        records = records.filter(user_id=user_id, purpose="answer")
+    total = records.aggregate(tokens=Coalesce(Sum(F("input_tokens") + F("output_tokens")), 0))
     return int(total["tokens"])
 
 

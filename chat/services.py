@@ -58,6 +58,7 @@ def turn_begin(
     route: str = "",
     variant_id: int | None = None,
     files: tuple[int, ...] = (),
+    user_budget: int | None = None,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
     ``history`` is the conversation's recent messages (``chat.history.memory``).
@@ -140,6 +141,7 @@ def turn_begin(
         sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
         tool_rounds=config.max_tool_rounds if config.tools else 0,
         files=tuple(f.id for f in attached),
+        user_budget=user_budget,
     )
 
 

@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from billing.api import UsageView
+from billing.api import MyUsageView, UsageView
 from chatplatform.health import healthz, readyz
 from chatplatform.metrics import metrics_view
 from tenants import views as tenant_views
@@ -22,6 +22,7 @@ urlpatterns = [
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/usage/", UsageView.as_view(), name="usage"),
+    path("api/v1/usage/me/", MyUsageView.as_view(), name="usage-me"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

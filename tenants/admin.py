@@ -94,6 +94,7 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                 ]
             },
         ),
+        ("Alerts", {"fields": ["alert_webhook_url", "alert_webhook_secret"]}),
         (
             "Limit overrides",
             {
@@ -102,6 +103,7 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                     "messages_per_hour_override",
                     "max_concurrent_streams_override",
                     "monthly_token_budget_override",
+                    "member_monthly_token_budget",
                     "user_messages_per_minute",
                     "conversation_cost_cap_usd",
                     "config_version",
@@ -173,7 +175,7 @@ class ExperimentAdmin(admin.ModelAdmin[Experiment]):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin[Membership]):
-    list_display = ["user", "tenant", "role", "active", "created_at"]
+    list_display = ["user", "tenant", "role", "active", "monthly_token_budget", "created_at"]
     list_filter = ["role", "active", "tenant"]
     search_fields = ["user__username", "tenant__slug"]
     raw_id_fields = ["user"]

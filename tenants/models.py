@@ -93,6 +93,9 @@ class Tenant(models.Model):
     max_tool_rounds = models.PositiveSmallIntegerField(default=4)
     # The chat's ``tool`` frames carry the arguments the model gave (else only the tool's name).
     show_tool_arguments = models.BooleanField(default=False)
+    # Each member's monthly token budget, unless their membership sets its own (None: no cap per
+    # member; the tenant's budget still holds).
+    member_monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
     # Alerts (alerts app) are also posted here, signed with the secret (HMAC-SHA256), when set.
     alert_webhook_url = models.URLField(max_length=500, blank=True)
     alert_webhook_secret = models.CharField(max_length=200, blank=True)
@@ -177,6 +180,8 @@ class Membership(TenantOwnedModel):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # This member's monthly token budget in the tenant (None: the tenant's default for members).
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -191,18 +191,26 @@ def memberships_of_user(*, user_id: int) -> list[Membership]:
 @functools.cache
 def _role_sql() -> str:
     return (
-        f"SELECT m.role FROM {Membership._meta.db_table} m "  # noqa: S608 (table names from the models)
+        "SELECT m.role, COALESCE(m.monthly_token_budget, t.member_monthly_token_budget) "  # noqa: S608 (table names from the models)
+        f"FROM {Membership._meta.db_table} m "
         f"JOIN {Tenant._meta.db_table} t ON t.id = m.tenant_id "
         f"JOIN {get_user_model()._meta.db_table} u ON u.id = m.user_id "
         "WHERE m.tenant_id = %s AND m.user_id = %s AND m.active AND t.active AND u.is_active"
     )
 
 
-def chat_role(*, tenant_id: int, user_id: int) -> str | None:
-    """The user's role in the tenant while membership, tenant and user are all active; else
-    None. Checked on every chat message (one indexed query in plain SQL): rights revoked while a
-    socket is open stop it even if the push that closes it is missed."""
+@dataclass(frozen=True, slots=True)
+class ChatAccess:
+    role: str
+    # The member's own monthly token budget (theirs, else the tenant's default; None: none).
+    monthly_token_budget: int | None
+
+
+def chat_access(*, tenant_id: int, user_id: int) -> ChatAccess | None:
+    """The user's role and budget in the tenant while membership, tenant and user are all
+    active; else None. Checked on every chat message (one indexed query in plain SQL): rights
+    revoked while a socket is open stop it even if the push that closes it is missed."""
     with connection.cursor() as cursor:
         cursor.execute(_role_sql(), [tenant_id, user_id])
         row = cursor.fetchone()
-    return row[0] if row is not None else None
+    return ChatAccess(role=row[0], monthly_token_budget=row[1]) if row is not None else None

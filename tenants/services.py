@@ -1,5 +1,7 @@
 """Writes about tenants and their members."""
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
@@ -84,17 +86,30 @@ def _check_member_change(*, actor_role: str | None, membership: Membership, role
             raise LastOwner
 
 
+_UNCHANGED: Any = object()
+
+
 @transaction.atomic
 def member_update(
-    *, actor_role: str | None, membership: Membership, role: str | None = None, active: bool | None = None
+    *,
+    actor_role: str | None,
+    membership: Membership,
+    role: str | None = None,
+    active: bool | None = None,
+    monthly_token_budget: Any = _UNCHANGED,
 ) -> Membership:
-    """Change a member's role or (de)activate them. Their open chat sockets close (4403) once
-    committed (``chat.revocation``), and they reconnect with their new rights, if any."""
+    """Change a member's role or (de)activate them (their open chat sockets close, 4403, once
+    committed: ``chat.revocation``, and they reconnect with their new rights, if any), or set
+    their own monthly token budget (None: the tenant's default for members)."""
     new_role = role if role is not None else membership.role
     new_active = active if active is not None else membership.active
     _check_member_change(actor_role=actor_role, membership=membership, role=new_role, active=new_active)
     membership.role, membership.active = new_role, new_active
-    membership.save(update_fields=["role", "active"])
+    fields = ["role", "active"]
+    if monthly_token_budget is not _UNCHANGED:
+        membership.monthly_token_budget = monthly_token_budget
+        fields.append("monthly_token_budget")
+    membership.save(update_fields=fields)
     return membership
 
 

@@ -182,3 +182,64 @@ async def test_socket_slots_are_taken_in_every_set_or_in_none_and_given_back(sto
     await store.release(leases=slots(3, "e"))
     assert await store.hold(leases=slots(3, "f")) is None
     assert await store.hold(leases=[]) is None
+
+
+async def test_a_members_budget_is_held_with_the_tenants_all_or_nothing(store: LimitStore) -> None:
+    prefix = ns()
+    tenant, member = budget(prefix), budget(f"{prefix}:user:7")
+    await store.seed(keys=tenant, used=0, ttl_s=3600)
+    window = [RateLimit("user_per_minute", f"{prefix}:rate:u7", 100, 60)]
+
+    def both(tokens: int) -> tuple[BudgetClaim, BudgetClaim]:
+        return BudgetClaim(tenant, tokens, budget=1000, ttl_s=60), BudgetClaim(
+            member, tokens, budget=100, ttl_s=60
+        )
+
+    tenant_claim, member_claim = both(60)
+    unseeded = await store.admit(
+        limits=window, lease=lease(prefix), claim=tenant_claim, user_claim=member_claim
+    )
+    assert unseeded.needs_seed and unseeded.seed == member
+    await store.seed(keys=member, used=10, ttl_s=3600)
+    held = lease(prefix)
+    first = await store.admit(limits=window, lease=held, claim=tenant_claim, user_claim=member_claim)
+    assert (first.admitted, first.used, first.reserved, first.user_used, first.user_reserved) == (
+        True,
+        0,
+        60,
+        10,
+        60,
+    )
+    # The member's budget refuses: nothing is taken from the tenant's, no rate, no slot.
+    refused = await store.admit(
+        limits=window, lease=lease(prefix, max_streams=2), claim=both(40)[0], user_claim=both(40)[1]
+    )
+    assert (refused.admitted, refused.refused_by, refused.used, refused.reserved) == (
+        False,
+        "user_budget",
+        10,
+        60,
+    )
+    await store.finish(lease=held, budget=tenant, tokens=25, user_budget=member)  # both settled
+    again = await store.admit(limits=window, lease=lease(prefix), claim=both(40)[0], user_claim=both(40)[1])
+    assert (again.used, again.reserved, again.user_used, again.user_reserved) == (25, 40, 35, 40)
+
+
+async def test_concurrent_reservations_never_overshoot_a_members_budget(store: LimitStore) -> None:
+    prefix = ns()
+    tenant, member = budget(prefix), budget(f"{prefix}:user:8")
+    for keys in (tenant, member):
+        await store.seed(keys=keys, used=0, ttl_s=3600)
+    results = await asyncio.gather(
+        *(
+            store.admit(
+                limits=[],
+                lease=lease(prefix),
+                claim=BudgetClaim(tenant, 300, budget=1_000_000, ttl_s=60),
+                user_claim=BudgetClaim(member, 300, budget=1_000, ttl_s=60),
+            )
+            for _ in range(20)
+        )
+    )
+    assert sum(r.admitted for r in results) == 3
+    assert {r.refused_by for r in results if not r.admitted} == {"user_budget"}

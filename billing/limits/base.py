@@ -55,11 +55,31 @@ class Admission:
     seed it from the ledger and ask again. ``used``/``reserved``: the budget's tokens."""
 
     admitted: bool
-    refused_by: str = ""
+    refused_by: str = ""  # a rate limit's name, "streams", "budget" (tenant) or "user_budget"
     retry_after: float = 0.0
     needs_seed: bool = False
     used: int = 0
     reserved: int = 0
+    # Which budget needs its seed (the tenant's or the member's).
+    seed: BudgetKeys | None = None
+    # The member's budget, when the message carried its claim (its reservation included).
+    user_used: int = 0
+    user_reserved: int = 0
+
+
+def claims_of(claim: BudgetClaim | None, user_claim: BudgetClaim | None) -> list[BudgetClaim]:
+    """The budgets a message is held against: the tenant's, then the member's."""
+    return [c for c in (claim, user_claim) if c is not None]
+
+
+def admitted(claim: BudgetClaim | None, user_claim: BudgetClaim | None, totals: list[int]) -> Admission:
+    """An admission, from the (used, reserved) of each claim in ``claims_of`` order."""
+    pairs = iter(zip(totals[0::2], totals[1::2], strict=True))
+    tenant = next(pairs) if claim is not None else (0, 0)
+    user = next(pairs) if user_claim is not None else (0, 0)
+    return Admission(
+        admitted=True, used=tenant[0], reserved=tenant[1], user_used=user[0], user_reserved=user[1]
+    )
 
 
 class LimitStoreUnavailable(Exception):
@@ -68,18 +88,31 @@ class LimitStoreUnavailable(Exception):
 
 class LimitStore(Protocol):
     async def admit(
-        self, *, limits: list[RateLimit], lease: StreamLease, claim: BudgetClaim | None
+        self,
+        *,
+        limits: list[RateLimit],
+        lease: StreamLease,
+        claim: BudgetClaim | None,
+        user_claim: BudgetClaim | None = None,
     ) -> Admission:
-        """Check every rate limit, take a stream slot and hold the claim's tokens, atomically:
-        all of it or nothing. The claim's reservation is named by the lease's id."""
+        """Check every rate limit, take a stream slot and hold the claims' tokens (the tenant's
+        budget, the member's), atomically: all of it or nothing. The reservations are named by
+        the lease's id."""
         ...
 
     async def renew(self, *, lease: StreamLease) -> None:
         """Push the lease's expiry ``ttl_s`` into the future (while its stream runs)."""
         ...
 
-    async def finish(self, *, lease: StreamLease, budget: BudgetKeys | None, tokens: int) -> None:
-        """Free the stream slot and replace the reservation by the tokens really used."""
+    async def finish(
+        self,
+        *,
+        lease: StreamLease,
+        budget: BudgetKeys | None,
+        tokens: int,
+        user_budget: BudgetKeys | None = None,
+    ) -> None:
+        """Free the stream slot and replace the reservations by the tokens really used."""
         ...
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:

@@ -5,7 +5,15 @@ so on one event loop every decision is atomic."""
 import time
 from dataclasses import dataclass, field
 
-from billing.limits.base import Admission, BudgetClaim, BudgetKeys, RateLimit, StreamLease
+from billing.limits.base import (
+    Admission,
+    BudgetClaim,
+    BudgetKeys,
+    RateLimit,
+    StreamLease,
+    admitted,
+    claims_of,
+)
 
 
 @dataclass
@@ -22,7 +30,12 @@ class MemoryLimitStore:
         self._budgets: dict[str, _Budget] = {}
 
     async def admit(
-        self, *, limits: list[RateLimit], lease: StreamLease, claim: BudgetClaim | None
+        self,
+        *,
+        limits: list[RateLimit],
+        lease: StreamLease,
+        claim: BudgetClaim | None,
+        user_claim: BudgetClaim | None = None,
     ) -> Admission:
         now = time.time()
         new_tats: list[float] = []
@@ -36,20 +49,24 @@ class MemoryLimitStore:
         leases = self._live_leases(lease.key, now)
         if len(leases) >= lease.max_streams:
             return Admission(admitted=False, refused_by="streams", retry_after=min(leases.values()) - now)
-        used = reserved = 0
-        if claim is not None:
-            budget = self._budget(claim.keys, now)
+        held: list[tuple[BudgetClaim, _Budget]] = []
+        totals: list[int] = []
+        for each in claims_of(claim, user_claim):
+            budget = self._budget(each.keys, now)
             if budget is None:
-                return Admission(admitted=False, needs_seed=True)
+                return Admission(admitted=False, needs_seed=True, seed=each.keys)
             used, reserved = budget.used, sum(tokens for tokens, _ in budget.reserved.values())
-            if used + reserved + claim.tokens > claim.budget:
-                return Admission(admitted=False, refused_by="budget", used=used, reserved=reserved)
-            budget.reserved[lease.lease_id] = (claim.tokens, now + claim.ttl_s)
-            reserved += claim.tokens
+            if used + reserved + each.tokens > each.budget:
+                refused_by = "budget" if each is claim else "user_budget"
+                return Admission(admitted=False, refused_by=refused_by, used=used, reserved=reserved)
+            held.append((each, budget))
+            totals += [used, reserved + each.tokens]
+        for each, budget in held:
+            budget.reserved[lease.lease_id] = (each.tokens, now + each.ttl_s)
         for limit, new_tat in zip(limits, new_tats, strict=True):
             self._tats[limit.key] = new_tat
         leases[lease.lease_id] = now + lease.ttl_s
-        return Admission(admitted=True, used=used, reserved=reserved)
+        return admitted(claim, user_claim, totals)
 
     def _live_leases(self, key: str, now: float) -> dict[str, float]:
         leases = self._leases.setdefault(key, {})
@@ -71,12 +88,20 @@ class MemoryLimitStore:
         if lease.lease_id in leases:
             leases[lease.lease_id] = time.time() + lease.ttl_s
 
-    async def finish(self, *, lease: StreamLease, budget: BudgetKeys | None, tokens: int) -> None:
+    async def finish(
+        self,
+        *,
+        lease: StreamLease,
+        budget: BudgetKeys | None,
+        tokens: int,
+        user_budget: BudgetKeys | None = None,
+    ) -> None:
         self._leases.get(lease.key, {}).pop(lease.lease_id, None)
-        state = self._budget(budget, time.time()) if budget is not None else None
-        if state is not None:
-            state.reserved.pop(lease.lease_id, None)
-            state.used += tokens
+        for keys in (budget, user_budget):
+            state = self._budget(keys, time.time()) if keys is not None else None
+            if state is not None:
+                state.reserved.pop(lease.lease_id, None)
+                state.used += tokens
 
     async def hold(self, *, leases: list[StreamLease]) -> int | None:
         now = time.time()

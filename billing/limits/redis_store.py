@@ -14,17 +14,22 @@ from billing.limits.base import (
     LimitStoreUnavailable,
     RateLimit,
     StreamLease,
+    claims_of,
+)
+from billing.limits.base import (
+    admitted as _admitted,
 )
 from chatplatform.hot_redis import LUA_NOW_MS
 
 T = TypeVar("T")
 
 
-# KEYS: n rate keys, the lease set, then (with a claim) the budget's counters, expiries, amounts.
-# ARGV: n, (limit, period_ms) * n, max_streams, lease_id, lease_ttl_ms, then (with a claim)
-# tokens, budget, reservation_ttl_ms.
-# Returns {1, used, reserved}; {0, i, retry_ms} (refused by rate limit i, or i = n+1: streams);
-# {0, n+2, used, reserved} (budget); {-1} (budget not seeded).
+# KEYS: n rate keys, the lease set, then per budget claim (the tenant's, the member's) its
+# counters, expiries, amounts.
+# ARGV: n, (limit, period_ms) * n, max_streams, lease_id, lease_ttl_ms, m (claims), then per
+# claim tokens, budget, reservation_ttl_ms.
+# Returns {1, used_1, reserved_1, used_2, reserved_2}; {0, i, retry_ms} (refused by rate limit i,
+# or i = n+1: streams); {0, n+2, used, reserved, j} (budget j); {-1, j} (budget j not seeded).
 _ADMIT = (
     LUA_NOW_MS
     + """
@@ -49,37 +54,43 @@ if redis.call('ZCARD', leases) >= tonumber(ARGV[2 * n + 2]) then
   local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
   return {0, n + 1, tonumber(first[2]) - now}
 end
-local used, reserved = 0, 0
-local claim = ARGV[2 * n + 5] ~= nil
-if claim then
-  local counters, expiries, amounts = KEYS[n + 2], KEYS[n + 3], KEYS[n + 4]
-  if redis.call('EXISTS', counters) == 0 then return {-1} end
+local m = tonumber(ARGV[2 * n + 5])
+local totals = {0, 0, 0, 0}
+for j = 1, m do
+  local counters, expiries, amounts = KEYS[n + 3 * j - 1], KEYS[n + 3 * j], KEYS[n + 3 * j + 1]
+  if redis.call('EXISTS', counters) == 0 then return {-1, j} end
   local lapsed = redis.call('ZRANGEBYSCORE', expiries, '-inf', now)
   for _, id in ipairs(lapsed) do
     redis.call('HINCRBY', counters, 'reserved', -tonumber(redis.call('HGET', amounts, id) or 0))
     redis.call('HDEL', amounts, id)
   end
   if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', expiries, '-inf', now) end
-  used = tonumber(redis.call('HGET', counters, 'used') or 0)
-  reserved = tonumber(redis.call('HGET', counters, 'reserved') or 0)
-  local tokens = tonumber(ARGV[2 * n + 5])
-  if used + reserved + tokens > tonumber(ARGV[2 * n + 6]) then return {0, n + 2, used, reserved} end
+  local used = tonumber(redis.call('HGET', counters, 'used') or 0)
+  local reserved = tonumber(redis.call('HGET', counters, 'reserved') or 0)
+  local tokens = tonumber(ARGV[2 * n + 3 + 3 * j])
+  if used + reserved + tokens > tonumber(ARGV[2 * n + 4 + 3 * j]) then
+    return {0, n + 2, used, reserved, j}
+  end
+  totals[2 * j - 1], totals[2 * j] = used, reserved + tokens
+end
+for j = 1, m do
+  local counters, expiries, amounts = KEYS[n + 3 * j - 1], KEYS[n + 3 * j], KEYS[n + 3 * j + 1]
+  local tokens = tonumber(ARGV[2 * n + 3 + 3 * j])
   redis.call('HINCRBY', counters, 'reserved', tokens)
-  redis.call('ZADD', expiries, now + tonumber(ARGV[2 * n + 7]), lease_id)
+  redis.call('ZADD', expiries, now + tonumber(ARGV[2 * n + 5 + 3 * j]), lease_id)
   redis.call('HSET', amounts, lease_id, tokens)
   local keep = redis.call('TTL', counters)
   if keep > 0 then
     redis.call('EXPIRE', expiries, keep)
     redis.call('EXPIRE', amounts, keep)
   end
-  reserved = reserved + tokens
 end
 for i = 1, n do
   redis.call('SET', KEYS[i], new_tats[i], 'PX', new_tats[i] - now)
 end
 redis.call('ZADD', leases, now + ttl, lease_id)
 redis.call('PEXPIRE', leases, ttl)
-return {1, used, reserved}
+return {1, totals[1], totals[2], totals[3], totals[4]}
 """
 )
 
@@ -93,18 +104,22 @@ return 1
 """
 )
 
-# KEYS: the lease set, then (with a budget) counters, expiries, amounts. ARGV: lease_id, tokens.
-# Lost counters are not recreated: the ledger has this usage and the next seed counts it.
+# KEYS: the lease set, then per budget (the tenant's, the member's) counters, expiries, amounts.
+# ARGV: lease_id, tokens. Lost counters are not recreated: the ledger has this usage and the
+# next seed counts it.
 _FINISH = """
 redis.call('ZREM', KEYS[1], ARGV[1])
-if KEYS[2] == nil or redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local held = redis.call('HGET', KEYS[4], ARGV[1])
-if held then
-  redis.call('HINCRBY', KEYS[2], 'reserved', -tonumber(held))
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[1])
+for j = 2, #KEYS, 3 do
+  if redis.call('EXISTS', KEYS[j]) == 1 then
+    local held = redis.call('HGET', KEYS[j + 2], ARGV[1])
+    if held then
+      redis.call('HINCRBY', KEYS[j], 'reserved', -tonumber(held))
+      redis.call('HDEL', KEYS[j + 2], ARGV[1])
+      redis.call('ZREM', KEYS[j + 1], ARGV[1])
+    end
+    redis.call('HINCRBY', KEYS[j], 'used', tonumber(ARGV[2]))
+  end
 end
-redis.call('HINCRBY', KEYS[2], 'used', tonumber(ARGV[2]))
 return 1
 """
 
@@ -150,25 +165,36 @@ class RedisLimitStore:
         self._client = client
 
     async def admit(
-        self, *, limits: list[RateLimit], lease: StreamLease, claim: BudgetClaim | None
+        self,
+        *,
+        limits: list[RateLimit],
+        lease: StreamLease,
+        claim: BudgetClaim | None,
+        user_claim: BudgetClaim | None = None,
     ) -> Admission:
         keys = [limit.key for limit in limits] + [lease.key]
         args: list[Any] = [len(limits)]
         for limit in limits:
             args += [limit.limit, limit.period_s * 1000]
         args += [lease.max_streams, lease.lease_id, round(lease.ttl_s * 1000)]
-        if claim is not None:
-            keys += _budget_keys(claim.keys)
-            args += [claim.tokens, claim.budget, round(claim.ttl_s * 1000)]
+        claims = claims_of(claim, user_claim)
+        args.append(len(claims))
+        for held in claims:
+            keys += _budget_keys(held.keys)
+            args += [held.tokens, held.budget, round(held.ttl_s * 1000)]
         result = await _call(lambda: self._admit(keys=keys, args=args))
         if result[0] == -1:
-            return Admission(admitted=False, needs_seed=True)
+            return Admission(admitted=False, needs_seed=True, seed=claims[int(result[1]) - 1].keys)
         if result[0] == 1:
-            return Admission(admitted=True, used=int(result[1]), reserved=int(result[2]))
+            return _admitted(claim, user_claim, [int(v) for v in result[1:5]])
         index = int(result[1])
         if index == len(limits) + 2:
+            refused = claims[int(result[4]) - 1]
             return Admission(
-                admitted=False, refused_by="budget", used=int(result[2]), reserved=int(result[3])
+                admitted=False,
+                refused_by="budget" if refused is claim else "user_budget",
+                used=int(result[2]),
+                reserved=int(result[3]),
             )
         refused_by = "streams" if index == len(limits) + 1 else limits[index - 1].name
         return Admission(admitted=False, refused_by=refused_by, retry_after=max(0, int(result[2])) / 1000)
@@ -177,8 +203,18 @@ class RedisLimitStore:
         ttl_ms = round(lease.ttl_s * 1000)
         await _call(lambda: self._renew(keys=[lease.key], args=[lease.lease_id, ttl_ms]))
 
-    async def finish(self, *, lease: StreamLease, budget: BudgetKeys | None, tokens: int) -> None:
-        keys = [lease.key] + (_budget_keys(budget) if budget is not None else [])
+    async def finish(
+        self,
+        *,
+        lease: StreamLease,
+        budget: BudgetKeys | None,
+        tokens: int,
+        user_budget: BudgetKeys | None = None,
+    ) -> None:
+        keys = [lease.key]
+        for keys_of_budget in (budget, user_budget):
+            if keys_of_budget is not None:
+                keys += _budget_keys(keys_of_budget)
         await _call(lambda: self._finish(keys=keys, args=[lease.lease_id, tokens]))
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:

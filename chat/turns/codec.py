@@ -26,6 +26,7 @@ def turn_dump(turn: PreparedTurn) -> dict[str, Any]:
         "sources": list(turn.sources),
         "tool_rounds": turn.tool_rounds,
         "files": list(turn.files),
+        "user_budget": turn.user_budget,
         "request": asdict(replace(turn.request, messages=[])),
         "price": [
             str(price.input_per_mtok),
@@ -46,6 +47,7 @@ def turn_load(data: dict[str, Any]) -> PreparedTurn:
         sources=tuple(data.get("sources", ())),  # a record from before sources has none
         tool_rounds=data.get("tool_rounds", 0),
         files=tuple(data.get("files", ())),
+        user_budget=data.get("user_budget"),
         request=ChatRequest(**{**data["request"], "tools": tuple(data["request"].get("tools", ()))}),
         price=Price(
             Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context, any(by_default)

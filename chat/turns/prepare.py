@@ -22,7 +22,7 @@ from chatplatform import metrics
 from chatplatform.tracing import tracer
 from tenants.experiments import Overrides, active_experiment, assign
 from tenants.models import Variant
-from tenants.selectors import ChatConfig, chat_config_get, chat_role
+from tenants.selectors import ChatConfig, chat_access, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -104,7 +104,8 @@ def turn_prepare(
     files: tuple[int, ...] = (),
 ) -> tuple[ChatConfig, StoredAnswer | PreparedTurn]:
     """Routing comes before limits: the budget reservation needs the routed request."""
-    if chat_role(tenant_id=session.tenant_id, user_id=session.user_id) != session.role:
+    access = chat_access(tenant_id=session.tenant_id, user_id=session.user_id)
+    if access is None or access.role != session.role:
         raise RightsRevoked
     with tracer.start_as_current_span("chat.config"):
         config = session.config()
@@ -137,6 +138,7 @@ def turn_prepare(
                 content=moderated.text,
                 client_id=client_id,
                 files=files,
+                user_budget=access.monthly_token_budget,
                 answering_model=model_name(model),
                 history=history,
                 route=route.value,

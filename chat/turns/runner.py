@@ -29,6 +29,7 @@ from chat.history.memory import Remembered, working_memory
 from chat.protocol import ErrorCode, error_frame
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
 from chat.turns.answer import Answering, answer
+from chat.turns.budget_notice import user_budget_check
 from chat.turns.follow import Follower
 from chat.turns.frames import done_frame, response_frame
 from chat.turns.generations import Generation, TurnSink, generation_registry
@@ -335,11 +336,14 @@ async def _admit(turn: PreparedTurn, limits: Any, prompt_tokens: int) -> admissi
             reserve_tokens=token_allowance(
                 prompt_tokens=prompt_tokens, max_tokens=turn.request.max_tokens, tool_rounds=turn.tool_rounds
             ),
+            user_budget=turn.user_budget,
         )
     if ticket is not None and ticket.budget_left is not None:
         metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)
         if limits.monthly_token_budget is not None:
             metrics.BUDGET.labels(turn.tenant_slug).set(limits.monthly_token_budget)
+    if ticket is not None and ticket.user_used is not None and turn.user_budget:
+        await user_budget_check(turn, used=ticket.user_used)
     return ticket
 
 

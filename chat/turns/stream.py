@@ -50,6 +50,8 @@ class PreparedTurn:
     tool_rounds: int = 0
     # The files the user message attaches (chat.files), bound to it when the turn is recorded.
     files: tuple[int, ...] = ()
+    # The member's own monthly token budget, held with the tenant's (None: none).
+    user_budget: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -804,11 +804,27 @@
     }
   }
 
+  // The member's own monthly allowance, when the tenant gives members one (REST usage/me/).
+  async function showAllowance() {
+    try {
+      const usage = await api("/api/v1/usage/me/");
+      const line = $("allowance");
+      line.hidden = usage.monthly_token_budget === null;
+      if (!line.hidden) {
+        line.textContent = `This month: ${usage.tokens_used.toLocaleString()} of ` +
+          `${usage.monthly_token_budget.toLocaleString()} tokens (resets ${usage.resets_on})`;
+      }
+    } catch (e) {
+      // Offline: the line stays as it was.
+    }
+  }
+
   // After an answer: the list again (this conversation moves to the top), and once more a bit
   // later for the title the server writes in the background.
   let titleTimer = null;
   function refreshList() {
     loadConversations(true);
+    showAllowance();
     clearTimeout(titleTimer);
     titleTimer = setTimeout(async () => {
       await loadConversations(true);
@@ -891,6 +907,7 @@
   });
 
   loadConversations(true);
+  showAllowance();
   restore().then(() => {
     if (pending) userBubble(pending.content, undefined, pending.files);
     connect();

@@ -111,6 +111,9 @@ class MemberCreateSerializer(serializers.Serializer):
 class MemberUpdateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     active = serializers.BooleanField(required=False)
+    monthly_token_budget = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, help_text="null: the tenant's default for members"
+    )
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -120,7 +123,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Membership
-        fields = ["id", "username", "email", "role", "active", "tenant", "created_at"]
+        fields = ["id", "username", "email", "role", "active", "monthly_token_budget", "tenant", "created_at"]
 
 
 class TenantConfigSerializer(serializers.ModelSerializer):
@@ -160,6 +163,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "show_tool_arguments",
             "alert_webhook_url",
             "alert_webhook_secret",
+            "member_monthly_token_budget",
             "exact_cache_enabled",
             "semantic_cache_enabled",
             "semantic_cache_threshold",
