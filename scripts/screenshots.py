@@ -48,6 +48,7 @@ def main() -> None:
         page.wait_for_timeout(4000)  # the background title
         page.reload()
         expect(page.locator(".msg.assistant[data-finish-reason]")).to_have_count(1)
+        expect(page.locator(".msg.greeting")).to_be_visible()
         page.screenshot(path=str(OUT / "chat-light.png"))
         page.click("#theme-toggle")
         page.screenshot(path=str(OUT / "chat-dark.png"))
