@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -36,6 +37,8 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
     list_display = ["slug", "name", "tier", "active", "model", "created_at"]
     list_filter = ["active", "tier"]
     search_fields = ["slug", "name"]
+    # A URL typed without a scheme (the alert webhook) is read as https:// (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["config_version", "created_at"]
     inlines = [MembershipInline]
     actions = ["activate", "deactivate"]

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from tools.models import Tool
@@ -10,6 +11,8 @@ from tools.services import tool_delete
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin[Tool]):
     list_display = ["name", "tenant", "method", "url", "timeout_s", "updated_at"]
+    # A URL typed without a scheme is read as https:// (Django 6's default; tools need HTTPS).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ["tenant", "method"]
     search_fields = ["name", "tenant__slug", "url"]
 

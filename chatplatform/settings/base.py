@@ -99,8 +99,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-# Forms (the admin's) read a URL typed without a scheme as https:// (Django 6's default).
-FORMS_URLFIELD_ASSUME_HTTPS = True
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
