@@ -13,16 +13,12 @@ from rest_framework.views import APIView
 
 from alerts.defaults import default_rules_ensure
 from alerts.models import Alert, AlertRule
-from tenants.api.access import membership_in_role
-from tenants.models import MANAGER_ROLES, Membership, Role
-
-_READERS = frozenset({*MANAGER_ROLES, Role.VIEWER})
+from tenants.api.access import managing_or_reading
+from tenants.models import Membership
 
 
 def _membership(request: Request, *, write: bool) -> Membership:
-    if write:
-        return membership_in_role(request, MANAGER_ROLES, refusal="owners and admins manage alerts")
-    return membership_in_role(request, _READERS, refusal="owners, admins and viewers read alerts")
+    return managing_or_reading(request, write=write, subject="alerts")
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):

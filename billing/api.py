@@ -16,13 +16,12 @@ from rest_framework.views import APIView
 
 from billing.admission import month_bounds
 from billing.selectors import tokens_used, usage_report
-from tenants.api.access import request_membership
+from tenants.api.access import request_membership, required_membership
 from tenants.api.queries import FromToQuery
-from tenants.models import Role, Tenant
+from tenants.models import READER_ROLES, Tenant
 from tenants.selectors import chat_access, tenant_limits
 
 # Who reads a tenant's usage: its owners, admins and viewers (and platform staff).
-_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 _MAX_DAYS = 366
 
 
@@ -104,7 +103,7 @@ class UsageView(APIView):
             raise PermissionDenied("a token naming your tenant (platform staff: ?tenant=<slug>)")
         if slug and slug != membership.tenant.slug:
             raise Http404
-        if membership.role not in _READERS:
+        if membership.role not in READER_ROLES:
             raise PermissionDenied("usage is for the tenant's owners, admins and viewers")
         return Tenant.objects.select_related("tier").get(pk=membership.tenant_id)
 
@@ -115,9 +114,7 @@ class MyUsageView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
-        membership = request_membership(request)
-        if membership is None:
-            raise PermissionDenied("this endpoint needs a tenant token")
+        membership = required_membership(request)
         month_start, next_month = month_bounds(timezone.now().astimezone(UTC))
         access = chat_access(tenant_id=membership.tenant_id, user_id=membership.user_id)
         budget = access.monthly_token_budget if access is not None else None

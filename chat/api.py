@@ -30,11 +30,10 @@ from rest_framework.views import APIView
 from chat.analytics import stats_rows, today_utc
 from chat.models import ChatFile, Conversation, Message
 from chat.services import conversation_delete, conversation_rename
-from tenants.api.access import request_membership
+from tenants.api.access import request_membership, required_membership
 from tenants.api.queries import FromToQuery
-from tenants.models import Membership, Role
+from tenants.models import READER_ROLES
 
-_READ_ALL = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 EXPORT_FIELDS = [
     "conversation_id",
     "message_id",
@@ -140,19 +139,12 @@ class ConversationFilters(FromToQuery):
     escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-def _membership(request: Request) -> Membership:
-    membership: Membership | None = request_membership(request)
-    if membership is None:
-        raise PermissionDenied("this endpoint needs a tenant token")
-    return membership
-
-
 def visible_conversations(request: Request) -> QuerySet[Conversation]:
     """Owners, admins and viewers: the tenant's conversations, deleted ones too (flagged by
     ``deleted_at``, kept until the retention purges them). Members: their own, not deleted."""
-    membership = _membership(request)
+    membership = required_membership(request)
     conversations = Conversation.objects.for_tenant(membership.tenant_id).select_related("user", "variant")
-    if membership.role not in _READ_ALL:
+    if membership.role not in READER_ROLES:
         conversations = conversations.filter(user_id=membership.user_id, deleted_at__isnull=True)
     return conversations
 
@@ -162,7 +154,7 @@ def filtered(request: Request) -> QuerySet[Conversation]:
     query.is_valid(raise_exception=True)
     f = query.validated_data
     conversations = visible_conversations(request)
-    membership = _membership(request)
+    membership = required_membership(request)
     if f["mine"]:
         conversations = conversations.filter(user_id=membership.user_id, deleted_at__isnull=True)
     if f.get("user"):
@@ -369,7 +361,7 @@ class ConversationsExportView(APIView):
         query = ExportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         conversations = filtered(request)
-        membership = _membership(request)
+        membership = required_membership(request)
         messages = Message.objects.for_tenant(membership.tenant_id).filter(
             conversation__in=conversations.values("pk")
         )
@@ -403,7 +395,7 @@ class AnalyticsView(APIView):
     )
     def get(self, request: Request) -> Response:
         membership = request_membership(request)
-        if membership is None or membership.role not in _READ_ALL:
+        if membership is None or membership.role not in READER_ROLES:
             raise PermissionDenied("owners, admins and viewers read analytics")
         query = AnalyticsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

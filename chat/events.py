@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from chat.models import TenantEventCount
 from chatplatform.db import DATABASE_DOWN, in_db_thread
+from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -58,13 +59,16 @@ class EventCounts:
         if not pending:
             return 0
         try:
+            # A tenant deleted since its events were counted takes its counts with it.
+            alive = set(Tenant.objects.filter(pk__in={t for t, _, _ in pending}).values_list("pk", flat=True))
+            rows = [(t, hour, name, n) for (t, hour, name), n in pending.items() if t in alive]
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.executemany(_UPSERT, [(t, hour, name, n) for (t, hour, name), n in pending.items()])
+                cursor.executemany(_UPSERT, rows)
         except DATABASE_DOWN:
             with self._lock:
                 self._counts.update(pending)
             raise
-        return len(pending)
+        return len(rows)
 
     def start_flushing(self) -> None:
         """Flush every ``FLUSH_S`` on this event loop (once per loop)."""
@@ -79,6 +83,8 @@ class EventCounts:
                 await in_db_thread(self.flush)()
             except DATABASE_DOWN as exc:
                 log.warning("events.flush_deferred", error=repr(exc))
+            except Exception:  # the flusher must outlive a bad batch (its counts are dropped)
+                log.exception("events.flush_failed")
 
 
 _events = EventCounts()

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,8 +18,8 @@ from rest_framework.views import APIView
 from chat.api import visible_conversations
 from chat.files import FileRefused, attachments_storage, downloadable, file_store
 from chat.models import ChatFile
-from tenants.api.access import request_membership
-from tenants.models import MANAGER_ROLES, Membership
+from tenants.api.access import required_membership
+from tenants.models import MANAGER_ROLES
 
 
 class ChatFileSerializer(serializers.ModelSerializer):
@@ -33,15 +33,8 @@ class ChatFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
-def _membership(request: Request) -> Membership:
-    membership = request_membership(request)
-    if membership is None:
-        raise PermissionDenied("this endpoint needs a tenant token")
-    return membership
-
-
 def _downloadable(request: Request) -> QuerySet[ChatFile]:
-    membership = _membership(request)
+    membership = required_membership(request)
     return downloadable(
         tenant_id=membership.tenant_id, user_id=membership.user_id, manager=membership.role in MANAGER_ROLES
     )
@@ -61,7 +54,7 @@ class ChatFileUploadView(APIView):
     def post(self, request: Request) -> Response:
         """A document (text, Markdown, HTML, CSV, PDF: its text goes to the model) or an image,
         up to the tier's size; send its id in a message's ``attachments`` within 24 hours."""
-        membership = _membership(request)
+        membership = required_membership(request)
         body = ChatFileUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]

@@ -3,7 +3,7 @@
 Removing or deactivating a membership, changing its role, deactivating a user or a tenant sends
 ``rights.revoked`` (once the change is committed) to the user groups concerned, through the
 channel layer; each socket of those users answers with an ``ACCESS_REVOKED`` error and closes
-with 4403. The push is the fast path; every message re-checks the rights too (``chat_role`` in
+with 4403. The push is the fast path; every message re-checks the rights too (``chat_access`` in
 ``chat.turns.prepare``), so a missed push cannot keep a socket chatting.
 
 Model saves and deletes (the admin, the REST API, the shell) trigger it through signals; queryset

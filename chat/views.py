@@ -16,10 +16,8 @@ from alerts.evaluation import tenant_alerts_evaluate
 from chat.analytics import stats_rows, tenant_stats_refresh, today_utc
 from chatplatform.csp import allow_images_from
 from tenants.experiment_results import experiment_results
-from tenants.models import MANAGER_ROLES, Experiment, Role
+from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment
 from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user
-
-_CONSOLE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -53,7 +51,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
             "tenant": current.tenant,
             "several": count > 1,
             "image_hosts": hosts,
-            "can_console": current.role in _CONSOLE_ROLES,
+            "can_console": current.role in READER_ROLES,
         },
     )
     return allow_images_from(page, hosts)
@@ -64,7 +62,7 @@ def console(request: HttpRequest) -> HttpResponse:
     current, count = _current_membership(request)
     if current is None:
         return redirect("chat:choose-tenant")
-    if current.role not in _CONSOLE_ROLES:
+    if current.role not in READER_ROLES:
         raise PermissionDenied
     tenant_id = current.tenant_id
     end = today_utc()

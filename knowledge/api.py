@@ -17,7 +17,7 @@ from chatplatform.parsers import BoundedJSONParser
 from knowledge.models import Document
 from knowledge.retrieval import retrieve
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete
-from tenants.api.access import membership_in_role
+from tenants.api.access import managing_or_reading
 from tenants.models import MANAGER_ROLES, Membership, Role
 
 _READERS = frozenset({*MANAGER_ROLES, Role.VIEWER})
@@ -25,11 +25,7 @@ SEARCH_BUDGET_TOKENS = 4000
 
 
 def _membership(request: Request, *, write: bool) -> Membership:
-    if write:
-        return membership_in_role(
-            request, MANAGER_ROLES, refusal="owners and admins manage the knowledge base"
-        )
-    return membership_in_role(request, _READERS, refusal="owners, admins and viewers read it")
+    return managing_or_reading(request, write=write, subject="the knowledge base")
 
 
 class DocumentSerializer(serializers.ModelSerializer):

@@ -174,6 +174,8 @@ class Role(models.TextChoices):
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# Who reads a tenant's figures, configuration and records (every conversation, the console).
+READER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 
 
 class Membership(TenantOwnedModel):

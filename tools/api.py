@@ -16,19 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.access import membership_in_role
-from tenants.models import MANAGER_ROLES, Membership, Role
+from tenants.api.access import managing_or_reading
+from tenants.models import Membership
 from tools.catalog import BUILTINS
 from tools.models import NAME_PATTERN, Tool
 from tools.services import tool_create, tool_delete, tool_update
 
-_READERS = frozenset({*MANAGER_ROLES, Role.VIEWER})
-
 
 def _membership(request: Request, *, write: bool) -> Membership:
-    if write:
-        return membership_in_role(request, MANAGER_ROLES, refusal="owners and admins manage tools")
-    return membership_in_role(request, _READERS, refusal="owners, admins and viewers read them")
+    return managing_or_reading(request, write=write, subject="tools")
 
 
 class ToolSerializer(serializers.ModelSerializer):

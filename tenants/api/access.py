@@ -6,7 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from tenants.models import MANAGER_ROLES, Membership
+from tenants.models import MANAGER_ROLES, READER_ROLES, Membership
 from tenants.selectors import session_membership
 
 
@@ -36,14 +36,27 @@ def actor_role(request: Request) -> str | None:
     return membership.role
 
 
-def membership_in_role(request: Request, roles: frozenset[str], *, refusal: str) -> Membership:
-    """The caller's membership, when its role is one of ``roles``; else ``PermissionDenied``."""
+def required_membership(request: Request) -> Membership:
+    """The caller's membership; ``PermissionDenied`` without one (staff tokens, anonymous)."""
     membership = request_membership(request)
     if membership is None:
         raise PermissionDenied("this endpoint needs a tenant token")
+    return membership
+
+
+def membership_in_role(request: Request, roles: frozenset[str], *, refusal: str) -> Membership:
+    """The caller's membership, when its role is one of ``roles``; else ``PermissionDenied``."""
+    membership = required_membership(request)
     if membership.role not in roles:
         raise PermissionDenied(refusal)
     return membership
+
+
+def managing_or_reading(request: Request, *, write: bool, subject: str) -> Membership:
+    """Owners and admins manage ``subject``; viewers too read it; members do neither."""
+    if write:
+        return membership_in_role(request, MANAGER_ROLES, refusal=f"owners and admins manage {subject}")
+    return membership_in_role(request, READER_ROLES, refusal=f"owners, admins and viewers read {subject}")
 
 
 def can_manage(request: Request, tenant_id: int) -> bool:

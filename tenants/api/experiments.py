@@ -20,9 +20,7 @@ from rest_framework.views import APIView
 from tenants.api.access import request_membership
 from tenants.experiment_results import experiment_results
 from tenants.experiments import ExperimentInvalid, validate_variants
-from tenants.models import MANAGER_ROLES, Experiment, Membership, Role, Variant
-
-_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
+from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment, Membership, Variant
 
 
 class VariantSerializer(serializers.ModelSerializer):
@@ -87,7 +85,7 @@ class _TenantExperiments:
     request: Request
 
     def get_queryset(self) -> QuerySet[Experiment]:
-        roles = MANAGER_ROLES if self.request.method not in ("GET", "HEAD", "OPTIONS") else _READERS
+        roles = MANAGER_ROLES if self.request.method not in ("GET", "HEAD", "OPTIONS") else READER_ROLES
         membership = _membership(self.request, roles)
         return Experiment.objects.for_tenant(membership.tenant_id).prefetch_related("variants")
 
@@ -117,7 +115,7 @@ class ExperimentResultsView(APIView):
         }
     )
     def get(self, request: Request, pk: int) -> Response:
-        membership = _membership(request, _READERS)
+        membership = _membership(request, READER_ROLES)
         try:
             return Response(experiment_results(tenant_id=membership.tenant_id, experiment_id=pk))
         except Experiment.DoesNotExist:
