@@ -1,5 +1,6 @@
 """Driving the pages in Debian's Chromium with Playwright (the browser tests' shared steps)."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,15 @@ def sign_in(
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password or platform.passwords[username])
     page.click("button[type=submit]")
+
+
+def wait_until(page: Page, expression: str, timeout_s: float = 30.0) -> None:
+    """Poll ``expression`` in the page until it is truthy. Not ``wait_for_function``: its polling
+    evaluates the string inside the page, which the pages' CSP (no 'unsafe-eval') refuses."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        time.sleep(0.1)
 
 
 def serious_accessibility_violations(page: Page) -> list[dict[str, Any]]:

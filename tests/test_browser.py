@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from websockets.asyncio.client import connect
 
-from tests.browser import chromium, sign_in
+from tests.browser import chromium, sign_in, wait_until
 from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
@@ -178,7 +178,7 @@ def test_the_console_shows_the_tenants_charts(
         sign_in(page, platform, "/chat/console/")
         page.goto(f"{platform.base_url}/chat/console/")
         expect(page.locator("#chart-volume")).to_be_visible()
-        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
+        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
         charts = page.evaluate(
             "window.consoleCharts.map(c => ({id: c.canvas.id, points: c.data.datasets.flatMap(d => d.data)"
             ".filter(v => v !== null && v !== 0).length, width: c.width}))"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import chromium, serious_accessibility_violations, sign_in
+from tests.browser import chromium, serious_accessibility_violations, sign_in, wait_until
 from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
@@ -172,7 +172,7 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         sign_in(page, platform, "/chat/console/", owner, password)
-        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
+        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
         csat = page.evaluate("window.consoleCharts[5].data.datasets[0].data.filter(v => v !== null)")
         assert csat == [5]
 
@@ -232,7 +232,7 @@ def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
         expect(page.locator(".why input")).to_be_visible()
         assert serious_accessibility_violations(page) == [], "chat page"
         page.goto(f"{platform.base_url}/chat/console/")
-        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
+        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
         assert serious_accessibility_violations(page) == [], "console"
 
 
