@@ -68,12 +68,12 @@ async def main(senders: int, seconds: float) -> dict[str, object]:
             admission = await store.admit(
                 limits=rate_limits(tenant_id=tenant, user_id=user, limits=LIMITS),
                 lease=lease,
-                claim=BudgetClaim(keys, tokens=1200, budget=10**15, ttl_s=900),
+                claims=[BudgetClaim("budget", keys, amount=1200, budget=10**15, ttl_s=900)],
             )
             admitted = time.perf_counter()
             admit_ms.append((admitted - started) * 1000)
             assert admission.admitted
-            await store.finish(lease=lease, budget=keys, tokens=900)
+            await store.finish(lease=lease, spent=[(keys, 900)])
             finish_ms.append((time.perf_counter() - admitted) * 1000)
             done += 1
         return done

@@ -1,12 +1,14 @@
-"""Steps 5 and 6 of a message's path (DESIGN.md): the rate limits and a stream slot, decided in
-one atomic call; then tokens reserved against the tenant's monthly budget before the model is
-called, settled to the real usage after.
+"""Steps 5 and 6 of a message's path (DESIGN.md): the rate limits, a stream slot and the
+reservations, decided in one atomic call before the model is called: tokens against the
+tenant's monthly budget and the member's, US dollars against the conversation's cost cap; each
+settled to the real usage after. A reservation holds the most the answer may spend, so no
+budget and no cap is ever passed, however many answers run at once.
 
 Everything fails closed: if the limit store cannot be reached the message is refused with
 ``SERVICE_UNAVAILABLE`` (a Redis outage must never mean unlimited spend), and service resumes by
-itself when the store is back. The ledger in PostgreSQL is the source of truth for the budget:
-when the store has no counters for the month (a new month, a Redis restart or flush) they are
-rebuilt from the ledger, never started from zero.
+itself when the store is back. The ledger in PostgreSQL is the source of truth for every budget:
+when the store has no counters for one (a new month, a Redis restart or flush) they are rebuilt
+from the ledger, never started from zero.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import structlog
@@ -31,7 +34,7 @@ from billing.limits.base import (
     RateLimit,
     StreamLease,
 )
-from billing.selectors import tokens_used
+from billing.selectors import conversation_cost, tokens_used
 from chatplatform.db import in_db_thread
 from tenants.selectors import TenantLimits
 
@@ -55,22 +58,48 @@ class Refusal(Exception):
         self.code, self.message, self.retry_after, self.limit = code, message, retry_after, limit
 
 
+# The claims' names (``BudgetClaim.name``): what a refusal names, and the unit it counts in.
+TENANT_BUDGET, USER_BUDGET, CONVERSATION_COST = "budget", "user_budget", "conversation_cost"
+# A conversation's cost counters outlive its last answer by this long; rebuilt from the ledger after.
+_CONVERSATION_KEEP_S = 30 * 86_400
+_MICRO = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What an answer may spend (its reservation) or spent (its settlement)."""
+
+    tokens: int
+    cost_usd: Decimal
+
+
+NOTHING_SPENT = Spend(tokens=0, cost_usd=Decimal(0))
+
+
+def micro_usd(usd: Decimal, *, rounding: str = ROUND_CEILING) -> int:
+    """US dollars in the cost cap's unit (a reservation rounds up, a cap down)."""
+    return int((usd * _MICRO).to_integral_value(rounding=rounding))
+
+
+def _amount(name: str, spend: Spend) -> int:
+    """``spend`` in the unit of the budget named ``name``: micro-USD for a cost cap, else tokens."""
+    return micro_usd(spend.cost_usd) if name == CONVERSATION_COST else spend.tokens
+
+
 @dataclass
 class Ticket:
-    """What an admitted message holds until its answer ends: a stream slot and, when the tenant
-    has a budget, a reservation (named by the slot's id)."""
+    """What an admitted message holds until its answer ends: a stream slot and the reservations
+    of its claims (each named by the slot's id)."""
 
     store: LimitStore
     lease: StreamLease
-    budget: BudgetKeys | None
+    claims: tuple[BudgetClaim, ...]
     renewer: "asyncio.Task[None]"
     # Set when the answer ends: the renewer stops even if a cancel is lost inside a Redis call.
     released: asyncio.Event
     # Tokens of the monthly budget not used nor reserved, this message's reservation included.
     budget_left: int | None = None
-    # The member's own budget, when they have one, and what of it is used or held (this message
-    # included).
-    user_budget: BudgetKeys | None = None
+    # What of the member's own budget is used or held (this message included), when they have one.
     user_used: int | None = None
 
 
@@ -98,10 +127,73 @@ def budget_keys(*, tenant_id: int, month: str, user_id: int | None = None) -> Bu
     return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
 
 
+def conversation_cost_keys(*, tenant_id: int, conversation_id: int) -> BudgetKeys:
+    """Where a conversation's cost cap is held, in micro-USD."""
+    base = f"t:{tenant_id}:conv:{conversation_id}:cost"
+    return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
+
+
 def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     days = calendar.monthrange(now.year, now.month)[1]
     return start, start + timedelta(days=days)
+
+
+@dataclass(frozen=True, slots=True)
+class _Whose:
+    """Whose message is admitted, and when: what names and seeds its budgets."""
+
+    tenant_id: int
+    user_id: int
+    conversation_id: int | None
+    now: datetime
+
+    @property
+    def month(self) -> tuple[datetime, datetime]:
+        return month_bounds(self.now)
+
+
+def _claims(
+    whose: _Whose, limits: TenantLimits, allowance: Spend, user_budget: int | None
+) -> tuple[BudgetClaim, ...]:
+    """The budgets a message is held against: the tenant's month, the member's, the
+    conversation's cost cap (those that are set)."""
+    month = f"{whose.month[0]:%Y-%m}"
+    budgets: list[tuple[str, BudgetKeys, int]] = []  # name, keys, most
+    if limits.monthly_token_budget is not None:
+        keys = budget_keys(tenant_id=whose.tenant_id, month=month)
+        budgets.append((TENANT_BUDGET, keys, limits.monthly_token_budget))
+    if user_budget is not None:
+        keys = budget_keys(tenant_id=whose.tenant_id, month=month, user_id=whose.user_id)
+        budgets.append((USER_BUDGET, keys, user_budget))
+    cap = limits.conversation_cost_cap_usd
+    if cap is not None and whose.conversation_id is not None:
+        keys = conversation_cost_keys(tenant_id=whose.tenant_id, conversation_id=whose.conversation_id)
+        budgets.append((CONVERSATION_COST, keys, micro_usd(cap, rounding=ROUND_FLOOR)))
+    return tuple(
+        BudgetClaim(name, keys, _amount(name, allowance), most, settings.BUDGET_RESERVATION_TTL_S)
+        for name, keys, most in budgets
+    )
+
+
+async def _seed(store: LimitStore, claim: BudgetClaim, whose: _Whose) -> None:
+    """Rebuild the claim's budget counters from the ledger."""
+    if claim.name == CONVERSATION_COST:
+        assert whose.conversation_id is not None
+        spent = await in_db_thread(conversation_cost)(
+            tenant_id=whose.tenant_id, conversation_id=whose.conversation_id
+        )
+        await store.seed(keys=claim.keys, used=micro_usd(spent), ttl_s=_CONVERSATION_KEEP_S)
+        return
+    month_start, next_month = whose.month
+    used = await in_db_thread(tokens_used)(
+        tenant_id=whose.tenant_id,
+        since=month_start,
+        until=next_month,
+        user_id=whose.user_id if claim.name == USER_BUDGET else None,
+    )
+    keep_s = (next_month - whose.now + timedelta(days=7)).total_seconds()
+    await store.seed(keys=claim.keys, used=used, ttl_s=keep_s)
 
 
 async def admit(
@@ -109,12 +201,13 @@ async def admit(
     tenant_id: int,
     user_id: int,
     limits: TenantLimits,
-    reserve_tokens: int,
+    allowance: Spend,
     user_budget: int | None = None,
+    conversation_id: int | None = None,
 ) -> Ticket | None:
     """Admit one message (one atomic call to the store) or raise ``Refusal``. A refused message
-    consumes nothing. ``user_budget``: the member's own monthly token budget, held in the same
-    call as the tenant's."""
+    consumes nothing. ``allowance``: the most its answer may spend, held against the tenant's
+    monthly budget, the member's own (``user_budget``) and the cost cap of ``conversation_id``."""
     if not settings.LIMITS_ENABLED:
         return None
     store = get_limit_store()
@@ -125,36 +218,15 @@ async def admit(
         ttl_s=settings.STREAM_LEASE_TTL_S,
     )
     windows = rate_limits(tenant_id=tenant_id, user_id=user_id, limits=limits)
-    now = timezone.now().astimezone(UTC)
-    month_start, next_month = month_bounds(now)
-    month = f"{month_start:%Y-%m}"
-    claim = user_claim = None
-    if limits.monthly_token_budget is not None:
-        claim = BudgetClaim(
-            keys=budget_keys(tenant_id=tenant_id, month=month),
-            tokens=reserve_tokens,
-            budget=limits.monthly_token_budget,
-            ttl_s=settings.BUDGET_RESERVATION_TTL_S,
-        )
-    if user_budget is not None:
-        user_claim = BudgetClaim(
-            keys=budget_keys(tenant_id=tenant_id, month=month, user_id=user_id),
-            tokens=reserve_tokens,
-            budget=user_budget,
-            ttl_s=settings.BUDGET_RESERVATION_TTL_S,
-        )
+    whose = _Whose(tenant_id, user_id, conversation_id, timezone.now().astimezone(UTC))
+    claims = _claims(whose, limits, allowance, user_budget)
     try:
-        admission = await store.admit(limits=windows, lease=lease, claim=claim, user_claim=user_claim)
-        for _ in range(2):  # at most each budget once
-            if not admission.needs_seed or admission.seed is None:
+        admission = await store.admit(limits=windows, lease=lease, claims=claims)
+        for _ in claims:  # at most each budget once
+            if not admission.needs_seed:
                 break
-            whose = user_id if user_claim is not None and admission.seed == user_claim.keys else None
-            used = await in_db_thread(tokens_used)(
-                tenant_id=tenant_id, since=month_start, until=next_month, user_id=whose
-            )
-            keep_s = (next_month - now + timedelta(days=7)).total_seconds()
-            await store.seed(keys=admission.seed, used=used, ttl_s=keep_s)
-            admission = await store.admit(limits=windows, lease=lease, claim=claim, user_claim=user_claim)
+            await _seed(store, next(c for c in claims if c.keys == admission.seed), whose)
+            admission = await store.admit(limits=windows, lease=lease, claims=claims)
         if admission.needs_seed:  # the seed vanished at once (a flush in between): try later
             raise LimitStoreUnavailable("the budget counters could not be rebuilt")
     except LimitStoreUnavailable as exc:
@@ -163,48 +235,59 @@ async def admit(
             "SERVICE_UNAVAILABLE", "limits cannot be checked right now; try again shortly", retry_after=5
         ) from exc
     if not admission.admitted:
-        if admission.refused_by == "budget":
-            raise _budget_refusal(admission, limits, month_start, next_month, now)
-        if admission.refused_by == "user_budget":
-            assert user_budget is not None
-            raise _user_budget_refusal(admission, user_budget, month_start, next_month, now)
-        raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
+        refused = next((claim for claim in claims if claim.name == admission.refused_by), None)
+        if refused is None:
+            raise _rate_refusal(admission.refused_by, admission.retry_after, limits)
+        raise _over_budget(admission, refused, whose, limits)
+    held = dict(zip((claim.name for claim in claims), admission.held, strict=True))
     released = asyncio.Event()
     renewer = asyncio.ensure_future(_keep_renewed(store, lease, released))
+    tenant, member = held.get(TENANT_BUDGET), held.get(USER_BUDGET)
     return Ticket(
         store=store,
         lease=lease,
-        budget=claim.keys if claim is not None else None,
+        claims=claims,
         renewer=renewer,
         released=released,
-        budget_left=max(0, claim.budget - admission.used - admission.reserved) if claim is not None else None,
-        user_budget=user_claim.keys if user_claim is not None else None,
-        user_used=admission.user_used + admission.user_reserved if user_claim is not None else None,
+        budget_left=None
+        if tenant is None or limits.monthly_token_budget is None
+        else max(0, limits.monthly_token_budget - sum(tenant)),
+        user_used=None if member is None else sum(member),
     )
 
 
-def _budget_refusal(
-    admission: Admission, limits: TenantLimits, month_start: datetime, next_month: datetime, now: datetime
-) -> Refusal:
-    held = f" ({admission.reserved:,} more are held by answers in progress)" if admission.reserved else ""
+def _over_budget(admission: Admission, claim: BudgetClaim, whose: _Whose, limits: TenantLimits) -> Refusal:
+    """The refusal of a message whose reservation does not fit in ``claim``'s budget."""
+    if claim.name == CONVERSATION_COST:
+        spent, held, most, cap = (
+            Decimal(n) / _MICRO for n in (admission.used, admission.reserved, claim.amount, claim.budget)
+        )
+        others = f", {held:.4f} USD more are held by answers in progress" if held else ""
+        return Refusal(
+            "CONVERSATION_BUDGET_EXCEEDED",
+            f"This conversation has cost {spent:.4f} USD of its {cap:.4f} USD cap{others}, and an "
+            f"answer may cost up to {most:.4f} USD; start a new conversation.",
+        )
+    (month_start, next_month), now = whose.month, whose.now
+    retry_after = round((next_month - now).total_seconds())
+    if claim.name == USER_BUDGET:
+        return Refusal(
+            "BUDGET_EXCEEDED",
+            f"You have used {admission.used:,} of your {claim.budget:,} tokens for {month_start:%B %Y} "
+            f"in this workspace. Your allowance resets on {next_month:%-d %B %Y} (UTC); its admins "
+            "can raise it.",
+            retry_after=retry_after,
+            limit="user",
+        )
+    others = (
+        f" ({admission.reserved:,} more are held by answers in progress)" if admission.reserved else ""
+    )
     return Refusal(
         "BUDGET_EXCEEDED",
-        f"This workspace has used {admission.used:,} of its {limits.monthly_token_budget:,} tokens "
-        f"for {month_start:%B %Y}{held}. The budget resets on {next_month:%-d %B %Y} (UTC); "
+        f"This workspace has used {admission.used:,} of its {claim.budget:,} tokens "
+        f"for {month_start:%B %Y}{others}. The budget resets on {next_month:%-d %B %Y} (UTC); "
         f"a higher tier than {limits.tier_name} lifts it.",
-        retry_after=round((next_month - now).total_seconds()),
-    )
-
-
-def _user_budget_refusal(
-    admission: Admission, budget: int, month_start: datetime, next_month: datetime, now: datetime
-) -> Refusal:
-    return Refusal(
-        "BUDGET_EXCEEDED",
-        f"You have used {admission.used:,} of your {budget:,} tokens for {month_start:%B %Y} in this "
-        f"workspace. Your allowance resets on {next_month:%-d %B %Y} (UTC); its admins can raise it.",
-        retry_after=round((next_month - now).total_seconds()),
-        limit="user",
+        retry_after=retry_after,
     )
 
 
@@ -247,9 +330,9 @@ async def _keep_renewed(store: LimitStore, lease: StreamLease, released: asyncio
 _RENEWER_STOP_S = 1.0
 
 
-async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
-    """Free the stream slot and settle the reservation to the real usage (one call). Every
-    await here is bounded: the renewer's stop, and the store call (the client's timeouts)."""
+async def finish(ticket: Ticket | None, *, spent: Spend) -> None:
+    """Free the stream slot and settle the reservations to what the answer spent (one call).
+    Every await here is bounded: the renewer's stop, and the store call (the client's timeouts)."""
     if ticket is None:
         return
     ticket.released.set()
@@ -259,7 +342,7 @@ async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
         log.error("limits.renewer_stuck", lease_id=ticket.lease.lease_id)
     try:
         await ticket.store.finish(
-            lease=ticket.lease, budget=ticket.budget, tokens=tokens_used, user_budget=ticket.user_budget
+            lease=ticket.lease, spent=[(claim.keys, _amount(claim.name, spent)) for claim in ticket.claims]
         )
     except LimitStoreUnavailable as exc:
         # The ledger has the usage; the slot and the reservation lapse on their own.
@@ -267,24 +350,31 @@ async def finish(ticket: Ticket | None, *, tokens_used: int) -> None:
 
 
 _CHARGE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HINCRBY', KEYS[1], 'used', ARGV[1]) end
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('HINCRBY', key, 'used', ARGV[i]) end
+end
 """
 
 
-def charge_background(*, tenant_id: int, tokens: int) -> None:
-    """Count tokens spent outside a chat message (summaries, titles) against this month's budget
-    counters in Redis, where they exist; absent counters are rebuilt from the ledger, which holds
-    these tokens already. Sync: background tasks call it. Without Redis (the embedded default)
-    the in-process counters see them only after a restart."""
-    if not settings.REDIS_URL or tokens <= 0:
+def charge_background(*, tenant_id: int, conversation_id: int | None, spent: Spend) -> None:
+    """Count what was spent outside a chat message (summaries, titles) against this month's
+    budget counters and the conversation's cost counters in Redis, where they exist; absent
+    counters are rebuilt from the ledger, which holds this usage already. Sync: background tasks
+    call it. Without Redis (the embedded default) the in-process counters see it only after a
+    restart."""
+    if not settings.REDIS_URL or spent.tokens <= 0:
         return
     import redis
 
     now = timezone.now().astimezone(UTC)
-    keys = budget_keys(tenant_id=tenant_id, month=f"{month_bounds(now)[0]:%Y-%m}")
+    keys = [budget_keys(tenant_id=tenant_id, month=f"{month_bounds(now)[0]:%Y-%m}").counters]
+    amounts = [spent.tokens]
+    if conversation_id is not None:
+        keys.append(conversation_cost_keys(tenant_id=tenant_id, conversation_id=conversation_id).counters)
+        amounts.append(micro_usd(spent.cost_usd))
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.LIMITS_REDIS_TIMEOUT)
     try:
-        client.eval(_CHARGE, 1, keys.counters, tokens)
+        client.eval(_CHARGE, len(keys), *keys, *amounts)
     except redis.RedisError as exc:
         log.warning("limits.charge_failed", error=str(exc))
     finally:
@@ -296,27 +386,28 @@ def ticket_state(ticket: Ticket | None) -> dict[str, Any] | None:
     can settle it if this one dies (``chat.turns.reaper``)."""
     if ticket is None:
         return None
-    budget, user_budget = ticket.budget, ticket.user_budget
     return {
         "lease_key": ticket.lease.key,
         "lease_id": ticket.lease.lease_id,
-        "budget": None if budget is None else [budget.counters, budget.expiries, budget.amounts],
-        "user_budget": None
-        if user_budget is None
-        else [user_budget.counters, user_budget.expiries, user_budget.amounts],
+        "claims": [
+            [claim.name, claim.keys.counters, claim.keys.expiries, claim.keys.amounts]
+            for claim in ticket.claims
+        ],
     }
 
 
-async def finish_lost(state: dict[str, Any] | None, *, tokens_used: int) -> None:
-    """``finish`` for a ticket whose process died: free its slot, settle its reservation."""
+async def finish_lost(state: dict[str, Any] | None, *, spent: Spend) -> None:
+    """``finish`` for a ticket whose process died: free its slot, settle its reservations."""
     if state is None or not settings.LIMITS_ENABLED:
         return
     lease = StreamLease(key=state["lease_key"], lease_id=state["lease_id"], max_streams=0, ttl_s=0)
-    budget = BudgetKeys(*state["budget"]) if state["budget"] is not None else None
-    user_budget = BudgetKeys(*state["user_budget"]) if state.get("user_budget") else None
+    # A record written before "claims" (a rolling upgrade) names its two token budgets.
+    claims = state.get("claims") or [
+        [name, *state[name]] for name in (TENANT_BUDGET, USER_BUDGET) if state.get(name)
+    ]
     try:
         await get_limit_store().finish(
-            lease=lease, budget=budget, tokens=tokens_used, user_budget=user_budget
+            lease=lease, spent=[(BudgetKeys(*keys), _amount(name, spent)) for name, *keys in claims]
         )
     except LimitStoreUnavailable as exc:
         log.warning("limits.finish_failed", error=str(exc))

@@ -6,7 +6,7 @@ config refuses unpriced models) is never free: it is billed at the dearest price
 output each, and the usage record is flagged ``priced_by_default``."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from billing.models import ModelPrice
@@ -40,6 +40,23 @@ class Price:
             + output_tokens * self.output_per_mtok
         )
         return (total / _MTOK).quantize(Decimal("0.00000001"))
+
+    def dearer(self, other: "Price") -> "Price":
+        """Input and output each at the dearer of the two prices: a bound on what either costs."""
+        return replace(
+            self,
+            input_per_mtok=max(self.input_per_mtok, other.input_per_mtok),
+            output_per_mtok=max(self.output_per_mtok, other.output_per_mtok),
+            cached_input_per_mtok=None,
+        )
+
+    def most(self, *, tokens: int, output_tokens: int) -> Decimal:
+        """The most ``tokens`` can cost when at most ``output_tokens`` of them are output."""
+        output = min(output_tokens, tokens)
+        return max(
+            self.cost(input_tokens=tokens - output, output_tokens=output, cached_input_tokens=0),
+            self.cost(input_tokens=tokens, output_tokens=0, cached_input_tokens=0),
+        )
 
 
 # The default when the table is empty too: a frontier model's list price (USD per 1M tokens).

@@ -28,6 +28,17 @@ def tokens_used(*, tenant_id: int, since: datetime, until: datetime, user_id: in
     return int(total["tokens"])
 
 
+def conversation_cost(*, tenant_id: int, conversation_id: int) -> Decimal:
+    """What the conversation cost so far (its answers, its title and summaries): the source of
+    truth of its cost cap."""
+    total = (
+        UsageRecord.objects.for_tenant(tenant_id)
+        .filter(conversation_id=conversation_id)
+        .aggregate(total=Sum("cost_usd"))["total"]
+    )
+    return total or Decimal(0)
+
+
 @dataclass(frozen=True, slots=True)
 class UsageReport:
     totals: dict[str, Any]

@@ -13,9 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Sum
 
-from billing.models import UsageRecord
 from chat.history.memory import Remembered
 from chat.models import Conversation, Message
 
@@ -89,16 +87,6 @@ def conversation_state(*, tenant_id: int, conversation_id: int) -> ConversationS
     return ConversationState(
         summary=row[0], summary_upto_id=row[1], summary_message_count=row[2], message_count=row[3]
     )
-
-
-def conversation_cost(*, tenant_id: int, conversation_id: int) -> Decimal:
-    """What the conversation's answers cost so far, from the usage ledger."""
-    total = (
-        UsageRecord.objects.for_tenant(tenant_id)
-        .filter(conversation_id=conversation_id)
-        .aggregate(total=Sum("cost_usd"))["total"]
-    )
-    return total or Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

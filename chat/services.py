@@ -4,7 +4,6 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import structlog
 from django.db import transaction
@@ -29,7 +28,6 @@ from chat.selectors import (
     ConversationState,
     StoredAnswer,
     answer_for_client_id,
-    conversation_cost,
     conversation_state,
 )
 from chat.turns.stream import Outcome, PreparedTurn
@@ -38,12 +36,6 @@ from knowledge.retrieval import knowledge_block, turn_passages
 from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
-
-
-class ConversationOverBudget(Exception):
-    def __init__(self, *, spent: Decimal, cap: Decimal) -> None:
-        super().__init__(f"spent {spent} of {cap} USD")
-        self.spent, self.cap = spent, cap
 
 
 def turn_begin(
@@ -69,11 +61,6 @@ def turn_begin(
     stored = answer_for_client_id(tenant_id=config.tenant_id, user_id=user_id, client_id=client_id)
     if stored is not None:
         return stored
-    cap = config.limits.conversation_cost_cap_usd
-    if cap is not None:
-        spent = conversation_cost(tenant_id=config.tenant_id, conversation_id=conversation_id)
-        if spent >= cap:
-            raise ConversationOverBudget(spent=spent, cap=cap)
     try:
         state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
     except ConversationNotFound:  # its first message: the row is written now (chat.history.pending)

@@ -35,14 +35,14 @@ def lease(prefix: str, max_streams: int = 100, ttl_s: float = 30) -> StreamLease
 
 
 async def admit_n(store: LimitStore, limits: list[RateLimit], prefix: str, n: int) -> list[bool]:
-    return [(await store.admit(limits=limits, lease=lease(prefix), claim=None)).admitted for _ in range(n)]
+    return [(await store.admit(limits=limits, lease=lease(prefix))).admitted for _ in range(n)]
 
 
 async def test_a_rate_limit_admits_a_burst_of_its_size_then_names_itself(store: LimitStore) -> None:
     prefix = ns()
     limits = [RateLimit("tenant_per_minute", f"{prefix}:rate:60", 10, 60)]
     assert await admit_n(store, limits, prefix, 10) == [True] * 10
-    refused = await store.admit(limits=limits, lease=lease(prefix), claim=None)
+    refused = await store.admit(limits=limits, lease=lease(prefix))
     assert (refused.admitted, refused.refused_by) == (False, "tenant_per_minute")
     assert 5.9 <= refused.retry_after <= 6.1  # 60 s / 10 messages
 
@@ -55,7 +55,7 @@ async def test_refusals_consume_nothing_and_the_refusing_limit_is_named(store: L
     assert await admit_n(store, [user, tenant], prefix, 2) == [True, True]
     for _ in range(20):  # the user's limit refuses: the tenant's window must not move
         assert (
-            await store.admit(limits=[user, tenant], lease=lease(prefix), claim=None)
+            await store.admit(limits=[user, tenant], lease=lease(prefix))
         ).refused_by == "user_per_minute"
     assert await admit_n(store, [other_user, tenant], prefix, 4) == [True, True, True, False]
 
@@ -71,31 +71,31 @@ async def test_the_window_refills_at_its_rate(store: LimitStore) -> None:
 async def test_stream_slots_are_held_renewed_released_and_lapse(store: LimitStore) -> None:
     prefix = ns()
     first, second = lease(prefix, max_streams=2, ttl_s=0.6), lease(prefix, max_streams=2, ttl_s=0.6)
-    assert (await store.admit(limits=[], lease=first, claim=None)).admitted
-    assert (await store.admit(limits=[], lease=second, claim=None)).admitted
-    third = await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6), claim=None)
+    assert (await store.admit(limits=[], lease=first)).admitted
+    assert (await store.admit(limits=[], lease=second)).admitted
+    third = await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))
     assert (third.admitted, third.refused_by) == (False, "streams") and 0 < third.retry_after <= 0.6
-    await store.finish(lease=first, budget=None, tokens=0)
-    assert (await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6), claim=None)).admitted
+    await store.finish(lease=first)
+    assert (await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))).admitted
     # `second` is renewed, the newest is not: after the TTL only `second` still holds a slot.
     await asyncio.sleep(0.4)
     await store.renew(lease=second)
     await asyncio.sleep(0.4)
-    assert (await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6), claim=None)).admitted
+    assert (await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))).admitted
     assert not (
-        await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6), claim=None)
+        await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))
     ).admitted
 
 
 async def test_a_stream_refusal_consumes_no_rate(store: LimitStore) -> None:
     prefix = ns()
     limits = [RateLimit("tenant_per_minute", f"{prefix}:rate:60", 2, 60)]
-    assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=1), claim=None)).admitted
+    assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=1))).admitted
     for _ in range(5):
         assert (
-            await store.admit(limits=limits, lease=lease(prefix, max_streams=1), claim=None)
+            await store.admit(limits=limits, lease=lease(prefix, max_streams=1))
         ).refused_by == "streams"
-    assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=5), claim=None)).admitted
+    assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=5))).admitted
 
 
 def budget(prefix: str) -> BudgetKeys:
@@ -108,7 +108,7 @@ async def claim(
 ) -> tuple[Admission, StreamLease]:
     held = lease(keys.counters.split(":budget")[0])
     admission = await store.admit(
-        limits=[], lease=held, claim=BudgetClaim(keys, tokens, budget=100, ttl_s=ttl_s)
+        limits=[], lease=held, claims=[BudgetClaim("budget", keys, tokens, budget=100, ttl_s=ttl_s)]
     )
     return admission, held
 
@@ -119,12 +119,12 @@ async def test_a_budget_must_be_seeded_then_holds_settles_and_refuses(store: Lim
     await store.seed(keys=keys, used=40, ttl_s=3600)
     await store.seed(keys=keys, used=0, ttl_s=3600)  # a second seed never overwrites
     first, held = await claim(store, keys, 50)
-    assert (first.admitted, first.used, first.reserved) == (True, 40, 50)
+    assert (first.admitted, first.held) == (True, ((40, 50),))
     refused, _ = await claim(store, keys, 20)
     assert (refused.admitted, refused.refused_by, refused.used, refused.reserved) == (False, "budget", 40, 50)
-    await store.finish(lease=held, budget=keys, tokens=30)  # used less than it held
+    await store.finish(lease=held, spent=[(keys, 30)])  # used less than it held
     again, _ = await claim(store, keys, 20)
-    assert (again.admitted, again.used, again.reserved) == (True, 70, 20)
+    assert (again.admitted, again.held) == (True, ((70, 20),))
 
 
 async def test_a_budget_refusal_takes_no_rate_and_no_slot(store: LimitStore) -> None:
@@ -133,9 +133,9 @@ async def test_a_budget_refusal_takes_no_rate_and_no_slot(store: LimitStore) -> 
     await store.seed(keys=keys, used=100, ttl_s=3600)
     window = [RateLimit("tenant_per_minute", f"{prefix}:rate:60", 1, 60)]
     slot = lease(prefix, max_streams=1)
-    refused = await store.admit(limits=window, lease=slot, claim=BudgetClaim(keys, 1, budget=100, ttl_s=60))
+    refused = await store.admit(limits=window, lease=slot, claims=[BudgetClaim("budget", keys, 1, budget=100, ttl_s=60)])
     assert refused.refused_by == "budget"
-    assert (await store.admit(limits=window, lease=lease(prefix, max_streams=1), claim=None)).admitted
+    assert (await store.admit(limits=window, lease=lease(prefix, max_streams=1))).admitted
 
 
 async def test_an_unsettled_reservation_lapses(store: LimitStore) -> None:
@@ -152,7 +152,7 @@ async def test_concurrent_reservations_never_overshoot(store: LimitStore) -> Non
     await store.seed(keys=keys, used=9_000, ttl_s=3600)
     results = await asyncio.gather(
         *(
-            store.admit(limits=[], lease=lease("t:x"), claim=BudgetClaim(keys, 300, budget=10_000, ttl_s=60))
+            store.admit(limits=[], lease=lease("t:x"), claims=[BudgetClaim("budget", keys, 300, budget=10_000, ttl_s=60)])
             for _ in range(50)
         )
     )
@@ -191,28 +191,22 @@ async def test_a_members_budget_is_held_with_the_tenants_all_or_nothing(store: L
     window = [RateLimit("user_per_minute", f"{prefix}:rate:u7", 100, 60)]
 
     def both(tokens: int) -> tuple[BudgetClaim, BudgetClaim]:
-        return BudgetClaim(tenant, tokens, budget=1000, ttl_s=60), BudgetClaim(
-            member, tokens, budget=100, ttl_s=60
+        return BudgetClaim("budget", tenant, tokens, budget=1000, ttl_s=60), BudgetClaim(
+            "user_budget", member, tokens, budget=100, ttl_s=60
         )
 
     tenant_claim, member_claim = both(60)
     unseeded = await store.admit(
-        limits=window, lease=lease(prefix), claim=tenant_claim, user_claim=member_claim
+        limits=window, lease=lease(prefix), claims=[tenant_claim, member_claim]
     )
     assert unseeded.needs_seed and unseeded.seed == member
     await store.seed(keys=member, used=10, ttl_s=3600)
     held = lease(prefix)
-    first = await store.admit(limits=window, lease=held, claim=tenant_claim, user_claim=member_claim)
-    assert (first.admitted, first.used, first.reserved, first.user_used, first.user_reserved) == (
-        True,
-        0,
-        60,
-        10,
-        60,
-    )
+    first = await store.admit(limits=window, lease=held, claims=[tenant_claim, member_claim])
+    assert (first.admitted, first.held) == (True, ((0, 60), (10, 60)))
     # The member's budget refuses: nothing is taken from the tenant's, no rate, no slot.
     refused = await store.admit(
-        limits=window, lease=lease(prefix, max_streams=2), claim=both(40)[0], user_claim=both(40)[1]
+        limits=window, lease=lease(prefix, max_streams=2), claims=both(40)
     )
     assert (refused.admitted, refused.refused_by, refused.used, refused.reserved) == (
         False,
@@ -220,9 +214,9 @@ async def test_a_members_budget_is_held_with_the_tenants_all_or_nothing(store: L
         10,
         60,
     )
-    await store.finish(lease=held, budget=tenant, tokens=25, user_budget=member)  # both settled
-    again = await store.admit(limits=window, lease=lease(prefix), claim=both(40)[0], user_claim=both(40)[1])
-    assert (again.used, again.reserved, again.user_used, again.user_reserved) == (25, 40, 35, 40)
+    await store.finish(lease=held, spent=[(tenant, 25), (member, 25)])  # both settled
+    again = await store.admit(limits=window, lease=lease(prefix), claims=both(40))
+    assert again.held == ((25, 40), (35, 40))
 
 
 async def test_concurrent_reservations_never_overshoot_a_members_budget(store: LimitStore) -> None:
@@ -235,8 +229,10 @@ async def test_concurrent_reservations_never_overshoot_a_members_budget(store: L
             store.admit(
                 limits=[],
                 lease=lease(prefix),
-                claim=BudgetClaim(tenant, 300, budget=1_000_000, ttl_s=60),
-                user_claim=BudgetClaim(member, 300, budget=1_000, ttl_s=60),
+                claims=[
+                    BudgetClaim("budget", tenant, 300, budget=1_000_000, ttl_s=60),
+                    BudgetClaim("user_budget", member, 300, budget=1_000, ttl_s=60),
+                ],
             )
             for _ in range(20)
         )

@@ -10,7 +10,7 @@ import redis as redis_sync
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
-from billing import admission
+from billing import admission, selectors
 from billing.limits.base import LimitStoreUnavailable
 from billing.models import UsageRecord
 from tenants.models import Tenant, Tier
@@ -161,13 +161,13 @@ async def test_fifty_concurrent_streams_at_the_edge_overshoot_by_at_most_one_ans
                 tenant_id=world.acme.pk,
                 user_id=world.alice.pk,
                 limits=limits,
-                reserve_tokens=200 + max_tokens,
+                allowance=admission.Spend(tokens=200 + max_tokens, cost_usd=Decimal(0)),
             )
         except admission.Refusal:
             return 0
         await asyncio.sleep(0.05)  # "streaming"
         used = 200 + max_tokens  # the worst case: every answer runs to its max tokens
-        await admission.finish(ticket, tokens_used=used)
+        await admission.finish(ticket, spent=admission.Spend(tokens=used, cost_usd=Decimal(0)))
         return used
 
     spent = sum(await asyncio.gather(*(one() for _ in range(50))))
@@ -209,19 +209,69 @@ async def test_fifty_concurrent_streams_through_the_socket_stay_within_one_answe
         await communicator.disconnect()
 
 
-async def test_a_conversation_over_its_cost_cap_is_refused(world: World, fake_llm: FakeOpenAI) -> None:
-    await set_tenant(world.acme, conversation_cost_cap_usd=Decimal("0.0001"))
-    communicator, _ = await open_chat(world.token(world.alice, world.acme))
-    first = await ask(communicator, "first [[tokens=300]] [[delay=0]]")  # 300 x $0.60/1M > $0.0001
-    assert Decimal(first[-1]["cost_usd"]) > Decimal("0.0001")
-    await send_message(communicator, "second")
-    refusal = await communicator.receive_json_from(TIMEOUT)
-    assert refusal["code"] == "CONVERSATION_BUDGET_EXCEEDED"
-    await communicator.disconnect()
+async def conversation_cost(world: World, conversation_id: int) -> Decimal:
+    return await database_sync_to_async(selectors.conversation_cost)(
+        tenant_id=world.acme.pk, conversation_id=conversation_id
+    )
+
+
+async def test_concurrent_answers_never_pass_a_conversations_cost_cap(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """Each answer holds the most it may cost (1,000 output tokens at $0.60/1M, and its prompt)
+    against the cap before the model is called: six answers at once in one conversation, each
+    writing its maximum, stay within the cap; the refused ones say why."""
+    cap = Decimal("0.0015")
+    await set_tenant(
+        world.acme,
+        conversation_cost_cap_usd=cap,
+        max_tokens_per_response=1000,
+        max_concurrent_streams_override=100,
+        messages_per_minute_override=1000,
+    )
+    opener, ready = await open_chat(world.token(world.alice, world.acme))
+    assert (await ask(opener, "hello [[tokens=2]] [[delay=0]]"))[-1]["type"] == "done"
+    path = f"/ws/chat/{ready['conversation_id']}/"
+    sockets = [(await open_chat(world.token(world.alice, world.acme), path))[0] for _ in range(6)]
+    for communicator in sockets:
+        await send_message(communicator, "tell me everything [[tokens=1000]] [[delay=0.02]]")
+    endings = [(await frames_until(communicator, "done", "error"))[-1] for communicator in sockets]
+    answered = [frame for frame in endings if frame["type"] == "done"]
+    refused = [frame for frame in endings if frame["type"] == "error"]
+    assert answered and refused
+    assert {frame["code"] for frame in refused} == {"CONVERSATION_BUDGET_EXCEEDED"}
+    assert "USD cap" in refused[0]["message"] and "start a new conversation" in refused[0]["message"]
+    assert all(frame["usage"]["output_tokens"] == 1000 for frame in answered)  # each wrote its most
+    assert await conversation_cost(world, ready["conversation_id"]) <= cap
+    # Settled to what they cost: the next message is refused too (the cap is nearly spent).
+    await send_message(opener, "one more [[tokens=1000]]")
+    assert (await opener.receive_json_from(TIMEOUT))["code"] == "CONVERSATION_BUDGET_EXCEEDED"
+    for communicator in [opener, *sockets]:
+        await communicator.disconnect()
     # A new conversation starts from zero.
     fresh, _ = await open_chat(world.token(world.alice, world.acme))
     assert (await ask(fresh, "hello [[tokens=2]]"))[-1]["type"] == "done"
     await fresh.disconnect()
+
+
+async def test_a_conversations_cost_counters_are_rebuilt_from_the_ledger(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """Lost counters (a Redis flush) start from what the conversation cost, never from zero."""
+    await set_tenant(world.acme, conversation_cost_cap_usd=Decimal("0.0012"), max_tokens_per_response=1000)
+    communicator, ready = await open_chat(world.token(world.alice, world.acme))
+    assert (await ask(communicator, "long [[tokens=1000]] [[delay=0]]"))[-1]["type"] == "done"
+    redis_sync.Redis.from_url(django_settings.REDIS_URL).delete(
+        admission.conversation_cost_keys(
+            tenant_id=world.acme.pk, conversation_id=ready["conversation_id"]
+        ).counters
+    )
+    await send_message(communicator, "again [[tokens=1000]]")
+    refusal = await communicator.receive_json_from(TIMEOUT)
+    assert refusal["code"] == "CONVERSATION_BUDGET_EXCEEDED"
+    spent = await conversation_cost(world, ready["conversation_id"])
+    assert f"has cost {spent:.4f} USD" in refusal["message"]
+    await communicator.disconnect()
 
 
 async def test_redis_down_fails_closed_and_service_resumes_by_itself(
@@ -283,7 +333,7 @@ async def test_a_thousand_cancelled_renewers_all_stop(world: World, settings: An
     left_renewing = 0
     for trial in range(1000):
         ticket = await admission.admit(
-            tenant_id=world.acme.pk, user_id=trial, limits=limits, reserve_tokens=1
+            tenant_id=world.acme.pk, user_id=trial, limits=limits, allowance=admission.NOTHING_SPENT
         )
         assert ticket is not None
         if trial % 2:
@@ -293,7 +343,7 @@ async def test_a_thousand_cancelled_renewers_all_stop(world: World, settings: An
                 admission._keep_renewed(ticket.store, ticket.lease, ticket.released)
             )
         await asyncio.sleep(random.uniform(0, 0.02))
-        await admission.finish(ticket, tokens_used=0)
+        await admission.finish(ticket, spent=admission.NOTHING_SPENT)
         left_renewing += not ticket.renewer.done()
     assert left_renewing == 0
     slots = redis_sync.Redis.from_url(django_settings.REDIS_URL).zcard(f"t:{world.acme.pk}:streams")

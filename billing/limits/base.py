@@ -1,10 +1,12 @@
-"""The limit store's interface: rate windows and stream leases, token budget reservations.
+"""The limit store's interface: rate windows and stream leases, budget reservations (tokens of a
+month, micro-USD of a conversation).
 
 Two implementations keep the same contract (``tests/test_limit_store_contract.py`` runs against
 both): ``RedisLimitStore`` for production, shared by every instance, and ``MemoryLimitStore`` for
 the embedded default, one process.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,19 +32,23 @@ class StreamLease:
 
 @dataclass(frozen=True, slots=True)
 class BudgetKeys:
-    """Where a tenant's budget for one month lives."""
+    """Where one budget lives: a tenant's or a member's month, or a conversation's cost cap."""
 
-    counters: str  # used and reserved tokens
+    counters: str  # the amounts used and reserved
     expiries: str  # reservation id -> when it lapses
-    amounts: str  # reservation id -> tokens reserved
+    amounts: str  # reservation id -> amount reserved
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetClaim:
-    """Tokens to hold against a monthly budget until the answer ends (lapsing after ``ttl_s``)."""
+    """An amount to hold against a budget until the answer ends (lapsing after ``ttl_s``):
+    tokens of a monthly budget, or micro-USD of a conversation's cost cap. ``name`` is what a
+    refusal by this budget names: ``"budget"`` (the tenant's month), ``"user_budget"`` (the
+    member's), ``"conversation_cost"``."""
 
+    name: str
     keys: BudgetKeys
-    tokens: int
+    amount: int
     budget: int
     ttl_s: float
 
@@ -50,36 +56,20 @@ class BudgetClaim:
 @dataclass(frozen=True, slots=True)
 class Admission:
     """The decision on one message. Refused: nothing was consumed, ``refused_by`` names what
-    refused (a rate limit's name, ``"streams"`` or ``"budget"``), ``retry_after`` is in seconds.
-    ``needs_seed``: the store does not know this month's usage (a new month, or counters lost):
-    seed it from the ledger and ask again. ``used``/``reserved``: the budget's tokens."""
+    refused (a rate limit's name, ``"streams"`` or a claim's name), ``retry_after`` is in
+    seconds, ``used``/``reserved`` are the refusing budget's. ``needs_seed``: the store does not
+    know the budget ``seed`` (a new month, or counters lost): seed it from the ledger and ask
+    again. Admitted: ``held`` is each claim's (used, reserved), in the order given, this
+    message's reservation included."""
 
     admitted: bool
-    refused_by: str = ""  # a rate limit's name, "streams", "budget" (tenant) or "user_budget"
+    refused_by: str = ""
     retry_after: float = 0.0
     needs_seed: bool = False
+    seed: BudgetKeys | None = None
     used: int = 0
     reserved: int = 0
-    # Which budget needs its seed (the tenant's or the member's).
-    seed: BudgetKeys | None = None
-    # The member's budget, when the message carried its claim (its reservation included).
-    user_used: int = 0
-    user_reserved: int = 0
-
-
-def claims_of(claim: BudgetClaim | None, user_claim: BudgetClaim | None) -> list[BudgetClaim]:
-    """The budgets a message is held against: the tenant's, then the member's."""
-    return [c for c in (claim, user_claim) if c is not None]
-
-
-def admitted(claim: BudgetClaim | None, user_claim: BudgetClaim | None, totals: list[int]) -> Admission:
-    """An admission, from the (used, reserved) of each claim in ``claims_of`` order."""
-    pairs = iter(zip(totals[0::2], totals[1::2], strict=True))
-    tenant = next(pairs) if claim is not None else (0, 0)
-    user = next(pairs) if user_claim is not None else (0, 0)
-    return Admission(
-        admitted=True, used=tenant[0], reserved=tenant[1], user_used=user[0], user_reserved=user[1]
-    )
+    held: tuple[tuple[int, int], ...] = ()
 
 
 class LimitStoreUnavailable(Exception):
@@ -92,12 +82,10 @@ class LimitStore(Protocol):
         *,
         limits: list[RateLimit],
         lease: StreamLease,
-        claim: BudgetClaim | None,
-        user_claim: BudgetClaim | None = None,
+        claims: Sequence[BudgetClaim] = (),
     ) -> Admission:
-        """Check every rate limit, take a stream slot and hold the claims' tokens (the tenant's
-        budget, the member's), atomically: all of it or nothing. The reservations are named by
-        the lease's id."""
+        """Check every rate limit, take a stream slot and hold every claim's amount, atomically:
+        all of it or nothing. The reservations are named by the lease's id."""
         ...
 
     async def renew(self, *, lease: StreamLease) -> None:
@@ -108,15 +96,14 @@ class LimitStore(Protocol):
         self,
         *,
         lease: StreamLease,
-        budget: BudgetKeys | None,
-        tokens: int,
-        user_budget: BudgetKeys | None = None,
+        spent: Sequence[tuple[BudgetKeys, int]] = (),
     ) -> None:
-        """Free the stream slot and replace the reservations by the tokens really used."""
+        """Free the stream slot and replace the lease's reservation in each budget by the
+        amount really spent."""
         ...
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
-        """Set this month's used tokens (from the ledger), unless another instance already did."""
+        """Set the budget's used amount (from the ledger), unless another instance already did."""
         ...
 
     async def hold(self, *, leases: list[StreamLease]) -> int | None:

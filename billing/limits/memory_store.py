@@ -3,6 +3,7 @@ this process (which is the only one when there is no Redis). Each method runs wi
 so on one event loop every decision is atomic."""
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from billing.limits.base import (
@@ -11,8 +12,6 @@ from billing.limits.base import (
     BudgetKeys,
     RateLimit,
     StreamLease,
-    admitted,
-    claims_of,
 )
 
 
@@ -20,7 +19,7 @@ from billing.limits.base import (
 class _Budget:
     used: int
     expires_at: float
-    reserved: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (tokens, lapses at)
+    reserved: dict[str, tuple[int, float]] = field(default_factory=dict)  # id -> (amount, lapses at)
 
 
 class MemoryLimitStore:
@@ -34,8 +33,7 @@ class MemoryLimitStore:
         *,
         limits: list[RateLimit],
         lease: StreamLease,
-        claim: BudgetClaim | None,
-        user_claim: BudgetClaim | None = None,
+        claims: Sequence[BudgetClaim] = (),
     ) -> Admission:
         now = time.time()
         new_tats: list[float] = []
@@ -49,24 +47,23 @@ class MemoryLimitStore:
         leases = self._live_leases(lease.key, now)
         if len(leases) >= lease.max_streams:
             return Admission(admitted=False, refused_by="streams", retry_after=min(leases.values()) - now)
-        held: list[tuple[BudgetClaim, _Budget]] = []
-        totals: list[int] = []
-        for each in claims_of(claim, user_claim):
-            budget = self._budget(each.keys, now)
+        budgets: list[_Budget] = []
+        totals: list[tuple[int, int]] = []
+        for claim in claims:
+            budget = self._budget(claim.keys, now)
             if budget is None:
-                return Admission(admitted=False, needs_seed=True, seed=each.keys)
-            used, reserved = budget.used, sum(tokens for tokens, _ in budget.reserved.values())
-            if used + reserved + each.tokens > each.budget:
-                refused_by = "budget" if each is claim else "user_budget"
-                return Admission(admitted=False, refused_by=refused_by, used=used, reserved=reserved)
-            held.append((each, budget))
-            totals += [used, reserved + each.tokens]
-        for each, budget in held:
-            budget.reserved[lease.lease_id] = (each.tokens, now + each.ttl_s)
+                return Admission(admitted=False, needs_seed=True, seed=claim.keys)
+            used, reserved = budget.used, sum(amount for amount, _ in budget.reserved.values())
+            if used + reserved + claim.amount > claim.budget:
+                return Admission(admitted=False, refused_by=claim.name, used=used, reserved=reserved)
+            budgets.append(budget)
+            totals.append((used, reserved + claim.amount))
+        for claim, budget in zip(claims, budgets, strict=True):
+            budget.reserved[lease.lease_id] = (claim.amount, now + claim.ttl_s)
         for limit, new_tat in zip(limits, new_tats, strict=True):
             self._tats[limit.key] = new_tat
         leases[lease.lease_id] = now + lease.ttl_s
-        return admitted(claim, user_claim, totals)
+        return Admission(admitted=True, held=tuple(totals))
 
     def _live_leases(self, key: str, now: float) -> dict[str, float]:
         leases = self._leases.setdefault(key, {})
@@ -92,16 +89,14 @@ class MemoryLimitStore:
         self,
         *,
         lease: StreamLease,
-        budget: BudgetKeys | None,
-        tokens: int,
-        user_budget: BudgetKeys | None = None,
+        spent: Sequence[tuple[BudgetKeys, int]] = (),
     ) -> None:
         self._leases.get(lease.key, {}).pop(lease.lease_id, None)
-        for keys in (budget, user_budget):
-            state = self._budget(keys, time.time()) if keys is not None else None
+        for keys, amount in spent:
+            state = self._budget(keys, time.time())
             if state is not None:
                 state.reserved.pop(lease.lease_id, None)
-                state.used += tokens
+                state.used += amount
 
     async def hold(self, *, leases: list[StreamLease]) -> int | None:
         now = time.time()

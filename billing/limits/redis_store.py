@@ -1,7 +1,7 @@
 """The limit store on Redis: a message costs two scripts (admit, finish), each one round trip and
 atomic across all instances. Time is Redis's own clock (``TIME``), so instances never disagree."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -14,22 +14,18 @@ from billing.limits.base import (
     LimitStoreUnavailable,
     RateLimit,
     StreamLease,
-    claims_of,
-)
-from billing.limits.base import (
-    admitted as _admitted,
 )
 from chatplatform.hot_redis import LUA_NOW_MS
 
 T = TypeVar("T")
 
 
-# KEYS: n rate keys, the lease set, then per budget claim (the tenant's, the member's) its
-# counters, expiries, amounts.
+# KEYS: n rate keys, the lease set, then per budget claim its counters, expiries, amounts.
 # ARGV: n, (limit, period_ms) * n, max_streams, lease_id, lease_ttl_ms, m (claims), then per
-# claim tokens, budget, reservation_ttl_ms.
-# Returns {1, used_1, reserved_1, used_2, reserved_2}; {0, i, retry_ms} (refused by rate limit i,
-# or i = n+1: streams); {0, n+2, used, reserved, j} (budget j); {-1, j} (budget j not seeded).
+# claim amount, budget, reservation_ttl_ms.
+# Returns {1, used_1, reserved_1, ..., used_m, reserved_m}; {0, i, retry_ms} (refused by rate
+# limit i, or i = n+1: streams); {0, n+2, used, reserved, j} (budget j); {-1, j} (budget j not
+# seeded).
 _ADMIT = (
     LUA_NOW_MS
     + """
@@ -55,7 +51,7 @@ if redis.call('ZCARD', leases) >= tonumber(ARGV[2 * n + 2]) then
   return {0, n + 1, tonumber(first[2]) - now}
 end
 local m = tonumber(ARGV[2 * n + 5])
-local totals = {0, 0, 0, 0}
+local totals = {1}
 for j = 1, m do
   local counters, expiries, amounts = KEYS[n + 3 * j - 1], KEYS[n + 3 * j], KEYS[n + 3 * j + 1]
   if redis.call('EXISTS', counters) == 0 then return {-1, j} end
@@ -67,18 +63,18 @@ for j = 1, m do
   if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', expiries, '-inf', now) end
   local used = tonumber(redis.call('HGET', counters, 'used') or 0)
   local reserved = tonumber(redis.call('HGET', counters, 'reserved') or 0)
-  local tokens = tonumber(ARGV[2 * n + 3 + 3 * j])
-  if used + reserved + tokens > tonumber(ARGV[2 * n + 4 + 3 * j]) then
+  local amount = tonumber(ARGV[2 * n + 3 + 3 * j])
+  if used + reserved + amount > tonumber(ARGV[2 * n + 4 + 3 * j]) then
     return {0, n + 2, used, reserved, j}
   end
-  totals[2 * j - 1], totals[2 * j] = used, reserved + tokens
+  totals[2 * j], totals[2 * j + 1] = used, reserved + amount
 end
 for j = 1, m do
   local counters, expiries, amounts = KEYS[n + 3 * j - 1], KEYS[n + 3 * j], KEYS[n + 3 * j + 1]
-  local tokens = tonumber(ARGV[2 * n + 3 + 3 * j])
-  redis.call('HINCRBY', counters, 'reserved', tokens)
+  local amount = tonumber(ARGV[2 * n + 3 + 3 * j])
+  redis.call('HINCRBY', counters, 'reserved', amount)
   redis.call('ZADD', expiries, now + tonumber(ARGV[2 * n + 5 + 3 * j]), lease_id)
-  redis.call('HSET', amounts, lease_id, tokens)
+  redis.call('HSET', amounts, lease_id, amount)
   local keep = redis.call('TTL', counters)
   if keep > 0 then
     redis.call('EXPIRE', expiries, keep)
@@ -90,7 +86,7 @@ for i = 1, n do
 end
 redis.call('ZADD', leases, now + ttl, lease_id)
 redis.call('PEXPIRE', leases, ttl)
-return {1, totals[1], totals[2], totals[3], totals[4]}
+return totals
 """
 )
 
@@ -104,8 +100,8 @@ return 1
 """
 )
 
-# KEYS: the lease set, then per budget (the tenant's, the member's) counters, expiries, amounts.
-# ARGV: lease_id, tokens. Lost counters are not recreated: the ledger has this usage and the
+# KEYS: the lease set, then per budget counters, expiries, amounts. ARGV: lease_id, then per
+# budget the amount spent. Lost counters are not recreated: the ledger has this usage and the
 # next seed counts it.
 _FINISH = """
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -117,7 +113,7 @@ for j = 2, #KEYS, 3 do
       redis.call('HDEL', KEYS[j + 2], ARGV[1])
       redis.call('ZREM', KEYS[j + 1], ARGV[1])
     end
-    redis.call('HINCRBY', KEYS[j], 'used', tonumber(ARGV[2]))
+    redis.call('HINCRBY', KEYS[j], 'used', tonumber(ARGV[(j + 4) / 3]))
   end
 end
 return 1
@@ -169,30 +165,28 @@ class RedisLimitStore:
         *,
         limits: list[RateLimit],
         lease: StreamLease,
-        claim: BudgetClaim | None,
-        user_claim: BudgetClaim | None = None,
+        claims: Sequence[BudgetClaim] = (),
     ) -> Admission:
         keys = [limit.key for limit in limits] + [lease.key]
         args: list[Any] = [len(limits)]
         for limit in limits:
             args += [limit.limit, limit.period_s * 1000]
         args += [lease.max_streams, lease.lease_id, round(lease.ttl_s * 1000)]
-        claims = claims_of(claim, user_claim)
         args.append(len(claims))
         for held in claims:
             keys += _budget_keys(held.keys)
-            args += [held.tokens, held.budget, round(held.ttl_s * 1000)]
+            args += [held.amount, held.budget, round(held.ttl_s * 1000)]
         result = await _call(lambda: self._admit(keys=keys, args=args))
         if result[0] == -1:
             return Admission(admitted=False, needs_seed=True, seed=claims[int(result[1]) - 1].keys)
         if result[0] == 1:
-            return _admitted(claim, user_claim, [int(v) for v in result[1:5]])
+            totals = [int(v) for v in result[1:]]
+            return Admission(admitted=True, held=tuple(zip(totals[0::2], totals[1::2], strict=True)))
         index = int(result[1])
         if index == len(limits) + 2:
-            refused = claims[int(result[4]) - 1]
             return Admission(
                 admitted=False,
-                refused_by="budget" if refused is claim else "user_budget",
+                refused_by=claims[int(result[4]) - 1].name,
                 used=int(result[2]),
                 reserved=int(result[3]),
             )
@@ -207,15 +201,14 @@ class RedisLimitStore:
         self,
         *,
         lease: StreamLease,
-        budget: BudgetKeys | None,
-        tokens: int,
-        user_budget: BudgetKeys | None = None,
+        spent: Sequence[tuple[BudgetKeys, int]] = (),
     ) -> None:
         keys = [lease.key]
-        for keys_of_budget in (budget, user_budget):
-            if keys_of_budget is not None:
-                keys += _budget_keys(keys_of_budget)
-        await _call(lambda: self._finish(keys=keys, args=[lease.lease_id, tokens]))
+        args: list[Any] = [lease.lease_id]
+        for budget, amount in spent:
+            keys += _budget_keys(budget)
+            args.append(amount)
+        await _call(lambda: self._finish(keys=keys, args=args))
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
         await _call(lambda: self._seed(keys=[keys.counters], args=[used, round(ttl_s)]))

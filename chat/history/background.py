@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.admission import charge_background
+from billing.admission import Spend, charge_background
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from chat.files import files_delete
@@ -113,15 +113,20 @@ def _ask_cheap_model(
 def _bill(record: UsageRecord) -> bool:
     """Save ``record`` inside the caller's transaction, with what it paid for; False when another
     run of the same task billed it already (its idempotency key is taken): the caller writes
-    nothing. The month's budget in Redis is charged once the transaction commits."""
+    nothing. The month's budget and the conversation's cost cap in Redis are charged once the
+    transaction commits."""
     try:
         with transaction.atomic():
             record.save()
     except IntegrityError:
         log.info("chat.background_already_billed", key=record.idempotency_key)
         return False
-    tokens = record.input_tokens + record.output_tokens
-    transaction.on_commit(lambda: charge_background(tenant_id=record.tenant_id, tokens=tokens))
+    spent = Spend(tokens=record.input_tokens + record.output_tokens, cost_usd=record.cost_usd)
+    transaction.on_commit(
+        lambda: charge_background(
+            tenant_id=record.tenant_id, conversation_id=record.conversation_id, spent=spent
+        )
+    )
     return True
 
 

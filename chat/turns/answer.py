@@ -112,9 +112,8 @@ async def _streamed(generation: Generation, job: Answering) -> Outcome:
             await _remember(turn, outcome)
     finally:
         # Before `done`: a client may send its next message the moment it reads `done`.
-        used = outcome.usage.input_tokens + outcome.usage.output_tokens if outcome else 0
         with tracer.start_as_current_span("chat.settle"):
-            await admission.finish(job.ticket, tokens_used=used)
+            await admission.finish(job.ticket, spent=outcome.spent if outcome else admission.NOTHING_SPENT)
     _observe(turn, outcome)
     # Before `done` (one Redis write): once a client has seen `done`, the cache holds it.
     await cache_fill(job.config, turn, job.probe, outcome)
@@ -152,7 +151,7 @@ async def _store(job: Answering, outcome: Outcome) -> None:
             await turn_recorder().record(job.turn, outcome)
             await _remember(job.turn, outcome)
     finally:
-        await admission.finish(job.ticket, tokens_used=0)
+        await admission.finish(job.ticket, spent=admission.NOTHING_SPENT)
     _observe(job.turn, outcome)
 
 

@@ -16,7 +16,7 @@ from chat.history.memory import Remembered
 from chat.history.pending import conversation_allocate, conversation_pending
 from chat.protocol import ErrorCode
 from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
-from chat.services import ConversationOverBudget, turn_begin
+from chat.services import turn_begin
 from chat.turns.stream import PreparedTurn
 from chatplatform import metrics
 from chatplatform.tracing import tracer
@@ -148,10 +148,4 @@ def turn_prepare(
             raise TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use") from None
         except FileNotFound:
             raise TurnRefused(ErrorCode.NOT_FOUND, "no such attachment (upload it first)") from None
-        except ConversationOverBudget as over:
-            raise TurnRefused(
-                ErrorCode.CONVERSATION_BUDGET_EXCEEDED,
-                f"This conversation has cost {over.spent:.4f} USD, its cap is {over.cap:.4f} USD; "
-                "start a new conversation.",
-            ) from None
     return config, begun

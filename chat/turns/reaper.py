@@ -76,7 +76,7 @@ async def reap(store: GenerationStore, key: GenKey) -> None:
     # or put it in the outbox, the database away: that whole answer is the one to keep.
     if not await _kept(key):
         await turn_recorder().record(turn, outcome)
-        await admission.finish_lost(data["ticket"], tokens_used=usage.input_tokens + usage.output_tokens)
+        await admission.finish_lost(data["ticket"], spent=outcome.spent)
     frames = [
         TYPING_OFF,
         done_frame(

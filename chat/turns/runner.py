@@ -20,6 +20,7 @@ from django.conf import settings
 from opentelemetry import trace
 
 from billing import admission
+from billing.pricing import price_for
 from chat.events import REFUSED, events
 from chat.gateway.caching import cache_lookup
 from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
@@ -36,10 +37,11 @@ from chat.turns.generations import Generation, TurnSink, generation_registry
 from chat.turns.prepare import ChatSession, TurnRefused, turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
-from chat.turns.stream import PreparedTurn, token_allowance
+from chat.turns.stream import PreparedTurn, answer_allowance
 from chatplatform import metrics
 from chatplatform.db import in_db_thread
 from chatplatform.tracing import tracer
+from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -142,7 +144,7 @@ async def _begin(
             )
             prompt_tokens = estimate_prompt_tokens(turn.request.messages)
             try:
-                ticket = await _admit(turn, config.limits, prompt_tokens)
+                ticket = await _admit(turn, config, provider, prompt_tokens)
             except admission.Refusal as refusal:
                 raise TurnRefused(
                     ErrorCode(refusal.code),
@@ -178,7 +180,7 @@ async def _begin(
             except BaseException:
                 # Until the generation owns them, the stream slot and the budget reservation are
                 # this turn's to give back, whatever stopped it (a refusal, a bug, a cancel).
-                await admission.finish(ticket, tokens_used=0)
+                await admission.finish(ticket, spent=admission.NOTHING_SPENT)
                 raise
             ended = False  # the generation ends the span with the answer
             return generation
@@ -326,17 +328,23 @@ async def _history(session: ChatSession) -> list[Remembered]:
     return history
 
 
-async def _admit(turn: PreparedTurn, limits: Any, prompt_tokens: int) -> admission.Ticket | None:
-    # Limits and budget are one atomic call to the store: one span.
+async def _admit(
+    turn: PreparedTurn, config: ChatConfig, provider: LLMProvider, prompt_tokens: int
+) -> admission.Ticket | None:
+    limits = config.limits
+    price = turn.price
+    if limits.conversation_cost_cap_usd is not None and config.fallback_model:
+        # The breaker may move the answer to the fallback model after this: hold the dearer price.
+        price = price.dearer(await in_db_thread(price_for)(provider.model_name(config.fallback_model)))
+    # Limits and budgets are one atomic call to the store: one span.
     with tracer.start_as_current_span("chat.limits_and_budget"):
         ticket = await admission.admit(
             tenant_id=turn.tenant_id,
             user_id=turn.user_id,
             limits=limits,
-            reserve_tokens=token_allowance(
-                prompt_tokens=prompt_tokens, max_tokens=turn.request.max_tokens, tool_rounds=turn.tool_rounds
-            ),
+            allowance=answer_allowance(turn=turn, prompt_tokens=prompt_tokens, price=price),
             user_budget=turn.user_budget,
+            conversation_id=turn.conversation_id,
         )
     if ticket is not None and ticket.budget_left is not None:
         metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from billing.admission import Spend
 from billing.pricing import Price
 from chat.gateway.llm import ChatRequest, LLMProvider, UpstreamError, Usage
 from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_prompt_tokens, estimate_tokens
@@ -66,6 +67,11 @@ class Outcome:
     cached: bool = False  # answered from the response cache
     # The tools the model called, in order: name, status, arguments, error, latency, result excerpt.
     tool_calls: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def spent(self) -> Spend:
+        """What the answer spent, as its budgets count it."""
+        return Spend(tokens=self.usage.input_tokens + self.usage.output_tokens, cost_usd=self.cost_usd)
 
 
 class TokenFrames:
@@ -145,6 +151,14 @@ def token_allowance(*, prompt_tokens: int, max_tokens: int, tool_rounds: int) ->
     most); an answer never goes past this (no overshoot of the budget)."""
     growth = TOOL_ROUND_TOKENS * tool_rounds * (tool_rounds + 1) // 2
     return (tool_rounds + 1) * (prompt_tokens + max_tokens) + growth
+
+
+def answer_allowance(*, turn: PreparedTurn, prompt_tokens: int, price: Price) -> Spend:
+    """What the answer to ``turn`` may spend, its reservation: ``token_allowance`` tokens, and
+    what they cost at ``price`` when each model call writes its ``max_tokens``."""
+    max_tokens, rounds = turn.request.max_tokens, turn.tool_rounds
+    tokens = token_allowance(prompt_tokens=prompt_tokens, max_tokens=max_tokens, tool_rounds=rounds)
+    return Spend(tokens=tokens, cost_usd=price.most(tokens=tokens, output_tokens=(rounds + 1) * max_tokens))
 
 
 @dataclass
