@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from alerts.models import Metric
 from billing.models import UsageRecord
-from chat.events import PII_REDACTED, REFUSED
+from chat.events import PII_REDACTED, REFUSED, hour_start
 from chat.models import Conversation, FinishReason, Message, Role, TenantEventCount
 from tenants.stats import percentile
 
@@ -23,14 +23,10 @@ class Figure:
     samples: int
 
 
-def _hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def _events(tenant_id: int, start: datetime, end: datetime) -> dict[str, int]:
     """Counted events in the hours that overlap [start, end) (hour buckets)."""
     counts: dict[str, int] = {}
-    rows = TenantEventCount.objects.for_tenant(tenant_id).filter(hour__gte=_hour(start), hour__lt=end)
+    rows = TenantEventCount.objects.for_tenant(tenant_id).filter(hour__gte=hour_start(start), hour__lt=end)
     for name, count in rows.values_list("name", "count"):
         counts[name] = counts.get(name, 0) + count
     return counts

@@ -279,9 +279,7 @@ def _over_budget(admission: Admission, claim: BudgetClaim, whose: _Whose, limits
             retry_after=retry_after,
             limit="user",
         )
-    others = (
-        f" ({admission.reserved:,} more are held by answers in progress)" if admission.reserved else ""
-    )
+    others = f" ({admission.reserved:,} more are held by answers in progress)" if admission.reserved else ""
     return Refusal(
         "BUDGET_EXCEEDED",
         f"This workspace has used {admission.used:,} of its {claim.budget:,} tokens "

@@ -35,6 +35,11 @@ _UPSERT = (
 )
 
 
+def hour_start(moment: datetime) -> datetime:
+    """The hour (UTC) ``moment`` falls in: what events and hourly figures are counted by."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 class EventCounts:
     def __init__(self) -> None:
         self._counts: Counter[tuple[int, datetime, str]] = Counter()
@@ -47,7 +52,7 @@ class EventCounts:
     def add(self, tenant_id: int, name: str, n: int = 1) -> None:
         if n <= 0:
             return
-        hour = timezone.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hour = hour_start(timezone.now())
         with self._lock:
             self._counts[(tenant_id, hour, name)] += n
 

@@ -104,14 +104,9 @@ class Message(TenantOwnedModel):
         return f"{self.role}: {self.content[:40]}"
 
 
-class DailyTenantStats(TenantOwnedModel):
-    """One tenant's day (UTC), in total (``variant`` empty) and per experiment variant; written
-    by ``chat.analytics`` (Celery beat), read by the analytics API and the tenant console."""
+class TenantStatsFigures(TenantOwnedModel):
+    """The figures of one tenant's period (a day, an hour), written by ``chat.analytics``."""
 
-    day = models.DateField()
-    variant = models.ForeignKey(
-        "tenants.Variant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
     conversations = models.PositiveIntegerField(default=0)
     answers = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
@@ -134,13 +129,27 @@ class DailyTenantStats(TenantOwnedModel):
     errors = models.PositiveIntegerField(default=0)
     refused = models.PositiveIntegerField(default=0)
     refused_by_code = models.JSONField(default=dict)
-    # Users with a message that day, and in the seven days up to it (the tenant's total row only).
+    # Users with a message in the period (the tenant's total row only).
     active_users = models.PositiveIntegerField(default=0)
-    weekly_active_users = models.PositiveIntegerField(default=0)
     # Safety: messages refused for a blocked topic, PII items redacted.
     blocked_topics = models.PositiveIntegerField(default=0)
     pii_redactions = models.PositiveIntegerField(default=0)
     computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        abstract = True
+
+
+class DailyTenantStats(TenantStatsFigures):
+    """One tenant's day (UTC), in total (``variant`` empty) and per experiment variant; read by
+    the analytics API, the tenant console and the experiments' results."""
+
+    day = models.DateField()
+    variant = models.ForeignKey(
+        "tenants.Variant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # Users with a message in the seven days up to this one (the tenant's total row only).
+    weekly_active_users = models.PositiveIntegerField(default=0)
 
     class Meta(TenantOwnedModel.Meta):
         ordering = ["day"]
@@ -152,6 +161,17 @@ class DailyTenantStats(TenantOwnedModel):
                 name="stats_unique_day_total",
             ),
         ]
+
+
+class HourlyTenantStats(TenantStatsFigures):
+    """One tenant's hour (UTC), in total: what a day hides (a slow or failing hour), kept for
+    ``chat.analytics.HOURLY_KEEP_DAYS``."""
+
+    hour = models.DateTimeField()
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["hour"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "hour"], name="stats_unique_hour")]
 
 
 class ChatFile(TenantOwnedModel):

@@ -62,9 +62,9 @@ def purge_expired_history() -> int:
 
 @shared_task(**_RETRIED)
 def compute_daily_stats() -> int:
-    """Beat: recompute the days that can still change, for every active tenant."""
-    today = analytics.today_utc()
+    """Beat: recompute the days and hours that can still change, for every active tenant."""
+    now = timezone.now()
     written = 0
     for tenant_id in Tenant.objects.filter(active=True).values_list("pk", flat=True):
-        written += analytics.tenant_stats_refresh(tenant_id=tenant_id, today=today)
+        written += analytics.tenant_stats_refresh(tenant_id=tenant_id, now=now)
     return written

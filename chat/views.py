@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from alerts.evaluation import tenant_alerts_evaluate
-from chat.analytics import stats_rows, tenant_stats_refresh, today_utc
+from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
+from chat.events import hour_start
 from chatplatform.csp import allow_images_from
 from tenants.experiment_results import experiment_results
 from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment
@@ -65,13 +66,18 @@ def console(request: HttpRequest) -> HttpResponse:
     if current.role not in READER_ROLES:
         raise PermissionDenied
     tenant_id = current.tenant_id
-    end = today_utc()
+    now = timezone.now()
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # The embedded default has no beat: the figures are computed, and the alert rules
         # evaluated, when the console opens.
-        tenant_stats_refresh(tenant_id=tenant_id, today=end)
-        tenant_alerts_evaluate(tenant_id=tenant_id, now=timezone.now())
+        tenant_stats_refresh(tenant_id=tenant_id, now=now)
+        tenant_alerts_evaluate(tenant_id=tenant_id, now=now)
+    end = today_utc()
     days = stats_rows(tenant_id=tenant_id, start=end - timedelta(days=29), end=end)
+    this_hour = hour_start(now)  # the last 48 hours, this one included
+    hours = hourly_rows(
+        tenant_id=tenant_id, start=this_hour - timedelta(hours=47), end=this_hour + timedelta(hours=1)
+    )
     running = Experiment.objects.for_tenant(tenant_id).filter(active=True).order_by("created_at")
     experiments = [experiment_results(tenant_id=tenant_id, experiment_id=e.pk) for e in running]
     return render(
@@ -81,6 +87,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "tenant": current.tenant,
             "several": count > 1,
             "days": days,
+            "hours": hours,
             "experiments": experiments,
             "computed_on_open": settings.CELERY_TASK_ALWAYS_EAGER,
             "manages_knowledge": current.role in MANAGER_ROLES,

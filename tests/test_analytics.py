@@ -6,11 +6,12 @@ from decimal import Decimal
 
 from channels.db import database_sync_to_async
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import UsageRecord
-from chat.analytics import day_stats, days_due, today_utc
-from chat.events import events
-from chat.models import Conversation, DailyTenantStats, Message
+from chat.analytics import HOURLY_KEEP_DAYS, day_stats, days_due, hour_stats, hours_due, today_utc
+from chat.events import events, hour_start
+from chat.models import Conversation, DailyTenantStats, HourlyTenantStats, Message
 from chat.tasks import compute_daily_stats
 from tenants.models import Experiment, Membership, Variant
 from tenants.models import Role as MemberRole
@@ -145,7 +146,46 @@ async def test_the_operator_figures_errors_refusals_safety_and_active_users(
     assert day["blocked_topics"] == 1 and day["pii_redactions"] == 1
     assert day["active_users"] == 2 and day["weekly_active_users"] == 2
     assert day["latency_p99_ms"] is not None and day["cost_per_conversation_usd"] is not None
+    # The same in the hour's row (the hourly figures have no weekly users).
+    now = timezone.now()
+    await database_sync_to_async(hour_stats)(tenant_id=world.acme.pk, hour=hour_start(now))
+    hourly = (await database_sync_to_async(client.get)("/api/v1/analytics/?granularity=hour")).json()
+    assert hourly["granularity"] == "hour"
+    [hour] = hourly["hours"]
+    assert hour["hour"] == hour_start(now).isoformat().replace("+00:00", "Z")
+    assert {k: v for k, v in hour.items() if k != "hour"} == {
+        k: v for k, v in day.items() if k not in {"day", "weekly_active_users"}
+    }
     # Another tenant's figures hold none of these.
     await database_sync_to_async(day_stats)(tenant_id=world.globex.pk, day=today_utc())
     other = await DailyTenantStats.objects.for_tenant(world.globex.pk).aget(day=today_utc(), variant=None)
     assert (other.refused, other.pii_redactions, other.active_users, other.errors) == (0, 0, 0, 0)
+
+
+def test_hours_are_computed_backfilled_kept_two_weeks_and_served_by_hour(world: World) -> None:
+    seed_day(world)
+    compute_daily_stats.apply().get()
+    now = timezone.now()
+    rows = HourlyTenantStats.objects.for_tenant(world.acme.pk)
+    # A first run backfills 48 hours and this one; later runs recompute this hour and the last.
+    assert rows.count() == 49
+    assert rows.get(hour=hour_start(now)).conversations == 3
+    assert hours_due(tenant_id=world.acme.pk, now=now) == [
+        hour_start(now) - timedelta(hours=1),
+        hour_start(now),
+    ]
+    old = hour_start(now) - timedelta(days=HOURLY_KEEP_DAYS, hours=1)
+    HourlyTenantStats.objects.create(tenant=world.acme, hour=old, conversations=9)
+    compute_daily_stats.apply().get()
+    assert not rows.filter(hour=old).exists()  # past the two weeks: dropped
+    client = client_for(world.token(world.alice, world.acme))
+    today = today_utc()
+    hours = client.get(f"/api/v1/analytics/?granularity=hour&from={today}&to={today}").json()["hours"]
+    assert sum(h["conversations"] for h in hours) == 3 and len(hours) == hour_start(now).hour + 1
+    assert client.get("/api/v1/analytics/?granularity=minute").status_code == 400
+    too_long = client.get(f"/api/v1/analytics/?granularity=hour&from={today - timedelta(days=20)}")
+    assert too_long.status_code == 400 and "to" in too_long.json()["errors"]
+    # Another tenant's hours are its own.
+    globex = client_for(world.token(world.carol, world.globex))
+    assert globex.get("/api/v1/analytics/?granularity=hour").status_code == 403
+    assert HourlyTenantStats.objects.for_tenant(world.globex.pk).filter(conversations=3).count() == 0

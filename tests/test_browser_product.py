@@ -175,6 +175,14 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
         wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
         csat = page.evaluate("window.consoleCharts[5].data.datasets[0].data.filter(v => v !== null)")
         assert csat == [5]
+        # Per hour: the same answers in this hour's point, one point per hour.
+        page.click("[data-period=hours]")
+        expect(page.locator("#period-text")).to_have_text("One point per hour")
+        wait_until(page, "window.consoleCharts.length === 11 && consoleCharts[0].data.labels.length > 1")
+        labels = page.evaluate("window.consoleCharts[0].data.labels")
+        assert all(label.endswith("h") for label in labels), labels
+        answers = page.evaluate("window.consoleCharts[0].data.datasets[1].data")
+        assert sum(answers) == 3, answers  # the first answer, its regeneration, the cancelled one
 
 
 def test_a_member_sees_no_cost_and_the_page_works_in_the_dark_and_on_a_phone(

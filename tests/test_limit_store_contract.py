@@ -54,9 +54,7 @@ async def test_refusals_consume_nothing_and_the_refusing_limit_is_named(store: L
     tenant = RateLimit("tenant_per_minute", f"{prefix}:rate:tenant:60", 5, 60)
     assert await admit_n(store, [user, tenant], prefix, 2) == [True, True]
     for _ in range(20):  # the user's limit refuses: the tenant's window must not move
-        assert (
-            await store.admit(limits=[user, tenant], lease=lease(prefix))
-        ).refused_by == "user_per_minute"
+        assert (await store.admit(limits=[user, tenant], lease=lease(prefix))).refused_by == "user_per_minute"
     assert await admit_n(store, [other_user, tenant], prefix, 4) == [True, True, True, False]
 
 
@@ -82,9 +80,7 @@ async def test_stream_slots_are_held_renewed_released_and_lapse(store: LimitStor
     await store.renew(lease=second)
     await asyncio.sleep(0.4)
     assert (await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))).admitted
-    assert not (
-        await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))
-    ).admitted
+    assert not (await store.admit(limits=[], lease=lease(prefix, max_streams=2, ttl_s=0.6))).admitted
 
 
 async def test_a_stream_refusal_consumes_no_rate(store: LimitStore) -> None:
@@ -92,9 +88,7 @@ async def test_a_stream_refusal_consumes_no_rate(store: LimitStore) -> None:
     limits = [RateLimit("tenant_per_minute", f"{prefix}:rate:60", 2, 60)]
     assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=1))).admitted
     for _ in range(5):
-        assert (
-            await store.admit(limits=limits, lease=lease(prefix, max_streams=1))
-        ).refused_by == "streams"
+        assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=1))).refused_by == "streams"
     assert (await store.admit(limits=limits, lease=lease(prefix, max_streams=5))).admitted
 
 
@@ -133,7 +127,9 @@ async def test_a_budget_refusal_takes_no_rate_and_no_slot(store: LimitStore) -> 
     await store.seed(keys=keys, used=100, ttl_s=3600)
     window = [RateLimit("tenant_per_minute", f"{prefix}:rate:60", 1, 60)]
     slot = lease(prefix, max_streams=1)
-    refused = await store.admit(limits=window, lease=slot, claims=[BudgetClaim("budget", keys, 1, budget=100, ttl_s=60)])
+    refused = await store.admit(
+        limits=window, lease=slot, claims=[BudgetClaim("budget", keys, 1, budget=100, ttl_s=60)]
+    )
     assert refused.refused_by == "budget"
     assert (await store.admit(limits=window, lease=lease(prefix, max_streams=1))).admitted
 
@@ -152,7 +148,11 @@ async def test_concurrent_reservations_never_overshoot(store: LimitStore) -> Non
     await store.seed(keys=keys, used=9_000, ttl_s=3600)
     results = await asyncio.gather(
         *(
-            store.admit(limits=[], lease=lease("t:x"), claims=[BudgetClaim("budget", keys, 300, budget=10_000, ttl_s=60)])
+            store.admit(
+                limits=[],
+                lease=lease("t:x"),
+                claims=[BudgetClaim("budget", keys, 300, budget=10_000, ttl_s=60)],
+            )
             for _ in range(50)
         )
     )
@@ -196,18 +196,14 @@ async def test_a_members_budget_is_held_with_the_tenants_all_or_nothing(store: L
         )
 
     tenant_claim, member_claim = both(60)
-    unseeded = await store.admit(
-        limits=window, lease=lease(prefix), claims=[tenant_claim, member_claim]
-    )
+    unseeded = await store.admit(limits=window, lease=lease(prefix), claims=[tenant_claim, member_claim])
     assert unseeded.needs_seed and unseeded.seed == member
     await store.seed(keys=member, used=10, ttl_s=3600)
     held = lease(prefix)
     first = await store.admit(limits=window, lease=held, claims=[tenant_claim, member_claim])
     assert (first.admitted, first.held) == (True, ((0, 60), (10, 60)))
     # The member's budget refuses: nothing is taken from the tenant's, no rate, no slot.
-    refused = await store.admit(
-        limits=window, lease=lease(prefix, max_streams=2), claims=both(40)
-    )
+    refused = await store.admit(limits=window, lease=lease(prefix, max_streams=2), claims=both(40))
     assert (refused.admitted, refused.refused_by, refused.used, refused.reserved) == (
         False,
         "user_budget",

@@ -8,7 +8,7 @@ from chat.tasks import compute_daily_stats
 
 
 class Command(BaseCommand):
-    help = "Recompute the daily analytics that can still change, for every active tenant."
+    help = "Recompute the daily and hourly analytics that can still change, for every active tenant."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.stdout.write(f"{compute_daily_stats.apply().get()} daily rows written")
+        self.stdout.write(f"{compute_daily_stats.apply().get()} daily and hourly rows written")
