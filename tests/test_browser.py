@@ -172,7 +172,7 @@ def test_the_console_shows_the_tenants_charts(
         text=True,
         timeout=120,
     )
-    assert "daily rows written" in computed.stdout
+    assert "daily and hourly rows written" in computed.stdout
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         sign_in(page, platform, "/chat/console/")

@@ -1,0 +1,246 @@
+"""How close the platform's hot path is to the framework's ceiling: the full path against a bare
+Channels consumer streaming the same frames, in the same run.
+
+    .venv/bin/python bench/ceiling.py                       # 100 clients, 3 interleaved rounds
+    .venv/bin/python bench/ceiling.py --clients 50 --seconds 10 --rounds 5
+
+The platform runs with the README's run command (PostgreSQL, Redis, a Celery worker and beat)
+next to the fake OpenAI server (its own process); every message takes the full path:
+authenticated socket, rate limits, stream slot and budget reservation, exact and semantic cache
+lookups, the upstream call through the openai SDK, frames mirrored to the generation store,
+the turn written to PostgreSQL, the settlement. Each message is a new question (no cache hits)
+of 5 to 20 tokens, streamed with no delay: what is measured is the platform, not the model.
+
+The reference (``bench/bare_consumer.py``) is Daphne on uvloop with one consumer that answers
+each message with the frames the platform sent for one 12-token answer, recorded at the start.
+
+Rounds alternate which side goes first, after a warm-up round on each. Reported (medians):
+messages per second, Daphne's CPU per message, and for the platform the whole deployment's CPU
+per message (Daphne, the Celery worker and beat, and the PostgreSQL and Redis servers, which
+other work on this machine also uses: stop it for clean figures), and the ratios. The client
+and the fake model run on the same machine: the figures are conservative for both sides.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import platform_and_fake_llm  # noqa: E402
+from bench.ws_bench import prepare  # noqa: E402
+from tests.live import LivePlatform, free_port  # noqa: E402
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _name(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+class CpuMeter:
+    """CPU seconds (user + system) a set of processes used since this meter was made; a
+    process's children that ended count too (the kernel adds them to their parent)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = self._read()
+
+    def _read(self) -> float:
+        total = 0
+        for pid in self.pids:
+            try:
+                fields = _stat(pid)
+            except OSError:
+                continue  # ended: its time is lost (its parent's children count holds it)
+            total += sum(int(f) for f in fields[11:15])
+        return total / _TICK
+
+    def used(self) -> float:
+        return self._read() - self.start
+
+
+def deployment_pids(platform: LivePlatform) -> list[int]:
+    """Daphne, the Celery worker and beat (the run command's process group), PostgreSQL's and
+    Redis's server processes."""
+    pids = []
+    for pid in _pids():
+        try:
+            if int(_stat(pid)[2]) == platform.process.pid or _name(pid) in {"postgres", "redis-server"}:
+                pids.append(pid)
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+async def open_socket(url: str, token: str) -> tuple[ClientConnection, dict[str, Any]]:
+    ws = await connect(
+        url,
+        subprotocols=["chat.v1", f"bearer.{token}"],  # type: ignore[list-item]
+        open_timeout=120,
+        ping_interval=None,
+        max_queue=None,
+    )
+    ready = json.loads(await ws.recv())
+    assert ready["type"] == "ready", ready
+    return ws, ready
+
+
+async def answer_frames(ws: ClientConnection, content: str) -> list[dict[str, Any]]:
+    await ws.send(json.dumps({"type": "message", "content": content, "client_id": str(uuid.uuid4())}))
+    frames = []
+    while True:
+        frame = json.loads(await ws.recv())
+        frames.append(frame)
+        if frame["type"] == "error":
+            raise RuntimeError(frame)
+        if frame["type"] == "done":
+            return frames
+
+
+async def record_frames(platform: LivePlatform, token: str, path: Path) -> None:
+    """What the bare consumer sends: the platform's ``ready`` and one 12-token answer's frames."""
+    ws, ready = await open_socket(f"{platform.ws_url}/ws/chat/", token)
+    frames = await answer_frames(ws, f"{uuid.uuid4().hex} [[tokens=12]] [[delay=0]]")
+    await ws.close()
+    path.write_text(json.dumps({"ready": ready, "answer": frames}))
+
+
+async def throughput(
+    url: str, tokens: list[str], clients: int, seconds: float, measured: list[list[int]]
+) -> dict[str, Any]:
+    """``clients`` sockets sending their next message as soon as an answer ends; ``measured``:
+    the server's process, then (optionally) the whole deployment's."""
+    sockets = []
+    for start in range(0, clients, 100):
+        batch = range(start, min(clients, start + 100))
+        sockets += [
+            ws for ws, _ in await asyncio.gather(*(open_socket(url, tokens[i % len(tokens)]) for i in batch))
+        ]
+    deadline = time.perf_counter() + seconds
+
+    async def client(ws: ClientConnection) -> int:
+        done = 0
+        while time.perf_counter() < deadline:
+            count = random.randint(5, 20)
+            await answer_frames(ws, f"Where is order {uuid.uuid4().hex[:8]}? [[tokens={count}]] [[delay=0]]")
+            done += 1
+        return done
+
+    meters = [CpuMeter(pids) for pids in measured]
+    started = time.perf_counter()
+    messages = sum(await asyncio.gather(*(client(ws) for ws in sockets)))
+    elapsed = time.perf_counter() - started
+    cpu = [meter.used() for meter in meters]
+    for ws in sockets:
+        await ws.close()
+    result = {
+        "messages": messages,
+        "messages_per_s": round(messages / elapsed, 1),
+        "server_cpu_ms_per_message": round(cpu[0] * 1000 / messages, 3),
+    }
+    if len(cpu) > 1:
+        result["deployment_cpu_ms_per_message"] = round(cpu[1] * 1000 / messages, 3)
+    return result
+
+
+def start_bare(frames: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_consumer", str(frames), "-b", "127.0.0.1", "-p", str(port),
+         "__main__:application"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"ws://127.0.0.1:{port}/ws/chat/"
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the bare consumer did not start")
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+async def main_async(args: argparse.Namespace, platform: LivePlatform) -> dict[str, Any]:
+    tokens = prepare(platform, args.users)
+    frames = Path(tempfile.mkdtemp(prefix="ceiling-")) / "frames.json"
+    await record_frames(platform, tokens[0], frames)
+    bare, bare_url = start_bare(frames)
+    try:
+        daphne = platform.server_pid()
+        sides = {
+            "platform": lambda: throughput(
+                f"{platform.ws_url}/ws/chat/", tokens, args.clients, args.seconds,
+                [[daphne], deployment_pids(platform)],
+            ),
+            "bare": lambda: throughput(bare_url, ["-"], args.clients, args.seconds, [[bare.pid]]),
+        }  # fmt: skip
+        print("-- warm-up (not counted)", file=sys.stderr, flush=True)
+        for run in sides.values():
+            await run()
+        runs: dict[str, list[dict[str, Any]]] = {"platform": [], "bare": []}
+        for round_ in range(args.rounds):
+            for side in ("platform", "bare") if round_ % 2 == 0 else ("bare", "platform"):
+                result = await sides[side]()
+                print(f"-- round {round_ + 1} {side}: {json.dumps(result)}", file=sys.stderr, flush=True)
+                runs[side].append(result)
+    finally:
+        bare.terminate()
+    full, reference = medians(runs["platform"]), medians(runs["bare"])
+    return {
+        "clients": args.clients,
+        "rounds": args.rounds,
+        "platform": full,
+        "bare_consumer": reference,
+        "messages_per_s_ratio": round(full["messages_per_s"] / reference["messages_per_s"], 3),
+        "daphne_cpu_per_message_ratio": round(
+            full["server_cpu_ms_per_message"] / reference["server_cpu_ms_per_message"], 2
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per round and side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--users", type=int, default=20, help="members the clients log in as")
+    args = parser.parse_args()
+    env = {"LOG_LEVEL": "WARNING", "CHAT_PING_INTERVAL_S": "300"}
+    with platform_and_fake_llm(prefix="ceiling-", extra_env=env) as (platform, _):
+        print(json.dumps(asyncio.run(main_async(args, platform)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
