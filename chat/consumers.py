@@ -3,7 +3,6 @@ parses frames and hands them on (turns to ``chat.turns.SinkTurns``, support fram
 services), and it is the ``TurnSink`` the turn runner emits to. Answers do not belong to the
 socket: closing it only detaches it."""
 
-import json
 from typing import Any
 
 import structlog
@@ -38,7 +37,7 @@ from chat.turns.prepare import ChatSession
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
 from chat.ws_auth import SUBPROTOCOL, ChatPrincipal
-from chatplatform import memory, metrics
+from chatplatform import memory, metrics, safe_json
 from chatplatform.db import DATABASE_DOWN
 from tenants.selectors import ChatConfig
 
@@ -93,7 +92,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Accepted only to say why it closes (a close code needs an open socket)."""
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        await self.send(text_data=json.dumps(frame))
+        await self.send(text_data=safe_json.dumps(frame))
         await self.close(code=close_code)
 
     async def _close(self, code: int) -> None:
@@ -219,4 +218,4 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.open:
-            await self.send(text_data=json.dumps(frame))
+            await self.send(text_data=safe_json.dumps(frame))

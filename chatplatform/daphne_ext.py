@@ -8,6 +8,7 @@ import asyncio
 from types import FrameType
 from typing import Any
 
+import autobahn.websocket.protocol as autobahn_protocol
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
@@ -18,6 +19,32 @@ from chat.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 from chatplatform import memory
 
 WS_CONNECT_TIMEOUT_S = 15
+
+
+class _Lazy:
+    """A log argument formatted only if the line is written. Autobahn formats the arguments of
+    its debug lines (coloured names through click) before the logger drops them: for every frame
+    sent, 3 % of the process's CPU under load (a py-spy profile of bench/ceiling.py)."""
+
+    __slots__ = ("_args", "_format", "_kwargs")
+
+    def __init__(self, format_: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._format, self._args, self._kwargs = format_, args, kwargs
+
+    def __str__(self) -> str:
+        return str(self._format(*self._args, **self._kwargs))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _lazy_debug_arguments() -> None:
+    for name in ("hltype", "hlval"):
+        eager = getattr(autobahn_protocol, name)
+        setattr(autobahn_protocol, name, lambda *args, _eager=eager, **kwargs: _Lazy(_eager, args, kwargs))
+
+
+_lazy_debug_arguments()
 
 
 class ChatWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]

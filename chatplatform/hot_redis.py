@@ -15,6 +15,7 @@ import weakref
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.commands.core import AsyncScript
 
 # The start of a Lua script that needs the time: Redis's own clock, in ms, so that instances
 # whose clocks differ never disagree about a window or a lease.
@@ -24,6 +25,7 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
+_scripts: "weakref.WeakKeyDictionary[aioredis.Redis, dict[str, AsyncScript]]" = weakref.WeakKeyDictionary()
 
 
 def hot_redis() -> aioredis.Redis:
@@ -40,3 +42,14 @@ def hot_redis() -> aioredis.Redis:
         client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client
+
+
+def hot_script(source: str) -> AsyncScript:
+    """A Lua script on the hot client, sent by its SHA (``EVALSHA``; the text only once per
+    connection that has not seen it), not in full with every call."""
+    client = hot_redis()
+    scripts = _scripts.setdefault(client, {})
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = client.register_script(source)
+    return script

@@ -12,6 +12,8 @@ anything else sees them.
 import json
 from typing import Any
 
+import orjson
+
 MAX_DEPTH = 32
 REPLACEMENT = "\ufffd"
 
@@ -84,3 +86,13 @@ def storable(text: str) -> str:
     if unstorable(text) is None:
         return text
     return "".join(REPLACEMENT if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of an outgoing frame: orjson (a tenth of ``json.dumps``'s CPU for a
+    frame), or, for text it refuses (a lone surrogate from a model), ``json.dumps``, which
+    escapes it."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))

@@ -18,7 +18,7 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chatplatform.hot_redis import hot_redis
+from chatplatform.hot_redis import hot_redis, hot_script
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -39,7 +39,13 @@ class WorkingMemory(Protocol):
 
     async def refill(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None: ...
 
-    async def append(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None: ...
+    async def append(
+        self, *, tenant_id: int, conversation_id: int, items: list[Remembered], first: bool = False
+    ) -> None:
+        """Add ``items`` to a list that exists (else the next read refills it whole from
+        PostgreSQL). ``first``: they are the conversation's first messages, so they are its
+        whole list: it is made when absent (a new conversation needs no refill)."""
+        ...
 
 
 def _encode(item: Remembered) -> str:
@@ -51,10 +57,10 @@ def _decode(raw: bytes | str) -> Remembered:
     return Remembered(id=item_id, role=role, content=content)
 
 
-# Append only to a list that exists (else the next read refills it whole from PostgreSQL).
+# ARGV: most kept, ttl_s, first (1/0), then the items.
 _APPEND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+if ARGV[3] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -86,15 +92,18 @@ class RedisWorkingMemory:
         except (RedisError, OSError) as exc:
             log.warning("memory.unavailable", error=str(exc))
 
-    async def append(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
+    async def append(
+        self, *, tenant_id: int, conversation_id: int, items: list[Remembered], first: bool = False
+    ) -> None:
         try:
-            await hot_redis().eval(
-                _APPEND,
-                1,
-                _key(tenant_id, conversation_id),
-                settings.CHAT_HISTORY_MESSAGES,
-                int(settings.CHAT_MEMORY_TTL_S),
-                *(_encode(i) for i in items),
+            await hot_script(_APPEND)(
+                keys=[_key(tenant_id, conversation_id)],
+                args=[
+                    settings.CHAT_HISTORY_MESSAGES,
+                    int(settings.CHAT_MEMORY_TTL_S),
+                    int(first),
+                    *(_encode(i) for i in items),
+                ],
             )
         except (RedisError, OSError) as exc:
             log.warning("memory.unavailable", error=str(exc))
@@ -122,19 +131,24 @@ class LocalWorkingMemory:
         if not items:
             self._lists.pop(key, None)
             return
+        self._put(key, items)
+
+    async def append(
+        self, *, tenant_id: int, conversation_id: int, items: list[Remembered], first: bool = False
+    ) -> None:
+        key = _key(tenant_id, conversation_id)
+        entry = self._lists.get(key)
+        if entry is not None or first:
+            self._put(key, (entry[1] if entry is not None else []) + items)
+
+    def _put(self, key: str, items: list[Remembered]) -> None:
         self._lists[key] = (
             time.monotonic() + settings.CHAT_MEMORY_TTL_S,
             items[-settings.CHAT_HISTORY_MESSAGES :],
         )
+        self._lists.move_to_end(key)
         while len(self._lists) > self._max:
             self._lists.popitem(last=False)
-
-    async def append(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
-        key = _key(tenant_id, conversation_id)
-        entry = self._lists.get(key)
-        if entry is not None:
-            kept = (entry[1] + items)[-settings.CHAT_HISTORY_MESSAGES :]
-            self._lists[key] = (time.monotonic() + settings.CHAT_MEMORY_TTL_S, kept)
 
 
 _local = LocalWorkingMemory()

@@ -164,6 +164,7 @@ async def _remember(turn: PreparedTurn, outcome: Outcome) -> None:
             Remembered(id=turn.user_message_id, role="user", content=turn.content),
             Remembered(id=turn.answer_message_id, role="assistant", content=outcome.text),
         ],
+        first=turn.message_count == 0,
     )
 
 

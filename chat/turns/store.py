@@ -17,10 +17,11 @@ module runs against both (``tests/test_generation_store_contract.py``).
 """
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from chatplatform import safe_json
 
 # The entry id of a stream before its first entry.
 START = "0-0"
@@ -120,7 +121,7 @@ class GenerationStore(Protocol):
 
 
 def encode_frame(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    return safe_json.dumps(frame)
 
 
 def claim_value(user_id: int, message_id: int | None) -> str:

@@ -9,6 +9,11 @@ OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0)
 OPENAI_READ_TIMEOUT = env_float("OPENAI_READ_TIMEOUT", 60.0)
 # Connection pools the requests are spread over (see chat.gateway.llm.openai_provider).
 OPENAI_CONNECTION_POOLS = env_int("OPENAI_CONNECTION_POOLS", 8)
+# The openai SDK's HTTP transport: "aiohttp" (its DefaultAioHttpClient: less CPU per streamed
+# chunk, bench/ws_bench.py --versus OPENAI_HTTP_CLIENT=httpx) or "httpx" (its default).
+OPENAI_HTTP_CLIENT = env_str("OPENAI_HTTP_CLIENT", "aiohttp")
+if OPENAI_HTTP_CLIENT not in {"aiohttp", "httpx"}:
+    raise ValueError(f"OPENAI_HTTP_CLIENT must be 'aiohttp' or 'httpx', not {OPENAI_HTTP_CLIENT!r}")
 # Seconds between the demo model's chunks (a realistic ~50 tokens/s by default).
 DEMO_MODEL_CHUNK_DELAY = env_float("DEMO_MODEL_CHUNK_DELAY", 0.02)
 

@@ -5,7 +5,7 @@ import weakref
 
 import httpx2
 from django.conf import settings
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient, DefaultAsyncHttpxClient
 
 from chat.gateway.llm.base import ChatRequest, LLMProvider, StreamChunk, ToolCallDelta, UpstreamError, Usage
 from chat.gateway.llm.demo_provider import DemoProvider
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 # An AsyncOpenAI client owns a connection pool bound to the event loop that opened it.
-_ProviderKey = tuple[str, str | None, int]
+_ProviderKey = tuple[str, str | None, int, str]
 _openai_providers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[_ProviderKey, OpenAIProvider]]"
 _openai_providers = weakref.WeakKeyDictionary()
 
@@ -32,16 +32,25 @@ def get_provider() -> LLMProvider:
     if not settings.OPENAI_API_KEY:
         return DemoProvider(chunk_delay=settings.DEMO_MODEL_CHUNK_DELAY)
     loop = asyncio.get_running_loop()
-    key = (settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, settings.OPENAI_CONNECTION_POOLS)
+    key = (
+        settings.OPENAI_API_KEY,
+        settings.OPENAI_BASE_URL,
+        settings.OPENAI_CONNECTION_POOLS,
+        settings.OPENAI_HTTP_CLIENT,
+    )
     cached = _openai_providers.get(loop)
     if cached is None or cached[0] != key:
         timeout = httpx2.Timeout(settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT)
+        transport = (
+            DefaultAioHttpClient if settings.OPENAI_HTTP_CLIENT == "aiohttp" else DefaultAsyncHttpxClient
+        )
         clients = [
             AsyncOpenAI(
                 api_key=settings.OPENAI_API_KEY,
                 base_url=settings.OPENAI_BASE_URL,
                 max_retries=settings.OPENAI_MAX_RETRIES,
                 timeout=timeout,
+                http_client=transport(timeout=timeout),
             )
             for _ in range(settings.OPENAI_CONNECTION_POOLS)
         ]

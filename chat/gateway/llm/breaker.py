@@ -19,7 +19,7 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chatplatform.hot_redis import hot_redis
+from chatplatform.hot_redis import hot_script
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -115,7 +115,9 @@ class RedisBreakerStore:
 
     async def acquire(self, scope: str, rules: BreakerSettings) -> Pass:
         try:
-            result = await hot_redis().eval(_ACQUIRE, 3, *_keys(scope)[:3], int(rules.probe_timeout_s * 1000))
+            result = await hot_script(_ACQUIRE)(
+                keys=_keys(scope)[:3], args=[int(rules.probe_timeout_s * 1000)]
+            )
         except (RedisError, OSError) as exc:
             log.warning("breaker.unavailable", error=str(exc))
             return Pass.CLOSED
@@ -124,17 +126,17 @@ class RedisBreakerStore:
     async def report(self, scope: str, rules: BreakerSettings, *, ok: bool | None, probe: bool) -> Pass:
         verdict = -1 if ok is None else int(ok)
         try:
-            result = await hot_redis().eval(
-                _REPORT,
-                6,
-                *_keys(scope),
-                verdict,
-                int(probe),
-                int(rules.cooldown_s * 1000),
-                int(rules.window_s * 1000),
-                rules.consecutive_failures,
-                rules.min_requests,
-                rules.error_rate,
+            result = await hot_script(_REPORT)(
+                keys=_keys(scope),
+                args=[
+                    verdict,
+                    int(probe),
+                    int(rules.cooldown_s * 1000),
+                    int(rules.window_s * 1000),
+                    rules.consecutive_failures,
+                    rules.min_requests,
+                    rules.error_rate,
+                ],
             )
         except (RedisError, OSError) as exc:
             log.warning("breaker.unavailable", error=str(exc))
