@@ -92,9 +92,9 @@ async def _from_cache(generation: Generation, job: Answering, text: str) -> Outc
     await generation.publish(
         response_frame(
             message_id=turn.answer_message_id, conversation_id=turn.conversation_id, content=text, cached=True
-        )
+        ),
+        _done(turn, outcome),
     )
-    await generation.publish(_done(turn, outcome))
     return outcome
 
 
@@ -117,8 +117,7 @@ async def _streamed(generation: Generation, job: Answering) -> Outcome:
     _observe(turn, outcome)
     # Before `done` (one Redis write): once a client has seen `done`, the cache holds it.
     await cache_fill(job.config, turn, job.probe, outcome)
-    await generation.publish(TYPING_OFF)
-    await generation.publish(_done(turn, outcome))
+    await generation.publish(TYPING_OFF, _done(turn, outcome))
     return outcome
 
 

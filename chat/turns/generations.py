@@ -131,21 +131,27 @@ class Generation:
             if self._orphan_watch is not None:
                 self._orphan_watch.cancel()
 
-    async def publish(self, frame: dict[str, Any]) -> None:
-        """Store the frame, then send it: a client never sees a frame that another instance
-        resuming (or reaping) this generation after a crash would not know of. Shielded: a
-        cancel of the caller (the upstream stream's task is cancelled at any await) lets the
-        frame go out whole, so that no socket misses a frame the store has, nor the reverse."""
-        await asyncio.shield(self._publish(frame))
+    async def publish(self, *frames: dict[str, Any]) -> None:
+        """Store the frames, then send them: a client never sees a frame that another instance
+        resuming (or reaping) this generation after a crash would not know of. Several frames
+        go to the store in one write. Shielded: a cancel of the caller (the upstream stream's
+        task is cancelled at any await) lets the frames go out whole, so that no socket misses
+        a frame the store has, nor the reverse."""
+        await asyncio.shield(self._publish(frames))
 
-    async def _publish(self, frame: dict[str, Any]) -> None:
+    async def _publish(self, frames: tuple[dict[str, Any], ...]) -> None:
+        mirror = self._registry.mirror
         async with self._lock:
-            await self._registry.mirror.write(self.key, frame)
-            self.frames.append(frame)
-            for sink in list(self._sinks):
-                await self._deliver(sink, frame)
-            if frame["type"] == "done":
-                self.answered.set()
+            if len(frames) == 1:
+                await mirror.write(self.key, frames[0])
+            else:  # written in the same turn of the event loop: one pipeline
+                await asyncio.gather(*(mirror.write(self.key, frame) for frame in frames))
+            for frame in frames:
+                self.frames.append(frame)
+                for sink in list(self._sinks):
+                    await self._deliver(sink, frame)
+                if frame["type"] == "done":
+                    self.answered.set()
 
     async def _deliver(self, sink: TurnSink, frame: dict[str, Any]) -> None:
         try:
