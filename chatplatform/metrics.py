@@ -2,18 +2,36 @@
 
 Label sets stay bounded: ``tenant`` is a tenant slug, ``model`` a configured model name,
 ``code`` one of the protocol's error codes.
+
+Several Daphne processes on one port (``DAPHNE_PROCESSES``) share their metrics through
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode): /metrics, whichever
+process answers, sums the counters and histograms of all of them; each gauge says how its
+processes' values combine (``multiprocess_mode``, ignored with one process).
 """
 
+import atexit
 import hmac
+import os
 
 import structlog
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
-WS_CONNECTIONS = Gauge("chat_ws_connections", "Open chat WebSocket connections", ["tenant"])
+WS_CONNECTIONS = Gauge(
+    "chat_ws_connections", "Open chat WebSocket connections", ["tenant"], multiprocess_mode="livesum"
+)
 MESSAGES = Counter(
     "chat_messages_total",
     "User messages answered (rate() gives messages/s)",
@@ -56,8 +74,14 @@ BUDGET_LEFT = Gauge(
     "chat_budget_tokens_left",
     "Tokens left in the tenant's monthly budget (net of reservations in flight), as of its last message",
     ["tenant"],
+    multiprocess_mode="mostrecent",
 )
-BUDGET = Gauge("chat_budget_tokens", "The tenant's monthly token budget, as of its last message", ["tenant"])
+BUDGET = Gauge(
+    "chat_budget_tokens",
+    "The tenant's monthly token budget, as of its last message",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
 CONVERSATIONS = Counter(
     "chat_conversations_total", "Conversations started (with their first message)", ["tenant"]
 )
@@ -83,6 +107,7 @@ BREAKER_STATE = Gauge(
     "chat_breaker_state",
     "Circuit breaker per model, as last seen here: 0 closed, 1 half-open, 2 open",
     ["model"],
+    multiprocess_mode="mostrecent",
 )
 CELERY_TASK_SECONDS = Histogram(
     "celery_task_seconds", "Celery task durations by final state", ["task", "state"], buckets=_LATENCY_BUCKETS
@@ -104,7 +129,21 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             return JsonResponse(
                 {"detail": "a valid bearer token is required", "code": "not_authenticated"}, status=401
             )
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    """Every process's metrics when several share the port, else this process's."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A process that stops takes its live gauges (open connections) with it.
+    atexit.register(multiprocess.mark_process_dead, os.getpid())
 
 
 def warn_if_unscrapable() -> None:

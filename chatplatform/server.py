@@ -8,10 +8,18 @@ the platform's overhead on time to first token at 100 concurrent streams (``benc
 
 Drain: plain Daphne stops at once on SIGTERM, cancelling every answer in flight; this server
 drains first (``chatplatform.daphne_ext``). Every ``daphne`` option works unchanged.
+
+Several processes on one port (``DAPHNE_REUSEPORT=1``, what ``scripts/run.sh`` sets for
+``DAPHNE_PROCESSES`` above 1): each process opens its own listening socket on ``-b``/``-p`` with
+``SO_REUSEPORT``, so the kernel spreads new connections over the processes, and hands it to
+Daphne (``--fd``). One event loop per core: the processes share nothing but Redis and
+PostgreSQL, as instances on several machines do.
 """
 
 import asyncio
 import os
+import socket
+import sys
 
 import uvloop
 
@@ -37,7 +45,30 @@ def _preload_embedding_model() -> None:
         embedder().start_loading()
 
 
+def _listen_reusing_port(argv: list[str]) -> list[str]:
+    """``argv`` with ``-b HOST -p PORT`` replaced by ``--fd`` of a socket listening there with
+    ``SO_REUSEPORT`` (kept open for Daphne)."""
+    host, port, rest = "127.0.0.1", 8000, []
+    args = iter(argv)
+    for arg in args:
+        if arg in ("-b", "--bind"):
+            host = next(args)
+        elif arg in ("-p", "--port"):
+            port = int(next(args))
+        else:
+            rest.append(arg)
+    # Daphne adopts the descriptor as an IPv4 socket ("fd:fileno=N").
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.listen(socket.SOMAXCONN)
+    return ["--fd", str(listener.detach()), *rest]  # the descriptor is Daphne's now
+
+
 def main() -> None:
+    if os.environ.get("DAPHNE_REUSEPORT") == "1":
+        sys.argv[1:] = _listen_reusing_port(sys.argv[1:])
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
     import django

@@ -35,7 +35,22 @@ daphne_env=(PYTHONMALLOC="${PYTHONMALLOC:-malloc}")
 if [[ -n "$JEMALLOC" && "${PYTHONMALLOC:-malloc}" == malloc ]]; then
   daphne_env+=(LD_PRELOAD="$JEMALLOC" MALLOC_CONF="${MALLOC_CONF:-background_thread:true}")
 fi
-env "${daphne_env[@]}" "$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" --proxy-headers \
-  chatplatform.asgi:application &
-children+=($!)
+# DAPHNE_PROCESSES: Daphne processes sharing the port (SO_REUSEPORT; one per core is the rule),
+# which needs Redis: the processes share nothing else. Their metrics are summed at /metrics
+# (prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR).
+PROCESSES=${DAPHNE_PROCESSES:-1}
+if (( PROCESSES > 1 )); then
+  if [[ -z "${REDIS_URL:-}" ]]; then
+    echo "DAPHNE_PROCESSES > 1 needs REDIS_URL (the processes share limits, answers and sockets through it)" >&2
+    exit 2
+  fi
+  export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$(mktemp -d -t chatplatform-metrics-XXXXXX)}
+  rm -rf "${PROMETHEUS_MULTIPROC_DIR:?}"/*
+  daphne_env+=(DAPHNE_REUSEPORT=1)
+fi
+for _ in $(seq "$PROCESSES"); do
+  env "${daphne_env[@]}" "$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" --proxy-headers \
+    chatplatform.asgi:application &
+  children+=($!)
+done
 wait -n

@@ -130,7 +130,15 @@ class LivePlatform:
             return cursor.fetchone() if cursor.description else None
 
     def server_pid(self) -> int:
-        """The Daphne process among the run command's children."""
+        """The Daphne process among the run command's children (the first, with several)."""
+        pids = self.server_pids()
+        if not pids:
+            raise RuntimeError("daphne process not found")
+        return pids[0]
+
+    def server_pids(self) -> list[int]:
+        """The Daphne processes serving the port (``DAPHNE_PROCESSES``)."""
+        pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -139,8 +147,8 @@ class LivePlatform:
             except OSError:
                 continue
             if b"chatplatform.server" in cmdline and str(self.port).encode() in cmdline:
-                return int(entry.name)
-        raise RuntimeError("daphne process not found")
+                pids.append(int(entry.name))
+        return sorted(pids)
 
     def stop(self, *, keep_database: bool = False) -> None:
         if self.process.poll() is None:

@@ -4,10 +4,12 @@ instances sharing one database and one Redis, as behind a load balancer."""
 import asyncio
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from tests.fake_openai import FakeOpenAI
-from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+from tests.live import LIVE_REDIS_URL, METRICS_TOKEN, ROOT, LivePlatform, start_platform
 from tests.live_ws import close_code, frames_until, open_chat, send
 
 pytestmark = pytest.mark.live
@@ -237,3 +239,59 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
         ]
     finally:
         second.stop()
+
+
+def _established_by_pid(port: int) -> dict[int, int]:
+    """Open TCP connections to ``port``, per process holding them (``ss``)."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    counts: dict[int, int] = {}
+    for pid in re.findall(r"pid=(\d+)", listing):
+        counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts
+
+
+def _metric(platform: LivePlatform, line_start: str) -> float:
+    request = urllib.request.Request(  # noqa: S310 (local)
+        f"{platform.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (local)
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+
+async def test_two_daphne_processes_share_the_port_the_sockets_and_the_metrics(
+    fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """DAPHNE_PROCESSES=2: two processes listen on one port (SO_REUSEPORT), the kernel spreads
+    the sockets over both, each answers, and /metrics (whichever process serves it) counts the
+    sockets and answers of both."""
+    platform = start_platform(
+        "production", tmp_path=tmp_path, llm_url=fake_openai_server.url, extra_env={"DAPHNE_PROCESSES": "2"}
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(platform.server_pids()) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        pids = platform.server_pids()
+        assert len(pids) == 2
+        slug, username, password = platform.new_tenant_with_member(tier="enterprise")
+        token = platform.token(username, password, slug)
+        sockets = []
+        while set(_established_by_pid(platform.port)) != set(pids) and time.monotonic() < deadline:
+            sockets.append((await open_chat(platform, token))[0])  # the second may still be starting
+        assert set(_established_by_pid(platform.port)) == set(pids), "every process holds sockets"
+        for ws in sockets:
+            await send(ws, f"{uuid.uuid4().hex} [[tokens=3]]")
+        for ws in sockets:
+            assert (await frames_until(ws, "done"))[-1]["finish_reason"] == "stop"
+        assert _metric(platform, "chat_ws_connections{") == len(sockets)
+        assert _metric(platform, "chat_messages_total{") == len(sockets)
+        for ws in sockets:
+            await ws.close()
+    finally:
+        platform.stop()
