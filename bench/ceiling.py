@@ -24,7 +24,6 @@ and the fake model run on the same machine: the figures are conservative for bot
 import argparse
 import asyncio
 import json
-import os
 import random
 import socket
 import statistics
@@ -41,55 +40,22 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import platform_and_fake_llm  # noqa: E402
+from bench.harness import CpuMeter, platform_and_fake_llm, proc_stat  # noqa: E402
 from bench.ws_bench import prepare  # noqa: E402
 from tests.live import LivePlatform, free_port  # noqa: E402
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _pids() -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-
-
-def _name(pid: int) -> str:
-    return Path(f"/proc/{pid}/comm").read_text().strip()
-
-
-class CpuMeter:
-    """CPU seconds (user + system) a set of processes used since this meter was made; a
-    process's children that ended count too (the kernel adds them to their parent)."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.start = self._read()
-
-    def _read(self) -> float:
-        total = 0
-        for pid in self.pids:
-            try:
-                fields = _stat(pid)
-            except OSError:
-                continue  # ended: its time is lost (its parent's children count holds it)
-            total += sum(int(f) for f in fields[11:15])
-        return total / _TICK
-
-    def used(self) -> float:
-        return self._read() - self.start
 
 
 def deployment_pids(platform: LivePlatform) -> list[int]:
     """Daphne, the Celery worker and beat (the run command's process group), PostgreSQL's and
     Redis's server processes."""
     pids = []
-    for pid in _pids():
+    for entry in Path("/proc").iterdir():
         try:
-            if int(_stat(pid)[2]) == platform.process.pid or _name(pid) in {"postgres", "redis-server"}:
-                pids.append(pid)
+            if not entry.name.isdigit():
+                continue
+            in_group = int(proc_stat(int(entry.name))[2]) == platform.process.pid
+            if in_group or (entry / "comm").read_text().strip() in {"postgres", "redis-server"}:
+                pids.append(int(entry.name))
         except (OSError, ValueError):
             continue
     return pids
@@ -132,7 +98,7 @@ async def throughput(
     url: str, tokens: list[str], clients: int, seconds: float, measured: list[list[int]]
 ) -> dict[str, Any]:
     """``clients`` sockets sending their next message as soon as an answer ends; ``measured``:
-    the server's process, then (optionally) the whole deployment's."""
+    the server's processes, then (optionally) the whole deployment's."""
     sockets = []
     for start in range(0, clients, 100):
         batch = range(start, min(clients, start + 100))
@@ -196,11 +162,11 @@ async def main_async(args: argparse.Namespace, platform: LivePlatform) -> dict[s
     await record_frames(platform, tokens[0], frames)
     bare, bare_url = start_bare(frames)
     try:
-        daphne = platform.server_pid()
+        daphne = platform.server_pids()
         sides = {
             "platform": lambda: throughput(
                 f"{platform.ws_url}/ws/chat/", tokens, args.clients, args.seconds,
-                [[daphne], deployment_pids(platform)],
+                [daphne, deployment_pids(platform)],
             ),
             "bare": lambda: throughput(bare_url, ["-"], args.clients, args.seconds, [[bare.pid]]),
         }  # fmt: skip
@@ -236,8 +202,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per round and side")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--users", type=int, default=20, help="members the clients log in as")
+    parser.add_argument("--processes", type=int, default=1, help="Daphne processes (DAPHNE_PROCESSES)")
     args = parser.parse_args()
-    env = {"LOG_LEVEL": "WARNING", "CHAT_PING_INTERVAL_S": "300"}
+    env = {"LOG_LEVEL": "WARNING", "CHAT_PING_INTERVAL_S": "300", "DAPHNE_PROCESSES": str(args.processes)}
     with platform_and_fake_llm(prefix="ceiling-", extra_env=env) as (platform, _):
         print(json.dumps(asyncio.run(main_async(args, platform)), indent=2))
 

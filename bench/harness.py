@@ -3,6 +3,7 @@ Redis) next to the fake OpenAI server in a process of its own, so that the clien
 and the fake model do not share a GIL."""
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,35 @@ def platform_and_fake_llm(
         if platform is not None:
             platform.stop()
         fake.terminate()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+class CpuMeter:
+    """CPU seconds (user + system) a set of processes used since this meter was made; a
+    process's children that ended count too (the kernel adds them to their parent)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = self._read()
+
+    def _read(self) -> float:
+        total = 0
+        for pid in self.pids:
+            try:
+                fields = proc_stat(pid)
+            except OSError:
+                continue  # ended: its time is lost (its parent's children count holds it)
+            total += sum(int(f) for f in fields[11:15])
+        return total / _TICK
+
+    def used(self) -> float:
+        return self._read() - self.start
 
 
 def fake_calls(fake_url: str) -> list[dict[str, Any]]:

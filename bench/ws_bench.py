@@ -9,7 +9,8 @@ Scenarios (figures go in the closing note; targets for one Daphne process on 2 c
   throughput  messages per second through the full path with C concurrent clients (>= 500/s)
   ttft        platform overhead on time to first token with S streams in flight at all times:
               first token frame at the client minus the fake server's first token byte,
-              p50/p99 (<= 5 ms p50)
+              p50/p99 (<= 5 ms p50); and the work before the stream: message sent -> the
+              upstream request at the fake server, p50/p99
   cancel      cancel sent -> upstream connection closed, as seen by the fake server, p50/p99
               (<= 50 ms p99)
 
@@ -46,7 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import fake_calls, platform_and_fake_llm  # noqa: E402
+from bench.harness import CpuMeter, fake_calls, platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from tests.live import LivePlatform, start_platform  # noqa: E402
 
@@ -66,21 +67,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-class CpuMeter:
-    """CPU seconds (user + system) a process used since this meter was made."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.start = self._read()
-
-    def _read(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def used(self) -> float:
-        return self._read() - self.start
 
 
 async def open_socket(target: Target, index: int) -> ClientConnection:
@@ -153,7 +139,7 @@ async def scenario_idle(target: Target, connections: int, hold: float) -> dict[s
         # Held open with heartbeats: the server pings each socket every CHAT_PING_INTERVAL_S.
         pings = [0]
         readers = [asyncio.create_task(answer_heartbeats(ws, pings)) for ws in sockets]
-        cpu = CpuMeter(pid)
+        cpu = CpuMeter(target.platform.server_pids())
         client_cpu = time.process_time()
         await asyncio.sleep(hold)
         server_cpu_s = cpu.used()
@@ -191,7 +177,7 @@ async def scenario_throughput(target: Target, clients: int, seconds: float) -> d
             done += 1
         return done
 
-    cpu = CpuMeter(target.platform.server_pid())
+    cpu = CpuMeter(target.platform.server_pids())
     started = time.perf_counter()
     counts = await asyncio.gather(*(client(ws) for ws in sockets))
     elapsed = time.perf_counter() - started
@@ -214,27 +200,33 @@ async def scenario_ttft(target: Target, streams: int, seconds: float) -> dict[st
     staggered over the first second: about ``streams`` answers are streaming at any moment."""
     sockets = await open_many(target, streams)
     arrivals: dict[str, float] = {}
+    sent_at: dict[str, float] = {}
     deadline = time.perf_counter() + seconds
 
     async def client(index: int, ws: ClientConnection) -> None:
         await asyncio.sleep(index / streams)
         while time.perf_counter() < deadline:
             marker = uuid.uuid4().hex
+            sent_at[marker] = time.monotonic()
             await send(ws, f"{marker} [[tokens=40]] [[delay=0.02]]")
             await until(ws, "token")
             arrivals[marker] = time.monotonic()
             await until(ws, "done")
 
-    cpu = CpuMeter(target.platform.server_pid())
+    cpu = CpuMeter(target.platform.server_pids())
     await asyncio.gather(*(client(i, ws) for i, ws in enumerate(sockets)))
     cpu_seconds = cpu.used()
     for ws in sockets:
         await ws.close()
     calls = {c["last_user_message"].split()[0]: c for c in fake_calls(target.fake_url)}
     overheads = [(arrivals[m] - calls[m]["first_token_at"]) * 1000 for m in arrivals]
+    # Message sent -> the upstream request arrives at the fake model: the work before the stream.
+    prestream = [(calls[m]["started_at"] - sent_at[m]) * 1000 for m in arrivals]
     return {
         "concurrent_streams": streams,
         "samples": len(overheads),
+        "prestream_p50_ms": round(percentile(prestream, 50), 2),
+        "prestream_p99_ms": round(percentile(prestream, 99), 2),
         "overhead_p50_ms": round(percentile(overheads, 50), 2),
         "overhead_p99_ms": round(percentile(overheads, 99), 2),
         "overhead_mean_ms": round(statistics.fmean(overheads), 2),
