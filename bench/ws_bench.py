@@ -219,12 +219,14 @@ async def scenario_ttft(target: Target, streams: int, seconds: float) -> dict[st
     for ws in sockets:
         await ws.close()
     calls = {c["last_user_message"].split()[0]: c for c in fake_calls(target.fake_url)}
-    overheads = [(arrivals[m] - calls[m]["first_token_at"]) * 1000 for m in arrivals]
+    matched = [m for m in arrivals if m in calls]
+    overheads = [(arrivals[m] - calls[m]["first_token_at"]) * 1000 for m in matched]
     # Message sent -> the upstream request arrives at the fake model: the work before the stream.
-    prestream = [(calls[m]["started_at"] - sent_at[m]) * 1000 for m in arrivals]
+    prestream = [(calls[m]["started_at"] - sent_at[m]) * 1000 for m in matched]
     return {
         "concurrent_streams": streams,
         "samples": len(overheads),
+        "unmatched": len(arrivals) - len(matched),
         "prestream_p50_ms": round(percentile(prestream, 50), 2),
         "prestream_p99_ms": round(percentile(prestream, 99), 2),
         "overhead_p50_ms": round(percentile(overheads, 50), 2),
