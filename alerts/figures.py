@@ -12,6 +12,7 @@ from alerts.models import Metric
 from billing.models import UsageRecord
 from chat.events import PII_REDACTED, REFUSED, hour_start
 from chat.models import Conversation, FinishReason, Message, Role, TenantEventCount
+from chat.selectors import active_users
 from tenants.stats import percentile
 
 BASELINE_DAYS = 7  # the safety spike compares the window with the same window on these days
@@ -78,22 +79,12 @@ def window_figures(*, tenant_id: int, now: datetime, window: timedelta) -> dict[
     }
 
 
-def _active_users(tenant_id: int, start: datetime, end: datetime) -> int:
-    return (
-        Message.objects.for_tenant(tenant_id)
-        .filter(role=Role.USER, created_at__gte=start, created_at__lt=end)
-        .values("conversation__user_id")
-        .distinct()
-        .count()
-    )
-
-
 def _active_users_drop(tenant_id: int, now: datetime, window: timedelta) -> Figure:
     """How far the window's active users fell from the same window a week before (0.2: -20 %);
     the sample is last week's count."""
     week = timedelta(days=7)
-    before = _active_users(tenant_id, now - week - window, now - week)
-    current = _active_users(tenant_id, now - window, now)
+    before = active_users(tenant_id, now - week - window, now - week)
+    current = active_users(tenant_id, now - window, now)
     return Figure(1 - current / before if before else None, before)
 
 

@@ -35,13 +35,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import CpuMeter, platform_and_fake_llm, proc_stat  # noqa: E402
-from bench.ws_bench import prepare  # noqa: E402
+from bench.ws_bench import open_chat_url, prepare  # noqa: E402
 from tests.live import LivePlatform, free_port  # noqa: E402
 
 
@@ -61,19 +61,6 @@ def deployment_pids(platform: LivePlatform) -> list[int]:
     return pids
 
 
-async def open_socket(url: str, token: str) -> tuple[ClientConnection, dict[str, Any]]:
-    ws = await connect(
-        url,
-        subprotocols=["chat.v1", f"bearer.{token}"],  # type: ignore[list-item]
-        open_timeout=120,
-        ping_interval=None,
-        max_queue=None,
-    )
-    ready = json.loads(await ws.recv())
-    assert ready["type"] == "ready", ready
-    return ws, ready
-
-
 async def answer_frames(ws: ClientConnection, content: str) -> list[dict[str, Any]]:
     await ws.send(json.dumps({"type": "message", "content": content, "client_id": str(uuid.uuid4())}))
     frames = []
@@ -88,7 +75,7 @@ async def answer_frames(ws: ClientConnection, content: str) -> list[dict[str, An
 
 async def record_frames(platform: LivePlatform, token: str, path: Path) -> None:
     """What the bare consumer sends: the platform's ``ready`` and one 12-token answer's frames."""
-    ws, ready = await open_socket(f"{platform.ws_url}/ws/chat/", token)
+    ws, ready = await open_chat_url(f"{platform.ws_url}/ws/chat/", token)
     frames = await answer_frames(ws, f"{uuid.uuid4().hex} [[tokens=12]] [[delay=0]]")
     await ws.close()
     path.write_text(json.dumps({"ready": ready, "answer": frames}))
@@ -103,7 +90,8 @@ async def throughput(
     for start in range(0, clients, 100):
         batch = range(start, min(clients, start + 100))
         sockets += [
-            ws for ws, _ in await asyncio.gather(*(open_socket(url, tokens[i % len(tokens)]) for i in batch))
+            ws
+            for ws, _ in await asyncio.gather(*(open_chat_url(url, tokens[i % len(tokens)]) for i in batch))
         ]
     deadline = time.perf_counter() + seconds
 

@@ -75,8 +75,13 @@ async def open_socket(target: Target, index: int) -> ClientConnection:
 
 async def open_chat_socket(platform: LivePlatform, token: str) -> ClientConnection:
     """A chat socket past its ``ready`` frame, as the benchmarks' clients open them."""
+    return (await open_chat_url(f"{platform.ws_url}/ws/chat/", token))[0]
+
+
+async def open_chat_url(url: str, token: str) -> tuple[ClientConnection, dict[str, Any]]:
+    """A chat socket at ``url`` and its ``ready`` frame."""
     ws = await connect(
-        f"{platform.ws_url}/ws/chat/",
+        url,
         subprotocols=["chat.v1", f"bearer.{token}"],  # type: ignore[list-item]
         open_timeout=120,
         ping_interval=None,
@@ -84,7 +89,7 @@ async def open_chat_socket(platform: LivePlatform, token: str) -> ClientConnecti
     )
     ready = json.loads(await ws.recv())
     assert ready["type"] == "ready", ready
-    return ws
+    return ws, ready
 
 
 async def open_many(target: Target, count: int, batch: int = 200) -> list[ClientConnection]:

@@ -27,6 +27,7 @@ from chat.models import (
     Role,
     TenantEventCount,
 )
+from chat.selectors import active_users
 from tenants.stats import percentile
 
 BACKFILL_DAYS = 30
@@ -129,7 +130,7 @@ def _tenant_only_figures(tenant_id: int, start: datetime, end: datetime) -> dict
         counts[name] += count
     refused_by_code = {name[len(REFUSED) :]: n for name, n in counts.items() if name.startswith(REFUSED)}
     return {
-        "active_users": _active_users(tenant_id, start, end),
+        "active_users": active_users(tenant_id, start, end),
         "refused": sum(refused_by_code.values()),
         "refused_by_code": refused_by_code,
         "blocked_topics": refused_by_code.get("BLOCKED_TOPIC", 0),
@@ -137,23 +138,12 @@ def _tenant_only_figures(tenant_id: int, start: datetime, end: datetime) -> dict
     }
 
 
-def _active_users(tenant_id: int, start: datetime, end: datetime) -> int:
-    """Users with a message in [start, end)."""
-    return (
-        Message.objects.for_tenant(tenant_id)
-        .filter(role=Role.USER, created_at__gte=start, created_at__lt=end)
-        .values("conversation__user_id")
-        .distinct()
-        .count()
-    )
-
-
 def day_stats(*, tenant_id: int, day: date) -> int:
     """Recompute one day of one tenant; returns how many rows it wrote."""
     start = day_start(day)
     end = start + timedelta(days=1)
     figures = _figures(tenant_id, start, end, by_variant=True)
-    figures[None]["weekly_active_users"] = _active_users(tenant_id, start - timedelta(days=6), end)
+    figures[None]["weekly_active_users"] = active_users(tenant_id, start - timedelta(days=6), end)
     rows = [
         DailyTenantStats(tenant_id=tenant_id, day=day, variant_id=variant_id, **fields)
         for variant_id, fields in figures.items()

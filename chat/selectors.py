@@ -9,13 +9,14 @@ all of it building the query, against ~60 µs in plain SQL (``bench/ws_bench.py`
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
 
 from chat.history.memory import Remembered
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, Role
 
 _MESSAGE = Message._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
@@ -138,3 +139,14 @@ def answer_for_client_id(*, tenant_id: int, user_id: int, client_id: uuid.UUID) 
 def answer_exists(*, tenant_id: int, message_id: int) -> bool:
     """Whether the answer ``message_id`` is stored (its turn was recorded)."""
     return Message.objects.for_tenant(tenant_id).filter(pk=message_id).exists()
+
+
+def active_users(tenant_id: int, start: datetime, end: datetime) -> int:
+    """The tenant's users with a message in [start, end)."""
+    return (
+        Message.objects.for_tenant(tenant_id)
+        .filter(role=Role.USER, created_at__gte=start, created_at__lt=end)
+        .values("conversation__user_id")
+        .distinct()
+        .count()
+    )
