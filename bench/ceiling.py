@@ -17,7 +17,7 @@ each message with the frames the platform sent for one 12-token answer, recorded
 Rounds alternate which side goes first, after a warm-up round on each. Reported (medians):
 messages per second, Daphne's CPU per message, and for the platform the whole deployment's CPU
 per message (Daphne, the Celery worker and beat, and the PostgreSQL and Redis servers, which
-other work on this machine also uses: stop it for clean figures), and the ratios. The client
+other work on this machine also uses: stop it for clean figures), each part's, and the ratios. The client
 and the fake model run on the same machine: the figures are conservative for both sides.
 """
 
@@ -45,20 +45,23 @@ from bench.ws_bench import open_chat_url, prepare  # noqa: E402
 from tests.live import LivePlatform, free_port  # noqa: E402
 
 
-def deployment_pids(platform: LivePlatform) -> list[int]:
-    """Daphne, the Celery worker and beat (the run command's process group), PostgreSQL's and
-    Redis's server processes."""
-    pids = []
+def deployment_groups(platform: LivePlatform) -> dict[str, list[int]]:
+    """The rest of the deployment by part: the run command's other processes (Celery's worker
+    and beat), PostgreSQL's and Redis's server processes."""
+    groups: dict[str, list[int]] = {"celery": [], "postgres": [], "redis": []}
+    daphne = set(platform.server_pids())
     for entry in Path("/proc").iterdir():
         try:
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) in daphne:
                 continue
-            in_group = int(proc_stat(int(entry.name))[2]) == platform.process.pid
-            if in_group or (entry / "comm").read_text().strip() in {"postgres", "redis-server"}:
-                pids.append(int(entry.name))
+            name = (entry / "comm").read_text().strip()
+            if int(proc_stat(int(entry.name))[2]) == platform.process.pid:
+                groups["celery"].append(int(entry.name))
+            elif name in {"postgres", "redis-server"}:
+                groups["postgres" if name == "postgres" else "redis"].append(int(entry.name))
         except (OSError, ValueError):
             continue
-    return pids
+    return groups
 
 
 async def answer_frames(ws: ClientConnection, content: str) -> list[dict[str, Any]]:
@@ -82,10 +85,15 @@ async def record_frames(platform: LivePlatform, token: str, path: Path) -> None:
 
 
 async def throughput(
-    url: str, tokens: list[str], clients: int, seconds: float, measured: list[list[int]]
+    url: str,
+    tokens: list[str],
+    clients: int,
+    seconds: float,
+    server: list[int],
+    rest: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """``clients`` sockets sending their next message as soon as an answer ends; ``measured``:
-    the server's processes, then (optionally) the whole deployment's."""
+    """``clients`` sockets sending their next message as soon as an answer ends. CPU per message
+    of the ``server`` processes, and of each part of the ``rest`` of the deployment."""
     sockets = []
     for start in range(0, clients, 100):
         batch = range(start, min(clients, start + 100))
@@ -103,20 +111,17 @@ async def throughput(
             done += 1
         return done
 
-    meters = [CpuMeter(pids) for pids in measured]
+    meters = {"server": CpuMeter(server), **{part: CpuMeter(pids) for part, pids in (rest or {}).items()}}
     started = time.perf_counter()
     messages = sum(await asyncio.gather(*(client(ws) for ws in sockets)))
     elapsed = time.perf_counter() - started
-    cpu = [meter.used() for meter in meters]
+    cpu_ms = {part: meter.used() * 1000 / messages for part, meter in meters.items()}
     for ws in sockets:
         await ws.close()
-    result = {
-        "messages": messages,
-        "messages_per_s": round(messages / elapsed, 1),
-        "server_cpu_ms_per_message": round(cpu[0] * 1000 / messages, 3),
-    }
-    if len(cpu) > 1:
-        result["deployment_cpu_ms_per_message"] = round(cpu[1] * 1000 / messages, 3)
+    result: dict[str, Any] = {"messages": messages, "messages_per_s": round(messages / elapsed, 1)}
+    result.update({f"{part}_cpu_ms_per_message": round(ms, 3) for part, ms in cpu_ms.items()})
+    if rest:
+        result["deployment_cpu_ms_per_message"] = round(sum(cpu_ms.values()), 3)
     return result
 
 
@@ -154,9 +159,9 @@ async def main_async(args: argparse.Namespace, platform: LivePlatform) -> dict[s
         sides = {
             "platform": lambda: throughput(
                 f"{platform.ws_url}/ws/chat/", tokens, args.clients, args.seconds,
-                [daphne, deployment_pids(platform)],
+                daphne, deployment_groups(platform),
             ),
-            "bare": lambda: throughput(bare_url, ["-"], args.clients, args.seconds, [[bare.pid]]),
+            "bare": lambda: throughput(bare_url, ["-"], args.clients, args.seconds, [bare.pid]),
         }  # fmt: skip
         print("-- warm-up (not counted)", file=sys.stderr, flush=True)
         for run in sides.values():
