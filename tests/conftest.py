@@ -23,6 +23,7 @@ from billing.models import ModelPrice
 from billing.pricing import forget_prices
 from billing.seeds import seed_model_prices
 from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+from chat.history.background_queue import background_sent
 from tenants.models import Membership, Role, Tenant, Tier
 from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
@@ -114,12 +115,16 @@ def fake_llm(fake_openai_server: FakeOpenAI, settings: Any) -> FakeOpenAI:
 
 
 @pytest.fixture
-def seeded(transactional_db: None) -> None:
-    """Transactional tests flush the tables after each test, seed data included: re-seed."""
+def seeded(transactional_db: None) -> Iterator[None]:
+    """Transactional tests flush the tables after each test, seed data included: re-seed. The
+    titles and summaries a test's answers queued (run in a database thread here) end before
+    the flush, which their writes would otherwise deadlock."""
     seed_tiers(Tier)
     seed_model_prices(ModelPrice)
     forget_prices()
     forget_chat_configs()
+    yield
+    assert background_sent(timeout=60), "background work still running after 60 s"
 
 
 @dataclass

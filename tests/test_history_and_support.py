@@ -144,6 +144,12 @@ async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_requ
         "What should I do? [[tokens=3]]",
     ]
     await communicator.disconnect()
+
+    # Six messages: a second summary is due; the worker writes it before the test's data goes.
+    def summarized_again() -> bool:
+        return Conversation.all_tenants.get(pk=conversation_id).summary_message_count == 4
+
+    assert await sync_to_async(wait_for)(summarized_again), "the worker wrote no second summary"
     purposes = UsageRecord.objects.for_tenant(world.acme.pk).filter(conversation_id=conversation_id)
     billed = {record.purpose async for record in purposes}
     assert billed == {"answer", "summary", "title"}
@@ -173,6 +179,9 @@ async def test_resolve_and_escalate_frames_and_a_request_in_words(world: World, 
     conversation = await Conversation.objects.for_tenant(world.acme.pk).aget(pk=conversation_id)
     assert conversation.resolved and conversation.escalated
     assert conversation.escalation_reason.startswith("asked in the chat: This is useless")
+    # Its title is written (and billed) before the test's data goes (by this module's worker, when
+    # one runs: a late write would deadlock with the flush).
+    assert await sync_to_async(wait_for)(lambda: Conversation.all_tenants.get(pk=conversation_id).title)
 
 
 async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_redacts(

@@ -15,7 +15,7 @@ from knowledge.extract import Section, Unreadable, content_type_of, sections_of
 from knowledge.models import Document
 from knowledge.retrieval import forget_indexes
 from tenants.models import Membership, Role, Tier
-from tests.conftest import World, client_for, make_user
+from tests.conftest import World, chat_calls_with, client_for, make_user
 from tests.fake_openai import FakeOpenAI
 from tests.worker import CeleryWorker, wait_for
 from tests.ws import ask, open_chat
@@ -131,7 +131,7 @@ def ready(client: Any, document_id: int) -> dict[str, Any]:
 
 
 def system_prompt_of(fake: FakeOpenAI, marker: str) -> str:
-    calls = [c for c in fake.calls if marker in c.messages[-1]["content"]]
+    calls = chat_calls_with(fake, marker)  # not the title the question also gets
     assert len(calls) == 1
     return str(calls[0].messages[0]["content"])
 

@@ -18,6 +18,7 @@ import pytest
 import redis
 from websockets.asyncio.client import connect
 
+from tests.conftest import chat_calls_with
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, METRICS_TOKEN, ROOT, LivePlatform, start_platform
 from tests.live_ws import close_code, frames_until, open_chat, send
@@ -144,7 +145,7 @@ async def test_two_instances_share_conversations_and_user_pushes(
         assert same == conversation_id
         await send(ws, f"second {marker} [[tokens=3]]")
         await frames_until(ws, "done")
-        (call,) = [c for c in fake_openai_server.calls if f"second {marker}" in c.messages[-1]["content"]]
+        (call,) = chat_calls_with(fake_openai_server, f"second {marker}")
         assert [m["role"] for m in call.messages] == ["system", "user", "assistant", "user"]
         assert call.messages[1]["content"] == f"first {marker} [[tokens=3]]"
         assert call.messages[2]["content"] == "tok0 tok1 tok2 "

@@ -22,7 +22,7 @@ from billing.admission import Spend, charge_background
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from chat.files import files_delete
-from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider
+from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider, provider_close
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 from chat.models import ChatFile, Conversation, Message
 from chatplatform.safe_json import storable
@@ -83,7 +83,10 @@ def _ask_cheap_model(
             temperature=0.2,
             end_user=f"t{tenant.pk}-c{conversation.pk}",
         )
-        text, usage = await _complete(provider, request)
+        try:
+            text, usage = await _complete(provider, request)
+        finally:
+            await provider_close()
         return model, text, usage
 
     model, text, usage = asyncio.run(run())

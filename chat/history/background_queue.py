@@ -1,6 +1,7 @@
 """Which background work a finished turn makes due, and queueing it without delaying anyone."""
 
 import asyncio
+import threading
 
 import structlog
 
@@ -10,6 +11,9 @@ from chatplatform.db import in_db_thread
 log = structlog.stdlib.get_logger(__name__)
 
 _queued: set["asyncio.Future[None]"] = set()  # kept referenced until done
+# Sends in flight, counted across threads and event loops (``background_sent``).
+_in_flight = 0
+_settled = threading.Condition()
 
 
 def background_work_due(
@@ -29,12 +33,21 @@ def background_work_due(
 def enqueue_background_work(due: list[str], *, tenant_id: int, conversation_id: int) -> None:
     """Send the tasks from a worker thread: Celery's send is blocking I/O, and in the embedded
     default (eager) the task itself runs there."""
+    global _in_flight
     tasks = {"title": title_conversation, "summary": summarize_conversation}
 
     def send() -> None:
-        for name in due:
-            tasks[name].delay(tenant_id, conversation_id)
+        global _in_flight
+        try:
+            for name in due:
+                tasks[name].delay(tenant_id, conversation_id)
+        finally:
+            with _settled:
+                _in_flight -= 1
+                _settled.notify_all()
 
+    with _settled:
+        _in_flight += 1
     future = asyncio.ensure_future(in_db_thread(send)())
     _queued.add(future)
     future.add_done_callback(_sent)
@@ -44,3 +57,11 @@ def _sent(future: "asyncio.Future[None]") -> None:
     _queued.discard(future)
     if not future.cancelled() and future.exception() is not None:
         log.error("chat.background_enqueue_failed", error=repr(future.exception()))
+
+
+def background_sent(timeout: float) -> bool:
+    """Wait until every queued send has finished (in the embedded default the task itself runs
+    there): True unless ``timeout`` passed first. Tests wait on it before their database is
+    flushed."""
+    with _settled:
+        return _settled.wait_for(lambda: _in_flight == 0, timeout)

@@ -22,6 +22,7 @@ __all__ = [
     "UpstreamError",
     "Usage",
     "get_provider",
+    "provider_close",
 ]
 
 # An AsyncOpenAI client owns a connection pool bound to the event loop that opened it.
@@ -68,3 +69,11 @@ def get_provider() -> LLMProvider:
         cached = (key, OpenAIProvider(clients))
         _openai_providers[loop] = cached
     return cached[1]
+
+
+async def provider_close() -> None:
+    """Close this event loop's clients to the LLM endpoint, for a loop that ends (a Celery
+    task's): their connections would otherwise stay open until garbage collection."""
+    cached = _openai_providers.pop(asyncio.get_running_loop(), None)
+    if cached is not None:
+        await cached[1].aclose()

@@ -37,7 +37,12 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, clients: list[AsyncOpenAI]) -> None:
+        self._all = clients
         self._clients = itertools.cycle(clients)
+
+    async def aclose(self) -> None:
+        """Close the clients' connections (their event loop is ending)."""
+        await asyncio.gather(*(client.close() for client in self._all))
 
     def model_name(self, requested: str) -> str:
         return requested
