@@ -1,10 +1,10 @@
 """Reads about conversations, always inside the caller's tenant.
 
-The reads that run before every single message (``conversation_state``, the replay check of
-``answer_for_client_id``, and ``recent_messages`` when the working memory misses) are written
-in plain SQL (portable: PostgreSQL and SQLite),
-each with its explicit ``tenant_id`` condition. Through the ORM each cost ~500 µs of CPU, almost
-all of it building the query, against ~60 µs in plain SQL (``bench/ws_bench.py``).
+The reads that run before every single message (``turn_opening``, and ``recent_messages`` when
+the working memory misses) are written in plain SQL (portable: PostgreSQL and SQLite), each with
+its explicit ``tenant_id`` condition. Through the ORM each cost ~500 µs of CPU, almost all of it
+building the query, against ~60 µs in plain SQL (``bench/ws_bench.py``); ``turn_opening`` makes
+what were five round trips one.
 """
 
 import uuid
@@ -15,8 +15,10 @@ from typing import Any
 
 from django.db import connection
 
+from chat.history.ids import allocate_message_ids, message_ids_sql
 from chat.history.memory import Remembered
 from chat.models import Conversation, Message, Role
+from tenants.selectors import ChatAccess, chat_access_sql
 
 _MESSAGE = Message._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
@@ -111,13 +113,74 @@ class ClientIdTaken(Exception):
 
 def answer_for_client_id(*, tenant_id: int, user_id: int, client_id: uuid.UUID) -> StoredAnswer | None:
     """The stored answer to the user message sent with ``client_id``, if it was answered."""
-    client_id_param = Message._meta.get_field("client_id").get_db_prep_value(client_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_CLIENT_ID_SQL, [tenant_id, client_id_param])
+        cursor.execute(_CLIENT_ID_SQL, [tenant_id, _client_id_param(client_id)])
         found = cursor.fetchone()
-    if found is None:
+    return _stored_answer(tenant_id, user_id, client_id, found)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOpening:
+    """What a turn reads before its context is built, in one round trip (``turn_opening``)."""
+
+    access: ChatAccess
+    knowledge_version: int
+    state: ConversationState | None  # None: the conversation's row is not written yet
+    answered: StoredAnswer | None  # the client_id's message was answered before
+    message_ids: tuple[int, int]  # the user message's and the answer's, allocated
+
+
+def turn_opening(
+    *, tenant_id: int, user_id: int, conversation_id: int, client_id: uuid.UUID
+) -> TurnOpening | None:
+    """The caller's rights (None: no longer a member, see ``chat_access``), the conversation's
+    state, the answer already stored for ``client_id`` (``ClientIdTaken`` if another user's
+    message has it) and two message ids: one statement instead of five."""
+    ids_sql = message_ids_sql(2)
+    sql = (
+        "SELECT a.role, a.budget, a.knowledge_version, s.summary, s.summary_upto_id, "  # noqa: S608
+        "s.summary_message_count, s.message_count, q.id, q.user_id"
+        f"{', ' + ids_sql if ids_sql else ''} FROM ({chat_access_sql()}) a "
+        f"LEFT JOIN ({_STATE_SQL}) s ON TRUE LEFT JOIN ({_CLIENT_ID_SQL}) q ON TRUE"
+    )
+    params = [tenant_id, user_id, tenant_id, conversation_id, tenant_id, _client_id_param(client_id)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         return None
-    question_id, owner_id = found
+    role, budget, knowledge_version, summary, upto_id, summary_count, message_count = row[:7]
+    state = None
+    if message_count is not None:
+        state = ConversationState(
+            summary=summary,
+            summary_upto_id=upto_id,
+            summary_message_count=summary_count,
+            message_count=message_count,
+        )
+    question = (row[7], row[8]) if row[7] is not None else None
+    # Both ids come from one sequence: the user message's is the lower (history orders by id).
+    first, second = sorted(row[9:11]) if ids_sql else allocate_message_ids(2)
+    return TurnOpening(
+        access=ChatAccess(role=role, monthly_token_budget=budget),
+        knowledge_version=knowledge_version,
+        state=state,
+        answered=_stored_answer(tenant_id, user_id, client_id, question),
+        message_ids=(first, second),
+    )
+
+
+def _client_id_param(client_id: uuid.UUID) -> Any:
+    return Message._meta.get_field("client_id").get_db_prep_value(client_id, connection)
+
+
+def _stored_answer(
+    tenant_id: int, user_id: int, client_id: uuid.UUID, question: tuple[int, int] | None
+) -> StoredAnswer | None:
+    """The answer to the message ``question`` (its id and its conversation's owner), if any."""
+    if question is None:
+        return None
+    question_id, owner_id = question
     if owner_id != user_id:
         raise ClientIdTaken(client_id)
     answer = Message.objects.for_tenant(tenant_id).get(reply_to_id=question_id)

@@ -18,18 +18,11 @@ from chat.gateway.llm import ChatRequest
 from chat.gateway.llm.tokens import IMAGE_TOKENS
 from chat.gateway.moderation import scrubbed
 from chat.history.context import build_context
-from chat.history.ids import allocate_message_ids
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_materialize, conversation_pending_forget
 from chat.models import Conversation, Message, Role
 from chat.push import push_event_sync
-from chat.selectors import (
-    ConversationNotFound,
-    ConversationState,
-    StoredAnswer,
-    answer_for_client_id,
-    conversation_state,
-)
+from chat.selectors import ConversationState, StoredAnswer, TurnOpening
 from chat.turns.stream import Outcome, PreparedTurn
 from chatplatform import metrics
 from knowledge.retrieval import knowledge_block, turn_passages
@@ -47,23 +40,22 @@ def turn_begin(
     client_id: uuid.UUID,
     answering_model: str,
     history: list[Remembered],
+    opening: TurnOpening,
     route: str = "",
     variant_id: int | None = None,
     files: tuple[int, ...] = (),
-    user_budget: int | None = None,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
-    ``history`` is the conversation's recent messages (``chat.history.memory``).
+    ``history`` is the conversation's recent messages (``chat.history.memory``), ``opening``
+    what ``turn_opening`` read.
 
     A ``client_id`` that was already answered returns the stored answer instead (a replay
     after a reconnect must not call the LLM twice).
     """
-    stored = answer_for_client_id(tenant_id=config.tenant_id, user_id=user_id, client_id=client_id)
-    if stored is not None:
-        return stored
-    try:
-        state = conversation_state(tenant_id=config.tenant_id, conversation_id=conversation_id)
-    except ConversationNotFound:  # its first message: the row is written now (chat.history.pending)
+    if opening.answered is not None:
+        return opening.answered
+    state = opening.state
+    if state is None:  # its first message: the row is written now (chat.history.pending)
         metrics.CONVERSATIONS.labels(config.tenant_slug).inc()
         conversation_materialize(
             tenant_id=config.tenant_id,
@@ -84,7 +76,10 @@ def turn_begin(
         block = files_block(attached, context_tokens=price.context_tokens, images_given=bool(images))
         question = f"{content}\n\n{scrubbed(pii_filter=config.pii_filter, text=block)}"
     passages = turn_passages(
-        tenant_id=config.tenant_id, question=content, context_tokens=price.context_tokens
+        tenant_id=config.tenant_id,
+        question=content,
+        context_tokens=price.context_tokens,
+        version=opening.knowledge_version,
     )
     context = build_context(
         system_prompt=config.system_prompt,
@@ -101,7 +96,7 @@ def turn_begin(
             *messages[:-1],
             {"role": "user", "content": [{"type": "text", "text": question}, *images]},
         ]
-    user_message_id, answer_message_id = allocate_message_ids(2)
+    user_message_id, answer_message_id = opening.message_ids
     return PreparedTurn(
         tenant_id=config.tenant_id,
         tenant_slug=config.tenant_slug,
@@ -128,7 +123,7 @@ def turn_begin(
         sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
         tool_rounds=config.max_tool_rounds if config.tools else 0,
         files=tuple(f.id for f in attached),
-        user_budget=user_budget,
+        user_budget=opening.access.monthly_token_budget,
     )
 
 

@@ -1,11 +1,31 @@
-"""What the long-lived background loops (lease renewers, reapers, the outbox) share."""
+"""What the long-lived background loops (lease renewers, reapers, the outbox) share, and work
+started ahead of need."""
 
 import asyncio
 import weakref
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_ahead: set[asyncio.Task[Any]] = set()  # referenced until done (the loop holds tasks weakly)
+
+
+def ahead(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Start ``work`` now so that its round trip overlaps the caller's, for a result the caller
+    may then not need (a refused message): awaited, it gives the result or raises; left alone,
+    it runs to its end and its error is dropped. Not cancelled: a cancel landing inside redis-py
+    breaks the pooled connection."""
+    task = asyncio.ensure_future(work)
+    _ahead.add(task)
+    task.add_done_callback(_settled)
+    return task
+
+
+def _settled(task: asyncio.Task[Any]) -> None:
+    _ahead.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned task's error is not logged as never retrieved
 
 
 async def sleep(seconds: float) -> None:

@@ -175,11 +175,15 @@ def knowledge_version(tenant_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def retrieve(*, tenant_id: int, question: str, budget_tokens: int, k: int) -> list[Passage]:
+def retrieve(
+    *, tenant_id: int, question: str, budget_tokens: int, k: int, version: int | None = None
+) -> list[Passage]:
     """At most ``k`` passages of the tenant's ready documents for ``question``, best first, that
     fit in ``budget_tokens`` together. Found by meaning when the local embedding model is loaded
-    (it loads in the background at start; until then, and without it, by words only)."""
-    version = knowledge_version(tenant_id)
+    (it loads in the background at start; until then, and without it, by words only).
+    ``version``: the tenant's ``knowledge_version`` if the caller has read it already."""
+    if version is None:
+        version = knowledge_version(tenant_id)
     if version == 0:  # never had a document: nothing to load, no question to embed
         return []
     index = _indexes.get(tenant_id, version)
@@ -224,10 +228,12 @@ def knowledge_block(passages: list[Passage]) -> str:
     return f"{_INSTRUCTIONS}\n\n{numbered}"
 
 
-def turn_passages(*, tenant_id: int, question: str, context_tokens: int) -> list[Passage]:
+def turn_passages(*, tenant_id: int, question: str, context_tokens: int, version: int) -> list[Passage]:
     """The passages a turn's context gets: a quarter of the model's context at most."""
     budget = min(KNOWLEDGE_MAX_TOKENS, int(context_tokens * KNOWLEDGE_SHARE))
-    return retrieve(tenant_id=tenant_id, question=question, budget_tokens=budget, k=PASSAGES_PER_TURN)
+    return retrieve(
+        tenant_id=tenant_id, question=question, budget_tokens=budget, k=PASSAGES_PER_TURN, version=version
+    )
 
 
 def forget_indexes() -> None:

@@ -189,9 +189,13 @@ def memberships_of_user(*, user_id: int) -> list[Membership]:
 
 
 @functools.cache
-def _role_sql() -> str:
+def chat_access_sql() -> str:
+    """The member's role, budget and tenant's knowledge version, one row while membership,
+    tenant and user are all active (params: tenant id, user id); ``chat.selectors.turn_opening``
+    embeds it."""
     return (
-        "SELECT m.role, COALESCE(m.monthly_token_budget, t.member_monthly_token_budget) "  # noqa: S608 (table names from the models)
+        "SELECT m.role, COALESCE(m.monthly_token_budget, t.member_monthly_token_budget) AS budget, "  # noqa: S608 (table names from the models)
+        "t.knowledge_version "
         f"FROM {Membership._meta.db_table} m "
         f"JOIN {Tenant._meta.db_table} t ON t.id = m.tenant_id "
         f"JOIN {get_user_model()._meta.db_table} u ON u.id = m.user_id "
@@ -211,6 +215,6 @@ def chat_access(*, tenant_id: int, user_id: int) -> ChatAccess | None:
     active; else None. Checked on every chat message (one indexed query in plain SQL): rights
     revoked while a socket is open stop it even if the push that closes it is missed."""
     with connection.cursor() as cursor:
-        cursor.execute(_role_sql(), [tenant_id, user_id])
+        cursor.execute(chat_access_sql(), [tenant_id, user_id])
         row = cursor.fetchone()
     return ChatAccess(role=row[0], monthly_token_budget=row[1]) if row is not None else None

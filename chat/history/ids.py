@@ -22,6 +22,14 @@ def allocate_message_ids(count: int) -> list[int]:
     return _allocate(Message, count)
 
 
+def message_ids_sql(count: int) -> str | None:
+    """Select-list expressions that allocate ``count`` message ids inside another query (one
+    round trip fewer) on PostgreSQL; None on SQLite, where ``allocate_message_ids`` does it."""
+    if connection.vendor != "postgresql":
+        return None
+    return ", ".join([f"nextval(pg_get_serial_sequence('{Message._meta.db_table}', 'id'))"] * count)
+
+
 def allocate_conversation_id() -> int:
     return _allocate(Conversation, 1)[0]
 

@@ -124,9 +124,11 @@ async def _streamed(generation: Generation, job: Answering) -> Outcome:
 async def _stream(generation: Generation, job: Answering) -> Outcome:
     turn = job.turn
     log.info("chat.turn", model=turn.request.model, message_id=turn.answer_message_id)
-    await generation.publish(TYPING_ON)
     if generation.cancel_requested:
+        await generation.publish(TYPING_ON)
         return cancelled_before_start(turn, started_at=job.started_at)
+    # Its store write overlaps the upstream request; the stream's frames come after it.
+    typing = generation.publish(TYPING_ON)
     frames = TokenFrames(
         generation.publish,
         message_id=turn.answer_message_id,
@@ -141,6 +143,7 @@ async def _stream(generation: Generation, job: Answering) -> Outcome:
             tools=turn_toolbox(turn, job.config),
         )
     )
+    await typing
     return await generation.streaming
 
 

@@ -131,13 +131,15 @@ class Generation:
             if self._orphan_watch is not None:
                 self._orphan_watch.cancel()
 
-    async def publish(self, *frames: dict[str, Any]) -> None:
+    def publish(self, *frames: dict[str, Any]) -> "asyncio.Future[None]":
         """Store the frames, then send them: a client never sees a frame that another instance
         resuming (or reaping) this generation after a crash would not know of. Several frames
-        go to the store in one write. Shielded: a cancel of the caller (the upstream stream's
-        task is cancelled at any await) lets the frames go out whole, so that no socket misses
-        a frame the store has, nor the reverse."""
-        await asyncio.shield(self._publish(frames))
+        go to the store in one write. Frames go out in the order of the calls (each call's task
+        is created, and takes its place in the lock's queue, at once), so a caller may publish
+        and go on before awaiting. Shielded: a cancel of the caller (the upstream stream's task
+        is cancelled at any await) lets the frames go out whole, so that no socket misses a
+        frame the store has, nor the reverse."""
+        return asyncio.shield(self._publish(frames))
 
     async def _publish(self, frames: tuple[dict[str, Any], ...]) -> None:
         mirror = self._registry.mirror

@@ -15,14 +15,20 @@ from chat.gateway.moderation import BlockedTopic, moderate
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_allocate, conversation_pending
 from chat.protocol import ErrorCode
-from chat.selectors import ClientIdTaken, ConversationNotFound, StoredAnswer, conversation_for_user
+from chat.selectors import (
+    ClientIdTaken,
+    ConversationNotFound,
+    StoredAnswer,
+    conversation_for_user,
+    turn_opening,
+)
 from chat.services import turn_begin
 from chat.turns.stream import PreparedTurn
 from chatplatform import metrics
 from chatplatform.tracing import tracer
 from tenants.experiments import Overrides, active_experiment, assign
 from tenants.models import Variant
-from tenants.selectors import ChatConfig, chat_access, chat_config_get
+from tenants.selectors import ChatConfig, chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -104,8 +110,16 @@ def turn_prepare(
     files: tuple[int, ...] = (),
 ) -> tuple[ChatConfig, StoredAnswer | PreparedTurn]:
     """Routing comes before limits: the budget reservation needs the routed request."""
-    access = chat_access(tenant_id=session.tenant_id, user_id=session.user_id)
-    if access is None or access.role != session.role:
+    try:
+        opening = turn_opening(
+            tenant_id=session.tenant_id,
+            user_id=session.user_id,
+            conversation_id=session.conversation_id,
+            client_id=client_id,
+        )
+    except ClientIdTaken:
+        raise TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use") from None
+    if opening is None or opening.access.role != session.role:
         raise RightsRevoked
     with tracer.start_as_current_span("chat.config"):
         config = session.config()
@@ -138,14 +152,12 @@ def turn_prepare(
                 content=moderated.text,
                 client_id=client_id,
                 files=files,
-                user_budget=access.monthly_token_budget,
                 answering_model=model_name(model),
                 history=history,
+                opening=opening,
                 route=route.value,
                 variant_id=session.overrides.variant_id if session.overrides is not None else None,
             )
-        except ClientIdTaken:
-            raise TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use") from None
         except FileNotFound:
             raise TurnRefused(ErrorCode.NOT_FOUND, "no such attachment (upload it first)") from None
     return config, begun

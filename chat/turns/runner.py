@@ -13,6 +13,7 @@ against it: another user's or tenant's generation is ``GenerationNotFound``, lik
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import structlog
@@ -38,7 +39,7 @@ from chat.turns.prepare import ChatSession, TurnRefused, turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
 from chat.turns.stream import PreparedTurn, answer_allowance
-from chatplatform import metrics
+from chatplatform import aio, metrics
 from chatplatform.db import in_db_thread
 from chatplatform.tracing import tracer
 from tenants.selectors import ChatConfig
@@ -69,6 +70,7 @@ async def turn_submit(
     whole answer was already emitted: a refusal, a stored answer). ``cancel`` set before the
     generation starts streaming ends it without an upstream call. Raises ``RightsRevoked``."""
     registry = generation_registry()
+    history = aio.ahead(_history(session))  # read while the client_id is claimed
     deadline = asyncio.get_running_loop().time() + settings.CHAT_CLAIM_TTL_S + 5
     while True:
         try:
@@ -94,7 +96,7 @@ async def turn_submit(
             return None
         await asyncio.sleep(_CLAIM_POLL_S)  # the first copy is still being prepared
     try:
-        begun = await _begin(session, content, client_id, files, sink, cancel)
+        begun = await _begin(session, content, client_id, files, sink, cancel, history)
     except BaseException as exc:
         await registry.store.release(
             tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
@@ -119,6 +121,7 @@ async def _begin(
     files: tuple[int, ...],
     sink: TurnSink,
     cancel: asyncio.Event,
+    history_read: Awaitable[list[Remembered]],
 ) -> Generation | StoredAnswer:
     started_at = asyncio.get_running_loop().time()
     span = tracer.start_span("chat.message", attributes=_trace_attributes(session))
@@ -127,7 +130,7 @@ async def _begin(
         with trace.use_span(span):
             provider = get_provider()
             with tracer.start_as_current_span("chat.memory"):
-                history = await _history(session)
+                history = await history_read
             config, begun = await in_db_thread(turn_prepare)(
                 session=session,
                 content=content,
