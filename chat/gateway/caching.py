@@ -43,20 +43,32 @@ def semantic_cache_usable(config: ChatConfig) -> bool:
     return True
 
 
-async def cache_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe:
+async def exact_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe | None:
+    """The exact cache's part of the lookup: one Redis read, no embedding, so the runner starts
+    it alongside the admission. None: the question is not cached at all (it has images)."""
     if not isinstance(turn.request.messages[-1]["content"], str):
-        return CacheProbe()  # a question with images: neither looked up nor kept
-    key = None
-    if config.exact_cache:
-        key = exact_key(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request)
-        with tracer.start_as_current_span("chat.cache.exact") as span:
-            hit = await get_response_cache().get(key)
-            span.set_attribute("chat.cache_hit", hit is not None)
-        metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "exact", "hit" if hit else "miss").inc()
-        if hit is not None:
-            return CacheProbe(hit=hit, hit_by="exact", exact_key=key)
-    if not (semantic_cache_usable(config) and standalone(turn.request)):
-        return CacheProbe(exact_key=key)
+        return None  # a question with images: neither looked up nor kept
+    if not config.exact_cache:
+        return CacheProbe()
+    key = exact_key(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request)
+    with tracer.start_as_current_span("chat.cache.exact") as span:
+        hit = await get_response_cache().get(key)
+        span.set_attribute("chat.cache_hit", hit is not None)
+    if hit is not None:
+        return CacheProbe(hit=hit, hit_by="exact", exact_key=key)
+    return CacheProbe(exact_key=key)
+
+
+async def cache_lookup(config: ChatConfig, turn: PreparedTurn, exact: CacheProbe | None) -> CacheProbe:
+    """The lookup of an admitted message, given what ``exact_lookup`` found (counted here: a
+    refused message's lookup is not one): the semantic cache after an exact miss."""
+    if exact is None:
+        return CacheProbe()
+    key = exact.exact_key
+    if key is not None:
+        metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "exact", "hit" if exact.hit else "miss").inc()
+    if exact.hit is not None or not (semantic_cache_usable(config) and standalone(turn.request)):
+        return exact
     with tracer.start_as_current_span("chat.cache.semantic") as span:
         question = turn.request.messages[-1]["content"]
         vector = await embedder().embed(question)

@@ -23,7 +23,7 @@ from opentelemetry import trace
 from billing import admission
 from billing.pricing import price_for
 from chat.events import REFUSED, events
-from chat.gateway.caching import cache_lookup
+from chat.gateway.caching import cache_lookup, exact_lookup
 from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
 from chat.gateway.llm import LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens
@@ -146,6 +146,7 @@ async def _begin(
                 {"gen_ai.request.model": turn.request.model, "chat.message_id": turn.answer_message_id}
             )
             prompt_tokens = estimate_prompt_tokens(turn.request.messages)
+            exact = aio.ahead(exact_lookup(config, turn))  # overlaps the admission's round trip
             try:
                 ticket = await _admit(turn, config, provider, prompt_tokens)
             except admission.Refusal as refusal:
@@ -157,7 +158,7 @@ async def _begin(
                 ) from None
             try:
                 with tracer.start_as_current_span("chat.cache"):
-                    probe = await cache_lookup(config, turn)
+                    probe = await cache_lookup(config, turn, await exact)
                 breaker_pass = None
                 if probe.hit is None:
                     try:
