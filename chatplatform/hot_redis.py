@@ -8,13 +8,20 @@ The pool blocks at its cap (``REDIS_POOL_MAX``) for up to the same short timeout
 raising at once: with a plain pool, a burst of concurrent messages past the cap (each turn
 makes several calls: claim, admission, caches, frames) got ``MaxConnectionsError``, which the
 fail-closed limits turned into refusals under plain load.
+
+redis-py 8's blocking pool wraps every checkout in a condition, a timeout, a lock and its
+observability hooks (about a twentieth of Daphne's CPU under load, ``bench/ceiling.py``'s
+profile); ``HotConnectionPool`` hands out an idle connection without them and leaves the rest
+(waiting at the cap, making a connection) to it.
 """
 
 import asyncio
 import weakref
+from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 
 # The start of a Lua script that needs the time: Redis's own clock, in ms, so that instances
@@ -28,11 +35,37 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]"
 _scripts: "weakref.WeakKeyDictionary[aioredis.Redis, dict[str, AsyncScript]]" = weakref.WeakKeyDictionary()
 
 
+class HotConnectionPool(aioredis.BlockingConnectionPool):
+    """A blocking pool whose common case is cheap: an idle connection is taken and given back
+    directly (checked as the parent checks it: connected, nothing left unread on it). Waiting at
+    the cap, making a connection and waking a waiter stay the parent's (redis 8.1's internals,
+    pinned in requirements.txt; ``tests/test_hot_redis.py``)."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        if not self._available_connections or self._in_maintenance:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-any-return]
+        connection = self._available_connections.pop()
+        self._in_use_connections.add(connection)
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        if self._condition._waiters or connection.should_reconnect() or self._in_maintenance:  # type: ignore[attr-defined]
+            await super().release(connection)
+            return
+        self._in_use_connections.remove(connection)
+        self._available_connections.append(connection)
+
+
 def hot_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        pool = aioredis.BlockingConnectionPool.from_url(
+        pool = HotConnectionPool.from_url(
             settings.REDIS_URL,
             max_connections=settings.REDIS_POOL_MAX,
             timeout=settings.LIMITS_REDIS_TIMEOUT,
