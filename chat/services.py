@@ -4,13 +4,13 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing.models import UsageRecord
 from billing.pricing import price_for
 from billing.services import usage_records_create
 from chat.files import files_bind, files_block, files_for_turn, image_parts
@@ -131,8 +131,8 @@ def turn_begin(
 def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
     """Write finished turns (each: the user message, the answer, its usage record) in one
     transaction: all of them or none. ``chat.history.recorder`` groups the turns that end together."""
-    messages: list[Message] = []
-    usage_records: list[UsageRecord] = []
+    messages: list[dict[str, Any]] = []
+    usage_records: list[dict[str, Any]] = []
     added_per_conversation: Counter[int] = Counter()
     for turn, outcome in turns:
         usage = outcome.usage
@@ -147,47 +147,47 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
             "cost_usd": outcome.cost_usd,
         }
         messages.append(
-            Message(
-                id=turn.user_message_id,
-                tenant_id=turn.tenant_id,
-                conversation_id=turn.conversation_id,
-                role=Role.USER,
-                content=turn.content,
-                client_id=turn.client_id,
-                variant_id=turn.variant_id,
-            )
+            {
+                "id": turn.user_message_id,
+                "tenant_id": turn.tenant_id,
+                "conversation_id": turn.conversation_id,
+                "role": Role.USER,
+                "content": turn.content,
+                "client_id": turn.client_id,
+                "variant_id": turn.variant_id,
+            }
         )
         messages.append(
-            Message(
-                id=turn.answer_message_id,
-                role=Role.ASSISTANT,
-                content=outcome.text,
-                reply_to_id=turn.user_message_id,
-                variant_id=turn.variant_id,
-                tokens_estimated=usage.estimated,
-                cached=outcome.cached,
-                route=turn.route,
-                fallback_from=turn.fallback_from,
-                finish_reason=outcome.finish_reason,
-                sources=list(turn.sources),
-                tool_calls=list(outcome.tool_calls),
-                ttft_ms=outcome.ttft_ms,
-                latency_ms=outcome.latency_ms,
+            {
+                "id": turn.answer_message_id,
+                "role": Role.ASSISTANT,
+                "content": outcome.text,
+                "reply_to_id": turn.user_message_id,
+                "variant_id": turn.variant_id,
+                "tokens_estimated": usage.estimated,
+                "cached": outcome.cached,
+                "route": turn.route,
+                "fallback_from": turn.fallback_from,
+                "finish_reason": outcome.finish_reason,
+                "sources": list(turn.sources),
+                "tool_calls": list(outcome.tool_calls),
+                "ttft_ms": outcome.ttft_ms,
+                "latency_ms": outcome.latency_ms,
                 **accounted,
-            )
+            }
         )
         usage_records.append(
-            UsageRecord(
-                user_id=turn.user_id,
-                message_id=turn.answer_message_id,
-                estimated=usage.estimated,
-                cached=outcome.cached,
-                priced_by_default=turn.price.by_default,
+            {
+                "user_id": turn.user_id,
+                "message_id": turn.answer_message_id,
+                "estimated": usage.estimated,
+                "cached": outcome.cached,
+                "priced_by_default": turn.price.by_default,
                 **accounted,
-            )
+            }
         )
         added_per_conversation[turn.conversation_id] += 2
-    Message.objects.bulk_create(messages)
+    Message.objects.insert_rows(messages)  # one statement: the answers reply to their questions
     usage_records_create(records=usage_records)
     for turn, _ in turns:
         files_bind(
