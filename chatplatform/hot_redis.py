@@ -24,6 +24,9 @@ from django.conf import settings
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 
+from chatplatform.aio import per_loop
+from chatplatform.lean_redis import LeanRedis
+
 # The start of a Lua script that needs the time: Redis's own clock, in ms, so that instances
 # whose clocks differ never disagree about a window or a lease.
 LUA_NOW_MS = """
@@ -75,6 +78,14 @@ def hot_redis() -> aioredis.Redis:
         client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client
+
+
+def _lean() -> LeanRedis:
+    return LeanRedis(settings.REDIS_URL, timeout=settings.LIMITS_REDIS_TIMEOUT)
+
+
+# The connection the generation store appends frames over, one per event loop.
+lean_redis = per_loop(_lean)
 
 
 def hot_script(source: str) -> AsyncScript:

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
+from chatplatform.lean_redis import LeanRedis
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -20,8 +21,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[GenerationStore
         yield MemoryGenerationStore()
         return
     client = aioredis.Redis.from_url(settings.REDIS_URL)
-    yield RedisGenerationStore(client)
+    writer = LeanRedis(settings.REDIS_URL, timeout=5)
+    yield RedisGenerationStore(client, writer)
     await client.aclose()
+    await writer.close()
 
 
 def a_generation(*, user_id: int = 7, conversation_id: int = 3) -> GenerationInfo:

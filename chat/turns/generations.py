@@ -28,7 +28,7 @@ from chat.turns.reaper import reap
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
 from chatplatform import aio
-from chatplatform.hot_redis import hot_redis
+from chatplatform.hot_redis import hot_redis, lean_redis
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -315,7 +315,7 @@ def generation_registry() -> GenerationRegistry:
     registry = _registries.get(loop)
     if registry is None:
         store: GenerationStore = (
-            RedisGenerationStore(hot_redis()) if settings.REDIS_URL else MemoryGenerationStore()
+            RedisGenerationStore(hot_redis(), lean_redis()) if settings.REDIS_URL else MemoryGenerationStore()
         )
         registry = _registries[loop] = GenerationRegistry(store)
     return registry

@@ -10,7 +10,8 @@ keeps). Keys, all but the lease index prefixed by the tenant:
 - ``global:gens``: every running generation's lease, ``"{tenant}:{message_id}"`` scored by when
   it lapses (Redis's clock), platform-wide state so any instance can reap a dead one's work.
 
-Each operation is one round trip; the frames of many generations go in one pipeline.
+Each operation is one round trip; the frames of many generations go in one pipeline, over a
+lean connection of their own (``chatplatform.lean_redis``).
 """
 
 import asyncio
@@ -37,6 +38,7 @@ from chat.turns.store import (
     parse_claim,
 )
 from chatplatform.hot_redis import LUA_NOW_MS
+from chatplatform.lean_redis import LeanRedis
 
 LEASES = "global:gens"
 
@@ -165,8 +167,11 @@ def _follow_client() -> aioredis.Redis:
 
 
 class RedisGenerationStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, writer: LeanRedis) -> None:
+        """``writer``: the connection the frames are appended over (``chatplatform.lean_redis``,
+        to the same Redis as ``client``)."""
         self._client = client
+        self._writer = writer
         self._begin = client.register_script(_BEGIN)
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
@@ -218,22 +223,13 @@ class RedisGenerationStore:
             raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
-        if len(frames) == 1:  # the common case: a plain command costs less than a pipeline
-            ((key, frame),) = frames
-            await self._client.xadd(
-                _stream(key), {"f": encode_frame(frame)}, maxlen=self._max_frames, approximate=True
+        # The streams' expiry was set by ``begin``; the last ``seq`` is read from the stream.
+        await self._writer.execute(
+            *(
+                ("XADD", _stream(key), "MAXLEN", "~", self._max_frames, "*", "f", encode_frame(frame))
+                for key, frame in frames
             )
-            return
-        async with self._client.pipeline(transaction=False) as pipe:
-            streams: set[GenKey] = set()
-            for key, frame in frames:
-                pipe.xadd(_stream(key), {"f": encode_frame(frame)}, maxlen=self._max_frames, approximate=True)
-                if frame.get("type") == "token":
-                    pipe.hset(_meta(key), "seq", frame["seq"])
-                streams.add(key)
-            for key in streams:
-                pipe.pexpire(_stream(key), self._max_ms)
-            await pipe.execute()
+        )
 
     async def finish(self, *, key: GenKey, keep_s: float) -> None:
         keep_ms = round(keep_s * 1000)
