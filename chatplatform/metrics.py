@@ -60,6 +60,10 @@ OUTBOX = Counter(
     "Turns put in the outbox while the database was down, and written from it once back",
     ["event"],
 )
+MIRROR_FAILURES = Counter(
+    "chat_mirror_failed_frames_total",
+    "Frames not written to the generation store (the answers went on; a resume elsewhere misses them)",
+)
 MEMORY_RELEASES = Counter(
     "process_memory_releases_total", "Garbage collected and free heap returned after sockets closed"
 )

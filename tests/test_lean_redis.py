@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import redis
 import redis.asyncio as aioredis
+import uvloop
 from django.conf import settings
 
 from chatplatform.lean_redis import LeanRedis, LeanRedisError
@@ -25,6 +26,19 @@ async def test_callers_sharing_the_connection_each_get_their_replies() -> None:
         assert replies == [[b"OK", str(i).encode()] for i in range(300)]
     finally:
         await lean.close()
+
+
+def test_it_works_on_uvloop_as_under_daphne() -> None:
+    """uvloop's transports are not ``asyncio.Transport`` instances."""
+
+    async def body() -> list[object]:
+        lean = LeanRedis(settings.REDIS_URL, timeout=30)
+        try:
+            return await lean.execute(("SET", "lean:uv", "yes"), ("GET", "lean:uv"))
+        finally:
+            await lean.close()
+
+    assert uvloop.run(body()) == [b"OK", b"yes"]
 
 
 async def test_it_uses_the_database_of_its_url_and_an_error_reply_raises() -> None:

@@ -27,7 +27,7 @@ from chat.history.recorder import turn_recorder
 from chat.turns.reaper import reap
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
-from chatplatform import aio
+from chatplatform import aio, metrics
 from chatplatform.hot_redis import hot_redis, lean_redis
 
 log = structlog.stdlib.get_logger(__name__)
@@ -88,6 +88,7 @@ class Mirror:
             await self._store.append(frames)
         except Exception as exc:
             log.warning("generation.mirror_failed", frames=len(frames), error=repr(exc))
+            metrics.MIRROR_FAILURES.inc(len(frames))
         finally:
             written.set_result(None)
 
