@@ -55,7 +55,9 @@ def start_litellm(executable: str, fake_url: str) -> tuple[subprocess.Popen[byte
         "      api_key: sk-fake\n"
     )
     env = {
-        **os.environ,
+        # Not the platform's DATABASE_URL / REDIS_URL: LiteLLM would take them for its own (its
+        # proxy then needs the prisma CLI and refuses to start without it).
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_LOG": "ERROR",
         "LITELLM_MASTER_KEY": MASTER_KEY,  # its proxy refuses to start unauthenticated
