@@ -15,7 +15,6 @@ profile); ``HotConnectionPool`` hands out an idle connection without them and le
 (waiting at the cap, making a connection) to it.
 """
 
-import asyncio
 import weakref
 from typing import Any
 
@@ -34,7 +33,6 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = weakref.WeakKeyDictionary()
 _scripts: "weakref.WeakKeyDictionary[aioredis.Redis, dict[str, AsyncScript]]" = weakref.WeakKeyDictionary()
 
 
@@ -64,27 +62,23 @@ class HotConnectionPool(aioredis.BlockingConnectionPool):
         self._available_connections.append(connection)
 
 
-def hot_redis() -> aioredis.Redis:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        pool = HotConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.REDIS_POOL_MAX,
-            timeout=settings.LIMITS_REDIS_TIMEOUT,
-            socket_timeout=settings.LIMITS_REDIS_TIMEOUT,
-            socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
-        )
-        client = aioredis.Redis(connection_pool=pool)
-        _clients[loop] = client
-    return client
+def _hot() -> aioredis.Redis:
+    pool = HotConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=settings.REDIS_POOL_MAX,
+        timeout=settings.LIMITS_REDIS_TIMEOUT,
+        socket_timeout=settings.LIMITS_REDIS_TIMEOUT,
+        socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 def _lean() -> LeanRedis:
     return LeanRedis(settings.REDIS_URL, timeout=settings.LIMITS_REDIS_TIMEOUT)
 
 
-# The connection the generation store appends frames over, one per event loop.
+# One hot client per event loop; and the connection the generation store appends frames over.
+hot_redis = per_loop(_hot)
 lean_redis = per_loop(_lean)
 
 

@@ -92,12 +92,7 @@ class LeanRedis:
     async def execute(self, *commands: Command) -> list[Any]:
         """Send ``commands`` together; their replies, in order (``LeanRedisError`` if Redis
         refused one: the others were carried out)."""
-        protocol = await self._connected()
-        replies = await self._send(protocol, commands)
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise LeanRedisError(str(reply))
-        return replies
+        return _answered(await self._send(await self._connected(), commands))
 
     async def close(self) -> None:
         if self._protocol is not None:
@@ -137,13 +132,18 @@ class LeanRedis:
                 _, protocol = await loop.create_connection(_Protocol, self._host, self._port, ssl=self._ssl)
         if self._hello:
             try:
-                for reply in await self._send(protocol, tuple(self._hello)):
-                    if isinstance(reply, hiredis.ReplyError):
-                        raise LeanRedisError(str(reply))
+                _answered(await self._send(protocol, tuple(self._hello)))
             except BaseException:
                 protocol.abort()
                 raise
         return protocol
+
+
+def _answered(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            raise LeanRedisError(str(reply))
+    return replies
 
 
 def _expire(protocol: _Protocol, future: asyncio.Future[list[Any]]) -> None:
