@@ -80,3 +80,23 @@ def test_it_refuses_a_row_without_its_tenant_or_with_an_unknown_field(world: Wor
     assert not UsageRecord.objects.for_tenant(world.acme).exists()
     UsageRecord.objects.insert_rows([row, {**row, "input_tokens": 5}])
     assert sorted(r.input_tokens for r in UsageRecord.objects.for_tenant(world.acme)) == [0, 5]
+
+
+@pytest.mark.parametrize("count", [1, 3, 7, 60])
+def test_a_batch_of_any_size_is_written_whole(world: World, count: int) -> None:
+    """The rows go in statements of a few rows each (full ones pipelined, the rest in one more):
+    every row arrives once, with its own values, whatever the batch's size."""
+    conversation = Conversation.objects.create(tenant=world.acme, user=world.alice)
+    UsageRecord.objects.insert_rows(
+        [
+            {
+                "tenant_id": world.acme.pk,
+                "conversation_id": conversation.pk,
+                "model": f"m{n}",
+                "input_tokens": n,
+            }
+            for n in range(count)
+        ]
+    )
+    stored = UsageRecord.objects.for_tenant(world.acme).values_list("model", "input_tokens")
+    assert sorted(stored, key=lambda r: r[1]) == [(f"m{n}", n) for n in range(count)]
