@@ -1,4 +1,6 @@
-"""The Redis client of the message hot path (limits, response caches), one per event loop.
+"""The Redis clients of the message hot path, one of each per event loop: ``lean_redis`` for the
+commands every message makes (``chatplatform.lean_redis``), ``hot_redis`` (redis-py) for the
+rest of the chat path's (resuming, the reaper, the semantic cache, the outbox).
 
 A redis.asyncio client's connections belong to the event loop that opened them. Its timeouts
 are short: a message waits on these calls, and no answer is better than a hung one. The client
@@ -15,13 +17,11 @@ profile); ``HotConnectionPool`` hands out an idle connection without them and le
 (waiting at the cap, making a connection) to it.
 """
 
-import weakref
 from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
 from redis.asyncio.connection import AbstractConnection
-from redis.commands.core import AsyncScript
 
 from chatplatform.aio import per_loop
 from chatplatform.lean_redis import LeanRedis
@@ -32,8 +32,6 @@ LUA_NOW_MS = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
-
-_scripts: "weakref.WeakKeyDictionary[aioredis.Redis, dict[str, AsyncScript]]" = weakref.WeakKeyDictionary()
 
 
 class HotConnectionPool(aioredis.BlockingConnectionPool):
@@ -77,17 +75,6 @@ def _lean() -> LeanRedis:
     return LeanRedis(settings.REDIS_URL, timeout=settings.LIMITS_REDIS_TIMEOUT)
 
 
-# One hot client per event loop; and the connection the generation store appends frames over.
+# One of each per event loop.
 hot_redis = per_loop(_hot)
 lean_redis = per_loop(_lean)
-
-
-def hot_script(source: str) -> AsyncScript:
-    """A Lua script on the hot client, sent by its SHA (``EVALSHA``; the text only once per
-    connection that has not seen it), not in full with every call."""
-    client = hot_redis()
-    scripts = _scripts.setdefault(client, {})
-    script = scripts.get(source)
-    if script is None:
-        script = scripts[source] = client.register_script(source)
-    return script

@@ -1,11 +1,13 @@
-"""A lean Redis connection for the one write made for every frame of every answer: the mirror of
-the generation store (``chat.turns.generations.Mirror``).
+"""A lean Redis connection for the commands of every message: the frames the generation store
+mirrors (``chat.turns.generations.Mirror``), the claim, the admission, the breaker, the working
+memory, the exact cache.
 
 redis-py spends about 115 µs of CPU on a command (its pool, its retry and timeout wrappers, a
 reader task); the same ``XADD`` over a bare asyncio protocol with hiredis's packer and reader
 costs about 20 µs. Here one connection per event loop carries every caller's commands
 back to back (pipelined: each call writes its commands at once and is answered in order, from
-the protocol's ``data_received``, without a task of its own).
+the protocol's ``data_received``, without a task of its own). Replies come as hiredis reads
+them, without redis-py's per-command conversions (``SET`` answers ``b"OK"``, not ``True``).
 
 Failures are plain: a call that gets no answer in ``timeout`` seconds raises ``TimeoutError``
 and closes the connection (its replies would be out of step), a lost connection fails every
@@ -15,17 +17,33 @@ cancelled leaves its replies to be read and dropped, so the connection stays in 
 
 import asyncio
 import collections
+import hashlib
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
+from redis.exceptions import ResponseError
 
-Command = tuple[str | bytes | int, ...]
+Command = tuple[str | bytes | int | float, ...]
 
 
-class LeanRedisError(Exception):
-    """Redis answered a command with an error."""
+class LeanRedisError(ResponseError):
+    """Redis answered a command with an error (a ``RedisError``, as redis-py's would be)."""
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script, sent by its SHA1 (``EVALSHA``) and in full only to a Redis that does not
+    know it yet (after a restart or ``SCRIPT FLUSH``)."""
+
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
 
 
 class _Protocol(asyncio.Protocol):
@@ -93,6 +111,16 @@ class LeanRedis:
         """Send ``commands`` together; their replies, in order (``LeanRedisError`` if Redis
         refused one: the others were carried out)."""
         return _answered(await self._send(await self._connected(), commands))
+
+    async def eval(self, script: Script, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        """Run ``script`` on ``keys`` and ``args``; its reply."""
+        try:
+            (reply,) = await self.execute(("EVALSHA", script.sha, len(keys), *keys, *args))
+        except LeanRedisError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            (reply,) = await self.execute(("EVAL", script.source, len(keys), *keys, *args))
+        return reply
 
     async def close(self) -> None:
         if self._protocol is not None:

@@ -1,6 +1,7 @@
-"""``chatplatform.lean_redis``, the connection the frames of every answer are written over, on a
-real Redis: many callers' commands on one connection each get their own replies, an error reply
-is an exception, and a cancelled caller, a timeout or a restarted Redis never leaves the
+"""``chatplatform.lean_redis``, the connection every message's Redis calls go over, on a real
+Redis: many callers' commands on one connection each get their own replies, an error reply is
+an exception (a ``RedisError``, as the callers expect), a script runs by its SHA whether or not
+Redis knows it, and a cancelled caller, a timeout or a restarted Redis never leaves the
 connection out of step."""
 
 import asyncio
@@ -11,7 +12,7 @@ import redis.asyncio as aioredis
 import uvloop
 from django.conf import settings
 
-from chatplatform.lean_redis import LeanRedis, LeanRedisError
+from chatplatform.lean_redis import LeanRedis, LeanRedisError, Script
 from tests.conftest import OwnRedis
 
 
@@ -48,8 +49,9 @@ async def test_it_uses_the_database_of_its_url_and_an_error_reply_raises() -> No
     try:
         await lean.execute(("SET", "lean:db", "five"))
         assert await plain.get("lean:db") == b"five"
-        with pytest.raises(LeanRedisError, match="WRONGTYPE"):
+        with pytest.raises(redis.RedisError, match="WRONGTYPE") as refused:
             await lean.execute(("LPUSH", "lean:db", "x"), ("SET", "lean:after", "yes"))
+        assert isinstance(refused.value, LeanRedisError)
         assert await plain.get("lean:after") == b"yes"  # the call's other command was carried out
         assert await lean.execute(("GET", "lean:db")) == [b"five"]
     finally:
@@ -104,4 +106,24 @@ async def test_a_restarted_redis_fails_the_calls_while_it_is_away_then_serves_ag
         assert await lean.execute(("SET", "k", "after"), ("GET", "k")) == [b"OK", b"after"]
         assert redis.Redis(port=own_redis.port, password="s3cret", db=2).get("k") == b"after"
     finally:
+        await lean.close()
+
+
+async def test_a_script_runs_by_its_sha_and_is_sent_whole_to_a_redis_that_forgot_it() -> None:
+    script = Script("return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}")
+    lean = LeanRedis(settings.REDIS_URL, timeout=30)
+    plain = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        await plain.delete("lean:script")
+        await plain.script_flush()
+        assert await lean.eval(script, ["lean:script"], [2.5]) == [b"lean:script", b"2.5", 1]
+        assert await plain.script_exists(script.sha) == [True]  # loaded by the EVAL fallback
+        await plain.script_flush()  # as after a restart
+        replies = await asyncio.gather(*(lean.eval(script, ["lean:script"], ["x"]) for _ in range(20)))
+        assert sorted(reply[2] for reply in replies) == list(range(2, 22))
+        with pytest.raises(LeanRedisError, match="boom"):
+            await lean.eval(Script("return redis.error_reply('boom')"), [])
+    finally:
+        await plain.delete("lean:script")
+        await plain.aclose()
         await lean.close()

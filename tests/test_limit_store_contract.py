@@ -5,12 +5,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from billing.limits.base import Admission, BudgetClaim, BudgetKeys, LimitStore, RateLimit, StreamLease
 from billing.limits.memory_store import MemoryLimitStore
 from billing.limits.redis_store import RedisLimitStore
+from chatplatform.lean_redis import LeanRedis
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -18,9 +18,9 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[LimitStore]:
     if request.param == "memory":
         yield MemoryLimitStore()
         return
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    client = LeanRedis(settings.REDIS_URL, timeout=5)
     yield RedisLimitStore(client)
-    await client.aclose()
+    await client.close()
 
 
 def ns() -> str:

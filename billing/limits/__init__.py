@@ -8,7 +8,7 @@ from django.conf import settings
 from billing.limits.base import LimitStore
 from billing.limits.memory_store import MemoryLimitStore
 from billing.limits.redis_store import RedisLimitStore
-from chatplatform.hot_redis import hot_redis
+from chatplatform.hot_redis import lean_redis
 
 _stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LimitStore]" = weakref.WeakKeyDictionary()
 
@@ -17,6 +17,6 @@ def get_limit_store() -> LimitStore:
     loop = asyncio.get_running_loop()
     store = _stores.get(loop)
     if store is None:
-        store = RedisLimitStore(hot_redis()) if settings.REDIS_URL else MemoryLimitStore()
+        store = RedisLimitStore(lean_redis()) if settings.REDIS_URL else MemoryLimitStore()
         _stores[loop] = store
     return store

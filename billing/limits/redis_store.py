@@ -4,7 +4,6 @@ atomic across all instances. Time is Redis's own clock (``TIME``), so instances 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from billing.limits.base import (
@@ -16,6 +15,7 @@ from billing.limits.base import (
     StreamLease,
 )
 from chatplatform.hot_redis import LUA_NOW_MS
+from chatplatform.lean_redis import LeanRedis, Script
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ T = TypeVar("T")
 # Returns {1, used_1, reserved_1, ..., used_m, reserved_m}; {0, i, retry_ms} (refused by rate
 # limit i, or i = n+1: streams); {0, n+2, used, reserved, j} (budget j); {-1, j} (budget j not
 # seeded).
-_ADMIT = (
+_ADMIT = Script(
     LUA_NOW_MS
     + """
 local n = tonumber(ARGV[1])
@@ -90,7 +90,7 @@ return totals
 """
 )
 
-_RENEW = (
+_RENEW = Script(
     LUA_NOW_MS
     + """
 if redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1]) == 1 then
@@ -103,7 +103,7 @@ return 1
 # KEYS: the lease set, then per budget counters, expiries, amounts. ARGV: lease_id, then per
 # budget the amount spent. Lost counters are not recreated: the ledger has this usage and the
 # next seed counts it.
-_FINISH = """
+_FINISH = Script("""
 redis.call('ZREM', KEYS[1], ARGV[1])
 for j = 2, #KEYS, 3 do
   if redis.call('EXISTS', KEYS[j]) == 1 then
@@ -117,11 +117,11 @@ for j = 2, #KEYS, 3 do
   end
 end
 return 1
-"""
+""")
 
 # KEYS: lease sets. ARGV: lease_id, ttl_ms, then each set's most slots. Returns 0 (taken, in
 # every set) or the 1-based index of the first full set (nothing taken).
-_HOLD = (
+_HOLD = Script(
     LUA_NOW_MS
     + """
 local ttl = tonumber(ARGV[2])
@@ -138,13 +138,13 @@ return 0
 )
 
 # KEYS: counters. ARGV: used, ttl_s.
-_SEED = """
+_SEED = Script("""
 if redis.call('HSETNX', KEYS[1], 'used', ARGV[1]) == 1 then
   redis.call('HSETNX', KEYS[1], 'reserved', 0)
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 return 1
-"""
+""")
 
 
 def _budget_keys(keys: BudgetKeys) -> list[str]:
@@ -152,12 +152,7 @@ def _budget_keys(keys: BudgetKeys) -> list[str]:
 
 
 class RedisLimitStore:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._admit = client.register_script(_ADMIT)
-        self._renew = client.register_script(_RENEW)
-        self._finish = client.register_script(_FINISH)
-        self._seed = client.register_script(_SEED)
-        self._hold = client.register_script(_HOLD)
+    def __init__(self, client: LeanRedis) -> None:
         self._client = client
 
     async def admit(
@@ -176,7 +171,7 @@ class RedisLimitStore:
         for held in claims:
             keys += _budget_keys(held.keys)
             args += [held.amount, held.budget, round(held.ttl_s * 1000)]
-        result = await _call(lambda: self._admit(keys=keys, args=args))
+        result = await _call(lambda: self._client.eval(_ADMIT, keys, args))
         if result[0] == -1:
             return Admission(admitted=False, needs_seed=True, seed=claims[int(result[1]) - 1].keys)
         if result[0] == 1:
@@ -195,7 +190,7 @@ class RedisLimitStore:
 
     async def renew(self, *, lease: StreamLease) -> None:
         ttl_ms = round(lease.ttl_s * 1000)
-        await _call(lambda: self._renew(keys=[lease.key], args=[lease.lease_id, ttl_ms]))
+        await _call(lambda: self._client.eval(_RENEW, [lease.key], [lease.lease_id, ttl_ms]))
 
     async def finish(
         self,
@@ -208,28 +203,23 @@ class RedisLimitStore:
         for budget, amount in spent:
             keys += _budget_keys(budget)
             args.append(amount)
-        await _call(lambda: self._finish(keys=keys, args=args))
+        await _call(lambda: self._client.eval(_FINISH, keys, args))
 
     async def seed(self, *, keys: BudgetKeys, used: int, ttl_s: float) -> None:
-        await _call(lambda: self._seed(keys=[keys.counters], args=[used, round(ttl_s)]))
+        await _call(lambda: self._client.eval(_SEED, [keys.counters], [used, round(ttl_s)]))
 
     async def hold(self, *, leases: list[StreamLease]) -> int | None:
         if not leases:
             return None
         ttl_ms = round(leases[0].ttl_s * 1000)
         args: list[Any] = [leases[0].lease_id, ttl_ms, *(lease.max_streams for lease in leases)]
-        full = int(await _call(lambda: self._hold(keys=[lease.key for lease in leases], args=args)))
+        full = int(await _call(lambda: self._client.eval(_HOLD, [lease.key for lease in leases], args)))
         return full - 1 if full else None
 
     async def release(self, *, leases: list[StreamLease]) -> None:
-        async def zrem() -> None:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for lease in leases:
-                    pipe.zrem(lease.key, lease.lease_id)
-                await pipe.execute()
-
         if leases:
-            await _call(zrem)
+            removals = [("ZREM", lease.key, lease.lease_id) for lease in leases]
+            await _call(lambda: self._client.execute(*removals))
 
 
 async def _call(command: Callable[[], Awaitable[T]]) -> T:

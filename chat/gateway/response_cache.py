@@ -19,7 +19,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.gateway.llm import ChatRequest
-from chatplatform.hot_redis import hot_redis
+from chatplatform.hot_redis import lean_redis
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -62,7 +62,7 @@ def _decode(raw: str | bytes) -> CachedAnswer:
 class RedisResponseCache:
     async def get(self, key: str) -> CachedAnswer | None:
         try:
-            raw = await hot_redis().get(key)
+            (raw,) = await lean_redis().execute(("GET", key))
         except (RedisError, OSError) as exc:
             log.warning("cache.unavailable", error=str(exc))
             return None
@@ -70,7 +70,7 @@ class RedisResponseCache:
 
     async def put(self, key: str, answer: CachedAnswer, *, ttl_s: int) -> None:
         try:
-            await hot_redis().set(key, _encode(answer), ex=ttl_s)
+            await lean_redis().execute(("SET", key, _encode(answer), "EX", ttl_s))
         except (RedisError, OSError) as exc:
             log.warning("cache.unavailable", error=str(exc))
 

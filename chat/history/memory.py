@@ -18,7 +18,8 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chatplatform.hot_redis import hot_redis, hot_script
+from chatplatform.hot_redis import lean_redis
+from chatplatform.lean_redis import Command, Script
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -58,23 +59,22 @@ def _decode(raw: bytes | str) -> Remembered:
 
 
 # ARGV: most kept, ttl_s, first (1/0), then the items.
-_APPEND = """
+_APPEND = Script("""
 if ARGV[3] == '0' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
-"""
+""")
 
 
 class RedisWorkingMemory:
     async def recent(self, *, tenant_id: int, conversation_id: int) -> list[Remembered] | None:
         key = _key(tenant_id, conversation_id)
         try:
-            async with hot_redis().pipeline(transaction=False) as pipe:
-                pipe.lrange(key, 0, -1)
-                pipe.expire(key, int(settings.CHAT_MEMORY_TTL_S))
-                raw, exists = await pipe.execute()
+            raw, exists = await lean_redis().execute(
+                ("LRANGE", key, 0, -1), ("EXPIRE", key, int(settings.CHAT_MEMORY_TTL_S))
+            )
         except (RedisError, OSError) as exc:
             log.warning("memory.unavailable", error=str(exc))
             return None
@@ -83,12 +83,12 @@ class RedisWorkingMemory:
     async def refill(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None:
         key = _key(tenant_id, conversation_id)
         try:
-            async with hot_redis().pipeline(transaction=True) as pipe:
-                pipe.delete(key)
-                if items:  # Redis has no empty list: a conversation with no message stays absent
-                    pipe.rpush(key, *(_encode(i) for i in items[-settings.CHAT_HISTORY_MESSAGES :]))
-                    pipe.expire(key, int(settings.CHAT_MEMORY_TTL_S))
-                await pipe.execute()
+            commands: list[Command] = [("MULTI",), ("DEL", key)]
+            if items:  # Redis has no empty list: a conversation with no message stays absent
+                kept = items[-settings.CHAT_HISTORY_MESSAGES :]
+                commands.append(("RPUSH", key, *(_encode(i) for i in kept)))
+                commands.append(("EXPIRE", key, int(settings.CHAT_MEMORY_TTL_S)))
+            await lean_redis().execute(*commands, ("EXEC",))
         except (RedisError, OSError) as exc:
             log.warning("memory.unavailable", error=str(exc))
 
@@ -96,9 +96,10 @@ class RedisWorkingMemory:
         self, *, tenant_id: int, conversation_id: int, items: list[Remembered], first: bool = False
     ) -> None:
         try:
-            await hot_script(_APPEND)(
-                keys=[_key(tenant_id, conversation_id)],
-                args=[
+            await lean_redis().eval(
+                _APPEND,
+                [_key(tenant_id, conversation_id)],
+                [
                     settings.CHAT_HISTORY_MESSAGES,
                     int(settings.CHAT_MEMORY_TTL_S),
                     int(first),

@@ -38,7 +38,7 @@ from chat.turns.store import (
     parse_claim,
 )
 from chatplatform.hot_redis import LUA_NOW_MS
-from chatplatform.lean_redis import LeanRedis
+from chatplatform.lean_redis import LeanRedis, Script
 
 LEASES = "global:gens"
 
@@ -47,7 +47,7 @@ LEASES = "global:gens"
 # ARGV: claim value, keep_ms, user, conversation, client id, record, message id, lease member,
 # lease_ttl_ms, max_ms, orphan grace (s). The stream starts with a `start` entry, so that its
 # expiry is set once here and each frame after is a single XADD.
-_BEGIN = (
+_BEGIN = Script(
     LUA_NOW_MS
     + """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -65,13 +65,13 @@ return 1
 )
 
 # KEYS: claim. ARGV: the pending value of the caller's claim.
-_RELEASE = """
+_RELEASE = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
+""")
 
 # KEYS: leases. ARGV: lease_ttl_ms, members...
-_RENEW = (
+_RENEW = Script(
     LUA_NOW_MS
     + """
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
@@ -80,7 +80,7 @@ return 1
 )
 
 # KEYS: leases. ARGV: limit.
-_LAPSED = (
+_LAPSED = Script(
     LUA_NOW_MS
     + """
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
@@ -167,25 +167,23 @@ def _follow_client() -> aioredis.Redis:
 
 
 class RedisGenerationStore:
-    def __init__(self, client: aioredis.Redis, writer: LeanRedis) -> None:
-        """``writer``: the connection the frames are appended over (``chatplatform.lean_redis``,
-        to the same Redis as ``client``)."""
+    def __init__(self, client: aioredis.Redis, lean: LeanRedis) -> None:
+        """``lean``: the connection each message's calls (claim, begin, frames, finish) go over
+        (``chatplatform.lean_redis``); ``client``, to the same Redis, carries the rest."""
         self._client = client
-        self._writer = writer
-        self._begin = client.register_script(_BEGIN)
-        self._release = client.register_script(_RELEASE)
-        self._renew = client.register_script(_RENEW)
-        self._lapsed = client.register_script(_LAPSED)
+        self._lean = lean
         self._max_frames = settings.CHAT_GENERATION_MAX_FRAMES
         self._max_ms = round(settings.CHAT_GENERATION_MAX_S * 1000)
 
     async def claim(self, *, tenant_id: int, client_id: str, user_id: int, ttl_s: float) -> Claim:
         key = _claim(tenant_id, client_id)
         try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.set(key, claim_value(user_id, None), nx=True, px=round(ttl_s * 1000))
-                pipe.get(key)
-                won, value = await pipe.execute()
+            *_, (won, value) = await self._lean.execute(
+                ("MULTI",),
+                ("SET", key, claim_value(user_id, None), "NX", "PX", round(ttl_s * 1000)),
+                ("GET", key),
+                ("EXEC",),
+            )
         except (RedisError, OSError) as exc:
             raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return parse_claim(value.decode(), won=bool(won))
@@ -193,7 +191,7 @@ class RedisGenerationStore:
     async def release(self, *, tenant_id: int, client_id: str, user_id: int) -> None:
         # On an outage the claim lapses by itself (CHAT_CLAIM_TTL_S).
         with contextlib.suppress(RedisError, OSError):
-            await self._release(keys=[_claim(tenant_id, client_id)], args=[claim_value(user_id, None)])
+            await self._lean.eval(_RELEASE, [_claim(tenant_id, client_id)], [claim_value(user_id, None)])
 
     async def begin(self, *, info: GenerationInfo, record: str, lease_ttl_s: float, keep_s: float) -> None:
         key = info.key
@@ -218,13 +216,13 @@ class RedisGenerationStore:
             info.orphan_grace_s,
         ]
         try:
-            await self._begin(keys=keys, args=args)
+            await self._lean.eval(_BEGIN, keys, args)
         except (RedisError, OSError) as exc:
             raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
         # The streams' expiry was set by ``begin``; the last ``seq`` is read from the stream.
-        await self._writer.execute(
+        await self._lean.execute(
             *(
                 ("XADD", _stream(key), "MAXLEN", "~", self._max_frames, "*", "f", encode_frame(frame))
                 for key, frame in frames
@@ -233,17 +231,19 @@ class RedisGenerationStore:
 
     async def finish(self, *, key: GenKey, keep_s: float) -> None:
         keep_ms = round(keep_s * 1000)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.xadd(_stream(key), {"end": "1"})
-            pipe.hset(_meta(key), "done", 1)
-            pipe.pexpire(_stream(key), keep_ms)
-            pipe.pexpire(_meta(key), keep_ms)
-            pipe.zrem(LEASES, _member(key))
-            await pipe.execute()
+        await self._lean.execute(
+            ("MULTI",),
+            ("XADD", _stream(key), "*", "end", "1"),
+            ("HSET", _meta(key), "done", 1),
+            ("PEXPIRE", _stream(key), keep_ms),
+            ("PEXPIRE", _meta(key), keep_ms),
+            ("ZREM", LEASES, _member(key)),
+            ("EXEC",),
+        )
 
     async def renew(self, *, keys: list[GenKey], lease_ttl_s: float) -> None:
         if keys:
-            await self._renew(keys=[LEASES], args=[round(lease_ttl_s * 1000), *map(_member, keys)])
+            await self._lean.eval(_RENEW, [LEASES], [round(lease_ttl_s * 1000), *map(_member, keys)])
 
     async def info(self, key: GenKey) -> GenerationInfo | None:
         return _info(key, await self._client.hmget(_meta(key), _INFO_FIELDS))
@@ -281,7 +281,7 @@ class RedisGenerationStore:
         return found
 
     async def lapsed(self, *, limit: int) -> list[GenKey]:
-        members = await self._lapsed(keys=[LEASES], args=[limit])
+        members = await self._lean.eval(_LAPSED, [LEASES], [limit])
         return [GenKey(*map(int, member.decode().split(":"))) for member in members]
 
     async def take(self, key: GenKey) -> bool:

@@ -19,7 +19,8 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chatplatform.hot_redis import hot_script
+from chatplatform.hot_redis import lean_redis
+from chatplatform.lean_redis import Script
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -59,17 +60,17 @@ class BreakerStore(Protocol):
         ...
 
 
-_ACQUIRE = """
+_ACQUIRE = Script("""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'open' end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 'closed' end
 if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return 'probe' end
 return 'open'
-"""
+""")
 
 # KEYS: open, tripped, probe, consecutive, total, failed.
 # ARGV: verdict (1 ok, 0 failed, -1 none), probe (1/0), cooldown_ms, window_ms,
 #       consecutive failures, min requests, error rate.
-_REPORT = """
+_REPORT = Script("""
 local verdict, probe = tonumber(ARGV[1]), ARGV[2] == '1'
 local function trip()
   redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
@@ -101,7 +102,7 @@ if consecutive >= tonumber(ARGV[5])
   return trip()
 end
 return 'closed'
-"""
+""")
 
 _KEY_PARTS = ("open", "tripped", "probe", "consecutive", "total", "failed")
 
@@ -115,9 +116,7 @@ class RedisBreakerStore:
 
     async def acquire(self, scope: str, rules: BreakerSettings) -> Pass:
         try:
-            result = await hot_script(_ACQUIRE)(
-                keys=_keys(scope)[:3], args=[int(rules.probe_timeout_s * 1000)]
-            )
+            result = await lean_redis().eval(_ACQUIRE, _keys(scope)[:3], [int(rules.probe_timeout_s * 1000)])
         except (RedisError, OSError) as exc:
             log.warning("breaker.unavailable", error=str(exc))
             return Pass.CLOSED
@@ -126,9 +125,10 @@ class RedisBreakerStore:
     async def report(self, scope: str, rules: BreakerSettings, *, ok: bool | None, probe: bool) -> Pass:
         verdict = -1 if ok is None else int(ok)
         try:
-            result = await hot_script(_REPORT)(
-                keys=_keys(scope),
-                args=[
+            result = await lean_redis().eval(
+                _REPORT,
+                _keys(scope),
+                [
                     verdict,
                     int(probe),
                     int(rules.cooldown_s * 1000),
