@@ -10,8 +10,9 @@ keeps). Keys, all but the lease index prefixed by the tenant:
 - ``global:gens``: every running generation's lease, ``"{tenant}:{message_id}"`` scored by when
   it lapses (Redis's clock), platform-wide state so any instance can reap a dead one's work.
 
-Each operation is one round trip; the frames of many generations go in one pipeline, over a
-lean connection of their own (``chatplatform.lean_redis``).
+Each operation is one round trip; the calls every message makes (claim, begin, the frames,
+finish) go over the process's lean connection (``chatplatform.lean_redis``), the frames of many
+generations in one pipeline.
 """
 
 import asyncio
