@@ -13,8 +13,11 @@ of 5 to 20 tokens, streamed with no delay: what is measured is the platform, not
 
 The reference (``bench/bare_consumer.py``) is Daphne on uvloop with one consumer that answers
 each message with the frames the platform sent for one 12-token answer, recorded at the start.
+A second reference, the SDK floor, is the same consumer streaming each answer's tokens from the
+same fake model through the platform's provider (the openai SDK): what the plumbing every answer
+must go through costs, before any of the platform's own work.
 
-Rounds alternate which side goes first, after a warm-up round on each. Reported (medians):
+Rounds rotate which side goes first, after a warm-up round on each. Reported (medians):
 messages per second, Daphne's CPU per message, and for the platform the whole deployment's CPU
 per message (Daphne, the Celery worker and beat, and the PostgreSQL and Redis servers, which
 other work on this machine also uses: stop it for clean figures), each part's, and the ratios. The client
@@ -125,11 +128,12 @@ async def throughput(
     return result
 
 
-def start_bare(frames: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(frames: Path, upstream: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    through = ["--upstream", upstream] if upstream else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_consumer", str(frames), "-b", "127.0.0.1", "-p", str(port),
-         "__main__:application"],
+        [sys.executable, "-m", "bench.bare_consumer", str(frames), *through, "-b", "127.0.0.1",
+         "-p", str(port), "__main__:application"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -149,11 +153,12 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-async def main_async(args: argparse.Namespace, platform: LivePlatform) -> dict[str, Any]:
+async def main_async(args: argparse.Namespace, platform: LivePlatform, fake_url: str) -> dict[str, Any]:
     tokens = prepare(platform, args.users)
     frames = Path(tempfile.mkdtemp(prefix="ceiling-")) / "frames.json"
     await record_frames(platform, tokens[0], frames)
     bare, bare_url = start_bare(frames)
+    floor, floor_url = start_bare(frames, fake_url)
     try:
         daphne = platform.server_pids()
         sides = {
@@ -162,28 +167,39 @@ async def main_async(args: argparse.Namespace, platform: LivePlatform) -> dict[s
                 daphne, deployment_groups(platform),
             ),
             "bare": lambda: throughput(bare_url, ["-"], args.clients, args.seconds, [bare.pid]),
+            "sdk_floor": lambda: throughput(floor_url, ["-"], args.clients, args.seconds, [floor.pid]),
         }  # fmt: skip
         print("-- warm-up (not counted)", file=sys.stderr, flush=True)
         for run in sides.values():
             await run()
-        runs: dict[str, list[dict[str, Any]]] = {"platform": [], "bare": []}
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+        order = list(sides)
         for round_ in range(args.rounds):
-            for side in ("platform", "bare") if round_ % 2 == 0 else ("bare", "platform"):
+            for side in order[round_ % 3 :] + order[: round_ % 3]:
                 result = await sides[side]()
                 print(f"-- round {round_ + 1} {side}: {json.dumps(result)}", file=sys.stderr, flush=True)
                 runs[side].append(result)
     finally:
         bare.terminate()
-    full, reference = medians(runs["platform"]), medians(runs["bare"])
+        floor.terminate()
+    full, reference, sdk = (medians(runs[side]) for side in order)
+
+    def ratios(to: dict[str, Any]) -> dict[str, float]:
+        return {
+            "messages_per_s_ratio": round(full["messages_per_s"] / to["messages_per_s"], 3),
+            "daphne_cpu_per_message_ratio": round(
+                full["server_cpu_ms_per_message"] / to["server_cpu_ms_per_message"], 2
+            ),
+        }
+
     return {
         "clients": args.clients,
         "rounds": args.rounds,
         "platform": full,
         "bare_consumer": reference,
-        "messages_per_s_ratio": round(full["messages_per_s"] / reference["messages_per_s"], 3),
-        "daphne_cpu_per_message_ratio": round(
-            full["server_cpu_ms_per_message"] / reference["server_cpu_ms_per_message"], 2
-        ),
+        "sdk_floor": sdk,
+        **ratios(reference),
+        "to_sdk_floor": ratios(sdk),
     }
 
 
@@ -198,8 +214,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="Daphne processes (DAPHNE_PROCESSES)")
     args = parser.parse_args()
     env = {"LOG_LEVEL": "WARNING", "CHAT_PING_INTERVAL_S": "300", "DAPHNE_PROCESSES": str(args.processes)}
-    with platform_and_fake_llm(prefix="ceiling-", extra_env=env) as (platform, _):
-        print(json.dumps(asyncio.run(main_async(args, platform)), indent=2))
+    with platform_and_fake_llm(prefix="ceiling-", extra_env=env) as (platform, fake_url):
+        print(json.dumps(asyncio.run(main_async(args, platform, fake_url)), indent=2))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,9 @@ async def test_an_answer_that_ends_while_the_database_is_away_is_stored_once(
     count, usage_records, content, message_count = wait_until_stored(platform, done["message_id"])
     assert (count, usage_records, message_count) == (1, 1, 2)
     assert content == text_of(frames)
-    assert len(chat_calls_with(fake_openai_server, marker)) == 1
+    assert len(chat_calls_with(fake_openai_server, marker)) == 1, [
+        (c.body.get("model"), c.messages[-1]) for c in fake_openai_server.calls[-5:]
+    ]
     status, body = platform.http(
         "GET", f"/api/v1/conversations/{ready['conversation_id']}/messages/", token=token
     )
