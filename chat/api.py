@@ -108,6 +108,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "output_tokens",
             "cached_input_tokens",
             "cached",
+            "curated_answer",
             "route",
             "finish_reason",
             "ttft_ms",

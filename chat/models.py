@@ -72,6 +72,10 @@ class Message(TenantOwnedModel):
     )
     # Answered from the tenant's response cache: no upstream call, no tokens.
     cached = models.BooleanField(default=False)
+    # The tenant's curated answer it was (``cached`` too): the entry's hits are these messages.
+    curated_answer = models.ForeignKey(
+        "knowledge.CuratedAnswer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     # The routing class the message was sorted into (chat.gateway.model_routing), on the answer.
     route = models.CharField(max_length=16, blank=True)
     # The model the turn was meant for, when the circuit breaker sent it to the fallback model.

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.models import Avg, Count, Max
 
 from chat.history.ids import allocate_message_ids, message_ids_sql
 from chat.history.memory import Remembered
@@ -213,3 +214,44 @@ def active_users(tenant_id: int, start: datetime, end: datetime) -> int:
         .distinct()
         .count()
     )
+
+
+def answer_with_question(*, tenant_id: int, message_id: int) -> tuple[str, str] | None:
+    """(the question, its answer) of one of the tenant's stored answers; None for any other id."""
+    answer = (
+        Message.objects.for_tenant(tenant_id)
+        .filter(pk=message_id, role=Role.ASSISTANT, reply_to__isnull=False)
+        .select_related("reply_to")
+        .first()
+    )
+    if answer is None or answer.reply_to is None:
+        return None
+    return answer.reply_to.content, answer.content
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedHits:
+    hits: int
+    last_hit_at: datetime | None
+
+
+def curated_hits(*, tenant_id: int, entry_ids: list[int]) -> dict[int, CuratedHits]:
+    """How many answers each of the tenant's curated entries gave, and when it last did."""
+    rows = (
+        Message.objects.for_tenant(tenant_id)
+        .filter(curated_answer_id__in=entry_ids)
+        .values("curated_answer_id")
+        .annotate(hits=Count("id"), last_hit_at=Max("created_at"))
+    )
+    return {row["curated_answer_id"]: CuratedHits(row["hits"], row["last_hit_at"]) for row in rows}
+
+
+def model_answer_cost(*, tenant_id: int, since: datetime) -> Decimal:
+    """The average cost of the tenant's answers that came from the model since ``since`` (what
+    an answer given from a cache or a curated entry would have cost, all things equal)."""
+    average = (
+        Message.objects.for_tenant(tenant_id)
+        .filter(role=Role.ASSISTANT, cached=False, created_at__gte=since)
+        .aggregate(average=Avg("cost_usd"))["average"]
+    )
+    return Decimal(average or 0)

@@ -1,5 +1,6 @@
 """Writes about conversations: start one, prepare a turn before it streams, record it after."""
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from chat.files import files_bind, files_block, files_for_turn, image_parts
 from chat.gateway.llm import ChatRequest
 from chat.gateway.llm.tokens import IMAGE_TOKENS
 from chat.gateway.moderation import scrubbed
+from chat.gateway.semantic_cache import question_vector
 from chat.history.context import build_context
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_materialize, conversation_pending_forget
@@ -25,6 +27,7 @@ from chat.push import push_event_sync
 from chat.selectors import ConversationState, StoredAnswer, TurnOpening
 from chat.turns.stream import Outcome, PreparedTurn
 from chatplatform import metrics
+from knowledge.curated import curated_match
 from knowledge.retrieval import knowledge_block, turn_passages
 from tenants.selectors import ChatConfig, chat_config_get
 
@@ -75,12 +78,21 @@ def turn_begin(
     if attached:
         block = files_block(attached, context_tokens=price.context_tokens, images_given=bool(images))
         question = f"{content}\n\n{scrubbed(pii_filter=config.pii_filter, text=block)}"
-    passages = turn_passages(
-        tenant_id=config.tenant_id,
-        question=content,
-        context_tokens=price.context_tokens,
-        version=opening.knowledge_version,
-    )
+    vector = functools.cache(lambda: question_vector(content))  # embedded once, if at all
+    curated = None
+    if not attached:  # a question about a file is not a frequent one
+        curated = curated_match(
+            tenant_id=config.tenant_id, question=content, version=opening.knowledge_version, vector=vector
+        )
+    passages = []
+    if curated is None:  # a curated answer is given as written: no passages to cite
+        passages = turn_passages(
+            tenant_id=config.tenant_id,
+            question=content,
+            context_tokens=price.context_tokens,
+            version=opening.knowledge_version,
+            vector=vector,
+        )
     context = build_context(
         system_prompt=config.system_prompt,
         summary=state.summary,
@@ -124,6 +136,8 @@ def turn_begin(
         tool_rounds=config.max_tool_rounds if config.tools else 0,
         files=tuple(f.id for f in attached),
         user_budget=opening.access.monthly_token_budget,
+        curated_answer_id=curated.entry_id if curated is not None else None,
+        curated_answer=curated.answer if curated is not None else "",
     )
 
 
@@ -166,6 +180,7 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
                 "variant_id": turn.variant_id,
                 "tokens_estimated": usage.estimated,
                 "cached": outcome.cached,
+                "curated_answer_id": turn.curated_answer_id if outcome.cached else None,
                 "route": turn.route,
                 "fallback_from": turn.fallback_from,
                 "finish_reason": outcome.finish_reason,

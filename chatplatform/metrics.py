@@ -91,7 +91,7 @@ CONVERSATIONS = Counter(
 )
 CACHE_LOOKUPS = Counter(
     "chat_cache_lookups_total",
-    "Response cache lookups; cache: exact, semantic",
+    "Response cache lookups; cache: curated (answers the tenant wrote), exact, semantic",
     ["tenant", "cache", "result"],
 )
 TOOL_CALLS = Counter("chat_tool_calls_total", "Tool calls made for answers", ["tenant", "tool", "status"])

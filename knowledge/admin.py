@@ -2,9 +2,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from knowledge.models import Chunk, Document
+from chat.models import Message
+from knowledge.curated import curated_create, curated_delete, curated_update
+from knowledge.models import Chunk, CuratedAnswer, Document
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete
 
 
@@ -89,3 +93,91 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for document in queryset:
             document_delete(tenant_id=document.tenant_id, document_id=document.pk)
+
+
+class CuratedAnswerForm(forms.ModelForm):
+    """The phrasings one per line."""
+
+    phrasings = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), help_text="one phrasing per line")
+
+    class Meta:
+        model = CuratedAnswer
+        fields = ["tenant", "answer", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["phrasings"] = "\n".join(self.instance.questions)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        cleaned["questions"] = [line for line in cleaned.get("phrasings", "").splitlines() if line.strip()]
+        return cleaned
+
+
+@admin.register(CuratedAnswer)
+class CuratedAnswerAdmin(admin.ModelAdmin[CuratedAnswer]):
+    """Platform staff write a tenant's curated answers as its owners do over the API (the same
+    checks; a change reaches the next question), and see how many answers each gave."""
+
+    form = CuratedAnswerForm
+    list_display = ["first_question", "tenant", "enabled", "hits", "updated_at"]
+    list_filter = ["enabled", "tenant"]
+    search_fields = ["answer", "tenant__slug"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        given = (
+            Message.objects.unscoped()
+            .filter(curated_answer_id=OuterRef("pk"))
+            .order_by()
+            .values("curated_answer_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return CuratedAnswer.all_tenants.select_related("tenant").annotate(
+            hit_count=Coalesce(Subquery(given), 0)
+        )
+
+    @admin.display(description="question")
+    def first_question(self, obj: CuratedAnswer) -> str:
+        return str(obj)
+
+    @admin.display(description="answers given", ordering="hit_count")
+    def hits(self, obj: CuratedAnswer) -> int:
+        return int(getattr(obj, "hit_count", 0))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["tenant"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: CuratedAnswer, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            if change:
+                curated_update(
+                    tenant_id=obj.tenant_id,
+                    entry_id=obj.pk,
+                    changes={
+                        "questions": data["questions"],
+                        "answer": data["answer"],
+                        "enabled": data["enabled"],
+                    },
+                )
+                return
+            created = curated_create(
+                tenant_id=data["tenant"].pk,
+                user_id=request.user.pk,
+                questions=data["questions"],
+                answer=data["answer"],
+                enabled=data["enabled"],
+            )
+        except KnowledgeRefused as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return
+        obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: CuratedAnswer) -> None:
+        curated_delete(tenant_id=obj.tenant_id, entry_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset:
+            curated_delete(tenant_id=entry.tenant_id, entry_id=entry.pk)

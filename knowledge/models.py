@@ -49,3 +49,31 @@ class Chunk(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class CuratedAnswer(TenantOwnedModel):
+    """An answer the tenant's owners or admins wrote or approved for a frequent question, in
+    several phrasings: a message that matches one of them is answered from it, before the model
+    and at no token cost (``knowledge.curated``). The answers it gave point to it
+    (``chat.Message.curated_answer``): that is its hit count."""
+
+    # The question's phrasings, as written (at least one).
+    questions = models.JSONField()
+    answer = models.TextField()
+    enabled = models.BooleanField(default=True)
+    # float32 rows, one per phrasing in order, normalized; empty until embedded (or without the
+    # local embedding model): until then a phrasing matches by its words only.
+    embeddings = models.BinaryField(blank=True, default=b"")
+    # The stored answer it was saved from ("save as curated" in a conversation), if any.
+    source_message_id = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        indexes = [models.Index(fields=["tenant", "-updated_at"], name="knowledge_curated_tenant")]
+
+    def __str__(self) -> str:
+        return str(self.questions[0]) if self.questions else f"curated answer {self.pk}"

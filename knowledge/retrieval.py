@@ -14,23 +14,22 @@ another tenant's index.
 
 import math
 import re
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
 
 from chat.gateway.llm.tokens import estimate_tokens
-from chat.gateway.semantic_cache import embedder, embedder_installed
+from chat.gateway.semantic_cache import question_vector
 from knowledge.models import Chunk, Document
+from knowledge.versioned import VersionedIndexes
 from tenants.models import Tenant
 
 CANDIDATES = 30  # from each ranking, before fusion
-EMBED_WAIT_S = 2.0  # the question's embedding; past this the words alone rank
 FUSION_K = 60  # reciprocal rank fusion's constant
 MIN_SIMILARITY = 0.30  # a passage less similar than this is found only by its words
-INDEXES_KEPT = 64  # tenants whose index a process keeps (least recently used dropped)
 _BM25_K1, _BM25_B = 1.2, 0.75
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP_WORDS = (
@@ -77,8 +76,7 @@ class Passage:
 
 
 class TenantIndex:
-    def __init__(self, version: int, rows: list[tuple[int, int, str, str, int, str, bytes]]) -> None:
-        self.version = version
+    def __init__(self, rows: list[tuple[int, int, str, str, int, str, bytes]]) -> None:
         self.rows = rows
         dimensions = {len(r[6]) for r in rows if r[6]}
         if len(dimensions) == 1 and all(r[6] for r in rows):
@@ -131,31 +129,7 @@ class TenantIndex:
         return sorted(fused.items(), key=lambda item: -item[1])
 
 
-class _Indexes:
-    def __init__(self) -> None:
-        self._kept: OrderedDict[int, TenantIndex] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, tenant_id: int, version: int) -> TenantIndex:
-        with self._lock:
-            index = self._kept.get(tenant_id)
-            if index is not None and index.version == version:
-                self._kept.move_to_end(tenant_id)
-                return index
-        index = TenantIndex(version, _load(tenant_id))
-        with self._lock:
-            self._kept[tenant_id] = index
-            self._kept.move_to_end(tenant_id)
-            while len(self._kept) > INDEXES_KEPT:
-                self._kept.popitem(last=False)
-        return index
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-
-
-_indexes = _Indexes()
+_indexes = VersionedIndexes(lambda tenant_id: TenantIndex(_load(tenant_id)))
 
 
 def _load(tenant_id: int) -> list[tuple[int, int, str, str, int, str, bytes]]:
@@ -176,12 +150,19 @@ def knowledge_version(tenant_id: int) -> int:
 
 
 def retrieve(
-    *, tenant_id: int, question: str, budget_tokens: int, k: int, version: int | None = None
+    *,
+    tenant_id: int,
+    question: str,
+    budget_tokens: int,
+    k: int,
+    version: int | None = None,
+    vector: Callable[[], np.ndarray | None] | None = None,
 ) -> list[Passage]:
     """At most ``k`` passages of the tenant's ready documents for ``question``, best first, that
     fit in ``budget_tokens`` together. Found by meaning when the local embedding model is loaded
     (it loads in the background at start; until then, and without it, by words only).
-    ``version``: the tenant's ``knowledge_version`` if the caller has read it already."""
+    ``version``: the tenant's ``knowledge_version`` if the caller has read it already;
+    ``vector``: the question's embedding (``question_vector``), when the caller shares it."""
     if version is None:
         version = knowledge_version(tenant_id)
     if version == 0:  # never had a document: nothing to load, no question to embed
@@ -189,13 +170,12 @@ def retrieve(
     index = _indexes.get(tenant_id, version)
     if not index.rows:
         return []
-    vector = None
-    if index.vectors is not None and embedder_installed():
-        embedder().start_loading()
-        vector = embedder().embed_waiting(question, timeout_s=EMBED_WAIT_S)
+    query = None
+    if index.vectors is not None:
+        query = vector() if vector is not None else question_vector(question)
     found: list[Passage] = []
     used = 0
-    for row, score in index.search(question, vector):
+    for row, score in index.search(question, query):
         chunk_id, document_id, title, heading, ordinal, text, _ = index.rows[row]
         cost = estimate_tokens(text) + estimate_tokens(title) + 8
         if used + cost > budget_tokens:
@@ -228,11 +208,23 @@ def knowledge_block(passages: list[Passage]) -> str:
     return f"{_INSTRUCTIONS}\n\n{numbered}"
 
 
-def turn_passages(*, tenant_id: int, question: str, context_tokens: int, version: int) -> list[Passage]:
+def turn_passages(
+    *,
+    tenant_id: int,
+    question: str,
+    context_tokens: int,
+    version: int,
+    vector: Callable[[], np.ndarray | None],
+) -> list[Passage]:
     """The passages a turn's context gets: a quarter of the model's context at most."""
     budget = min(KNOWLEDGE_MAX_TOKENS, int(context_tokens * KNOWLEDGE_SHARE))
     return retrieve(
-        tenant_id=tenant_id, question=question, budget_tokens=budget, k=PASSAGES_PER_TURN, version=version
+        tenant_id=tenant_id,
+        question=question,
+        budget_tokens=budget,
+        k=PASSAGES_PER_TURN,
+        version=version,
+        vector=vector,
     )
 
 

@@ -115,7 +115,7 @@ def document_ingest(*, tenant_id: int, document_id: int) -> str:
             timezone.now(),
         )
         locked.save(update_fields=["status", "chunk_count", "ingested_at"])
-        _knowledge_changed(tenant_id)
+        knowledge_changed(tenant_id)
     log.info("knowledge.ingested", document_id=document_id, chunks=len(chunks), embedded=vectors is not None)
     return Document.Status.READY
 
@@ -138,10 +138,10 @@ def document_delete(*, tenant_id: int, document_id: int) -> bool:
     with transaction.atomic():
         deleted, _ = Document.objects.for_tenant(tenant_id).filter(pk=document_id).delete()
         if deleted:
-            _knowledge_changed(tenant_id)
+            knowledge_changed(tenant_id)
     return bool(deleted)
 
 
-def _knowledge_changed(tenant_id: int) -> None:
+def knowledge_changed(tenant_id: int) -> None:
     """Every process's index of this tenant is stale from now on (``knowledge.retrieval``)."""
     Tenant.objects.filter(pk=tenant_id).update(knowledge_version=F("knowledge_version") + 1)

@@ -1,5 +1,5 @@
-"""Step 7 of the message path: the exact cache, then the semantic cache, both tenant-scoped;
-and filling them once an answer has ended well."""
+"""Step 7 of the message path: the tenant's curated answers, the exact cache, then the semantic
+cache, all tenant-scoped; and filling the caches once an answer has ended well."""
 
 from dataclasses import dataclass
 
@@ -27,7 +27,7 @@ class CacheProbe:
     """What the lookups found, and what filling the caches after a miss needs."""
 
     hit: CachedAnswer | None = None
-    hit_by: str = ""  # "exact" or "semantic"
+    hit_by: str = ""  # "curated", "exact" or "semantic"
     exact_key: str | None = None
     semantic: SemanticProbe | None = None
 
@@ -61,7 +61,13 @@ async def exact_lookup(config: ChatConfig, turn: PreparedTurn) -> CacheProbe | N
 
 async def cache_lookup(config: ChatConfig, turn: PreparedTurn, exact: CacheProbe | None) -> CacheProbe:
     """The lookup of an admitted message, given what ``exact_lookup`` found (counted here: a
-    refused message's lookup is not one): the semantic cache after an exact miss."""
+    refused message's lookup is not one): the tenant's curated answer the turn matched comes
+    first (nothing is cached then), the semantic cache after an exact miss."""
+    if turn.curated_answer_id is not None:
+        metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "curated", "hit").inc()
+        return CacheProbe(
+            hit=CachedAnswer(text=turn.curated_answer, model=turn.request.model), hit_by="curated"
+        )
     if exact is None:
         return CacheProbe()
     key = exact.exact_key

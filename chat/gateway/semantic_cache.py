@@ -135,6 +135,18 @@ def embedder() -> Embedder:
     return _embedder
 
 
+QUESTION_EMBED_WAIT_S = 2.0  # past this, a question is looked up by its words alone
+
+
+def question_vector(text: str) -> np.ndarray | None:
+    """From a worker thread: the question's embedding, or None without the model (not installed,
+    still loading, or busy past ``QUESTION_EMBED_WAIT_S``)."""
+    if not embedder_installed():
+        return None
+    embedder().start_loading()
+    return embedder().embed_waiting(text, timeout_s=QUESTION_EMBED_WAIT_S)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     entry_id: str

@@ -91,7 +91,11 @@ async def _from_cache(generation: Generation, job: Answering, text: str) -> Outc
     await _store(job, outcome)
     await generation.publish(
         response_frame(
-            message_id=turn.answer_message_id, conversation_id=turn.conversation_id, content=text, cached=True
+            message_id=turn.answer_message_id,
+            conversation_id=turn.conversation_id,
+            content=text,
+            cached=True,
+            curated=turn.curated_answer_id is not None,
         ),
         _done(turn, outcome),
     )

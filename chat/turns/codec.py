@@ -27,6 +27,7 @@ def turn_dump(turn: PreparedTurn) -> dict[str, Any]:
         "tool_rounds": turn.tool_rounds,
         "files": list(turn.files),
         "user_budget": turn.user_budget,
+        "curated_answer_id": turn.curated_answer_id,
         "request": asdict(replace(turn.request, messages=[])),
         "price": [
             str(price.input_per_mtok),
@@ -48,6 +49,7 @@ def turn_load(data: dict[str, Any]) -> PreparedTurn:
         tool_rounds=data.get("tool_rounds", 0),
         files=tuple(data.get("files", ())),
         user_budget=data.get("user_budget"),
+        curated_answer_id=data.get("curated_answer_id"),
         request=ChatRequest(**{**data["request"], "tools": tuple(data["request"].get("tools", ()))}),
         price=Price(
             Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context, any(by_default)

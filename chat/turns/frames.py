@@ -38,9 +38,16 @@ def done_frame(
 
 
 def response_frame(
-    *, message_id: int, conversation_id: int, content: str, cached: bool, replayed: bool = False
+    *,
+    message_id: int,
+    conversation_id: int,
+    content: str,
+    cached: bool,
+    curated: bool = False,
+    replayed: bool = False,
 ) -> dict[str, Any]:
-    """A whole answer at once: a cache hit, or a stored answer replayed for its client_id."""
+    """A whole answer at once: a cache hit (the tenant's curated answer, or a cached one), or a
+    stored answer replayed for its client_id."""
     frame: dict[str, Any] = {
         "type": "response",
         "message_id": message_id,
@@ -48,6 +55,8 @@ def response_frame(
         "content": content,
         "cached": cached,
     }
+    if curated:
+        frame["curated"] = True
     if replayed:
         frame["replayed"] = True
     return frame

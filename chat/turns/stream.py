@@ -53,6 +53,9 @@ class PreparedTurn:
     files: tuple[int, ...] = ()
     # The member's own monthly token budget, held with the tenant's (None: none).
     user_budget: int | None = None
+    # The tenant's curated answer the question matched (knowledge.curated): given, not generated.
+    curated_answer_id: int | None = None
+    curated_answer: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from alerts import api as alerts_api
 from chat import api as chat_api
 from chat import files_api
 from knowledge import api as knowledge_api
+from knowledge import curated_api
 from tenants.api import experiments, invitations, views
 from tools import api as tools_api
 
@@ -34,6 +35,8 @@ urlpatterns = [
         "knowledge/documents/<int:pk>/", knowledge_api.DocumentDetailView.as_view(), name="knowledge-document"
     ),
     path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
+    path("knowledge/curated/", curated_api.CuratedAnswerListView.as_view(), name="curated-answers"),
+    path("knowledge/curated/<int:pk>/", curated_api.CuratedAnswerDetailView.as_view(), name="curated-answer"),
     path("alerts/", alerts_api.AlertListView.as_view(), name="alerts"),
     path("alerts/<int:pk>/acknowledge/", alerts_api.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
     path("alerts/rules/", alerts_api.AlertRuleListView.as_view(), name="alert-rules"),

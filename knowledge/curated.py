@@ -1,0 +1,257 @@
+"""Curated answers: a tenant's owners and admins write (or save from a conversation) the answer
+to a frequent question in several phrasings; a message that matches one is answered from it
+before the model, at no token cost, and the stored answer points to the entry it came from.
+
+A message matches a phrasing by its words (both normalized: case, punctuation, greetings and
+thanks left out) or by its meaning (cosine similarity of the local model's embeddings at or
+above ``MATCH_THRESHOLD``), and only when both carry the same numbers (order numbers, amounts:
+``chat.gateway.semantic_cache.signature``). Each process keeps a tenant's enabled entries per
+``Tenant.knowledge_version`` (``knowledge.versioned``): every change bumps it.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import structlog
+from django.db import transaction
+
+from chat.gateway.semantic_cache import embedder, embedder_installed, signature
+from knowledge.models import CuratedAnswer
+from knowledge.services import KnowledgeRefused, knowledge_changed
+from knowledge.versioned import VersionedIndexes
+from tenants.models import Tenant
+
+log = structlog.stdlib.get_logger(__name__)
+
+MATCH_THRESHOLD = 0.85  # all-MiniLM-L6-v2: paraphrases 0.86-0.99, near misses ("reset my username") ~0.70
+MAX_QUESTIONS = 20  # phrasings of one entry
+MAX_QUESTION_CHARS = 500
+MAX_ANSWER_CHARS = 8000
+MAX_ENTRIES = 2000  # of one tenant
+
+_OPENING = re.compile(
+    r"^(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|dear [a-z]+|excuse me|sorry|"
+    r"quick question|question|please|pls)\b[\s,.!:;-]*)+"
+)
+_CLOSING = re.compile(
+    r"(?:[\s,.!]*\b(?:thanks?(?: you)?(?: so much| a lot)?|thx|ty|cheers|please|pls))+[\s.!]*$"
+)
+_NOT_WORD = re.compile(r"[^\w$%#]+")
+
+
+def normalized(text: str) -> str:
+    """The question's words: case, punctuation, a greeting before and thanks after left out."""
+    words = " ".join(text.casefold().split())
+    words = _CLOSING.sub("", _OPENING.sub("", words))
+    return " ".join(_NOT_WORD.sub(" ", words).split())
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedHit:
+    entry_id: int
+    answer: str
+    score: float  # 1.0 when the words matched
+    by: str  # "words" or "meaning"
+
+
+class CuratedIndex:
+    """A tenant's enabled entries: their phrasings by normalized words, and the embedded ones as
+    one matrix (an entry saved moments ago matches by words until its embedding is stored)."""
+
+    def __init__(self, rows: list[tuple[int, list[str], str, bytes]]) -> None:
+        self.answers: dict[int, str] = {}
+        self.by_words: dict[str, int] = {}
+        owners: list[int] = []
+        signatures: list[str] = []
+        vectors: list[np.ndarray] = []
+        for entry_id, questions, answer, embeddings in rows:
+            self.answers[entry_id] = answer
+            for question in questions:
+                self.by_words.setdefault(normalized(question), entry_id)
+            matrix = np.frombuffer(embeddings, dtype=np.float32)
+            if not len(matrix) or len(matrix) % len(questions):
+                continue  # not embedded yet, or embedded with another model: words only
+            vectors += list(matrix.reshape(len(questions), -1))
+            owners += [entry_id] * len(questions)
+            signatures += [signature(q) for q in questions]
+        self.owners = np.array(owners, dtype=np.int64)
+        self.signatures = np.array(signatures, dtype=object)
+        self.vectors = np.vstack(vectors) if vectors else None
+
+    def match(self, question: str, vector: Callable[[], np.ndarray | None]) -> CuratedHit | None:
+        """The entry ``question`` asks for, if any; ``vector`` gives its embedding (computed
+        only when the words alone did not match)."""
+        entry_id = self.by_words.get(normalized(question))
+        if entry_id is not None:
+            return CuratedHit(entry_id, self.answers[entry_id], 1.0, "words")
+        if self.vectors is None:
+            return None
+        usable = self.signatures == signature(question)
+        if not usable.any():
+            return None
+        query = vector()
+        if query is None or query.shape[0] != self.vectors.shape[1]:
+            return None
+        scores = np.where(usable, self.vectors @ query, -2.0)
+        best = int(np.argmax(scores))
+        if scores[best] < MATCH_THRESHOLD:
+            return None
+        entry_id = int(self.owners[best])
+        return CuratedHit(entry_id, self.answers[entry_id], float(scores[best]), "meaning")
+
+
+def _load(tenant_id: int) -> CuratedIndex:
+    enabled = CuratedAnswer.objects.for_tenant(tenant_id).filter(enabled=True).order_by("id")
+    return CuratedIndex(
+        [
+            (entry_id, questions, answer, bytes(embeddings or b""))
+            for entry_id, questions, answer, embeddings in enabled.values_list(
+                "id", "questions", "answer", "embeddings"
+            )
+        ]
+    )
+
+
+_indexes: VersionedIndexes[CuratedIndex] = VersionedIndexes(_load)
+
+
+def curated_match(
+    *, tenant_id: int, question: str, version: int, vector: Callable[[], np.ndarray | None]
+) -> CuratedHit | None:
+    """The tenant's curated answer to ``question`` (``version``: its ``knowledge_version``)."""
+    if version == 0:  # never had any knowledge: nothing to load
+        return None
+    index = _indexes.get(tenant_id, version)
+    return index.match(question, vector) if index.answers else None
+
+
+def forget_indexes() -> None:
+    """Tests: drop every index this process keeps."""
+    _indexes.clear()
+
+
+# -- writes ---------------------------------------------------------------------------------
+
+
+def _clean(questions: Any, answer: Any) -> tuple[list[str], str]:
+    if not isinstance(questions, list) or not questions:
+        raise KnowledgeRefused("questions", "at least one phrasing of the question")
+    if len(questions) > MAX_QUESTIONS:
+        raise KnowledgeRefused("questions", f"at most {MAX_QUESTIONS} phrasings")
+    kept: dict[str, str] = {}
+    for question in questions:
+        text = " ".join(question.split()) if isinstance(question, str) else ""
+        if not normalized(text):
+            raise KnowledgeRefused("questions", "each phrasing must have words")
+        if len(text) > MAX_QUESTION_CHARS:
+            raise KnowledgeRefused("questions", f"at most {MAX_QUESTION_CHARS} characters a phrasing")
+        kept.setdefault(normalized(text), text)  # the same words twice: once
+    if not isinstance(answer, str) or not answer.strip():
+        raise KnowledgeRefused("answer", "the answer must not be empty")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise KnowledgeRefused("answer", f"at most {MAX_ANSWER_CHARS} characters")
+    return list(kept.values()), answer.strip()
+
+
+def _taken_elsewhere(tenant_id: int, questions: list[str], entry_id: int | None) -> str | None:
+    """A phrasing another enabled entry of the tenant already has: which answer would it get?"""
+    wanted = {normalized(q): q for q in questions}
+    others = CuratedAnswer.objects.for_tenant(tenant_id).filter(enabled=True).exclude(pk=entry_id)
+    for other_questions in others.values_list("questions", flat=True):
+        for other in other_questions:
+            if normalized(other) in wanted:
+                return wanted[normalized(other)]
+    return None
+
+
+def _changed(entry: CuratedAnswer, *, embed: bool) -> None:
+    """After the commit: every process's index of the tenant is stale, and new phrasings are
+    embedded by a worker (until then they match by words)."""
+    tenant_id, entry_id = entry.tenant_id, entry.pk
+    knowledge_changed(tenant_id)
+    if embed and embedder_installed():
+        transaction.on_commit(lambda: _queue_embedding(tenant_id, entry_id))
+
+
+def _queue_embedding(tenant_id: int, entry_id: int) -> None:
+    from knowledge.tasks import embed_curated_answer
+
+    embed_curated_answer.delay(tenant_id, entry_id)
+
+
+@transaction.atomic
+def curated_create(
+    *,
+    tenant_id: int,
+    user_id: int | None,
+    questions: Any,
+    answer: Any,
+    enabled: bool = True,
+    source_message_id: int | None = None,
+) -> CuratedAnswer:
+    questions, answer = _clean(questions, answer)
+    Tenant.objects.select_for_update().filter(pk=tenant_id).first()  # the count below holds
+    if CuratedAnswer.objects.for_tenant(tenant_id).count() >= MAX_ENTRIES:
+        raise KnowledgeRefused("questions", f"at most {MAX_ENTRIES} curated answers a tenant")
+    if enabled and (taken := _taken_elsewhere(tenant_id, questions, None)):
+        raise KnowledgeRefused("questions", f"another curated answer has the phrasing {taken!r}")
+    entry = CuratedAnswer.objects.for_tenant(tenant_id).create(
+        tenant_id=tenant_id,
+        questions=questions,
+        answer=answer,
+        enabled=enabled,
+        source_message_id=source_message_id,
+        created_by_id=user_id,
+    )
+    _changed(entry, embed=True)
+    return entry
+
+
+@transaction.atomic
+def curated_update(*, tenant_id: int, entry_id: int, changes: dict[str, Any]) -> CuratedAnswer | None:
+    """``changes``: any of ``questions``, ``answer``, ``enabled``. None: no such entry."""
+    entry = CuratedAnswer.objects.for_tenant(tenant_id).select_for_update().filter(pk=entry_id).first()
+    if entry is None:
+        return None
+    questions, answer = _clean(changes.get("questions", entry.questions), changes.get("answer", entry.answer))
+    enabled = bool(changes.get("enabled", entry.enabled))
+    if enabled and (taken := _taken_elsewhere(tenant_id, questions, entry.pk)):
+        raise KnowledgeRefused("questions", f"another curated answer has the phrasing {taken!r}")
+    reworded = questions != entry.questions
+    entry.questions, entry.answer, entry.enabled = questions, answer, enabled
+    if reworded:
+        entry.embeddings = b""  # the old rows belong to the old phrasings
+    entry.save()
+    _changed(entry, embed=reworded)
+    return entry
+
+
+@transaction.atomic
+def curated_delete(*, tenant_id: int, entry_id: int) -> bool:
+    """The entry; the answers it gave stay, no longer pointing to it."""
+    deleted, _ = CuratedAnswer.objects.for_tenant(tenant_id).filter(pk=entry_id).delete()
+    if deleted:
+        knowledge_changed(tenant_id)
+    return bool(deleted)
+
+
+def curated_embed(*, tenant_id: int, entry_id: int) -> str:
+    """Store the embeddings of an entry's phrasings (a worker's job). Idempotent; phrasings
+    changed meanwhile are embedded by the task their change queued."""
+    entry = CuratedAnswer.objects.for_tenant(tenant_id).filter(pk=entry_id).first()
+    if entry is None or not embedder_installed():
+        return "skipped"
+    vectors = embedder().embed_now(list(entry.questions))
+    with transaction.atomic():
+        stored = (
+            CuratedAnswer.objects.for_tenant(tenant_id)
+            .filter(pk=entry_id, questions=entry.questions)
+            .update(embeddings=vectors.astype(np.float32).tobytes())
+        )
+        if stored:
+            knowledge_changed(tenant_id)
+    log.info("knowledge.curated_embedded", entry_id=entry_id, phrasings=len(entry.questions))
+    return "embedded" if stored else "skipped"
