@@ -53,6 +53,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
             "several": count > 1,
             "image_hosts": hosts,
             "can_console": current.role in READER_ROLES,
+            "can_curate": current.role in MANAGER_ROLES,
         },
     )
     return allow_images_from(page, hosts)

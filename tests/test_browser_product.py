@@ -335,3 +335,40 @@ def test_attach_a_file_ask_about_it_and_see_the_answer_with_a_citation(
         expect(answer.locator(".sources li")).to_have_text(["Warranty policy — Warranty"])
     call = chat_calls_with(fake_openai_server, marker)[0]
     assert "QZ991" in call.messages[-1]["content"] and "WARR3Y" in call.messages[0]["content"]
+
+
+def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_given(
+    platform: LivePlatform, fake_openai_server: FakeOpenAI
+) -> None:
+    _, owner, password = platform.new_tenant_with_member(role="owner")
+    marker = uuid.uuid4().hex[:8]
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/", owner, password)
+        ask(page, f"What is the warranty {marker}? [[tokens=4]]")
+        answer = page.locator(".msg.assistant:not(.greeting)").first
+        answer.locator(".curate").click()
+        expect(page.locator("#status")).to_contain_text("Saved as a curated answer")
+
+        page.goto(f"{platform.base_url}/chat/console/")
+        entry = page.locator("#curated-answers tr")
+        expect(entry).to_have_count(1)
+        expect(entry).to_contain_text(f"What is the warranty {marker}?")
+        entry.get_by_role("button", name="Edit").click()
+        page.fill("#curated-form textarea[name=questions]", "How long is the warranty?\nWarranty period?")
+        page.fill("#curated-form textarea[name=answer]", "Two years, parts and labour.")
+        page.click("#curated-form button[type=submit]")
+        expect(page.locator("#curated-status")).to_contain_text("Saved")
+        expect(entry).to_contain_text("How long is the warranty? (+1 phrasing)")
+
+        page.goto(f"{platform.base_url}/chat/")
+        calls = len(fake_openai_server.calls)
+        ask(page, "Hi! warranty period?")
+        given = page.locator(".msg.assistant:not(.greeting)").last
+        expect(given).to_contain_text("Two years, parts and labour.")
+        expect(given.locator(".curated")).to_have_text("curated answer")
+        assert len(fake_openai_server.calls) <= calls + 1  # at most the title, never the answer
+        assert not [c for c in fake_openai_server.calls[calls:] if "warranty period" in str(c.messages[-1])]
+
+        page.goto(f"{platform.base_url}/chat/console/")
+        expect(page.locator("#curated-answers tr .hits")).to_have_text("1")

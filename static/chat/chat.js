@@ -38,6 +38,7 @@
   const attachedList = $("attached");
   const storageKey = root.dataset.storageKey;
   const csrfToken = root.dataset.csrf;
+  const canCurate = root.dataset.curate === "true"; // owners and admins save answers as curated
 
   let socket = null;
   let ready = false; // the server sent `ready` on this socket: frames may be sent
@@ -97,6 +98,7 @@
     again: '<polyline points="23 4 23 10 17 10"/><polyline points="1 20 1 14 7 14"/><path d="M3.51 9a9 9 0 0 1 14.85-3.36L23 10M1 14l4.64 4.36A9 9 0 0 0 20.49 15"/>',
     edit: '<path d="M17 3a2.83 2.83 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5L17 3z"/>',
     clip: '<path d="M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48"/>',
+    star: '<polygon points="12 2 15.09 8.26 22 9.27 17 14.14 18.18 21.02 12 17.77 5.82 21.02 7 14.14 2 9.27 8.91 8.26 12 2"/>',
     trash: '<polyline points="3 6 5 6 21 6"/><path d="M19 6v14a2 2 0 0 1-2 2H7a2 2 0 0 1-2-2V6m3 0V4a2 2 0 0 1 2-2h4a2 2 0 0 1 2 2v2"/>',
   };
 
@@ -271,6 +273,7 @@
     if (info.finish_reason && info.finish_reason !== "stop") {
       meta.append(element("span", { className: "finish", textContent: info.finish_reason === "cancelled" ? "stopped (cancelled)" : info.finish_reason }));
     }
+    if (info.curated) meta.append(element("span", { className: "curated", textContent: "curated answer" }));
     el.dataset.finishReason = info.finish_reason || "stop";
     showSources(el, info.sources);
     if (info.messageId) {
@@ -283,6 +286,9 @@
         rateButton(el, THUMBS_DOWN, "Bad answer", "down"),
         iconButton("Regenerate", "again", regenerate, "regenerate"),
       );
+      if (canCurate && !info.curated) {
+        actions.append(iconButton("Save as a curated answer", "star", () => saveCurated(el), "curate"));
+      }
       meta.append(actions);
       if (info.rating) showRating(el, info.rating);
     }
@@ -332,6 +338,18 @@
     }, rating === THUMBS_UP ? "rate-up" : "rate-down");
     button.setAttribute("aria-pressed", "false");
     return button;
+  }
+
+  // The answer and its question become a curated answer of the tenant: given as written to the
+  // next question like it (its phrasings and text can be edited in the console).
+  async function saveCurated(el) {
+    try {
+      await api("/api/v1/knowledge/curated/", { method: "POST", body: { message_id: Number(el.dataset.messageId) } });
+      el.querySelector(".curate")?.remove();
+      setStatus("Saved as a curated answer: add other phrasings in the console.");
+    } catch (e) {
+      setStatus(e.status === 400 ? "Another curated answer already has this question." : "It could not be saved.", "error");
+    }
   }
 
   function showRating(el, rating) {
@@ -402,7 +420,7 @@
     clearTimeout(a.timer);
     a.timer = null;
     renderMarkdown(a.body, a.text, true);
-    answerFooter(a.el, { ...frame, messageId: frame.message_id, text: a.text });
+    answerFooter(a.el, { ...frame, messageId: frame.message_id, text: a.text, curated: a.curated });
     answer = null;
   }
 
@@ -534,6 +552,7 @@
       case "response": {
         const a = currentAnswer(frame.message_id);
         a.text = frame.content;
+        a.curated = Boolean(frame.curated);
         break;
       }
       case "done":
@@ -686,7 +705,7 @@
           answerFooter(el, {
             when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
             usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
-            messageId: m.id, rating: m.rating, text: m.content, sources: m.sources,
+            messageId: m.id, rating: m.rating, text: m.content, sources: m.sources, curated: Boolean(m.curated_answer),
           });
         }
       }
