@@ -157,10 +157,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.timers.pong()
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        content, client_id, files = parse_message(frame, max_chars=self.config.max_message_chars)
+        message = parse_message(frame, max_chars=self.config.max_message_chars)
         if drain.is_draining():
             raise FrameError(ErrorCode.SERVICE_UNAVAILABLE, "this server is restarting: reconnect and resend")
-        await self.turns.message(content, client_id, files)
+        await self.turns.message(message)
 
     async def on_cancel(self, frame: dict[str, Any]) -> None:
         await self.turns.cancel(parse_cancel(frame))

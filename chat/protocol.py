@@ -1,6 +1,7 @@
 """WebSocket protocol v1 (DESIGN.md): frame validation and the frames the server sends."""
 
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -76,8 +77,18 @@ def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: i
 MAX_FILES_PER_MESSAGE = 5
 
 
-def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.UUID, tuple[int, ...]]:
-    """The message's text, its client_id, and the ids of the files it attaches (uploaded first)."""
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    content: str
+    client_id: uuid.UUID
+    files: tuple[int, ...] = ()  # the ids of the files it attaches (uploaded first)
+    # The user asks for the last answer again: the tenant's default model answers it (not the
+    # routed one), and neither a curated nor a cached answer is given.
+    regenerate: bool = False
+
+
+def parse_message(frame: dict[str, Any], *, max_chars: int) -> UserMessage:
+    """The message's text, its client_id, the files it attaches, and whether it regenerates."""
     content = frame.get("content")
     if not isinstance(content, str) or not content.strip():
         raise FrameError(ErrorCode.BAD_REQUEST, "'content' must be a non-empty string")
@@ -99,7 +110,10 @@ def parse_message(frame: dict[str, Any], *, max_chars: int) -> tuple[str, uuid.U
         raise FrameError(
             ErrorCode.BAD_REQUEST, f"'attachments' must be a list of at most {MAX_FILES_PER_MESSAGE} file ids"
         )
-    return content, parsed, tuple(dict.fromkeys(files))
+    regenerate = frame.get("regenerate", False)
+    if not isinstance(regenerate, bool):
+        raise FrameError(ErrorCode.BAD_REQUEST, "'regenerate' must be true or false")
+    return UserMessage(content, parsed, tuple(dict.fromkeys(files)), regenerate)
 
 
 def _integer(frame: dict[str, Any], field: str) -> int:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, Max
+from django.db.models import Avg, Count, Max, Sum
 
 from chat.history.ids import allocate_message_ids, message_ids_sql
 from chat.history.memory import Remembered
@@ -255,3 +255,24 @@ def model_answer_cost(*, tenant_id: int, since: datetime) -> Decimal:
         .aggregate(average=Avg("cost_usd"))["average"]
     )
     return Decimal(average or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedAnswers:
+    route: str  # the class ("simple", "moderate", "complex"), "" when not sorted
+    model: str
+    answers: int
+    cost_usd: Decimal
+
+
+def routed_answers(*, tenant_id: int, start: datetime, end: datetime) -> list[RoutedAnswers]:
+    """The tenant's answers in [start, end) by the class they were sorted into and the model that
+    gave them, with what they cost."""
+    rows = (
+        Message.objects.for_tenant(tenant_id)
+        .filter(role=Role.ASSISTANT, created_at__gte=start, created_at__lt=end)
+        .values("route", "model")
+        .annotate(answers=Count("id"), cost=Sum("cost_usd"))
+        .order_by("route", "model")
+    )
+    return [RoutedAnswers(r["route"], r["model"], r["answers"], Decimal(r["cost"] or 0)) for r in rows]

@@ -47,6 +47,7 @@ def turn_begin(
     route: str = "",
     variant_id: int | None = None,
     files: tuple[int, ...] = (),
+    regenerate: bool = False,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
     ``history`` is the conversation's recent messages (``chat.history.memory``), ``opening``
@@ -80,7 +81,7 @@ def turn_begin(
         question = f"{content}\n\n{scrubbed(pii_filter=config.pii_filter, text=block)}"
     vector = functools.cache(lambda: question_vector(content))  # embedded once, if at all
     curated = None
-    if not attached:  # a question about a file is not a frequent one
+    if not (attached or regenerate):  # a question about a file is not a frequent one
         curated = curated_match(
             tenant_id=config.tenant_id, question=content, version=opening.knowledge_version, vector=vector
         )
@@ -138,6 +139,7 @@ def turn_begin(
         user_budget=opening.access.monthly_token_budget,
         curated_answer_id=curated.entry_id if curated is not None else None,
         curated_answer=curated.answer if curated is not None else "",
+        regenerate=regenerate,
     )
 
 

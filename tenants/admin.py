@@ -60,7 +60,14 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
         ),
         (
             "Model routing",
-            {"fields": ["routing_model_simple", "routing_model_moderate", "routing_model_complex"]},
+            {
+                "fields": [
+                    "model_routing_enabled",
+                    "routing_model_simple",
+                    "routing_model_moderate",
+                    "routing_model_complex",
+                ]
+            },
         ),
         (
             "Moderation and support",

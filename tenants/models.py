@@ -72,6 +72,9 @@ class Tenant(models.Model):
     system_prompt = models.TextField(default="You are a helpful, concise support assistant.")
     model = models.CharField(max_length=100, default="gpt-4o-mini")
     fallback_model = models.CharField(max_length=100, blank=True)
+    # Model routing (chat.gateway.model_routing): off, every message goes to ``model``; on, each
+    # class goes to its model (blank: ``model``), e.g. simple ones to a cheaper model.
+    model_routing_enabled = models.BooleanField(default=True)
     routing_model_simple = models.CharField(max_length=100, blank=True)
     routing_model_moderate = models.CharField(max_length=100, blank=True)
     routing_model_complex = models.CharField(max_length=100, blank=True)

@@ -125,7 +125,7 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
                 ("moderate", tenant.routing_model_moderate),
                 ("complex", tenant.routing_model_complex),
             ]
-            if model
+            if model and tenant.model_routing_enabled
         },
         blocked_topics=tuple(str(topic) for topic in tenant.blocked_topics),
         pii_filter=tenant.pii_filter,

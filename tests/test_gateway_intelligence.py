@@ -1,6 +1,12 @@
 """Cost control before the call: the exact response cache, model routing, moderation and PII
 redaction, through the WebSocket on real Redis and PostgreSQL, against the fake OpenAI server."""
 
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
 import redis
 from django.conf import settings
 
@@ -8,9 +14,10 @@ from billing.models import UsageRecord
 from chat.gateway.model_routing import Route, classify
 from chat.gateway.moderation import blocked_topic, iban_valid, luhn_valid, redact_pii
 from chat.models import Message, Role
-from tests.conftest import World, reconfigure
+from tenants.selectors import forget_chat_configs
+from tests.conftest import World, client_for, reconfigure
 from tests.fake_openai import FakeOpenAI
-from tests.ws import ask, open_chat, send_message, streamed_text
+from tests.ws import ask, frames_until, open_chat, send_message, streamed_text
 
 
 async def ask_in_new_conversation(token: str, content: str) -> list[dict]:
@@ -114,6 +121,63 @@ async def test_messages_are_routed_to_the_tenants_model_for_their_class(
     assert (simple["model"], complex_["model"]) == ("gpt-4o-mini", "gpt-4.1")
     answers = Message.objects.for_tenant(world.acme.pk).filter(role=Role.ASSISTANT).order_by("id")
     assert [(m.route, m.model) async for m in answers] == [("simple", "gpt-4o-mini"), ("complex", "gpt-4.1")]
+
+
+async def regenerate(communicator: Any, content: str) -> list[dict[str, Any]]:
+    """The frame the chat page's Regenerate sends: the last question again, ``regenerate: true``."""
+    frame = {"type": "message", "content": content, "client_id": str(uuid.uuid4()), "regenerate": True}
+    await communicator.send_to(text_data=json.dumps(frame))
+    return await frames_until(communicator, "done", "error")
+
+
+async def test_routing_is_a_choice_regenerate_uses_the_default_model_and_never_a_cache(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    await reconfigure(
+        world.acme, model="gpt-4o", routing_model_simple="gpt-4o-mini", exact_cache_enabled=True
+    )
+    token = world.token(world.alice, world.acme)
+    communicator, _ = await open_chat(token)
+    routed = (await ask(communicator, "Where is my parcel? [[tokens=2]]"))[-1]
+    assert routed["model"] == "gpt-4o-mini"
+    # Regenerated: the default model answers anew, though the exact cache holds the first answer.
+    again = await regenerate(communicator, "Where is my parcel? [[tokens=2]]")
+    assert again[0]["type"] == "typing" and again[-1]["model"] == "gpt-4o", again
+    assert [c.body["model"] for c in fake_llm.calls] == ["gpt-4o-mini", "gpt-4o"]
+    wrong = {"type": "message", "content": "y", "client_id": str(uuid.uuid4()), "regenerate": 1}
+    await communicator.send_to(text_data=json.dumps(wrong))
+    error = await communicator.receive_json_from(5)
+    assert (error["type"], error["code"]) == ("error", "BAD_REQUEST") and "regenerate" in error["message"]
+
+    # Routing turned off: the same simple question goes to the default model.
+    owner = client_for(world.token(world.alice, world.acme))
+    changed = await asyncio.to_thread(
+        owner.patch,
+        f"/api/v1/tenants/{world.acme.slug}/config/",
+        {"model_routing_enabled": False},
+        format="json",
+    )
+    assert changed.status_code == 200 and changed.json()["model_routing_enabled"] is False, changed.content
+    forget_chat_configs()
+    off = (await ask(communicator, "Is my parcel late? [[tokens=2]]"))[-1]
+    await communicator.disconnect()
+    assert off["model"] == "gpt-4o"
+    answers = Message.objects.for_tenant(world.acme.pk).filter(role=Role.ASSISTANT).order_by("id")
+    assert [(m.route, m.model) async for m in answers][:2] == [("simple", "gpt-4o-mini"), ("", "gpt-4o")]
+
+    # What routing did, per class: the share of answers each got, its models and their cost.
+    report = (await asyncio.to_thread(owner.get, "/api/v1/analytics/routing/")).json()
+    assert report["enabled"] is False and report["default_model"] == "gpt-4o"
+    by_route = {c["route"]: c for c in report["classes"]}
+    assert by_route["simple"]["answers"] == 2 and by_route["unrouted"]["answers"] == 1
+    assert {m["model"] for m in by_route["simple"]["by_model"]} == {"gpt-4o-mini", "gpt-4o"}
+    assert by_route["simple"]["model"] == "gpt-4o"  # off: the default model, whatever is mapped
+    assert sum(c["share"] for c in report["classes"]) == pytest.approx(1.0)
+    assert sum(c["answers"] for c in report["classes"]) == report["answers"] == 3
+    member = client_for(world.token(world.bob, world.acme))
+    assert (await asyncio.to_thread(member.get, "/api/v1/analytics/routing/")).status_code == 403
+    bad = await asyncio.to_thread(owner.get, "/api/v1/analytics/routing/?from=2026-01-10&to=2026-01-01")
+    assert bad.status_code == 400
 
 
 def test_the_classifier_sorts_by_features_of_the_message() -> None:

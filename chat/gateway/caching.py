@@ -70,6 +70,8 @@ async def cache_lookup(config: ChatConfig, turn: PreparedTurn, exact: CacheProbe
         )
     if exact is None:
         return CacheProbe()
+    if turn.regenerate:  # a new answer is asked for: it replaces the cached one
+        return CacheProbe(exact_key=exact.exact_key)
     key = exact.exact_key
     if key is not None:
         metrics.CACHE_LOOKUPS.labels(turn.tenant_slug, "exact", "hit" if exact.hit else "miss").inc()

@@ -46,6 +46,13 @@ def classify(text: str) -> Route:
     return Route.MODERATE
 
 
-def route_model(config: ChatConfig, text: str) -> tuple[Route, str]:
+# The route of a message that was not sorted (a regenerated answer): the default model gives it.
+UNROUTED = ""
+
+
+def route_model(config: ChatConfig, text: str) -> tuple[str, str]:
+    """The message's class and the model that answers it (the default one when the tenant maps
+    no model to the class, or has turned routing off: its messages are still sorted, so the
+    console shows what routing would do)."""
     route = classify(text)
-    return route, config.routing.get(route.value, config.model)
+    return route.value, config.routing.get(route.value, config.model)

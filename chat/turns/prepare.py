@@ -2,7 +2,6 @@
 the tenant's config (with the conversation's experiment variant over it), moderation, routing,
 and the context of the turn."""
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,11 +9,11 @@ import structlog
 
 from chat.events import PII_REDACTED, events
 from chat.files import FileNotFound
-from chat.gateway.model_routing import route_model
+from chat.gateway.model_routing import UNROUTED, route_model
 from chat.gateway.moderation import BlockedTopic, moderate
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_allocate, conversation_pending
-from chat.protocol import ErrorCode
+from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import (
     ClientIdTaken,
     ConversationNotFound,
@@ -103,13 +102,13 @@ class TurnRefused(Exception):
 def turn_prepare(
     *,
     session: ChatSession,
-    content: str,
-    client_id: uuid.UUID,
+    message: UserMessage,
     model_name: Callable[[str], str],
     history: list[Remembered],
-    files: tuple[int, ...] = (),
 ) -> tuple[ChatConfig, StoredAnswer | PreparedTurn]:
-    """Routing comes before limits: the budget reservation needs the routed request."""
+    """Routing comes before limits: the budget reservation needs the routed request. A
+    regenerated answer is not routed: the tenant's default model gives it."""
+    content, client_id = message.content, message.client_id
     try:
         opening = turn_opening(
             tenant_id=session.tenant_id,
@@ -139,10 +138,10 @@ def turn_prepare(
         span.set_attribute("chat.pii_redacted", moderated.found.total())
         events().add(session.tenant_id, PII_REDACTED, moderated.found.total())
     with tracer.start_as_current_span("chat.routing") as span:
-        route, model = route_model(config, moderated.text)
-        span.set_attributes({"chat.route": route.value, "gen_ai.request.model": model})
-    metrics.ROUTING.labels(config.tenant_slug, route.value, model).inc()
-    log.info("chat.routed", route=route.value, model=model)
+        route, model = (UNROUTED, config.model) if message.regenerate else route_model(config, moderated.text)
+        span.set_attributes({"chat.route": route or "unrouted", "gen_ai.request.model": model})
+    metrics.ROUTING.labels(config.tenant_slug, route or "unrouted", model).inc()
+    log.info("chat.routed", route=route, model=model)
     with tracer.start_as_current_span("chat.context"):
         try:
             begun = turn_begin(
@@ -151,11 +150,12 @@ def turn_prepare(
                 conversation_id=session.conversation_id,
                 content=moderated.text,
                 client_id=client_id,
-                files=files,
+                files=message.files,
                 answering_model=model_name(model),
                 history=history,
                 opening=opening,
-                route=route.value,
+                route=route,
+                regenerate=message.regenerate,
                 variant_id=session.overrides.variant_id if session.overrides is not None else None,
             )
         except FileNotFound:

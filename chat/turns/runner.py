@@ -28,7 +28,7 @@ from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
 from chat.gateway.llm import LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens
 from chat.history.memory import Remembered, working_memory
-from chat.protocol import ErrorCode, error_frame
+from chat.protocol import ErrorCode, UserMessage, error_frame
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
 from chat.turns.answer import Answering, answer
 from chat.turns.budget_notice import user_budget_check
@@ -58,17 +58,12 @@ class GenerationNotFound(Exception):
 
 
 async def turn_submit(
-    *,
-    session: ChatSession,
-    content: str,
-    client_id: uuid.UUID,
-    sink: TurnSink,
-    cancel: asyncio.Event,
-    files: tuple[int, ...] = (),
+    *, session: ChatSession, message: UserMessage, sink: TurnSink, cancel: asyncio.Event
 ) -> Attachment | None:
     """Answer one message into ``sink``; returns the generation it is attached to (None when the
     whole answer was already emitted: a refusal, a stored answer). ``cancel`` set before the
     generation starts streaming ends it without an upstream call. Raises ``RightsRevoked``."""
+    client_id = message.client_id
     registry = generation_registry()
     history = aio.ahead(_history(session))  # read while the client_id is claimed
     deadline = asyncio.get_running_loop().time() + settings.CHAT_CLAIM_TTL_S + 5
@@ -96,7 +91,7 @@ async def turn_submit(
             return None
         await asyncio.sleep(_CLAIM_POLL_S)  # the first copy is still being prepared
     try:
-        begun = await _begin(session, content, client_id, files, sink, cancel, history)
+        begun = await _begin(session, message, sink, cancel, history)
     except BaseException as exc:
         await registry.store.release(
             tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
@@ -116,9 +111,7 @@ async def turn_submit(
 
 async def _begin(
     session: ChatSession,
-    content: str,
-    client_id: uuid.UUID,
-    files: tuple[int, ...],
+    message: UserMessage,
     sink: TurnSink,
     cancel: asyncio.Event,
     history_read: Awaitable[list[Remembered]],
@@ -132,12 +125,7 @@ async def _begin(
             with tracer.start_as_current_span("chat.memory"):
                 history = await history_read
             config, begun = await in_db_thread(turn_prepare)(
-                session=session,
-                content=content,
-                client_id=client_id,
-                files=files,
-                model_name=provider.model_name,
-                history=history,
+                session=session, message=message, model_name=provider.model_name, history=history
             )
             if isinstance(begun, StoredAnswer):
                 return begun

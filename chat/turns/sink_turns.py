@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from chat.protocol import ErrorCode, FrameError
+from chat.protocol import ErrorCode, FrameError, UserMessage
 from chat.support import asks_for_human, escalation_request
 from chat.turns.generations import Generation, TurnSink
 from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused
@@ -48,31 +48,26 @@ class SinkTurns:
         """A message is being prepared, or the answer followed has no ``done`` yet."""
         return self._preparing() or (self._attachment is not None and not self._attachment.answered.is_set())
 
-    async def message(self, content: str, client_id: uuid.UUID, files: tuple[int, ...] = ()) -> None:
-        if self._busy() and client_id != self._client_id:
+    async def message(self, message: UserMessage) -> None:
+        if self._busy() and message.client_id != self._client_id:
             raise FrameError(ErrorCode.BAD_REQUEST, _STILL_STREAMING)
         if self._preparing():
             return  # the same message again while it is being prepared: it is answered once
-        self._client_id = client_id
+        self._client_id = message.client_id
         self._cancel_early = asyncio.Event()
-        self._turn = asyncio.create_task(self._submit(content, client_id, files))
+        self._turn = asyncio.create_task(self._submit(message))
 
-    async def _submit(self, content: str, client_id: uuid.UUID, files: tuple[int, ...]) -> None:
+    async def _submit(self, message: UserMessage) -> None:
         session = self._session
-        if asks_for_human(content):
+        if asks_for_human(message.content):
             await escalation_request(
                 session=session,
-                reason=f"asked in the chat: {content}",
+                reason=f"asked in the chat: {message.content}",
                 sink=self._sink,
             )
         try:
             attachment = await turn_submit(
-                session=session,
-                content=content,
-                client_id=client_id,
-                files=files,
-                sink=self._sink,
-                cancel=self._cancel_early,
+                session=session, message=message, sink=self._sink, cancel=self._cancel_early
             )
         except RightsRevoked:
             await self._on_revoked()

@@ -56,6 +56,8 @@ class PreparedTurn:
     # The tenant's curated answer the question matched (knowledge.curated): given, not generated.
     curated_answer_id: int | None = None
     curated_answer: str = ""
+    # The user asked for the last answer again: the model gives a new one, not a cache.
+    regenerate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

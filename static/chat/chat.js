@@ -433,8 +433,8 @@
 
   // -- sending -------------------------------------------------------------------------------
 
-  function ask(content, files) {
-    pending = { content, clientId: uuid4(), files: files || [] };
+  function ask(content, files, regenerate) {
+    pending = { content, clientId: uuid4(), files: files || [], regenerate: Boolean(regenerate) };
     save();
     userBubble(content, undefined, pending.files);
     setStatus("");
@@ -445,6 +445,7 @@
   function sendPending() {
     const frame = { type: "message", content: pending.content, client_id: pending.clientId };
     if (pending.files && pending.files.length) frame.attachments = pending.files.map((f) => f.id);
+    if (pending.regenerate) frame.regenerate = true;
     send(frame);
   }
 
@@ -482,15 +483,16 @@
 
   // Regenerate, retry, edit: always a new turn (a new client_id); what was said stays in the
   // history, as it was.
-  function resend(content) {
+  function resend(content, regenerate) {
     if (sendButton.disabled || !content) return;
-    ask(content);
+    ask(content, [], regenerate);
   }
 
+  // The last question again, answered anew by the tenant's default model (never from a cache).
   function regenerate() {
     const questions = log.querySelectorAll(".msg.user");
     const last = questions[questions.length - 1];
-    if (last) resend(last.dataset.content);
+    if (last) resend(last.dataset.content, true);
   }
 
   function editLast(el) {

@@ -146,6 +146,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "system_prompt",
             "model",
             "fallback_model",
+            "model_routing_enabled",
             "routing_model_simple",
             "routing_model_moderate",
             "routing_model_complex",

@@ -2,7 +2,7 @@ from django.urls import path
 
 from alerts import api as alerts_api
 from chat import api as chat_api
-from chat import files_api
+from chat import files_api, routing_api
 from knowledge import api as knowledge_api
 from knowledge import curated_api
 from tenants.api import experiments, invitations, views
@@ -67,6 +67,7 @@ urlpatterns = [
         name="conversation-export",
     ),
     path("analytics/", chat_api.AnalyticsView.as_view(), name="analytics"),
+    path("analytics/routing/", routing_api.RoutingView.as_view(), name="analytics-routing"),
     path("experiments/", experiments.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<int:pk>/", experiments.ExperimentDetailView.as_view(), name="experiment-detail"),
     path(
