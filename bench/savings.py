@@ -1,423 +1,243 @@
-"""What the caches and model routing save, on a replayed trace of support messages.
+"""What each cost control saves a tenant, on a week of support traffic replayed in fast time.
 
-    .venv/bin/python bench/savings.py                 # 1,000 messages, both runs, P/R table
-    .venv/bin/python bench/savings.py --messages 300  # quicker
+    .venv/bin/python bench/savings.py                          # 1,000 messages over 7 days, all runs
+    .venv/bin/python bench/savings.py --runs nothing,routing   # some of them
+    .venv/bin/python bench/savings.py --messages 400 --days 3  # quicker
 
-The script generates a trace (seeded) of support-style messages: frequent questions asked again
-word for word or with other casing and spacing, paraphrases of them, questions with their own
-details (order numbers, products) that must not be answered from another's cache entry, and
-follow-ups inside a conversation. It replays the trace through the platform (the README's run
-command on PostgreSQL + Redis) against the fake OpenAI server in its own process, twice, each
-time for a fresh tenant whose default model is gpt-4o:
-  off  no caches, no routing: every message goes upstream to gpt-4o;
-  on   exact + semantic cache (the threshold given) and routing simple/moderate -> gpt-4o-mini,
-       complex -> gpt-4o.
-It reports upstream calls and cost (from the ledger) for both, and the semantic cache's
-precision and recall on the trace's labelled pairs of questions at thresholds 0.80-0.95.
+The trace (``bench/support_trace.py``, seeded) is a week of conversations of an online shop's
+support: frequent questions typed many ways, questions with details of their own, greetings and
+follow-ups, arriving more in business hours than at night. It is replayed once, each conversation
+at its arrival time divided by ``--speed`` (1,800: a day in 48 s), against several tenants of the
+platform at once (the README's run command on PostgreSQL + Redis, the fake OpenAI server in its
+own process), one tenant per run:
+
+    nothing   no cache, no curated answer, no routing: every message goes to gpt-4o
+    caches    the exact and the semantic cache (``--threshold``)
+    curated   the owner's curated answers (``support_intents.CURATED``: 8 of the 24 intents, two
+              phrasings each, embedded by the worker before the replay)
+    routing   model routing: simple and moderate messages to gpt-4o-mini, complex ones to gpt-4o
+    all       all of the above
+
+The caches' lifetime (``--cache-ttl``, one hour) is divided by the same speed, so what a cache
+can hold over a week is what it holds here. Costs come from the ledger and include the titles
+and summaries the platform writes in the background (their own calls). The report states, per
+run, the upstream calls and the cost, what each cause saved against ``nothing``: hits of each
+cache (from the platform's metrics), curated answers given (and given to a question of another
+intent: wrong ones), and the answers routing sent to the cheaper model with what they would have
+cost on gpt-4o. The fake model answers ``--answer-tokens`` tokens whatever the model: what
+routing gives up in quality is not measured here.
 """
 
 import argparse
 import asyncio
-import itertools
 import json
-import os
 import random
+import re
 import sys
 import time
+import urllib.request
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import psycopg
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import fake_calls, platform_and_fake_llm  # noqa: E402
+from bench.harness import platform_and_fake_llm  # noqa: E402
+from bench.support_intents import CURATED  # noqa: E402
+from bench.support_trace import Conversation, describe, week  # noqa: E402
 from bench.ws_bench import raise_limits  # noqa: E402
-from tests.live import LivePlatform  # noqa: E402
+from tests.live import METRICS_TOKEN, LivePlatform  # noqa: E402
 
-# Frequent questions, each asked in several ways.
-INTENTS: dict[str, list[str]] = {
-    "reset_password": [
-        "How do I reset my password?",
-        "How can I reset my password?",
-        "I forgot my password, how do I reset it?",
-        "What's the way to reset my password?",
-    ],
-    "opening_hours": [
-        "What are your opening hours?",
-        "When are you open?",
-        "What time does support open?",
-        "What are your support hours?",
-    ],
-    "cancel_subscription": [
-        "How do I cancel my subscription?",
-        "How can I cancel my subscription?",
-        "I want to cancel my subscription, how?",
-        "Where do I cancel my subscription?",
-    ],
-    "refund_policy": [
-        "What is your refund policy?",
-        "Can I get a refund?",
-        "How do refunds work?",
-        "Do you offer refunds?",
-    ],
-    "shipping_time": [
-        "How long does shipping take?",
-        "How long will delivery take?",
-        "When will my order arrive usually?",
-        "What are the delivery times?",
-    ],
-    "international_shipping": [
-        "Do you ship internationally?",
-        "Do you deliver abroad?",
-        "Can you ship to other countries?",
-        "Is international shipping available?",
-    ],
-    "change_email": [
-        "How do I change my email address?",
-        "How can I update my email address?",
-        "I need to change the email on my account.",
-        "Where do I change my account email?",
-    ],
-    "payment_methods": [
-        "What payment methods do you accept?",
-        "Which payment methods can I use?",
-        "Can I pay with PayPal or a credit card?",
-        "What ways can I pay?",
-    ],
-    "invoice_download": [
-        "Where can I download my invoice?",
-        "How do I get a copy of my invoice?",
-        "Where are my invoices?",
-        "How can I download invoices?",
-    ],
-    "delete_account": [
-        "How do I delete my account?",
-        "How can I close my account?",
-        "I want to delete my account.",
-        "Where do I remove my account?",
-    ],
-    "two_factor": [
-        "How do I enable two-factor authentication?",
-        "How can I turn on 2FA?",
-        "Where do I set up two-factor authentication?",
-        "Can I enable 2FA on my account?",
-    ],
-    "upgrade_plan": [
-        "How do I upgrade my plan?",
-        "How can I switch to a higher plan?",
-        "I want to upgrade my subscription plan.",
-        "Where do I change to a bigger plan?",
-    ],
-    "pause_subscription": [
-        "Can I pause my subscription?",
-        "Is it possible to pause my subscription?",
-        "How do I put my subscription on hold?",
-        "Can I freeze my plan for a month?",
-    ],
-    "contact_human": [
-        "How can I talk to a human?",
-        "Can I speak to a real person?",
-        "How do I reach a support agent?",
-        "I want to talk to someone from support.",
-    ],
-    "track_order": [
-        "How do I track my order?",
-        "Where can I track my package?",
-        "How can I see where my order is?",
-        "Is there a tracking page for orders?",
-    ],
-    "return_item": [
-        "How do I return an item?",
-        "How can I send a product back?",
-        "What is the return process?",
-        "I want to return something I bought.",
-    ],
+DEFAULT_MODEL, CHEAP_MODEL = "gpt-4o", "gpt-4o-mini"
+RUNS: dict[str, dict[str, bool]] = {
+    "nothing": {"caches": False, "curated": False, "routing": False},
+    "caches": {"caches": True, "curated": False, "routing": False},
+    "curated": {"caches": False, "curated": True, "routing": False},
+    "routing": {"caches": False, "curated": False, "routing": True},
+    "all": {"caches": True, "curated": True, "routing": True},
 }
-# Questions with details of their own: similar wording, different answers.
-LONG_TAIL = [
-    "Where is my order #{n}? It was due {day}.",
-    "My order #{n} arrived damaged, can I get a replacement?",
-    "I was charged twice for order #{n} on {day}, please refund one charge.",
-    "Does the {product} work with the {other}?",
-    "Is the {product} in stock in size {size}?",
-    "Explain step by step why my invoice #{n} differs from the quote, and compare both line by line.",
-    "Can you analyze why my {product} keeps disconnecting and suggest a troubleshooting strategy?",
-]
-FOLLOW_UPS = ["Thanks, and what about the second one?", "Can you say that more simply?", "OK, thanks!"]
-PRODUCTS = ["X200 headset", "Nova lamp", "Arc keyboard", "Pico router", "Flux charger", "Orbit camera"]
-DAYS = ["Monday", "Tuesday", "last week", "yesterday", "on the 3rd"]
+SYSTEM_PROMPT = "You are the support assistant of an online shop. Answer briefly and precisely."
 
 
-@dataclass(frozen=True)
-class Message:
-    text: str
-    intent: str  # what it asks: equal intents, equal answers
-    faq: bool = True  # a frequent question (else one with details of its own)
-    follow_up: str | None = None  # sent after it in the same conversation
-
-
-def noisy(text: str, rng: random.Random) -> str:
-    """The same words as typed by someone else: casing, spacing, punctuation."""
-    variant = rng.choice([text, text.lower(), text.upper(), f"  {text}  ", text.rstrip("?.") + " ?"])
-    return variant if rng.random() < 0.8 else f"hi, {variant[0].lower()}{variant[1:]}"
-
-
-def long_tail(rng: random.Random) -> tuple[str, str]:
-    """A question with details of its own, and a label naming what it asks: two questions with
-    the same label have the same answer ("does A work with B" is "does B work with A")."""
-    template = rng.choice(LONG_TAIL)
-    product, other = rng.sample(PRODUCTS, 2)
-    fields = {
-        "n": rng.randint(10_000, 99_999),
-        "day": rng.choice(DAYS),
-        "product": product,
-        "other": other,
-        "size": rng.choice("SML"),
-    }
-    used = sorted(f"{name}={value}" for name, value in fields.items() if "{" + name + "}" in template)
-    if "{other}" in template:  # symmetric in the two products
-        used = sorted([*(u for u in used if not u.startswith(("product=", "other="))), product, other])
-    return template.format(**fields), f"{LONG_TAIL.index(template)}:{'|'.join(used)}"
-
-
-def make_trace(count: int, seed: int) -> list[Message]:
-    rng = random.Random(seed)
-    names = list(INTENTS)
-    weights = [1 / (rank + 1) for rank in range(len(names))]  # a few questions dominate
-    trace: list[Message] = []
-    total = 0
-    while total < count:
-        if rng.random() < 0.65:
-            intent = rng.choices(names, weights)[0]
-            text, label, faq = noisy(rng.choice(INTENTS[intent]), rng), intent, True
-        else:
-            (text, label), faq = long_tail(rng), False
-        follow = rng.choice(FOLLOW_UPS) if rng.random() < 0.15 and total + 2 <= count else None
-        trace.append(Message(text=text, intent=label, faq=faq, follow_up=follow))
-        total += 2 if follow else 1
-    return trace
-
-
-# Frequent questions close in wording whose answers differ: the hard negatives.
-NEAR_INTENTS = [
-    ("cancel_subscription", "pause_subscription"),
-    ("cancel_subscription", "delete_account"),
-    ("cancel_subscription", "upgrade_plan"),
-    ("change_email", "reset_password"),
-    ("track_order", "shipping_time"),
-    ("return_item", "refund_policy"),
-    ("international_shipping", "shipping_time"),
-]
-
-
-def labelled_pairs(rng: random.Random) -> list[tuple[str, str, bool]]:
-    """Pairs of questions, True when one answer fits both: every pair of phrasings of an intent,
-    and as many other pairs: a third of other intents close in wording, a third of any other
-    intents, a third of questions with details of their own (same template, other details)."""
-    positives = [
-        (a, b, True) for phrasings in INTENTS.values() for a, b in itertools.combinations(phrasings, 2)
-    ]
-    others: list[tuple[str, str, bool]] = []
-    names = list(INTENTS)
-    while len(others) < len(positives):
-        kind = len(others) % 3
-        if kind == 0:
-            one, two = rng.choice(NEAR_INTENTS)
-        elif kind == 1:
-            one, two = rng.sample(names, 2)
-        if kind < 2:
-            others.append((rng.choice(INTENTS[one]), rng.choice(INTENTS[two]), False))
-        else:
-            (one_text, one_label), (two_text, two_label) = long_tail(rng), long_tail(rng)
-            others.append((one_text, two_text, one_label == two_label))
-    return positives + others
-
-
-def precision_recall(thresholds: list[float], seed: int) -> list[dict[str, Any]]:
-    from chat.gateway.semantic_cache import embedder, signature
-
-    pairs = labelled_pairs(random.Random(seed))
-    left = embedder().embed_now([a for a, _, _ in pairs])
-    right = embedder().embed_now([b for _, b, _ in pairs])
-    # The cache's matcher: cosine, and the same numbers in both questions.
-    same_numbers = np.array([signature(a) == signature(b) for a, b, _ in pairs])
-    similarity = np.where(same_numbers, (left * right).sum(axis=1), -1.0)
-    rows = []
-    for threshold in thresholds:
-        predicted = similarity >= threshold
-        truth = [same for _, _, same in pairs]
-        tp = sum(1 for p, t in zip(predicted, truth, strict=True) if p and t)
-        fp = sum(1 for p, t in zip(predicted, truth, strict=True) if p and not t)
-        fn = sum(1 for p, t in zip(predicted, truth, strict=True) if not p and t)
-        rows.append(
-            {
-                "threshold": threshold,
-                "precision": round(tp / (tp + fp), 3) if tp + fp else None,
-                "recall": round(tp / (tp + fn), 3),
-                "pairs": len(pairs),
-            }
-        )
-    return rows
-
-
-def trace_hits(trace: list[Message], thresholds: list[float]) -> list[dict[str, Any]]:
-    """The caches' decisions on the trace's first messages, replayed offline with the same
-    embeddings: hits, and wrong hits (an answer given to a question it does not fit)."""
-    from chat.gateway.response_cache import normalize
-    from chat.gateway.semantic_cache import embedder, signature
-
-    vectors = embedder().embed_now([m.text for m in trace])
-    rows = []
-    for threshold in thresholds:
-        seen: dict[str, str] = {}  # normalized text -> label
-        stored: list[tuple[np.ndarray, str, str]] = []
-        exact = semantic = wrong = 0
-        for message, vector in zip(trace, vectors, strict=True):
-            label = message.intent
-            key = normalize(message.text)
-            if key in seen:
-                exact += 1
-                continue
-            numbers = signature(message.text)
-            scores = [float(v @ vector) if s == numbers else -1.0 for v, _, s in stored]
-            if scores and max(scores) >= threshold:
-                semantic += 1
-                wrong += stored[scores.index(max(scores))][1] != label
-                continue
-            seen[key] = label
-            stored.append((vector, label, numbers))
-        rows.append(
-            {
-                "threshold": threshold,
-                "exact_hits": exact,
-                "semantic_hits": semantic,
-                "wrong_semantic_hits": wrong,
-            }
-        )
-    return rows
-
-
-def new_tenant(platform: LivePlatform, *, caches: bool, routing: bool, threshold: float) -> tuple[str, str]:
-    staff = platform.token("admin", platform.passwords["admin"])
-    slug = f"sav{uuid.uuid4().hex[:6]}"
-    status, body = platform.http(
-        "POST", "/api/v1/tenants/", {"slug": slug, "name": slug, "tier": "unlimited"}, staff
-    )
-    assert status == 201, body
-    username, password = f"u{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    status, body = platform.http(
-        "POST",
-        f"/api/v1/tenants/{slug}/members/",
-        {"username": username, "password": password, "role": "member"},
-        staff,
-    )
-    assert status == 201, body
+def tenant_for(platform: LivePlatform, run: dict[str, bool], args: argparse.Namespace) -> dict[str, Any]:
+    """A fresh tenant configured for ``run``: its slug and id, a member's token, and its curated
+    entries' intents by id."""
+    slug, member, password = platform.new_tenant_with_member(tier="unlimited")
+    owner, owner_password = platform.add_member(slug, role="owner")
     raise_limits(platform, slug)
+    ttl = max(1, round(args.cache_ttl / args.speed))
     platform.sql(
-        "UPDATE tenants_tenant SET model = 'gpt-4o', system_prompt = %s, exact_cache_enabled = %s,"
-        " semantic_cache_enabled = %s, semantic_cache_threshold = %s, routing_model_simple = %s,"
-        " routing_model_moderate = %s, routing_model_complex = %s, config_version = config_version + 1"
-        " WHERE slug = %s",
+        "UPDATE tenants_tenant SET model = %s, system_prompt = %s, exact_cache_enabled = %s,"
+        " semantic_cache_enabled = %s, semantic_cache_threshold = %s, cache_ttl_seconds = %s,"
+        " model_routing_enabled = %s, routing_model_simple = %s, routing_model_moderate = %s,"
+        " routing_model_complex = %s, config_version = config_version + 1 WHERE slug = %s",
         [
-            "You are the support assistant of an online shop. Answer briefly and precisely.",
-            caches,
-            caches,
-            threshold,
-            "gpt-4o-mini" if routing else "",
-            "gpt-4o-mini" if routing else "",
-            "gpt-4o" if routing else "",
+            DEFAULT_MODEL,
+            SYSTEM_PROMPT,
+            run["caches"],
+            run["caches"],
+            args.threshold,
+            ttl,
+            run["routing"],
+            CHEAP_MODEL,
+            CHEAP_MODEL,
+            DEFAULT_MODEL,
             slug,
         ],
     )
-    return slug, platform.token(username, password, slug)
+    row = platform.sql("SELECT id FROM tenants_tenant WHERE slug = %s", [slug])
+    assert row is not None
+    curated: dict[int, str] = {}
+    if run["curated"]:
+        token = platform.token(owner, owner_password, slug)
+        for intent, questions in CURATED.items():
+            answer = f"[{intent}] The shop's own answer to this question."
+            status, body = platform.http(
+                "POST", "/api/v1/knowledge/curated/", {"questions": questions, "answer": answer}, token
+            )
+            assert status == 201, body
+            curated[body["id"]] = intent
+        deadline = time.monotonic() + 600
+        while not all(
+            e["embedded"] for e in platform.http("GET", "/api/v1/knowledge/curated/", None, token)[1]
+        ):
+            assert time.monotonic() < deadline, "the worker did not embed the curated answers"
+            time.sleep(1)
+    return {
+        "slug": slug,
+        "id": row[0],
+        "token": platform.token(member, password, slug),
+        "curated": curated,
+        "ttl_s": ttl,
+    }
 
 
 async def replay(
-    platform: LivePlatform, token: str, trace: list[Message], concurrency: int
-) -> dict[str, int]:
-    queue: asyncio.Queue[Message] = asyncio.Queue()
-    for message in trace:
-        queue.put_nowait(message)
-    cached = {"exact_or_semantic": 0, "answers": 0}
+    platform: LivePlatform, tenants: dict[str, dict[str, Any]], trace: list[Conversation], speed: float
+) -> dict[str, dict[str, int]]:
+    """Each conversation, at its time, in every tenant; what the answers were."""
+    seen = {run: {"answers": 0, "response_frames": 0, "curated_frames": 0} for run in tenants}
+    rng = random.Random(1)
+    started = time.monotonic()
 
-    async def ask(ws: Any, text: str) -> None:
-        await ws.send(json.dumps({"type": "message", "content": text, "client_id": str(uuid.uuid4())}))
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == "response" and frame.get("cached"):
-                cached["exact_or_semantic"] += 1
-            if frame["type"] == "error":
-                raise RuntimeError(frame)
-            if frame["type"] == "done":
-                cached["answers"] += 1
-                return
+    async def converse(run: str, conversation: Conversation, think_s: list[float]) -> None:
+        url = f"{platform.ws_url}/ws/chat/?token={tenants[run]['token']}"
+        async with connect(url, max_queue=None) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+            for index, turn in enumerate(conversation.turns):
+                if index:
+                    await asyncio.sleep(think_s[index])
+                frame = {"type": "message", "content": turn.text, "client_id": str(uuid.uuid4())}
+                await ws.send(json.dumps(frame))
+                while True:
+                    reply = json.loads(await ws.recv())
+                    if reply["type"] == "response":
+                        seen[run]["response_frames"] += 1
+                        seen[run]["curated_frames"] += bool(reply.get("curated"))
+                    elif reply["type"] == "error":
+                        raise RuntimeError(reply)
+                    elif reply["type"] == "done":
+                        seen[run]["answers"] += 1
+                        break
 
-    async def worker() -> None:
-        while not queue.empty():
-            message = queue.get_nowait()
-            async with connect(f"{platform.ws_url}/ws/chat/?token={token}", max_queue=None) as ws:
-                assert json.loads(await ws.recv())["type"] == "ready"
-                await ask(ws, message.text)
-                if message.follow_up:
-                    await ask(ws, message.follow_up)
+    async def at_its_time(conversation: Conversation) -> None:
+        await asyncio.sleep(max(0.0, started + conversation.at_s / speed - time.monotonic()))
+        # A customer reads the answer before the next message: 20 to 90 s, in fast time.
+        think_s = [rng.uniform(20, 90) / speed for _ in conversation.turns]
+        await asyncio.gather(*(converse(run, conversation, think_s) for run in tenants))
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return cached
-
-
-def ledger(platform: LivePlatform, slug: str) -> dict[str, Any]:
-    with psycopg.connect(f"postgresql://root@127.0.0.1:5432/{platform.database}") as conn:
-        rows = conn.execute(
-            "SELECT u.model, count(*), sum(u.input_tokens), sum(u.output_tokens), sum(u.cost_usd),"
-            " sum(CASE WHEN u.cached THEN 1 ELSE 0 END)"
-            " FROM billing_usagerecord u JOIN tenants_tenant t ON t.id = u.tenant_id"
-            " WHERE t.slug = %s AND u.purpose = 'answer' GROUP BY u.model ORDER BY u.model",
-            [slug],
-        ).fetchall()
-    by_model = {
-        model: {
-            "answers": n,
-            "input_tokens": int(i),
-            "output_tokens": int(o),
-            "cost_usd": f"{c:.6f}",
-            "cache_hits": int(h),
-        }
-        for model, n, i, o, c, h in rows
-    }
-    total = sum((Decimal(v["cost_usd"]) for v in by_model.values()), Decimal(0))
-    return {"by_model": by_model, "cost_usd": f"{total:.6f}"}
+    await asyncio.gather(*(at_its_time(c) for c in trace))
+    return seen
 
 
-def run_once(
-    platform: LivePlatform, fake_url: str, trace: list[Message], *, on: bool, args: argparse.Namespace
-) -> dict[str, Any]:
-    from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
+def cache_hits(platform: LivePlatform) -> dict[tuple[str, str], float]:
+    """``chat_cache_lookups_total`` hits by (tenant slug, cache), from the platform's metrics."""
+    request = urllib.request.Request(  # noqa: S310 (the local platform)
+        f"{platform.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (the local platform)
+        text = response.read().decode()
+    hits: dict[tuple[str, str], float] = {}
+    pattern = r'^chat_cache_lookups_total\{(?=[^}]*result="hit")[^}]*\} (\S+)$'
+    for line in re.finditer(pattern, text, re.MULTILINE):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.group(0)))
+        key = (labels["tenant"], labels["cache"])
+        hits[key] = hits.get(key, 0.0) + float(line.group(1))
+    return hits
 
-    slug, token = new_tenant(platform, caches=on, routing=on, threshold=args.threshold)
-    calls_before = len(fake_calls(fake_url))
-    started = time.perf_counter()
-    cached = asyncio.run(replay(platform, token, trace, args.concurrency))
-    elapsed = time.perf_counter() - started
-    everything = fake_calls(fake_url)[calls_before:]
-    # Titles and summaries are the platform's background work, the same in both runs.
-    calls = [c for c in everything if c["system"] not in (SUMMARIZER_PROMPT, TITLER_PROMPT)]
+
+def ledger(platform: LivePlatform, tenant_id: int) -> dict[str, Any]:
+    """Calls and cost by purpose (answers; titles and summaries), and routing's part."""
+    by_purpose: dict[str, dict[str, Any]] = {}
+    with_conn = platform.sql  # one statement per figure: a run's figures are few
+    purposes = with_conn(
+        "SELECT coalesce(json_agg(row_to_json(x)), '[]') FROM (SELECT purpose, model,"
+        " count(*) FILTER (WHERE NOT cached) AS calls, count(*) FILTER (WHERE cached) AS from_cache,"
+        " sum(cost_usd)::text AS cost FROM billing_usagerecord WHERE tenant_id = %s"
+        " GROUP BY purpose, model ORDER BY purpose, model) x",
+        [tenant_id],
+    )
+    for row in purposes[0] if purposes else []:
+        entry = by_purpose.setdefault(row["purpose"], {"calls": 0, "cost_usd": Decimal(0), "by_model": {}})
+        entry["calls"] += row["calls"]
+        entry["cost_usd"] += Decimal(row["cost"])
+        entry["by_model"][row["model"]] = {"calls": row["calls"], "cost_usd": row["cost"]}
+    routed = with_conn(
+        "SELECT count(*), coalesce(sum(u.cost_usd), 0)::text, coalesce(sum((u.input_tokens"
+        " * p.input_per_mtok + u.output_tokens * p.output_per_mtok) / 1000000), 0)::text"
+        " FROM billing_usagerecord u, billing_modelprice p WHERE u.tenant_id = %s"
+        " AND u.purpose = 'answer' AND NOT u.cached AND u.model <> %s AND p.model = %s",
+        [tenant_id, DEFAULT_MODEL, DEFAULT_MODEL],
+    )
+    assert routed is not None
+    total = sum((e["cost_usd"] for e in by_purpose.values()), Decimal(0))
     return {
-        "upstream_calls": len(calls),
-        "background_calls (titles, summaries)": len(everything) - len(calls),
-        "upstream_by_model": {
-            m: sum(1 for c in calls if c["model"] == m) for m in sorted({c["model"] for c in calls})
+        "upstream_calls": sum(e["calls"] for e in by_purpose.values()),
+        "cost_usd": total,
+        "by_purpose": {
+            purpose: {**e, "cost_usd": f"{e['cost_usd']:.6f}"} for purpose, e in sorted(by_purpose.items())
         },
-        "answers": cached["answers"],
-        "cache_hits": cached["exact_or_semantic"],
-        "seconds": round(elapsed, 1),
-        **ledger(platform, slug),
+        "routed_to_cheaper_model": {
+            "answers": routed[0],
+            "cost_usd": f"{Decimal(routed[1]):.6f}",
+            "at_default_model_usd": f"{Decimal(routed[2]):.6f}",
+            "saved_usd": Decimal(routed[2]) - Decimal(routed[1]),
+        },
+    }
+
+
+def wrong_curated(platform: LivePlatform, tenant: dict[str, Any], intents: dict[str, str]) -> dict[str, int]:
+    """Curated answers given, and given to a question of another intent."""
+    row = platform.sql(
+        "SELECT coalesce(json_agg(json_build_array(q.content, a.curated_answer_id)), '[]')"
+        " FROM chat_message a JOIN chat_message q ON q.id = a.reply_to_id"
+        " WHERE a.tenant_id = %s AND a.curated_answer_id IS NOT NULL",
+        [tenant["id"]],
+    )
+    given = row[0] if row else []
+    wrong = sum(1 for question, entry in given if intents.get(question) != tenant["curated"].get(entry))
+    return {"given": len(given), "to_another_intent": wrong}
+
+
+def report(
+    name: str, tenant: dict[str, Any], platform: LivePlatform, intents: dict[str, str], seen: dict[str, int]
+) -> dict[str, Any]:
+    hits = cache_hits(platform)
+    money = ledger(platform, tenant["id"])
+    routed = money.pop("routed_to_cheaper_model")
+    return {
+        "answers": seen["answers"],
+        **money,
+        "exact_cache_hits": int(hits.get((tenant["slug"], "exact"), 0)),
+        "semantic_cache_hits": int(hits.get((tenant["slug"], "semantic"), 0)),
+        "curated_answers": wrong_curated(platform, tenant, intents) if tenant["curated"] else None,
+        "routed_to_cheaper_model": {**routed, "saved_usd": f"{routed['saved_usd']:.6f}"}
+        if RUNS[name]["routing"]
+        else None,
     }
 
 
@@ -426,49 +246,57 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--days", type=float, default=7)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--threshold", type=float, default=0.95, help="semantic cache threshold of the 'on' run"
-    )
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--speed", type=float, default=1800, help="trace seconds per replay second")
+    parser.add_argument("--cache-ttl", type=float, default=3600, help="the caches' lifetime in trace seconds")
+    parser.add_argument("--threshold", type=float, default=0.95, help="the semantic cache's threshold")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"some of {', '.join(RUNS)}")
     parser.add_argument("--answer-tokens", type=int, default=150)
-    parser.add_argument("--quality-only", action="store_true", help="only the precision/recall tables")
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
-    import django
+    runs = [r for r in args.runs.split(",") if r]
+    assert set(runs) <= set(RUNS) and runs, f"--runs: some of {', '.join(RUNS)}"
 
-    django.setup()
-
-    trace = make_trace(args.messages, args.seed)
-    faq = sum(1 for m in trace if m.faq)
-    distinct = len({" ".join(m.text.casefold().split()) for m in trace})
-    print(
-        f"trace: {sum(2 if m.follow_up else 1 for m in trace)} messages in {len(trace)} conversations; "
-        f"{faq} frequent questions, {distinct} distinct first messages",
-        file=sys.stderr,
-    )
-    thresholds = [0.80, 0.85, 0.90, 0.95]
-    quality = {
-        "semantic_precision_recall": precision_recall(thresholds, args.seed),
-        "trace_cache_decisions": trace_hits(trace, thresholds),
-    }
-    if args.quality_only:
-        print(json.dumps(quality, indent=2))
-        return
+    trace = week(args.messages, args.days, args.seed)
+    intents = {t.text: t.intent for c in trace for t in c.turns if t.intent}
+    shape = describe(trace)
+    print(f"trace: {json.dumps(shape)}", file=sys.stderr, flush=True)
     fake_args = ("--tokens", str(args.answer_tokens), "--token-delay", "0.0005")
-    env = {"LOG_LEVEL": "WARNING"}
-    with platform_and_fake_llm(prefix="savings-", extra_env=env, fake_args=fake_args) as (platform, fake_url):
-        results: dict[str, Any] = {"trace": {"messages": args.messages, "seed": args.seed}}
-        for name, on in (("off", False), ("on", True)):
-            print(f"-- {name}", file=sys.stderr, flush=True)
-            results[name] = run_once(platform, fake_url, trace, on=on, args=args)
-            print(json.dumps(results[name]), file=sys.stderr, flush=True)
-        off, on_ = results["off"], results["on"]
-        results["saved"] = {
-            "upstream_calls_percent": round(100 * (1 - on_["upstream_calls"] / off["upstream_calls"]), 1),
-            "cost_percent": round(100 * (1 - float(on_["cost_usd"]) / float(off["cost_usd"])), 1),
-        }
-        print(json.dumps(results | quality, indent=2))
+    env = {"LOG_LEVEL": "WARNING", "OUTBOX_RETRY_S": "1"}
+    with platform_and_fake_llm(prefix="savings-", extra_env=env, fake_args=fake_args) as (platform, _):
+        tenants = {run: tenant_for(platform, RUNS[run], args) for run in runs}
+        print(f"-- replaying {args.days} days at {args.speed:g}x", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        seen = asyncio.run(replay(platform, tenants, trace, args.speed))
+        elapsed = time.perf_counter() - started
+        time.sleep(5)  # the last titles and the summaries the replay made due
+        results = {run: report(run, tenants[run], platform, intents, seen[run]) for run in runs}
+    summary: dict[str, Any] = {}
+    if "nothing" in results:
+        base = results["nothing"]
+        for run, figures in results.items():
+            if run != "nothing":
+                summary[run] = {
+                    "upstream_calls_saved_percent": round(
+                        100 * (1 - figures["upstream_calls"] / base["upstream_calls"]), 1
+                    ),
+                    "cost_saved_percent": round(100 * float(1 - figures["cost_usd"] / base["cost_usd"]), 1),
+                }
+    for figures in results.values():
+        figures["cost_usd"] = f"{figures['cost_usd']:.6f}"
+    print(
+        json.dumps(
+            {
+                "trace": {**shape, "seed": args.seed, "replayed_in_s": round(elapsed, 1)},
+                "speed": args.speed,
+                "cache_ttl_s_in_trace_time": args.cache_ttl,
+                "semantic_threshold": args.threshold,
+                "runs": results,
+                "saved_against_nothing": summary,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

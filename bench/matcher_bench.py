@@ -1,0 +1,134 @@
+"""How well the semantic matcher tells a question that one answer fits from one it does not, on
+labelled pairs of support questions (``bench/support_intents.py``).
+
+    .venv/bin/python bench/matcher_bench.py
+
+Pairs: every two phrasings of one intent (one answer fits both: positive); every phrasing of an
+intent against every phrasing of an intent close in wording whose answer differs (the hard
+negatives: "cancel" / "pause my subscription"); as many pairs of unrelated intents; questions
+with details of their own against the same question with other details (negative).
+
+For each way of matching, the best recall at precision >= 0.99 and the threshold that gives it,
+and the precision and recall at the thresholds the platform uses. Target: recall >= 0.5 at
+precision >= 0.99 for the platform's matcher.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.support_intents import DETAILED, INTENTS, NEAR_INTENTS  # noqa: E402
+from bench.support_trace import detailed  # noqa: E402
+
+Pair = tuple[str, str, bool, str]  # (question, question, one answer fits both, kind)
+
+
+def labelled_pairs(seed: int = 11) -> list[Pair]:
+    rng = random.Random(seed)
+    pairs: list[Pair] = [
+        (a, b, True, "same intent")
+        for phrasings in INTENTS.values()
+        for a, b in itertools.combinations(phrasings, 2)
+    ]
+    for one, two in NEAR_INTENTS:
+        pairs += [(a, b, False, "near intent") for a in INTENTS[one] for b in INTENTS[two]]
+    names = list(INTENTS)
+    near = {frozenset(p) for p in NEAR_INTENTS}
+    unrelated: list[Pair] = []
+    while len(unrelated) < 1000:
+        one, two = rng.sample(names, 2)
+        if frozenset((one, two)) not in near:
+            unrelated.append((rng.choice(INTENTS[one]), rng.choice(INTENTS[two]), False, "other intent"))
+    pairs += unrelated
+    for template in DETAILED:
+        for _ in range(40):
+            one, two = detailed(template, rng), detailed(template, rng)
+            if one != two:  # the same details drawn twice would be the same question
+                pairs.append((one, two, False, "other details"))
+    return pairs
+
+
+def best_recall(scores: np.ndarray, truth: np.ndarray, precision: float) -> tuple[float, float | None]:
+    """The highest recall at ``precision`` or better, and the lowest threshold that gives it."""
+    order = np.argsort(-scores)
+    hits = np.cumsum(truth[order])
+    taken = np.arange(1, len(order) + 1)
+    ok = hits / taken >= precision
+    if not ok.any():
+        return 0.0, None
+    last = int(np.nonzero(ok)[0].max())
+    return float(hits[last] / truth.sum()), float(scores[order][last])
+
+
+def at(scores: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:
+    predicted = scores >= threshold
+    tp = int((predicted & truth).sum())
+    fp = int((predicted & ~truth).sum())
+    return {
+        "threshold": threshold,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / int(truth.sum()), 4),
+        "wrong_matches": fp,
+    }
+
+
+def evaluate(pairs: list[Pair], thresholds: list[float]) -> dict[str, Any]:
+    from chat.gateway.semantic_cache import embedder, signature
+    from knowledge.curated import normalized
+
+    truth = np.array([same for _, _, same, _ in pairs])
+    same_numbers = np.array([signature(a) == signature(b) for a, b, _, _ in pairs])
+
+    def cosine(prepare: Callable[[str], str]) -> np.ndarray:
+        texts = sorted({t for a, b, _, _ in pairs for t in (a, b)})
+        vectors = dict(zip(texts, embedder().embed_now([prepare(t) or t for t in texts]), strict=True))
+        return np.array([float(vectors[a] @ vectors[b]) for a, b, _, _ in pairs])
+
+    raw = cosine(lambda text: text)
+    ways = {
+        "cosine": raw,
+        "cosine, same numbers": np.where(same_numbers, raw, -1.0),
+        "normalized text, cosine, same numbers": np.where(same_numbers, cosine(normalized), -1.0),
+    }
+    report: dict[str, Any] = {
+        "pairs": len(pairs),
+        "positives": int(truth.sum()),
+        "by_kind": {k: sum(1 for *_, kind in pairs if kind == k) for k in sorted({p[3] for p in pairs})},
+        "ways": {},
+    }
+    for name, scores in ways.items():
+        recall, threshold = best_recall(scores, truth, 0.99)
+        report["ways"][name] = {
+            "recall_at_precision_0.99": round(recall, 4),
+            "threshold_for_it": None if threshold is None else round(threshold, 4),
+            "at": [at(scores, truth, t) for t in thresholds],
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
+    import django
+
+    django.setup()
+    print(json.dumps(evaluate(labelled_pairs(args.seed), [0.80, 0.85, 0.90, 0.95]), indent=2))
+
+
+if __name__ == "__main__":
+    main()
