@@ -50,6 +50,7 @@ from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.support_intents import CURATED  # noqa: E402
 from bench.support_trace import Conversation, describe, week  # noqa: E402
 from bench.ws_bench import raise_limits  # noqa: E402
+from tests.fake_openai import answer_sign  # noqa: E402
 from tests.live import METRICS_TOKEN, LivePlatform  # noqa: E402
 
 DEFAULT_MODEL, CHEAP_MODEL = "gpt-4o", "gpt-4o-mini"
@@ -119,8 +120,12 @@ def tenant_for(platform: LivePlatform, run: dict[str, bool], args: argparse.Name
 async def replay(
     platform: LivePlatform, tenants: dict[str, dict[str, Any]], trace: list[Conversation], speed: float
 ) -> dict[str, dict[str, int]]:
-    """Each conversation, at its time, in every tenant; what the answers were."""
-    seen = {run: {"answers": 0, "response_frames": 0, "curated_frames": 0} for run in tenants}
+    """Each conversation, at its time, in every tenant; what the answers were. A cached answer
+    opens with the digest of the question it was written for (the fake model signs its answers):
+    it is right for the question it is given to when that is the same question, or one of the
+    same intent (the same details, for a question with details of its own)."""
+    seen = {run: {"answers": 0, "cached_right": 0, "cached_wrong": 0, "curated_frames": 0} for run in tenants}
+    written_for = {answer_sign(t.text): t for c in trace for t in c.turns}
     rng = random.Random(1)
     started = time.monotonic()
 
@@ -135,9 +140,15 @@ async def replay(
                 await ws.send(json.dumps(frame))
                 while True:
                     reply = json.loads(await ws.recv())
-                    if reply["type"] == "response":
-                        seen[run]["response_frames"] += 1
-                        seen[run]["curated_frames"] += bool(reply.get("curated"))
+                    if reply["type"] == "response" and reply.get("curated"):
+                        seen[run]["curated_frames"] += 1
+                    elif reply["type"] == "response":
+                        original = written_for.get(reply["content"].split()[0].removeprefix("re:"))
+                        right = original is not None and (
+                            original.text == turn.text
+                            or (bool(turn.intent) and original.intent == turn.intent)
+                        )
+                        seen[run]["cached_right" if right else "cached_wrong"] += 1
                     elif reply["type"] == "error":
                         raise RuntimeError(reply)
                     elif reply["type"] == "done":
@@ -229,8 +240,16 @@ def report(
     hits = cache_hits(platform)
     money = ledger(platform, tenant["id"])
     routed = money.pop("routed_to_cheaper_model")
+    classes = platform.sql(
+        "SELECT coalesce(json_object_agg(route, n), '{}') FROM (SELECT route, count(*) AS n"
+        " FROM chat_message WHERE tenant_id = %s AND role = 'assistant' GROUP BY route) x",
+        [tenant["id"]],
+    )
     return {
         "answers": seen["answers"],
+        "cached_answers_right_for_their_question": seen["cached_right"],
+        "cached_answers_wrong_for_their_question": seen["cached_wrong"],
+        "answers_by_routing_class": classes[0] if classes else {},
         **money,
         "exact_cache_hits": int(hits.get((tenant["slug"], "exact"), 0)),
         "semantic_cache_hits": int(hits.get((tenant["slug"], "semantic"), 0)),
@@ -261,7 +280,7 @@ def main() -> None:
     intents = {t.text: t.intent for c in trace for t in c.turns if t.intent}
     shape = describe(trace)
     print(f"trace: {json.dumps(shape)}", file=sys.stderr, flush=True)
-    fake_args = ("--tokens", str(args.answer_tokens), "--token-delay", "0.0005")
+    fake_args = ("--tokens", str(args.answer_tokens), "--token-delay", "0.0005", "--sign")
     env = {"LOG_LEVEL": "WARNING", "OUTBOX_RETRY_S": "1"}
     with platform_and_fake_llm(prefix="savings-", extra_env=env, fake_args=fake_args) as (platform, _):
         tenants = {run: tenant_for(platform, RUNS[run], args) for run in runs}

@@ -347,6 +347,10 @@ DETAILED: list[str] = [
     "My refund of {amount} for order {n} hasn't arrived, when will it come?",
     "Why does my invoice #{n} show {amount} when the quote said less?",
     "My {product} stopped working after {months} months, is it covered?",
+    "My {product} keeps disconnecting from the {other} every few minutes since {day}. I already "
+    "restarted both and reset the network settings. What else can I try, step by step?",
+    "I compared the {amount} on invoice #{n} with my order confirmation and they differ. Can you "
+    "explain why, and what the difference is made of?",
 ]
 PRODUCTS = ["X200 headset", "Nova lamp", "Arc keyboard", "Pico router", "Flux charger", "Orbit camera"]
 DAYS = ["on Monday", "yesterday", "last week", "on the 3rd", "two days ago"]

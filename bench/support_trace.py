@@ -70,18 +70,24 @@ def typed(phrasing: str, rng: random.Random) -> str:
     return text
 
 
-def detailed(template: str, rng: random.Random) -> str:
+def detailed(template: str, rng: random.Random) -> tuple[str, str]:
+    """A question with details of its own, and what its answer depends on: its template and the
+    details it names (the day it mentions aside; two products as a pair, in either order)."""
     product, other = rng.sample(PRODUCTS, 2)
-    return template.format(
-        n=rng.randint(10_000, 99_999),
-        day=rng.choice(DAYS),
-        amount=f"${rng.randint(5, 400)}.{rng.randint(0, 99):02d}",
-        product=product,
-        other=other,
-        size=rng.choice(["S", "M", "L", "XL"]),
-        months=rng.randint(2, 30),
-        year=rng.randint(2015, 2025),
-    )
+    fields = {
+        "n": rng.randint(10_000, 99_999),
+        "day": rng.choice(DAYS),
+        "amount": f"${rng.randint(5, 400)}.{rng.randint(0, 99):02d}",
+        "product": product,
+        "other": other,
+        "size": rng.choice(["S", "M", "L", "XL"]),
+        "months": rng.randint(2, 30),
+        "year": rng.randint(2015, 2025),
+    }
+    named = {name for name in fields if "{" + name + "}" in template} - {"day"}
+    products = sorted(str(fields[name]) for name in named & {"product", "other"})
+    rest = sorted(f"{name}={fields[name]}" for name in named - {"product", "other"})
+    return template.format(**fields), f"{DETAILED.index(template)}:{'|'.join(products + rest)}"
 
 
 def week(messages: int, days: float, seed: int) -> list[Conversation]:
@@ -101,8 +107,8 @@ def week(messages: int, days: float, seed: int) -> list[Conversation]:
             intent = rng.choices(intents, weights)[0]
             opener = Turn(typed(rng.choice(INTENTS[intent]), rng), intent)
         elif roll < 0.95:
-            template = rng.choice(DETAILED)
-            opener = Turn(typed(detailed(template, rng), rng), f"detail:{DETAILED.index(template)}")
+            text, details = detailed(rng.choice(DETAILED), rng)
+            opener = Turn(typed(text, rng), f"detail:{details}")
         else:
             opener = Turn(rng.choice(GREETINGS), "")
         turns = [opener]

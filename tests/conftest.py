@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from billing.models import ModelPrice
 from billing.pricing import forget_prices
 from billing.seeds import seed_model_prices
+from chat.gateway.semantic_cache import embedder
 from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from chat.history.background_queue import background_sent
 from tenants.models import Membership, Role, Tenant, Tier
@@ -72,6 +73,19 @@ def fake_openai_server() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def embedding_model() -> None:
+    """The local embedding model, loaded in this process. The platform loads it in the background
+    at start-up; a test that needs it waits for it (as long as it takes on a busy machine)
+    instead of racing it."""
+    model = embedder()
+    model.start_loading()
+    deadline = time.monotonic() + 600
+    while not model.ready:
+        assert model.state != "failed" and time.monotonic() < deadline, model.state
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

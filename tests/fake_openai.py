@@ -22,6 +22,7 @@ the request says ``tool_choice: "none"``).
 """
 
 import asyncio
+import hashlib
 import json
 import re
 import threading
@@ -84,9 +85,12 @@ class FakeCall:
 
 
 class FakeOpenAI:
-    def __init__(self, *, token_delay: float = 0.002, tokens: int = 12) -> None:
+    def __init__(self, *, token_delay: float = 0.002, tokens: int = 12, sign: bool = False) -> None:
         self.token_delay = token_delay
         self.tokens = tokens
+        # Each answer opens with ``re:`` and a digest of the question it answers, so a benchmark
+        # can tell which question a cached answer was written for (``bench/savings.py``).
+        self.sign = sign
         self.calls: list[FakeCall] = []
         self.connections_accepted = 0
         # Requests for these models fail with 503, as a provider's outage of one model.
@@ -213,6 +217,8 @@ class FakeOpenAI:
             pieces = re.findall(r"\s*\S+", exfiltrating_answer(int(directives["exfiltrate"])))
         else:
             pieces = [f"tok{i} " for i in range(int(float(directives.get("tokens") or self.tokens)))]
+            if self.sign:
+                pieces[0] = f"re:{answer_sign(last_user)} "
         count = len(pieces)
         delay = float(directives["delay"]) if directives.get("delay") else self.token_delay
         model = body.get("model", "gpt-4o-mini")
@@ -335,6 +341,11 @@ def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None) -> dict
     }
 
 
+def answer_sign(question: str) -> str:
+    """What a signed answer opens with after ``re:``: a digest of the question it answers."""
+    return hashlib.sha256(question.encode()).hexdigest()[:12]
+
+
 def main() -> None:
     """``python -m tests.fake_openai --port 8765``: serve until interrupted."""
     import argparse
@@ -343,8 +354,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token-delay", type=float, default=0.002)
     parser.add_argument("--tokens", type=int, default=12, help="answer length without [[tokens=N]]")
+    parser.add_argument("--sign", action="store_true", help="answers open with a digest of their question")
     args = parser.parse_args()
-    server = FakeOpenAI(token_delay=args.token_delay, tokens=args.tokens).start(args.port)
+    server = FakeOpenAI(token_delay=args.token_delay, tokens=args.tokens, sign=args.sign).start(args.port)
     print(f"fake OpenAI server on {server.url}", flush=True)
     try:
         threading.Event().wait()

@@ -4,7 +4,6 @@ at no token cost and marked as such; counted per entry; never across tenants; ea
 by the next question."""
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chat.gateway.semantic_cache import embedder
 from chat.models import Message
 from knowledge.curated import curated_embed, forget_indexes, normalized
 from knowledge.models import CuratedAnswer
@@ -154,18 +152,8 @@ def test_an_answer_is_saved_as_curated_from_its_conversation(world: World, fake_
     assert (saved["answer"], saved["source_message_id"]) == (stored.content.strip(), stored.pk)
 
 
-@pytest.fixture
-def model_loaded() -> None:
-    model = embedder()
-    model.start_loading()
-    deadline = time.monotonic() + 600
-    while not model.ready:
-        assert model.state != "failed" and time.monotonic() < deadline, model.state
-        time.sleep(0.1)
-
-
 def test_a_paraphrase_matches_by_meaning_once_a_worker_has_embedded_the_phrasings(
-    world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker, model_loaded: None
+    world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker, embedding_model: None
 ) -> None:
     owner = client_for(world.token(world.alice, world.acme))
     entry = curate(owner, ["How do I reset my password?", "I forgot my password"])

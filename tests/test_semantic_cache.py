@@ -18,15 +18,8 @@ from tests.ws import ask, open_chat
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _model_loaded() -> None:
-    """The platform loads the model in the background at start-up; these tests wait for it (as
-    long as it takes on a busy machine) instead of racing it."""
-    model = embedder()
-    model.start_loading()
-    deadline = time.monotonic() + 600
-    while not model.ready:
-        assert model.state != "failed" and time.monotonic() < deadline, model.state
-        time.sleep(0.1)
+def _model_loaded(embedding_model: None) -> None:
+    """Every test here needs the model."""
 
 
 async def enable_semantic_cache(*tenants: Tenant, threshold: float = 0.9) -> None:
