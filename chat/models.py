@@ -73,8 +73,15 @@ class Message(TenantOwnedModel):
     # Answered from the tenant's response cache: no upstream call, no tokens.
     cached = models.BooleanField(default=False)
     # The tenant's curated answer it was (``cached`` too): the entry's hits are these messages.
+    # No constraint in the database: an entry deleted while its answer was being given must not
+    # fail the batch of turns written with it (chat.history.recorder); the id then names nothing.
     curated_answer = models.ForeignKey(
-        "knowledge.CuratedAnswer", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "knowledge.CuratedAnswer",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     # The routing class the message was sorted into (chat.gateway.model_routing), on the answer.
     route = models.CharField(max_length=16, blank=True)

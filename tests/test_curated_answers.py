@@ -14,6 +14,7 @@ from django.test import Client
 from chat.models import Message
 from knowledge.curated import curated_embed, forget_indexes, normalized
 from knowledge.models import CuratedAnswer
+from knowledge.services import knowledge_changed
 from tenants.models import Membership, Role
 from tests.conftest import PASSWORD, World, chat_calls_with, client_for, make_user
 from tests.fake_openai import FakeOpenAI
@@ -186,3 +187,28 @@ def test_staff_write_a_tenants_curated_answers_in_the_admin(world: World, fake_l
     page = browser.get("/admin/knowledge/curatedanswer/")
     assert page.status_code == 200 and b"Do you ship abroad?" in page.content
     assert browser.get(f"/admin/knowledge/curatedanswer/{entry.pk}/change/").status_code == 200
+
+
+def test_an_entry_deleted_while_its_answer_is_given_loses_no_turn(world: World, fake_llm: FakeOpenAI) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    # Written without its embedding queued: a worker storing it would move the version.
+    entry = {
+        "id": CuratedAnswer.objects.for_tenant(world.acme.pk)
+        .create(
+            tenant=world.acme,
+            questions=["Do you have a loyalty programme?"],
+            answer="Yes: one point per euro.",
+        )
+        .pk
+    }
+    knowledge_changed(world.acme.pk)
+    token = world.token(world.bob, world.acme)
+    assert asyncio.run(chat(token, "do you have a loyalty programme"))[0]["curated"]
+    # Gone from the database, not yet from this process's index (its version did not move): the
+    # race of a deletion with a question being answered from the entry.
+    CuratedAnswer.objects.for_tenant(world.acme.pk).filter(pk=entry["id"]).delete()
+    frames = asyncio.run(chat(token, "Do you have a loyalty programme?"))
+    assert frames[0].get("curated") and frames[-1]["type"] == "done", frames
+    stored = Message.objects.for_tenant(world.acme.pk).get(pk=frames[-1]["message_id"])
+    assert (stored.content, stored.curated_answer_id) == ("Yes: one point per euro.", entry["id"])
+    assert owner.get(URL).json() == []

@@ -48,10 +48,10 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\[[A-Z]+\]|\b(?:XXS|XS|S|M|L|XL|XXL|XXXL)
 
 def signature(text: str) -> str:
     """The numbers (order numbers, amounts, dates), sizes (S, M, XL: capitals only) and PII
-    placeholders of a question. Two
-    questions alike in wording but not in these ask about different things ("where is order
-    #48213?" / "#99812?"): embeddings hardly tell them apart (cosine ~0.97), so a hit needs
-    equal signatures (``bench/savings.py`` counts the wrong answers this prevents)."""
+    placeholders of a question. Two questions alike in wording but not in these ask about
+    different things ("where is order #48213?" / "#99812?"): embeddings hardly tell them apart
+    (cosine ~0.97), so a hit needs equal signatures (``bench/matcher_bench.py``'s "other details"
+    pairs). Product names are not in it: those pairs are the matcher's to tell apart."""
     return ",".join(sorted(_NUMBER.findall(text)))
 
 
