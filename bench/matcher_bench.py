@@ -124,7 +124,10 @@ def curated_entries(thresholds: list[float], seed: int) -> dict[str, Any]:
     question's intent; a question of another intent should match none (the hard negatives are
     among them)."""
     from chat.gateway.semantic_cache import embedder
-    from knowledge.curated import MATCH_THRESHOLD, CuratedIndex
+    from knowledge.curated import CuratedIndex
+    from tenants.models import Tenant
+
+    default = Tenant._meta.get_field("curated_answer_threshold").default
 
     entries = {number: (intent, questions) for number, (intent, questions) in enumerate(CURATED.items(), 1)}
     rows = [
@@ -155,9 +158,9 @@ def curated_entries(thresholds: list[float], seed: int) -> dict[str, Any]:
     return {
         "questions": len(asked),
         "of_curated_intents": curated_asks,
-        "platform_threshold": MATCH_THRESHOLD,
+        "platform_default_threshold": default,
         "best_recall_at_precision_0.99": best,
-        "at": [at_threshold(t) for t in sorted({*thresholds, MATCH_THRESHOLD})],
+        "at": [at_threshold(t) for t in sorted({*thresholds, default})],
     }
 
 

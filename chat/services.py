@@ -83,7 +83,11 @@ def turn_begin(
     curated = None
     if not (attached or regenerate):  # a question about a file is not a frequent one
         curated = curated_match(
-            tenant_id=config.tenant_id, question=content, version=opening.knowledge_version, vector=vector
+            tenant_id=config.tenant_id,
+            question=content,
+            version=opening.knowledge_version,
+            vector=vector,
+            threshold=config.curated_threshold,
         )
     passages = []
     if curated is None:  # a curated answer is given as written: no passages to cite

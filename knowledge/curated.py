@@ -4,9 +4,10 @@ before the model, at no token cost, and the stored answer points to the entry it
 
 A message matches a phrasing by its words (both normalized: case, punctuation, greetings and
 thanks left out) or by its meaning (cosine similarity of the local model's embeddings at or
-above ``MATCH_THRESHOLD``), and only when both carry the same numbers (order numbers, amounts:
-``chat.gateway.semantic_cache.signature``). Each process keeps a tenant's enabled entries per
-``Tenant.knowledge_version`` (``knowledge.versioned``): every change bumps it.
+above the tenant's ``curated_answer_threshold``), and only when both carry the same numbers
+(order numbers, amounts: ``chat.gateway.semantic_cache.signature``). Each process keeps a
+tenant's enabled entries per ``Tenant.knowledge_version`` (``knowledge.versioned``): every
+change bumps it.
 """
 
 import re
@@ -26,7 +27,6 @@ from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)
 
-MATCH_THRESHOLD = 0.85  # all-MiniLM-L6-v2: paraphrases 0.86-0.99, near misses ("reset my username") ~0.70
 MAX_QUESTIONS = 20  # phrasings of one entry
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 8000
@@ -81,11 +81,13 @@ class CuratedIndex:
         self.signatures = np.array(signatures, dtype=object)
         self.vectors = np.vstack(vectors) if vectors else None
 
-    def match(self, question: str, vector: Callable[[], np.ndarray | None]) -> CuratedHit | None:
+    def match(
+        self, question: str, vector: Callable[[], np.ndarray | None], threshold: float
+    ) -> CuratedHit | None:
         """The entry ``question`` asks for, if any; ``vector`` gives its embedding (computed
         only when the words alone did not match)."""
         hit = self.nearest(question, vector)
-        return hit if hit is not None and hit.score >= MATCH_THRESHOLD else None
+        return hit if hit is not None and hit.score >= threshold else None
 
     def nearest(self, question: str, vector: Callable[[], np.ndarray | None]) -> CuratedHit | None:
         """The entry closest to ``question`` however close (``bench/matcher_bench.py`` sweeps
@@ -123,13 +125,18 @@ _indexes: VersionedIndexes[CuratedIndex] = VersionedIndexes(_load)
 
 
 def curated_match(
-    *, tenant_id: int, question: str, version: int, vector: Callable[[], np.ndarray | None]
+    *,
+    tenant_id: int,
+    question: str,
+    version: int,
+    vector: Callable[[], np.ndarray | None],
+    threshold: float,
 ) -> CuratedHit | None:
     """The tenant's curated answer to ``question`` (``version``: its ``knowledge_version``)."""
     if version == 0:  # never had any knowledge: nothing to load
         return None
     index = _indexes.get(tenant_id, version)
-    return index.match(question, vector) if index.answers else None
+    return index.match(question, vector, threshold) if index.answers else None
 
 
 def forget_indexes() -> None:

@@ -101,6 +101,7 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                     "semantic_cache_enabled",
                     "semantic_cache_threshold",
                     "cache_ttl_seconds",
+                    "curated_answer_threshold",
                 ]
             },
         ),

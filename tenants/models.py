@@ -122,6 +122,10 @@ class Tenant(models.Model):
     semantic_cache_enabled = models.BooleanField(default=False)
     semantic_cache_threshold = models.FloatField(default=0.95)
     cache_ttl_seconds = models.PositiveIntegerField(default=3600)
+    # How alike in meaning a question and a curated answer's phrasing must be (knowledge.curated;
+    # bench/matcher_bench.py shows what each threshold gives and costs in wrong answers: at 0.85
+    # none was wrong with all-MiniLM-L6-v2, 0.75 finds three times as many at 0.96 precision).
+    curated_answer_threshold = models.FloatField(default=0.85)
 
     # Overrides of the tier's limits (empty: the tier's value applies).
     messages_per_minute_override = models.PositiveIntegerField(null=True, blank=True)

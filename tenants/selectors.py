@@ -90,6 +90,7 @@ class ChatConfig:
     exact_cache: bool
     semantic_cache: bool
     semantic_threshold: float
+    curated_threshold: float
     cache_ttl_s: int
     summarize_after_messages: int
     # A generation nobody is attached to for this long is cancelled (chat.turns.generations).
@@ -139,6 +140,7 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         exact_cache=tenant.exact_cache_enabled,
         semantic_cache=tenant.semantic_cache_enabled,
         semantic_threshold=tenant.semantic_cache_threshold,
+        curated_threshold=tenant.curated_answer_threshold,
         cache_ttl_s=tenant.cache_ttl_seconds,
         summarize_after_messages=tenant.summarize_after_messages,
         orphan_grace_s=float(

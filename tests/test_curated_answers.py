@@ -16,6 +16,7 @@ from knowledge.curated import curated_embed, forget_indexes, normalized
 from knowledge.models import CuratedAnswer
 from knowledge.services import knowledge_changed
 from tenants.models import Membership, Role
+from tenants.selectors import forget_chat_configs
 from tests.conftest import PASSWORD, World, chat_calls_with, client_for, make_user
 from tests.fake_openai import FakeOpenAI
 from tests.worker import CeleryWorker, wait_for
@@ -166,6 +167,13 @@ def test_a_paraphrase_matches_by_meaning_once_a_worker_has_embedded_the_phrasing
     assert asyncio.run(chat(token, "Do you deliver on Sundays?"))[0]["type"] == "typing"
     assert asyncio.run(chat(token, "I forgot my password for account 4471"))[0]["type"] == "typing"
     assert curated_embed(tenant_id=world.globex.pk, entry_id=entry["id"]) == "skipped"  # not globex's
+    # A stricter tenant: the same paraphrase goes to the model.
+    config = f"/api/v1/tenants/{world.acme.slug}/config/"
+    assert owner.patch(config, {"curated_answer_threshold": 0.95}, format="json").status_code == 200
+    assert owner.patch(config, {"curated_answer_threshold": 1.5}, format="json").status_code == 400
+    forget_chat_configs()
+    paraphrase = asyncio.run(chat(token, "I can't remember my password, how can I change it?"))
+    assert paraphrase[0]["type"] == "typing", paraphrase
 
 
 def test_staff_write_a_tenants_curated_answers_in_the_admin(world: World, fake_llm: FakeOpenAI) -> None:

@@ -5,16 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0011_hourly_stats'),
-        ('knowledge', '0002_curatedanswer'),
+        ("chat", "0011_hourly_stats"),
+        ("knowledge", "0002_curatedanswer"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='curated_answer',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='knowledge.curatedanswer'),
+            model_name="message",
+            name="curated_answer",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="knowledge.curatedanswer",
+            ),
         ),
     ]
