@@ -12,6 +12,21 @@ from knowledge.models import Chunk, CuratedAnswer, Document
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete
 
 
+class DeletedThroughServices(admin.ModelAdmin[Any]):
+    """Each deletion, one or a selection, goes through the service that tells every process's
+    index of the tenant (``delete_one``)."""
+
+    def delete_one(self, obj: Any) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_one(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_one(obj)
+
+
 class DocumentUploadForm(forms.ModelForm):
     file = forms.FileField(help_text="plain text, Markdown, HTML, CSV or PDF, up to the tier's size")
 
@@ -33,7 +48,7 @@ class ChunkInline(admin.TabularInline[Chunk, Document]):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin[Document]):
+class DocumentAdmin(DeletedThroughServices):
     """Platform staff add a document for a tenant (ingested like an upload over the API), see its
     ingestion state and chunks, and delete it."""
 
@@ -87,12 +102,8 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
             return
         obj.pk = created.pk
 
-    def delete_model(self, request: HttpRequest, obj: Document) -> None:
+    def delete_one(self, obj: Document) -> None:
         document_delete(tenant_id=obj.tenant_id, document_id=obj.pk)
-
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for document in queryset:
-            document_delete(tenant_id=document.tenant_id, document_id=document.pk)
 
 
 class CuratedAnswerForm(forms.ModelForm):
@@ -116,7 +127,7 @@ class CuratedAnswerForm(forms.ModelForm):
 
 
 @admin.register(CuratedAnswer)
-class CuratedAnswerAdmin(admin.ModelAdmin[CuratedAnswer]):
+class CuratedAnswerAdmin(DeletedThroughServices):
     """Platform staff write a tenant's curated answers as its owners do over the API (the same
     checks; a change reaches the next question), and see how many answers each gave."""
 
@@ -175,9 +186,5 @@ class CuratedAnswerAdmin(admin.ModelAdmin[CuratedAnswer]):
             return
         obj.pk = created.pk
 
-    def delete_model(self, request: HttpRequest, obj: CuratedAnswer) -> None:
+    def delete_one(self, obj: CuratedAnswer) -> None:
         curated_delete(tenant_id=obj.tenant_id, entry_id=obj.pk)
-
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for entry in queryset:
-            curated_delete(tenant_id=entry.tenant_id, entry_id=entry.pk)

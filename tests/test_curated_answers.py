@@ -195,6 +195,13 @@ def test_staff_write_a_tenants_curated_answers_in_the_admin(world: World, fake_l
     page = browser.get("/admin/knowledge/curatedanswer/")
     assert page.status_code == 200 and b"Do you ship abroad?" in page.content
     assert browser.get(f"/admin/knowledge/curatedanswer/{entry.pk}/change/").status_code == 200
+    deleted = browser.post(f"/admin/knowledge/curatedanswer/{entry.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302 and not CuratedAnswer.objects.for_tenant(world.acme.pk).exists()
+    # Through the service: every process's index moved on, the question goes to the model.
+    assert (
+        asyncio.run(chat(world.token(world.bob, world.acme), "international shipping?"))[0]["type"]
+        == "typing"
+    )
 
 
 def test_an_entry_deleted_while_its_answer_is_given_loses_no_turn(world: World, fake_llm: FakeOpenAI) -> None:
