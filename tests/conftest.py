@@ -3,7 +3,9 @@
 The suite runs against real services only (``make test`` sets DATABASE_URL and REDIS_URL).
 """
 
+import secrets
 import shutil
+import string
 import subprocess
 import time
 from collections.abc import Iterator
@@ -173,6 +175,12 @@ async def reconfigure(*tenants: Tenant, **fields: object) -> None:
     fields.setdefault("config_version", F("config_version") + 1)
     await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(**fields)
     forget_chat_configs()
+
+
+def word_marker() -> str:
+    """A unique word of letters only, to find a message by: a hex marker may be all digits,
+    which the PII filter redacts as a phone number."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
 
 
 def chat_calls_with(fake: FakeOpenAI, marker: str) -> list[FakeCall]:

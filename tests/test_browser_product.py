@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import chromium, serious_accessibility_violations, sign_in, wait_until
-from tests.conftest import chat_calls_with
+from tests.conftest import chat_calls_with, word_marker
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
 from tests.live_ws import frames_until, open_chat, send
@@ -341,7 +341,7 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
     platform: LivePlatform, fake_openai_server: FakeOpenAI
 ) -> None:
     _, owner, password = platform.new_tenant_with_member(role="owner")
-    marker = uuid.uuid4().hex[:8]
+    marker = word_marker()
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         sign_in(page, platform, "/chat/", owner, password)

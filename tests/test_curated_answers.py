@@ -4,7 +4,6 @@ at no token cost and marked as such; counted per entry; never across tenants; ea
 by the next question."""
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from knowledge.models import CuratedAnswer
 from knowledge.services import knowledge_changed
 from tenants.models import Membership, Role
 from tenants.selectors import forget_chat_configs
-from tests.conftest import PASSWORD, World, chat_calls_with, client_for, make_user
+from tests.conftest import PASSWORD, World, chat_calls_with, client_for, make_user, word_marker
 from tests.fake_openai import FakeOpenAI
 from tests.worker import CeleryWorker, wait_for
 from tests.ws import ask, open_chat
@@ -69,7 +68,7 @@ def test_a_matching_question_is_answered_from_the_entry_at_no_cost_and_counted(
     assert (stored.curated_answer_id, stored.cached, stored.content) == (entry["id"], True, RESET)
 
     # Another question goes to the model as before.
-    marker = uuid.uuid4().hex[:8]
+    marker = word_marker()
     other = asyncio.run(chat(member_token, f"Do you ship to Canada? {marker}"))
     assert other[0]["type"] == "typing" and len(chat_calls_with(fake_llm, marker)) == 1
 
@@ -138,7 +137,7 @@ def test_roles_validation_and_another_tenants_ids(world: World) -> None:
 
 def test_an_answer_is_saved_as_curated_from_its_conversation(world: World, fake_llm: FakeOpenAI) -> None:
     token = world.token(world.bob, world.acme)
-    marker = uuid.uuid4().hex[:8]
+    marker = word_marker()
     done = asyncio.run(chat(token, f"Which couriers do you use {marker}? [[tokens=6]]"))[-1]
     owner = client_for(world.token(world.alice, world.acme))
     globex_owner = make_user("gina")
