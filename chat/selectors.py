@@ -276,3 +276,20 @@ def routed_answers(*, tenant_id: int, start: datetime, end: datetime) -> list[Ro
         .order_by("route", "model")
     )
     return [RoutedAnswers(r["route"], r["model"], r["answers"], Decimal(r["cost"] or 0)) for r in rows]
+
+
+def questions_not_curated(*, tenant_id: int, since: datetime, limit: int) -> list[str]:
+    """The tenant's recent questions (newest first, each text once) whose answer was not a
+    curated one and that attached no file: what curated answers could have answered."""
+    rows = (
+        Message.objects.for_tenant(tenant_id)
+        .filter(
+            role=Role.ASSISTANT,
+            created_at__gte=since,
+            curated_answer__isnull=True,
+            reply_to__files__isnull=True,
+        )
+        .order_by("-id")
+        .values_list("reply_to__content", flat=True)[: limit * 3]
+    )
+    return list(dict.fromkeys(rows))[:limit]

@@ -10,6 +10,7 @@ tenant's enabled entries per ``Tenant.knowledge_version`` (``knowledge.versioned
 change bumps it.
 """
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,6 +138,38 @@ def curated_match(
         return None
     index = _indexes.get(tenant_id, version)
     return index.match(question, vector, threshold) if index.answers else None
+
+
+SUGGEST_FROM = 0.70  # a question this alike to a phrasing, but under the threshold, is suggested
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    entry_id: int
+    question: str
+    similarity: float
+
+
+def curated_suggestions(
+    *, tenant_id: int, questions: list[str], version: int, threshold: float
+) -> list[Suggestion]:
+    """Questions that came close to one of the tenant's entries without matching it: phrasings
+    an owner may add to it with a click (recall grows, each new phrasing checked by a person).
+    Empty without the local embedding model."""
+    index = _indexes.get(tenant_id, version) if version else None
+    if index is None or index.vectors is None or not questions or not embedder_installed():
+        return []
+    vectors = embedder().embed_now(questions)
+    found = []
+    for question, vector in zip(questions, vectors, strict=True):
+        hit = index.nearest(question, functools.partial(_given, vector))
+        if hit is not None and hit.by == "meaning" and SUGGEST_FROM <= hit.score < threshold:
+            found.append(Suggestion(hit.entry_id, question, round(hit.score, 4)))
+    return sorted(found, key=lambda s: -s.similarity)
+
+
+def _given(vector: np.ndarray) -> np.ndarray:
+    return vector
 
 
 def forget_indexes() -> None:

@@ -16,21 +16,25 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat.selectors import answer_with_question, curated_hits, model_answer_cost
+from chat.selectors import answer_with_question, curated_hits, model_answer_cost, questions_not_curated
 from knowledge.curated import (
     MAX_ANSWER_CHARS,
     MAX_QUESTION_CHARS,
     MAX_QUESTIONS,
     curated_create,
     curated_delete,
+    curated_suggestions,
     curated_update,
 )
 from knowledge.models import CuratedAnswer
+from knowledge.retrieval import knowledge_version
 from knowledge.services import KnowledgeRefused
 from tenants.api.access import managing_or_reading
 from tenants.models import Membership
 
 SAVINGS_WINDOW = timedelta(days=30)  # the answers whose average cost prices a hit
+SUGGESTIONS_WINDOW = timedelta(days=7)  # the questions looked at for suggested phrasings
+SUGGESTIONS_QUESTIONS = 300  # at most, the newest
 
 
 def _membership(request: Request, *, write: bool) -> Membership:
@@ -173,3 +177,28 @@ class CuratedAnswerDetailView(APIView):
         if not curated_delete(tenant_id=membership.tenant_id, entry_id=pk):
             raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CuratedSuggestionSerializer(serializers.Serializer):
+    entry_id = serializers.IntegerField()
+    question = serializers.CharField()
+    similarity = serializers.FloatField()
+
+
+class CuratedSuggestionsView(APIView):
+    @extend_schema(responses=CuratedSuggestionSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """Questions of the last 7 days that came close to an entry (similarity from 0.70 to the
+        tenant's ``curated_answer_threshold``) without matching it, most alike first: add one to
+        the entry's phrasings (PATCH ``questions``) and the next such question is answered."""
+        membership = _membership(request, write=True)
+        tenant = membership.tenant
+        suggestions = curated_suggestions(
+            tenant_id=tenant.pk,
+            questions=questions_not_curated(
+                tenant_id=tenant.pk, since=timezone.now() - SUGGESTIONS_WINDOW, limit=SUGGESTIONS_QUESTIONS
+            ),
+            version=knowledge_version(tenant.pk),
+            threshold=tenant.curated_answer_threshold,
+        )
+        return Response(CuratedSuggestionSerializer(suggestions, many=True).data)

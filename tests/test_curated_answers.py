@@ -228,3 +228,16 @@ def test_a_paraphrase_matches_by_meaning_once_a_worker_has_embedded_the_phrasing
     forget_chat_configs()
     paraphrase = asyncio.run(chat(token, "I can't remember my password, how can I change it?"))
     assert paraphrase[0]["type"] == "typing", paraphrase
+
+    # It came close: suggested as a phrasing; once added, the same question is answered from it.
+    suggestions = owner.get(f"{URL}suggestions/").json()
+    assert [(s["entry_id"], s["question"]) for s in suggestions] == [
+        (entry["id"], "I can't remember my password, how can I change it?")
+    ], suggestions
+    assert 0.70 <= suggestions[0]["similarity"] < 0.95
+    assert client_for(token).get(f"{URL}suggestions/").status_code == 403  # a member
+    questions = [*owner.get(f"{URL}{entry['id']}/").json()["questions"], suggestions[0]["question"]]
+    assert owner.patch(f"{URL}{entry['id']}/", {"questions": questions}, format="json").status_code == 200
+    again = asyncio.run(chat(token, "I can't remember my password, how can I change it?"))
+    assert again[0].get("curated"), again
+    assert owner.get(f"{URL}suggestions/").json() == []  # answered from it now

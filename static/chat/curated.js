@@ -7,6 +7,7 @@
   const body = document.getElementById("curated-answers");
   const statusLine = document.getElementById("curated-status");
   const form = document.getElementById("curated-form");
+  const suggested = document.getElementById("curated-suggestions");
   const manage = root.dataset.manage === "true";
   const headers = { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf };
   let editing = null; // the entry the form is editing; null: it adds one
@@ -56,7 +57,26 @@
 
   async function refresh() {
     const response = await fetch("/api/v1/knowledge/curated/", { credentials: "same-origin", headers });
-    if (response.ok) body.replaceChildren(...(await response.json()).map(row));
+    if (!response.ok) return;
+    const entries = await response.json();
+    body.replaceChildren(...entries.map(row));
+    if (manage) suggest(new Map(entries.map((e) => [e.id, e])));
+  }
+
+  // Questions that came close to an entry without matching it: one click adds the phrasing.
+  async function suggest(entries) {
+    const response = await fetch("/api/v1/knowledge/curated/suggestions/", { credentials: "same-origin", headers });
+    if (!response.ok) return;
+    const items = (await response.json()).filter((s) => entries.has(s.entry_id));
+    suggested.replaceChildren(...items.map((s) => {
+      const entry = entries.get(s.entry_id);
+      const add = button(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
+        () => save(entry.id, { questions: [...entry.questions, s.question] }));
+      const li = document.createElement("li");
+      li.append(`“${s.question}” (${Math.round(s.similarity * 100)} % alike) `, add);
+      return li;
+    }));
+    suggested.hidden = !items.length;
   }
 
   async function save(id, changes) {

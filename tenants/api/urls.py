@@ -37,6 +37,11 @@ urlpatterns = [
     path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
     path("knowledge/curated/", curated_api.CuratedAnswerListView.as_view(), name="curated-answers"),
     path("knowledge/curated/<int:pk>/", curated_api.CuratedAnswerDetailView.as_view(), name="curated-answer"),
+    path(
+        "knowledge/curated/suggestions/",
+        curated_api.CuratedSuggestionsView.as_view(),
+        name="curated-suggestions",
+    ),
     path("alerts/", alerts_api.AlertListView.as_view(), name="alerts"),
     path("alerts/<int:pk>/acknowledge/", alerts_api.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
     path("alerts/rules/", alerts_api.AlertRuleListView.as_view(), name="alert-rules"),
