@@ -15,8 +15,11 @@ own process), one tenant per run:
     caches    the exact and the semantic cache (``--threshold``)
     curated   the owner's curated answers (``support_intents.CURATED``: 8 of the 24 intents, two
               phrasings each, embedded by the worker before the replay)
+    reviewed  the same curated answers, and at the end of each day the owner goes through the
+              suggested phrasings (questions that came close to an entry) and adds those that
+              ask what the entry answers (the trace's labels stand in for the owner's judgement)
     routing   model routing: simple and moderate messages to gpt-4o-mini, complex ones to gpt-4o
-    all       all of the above
+    all       all of the above (no review)
 
 The caches' lifetime (``--cache-ttl``, one hour) is divided by the same speed, so what a cache
 can hold over a week is what it holds here. Costs come from the ledger and include the titles
@@ -55,11 +58,12 @@ from tests.live import METRICS_TOKEN, LivePlatform  # noqa: E402
 
 DEFAULT_MODEL, CHEAP_MODEL = "gpt-4o", "gpt-4o-mini"
 RUNS: dict[str, dict[str, bool]] = {
-    "nothing": {"caches": False, "curated": False, "routing": False},
-    "caches": {"caches": True, "curated": False, "routing": False},
-    "curated": {"caches": False, "curated": True, "routing": False},
-    "routing": {"caches": False, "curated": False, "routing": True},
-    "all": {"caches": True, "curated": True, "routing": True},
+    "nothing": {"caches": False, "curated": False, "review": False, "routing": False},
+    "caches": {"caches": True, "curated": False, "review": False, "routing": False},
+    "curated": {"caches": False, "curated": True, "review": False, "routing": False},
+    "reviewed": {"caches": False, "curated": True, "review": True, "routing": False},
+    "routing": {"caches": False, "curated": False, "review": False, "routing": True},
+    "all": {"caches": True, "curated": True, "review": False, "routing": True},
 }
 SYSTEM_PROMPT = "You are the support assistant of an online shop. Answer briefly and precisely."
 
@@ -93,8 +97,8 @@ def tenant_for(platform: LivePlatform, run: dict[str, bool], args: argparse.Name
     row = platform.sql("SELECT id FROM tenants_tenant WHERE slug = %s", [slug])
     assert row is not None
     curated: dict[int, str] = {}
+    token = platform.token(owner, owner_password, slug)
     if run["curated"]:
-        token = platform.token(owner, owner_password, slug)
         for intent, questions in CURATED.items():
             answer = f"[{intent}] The shop's own answer to this question."
             status, body = platform.http(
@@ -114,11 +118,37 @@ def tenant_for(platform: LivePlatform, run: dict[str, bool], args: argparse.Name
         "token": platform.token(member, password, slug),
         "curated": curated,
         "ttl_s": ttl,
+        "owner_token": token,
+        "review": run["review"],
+        "reviewed": {"accepted": 0, "rejected": 0},
     }
 
 
+def review(platform: LivePlatform, tenant: dict[str, Any], intents: dict[str, str]) -> None:
+    """The owner's daily look at the suggested phrasings: each one that asks what its entry
+    answers is added to the entry, the others are left."""
+    token = tenant["owner_token"]
+    status, suggestions = platform.http("GET", "/api/v1/knowledge/curated/suggestions/", None, token)
+    assert status == 200, suggestions
+    for suggestion in suggestions:
+        entry_id, question = suggestion["entry_id"], suggestion["question"]
+        if intents.get(question) != tenant["curated"].get(entry_id):
+            tenant["reviewed"]["rejected"] += 1
+            continue
+        path = f"/api/v1/knowledge/curated/{entry_id}/"
+        status, entry = platform.http("GET", path, None, token)
+        assert status == 200, entry
+        status, body = platform.http("PATCH", path, {"questions": [*entry["questions"], question]}, token)
+        assert status == 200, body
+        tenant["reviewed"]["accepted"] += 1
+
+
 async def replay(
-    platform: LivePlatform, tenants: dict[str, dict[str, Any]], trace: list[Conversation], speed: float
+    platform: LivePlatform,
+    tenants: dict[str, dict[str, Any]],
+    trace: list[Conversation],
+    speed: float,
+    intents: dict[str, str],
 ) -> dict[str, dict[str, int]]:
     """Each conversation, at its time, in every tenant; what the answers were. A cached answer
     opens with the digest of the question it was written for (the fake model signs its answers):
@@ -161,7 +191,16 @@ async def replay(
         think_s = [rng.uniform(20, 90) / speed for _ in conversation.turns]
         await asyncio.gather(*(converse(run, conversation, think_s) for run in tenants))
 
-    await asyncio.gather(*(at_its_time(c) for c in trace))
+    async def reviews() -> None:
+        reviewing = [t for t in tenants.values() if t["review"]]
+        day = 1
+        while reviewing and trace and day * 86_400 < trace[-1].at_s:
+            await asyncio.sleep(max(0.0, started + day * 86_400 / speed - time.monotonic()))
+            for tenant in reviewing:
+                await asyncio.to_thread(review, platform, tenant, intents)
+            day += 1
+
+    await asyncio.gather(reviews(), *(at_its_time(c) for c in trace))
     return seen
 
 
@@ -254,6 +293,7 @@ def report(
         "exact_cache_hits": int(hits.get((tenant["slug"], "exact"), 0)),
         "semantic_cache_hits": int(hits.get((tenant["slug"], "semantic"), 0)),
         "curated_answers": wrong_curated(platform, tenant, intents) if tenant["curated"] else None,
+        "suggested_phrasings_reviewed": tenant["reviewed"] if tenant["review"] else None,
         "routed_to_cheaper_model": {**routed, "saved_usd": f"{routed['saved_usd']:.6f}"}
         if RUNS[name]["routing"]
         else None,
@@ -286,7 +326,7 @@ def main() -> None:
         tenants = {run: tenant_for(platform, RUNS[run], args) for run in runs}
         print(f"-- replaying {args.days} days at {args.speed:g}x", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        seen = asyncio.run(replay(platform, tenants, trace, args.speed))
+        seen = asyncio.run(replay(platform, tenants, trace, args.speed, intents))
         elapsed = time.perf_counter() - started
         time.sleep(5)  # the last titles and the summaries the replay made due
         results = {run: report(run, tenants[run], platform, intents, seen[run]) for run in runs}
