@@ -157,6 +157,7 @@ def curated_suggestions(
     an owner may add to it with a click (recall grows, each new phrasing checked by a person).
     Empty without the local embedding model."""
     index = _indexes.get(tenant_id, version) if version else None
+    questions = [q for q in questions if len(q) <= MAX_QUESTION_CHARS]  # what a phrasing may be
     if index is None or index.vectors is None or not questions or not embedder_installed():
         return []
     vectors = embedder().embed_now(questions)
