@@ -223,8 +223,7 @@ def cache_hits(platform: LivePlatform) -> dict[tuple[str, str], float]:
 def ledger(platform: LivePlatform, tenant_id: int) -> dict[str, Any]:
     """Calls and cost by purpose (answers; titles and summaries), and routing's part."""
     by_purpose: dict[str, dict[str, Any]] = {}
-    with_conn = platform.sql  # one statement per figure: a run's figures are few
-    purposes = with_conn(
+    purposes = platform.sql(
         "SELECT coalesce(json_agg(row_to_json(x)), '[]') FROM (SELECT purpose, model,"
         " count(*) FILTER (WHERE NOT cached) AS calls, count(*) FILTER (WHERE cached) AS from_cache,"
         " sum(cost_usd)::text AS cost FROM billing_usagerecord WHERE tenant_id = %s"
@@ -236,7 +235,7 @@ def ledger(platform: LivePlatform, tenant_id: int) -> dict[str, Any]:
         entry["calls"] += row["calls"]
         entry["cost_usd"] += Decimal(row["cost"])
         entry["by_model"][row["model"]] = {"calls": row["calls"], "cost_usd": row["cost"]}
-    routed = with_conn(
+    routed = platform.sql(
         "SELECT count(*), coalesce(sum(u.cost_usd), 0)::text, coalesce(sum((u.input_tokens"
         " * p.input_per_mtok + u.output_tokens * p.output_per_mtok) / 1000000), 0)::text"
         " FROM billing_usagerecord u, billing_modelprice p WHERE u.tenant_id = %s"
@@ -274,9 +273,13 @@ def wrong_curated(platform: LivePlatform, tenant: dict[str, Any], intents: dict[
 
 
 def report(
-    name: str, tenant: dict[str, Any], platform: LivePlatform, intents: dict[str, str], seen: dict[str, int]
+    name: str,
+    tenant: dict[str, Any],
+    platform: LivePlatform,
+    intents: dict[str, str],
+    seen: dict[str, int],
+    hits: dict[tuple[str, str], float],
 ) -> dict[str, Any]:
-    hits = cache_hits(platform)
     money = ledger(platform, tenant["id"])
     routed = money.pop("routed_to_cheaper_model")
     classes = platform.sql(
@@ -329,7 +332,8 @@ def main() -> None:
         seen = asyncio.run(replay(platform, tenants, trace, args.speed, intents))
         elapsed = time.perf_counter() - started
         time.sleep(5)  # the last titles and the summaries the replay made due
-        results = {run: report(run, tenants[run], platform, intents, seen[run]) for run in runs}
+        hits = cache_hits(platform)
+        results = {run: report(run, tenants[run], platform, intents, seen[run], hits) for run in runs}
     summary: dict[str, Any] = {}
     if "nothing" in results:
         base = results["nothing"]

@@ -20,6 +20,7 @@ from chat.gateway.model_routing import UNROUTED, Route
 from chat.selectors import routed_answers
 from tenants.api.access import managing_or_reading
 from tenants.api.queries import FromToQuery
+from tenants.selectors import routing_models
 
 
 class RoutingQuery(FromToQuery):
@@ -54,20 +55,14 @@ class RoutingView(APIView):
         by_route: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             by_route[row.route].append(row)
-        configured = {
-            Route.SIMPLE: tenant.routing_model_simple,
-            Route.MODERATE: tenant.routing_model_moderate,
-            Route.COMPLEX: tenant.routing_model_complex,
-        }
+        mapped = routing_models(tenant)
         classes = []
-        for route in [*Route, UNROUTED]:
+        for route in [*(r.value for r in Route), UNROUTED]:
             found = by_route.get(route, [])
             answers = sum(r.answers for r in found)
             if route == UNROUTED and not answers:
                 continue
-            model = tenant.model
-            if route != UNROUTED and tenant.model_routing_enabled and configured[Route(route)]:
-                model = configured[Route(route)]
+            model = mapped.get(route, tenant.model)
             classes.append(
                 {
                     "route": route or "unrouted",

@@ -139,7 +139,7 @@ class CuratedAnswerAdmin(DeletedThroughServices):
     def get_queryset(self, request: HttpRequest) -> Any:
         given = (
             Message.objects.unscoped()
-            .filter(curated_answer_id=OuterRef("pk"))
+            .filter(tenant_id=OuterRef("tenant_id"), curated_answer_id=OuterRef("pk"))
             .order_by()
             .values("curated_answer_id")
             .annotate(n=Count("id"))

@@ -10,7 +10,6 @@ tenant's enabled entries per ``Tenant.knowledge_version`` (``knowledge.versioned
 change bumps it.
 """
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,13 +95,18 @@ class CuratedIndex:
         entry_id = self.by_words.get(normalized(question))
         if entry_id is not None:
             return CuratedHit(entry_id, self.answers[entry_id], 1.0, "words")
-        if self.vectors is None:
+        if self.vectors is None or not (self.signatures == signature(question)).any():
+            return None
+        query = vector()
+        return self.nearest_in_meaning(question, query) if query is not None else None
+
+    def nearest_in_meaning(self, question: str, query: np.ndarray) -> CuratedHit | None:
+        """The entry whose phrasings (with the question's numbers) are closest to ``query``,
+        the question's embedding."""
+        if self.vectors is None or query.shape[0] != self.vectors.shape[1]:
             return None
         usable = self.signatures == signature(question)
         if not usable.any():
-            return None
-        query = vector()
-        if query is None or query.shape[0] != self.vectors.shape[1]:
             return None
         scores = np.where(usable, self.vectors @ query, -2.0)
         best = int(np.argmax(scores))
@@ -157,20 +161,18 @@ def curated_suggestions(
     an owner may add to it with a click (recall grows, each new phrasing checked by a person).
     Empty without the local embedding model."""
     index = _indexes.get(tenant_id, version) if version else None
-    questions = [q for q in questions if len(q) <= MAX_QUESTION_CHARS]  # what a phrasing may be
-    if index is None or index.vectors is None or not questions or not embedder_installed():
+    if index is None or index.vectors is None or not embedder_installed():
         return []
-    vectors = embedder().embed_now(questions)
+    # What may be a phrasing, and is not one already (those match by their words).
+    questions = [q for q in questions if len(q) <= MAX_QUESTION_CHARS and normalized(q) not in index.by_words]
+    if not questions:
+        return []
     found = []
-    for question, vector in zip(questions, vectors, strict=True):
-        hit = index.nearest(question, functools.partial(_given, vector))
-        if hit is not None and hit.by == "meaning" and SUGGEST_FROM <= hit.score < threshold:
+    for question, vector in zip(questions, embedder().embed_now(questions), strict=True):
+        hit = index.nearest_in_meaning(question, vector)
+        if hit is not None and SUGGEST_FROM <= hit.score < threshold:
             found.append(Suggestion(hit.entry_id, question, round(hit.score, 4)))
     return sorted(found, key=lambda s: -s.similarity)
-
-
-def _given(vector: np.ndarray) -> np.ndarray:
-    return vector
 
 
 def forget_indexes() -> None:

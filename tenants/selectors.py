@@ -101,6 +101,19 @@ class ChatConfig:
         return self.members_see_usage or role in _USAGE_ROLES
 
 
+def routing_models(tenant: Tenant) -> dict[str, str]:
+    """The model each routing class goes to, for the classes the tenant maps while routing is on
+    (any other class, and every class with routing off, goes to its ``model``)."""
+    if not tenant.model_routing_enabled:
+        return {}
+    mapped = {
+        "simple": tenant.routing_model_simple,
+        "moderate": tenant.routing_model_moderate,
+        "complex": tenant.routing_model_complex,
+    }
+    return {route: model for route, model in mapped.items() if model}
+
+
 def chat_config_get(*, tenant_id: int) -> ChatConfig:
     now = time.monotonic()
     cached = _config_cache.get(tenant_id)
@@ -119,15 +132,7 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         greeting=tenant.greeting,
         limits=tenant_limits(tenant),
         fallback_model=tenant.fallback_model,
-        routing={
-            route: model
-            for route, model in [
-                ("simple", tenant.routing_model_simple),
-                ("moderate", tenant.routing_model_moderate),
-                ("complex", tenant.routing_model_complex),
-            ]
-            if model and tenant.model_routing_enabled
-        },
+        routing=routing_models(tenant),
         blocked_topics=tuple(str(topic) for topic in tenant.blocked_topics),
         pii_filter=tenant.pii_filter,
         escalation_notifies=bool(tenant.escalation_email),

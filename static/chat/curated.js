@@ -55,12 +55,14 @@
     return tr;
   }
 
-  async function refresh() {
+  // The entries; with ``suggestions``, the suggested phrasings too (the server embeds the week's
+  // questions for them: once when the page opens, not after every save).
+  async function refresh(suggestions) {
     const response = await fetch("/api/v1/knowledge/curated/", { credentials: "same-origin", headers });
     if (!response.ok) return;
     const entries = await response.json();
     body.replaceChildren(...entries.map(row));
-    if (manage) suggest(new Map(entries.map((e) => [e.id, e])));
+    if (manage && suggestions) suggest(new Map(entries.map((e) => [e.id, e])));
   }
 
   // Questions that came close to an entry without matching it: one click adds the phrasing.
@@ -70,9 +72,14 @@
     const items = (await response.json()).filter((s) => entries.has(s.entry_id));
     suggested.replaceChildren(...items.map((s) => {
       const entry = entries.get(s.entry_id);
-      const add = button(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
-        () => save(entry.id, { questions: [...entry.questions, s.question] }));
       const li = document.createElement("li");
+      const add = button(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
+        async () => {
+          if (!(await save(entry.id, { questions: [...entry.questions, s.question] }))) return;
+          entry.questions.push(s.question); // the next suggestion for it keeps this one
+          li.remove();
+          suggested.hidden = !suggested.children.length;
+        });
       li.append(`“${s.question}” (${Math.round(s.similarity * 100)} % alike) `, add);
       return li;
     }));
@@ -120,5 +127,5 @@
       }
     });
   }
-  refresh();
+  refresh(true);
 })();
