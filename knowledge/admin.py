@@ -107,9 +107,14 @@ class DocumentAdmin(DeletedThroughServices):
 
 
 class CuratedAnswerForm(forms.ModelForm):
-    """The phrasings one per line."""
+    """The phrasings, and the questions declined, one per line."""
 
     phrasings = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), help_text="one phrasing per line")
+    declined = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="questions that ask something else, one per line: never answered from this entry",
+    )
 
     class Meta:
         model = CuratedAnswer
@@ -119,10 +124,12 @@ class CuratedAnswerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["phrasings"] = "\n".join(self.instance.questions)
+            self.initial["declined"] = "\n".join(self.instance.declined_questions)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        cleaned["questions"] = [line for line in cleaned.get("phrasings", "").splitlines() if line.strip()]
+        for field, lines in (("questions", "phrasings"), ("declined_questions", "declined")):
+            cleaned[field] = [line for line in cleaned.get(lines, "").splitlines() if line.strip()]
         return cleaned
 
 
@@ -169,6 +176,7 @@ class CuratedAnswerAdmin(DeletedThroughServices):
                     entry_id=obj.pk,
                     changes={
                         "questions": data["questions"],
+                        "declined_questions": data["declined_questions"],
                         "answer": data["answer"],
                         "enabled": data["enabled"],
                     },
@@ -180,6 +188,7 @@ class CuratedAnswerAdmin(DeletedThroughServices):
                 questions=data["questions"],
                 answer=data["answer"],
                 enabled=data["enabled"],
+                declined_questions=data["declined_questions"],
             )
         except KnowledgeRefused as refused:
             self.message_user(request, refused.message, messages.ERROR)

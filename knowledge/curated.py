@@ -5,7 +5,9 @@ before the model, at no token cost, and the stored answer points to the entry it
 A message matches a phrasing by its words (both normalized: case, punctuation, greetings and
 thanks left out) or by its meaning (cosine similarity of the local model's embeddings at or
 above the tenant's ``curated_answer_threshold``), and only when both carry the same numbers
-(order numbers, amounts: ``chat.gateway.semantic_cache.signature``). Each process keeps a
+(order numbers, amounts: ``chat.gateway.semantic_cache.signature``), and never when an owner has
+declined the question for that entry (a suggested phrasing turned down: it asks something else).
+Each process keeps a
 tenant's enabled entries per ``Tenant.knowledge_version`` (``knowledge.versioned``): every
 change bumps it.
 """
@@ -28,6 +30,7 @@ from tenants.models import Tenant
 log = structlog.stdlib.get_logger(__name__)
 
 MAX_QUESTIONS = 20  # phrasings of one entry
+MAX_DECLINED = 200  # questions declined for one entry
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 8000
 MAX_ENTRIES = 2000  # of one tenant
@@ -61,16 +64,18 @@ class CuratedIndex:
     """A tenant's enabled entries: their phrasings by normalized words, and the embedded ones as
     one matrix (an entry saved moments ago matches by words until its embedding is stored)."""
 
-    def __init__(self, rows: list[tuple[int, list[str], str, bytes]]) -> None:
+    def __init__(self, rows: list[tuple[int, list[str], str, bytes, list[str]]]) -> None:
         self.answers: dict[int, str] = {}
         self.by_words: dict[str, int] = {}
+        self.declined: set[tuple[int, str]] = set()  # (entry, normalized question)
         owners: list[int] = []
         signatures: list[str] = []
         vectors: list[np.ndarray] = []
-        for entry_id, questions, answer, embeddings in rows:
+        for entry_id, questions, answer, embeddings, declined in rows:
             self.answers[entry_id] = answer
             for question in questions:
                 self.by_words.setdefault(normalized(question), entry_id)
+            self.declined.update((entry_id, normalized(question)) for question in declined)
             matrix = np.frombuffer(embeddings, dtype=np.float32)
             if not len(matrix) or len(matrix) % len(questions):
                 continue  # not embedded yet, or embedded with another model: words only
@@ -102,7 +107,7 @@ class CuratedIndex:
 
     def nearest_in_meaning(self, question: str, query: np.ndarray) -> CuratedHit | None:
         """The entry whose phrasings (with the question's numbers) are closest to ``query``,
-        the question's embedding."""
+        the question's embedding; None when that entry's owners declined the question."""
         if self.vectors is None or query.shape[0] != self.vectors.shape[1]:
             return None
         usable = self.signatures == signature(question)
@@ -111,6 +116,8 @@ class CuratedIndex:
         scores = np.where(usable, self.vectors @ query, -2.0)
         best = int(np.argmax(scores))
         entry_id = int(self.owners[best])
+        if (entry_id, normalized(question)) in self.declined:
+            return None
         return CuratedHit(entry_id, self.answers[entry_id], float(scores[best]), "meaning")
 
 
@@ -118,9 +125,9 @@ def _load(tenant_id: int) -> CuratedIndex:
     enabled = CuratedAnswer.objects.for_tenant(tenant_id).filter(enabled=True).order_by("id")
     return CuratedIndex(
         [
-            (entry_id, questions, answer, bytes(embeddings or b""))
-            for entry_id, questions, answer, embeddings in enabled.values_list(
-                "id", "questions", "answer", "embeddings"
+            (entry_id, questions, answer, bytes(embeddings or b""), declined)
+            for entry_id, questions, answer, embeddings, declined in enabled.values_list(
+                "id", "questions", "answer", "embeddings", "declined_questions"
             )
         ]
     )
@@ -158,8 +165,9 @@ def curated_suggestions(
     *, tenant_id: int, questions: list[str], version: int, threshold: float
 ) -> list[Suggestion]:
     """Questions that came close to one of the tenant's entries without matching it: phrasings
-    an owner may add to it with a click (recall grows, each new phrasing checked by a person).
-    Empty without the local embedding model."""
+    an owner may add to it with a click (recall grows, each new phrasing checked by a person),
+    or decline (it is not suggested for that entry again). Empty without the local embedding
+    model."""
     index = _indexes.get(tenant_id, version) if version else None
     if index is None or index.vectors is None or not embedder_installed():
         return []
@@ -183,24 +191,35 @@ def forget_indexes() -> None:
 # -- writes ---------------------------------------------------------------------------------
 
 
-def _clean(questions: Any, answer: Any) -> tuple[list[str], str]:
-    if not isinstance(questions, list) or not questions:
-        raise KnowledgeRefused("questions", "at least one phrasing of the question")
-    if len(questions) > MAX_QUESTIONS:
-        raise KnowledgeRefused("questions", f"at most {MAX_QUESTIONS} phrasings")
+def _phrasings(field: str, questions: Any, most: int) -> dict[str, str]:
+    """``questions`` by their normalized words (the same words twice: once), as written."""
+    if not isinstance(questions, list):
+        raise KnowledgeRefused(field, "a list of questions")
+    if len(questions) > most:
+        raise KnowledgeRefused(field, f"at most {most} questions")
     kept: dict[str, str] = {}
     for question in questions:
         text = " ".join(question.split()) if isinstance(question, str) else ""
         if not normalized(text):
-            raise KnowledgeRefused("questions", "each phrasing must have words")
+            raise KnowledgeRefused(field, "each question must have words")
         if len(text) > MAX_QUESTION_CHARS:
-            raise KnowledgeRefused("questions", f"at most {MAX_QUESTION_CHARS} characters a phrasing")
-        kept.setdefault(normalized(text), text)  # the same words twice: once
+            raise KnowledgeRefused(field, f"at most {MAX_QUESTION_CHARS} characters a question")
+        kept.setdefault(normalized(text), text)
+    return kept
+
+
+def _clean(questions: Any, answer: Any, declined: Any) -> tuple[list[str], str, list[str]]:
+    kept = _phrasings("questions", questions, MAX_QUESTIONS)
+    if not kept:
+        raise KnowledgeRefused("questions", "at least one phrasing of the question")
+    turned_down = _phrasings("declined_questions", declined, MAX_DECLINED)
+    if both := kept.keys() & turned_down.keys():
+        raise KnowledgeRefused("declined_questions", f"{turned_down[min(both)]!r} is one of the phrasings")
     if not isinstance(answer, str) or not answer.strip():
         raise KnowledgeRefused("answer", "the answer must not be empty")
     if len(answer) > MAX_ANSWER_CHARS:
         raise KnowledgeRefused("answer", f"at most {MAX_ANSWER_CHARS} characters")
-    return list(kept.values()), answer.strip()
+    return list(kept.values()), answer.strip(), list(turned_down.values())
 
 
 def _taken_elsewhere(tenant_id: int, questions: list[str], entry_id: int | None) -> str | None:
@@ -237,9 +256,10 @@ def curated_create(
     questions: Any,
     answer: Any,
     enabled: bool = True,
+    declined_questions: Any = None,
     source_message_id: int | None = None,
 ) -> CuratedAnswer:
-    questions, answer = _clean(questions, answer)
+    questions, answer, declined = _clean(questions, answer, declined_questions or [])
     Tenant.objects.select_for_update().filter(pk=tenant_id).first()  # the count below holds
     if CuratedAnswer.objects.for_tenant(tenant_id).count() >= MAX_ENTRIES:
         raise KnowledgeRefused("questions", f"at most {MAX_ENTRIES} curated answers a tenant")
@@ -248,6 +268,7 @@ def curated_create(
     entry = CuratedAnswer.objects.for_tenant(tenant_id).create(
         tenant_id=tenant_id,
         questions=questions,
+        declined_questions=declined,
         answer=answer,
         enabled=enabled,
         source_message_id=source_message_id,
@@ -259,16 +280,23 @@ def curated_create(
 
 @transaction.atomic
 def curated_update(*, tenant_id: int, entry_id: int, changes: dict[str, Any]) -> CuratedAnswer | None:
-    """``changes``: any of ``questions``, ``answer``, ``enabled``. None: no such entry."""
+    """``changes``: any of ``questions``, ``answer``, ``enabled``, ``declined_questions``. None:
+    no such entry. A declined question added as a phrasing is no longer declined."""
     entry = CuratedAnswer.objects.for_tenant(tenant_id).select_for_update().filter(pk=entry_id).first()
     if entry is None:
         return None
-    questions, answer = _clean(changes.get("questions", entry.questions), changes.get("answer", entry.answer))
+    questions = changes.get("questions", entry.questions)
+    declined = changes.get("declined_questions")
+    if declined is None and isinstance(questions, list):
+        phrasings = {normalized(q) for q in questions if isinstance(q, str)}
+        declined = [q for q in entry.declined_questions if normalized(q) not in phrasings]
+    questions, answer, declined = _clean(questions, changes.get("answer", entry.answer), declined)
     enabled = bool(changes.get("enabled", entry.enabled))
     if enabled and (taken := _taken_elsewhere(tenant_id, questions, entry.pk)):
         raise KnowledgeRefused("questions", f"another curated answer has the phrasing {taken!r}")
     reworded = questions != entry.questions
     entry.questions, entry.answer, entry.enabled = questions, answer, enabled
+    entry.declined_questions = declined
     if reworded:
         entry.embeddings = b""  # the old rows belong to the old phrasings
     entry.save()

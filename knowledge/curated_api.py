@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from chat.selectors import answer_with_question, curated_hits, model_answer_cost, questions_not_curated
 from knowledge.curated import (
     MAX_ANSWER_CHARS,
+    MAX_DECLINED,
     MAX_QUESTION_CHARS,
     MAX_QUESTIONS,
     curated_create,
@@ -53,6 +54,7 @@ class CuratedAnswerSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "questions",
+            "declined_questions",
             "answer",
             "enabled",
             "source_message_id",
@@ -73,10 +75,14 @@ class CuratedAnswerSerializer(serializers.ModelSerializer):
 
 class CuratedAnswerWriteSerializer(serializers.Serializer):
     """Its phrasings and answer; or ``message_id``, a stored answer saved as curated (its
-    question the first phrasing, its text the answer, unless given)."""
+    question the first phrasing, its text the answer, unless given). ``declined_questions``:
+    questions that ask something else (suggested phrasings turned down)."""
 
     questions = serializers.ListField(
         child=serializers.CharField(max_length=MAX_QUESTION_CHARS), max_length=MAX_QUESTIONS, required=False
+    )
+    declined_questions = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_QUESTION_CHARS), max_length=MAX_DECLINED, required=False
     )
     answer = serializers.CharField(max_length=MAX_ANSWER_CHARS, required=False)
     enabled = serializers.BooleanField(required=False)
@@ -137,6 +143,7 @@ class CuratedAnswerListView(APIView):
                 questions=questions,
                 answer=answer,
                 enabled=data.get("enabled", True),
+                declined_questions=data.get("declined_questions"),
                 source_message_id=message_id,
             )
         except KnowledgeRefused as refused:
@@ -155,8 +162,8 @@ class CuratedAnswerDetailView(APIView):
 
     @extend_schema(request=CuratedAnswerWriteSerializer, responses=CuratedAnswerSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        """Any of ``questions``, ``answer``, ``enabled``; the change reaches every instance's next
-        question."""
+        """Any of ``questions``, ``answer``, ``enabled``, ``declined_questions``; the change
+        reaches every instance's next question."""
         membership = _membership(request, write=True)
         body = CuratedAnswerWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
@@ -190,7 +197,8 @@ class CuratedSuggestionsView(APIView):
     def get(self, request: Request) -> Response:
         """Questions of the last 7 days that came close to an entry (similarity from 0.70 to the
         tenant's ``curated_answer_threshold``) without matching it, most alike first: add one to
-        the entry's phrasings (PATCH ``questions``) and the next such question is answered."""
+        the entry's phrasings (PATCH ``questions``) and the next such question is answered; or
+        decline it (PATCH ``declined_questions``) and it is not suggested for the entry again."""
         membership = _membership(request, write=True)
         tenant = membership.tenant
         suggestions = curated_suggestions(

@@ -59,6 +59,9 @@ class CuratedAnswer(TenantOwnedModel):
 
     # The question's phrasings, as written (at least one).
     questions = models.JSONField()
+    # Questions an owner said ask something else (a suggested phrasing turned down): never
+    # suggested for this entry again, never answered from it.
+    declined_questions = models.JSONField(default=list, blank=True)
     answer = models.TextField()
     enabled = models.BooleanField(default=True)
     # float32 rows, one per phrasing in order, normalized; empty until embedded (or without the

@@ -128,6 +128,10 @@ def test_roles_validation_and_another_tenants_ids(world: World) -> None:
         ({"questions": [{"deep": ["x"]}], "answer": "a"}, "questions"),
         ({"questions": ["nul \x00 byte"], "answer": "a"}, "NUL"),  # the JSON parser's refusal
         ({"message_id": 999999999}, "message_id"),
+        ({"questions": ["Can I pause?"], "declined_questions": ["can I pause"], "answer": "a"}, "declined"),
+        ({"questions": ["Can I pause?"], "declined_questions": "not a list", "answer": "a"}, "declined"),
+        ({"questions": ["Can I pause?"], "declined_questions": ["x"] * 201, "answer": "a"}, "declined"),
+        ({"questions": ["Can I pause?"], "declined_questions": ["?!"], "answer": "a"}, "declined"),
     ]
     for body, field in refusals:
         response = owner.post(URL, body, format="json")
@@ -229,15 +233,28 @@ def test_a_paraphrase_matches_by_meaning_once_a_worker_has_embedded_the_phrasing
     paraphrase = asyncio.run(chat(token, "I can't remember my password, how can I change it?"))
     assert paraphrase[0]["type"] == "typing", paraphrase
 
-    # It came close: suggested as a phrasing; once added, the same question is answered from it.
+    # It came close: suggested as a phrasing.
     suggestions = owner.get(f"{URL}suggestions/").json()
     assert [(s["entry_id"], s["question"]) for s in suggestions] == [
         (entry["id"], "I can't remember my password, how can I change it?")
     ], suggestions
     assert 0.70 <= suggestions[0]["similarity"] < 0.95
     assert client_for(token).get(f"{URL}suggestions/").status_code == 403  # a member
-    questions = [*owner.get(f"{URL}{entry['id']}/").json()["questions"], suggestions[0]["question"]]
-    assert owner.patch(f"{URL}{entry['id']}/", {"questions": questions}, format="json").status_code == 200
-    again = asyncio.run(chat(token, "I can't remember my password, how can I change it?"))
+    detail = f"{URL}{entry['id']}/"
+
+    # Declined (it asks something else, says the owner): not suggested again, and never answered
+    # from the entry, even at the threshold that matched it before.
+    declined = {"declined_questions": ["i can't remember my password how can i change it"]}
+    assert owner.patch(detail, declined, format="json").status_code == 200
+    assert owner.get(f"{URL}suggestions/").json() == []
+    assert owner.patch(config, {"curated_answer_threshold": 0.85}, format="json").status_code == 200
+    forget_chat_configs()
+    asked = suggestions[0]["question"]
+    assert asyncio.run(chat(token, asked))[0]["type"] == "typing"
+    # The owner changes their mind: added as a phrasing, it is no longer declined and is answered.
+    questions = [*owner.get(detail).json()["questions"], asked]
+    changed = owner.patch(detail, {"questions": questions}, format="json").json()
+    assert (changed["questions"][-1], changed["declined_questions"]) == (asked, []), changed
+    again = asyncio.run(chat(token, asked))
     assert again[0].get("curated"), again
     assert owner.get(f"{URL}suggestions/").json() == []  # answered from it now

@@ -65,7 +65,8 @@
     if (manage && suggestions) suggest(new Map(entries.map((e) => [e.id, e])));
   }
 
-  // Questions that came close to an entry without matching it: one click adds the phrasing.
+  // Questions that came close to an entry without matching it: one click adds the phrasing, or
+  // declines it (it asks something else: not suggested for that entry again).
   async function suggest(entries) {
     const response = await fetch("/api/v1/knowledge/curated/suggestions/", { credentials: "same-origin", headers });
     if (!response.ok) return;
@@ -73,14 +74,20 @@
     suggested.replaceChildren(...items.map((s) => {
       const entry = entries.get(s.entry_id);
       const li = document.createElement("li");
-      const add = button(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
-        async () => {
-          if (!(await save(entry.id, { questions: [...entry.questions, s.question] }))) return;
-          entry.questions.push(s.question); // the next suggestion for it keeps this one
-          li.remove();
-          suggested.hidden = !suggested.children.length;
-        });
-      li.append(`“${s.question}” (${Math.round(s.similarity * 100)} % alike) `, add);
+      // Saves the entry's list ``field`` with the question added; the next suggestion keeps it.
+      const settle = (field) => async () => {
+        if (!(await save(entry.id, { [field]: [...entry[field], s.question] }))) return;
+        entry[field].push(s.question);
+        li.remove();
+        suggested.hidden = !suggested.children.length;
+      };
+      li.append(
+        `“${s.question}” (${Math.round(s.similarity * 100)} % alike) `,
+        button(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
+          settle("questions")),
+        button("Not this one", `Not this one: “${s.question}” asks something else than ${entry.questions[0]}`,
+          settle("declined_questions")),
+      );
       return li;
     }));
     suggested.hidden = !items.length;
