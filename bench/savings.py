@@ -16,8 +16,9 @@ own process), one tenant per run:
     curated   the owner's curated answers (``support_intents.CURATED``: 8 of the 24 intents, two
               phrasings each, embedded by the worker before the replay)
     reviewed  the same curated answers, and at the end of each day the owner goes through the
-              suggested phrasings (questions that came close to an entry) and adds those that
-              ask what the entry answers (the trace's labels stand in for the owner's judgement)
+              suggested phrasings (questions that came close to an entry), adds those that ask
+              what the entry answers and declines the others (the trace's labels stand in for
+              the owner's judgement; a declined question is not suggested again)
     routing   model routing: simple and moderate messages to gpt-4o-mini, complex ones to gpt-4o
     all       all of the above (no review)
 
@@ -126,21 +127,20 @@ def tenant_for(platform: LivePlatform, run: dict[str, bool], args: argparse.Name
 
 def review(platform: LivePlatform, tenant: dict[str, Any], intents: dict[str, str]) -> None:
     """The owner's daily look at the suggested phrasings: each one that asks what its entry
-    answers is added to the entry, the others are left."""
+    answers is added to the entry, the others are declined."""
     token = tenant["owner_token"]
     status, suggestions = platform.http("GET", "/api/v1/knowledge/curated/suggestions/", None, token)
     assert status == 200, suggestions
     for suggestion in suggestions:
         entry_id, question = suggestion["entry_id"], suggestion["question"]
-        if intents.get(question) != tenant["curated"].get(entry_id):
-            tenant["reviewed"]["rejected"] += 1
-            continue
+        fits = intents.get(question) == tenant["curated"].get(entry_id)
+        field = "questions" if fits else "declined_questions"
         path = f"/api/v1/knowledge/curated/{entry_id}/"
         status, entry = platform.http("GET", path, None, token)
         assert status == 200, entry
-        status, body = platform.http("PATCH", path, {"questions": [*entry["questions"], question]}, token)
+        status, body = platform.http("PATCH", path, {field: [*entry[field], question]}, token)
         assert status == 200, body
-        tenant["reviewed"]["accepted"] += 1
+        tenant["reviewed"]["accepted" if fits else "rejected"] += 1
 
 
 async def replay(
