@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.conftest import chat_calls_with
+from tests.conftest import chat_calls_with, word_marker
 from tests.fake_openai import FakeOpenAI
 from tests.live import LivePlatform, OwnPostgres, start_platform
 from tests.live_ws import close_code, frames_until, member, open_chat, send, text_of
@@ -111,7 +111,7 @@ async def test_an_answer_that_ends_while_the_database_is_away_is_stored_once(
 ) -> None:
     _, _, _, token = member(platform)
     ws, ready = await open_chat(platform, token)
-    marker = uuid.uuid4().hex[:8]
+    marker = word_marker()
     await send(ws, f"{marker} [[tokens=30]] [[delay=0.05]]")
     first = await frames_until(ws, "token")
     postgres.stop()
