@@ -7,9 +7,8 @@ thanks left out) or by its meaning (cosine similarity of the local model's embed
 above the tenant's ``curated_answer_threshold``), and only when both carry the same numbers
 (order numbers, amounts: ``chat.gateway.semantic_cache.signature``), and never when an owner has
 declined the question for that entry (a suggested phrasing turned down: it asks something else).
-Each process keeps a
-tenant's enabled entries per ``Tenant.knowledge_version`` (``knowledge.versioned``): every
-change bumps it.
+Each process keeps a tenant's enabled entries per ``Tenant.knowledge_version``
+(``knowledge.versioned``): every change bumps it.
 """
 
 import re

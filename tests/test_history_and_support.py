@@ -2,6 +2,7 @@
 it, rolling summaries and titles written by a real Celery worker, resolve and escalate, the
 escalation e-mail, retention."""
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from django.core import mail
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from chat.history.background_queue import background_work_due
+from chat.history.background_queue import background_sent, background_work_due, enqueue_background_work
 from chat.history.context import SUMMARY_HEADING, build_context
 from chat.history.memory import Remembered
 from chat.models import Conversation, Message
@@ -113,6 +114,18 @@ def test_background_work_is_due_once_per_crossing() -> None:
 
 
 # -- summaries and titles, by a real worker ---------------------------------------------------
+
+
+def test_a_send_whose_event_loop_ended_first_is_not_waited_for() -> None:
+    """A turn's loop that closes before its background send ran (``asyncio.run`` cancels what is
+    pending) drops the send: nothing is left counted as in flight, or every later wait for the
+    background work to end would time out."""
+
+    async def turn_ends() -> None:
+        enqueue_background_work(["title"], tenant_id=0, conversation_id=0)
+
+    asyncio.run(turn_ends())
+    assert background_sent(timeout=30)
 
 
 async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_request(

@@ -35,28 +35,43 @@ def enqueue_background_work(due: list[str], *, tenant_id: int, conversation_id: 
     default (eager) the task itself runs there."""
     global _in_flight
     tasks = {"title": title_conversation, "summary": summarize_conversation}
+    # "queued" until the thread takes it, then "sending"; "dropped" if its event loop ended
+    # first (a loop closed under it cancels the send before the thread runs it).
+    state = ["queued"]
+
+    def settled() -> None:
+        global _in_flight
+        _in_flight -= 1
+        _settled.notify_all()
 
     def send() -> None:
-        global _in_flight
+        with _settled:
+            if state[0] == "dropped":
+                return
+            state[0] = "sending"
         try:
             for name in due:
                 tasks[name].delay(tenant_id, conversation_id)
         finally:
             with _settled:
-                _in_flight -= 1
-                _settled.notify_all()
+                settled()
+
+    def sent(future: "asyncio.Future[None]") -> None:
+        _queued.discard(future)
+        if future.cancelled():
+            with _settled:
+                if state[0] == "queued":
+                    state[0] = "dropped"
+                    settled()
+            log.warning("chat.background_enqueue_cancelled", conversation_id=conversation_id, due=due)
+        elif future.exception() is not None:
+            log.error("chat.background_enqueue_failed", error=repr(future.exception()))
 
     with _settled:
         _in_flight += 1
     future = asyncio.ensure_future(in_db_thread(send)())
     _queued.add(future)
-    future.add_done_callback(_sent)
-
-
-def _sent(future: "asyncio.Future[None]") -> None:
-    _queued.discard(future)
-    if not future.cancelled() and future.exception() is not None:
-        log.error("chat.background_enqueue_failed", error=repr(future.exception()))
+    future.add_done_callback(sent)
 
 
 def background_sent(timeout: float) -> bool:
