@@ -117,14 +117,17 @@ def test_background_work_is_due_once_per_crossing() -> None:
 
 
 def test_a_send_whose_event_loop_ended_first_is_not_waited_for() -> None:
-    """A turn's loop that closes before its background send ran (``asyncio.run`` cancels what is
-    pending) drops the send: nothing is left counted as in flight, or every later wait for the
-    background work to end would time out."""
+    """A turn's loop that ends before its background send ran (a loop's end cancels what is
+    pending: a send still queued for a thread never runs) drops the send: nothing is left
+    counted as in flight, or every later wait for the background work would time out."""
 
-    async def turn_ends() -> None:
+    async def turn_ends_and_the_loop_with_it() -> None:
         enqueue_background_work(["title"], tenant_id=0, conversation_id=0)
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
 
-    asyncio.run(turn_ends())
+    asyncio.run(turn_ends_and_the_loop_with_it())
     assert background_sent(timeout=30)
 
 
