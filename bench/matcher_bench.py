@@ -178,7 +178,7 @@ def curated_entries(thresholds: list[float], seed: int, encode: Encode) -> dict[
 
     entries = {number: (intent, questions) for number, (intent, questions) in enumerate(CURATED.items(), 1)}
     rows = [
-        (number, questions, intent, encode(questions).tobytes())
+        (number, questions, intent, encode(questions).tobytes(), [])  # none declined
         for number, (intent, questions) in entries.items()
     ]
     index = CuratedIndex(rows)
