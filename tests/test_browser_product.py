@@ -347,6 +347,7 @@ def test_attach_a_file_ask_about_it_and_see_the_answer_with_a_citation(
     assert "QZ991" in call.messages[-1]["content"] and "WARR3Y" in call.messages[0]["content"]
 
 
+@pytest.mark.timeout(600)  # a worker and the web process each load the embedding model
 def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_given(
     platform: LivePlatform, fake_openai_server: FakeOpenAI
 ) -> None:

@@ -212,6 +212,7 @@ def test_an_entry_deleted_while_its_answer_is_given_loses_no_turn(world: World, 
 
 # Last in the module: its worker runs on until the module ends, and a test after it that did not
 # wait for the worker to be idle could have the flush of its tables deadlock on a title.
+@pytest.mark.timeout(600)  # the worker loads the embedding model before it embeds
 def test_a_paraphrase_matches_by_meaning_once_a_worker_has_embedded_the_phrasings(
     world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker, embedding_model: None
 ) -> None:
