@@ -240,6 +240,7 @@ async def test_after_every_process_restarts_a_conversation_goes_on_with_its_whol
         ]
     finally:
         second.stop()
+        first.stop()  # now the database they shared goes too
 
 
 def _established_by_pid(port: int) -> dict[int, int]:
