@@ -175,7 +175,16 @@ def test_staff_write_a_tenants_curated_answers_in_the_admin(world: World, fake_l
     )
     page = browser.get("/admin/knowledge/curatedanswer/")
     assert page.status_code == 200 and b"Do you ship abroad?" in page.content
-    assert browser.get(f"/admin/knowledge/curatedanswer/{entry.pk}/change/").status_code == 200
+    change = f"/admin/knowledge/curatedanswer/{entry.pk}/change/"
+    assert browser.get(change).status_code == 200
+    declined = {**form, "enabled": "on", "declined": "Do you ship to Mars?\n"}
+    assert browser.post(change, declined).status_code == 302
+    entry.refresh_from_db()
+    assert (entry.questions, entry.declined_questions) == (
+        ["Do you ship abroad?", "International shipping?"],
+        ["Do you ship to Mars?"],
+    )
+    assert b"Do you ship to Mars?" in browser.get(change).content
     deleted = browser.post(f"/admin/knowledge/curatedanswer/{entry.pk}/delete/", {"post": "yes"})
     assert deleted.status_code == 302 and not CuratedAnswer.objects.for_tenant(world.acme.pk).exists()
     # Through the service: every process's index moved on, the question goes to the model.
