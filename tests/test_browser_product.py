@@ -47,12 +47,17 @@ async def converse(platform: LivePlatform, token: str, content: str) -> int:
 
 
 def ask(page: Page, content: str) -> None:
-    """Send a message from the composer and wait for its answer to end."""
+    """Send a message from the composer and wait for its answer to end; if it does not, say
+    what the page shows (its status line and messages: an error, or still waiting)."""
     answers = page.locator(".msg.assistant[data-finish-reason]")
     before = answers.count()
     page.fill("#input", content)
     page.keyboard.press("Enter")
-    expect(answers).to_have_count(before + 1, timeout=30_000)
+    try:
+        expect(answers).to_have_count(before + 1, timeout=60_000)
+    except AssertionError as failed:
+        status, shown = page.locator("#status").inner_text(), page.locator(".msg").all_inner_texts()
+        raise AssertionError(f"{failed}\nstatus: {status!r}\nmessages: {shown}") from None
 
 
 def new_chat(page: Page, platform: LivePlatform) -> None:
