@@ -115,7 +115,7 @@ class CuratedIndex:
         scores = np.where(usable, self.vectors @ query, -2.0)
         best = int(np.argmax(scores))
         entry_id = int(self.owners[best])
-        if (entry_id, normalized(question)) in self.declined:
+        if self.declined and (entry_id, normalized(question)) in self.declined:
             return None
         return CuratedHit(entry_id, self.answers[entry_id], float(scores[best]), "meaning")
 

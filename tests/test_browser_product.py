@@ -19,6 +19,7 @@ from tests.conftest import chat_calls_with, word_marker
 from tests.fake_openai import FakeOpenAI
 from tests.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
 from tests.live_ws import frames_until, open_chat, send
+from tests.worker import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -392,10 +393,8 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         # A question close in wording that asks something else: suggested once the worker has
         # embedded the phrasings; the owner declines it, and it is not suggested again.
         entry_url = f"{platform.base_url}/api/v1/knowledge/curated/{entry.get_attribute('data-id')}/"
-        deadline = time.monotonic() + 300
-        while not page.request.get(entry_url).json()["embedded"]:
-            assert time.monotonic() < deadline, "the phrasings were never embedded"
-            time.sleep(0.5)
+        embedded = wait_for(lambda: page.request.get(entry_url).json()["embedded"], timeout=300)
+        assert embedded, "the phrasings were never embedded"
         new_chat(page, platform)
         ask(page, "what does the warranty cover?")
         page.goto(f"{platform.base_url}/chat/console/")
