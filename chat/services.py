@@ -289,7 +289,7 @@ def conversation_delete(*, tenant_id: int, user_id: int, conversation_id: int, n
         .update(deleted_at=now)
     )
     if deleted:
-        conversation_pending_forget(tenant_id=tenant_id, conversation_id=conversation_id)
+        conversation_pending_forget(tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id)
         transaction.on_commit(
             lambda: push_event_sync(
                 tenant_id=tenant_id,

@@ -2,11 +2,14 @@
 close with 4404, a reconnect is refused), ``ready.show_usage`` follows the role and the tenant's
 choice, and titles are plain text."""
 
+import redis
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
 
 from chat.history.background import conversation_title, plain_title
+from chat.history.pending import PENDING_PER_USER
 from chat.models import Conversation
 from chat.services import conversation_delete
 from tenants.models import Membership
@@ -83,3 +86,23 @@ def test_the_demo_model_titles_a_conversation_with_the_questions_first_words(wor
     )
     conversation.refresh_from_db()
     assert conversation.title == "How do I reset my password on the…"
+
+
+async def test_bare_handshakes_leave_a_bounded_few_keys_and_the_newest_stay_reachable(world: World) -> None:
+    """A loop of handshakes closed after ``ready`` cannot grow Redis (issue 30, 6): a user's
+    pending conversations take a fixed number of slots, and the newest of them still reconnect."""
+    token = world.token(world.carol, world.globex)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    opened = []
+    for _ in range(120):
+        socket, ready = await open_chat(token)
+        opened.append(ready["conversation_id"])
+        await socket.disconnect()
+    keys = sorted(k.decode() for k in client.scan_iter(f"t:{world.globex.pk}:*"))
+    pending = [k for k in keys if "pending" in k]
+    assert len(set(opened)) == 120
+    assert len(pending) <= PENDING_PER_USER + 1, pending  # the slots and their counter
+    newest, _ = await open_chat(token, f"/ws/chat/{opened[-1]}/")
+    await newest.disconnect()
+    oldest, connected, _ = await connect(f"/ws/chat/{opened[0]}/", token=token)
+    assert connected and (await oldest.receive_json_from(TIMEOUT))["code"] == "NOT_FOUND"

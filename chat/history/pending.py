@@ -7,6 +7,12 @@ from the table's sequence and is remembered for its user in the cache (Redis in 
 ``CHAT_PENDING_CONVERSATION_S``; its row is written with its first message, or when its user
 asks for a human (``conversation_materialize``). Without the cache, the row is written at once:
 the id must stay valid for a reconnect.
+
+A user's pending conversations take ``PENDING_PER_USER`` slots, reused in turn: a loop of bare
+handshakes keeps overwriting them instead of leaving a key a day each (issue 30, 6). A slot is
+picked by an atomic counter, so concurrent handshakes (several tabs) take different ones; the
+oldest pending conversation is forgotten once as many newer ones were opened (its row, if it got
+one, is what finds it from then on).
 """
 
 from typing import Any
@@ -21,17 +27,21 @@ from chatplatform.shared_cache import shared_cache
 
 log = structlog.stdlib.get_logger(__name__)
 
+PENDING_PER_USER = 8
 
-def _key(tenant_id: int, conversation_id: int) -> str:
-    return f"t:{tenant_id}:conv:{conversation_id}:pending"
+
+def _prefix(tenant_id: int, user_id: int) -> str:
+    return f"t:{tenant_id}:user:{user_id}:pending"
+
+
+def _slot_keys(tenant_id: int, user_id: int) -> list[str]:
+    return [f"{_prefix(tenant_id, user_id)}:{slot}" for slot in range(PENDING_PER_USER)]
 
 
 def conversation_allocate(*, tenant_id: int, user_id: int, variant_id: int | None) -> int:
     conversation_id = allocate_conversation_id()
     try:
-        shared_cache().set(
-            _key(tenant_id, conversation_id), [user_id, variant_id], settings.CHAT_PENDING_CONVERSATION_S
-        )
+        _remember(tenant_id, user_id, [conversation_id, variant_id])
     except (RedisError, OSError) as exc:
         log.warning("conversation.pending_unavailable", error=repr(exc))
         conversation_materialize(
@@ -40,23 +50,43 @@ def conversation_allocate(*, tenant_id: int, user_id: int, variant_id: int | Non
     return conversation_id
 
 
+def _remember(tenant_id: int, user_id: int, entry: list[int | None]) -> None:
+    cache, ttl = shared_cache(), settings.CHAT_PENDING_CONVERSATION_S
+    counter = f"{_prefix(tenant_id, user_id)}:next"
+    cache.add(counter, 0, ttl)
+    try:
+        turn = cache.incr(counter)
+    except ValueError:  # it lapsed between the two calls
+        cache.set(counter, turn := 1, ttl)
+    cache.touch(counter, ttl)  # it lives as long as the newest slot
+    cache.set(f"{_prefix(tenant_id, user_id)}:{turn % PENDING_PER_USER}", entry, ttl)
+
+
+def _slots(tenant_id: int, user_id: int) -> dict[str, Any]:
+    return shared_cache().get_many(_slot_keys(tenant_id, user_id))
+
+
 def conversation_pending(*, tenant_id: int, user_id: int, conversation_id: int) -> tuple[bool, int | None]:
     """(whether ``conversation_id`` is this user's conversation with no row yet, its variant)."""
     try:
-        entry: Any = shared_cache().get(_key(tenant_id, conversation_id))
+        slots = _slots(tenant_id, user_id)
     except (RedisError, OSError) as exc:
         log.warning("conversation.pending_unavailable", error=repr(exc))
         return False, None
-    if not isinstance(entry, list) or entry[0] != user_id:
-        return False, None
-    return True, entry[1]
+    for entry in slots.values():
+        if isinstance(entry, list) and entry[0] == conversation_id:
+            return True, entry[1]
+    return False, None
 
 
-def conversation_pending_forget(*, tenant_id: int, conversation_id: int) -> None:
+def conversation_pending_forget(*, tenant_id: int, user_id: int, conversation_id: int) -> None:
     """The id is no longer a pending conversation (its row was deleted by its user): a reconnect
     to it is refused from now on."""
     try:
-        shared_cache().delete(_key(tenant_id, conversation_id))
+        cache = shared_cache()
+        for key, entry in _slots(tenant_id, user_id).items():
+            if isinstance(entry, list) and entry[0] == conversation_id:
+                cache.delete(key)
     except (RedisError, OSError) as exc:
         log.warning("conversation.pending_unavailable", error=repr(exc))
 
