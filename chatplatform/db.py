@@ -32,6 +32,10 @@ def database_down_response() -> JsonResponse:
     return JsonResponse(DATABASE_DOWN_BODY, status=503, headers=DATABASE_DOWN_HEADERS)
 
 
+# The largest value of a bigint column (ids): a larger number a client sends is refused with 400,
+# not sent to PostgreSQL to fail there (a DataError, a 500).
+BIGINT_MAX = 2**63 - 1
+
 # psycopg parses a statement's placeholders once and caches the result only for statements of
 # at most this many parameters; the parsing of a larger one grows faster than its size.
 CACHED_STATEMENT_PARAMS = 50

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.selectors import answer_with_question, curated_hits, model_answer_cost, questions_not_curated
+from chatplatform.db import BIGINT_MAX
 from knowledge.curated import (
     MAX_ANSWER_CHARS,
     MAX_DECLINED,
@@ -86,7 +87,7 @@ class CuratedAnswerWriteSerializer(serializers.Serializer):
     )
     answer = serializers.CharField(max_length=MAX_ANSWER_CHARS, required=False)
     enabled = serializers.BooleanField(required=False)
-    message_id = serializers.IntegerField(min_value=1, required=False)
+    message_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, required=False)
 
 
 def _with_hits(tenant_id: int, entries: list[CuratedAnswer]) -> list[CuratedAnswer]:

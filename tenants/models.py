@@ -5,10 +5,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from billing.selectors import unpriced_models
 from tenants.scoping import TenantOwnedModel
+
+# What a number a client or staff sets may be: within its column and its meaning (issue 30, 7).
+# A month's tokens: a trillion is far past any plan, and well inside the integers Redis's Lua
+# scripts (doubles) and a JavaScript client keep exact (2^53).
+TOKEN_BUDGET_MAX = 10**12
+TOKEN_BUDGET = [MaxValueValidator(TOKEN_BUDGET_MAX)]
+MAX_TOKENS_PER_RESPONSE = 32_000
+IDLE_CLOSE_MAX_MINUTES = 366 * 24 * 60
+RETENTION_MAX_DAYS = 100 * 366
 
 
 class Tier(models.Model):
@@ -19,7 +29,7 @@ class Tier(models.Model):
     messages_per_minute = models.PositiveIntegerField()
     messages_per_hour = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_streams = models.PositiveIntegerField()
-    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True, validators=TOKEN_BUDGET)
     # Chat sockets open at once: for one user, and for the whole tenant.
     max_sockets_per_user = models.PositiveIntegerField(null=True, blank=True, default=10)
     max_sockets = models.PositiveIntegerField(null=True, blank=True, default=100)
@@ -98,7 +108,9 @@ class Tenant(models.Model):
     show_tool_arguments = models.BooleanField(default=False)
     # Each member's monthly token budget, unless their membership sets its own (None: no cap per
     # member; the tenant's budget still holds).
-    member_monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    member_monthly_token_budget = models.PositiveBigIntegerField(
+        null=True, blank=True, validators=TOKEN_BUDGET
+    )
     # Alerts (alerts app) are also posted here, signed with the secret (HMAC-SHA256), when set.
     alert_webhook_url = models.URLField(max_length=500, blank=True)
     alert_webhook_secret = models.CharField(max_length=200, blank=True)
@@ -108,9 +120,13 @@ class Tenant(models.Model):
     # link, and the chat page's Content-Security-Policy allows only these (chatplatform.csp).
     allowed_image_hosts = models.JSONField(default=list, blank=True)
     # A conversation with no message for this long is ended (chat.tasks.close_idle_conversations).
-    idle_close_minutes = models.PositiveIntegerField(default=30)
+    idle_close_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(IDLE_CLOSE_MAX_MINUTES)]
+    )
     # Messages older than this many days are deleted (empty: kept).
-    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(RETENTION_MAX_DAYS)]
+    )
     # A rolling summary is written every this many messages (chat.tasks.summarize_conversation).
     summarize_after_messages = models.PositiveIntegerField(default=20)
     # An answer nobody is connected to for this many seconds is cancelled (empty: the platform's
@@ -131,7 +147,9 @@ class Tenant(models.Model):
     messages_per_minute_override = models.PositiveIntegerField(null=True, blank=True)
     messages_per_hour_override = models.PositiveIntegerField(null=True, blank=True)
     max_concurrent_streams_override = models.PositiveIntegerField(null=True, blank=True)
-    monthly_token_budget_override = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_token_budget_override = models.PositiveBigIntegerField(
+        null=True, blank=True, validators=TOKEN_BUDGET
+    )
     max_sockets_per_user_override = models.PositiveIntegerField(null=True, blank=True)
     max_sockets_override = models.PositiveIntegerField(null=True, blank=True)
     # Messages a single user may send per minute (empty: the tenant's per-minute limit).
@@ -190,7 +208,7 @@ class Membership(TenantOwnedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     # This member's monthly token budget in the tenant (None: the tenant's default for members).
-    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True, validators=TOKEN_BUDGET)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -228,8 +246,12 @@ class Variant(models.Model):
     weight = models.PositiveSmallIntegerField(help_text="percent of users; the weights sum to 100")
     system_prompt = models.TextField(blank=True)
     model = models.CharField(max_length=100, blank=True)
-    temperature = models.FloatField(null=True, blank=True)
-    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    temperature = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_TOKENS_PER_RESPONSE)]
+    )
 
     class Meta:
         ordering = ["id"]

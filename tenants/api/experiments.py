@@ -40,6 +40,9 @@ class ExperimentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "ended_at"]
 
     def validate_variants(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # A partial update does not make the variants' own fields optional.
+        if any("name" not in v or "weight" not in v for v in value):
+            raise serializers.ValidationError("each variant needs its name and weight")
         if self.instance is not None:
             # Variants are matched by name: existing ones keep their users, none is removed.
             kept = {v.name for v in self.instance.variants.all()}

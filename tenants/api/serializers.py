@@ -10,7 +10,9 @@ from tenants import attempts
 from tenants.logins import LOGIN_CLAIM, new_login_id, token_still_valid
 from tenants.models import (
     HOSTNAME_PATTERN,
+    MAX_TOKENS_PER_RESPONSE,
     MODEL_FIELDS,
+    TOKEN_BUDGET_MAX,
     Membership,
     Role,
     Tenant,
@@ -112,7 +114,11 @@ class MemberUpdateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     active = serializers.BooleanField(required=False)
     monthly_token_budget = serializers.IntegerField(
-        required=False, allow_null=True, min_value=0, help_text="null: the tenant's default for members"
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=TOKEN_BUDGET_MAX,
+        help_text="null: the tenant's default for members",
     )
 
 
@@ -179,14 +185,12 @@ class TenantConfigSerializer(serializers.ModelSerializer):
         read_only_fields = ["config_version"]
         extra_kwargs = {
             "temperature": {"min_value": 0.0, "max_value": 2.0},
-            "max_tokens_per_response": {"min_value": 1, "max_value": 32_000},
+            "max_tokens_per_response": {"min_value": 1, "max_value": MAX_TOKENS_PER_RESPONSE},
             "max_message_chars": {"min_value": 1, "max_value": 32_000},
             "semantic_cache_threshold": {"min_value": 0.5, "max_value": 1.0},
             "curated_answer_threshold": {"min_value": 0.5, "max_value": 1.0},
             "cache_ttl_seconds": {"min_value": 1, "max_value": 30 * 86400},
             "summarize_after_messages": {"min_value": 4, "max_value": 1000},
-            "idle_close_minutes": {"min_value": 1},
-            "retention_days": {"min_value": 1},
             "orphan_grace_seconds": {"min_value": 1, "max_value": 3600},
             "max_tool_rounds": {"min_value": 0, "max_value": 8},
             "alert_webhook_secret": {"write_only": True},
