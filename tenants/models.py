@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from billing.selectors import unpriced_models
+from chatplatform.outbound import validate_outbound_url
 from tenants.scoping import TenantOwnedModel
 
 # What a number a client or staff sets may be: within its column and its meaning (issue 30, 7).
@@ -112,7 +113,7 @@ class Tenant(models.Model):
         null=True, blank=True, validators=TOKEN_BUDGET
     )
     # Alerts (alerts app) are also posted here, signed with the secret (HMAC-SHA256), when set.
-    alert_webhook_url = models.URLField(max_length=500, blank=True)
+    alert_webhook_url = models.URLField(max_length=500, blank=True, validators=[validate_outbound_url])
     alert_webhook_secret = models.CharField(max_length=200, blank=True)
     # Members see each answer's model, tokens and cost on the chat page (owners and admins always).
     members_see_usage = models.BooleanField(default=False)

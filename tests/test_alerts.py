@@ -183,3 +183,42 @@ def test_rules_and_alerts_over_the_api(world: World) -> None:
     assert other.post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 404
     assert other.patch(f"/api/v1/alerts/rules/{rule.pk}/", {"muted": False}, format="json").status_code == 404
     assert other.get("/api/v1/alerts/").json() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/alerts",
+        "https://127.0.0.1/alerts",
+        "https://localhost:8443/alerts",
+        "https://10.1.2.3/alerts",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/alerts",
+        "https://[fd00::1]/alerts",
+        "https://ops:secret@hooks.example.com/alerts",
+        "https://hooks.example.com:99999/alerts",
+    ],
+)
+def test_a_webhook_or_tool_url_that_may_not_be_called_is_refused_when_saved(
+    world: World, settings: Any, url: str
+) -> None:
+    """Issue 30, 3: checked as each call checks it (HTTPS, public addresses, no user name),
+    with a 400 naming the field, not only in the worker's log when an alert is sent."""
+    settings.TOOLS_ALLOW_HTTP = settings.TOOLS_ALLOW_LOOPBACK = False
+    owner = client_for(world.token(world.alice, world.acme))
+    refused = owner.patch("/api/v1/tenants/acme/config/", {"alert_webhook_url": url}, format="json")
+    assert refused.status_code == 400 and "alert_webhook_url" in refused.json()["errors"], refused.json()
+    tool = {
+        "name": "crm",
+        "description": "d",
+        "parameters": {"type": "object"},
+        "url": url,
+        "secret": "s" * 32,
+    }
+    refused = owner.post("/api/v1/tools/", tool, format="json")
+    assert refused.status_code == 400 and "url" in refused.json()["errors"], refused.json()
+    assert Tenant.objects.get(pk=world.acme.pk).alert_webhook_url == ""
+    saved = owner.patch(
+        "/api/v1/tenants/acme/config/", {"alert_webhook_url": "https://93.184.215.14/alerts"}, format="json"
+    )
+    assert saved.status_code == 200, saved.json()

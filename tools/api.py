@@ -5,10 +5,8 @@ secret is never shown again. Which tools the assistant is offered (these and the
 ``allowed_tools``. Another tenant's tool id is a 404."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import jsonschema
-from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -66,12 +64,6 @@ class ToolSerializer(serializers.ModelSerializer):
         except jsonschema.SchemaError as invalid:
             raise serializers.ValidationError(f"not a valid JSON Schema: {invalid.message}") from None
         return parameters
-
-    def validate_url(self, url: str) -> str:
-        scheme = urlsplit(url).scheme
-        if scheme != "https" and not (scheme == "http" and settings.TOOLS_ALLOW_HTTP):
-            raise serializers.ValidationError("tools are called over HTTPS only")
-        return url
 
 
 class ToolListView(APIView):

@@ -1,25 +1,23 @@
-"""Calling a tenant's HTTP tool, guarded: the URL must be HTTPS (``TOOLS_ALLOW_HTTP`` allows
-plain HTTP, for tests and development), and every address its host resolves to must be a public
-one (no private, loopback, link-local, multicast or reserved address; ``TOOLS_ALLOW_LOOPBACK``
-allows loopback, for tests only). The connection goes to the address that was checked (the host
-is not resolved a second time), redirects are not followed, the response is read up to
-``TOOLS_MAX_RESPONSE_BYTES``. Each call is signed: ``X-Chatplatform-Timestamp`` and
-``X-Chatplatform-Signature: sha256=<HMAC-SHA256 of "{timestamp}.{body}" with the tool's secret>``
-(for GET the body is the query string)."""
+"""Calling a tenant's HTTP tool, guarded: the URL as ``chatplatform.outbound`` allows (HTTPS, no
+user name or password), and every address its host resolves to a public one. The connection goes
+to the address that was checked (the host is not resolved a second time), redirects are not
+followed, the response is read up to ``TOOLS_MAX_RESPONSE_BYTES``. Each call is signed:
+``X-Chatplatform-Timestamp`` and ``X-Chatplatform-Signature: sha256=<HMAC-SHA256 of
+"{timestamp}.{body}" with the tool's secret>`` (for GET the body is the query string)."""
 
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
 import socket
 import time
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlunsplit
 
 import httpx2
 from django.conf import settings
 
+from chatplatform.outbound import OutboundRefused, outbound_url, public_address
 from tools.catalog import ToolSpec
 
 
@@ -38,24 +36,20 @@ async def _public_address(host: str, port: int) -> str:
     except socket.gaierror:
         raise ToolCallRefused(f"the tool's host {host!r} does not resolve") from None
     addresses = {str(info[4][0]) for info in infos}
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_loopback and settings.TOOLS_ALLOW_LOOPBACK:
-            continue
-        if not ip.is_global or ip.is_multicast:
-            raise ToolCallRefused("the tool's address is not a public one")
+    if not all(public_address(address) for address in addresses):
+        raise ToolCallRefused("the tool's address is not a public one")
     return sorted(addresses)[0]
 
 
 async def call_http_tool(spec: ToolSpec, arguments: dict[str, Any]) -> str:
     """The tool's response body (text, at most the size cap), or ``ToolCallRefused``."""
-    parts = urlsplit(spec.url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and settings.TOOLS_ALLOW_HTTP):
-        raise ToolCallRefused("tools are called over HTTPS only")
-    if not parts.hostname:
-        raise ToolCallRefused("the tool's URL has no host")
+    try:
+        parts = outbound_url(spec.url)
+    except OutboundRefused as refused:
+        raise ToolCallRefused(str(refused)) from None
+    hostname = parts.hostname or ""  # outbound_url refused a URL without one
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = await _public_address(parts.hostname, port)
+    address = await _public_address(hostname, port)
     timestamp = str(int(time.time()))
     if spec.method == "GET":
         query = urlencode({k: json.dumps(v) if not isinstance(v, str) else v for k, v in arguments.items()})
@@ -66,14 +60,14 @@ async def call_http_tool(spec: ToolSpec, arguments: dict[str, Any]) -> str:
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     host = f"[{address}]" if ":" in address else address
     headers = {
-        "Host": parts.netloc.rsplit("@", 1)[-1],
+        "Host": parts.netloc,
         "Content-Type": "application/json",
         "User-Agent": "chatplatform-tools/1",
         "X-Chatplatform-Timestamp": timestamp,
         "X-Chatplatform-Signature": signature(spec.secret, timestamp, signed),
     }
     # The checked address is the one connected to; TLS still checks the certificate for the host.
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    extensions = {"sni_hostname": hostname} if parts.scheme == "https" else {}
     try:
         async with httpx2.AsyncClient(timeout=spec.timeout_s, follow_redirects=False) as client:
             request = client.build_request(

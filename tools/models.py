@@ -5,6 +5,7 @@ Which tools (these and the built-in ones) a tenant's assistant is offered is the
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from chatplatform.outbound import validate_outbound_url
 from tenants.scoping import TenantOwnedModel
 
 # OpenAI's rule for function names.
@@ -20,7 +21,7 @@ class Tool(TenantOwnedModel):
     description = models.TextField(help_text="what the tool does and when to use it: the model reads this")
     # The JSON Schema of the arguments (an object); the model's arguments are validated against it.
     parameters = models.JSONField(default=dict)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_outbound_url])
     method = models.CharField(max_length=4, choices=Method.choices, default=Method.POST)
     # Signs each call (HMAC-SHA256 of the timestamp and the body): the tenant's server checks it.
     secret = models.CharField(max_length=200)
