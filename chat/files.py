@@ -10,16 +10,20 @@ is deleted after ``UNSENT_FILES_KEPT``.
 """
 
 import base64
+import math
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import filetype
 import structlog
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
-from django.db.models import Q, QuerySet
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from chat.gateway.llm.tokens import estimate_tokens
 from chat.models import ChatFile
@@ -31,6 +35,7 @@ log = structlog.stdlib.get_logger(__name__)
 
 MAX_FILES_PER_MESSAGE = 5
 UNSENT_FILES_KEPT = timedelta(hours=24)
+UPLOAD_WINDOW = timedelta(minutes=1)
 # What the files of one message may take of the model's context, at most.
 FILES_SHARE = 0.25
 FILES_MAX_TOKENS = 4000
@@ -46,11 +51,22 @@ class FileRefused(Exception):
     """An upload the tier or the file itself does not allow; the message says why."""
 
 
+class FileQuotaExceeded(FileRefused):
+    """An upload past one of the tier's attachment quotas (``limit`` names it); with
+    ``retry_after`` (seconds) when it is the uploads per minute."""
+
+    def __init__(self, message: str, *, limit: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.limit, self.retry_after = limit, retry_after
+
+
 class FileNotFound(Exception):
     """Unknown, another user's, another tenant's, or already sent in another conversation."""
 
 
 def file_store(*, tenant: Tenant, user_id: int, filename: str, declared_type: str, data: bytes) -> ChatFile:
+    """Checked (size, type against the content's signature, readable text), stored, then
+    counted against the tier's quotas under the tenant's lock: a refused file is removed."""
     limit = tenant.tier.attachment_max_bytes
     if len(data) > limit:
         raise FileRefused(f"at most {limit} bytes a file on the {tenant.tier.name} tier")
@@ -58,28 +74,83 @@ def file_store(*, tenant: Tenant, user_id: int, filename: str, declared_type: st
         raise FileRefused("the file is empty")
     declared = declared_type.split(";")[0].strip().lower()
     text = ""
-    if declared in IMAGE_TYPES:
-        content_type = declared
-    else:
-        try:
-            content_type = content_type_of(filename, declared)
+    try:
+        content_type = declared if declared in IMAGE_TYPES else content_type_of(filename, declared)
+        _check_signature(content_type, data)
+        if content_type not in IMAGE_TYPES:
             text = "\n\n".join(
                 f"{s.heading}\n{s.text}" if s.heading else s.text for s in sections_of(content_type, data)
             )
-        except Unreadable as exc:
-            raise FileRefused(str(exc)) from None
+    except Unreadable as exc:
+        raise FileRefused(str(exc)) from None
     safe_name = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])[:100] or "file"
-    key = f"t{tenant.pk}/u{user_id}/{uuid.uuid4().hex}/{safe_name}"
-    stored_key = attachments_storage().save(key, ContentFile(data))
-    return ChatFile.objects.for_tenant(tenant.pk).create(
-        tenant=tenant,
-        user_id=user_id,
-        filename=storable(filename)[:255] or safe_name,
-        content_type=content_type,
-        size_bytes=len(data),
-        key=stored_key,
-        text=storable(text),
+    storage = attachments_storage()
+    stored_key = storage.save(f"t{tenant.pk}/u{user_id}/{uuid.uuid4().hex}/{safe_name}", ContentFile(data))
+    try:
+        with transaction.atomic():
+            _check_quotas(tenant, user_id, len(data))
+            return ChatFile.objects.for_tenant(tenant.pk).create(
+                tenant=tenant,
+                user_id=user_id,
+                filename=storable(filename)[:255] or safe_name,
+                content_type=content_type,
+                size_bytes=len(data),
+                key=stored_key,
+                text=storable(text),
+            )
+    except BaseException:
+        storage.delete(stored_key)
+        raise
+
+
+def _check_signature(content_type: str, data: bytes) -> None:
+    """The declared (or named) type must be what the content is: an image or a PDF by its
+    signature, a text type by having none of a known binary format (``filetype``)."""
+    found = filetype.guess_mime(data)
+    if content_type in IMAGE_TYPES or content_type == "application/pdf":
+        if found != content_type:
+            raise Unreadable(f"the file's content is not {content_type} (it looks like {found or 'text'})")
+    elif found is not None:
+        raise Unreadable(f"the file's content is {found}, not {content_type}")
+
+
+def _check_quotas(tenant: Tenant, user_id: int, size: int) -> None:
+    """Within a transaction. The tenant row is the lock: concurrent uploads cannot all take the
+    last room (as documents take their places, ``knowledge.services``)."""
+    tier = tenant.tier
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    files = ChatFile.objects.for_tenant(tenant.pk)
+    now = timezone.now()
+    if tier.attachment_uploads_per_minute is not None:
+        recent = list(
+            files.filter(user_id=user_id, created_at__gt=now - UPLOAD_WINDOW)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)[: tier.attachment_uploads_per_minute]
+        )
+        if len(recent) >= tier.attachment_uploads_per_minute:
+            wait = max(1, math.ceil((recent[0] + UPLOAD_WINDOW - now).total_seconds()))
+            raise FileQuotaExceeded(
+                f"at most {tier.attachment_uploads_per_minute} uploads a minute on the {tier.name} tier",
+                limit="attachment_uploads_per_minute",
+                retry_after=wait,
+            )
+    unsent = files.filter(conversation__isnull=True).aggregate(
+        files=Count("id"),
+        bytes=Sum("size_bytes", default=0),
+        member_files=Count("id", filter=Q(user_id=user_id)),
+        member_bytes=Sum("size_bytes", filter=Q(user_id=user_id), default=0),
     )
+    for limit, held, more, what in [
+        ("attachment_unsent_files_per_member", unsent["member_files"], 1, "unsent files a member"),
+        ("attachment_unsent_bytes_per_member", unsent["member_bytes"], size, "bytes unsent a member"),
+        ("attachment_unsent_files", unsent["files"], 1, "unsent files in the workspace"),
+        ("attachment_unsent_bytes", unsent["bytes"], size, "bytes unsent in the workspace"),
+    ]:
+        cap = getattr(tier, limit)
+        if cap is not None and held + more > cap:
+            raise FileQuotaExceeded(
+                f"at most {cap} {what} on the {tier.name} tier; send or delete some first", limit=limit
+            )
 
 
 @dataclass(frozen=True, slots=True)

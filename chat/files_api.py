@@ -9,17 +9,38 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.api import visible_conversations
-from chat.files import FileRefused, attachments_storage, downloadable, file_store
+from chat.files import FileQuotaExceeded, FileRefused, attachments_storage, downloadable, file_store
 from chat.models import ChatFile
 from tenants.api.access import required_membership
 from tenants.models import MANAGER_ROLES
+
+
+class QuotaExceeded(APIException):
+    """413: the tier's quota named by ``limit`` has no room for this file."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "quota_exceeded"
+
+    def __init__(self, detail: str, limit: str) -> None:
+        super().__init__(detail)
+        self.limit = limit
+
+
+class UploadsThrottled(Throttled):
+    """429 with ``retry_after``: the member's uploads a minute."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, wait: int, detail: str, limit: str) -> None:
+        super().__init__(wait, detail)
+        self.limit = limit
 
 
 class ChatFileSerializer(serializers.ModelSerializer):
@@ -50,10 +71,20 @@ def _file(request: Request, pk: int) -> ChatFile:
 class ChatFileUploadView(APIView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request=ChatFileUploadSerializer, responses={201: ChatFileSerializer})
+    @extend_schema(
+        request=ChatFileUploadSerializer,
+        responses={
+            201: ChatFileSerializer,
+            413: OpenApiResponse(description="a quota of unsent files: detail, code, limit"),
+            429: OpenApiResponse(description="uploads a minute: detail, code, limit, retry_after"),
+        },
+    )
     def post(self, request: Request) -> Response:
         """A document (text, Markdown, HTML, CSV, PDF: its text goes to the model) or an image,
-        up to the tier's size; send its id in a message's ``attachments`` within 24 hours."""
+        up to the tier's size, its content what its type says; send its id in a message's
+        ``attachments`` within 24 hours. Past the tier's uploads a minute: 429 with
+        ``retry_after``; past its quota of unsent files (count or bytes, per member or in the
+        workspace): 413; both name the ``limit``."""
         membership = required_membership(request)
         body = ChatFileUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -66,6 +97,10 @@ class ChatFileUploadView(APIView):
                 declared_type=upload.content_type or "",
                 data=upload.read(),
             )
+        except FileQuotaExceeded as exceeded:
+            if exceeded.retry_after is not None:
+                raise UploadsThrottled(exceeded.retry_after, str(exceeded), exceeded.limit) from None
+            raise QuotaExceeded(str(exceeded), exceeded.limit) from None
         except FileRefused as refused:
             raise ValidationError({"file": [str(refused)]}) from None
         return Response(ChatFileSerializer(stored).data, status=status.HTTP_201_CREATED)

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from chatplatform.parsers import BoundedJSONParser
 from knowledge.models import Document
 from knowledge.retrieval import retrieve
-from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete
+from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete, document_reingest
 from tenants.api.access import managing_or_reading
 from tenants.models import MANAGER_ROLES, Membership, Role
 
@@ -121,6 +121,21 @@ class DocumentDetailView(APIView):
         if not document_delete(tenant_id=membership.tenant_id, document_id=pk):
             raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentReingestView(APIView):
+    @extend_schema(request=None, responses=DocumentSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """A failed document read again from its stored file: ``status`` goes back to
+        ``pending``. 400 when it is not failed, or when the tier has no place left for it."""
+        membership = _membership(request, write=True)
+        try:
+            document = document_reingest(tenant=membership.tenant, document_id=pk)
+        except KnowledgeRefused as refused:
+            raise ValidationError({refused.field: [refused.message]}) from None
+        if document is None:
+            raise Http404
+        return Response(DocumentSerializer(document).data)
 
 
 class SearchQuery(serializers.Serializer):

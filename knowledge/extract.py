@@ -1,17 +1,25 @@
 """A document's text, by its type, as sections (heading, text): the units chunking keeps apart.
 
-Plain text and Markdown split at Markdown headings; HTML at its ``h1`` to ``h6`` (scripts, styles
-and markup dropped); CSV becomes one line per row, each value named by its column; PDF one
-section per page (pypdf). Anything else, or a file that does not parse, is ``Unreadable``.
+The readers (``knowledge.readers``) run in a child process with its memory, CPU time and wall
+time bounded (``FILE_READER_MEMORY_MB``, ``FILE_READER_CPU_S``, ``FILE_READER_TIMEOUT_S``) and
+its text capped (``FILE_READER_MAX_CHARS``): whatever a file holds, reading it ends, in sections
+or in ``Unreadable`` with a reason a person understands. An accepted type is recognised by its
+declared content type or its file name's extension; anything else is ``Unreadable``.
 """
 
-import csv
-import io
-import re
-from dataclasses import dataclass
-from html.parser import HTMLParser
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
 
 from chatplatform.safe_json import storable
+from knowledge.readers import Section, Unreadable
+
+__all__ = ["TYPES", "Section", "Unreadable", "content_type_of", "sections_of"]
 
 # What each accepted type is recognised by: its content type, or its file name's extension.
 TYPES = {
@@ -21,16 +29,7 @@ TYPES = {
     "text/csv": (".csv",),
     "application/pdf": (".pdf",),
 }
-
-
-class Unreadable(Exception):
-    """The file cannot be turned into text; the message says why (shown on the document)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    heading: str
-    text: str
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def content_type_of(filename: str, declared: str) -> str:
@@ -48,16 +47,9 @@ def content_type_of(filename: str, declared: str) -> str:
 
 
 def sections_of(content_type: str, data: bytes) -> list[Section]:
-    if content_type == "application/pdf":
-        found = _pdf(data)
-    else:
-        text = _decode(data)
-        found = {
-            "text/plain": _markdown,
-            "text/markdown": _markdown,
-            "text/html": _html,
-            "text/csv": _csv,
-        }[content_type](text)
+    if content_type not in TYPES:
+        raise Unreadable(f"unsupported file type: {content_type}")
+    found = [Section(heading, text) for heading, text in _read_in_child(content_type, data)]
     # What PostgreSQL cannot store (NUL, lone surrogates) is replaced, never a failed write.
     kept = [Section(storable(s.heading.strip())[:300], storable(s.text.strip())) for s in found]
     kept = [s for s in kept if s.text]
@@ -66,113 +58,33 @@ def sections_of(content_type: str, data: bytes) -> list[Section]:
     return kept
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-
-
-def _markdown(text: str) -> list[Section]:
-    sections: list[Section] = []
-    heading = ""
-    lines: list[str] = []
-    for line in text.splitlines():
-        match = _HEADING.match(line)
-        if match:
-            sections.append(Section(heading, "\n".join(lines)))
-            heading, lines = match.group(2), []
-        else:
-            lines.append(line)
-    sections.append(Section(heading, "\n".join(lines)))
-    return sections
-
-
-class _HTMLText(HTMLParser):
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
-    _BLOCK = frozenset({"p", "div", "li", "br", "tr", "section", "article", "table", "ul", "ol", "pre"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.sections: list[Section] = []
-        self._heading = ""
-        self._parts: list[str] = []
-        self._in_heading: list[str] | None = None
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif re.fullmatch(r"h[1-6]", tag):
-            self._in_heading = []
-        elif tag in self._BLOCK:
-            self._parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif re.fullmatch(r"h[1-6]", tag) and self._in_heading is not None:
-            self.sections.append(Section(self._heading, "".join(self._parts)))
-            self._heading, self._parts, self._in_heading = (
-                " ".join("".join(self._in_heading).split()),
-                [],
-                None,
-            )
-        elif tag in self._BLOCK:
-            self._parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._skipping:
-            return
-        (self._in_heading if self._in_heading is not None else self._parts).append(data)
-
-    def close(self) -> None:
-        super().close()
-        self.sections.append(Section(self._heading, "".join(self._parts)))
-
-
-def _html(text: str) -> list[Section]:
-    parser = _HTMLText()
-    parser.feed(text)
-    parser.close()
-    return [
-        Section(s.heading, re.sub(r"[ \t]*\n\s*", "\n\n", re.sub(r"[ \t]+", " ", s.text)))
-        for s in parser.sections
+def _read_in_child(content_type: str, data: bytes) -> list[list[str]]:
+    cpu, timeout = settings.FILE_READER_CPU_S, settings.FILE_READER_TIMEOUT_S
+    command = [
+        sys.executable,
+        "-m",
+        "knowledge.readers",
+        content_type,
+        str(settings.FILE_READER_MEMORY_MB * 1024 * 1024),
+        str(cpu),
+        str(settings.FILE_READER_MAX_CHARS),
     ]
-
-
-def _csv(text: str) -> list[Section]:
+    # Nothing of the platform's environment (secrets, an allocator preloaded for Daphne) reaches
+    # the process that reads a stranger's file.
+    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(_ROOT), "LANG": "C.UTF-8"}
     try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:
-        raise Unreadable(f"not a valid CSV file: {exc}") from None
-    if not rows:
-        return []
-    header, *body = rows
-    lines = [
-        "; ".join(
-            f"{name.strip()}: {value.strip()}"
-            for name, value in zip(header, row, strict=False)
-            if value.strip()
+        done = subprocess.run(  # noqa: S603  (our own interpreter and module, no shell)
+            command, input=data, capture_output=True, timeout=timeout, env=environment, cwd=_ROOT, check=False
         )
-        for row in body
-    ]
-    # One paragraph per row: chunking keeps rows whole.
-    return [Section("", "\n\n".join(line for line in lines if line))]
-
-
-def _pdf(data: bytes) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
+    except subprocess.TimeoutExpired:
+        raise Unreadable(f"reading the file took longer than {timeout:g} s") from None
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        raise Unreadable(f"reading the file took more than {cpu} s of processing")
     try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise Unreadable(f"not a readable PDF file: {exc}") from None
-    return [Section(f"page {number}", text) for number, text in enumerate(pages, start=1)]
+        answer = json.loads(done.stdout.decode("utf-8", "surrogatepass"))
+    except ValueError:
+        # Killed by a limit before it could answer (a MemoryError it could not even report).
+        raise Unreadable("the file could not be read within the limits a file may take") from None
+    if "error" in answer:
+        raise Unreadable(answer["error"])
+    return answer["sections"]  # type: ignore[no-any-return]

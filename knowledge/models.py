@@ -3,6 +3,7 @@ retrieval ranks them by). Every row carries the tenant (``TenantOwnedModel``).""
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from tenants.scoping import TenantOwnedModel
 
@@ -26,10 +27,16 @@ class Document(TenantOwnedModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it was last queued for ingestion (added, or read again): a document pending for long
+    # after it is failed by the sweep (knowledge.services.documents_fail_stuck).
+    queued_at = models.DateTimeField(default=timezone.now)
     ingested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="knowledge_doc_tenant")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="knowledge_doc_tenant"),
+            models.Index(fields=["status", "queued_at"], name="knowledge_doc_queue"),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -1,10 +1,13 @@
 """Writes to a tenant's knowledge base: add a document (checked against the tier's limits, then
-ingested by a Celery task), ingest it (extract, chunk, embed), delete it."""
+ingested by a Celery task), ingest it (extract, chunk, embed), read a failed one again, fail the
+ones stuck pending, delete one."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -46,13 +49,7 @@ def document_add(*, tenant: Tenant, user_id: int | None, upload: Upload) -> Docu
             "file", f"at most {tier.knowledge_max_document_bytes} bytes a document on the {tier.name} tier"
         )
     with transaction.atomic():
-        # The tenant row is the lock: two uploads at once cannot both take the last place.
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
-        count = Document.objects.for_tenant(tenant.pk).count()
-        if tier.knowledge_max_documents is not None and count >= tier.knowledge_max_documents:
-            raise KnowledgeRefused(
-                "file", f"at most {tier.knowledge_max_documents} documents on the {tier.name} tier"
-            )
+        _take_a_place(tenant, "file")
         document = Document.objects.for_tenant(tenant.pk).create(
             tenant=tenant,
             title=upload.title or upload.filename or "Untitled",
@@ -64,6 +61,54 @@ def document_add(*, tenant: Tenant, user_id: int | None, upload: Upload) -> Docu
         )
         transaction.on_commit(lambda: _queue_ingestion(tenant.pk, document.pk))
     return document
+
+
+def _take_a_place(tenant: Tenant, field: str) -> None:
+    """Within a transaction: refuse when the tenant holds as many documents as its tier allows
+    (a failed one takes no place). The tenant row is the lock: two uploads at once cannot both
+    take the last place."""
+    tier = tenant.tier
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+    count = Document.objects.for_tenant(tenant.pk).exclude(status=Document.Status.FAILED).count()
+    if tier.knowledge_max_documents is not None and count >= tier.knowledge_max_documents:
+        raise KnowledgeRefused(
+            field, f"at most {tier.knowledge_max_documents} documents on the {tier.name} tier"
+        )
+
+
+def document_reingest(*, tenant: Tenant, document_id: int) -> Document | None:
+    """A failed document read again from its stored file (its failure may have been the
+    worker's, not the file's): pending, queued, taking a place again. None when the tenant has
+    no such document; ``KnowledgeRefused`` when it is not failed or the tier is full."""
+    with transaction.atomic():
+        document = Document.objects.for_tenant(tenant.pk).select_for_update().filter(pk=document_id).first()
+        if document is None:
+            return None
+        if document.status != Document.Status.FAILED:
+            raise KnowledgeRefused(
+                "status", f"only a failed document is read again; this one is {document.status}"
+            )
+        _take_a_place(tenant, "status")
+        document.status, document.error, document.queued_at = Document.Status.PENDING, "", timezone.now()
+        document.save(update_fields=["status", "error", "queued_at"])
+        transaction.on_commit(lambda: _queue_ingestion(tenant.pk, document.pk))
+    return document
+
+
+def documents_fail_stuck(*, now: datetime) -> int:
+    """Documents pending longer than ``KNOWLEDGE_PENDING_MAX_S`` since they were queued (their
+    task was lost, or ran out of retries) are failed, so none stays pending for ever; each can
+    be read again. Every tenant's: a maintenance pass, deliberately unscoped."""
+    stuck = Document.objects.unscoped().filter(
+        status=Document.Status.PENDING,
+        queued_at__lt=now - timedelta(seconds=settings.KNOWLEDGE_PENDING_MAX_S),
+    )
+    failed = stuck.update(
+        status=Document.Status.FAILED, error="reading the document did not finish; read it again to retry"
+    )
+    if failed:
+        log.warning("knowledge.stuck_failed", documents=failed)
+    return failed
 
 
 def _queue_ingestion(tenant_id: int, document_id: int) -> None:

@@ -1,5 +1,6 @@
 from celery import shared_task
 from django.db import DatabaseError
+from django.utils import timezone
 
 from knowledge import curated, services
 
@@ -14,3 +15,9 @@ def ingest_document(tenant_id: int, document_id: int) -> str:
 def embed_curated_answer(tenant_id: int, entry_id: int) -> str:
     """Embed a curated answer's phrasings (``knowledge.curated.curated_embed``)."""
     return curated.curated_embed(tenant_id=tenant_id, entry_id=entry_id)
+
+
+@shared_task
+def fail_stuck_documents() -> int:
+    """Beat: documents pending for too long are failed (``knowledge.services.documents_fail_stuck``)."""
+    return services.documents_fail_stuck(now=timezone.now())

@@ -39,6 +39,16 @@ class Tier(models.Model):
     knowledge_max_documents = models.PositiveIntegerField(null=True, blank=True, default=100)
     # The largest file a user may attach to a chat message.
     attachment_max_bytes = models.PositiveIntegerField(default=5_000_000)
+    # Files uploaded and not yet sent in a message (kept up to a day): how many, and their bytes,
+    # one member and the whole tenant may hold; and uploads a member may make a minute (None: no
+    # cap). Sent files belong to their conversation and its retention.
+    attachment_uploads_per_minute = models.PositiveIntegerField(null=True, blank=True, default=10)
+    attachment_unsent_files_per_member = models.PositiveIntegerField(null=True, blank=True, default=20)
+    attachment_unsent_bytes_per_member = models.PositiveBigIntegerField(
+        null=True, blank=True, default=20_000_000
+    )
+    attachment_unsent_files = models.PositiveIntegerField(null=True, blank=True, default=200)
+    attachment_unsent_bytes = models.PositiveBigIntegerField(null=True, blank=True, default=200_000_000)
 
     class Meta:
         ordering = ["messages_per_minute"]

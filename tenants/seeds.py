@@ -15,6 +15,11 @@ TIERS: list[dict[str, Any]] = [
         "knowledge_max_document_bytes": 1_000_000,
         "knowledge_max_documents": 20,
         "attachment_max_bytes": 2_000_000,
+        "attachment_uploads_per_minute": 10,
+        "attachment_unsent_files_per_member": 20,
+        "attachment_unsent_bytes_per_member": 20_000_000,
+        "attachment_unsent_files": 200,
+        "attachment_unsent_bytes": 200_000_000,
     },
     {
         "slug": "professional",
@@ -28,6 +33,11 @@ TIERS: list[dict[str, Any]] = [
         "knowledge_max_document_bytes": 10_000_000,
         "knowledge_max_documents": 1_000,
         "attachment_max_bytes": 10_000_000,
+        "attachment_uploads_per_minute": 30,
+        "attachment_unsent_files_per_member": 50,
+        "attachment_unsent_bytes_per_member": 100_000_000,
+        "attachment_unsent_files": 5_000,
+        "attachment_unsent_bytes": 5_000_000_000,
     },
     {
         "slug": "enterprise",
@@ -41,6 +51,11 @@ TIERS: list[dict[str, Any]] = [
         "knowledge_max_document_bytes": 25_000_000,
         "knowledge_max_documents": 10_000,
         "attachment_max_bytes": 25_000_000,
+        "attachment_uploads_per_minute": 60,
+        "attachment_unsent_files_per_member": 100,
+        "attachment_unsent_bytes_per_member": 250_000_000,
+        "attachment_unsent_files": 50_000,
+        "attachment_unsent_bytes": 50_000_000_000,
     },
     {
         "slug": "unlimited",
@@ -54,6 +69,11 @@ TIERS: list[dict[str, Any]] = [
         "knowledge_max_document_bytes": 50_000_000,
         "knowledge_max_documents": None,
         "attachment_max_bytes": 50_000_000,
+        "attachment_uploads_per_minute": None,
+        "attachment_unsent_files_per_member": None,
+        "attachment_unsent_bytes_per_member": None,
+        "attachment_unsent_files": None,
+        "attachment_unsent_bytes": None,
     },
 ]
 

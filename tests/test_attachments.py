@@ -27,10 +27,11 @@ from billing.models import ModelPrice
 from billing.pricing import forget_prices
 from chat.files import attachments_storage, unsent_files_purge
 from chat.history.background import history_purge
-from chat.models import ChatFile, Message
+from chat.models import ChatFile, Conversation, Message
 from tenants.models import Membership, Role, Tier
 from tests.conftest import World, client_for, make_user
 from tests.fake_openai import FakeOpenAI
+from tests.pdfs import inflating_pdf, nested_pdf
 from tests.ws import TIMEOUT, frames_until, open_chat
 
 POLICY = b"# Warranty\nThe Zorvex kettle carries a 3-year warranty. Code WARR-3Y.\n"
@@ -173,6 +174,66 @@ def test_limits_types_images_and_unsent_files(world: World, file_storage: Path) 
     assert stored.text == ""
     ChatFile.objects.for_tenant(world.acme.pk).update(created_at=timezone.now() - timedelta(days=2))
     assert unsent_files_purge(now=timezone.now()) == 1 and not (file_storage / stored.key).exists()
+
+
+def test_hostile_files_and_false_types_are_refused_with_a_reason(world: World, file_storage: Path) -> None:
+    """Issue 30, 1 and 2: the hostile PDFs answered 500; an HTML file declared an image was
+    stored as one."""
+    bob = client_for(world.token(world.bob, world.acme))
+    for name, data, content_type, reason in [
+        ("bomb.pdf", inflating_pdf(), "application/pdf", "expands past what may be read"),
+        ("deep.pdf", nested_pdf(), "application/pdf", "nested too deeply"),
+        ("photo.png", b"<html><script>alert(1)</script></html>", "image/png", "not image/png"),
+        ("notes.txt", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "text/plain", "image/png, not text/plain"),
+        ("table.csv", b"PK\x03\x04" + b"0" * 64, "text/csv", "application/zip, not text/csv"),
+        ("report.pdf", b"plain words", "application/pdf", "not application/pdf"),
+    ]:
+        refused = upload(bob, name, data, content_type)
+        assert refused.status_code == 400, (name, refused.content)
+        assert reason in refused.json()["errors"]["file"][0], (name, refused.json())
+    assert not ChatFile.objects.for_tenant(world.acme.pk).exists()
+    assert not any(p.is_file() for p in file_storage.rglob("*"))
+
+
+def test_unsent_files_and_uploads_a_minute_are_held_to_the_tier(world: World, file_storage: Path) -> None:
+    """Issue 30, 2: a Free member stored 60 files of 512 KB in 2 s. Each quota refuses with the
+    limit named (413; 429 with retry_after for the rate), and a refused file is not kept."""
+    tier = Tier.objects.filter(pk=world.acme.tier_id)
+    bob = client_for(world.token(world.bob, world.acme))
+    alice = client_for(world.token(world.alice, world.acme))
+
+    def refused_by(client: Any, data: bytes) -> dict[str, Any]:
+        response = upload(client, "note.txt", data, "text/plain")
+        assert response.status_code in (413, 429), response.content
+        return dict(response.json(), status=response.status_code, header=response.get("Retry-After"))
+
+    tier.update(attachment_uploads_per_minute=None, attachment_unsent_files_per_member=2)
+    assert all(upload(bob, "note.txt", b"a note", "text/plain").status_code == 201 for _ in range(2))
+    assert refused_by(bob, b"one more")["limit"] == "attachment_unsent_files_per_member"
+    assert upload(alice, "note.txt", b"hers", "text/plain").status_code == 201  # a member's own quota
+
+    tier.update(attachment_unsent_files_per_member=None, attachment_unsent_bytes_per_member=20)
+    exceeded = refused_by(bob, b"x" * 10)
+    assert exceeded["status"] == 413 and exceeded["code"] == "quota_exceeded"
+    assert exceeded["limit"] == "attachment_unsent_bytes_per_member" and "at most 20" in exceeded["detail"]
+
+    tier.update(attachment_unsent_bytes_per_member=None, attachment_unsent_files=3)
+    assert refused_by(alice, b"x")["limit"] == "attachment_unsent_files"  # 2 of bob's and 1 of hers
+    # Sent files are the conversation's: no longer counted.
+    ChatFile.objects.for_tenant(world.acme.pk).filter(user=world.bob).update(
+        conversation=Conversation.objects.for_tenant(world.acme.pk).create(tenant=world.acme, user=world.bob)
+    )
+    assert upload(alice, "note.txt", b"x", "text/plain").status_code == 201
+
+    tier.update(attachment_unsent_files=None, attachment_unsent_bytes=None, attachment_uploads_per_minute=5)
+    # bob uploaded 2 within the minute: 3 more, then the minute is full.
+    assert all(upload(bob, "note.txt", b"x", "text/plain").status_code == 201 for _ in range(3))
+    throttled = refused_by(bob, b"x")
+    assert throttled["status"] == 429 and throttled["code"] == "rate_limited"
+    assert throttled["limit"] == "attachment_uploads_per_minute" and 1 <= throttled["retry_after"] <= 60
+    assert throttled["header"] == str(throttled["retry_after"])
+    kept = ChatFile.objects.for_tenant(world.acme.pk)
+    assert kept.count() == 7 and len([p for p in file_storage.rglob("*") if p.is_file()]) == 7
 
 
 # -- S3 ----------------------------------------------------------------------------------------

@@ -6,44 +6,24 @@ roles, limits and another tenant's ids."""
 import asyncio
 import itertools
 import uuid
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from knowledge.chunking import OVERLAP_TOKENS, TARGET_TOKENS, chunks_of
 from knowledge.extract import Section, Unreadable, content_type_of, sections_of
 from knowledge.models import Document
 from knowledge.retrieval import forget_indexes
+from knowledge.tasks import fail_stuck_documents
 from tenants.models import Membership, Role, Tier
 from tests.conftest import World, chat_calls_with, client_for, make_user
 from tests.fake_openai import FakeOpenAI
+from tests.pdfs import inflating_pdf, nested_pdf, pdf_with
 from tests.worker import CeleryWorker, wait_for
 from tests.ws import ask, open_chat
-
-
-def pdf_with(lines: list[str]) -> bytes:
-    """A one-page PDF whose text is ``lines`` (built by hand: the test needs no PDF writer)."""
-    escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
-    content = "BT /F1 12 Tf 72 720 Td " + " ".join(f"({line}) Tj 0 -16 Td" for line in escaped) + " ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return out
-
 
 # -- files into text ------------------------------------------------------------------------
 
@@ -85,6 +65,31 @@ def test_unreadable_files_say_why() -> None:
             assert reason in str(exc)
         else:
             raise AssertionError(f"no Unreadable for {reason}")
+
+
+def test_hostile_files_end_in_a_reason_within_the_readers_limits(settings: Any) -> None:
+    """Issue 30, 1: a PDF that inflates to 200 MB and one of 100,000 nested arrays raised
+    errors nothing caught (documents pending for ever, attachments answered 500); a Markdown
+    heading of spaces took minutes of CPU. Each is read in a child process with limits, and ends
+    in ``Unreadable`` with a reason."""
+    for data, reason in [
+        (inflating_pdf(), "expands past what may be read"),
+        (nested_pdf(), "nested too deeply"),
+    ]:
+        with pytest.raises(Unreadable, match=reason):
+            sections_of("application/pdf", data)
+    heading = b"# a" + b" " * 20_000 + b"x\nbody"
+    assert sections_of("text/markdown", heading)[0].text == "body"
+    # The limits themselves: CPU time, memory, and the text given back.
+    settings.FILE_READER_CPU_S = 0
+    with pytest.raises(Unreadable, match="more than 0 s of processing"):
+        sections_of("text/plain", b"hello")
+    settings.FILE_READER_CPU_S, settings.FILE_READER_MEMORY_MB = 30, 100
+    with pytest.raises(Unreadable, match=r"more memory|within the limits"):
+        sections_of("text/plain", b"a line of text\n" * 5_000_000)
+    settings.FILE_READER_MEMORY_MB, settings.FILE_READER_MAX_CHARS = 1024, 1000
+    with pytest.raises(Unreadable, match="more than 1000 characters"):
+        sections_of("text/plain", b"x" * 1001)
 
 
 def test_chunks_keep_paragraphs_whole_overlap_and_never_cross_a_heading() -> None:
@@ -248,3 +253,80 @@ def test_roles_limits_types_and_another_tenants_ids(world: World, celery_worker:
     assert globex.get(f"/api/v1/knowledge/documents/{created.json()['id']}/").status_code == 404
     assert globex.get("/api/v1/knowledge/documents/").json() == []
     assert globex.get("/api/v1/knowledge/search/?q=opening hours").json() == []
+
+
+def settled(client: Any, document_id: int) -> dict[str, Any]:
+    found = wait_for(
+        lambda: (
+            (d := client.get(f"/api/v1/knowledge/documents/{document_id}/").json())["status"] != "pending"
+            and d
+        ),
+        timeout=180,
+    )
+    assert found, f"document {document_id} still pending"
+    return dict(found)
+
+
+def test_hostile_documents_fail_with_a_reason_take_no_place_and_can_be_read_again(
+    world: World, celery_worker: CeleryWorker
+) -> None:
+    """Issue 30, 1, through the API and a real worker: never pending for ever, a failed
+    document does not count against the tier's cap, and it can be read again."""
+    owner = client_for(world.token(world.alice, world.acme))
+    Tier.objects.filter(pk=world.acme.tier_id).update(knowledge_max_documents=2)
+    bomb = upload(owner, "Bomb", "bomb.pdf", inflating_pdf(), "application/pdf")
+    deep = upload(owner, "Deep", "deep.pdf", nested_pdf(), "application/pdf")
+    for document, reason in [(bomb, "expands past what may be read"), (deep, "nested too deeply")]:
+        failed = settled(owner, document["id"])
+        assert failed["status"] == "failed" and reason in failed["error"], failed
+
+    # Failed documents take no place: two more fit the cap of two.
+    first = upload(owner, "Hours", "hours.md", b"# Hours\nNine to five.", "text/markdown")
+    ready(owner, first["id"])
+    again = owner.post(f"/api/v1/knowledge/documents/{bomb['id']}/reingest/")
+    assert again.status_code == 200 and again.json()["status"] == "pending", again.content
+    assert "expands" in settled(owner, bomb["id"])["error"]  # the file itself is hostile
+    not_failed = owner.post(f"/api/v1/knowledge/documents/{first['id']}/reingest/")
+    assert not_failed.status_code == 400 and "only a failed document" in str(not_failed.json())
+
+    # A document that failed for a reason outside its file is read again to ready.
+    second = upload(owner, "Returns", "returns.md", b"# Returns\nWithin 30 days.", "text/markdown")
+    ready(owner, second["id"])
+    Document.objects.for_tenant(world.acme.pk).filter(pk=second["id"]).update(status="failed", error="lost")
+    assert owner.post(f"/api/v1/knowledge/documents/{second['id']}/reingest/").status_code == 200
+    assert ready(owner, second["id"])["chunk_count"] == 1
+    # The cap holds for a document read again: two are ready.
+    full = owner.post(f"/api/v1/knowledge/documents/{deep['id']}/reingest/")
+    assert full.status_code == 400 and "at most 2 documents" in str(full.json()), full.json()
+
+    member = client_for(world.token(world.bob, world.acme))
+    assert member.post(f"/api/v1/knowledge/documents/{deep['id']}/reingest/").status_code == 403
+    globex = client_for(world.token(globex_owner(world), world.globex))
+    assert globex.post(f"/api/v1/knowledge/documents/{deep['id']}/reingest/").status_code == 404
+
+
+def test_a_document_pending_past_its_bound_is_failed_by_the_sweep(world: World, settings: Any) -> None:
+    settings.KNOWLEDGE_PENDING_MAX_S = 1800
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+
+    def added(tenant: Any, title: str, queued_at: Any = None) -> Document:
+        documents = Document.objects.for_tenant(tenant.pk)
+        document = documents.create(
+            tenant=tenant, title=title, content_type="text/plain", size_bytes=1, source=b"x"
+        )
+        if queued_at is not None:
+            documents.filter(pk=document.pk).update(queued_at=queued_at)
+        return document
+
+    stuck, fresh = added(world.acme, "Stuck", an_hour_ago), added(world.acme, "Fresh")
+    added(world.globex, "Theirs", an_hour_ago)
+    documents = Document.objects.for_tenant(world.acme.pk)
+
+    assert fail_stuck_documents.apply().get() == 2
+    assert {d.title: d.status for d in Document.objects.unscoped().all()} == {
+        "Stuck": "failed",
+        "Fresh": "pending",
+        "Theirs": "failed",
+    }
+    assert "read it again" in documents.get(pk=stuck.pk).error
+    assert documents.get(pk=fresh.pk).error == ""

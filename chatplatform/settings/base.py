@@ -272,3 +272,13 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 TOOLS_ALLOW_HTTP = env_bool("TOOLS_ALLOW_HTTP", False)
 TOOLS_ALLOW_LOOPBACK = env_bool("TOOLS_ALLOW_LOOPBACK", False)
 TOOLS_MAX_RESPONSE_BYTES = env_int("TOOLS_MAX_RESPONSE_BYTES", 65_536)
+
+# Files read for their text (knowledge documents, attachments: knowledge.extract) are read in a
+# child process with these limits: memory, CPU time, wall time, and the text it may give back.
+FILE_READER_MEMORY_MB = env_int("FILE_READER_MEMORY_MB", 1024)
+FILE_READER_CPU_S = env_int("FILE_READER_CPU_S", 30)
+FILE_READER_TIMEOUT_S = env_float("FILE_READER_TIMEOUT_S", 60.0)
+FILE_READER_MAX_CHARS = env_int("FILE_READER_MAX_CHARS", 50_000_000)
+# A document still pending this long after it was added (its worker died, its retries ran out)
+# is failed by the beat's sweep (knowledge.tasks.fail_stuck_documents); it can be read again.
+KNOWLEDGE_PENDING_MAX_S = env_int("KNOWLEDGE_PENDING_MAX_S", 1800)

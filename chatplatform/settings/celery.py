@@ -33,4 +33,5 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-expired-history": {"task": "chat.tasks.purge_expired_history", "schedule": 3600.0},
     "compute-daily-stats": {"task": "chat.tasks.compute_daily_stats", "schedule": 900.0},
     "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": 300.0},
+    "fail-stuck-documents": {"task": "knowledge.tasks.fail_stuck_documents", "schedule": 600.0},
 }

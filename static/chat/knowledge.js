@@ -1,5 +1,5 @@
 // The console's knowledge base: the tenant's documents and their ingestion state, upload and
-// delete (owners and admins), all through the REST API (/api/v1/knowledge/documents/).
+// delete, and reading a failed one again (owners and admins), all through the REST API (/api/v1/knowledge/documents/).
 (() => {
   "use strict";
   const POLL_MS = 2000;
@@ -31,6 +31,15 @@
       cell(new Date(d.created_at).toLocaleString()));
     if (manage) {
       const td = document.createElement("td");
+      if (d.status === "failed") {
+        const again = document.createElement("button");
+        again.type = "button";
+        again.className = "quiet";
+        again.textContent = "Read again";
+        again.setAttribute("aria-label", `Read ${d.title} again`);
+        again.addEventListener("click", () => reingest(d));
+        td.append(again);
+      }
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "quiet";
@@ -50,6 +59,14 @@
     body.replaceChildren(...documents.map(row));
     clearTimeout(poll);
     if (documents.some((d) => d.status === "pending")) poll = setTimeout(refresh, POLL_MS);
+  }
+
+  async function reingest(d) {
+    const response = await fetch(`/api/v1/knowledge/documents/${d.id}/reingest/`, { method: "POST", credentials: "same-origin", headers });
+    const answer = await response.json().catch(() => ({}));
+    const errors = Object.values(answer.errors || {}).flat();
+    statusLine.textContent = response.ok ? `“${d.title}” is being read again.` : errors.join(" ") || "It could not be read again.";
+    refresh();
   }
 
   async function removeDocument(d) {

@@ -1,4 +1,5 @@
-"""Every API error is JSON of one shape: ``{"detail": str, "code": str, "errors"?: {field: [..]}}``."""
+"""Every API error is JSON of one shape: ``{"detail": str, "code": str, "errors"?: {field: [..]},
+"retry_after"?: int, "limit"?: str}``."""
 
 import math
 from typing import Any
@@ -26,4 +27,7 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
     wait = getattr(exc, "wait", None) if isinstance(exc, Throttled) else None
     if wait is not None:
         response.data["retry_after"] = math.ceil(wait)  # also in the Retry-After header
+    limit = getattr(exc, "limit", None)  # which of the tier's limits refused (a quota, a rate)
+    if isinstance(limit, str):
+        response.data["limit"] = limit
     return response

@@ -34,6 +34,11 @@ urlpatterns = [
     path(
         "knowledge/documents/<int:pk>/", knowledge_api.DocumentDetailView.as_view(), name="knowledge-document"
     ),
+    path(
+        "knowledge/documents/<int:pk>/reingest/",
+        knowledge_api.DocumentReingestView.as_view(),
+        name="knowledge-document-reingest",
+    ),
     path("knowledge/search/", knowledge_api.KnowledgeSearchView.as_view(), name="knowledge-search"),
     path("knowledge/curated/", curated_api.CuratedAnswerListView.as_view(), name="curated-answers"),
     path("knowledge/curated/<int:pk>/", curated_api.CuratedAnswerDetailView.as_view(), name="curated-answer"),
