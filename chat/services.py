@@ -17,7 +17,7 @@ from billing.services import usage_records_create
 from chat.files import files_bind, files_block, files_for_turn, image_parts
 from chat.gateway.llm import ChatRequest
 from chat.gateway.llm.tokens import IMAGE_TOKENS
-from chat.gateway.moderation import scrubbed
+from chat.gateway.moderation import PiiPolicy, scrubbed
 from chat.gateway.semantic_cache import question_vector
 from chat.history.context import build_context
 from chat.history.memory import Remembered
@@ -78,7 +78,7 @@ def turn_begin(
     images = image_parts(attached) if price.accepts_images else []
     if attached:
         block = files_block(attached, context_tokens=price.context_tokens, images_given=bool(images))
-        question = f"{content}\n\n{scrubbed(pii_filter=config.pii_filter, text=block)}"
+        question = f"{content}\n\n{scrubbed(pii=PiiPolicy.of(config), text=block)}"
     vector = functools.cache(lambda: question_vector(content))  # embedded once, if at all
     curated = None
     if not (attached or regenerate):  # a question about a file is not a frequent one
@@ -316,7 +316,7 @@ def feedback_record(*, tenant_id: int, user_id: int, message_id: int, rating: in
         if answer is None:
             raise MessageNotFound(message_id)
         answer.rating = rating
-        pii_filter = chat_config_get(tenant_id=tenant_id).pii_filter
-        answer.feedback_comment = scrubbed(pii_filter=pii_filter, text=comment)
+        pii = PiiPolicy.of(chat_config_get(tenant_id=tenant_id))
+        answer.feedback_comment = scrubbed(pii=pii, text=comment)
         answer.save(update_fields=["rating", "feedback_comment"])
         Conversation.objects.for_tenant(tenant_id).filter(pk=answer.conversation_id).update(rating=rating)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from chat.gateway.moderation import scrubbed
+from chat.gateway.moderation import PiiPolicy, scrubbed
 from chat.history.pending import conversation_materialize
 from chat.protocol import ErrorCode, FrameError, parse_feedback
 from chat.services import MessageNotFound, conversation_escalate, conversation_resolve, feedback_record
@@ -76,7 +76,7 @@ def escalate(*, session: ChatSession, reason: str, now: datetime) -> bool:
         variant_id=session.overrides.variant_id if session.overrides is not None else None,
     )
     config = chat_config_get(tenant_id=tenant_id)
-    reason = scrubbed(pii_filter=config.pii_filter, text=reason)[:REASON_MAX_CHARS]
+    reason = scrubbed(pii=PiiPolicy.of(config), text=reason)[:REASON_MAX_CHARS]
     if conversation_escalate(tenant_id=tenant_id, conversation_id=conversation_id, reason=reason, now=now):
         send_escalation_email.delay(tenant_id, conversation_id)
     return config.escalation_notifies

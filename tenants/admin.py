@@ -75,6 +75,8 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                 "fields": [
                     "blocked_topics",
                     "pii_filter",
+                    "pii_region",
+                    "pii_keep_patterns",
                     "escalation_email",
                     "allowed_image_hosts",
                     "members_see_usage",

@@ -3,6 +3,7 @@
 import re
 from typing import Any
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -20,6 +21,25 @@ TOKEN_BUDGET = [MaxValueValidator(TOKEN_BUDGET_MAX)]
 MAX_TOKENS_PER_RESPONSE = 32_000
 IDLE_CLOSE_MAX_MINUTES = 366 * 24 * 60
 RETENTION_MAX_DAYS = 100 * 366
+
+
+PII_KEEP_MAX_PATTERNS = 20
+PII_KEEP_MAX_CHARS = 100
+
+
+def validate_phone_region(region: str) -> None:
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            f"{region!r} is not a region code phone numbers know (ISO 3166, e.g. US, DE, GB)"
+        )
+
+
+def validate_keep_patterns(patterns: Any) -> None:
+    if not isinstance(patterns, list) or len(patterns) > PII_KEEP_MAX_PATTERNS:
+        raise ValidationError(f"a list of at most {PII_KEEP_MAX_PATTERNS} templates")
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > PII_KEEP_MAX_CHARS:
+            raise ValidationError(f"each template is text of 1 to {PII_KEEP_MAX_CHARS} characters")
 
 
 class Tier(models.Model):
@@ -108,6 +128,11 @@ class Tenant(models.Model):
     blocked_topics = models.JSONField(default=list, blank=True)
     # On by default (PII is filtered at the gateway); tenants created before keep their setting.
     pii_filter = models.BooleanField(default=True)
+    # The region whose national phone numbers the PII filter recognises (ISO 3166 alpha-2; with
+    # a "+" prefix any country's), and templates of what it keeps (order numbers, SKUs: "#" a
+    # digit, "?" a letter or digit, "*" a run of them; chat.gateway.moderation.keep_pattern).
+    pii_region = models.CharField(max_length=2, default="US", validators=[validate_phone_region])
+    pii_keep_patterns = models.JSONField(default=list, blank=True, validators=[validate_keep_patterns])
     escalation_email = models.EmailField(blank=True)
     # Moves when a knowledge document becomes ready or is deleted (knowledge.retrieval's indexes).
     knowledge_version = models.PositiveBigIntegerField(default=0, editable=False)

@@ -80,6 +80,8 @@ class ChatConfig:
     routing: dict[str, str]
     blocked_topics: tuple[str, ...]
     pii_filter: bool
+    pii_region: str
+    pii_keep_patterns: tuple[str, ...]
     # An escalation is e-mailed (the tenant has an escalation address), not only recorded.
     escalation_notifies: bool
     members_see_usage: bool
@@ -135,6 +137,8 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         routing=routing_models(tenant),
         blocked_topics=tuple(str(topic) for topic in tenant.blocked_topics),
         pii_filter=tenant.pii_filter,
+        pii_region=tenant.pii_region,
+        pii_keep_patterns=tuple(str(pattern) for pattern in tenant.pii_keep_patterns),
         escalation_notifies=bool(tenant.escalation_email),
         members_see_usage=tenant.members_see_usage,
         tools=allowed_tools(tenant_id=tenant.pk, allowed=list(tenant.allowed_tools))

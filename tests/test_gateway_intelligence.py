@@ -12,7 +12,7 @@ from django.conf import settings
 
 from billing.models import UsageRecord
 from chat.gateway.model_routing import Route, classify
-from chat.gateway.moderation import blocked_topic, iban_valid, luhn_valid, redact_pii
+from chat.gateway.moderation import PiiPolicy, blocked_topic, iban_valid, keep_pattern, luhn_valid, redact_pii
 from chat.models import Message, Role
 from tenants.selectors import forget_chat_configs
 from tests.conftest import World, client_for, reconfigure
@@ -239,3 +239,48 @@ def test_pii_kinds_and_their_checks() -> None:
     assert luhn_valid("79927398713") and not luhn_valid("79927398710")
     assert iban_valid("GB82WEST12345698765432") and not iban_valid("GB82WEST12345698765433")
     assert blocked_topic("a Loan?", ["loan"]) == "Loan" and blocked_topic("loans", ["loan"]) is None
+
+
+def test_phone_numbers_are_told_from_order_numbers_and_kept_patterns_stay() -> None:
+    """Issue 30, 8: any run of 7+ digits was a phone number, digits before it swallowed ("my order
+    17 12345678" became "my order [PHONE]"). A candidate is now a valid number of the tenant's
+    region, or of the country its "+" names; what the tenant keeps is never redacted."""
+    us = PiiPolicy(region="US")
+    assert redact_pii("my order 17 12345678", us).text == "my order 17 12345678"
+    assert redact_pii("tracking 1Z999AA10123456784, SKU 4006381333931", us).found == {}
+    assert redact_pii("call 415-555-2671 or (415) 555 2672 about 1234567", us).text == (
+        "call [PHONE] or [PHONE] about 1234567"
+    )
+    assert redact_pii("in Berlin: +49 30 901820, order 30901820", us).text == (
+        "in Berlin: [PHONE], order 30901820"
+    )
+    assert redact_pii("ring 030 901820", PiiPolicy(region="DE")).text == "ring [PHONE]"
+    assert redact_pii("ring 030 901820", us).text == "ring 030 901820"  # not a US number
+    # An order number that is also a valid US number, kept by the tenant's template.
+    keep = PiiPolicy(region="US", keep=("order ##########", "SKU-*"))
+    assert redact_pii("order 2125551234, call 212-555-1234", us).text == "order [PHONE], call [PHONE]"
+    kept = redact_pii("Order 2125551234, call 212-555-1234, sku-AB12 of jane@example.com", keep)
+    assert kept.text == "Order 2125551234, call [PHONE], sku-AB12 of [EMAIL]"
+    assert dict(kept.found) == {"PHONE": 1, "EMAIL": 1}
+
+
+def test_keep_templates_are_literal_and_linear() -> None:
+    assert keep_pattern("A.#?*") == r"A\.\d[^\W_][^\W_]+"
+    slow = PiiPolicy(keep=("* * * * * * * * x",))
+    assert redact_pii("a " * 5000 + "y", slow).text.endswith("y")  # no catastrophic backtracking
+
+
+def test_the_tenant_sets_its_region_and_keep_templates(world: World, fake_llm: FakeOpenAI) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    config = "/api/v1/tenants/acme/config/"
+    patch = owner.patch(
+        config, {"pii_region": "DE", "pii_keep_patterns": ["Auftrag ########"]}, format="json"
+    )
+    assert patch.status_code == 200, patch.content
+    for bad in ({"pii_region": "XX"}, {"pii_keep_patterns": ["x" * 101]}, {"pii_keep_patterns": ["#"] * 21}):
+        refused = owner.patch(config, bad, format="json")
+        assert refused.status_code == 400 and next(iter(bad)) in refused.json()["errors"], refused.json()
+    forget_chat_configs()
+    question = "Auftrag 30901820, Rückruf 030 901820 [[tokens=2]]"
+    asyncio.run(ask_in_new_conversation(world.token(world.alice, world.acme), question))
+    assert fake_llm.calls[-1].messages[-1]["content"] == "Auftrag 30901820, Rückruf [PHONE] [[tokens=2]]"

@@ -10,7 +10,7 @@ import structlog
 from chat.events import PII_REDACTED, events
 from chat.files import FileNotFound
 from chat.gateway.model_routing import UNROUTED, route_model
-from chat.gateway.moderation import BlockedTopic, moderate
+from chat.gateway.moderation import BlockedTopic, PiiPolicy, moderate
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_allocate, conversation_pending
 from chat.protocol import ErrorCode, UserMessage
@@ -128,9 +128,7 @@ def turn_prepare(
         )
     with tracer.start_as_current_span("chat.moderation") as span:
         try:
-            moderated = moderate(
-                blocked_topics=config.blocked_topics, pii_filter=config.pii_filter, text=content
-            )
+            moderated = moderate(blocked_topics=config.blocked_topics, pii=PiiPolicy.of(config), text=content)
         except BlockedTopic as blocked:
             raise TurnRefused(
                 ErrorCode.BLOCKED_TOPIC, f"This assistant cannot help with “{blocked.topic}”."

@@ -12,6 +12,8 @@ from tenants.models import (
     HOSTNAME_PATTERN,
     MAX_TOKENS_PER_RESPONSE,
     MODEL_FIELDS,
+    PII_KEEP_MAX_CHARS,
+    PII_KEEP_MAX_PATTERNS,
     TOKEN_BUDGET_MAX,
     Membership,
     Role,
@@ -145,6 +147,12 @@ class TenantConfigSerializer(serializers.ModelSerializer):
     allowed_tools = serializers.ListField(
         child=serializers.CharField(max_length=64), max_length=64, required=False
     )
+    pii_keep_patterns = serializers.ListField(
+        child=serializers.CharField(max_length=PII_KEEP_MAX_CHARS),
+        max_length=PII_KEEP_MAX_PATTERNS,
+        required=False,
+        help_text='kept from PII redaction: "#" a digit, "?" a letter or digit, "*" a run of them',
+    )
 
     class Meta:
         model = Tenant
@@ -163,6 +171,8 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "blocked_topics",
             "allowed_image_hosts",
             "pii_filter",
+            "pii_region",
+            "pii_keep_patterns",
             "escalation_email",
             "members_see_usage",
             "allowed_tools",
