@@ -6,7 +6,8 @@ A file is uploaded first (``POST /api/v1/attachments/``), then named by the ``me
 ``attachments``; the turn binds it to the conversation and the user message. Only its uploader
 may send it; another user's or tenant's id is not found. Downloads: the conversation's user and
 the tenant's owners and admins. Retention deletes files with their messages; a file never sent
-is deleted after ``UNSENT_FILES_KEPT``.
+is deleted after ``UNSENT_FILES_KEPT``. An upload's content must be what its type says, and the
+files not yet sent are held to the tier's quotas (``_check_quotas``).
 """
 
 import base64
