@@ -2,11 +2,14 @@
 
 from django.db import migrations, models
 
-from billing.seeds import seed_image_models
+# The seeded models that read images, as this migration marked them (frozen here).
+IMAGE_READERS = ["gpt-4o-mini", "gpt-4o", "claude-haiku-4.5", "claude-sonnet-4.6", "claude-opus-4.6"]
 
 
 def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
-    seed_image_models(apps.get_model("billing", "ModelPrice"))
+    apps.get_model("billing", "ModelPrice").objects.filter(model__in=IMAGE_READERS).update(
+        accepts_images=True
+    )
 
 
 class Migration(migrations.Migration):

@@ -2,11 +2,20 @@
 
 from django.db import migrations, models
 
-from tenants.seeds import seed_tiers
+# The tiers' values as this migration wrote them: frozen here, not read from today's
+# tenants.seeds, so that this migration never changes when the seeds do.
+TIERS = {
+    "free": {"max_sockets_per_user": 5, "max_sockets": 25},
+    "professional": {"max_sockets_per_user": 20, "max_sockets": 1_000},
+    "enterprise": {"max_sockets_per_user": 50, "max_sockets": 10_000},
+    "unlimited": {"max_sockets_per_user": None, "max_sockets": None},
+}
 
 
 def seed_socket_caps(apps, schema_editor):  # type: ignore[no-untyped-def]
-    seed_tiers(apps.get_model("tenants", "Tier"))
+    Tier = apps.get_model("tenants", "Tier")
+    for slug, values in TIERS.items():
+        Tier.objects.filter(slug=slug).update(**values)
 
 
 class Migration(migrations.Migration):

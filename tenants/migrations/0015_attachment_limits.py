@@ -2,11 +2,20 @@
 
 from django.db import migrations, models
 
-from tenants.seeds import seed_tiers
+# The tiers' values as this migration wrote them: frozen here, not read from today's
+# tenants.seeds, so that this migration never changes when the seeds do.
+TIERS = {
+    "free": {"attachment_max_bytes": 2_000_000},
+    "professional": {"attachment_max_bytes": 10_000_000},
+    "enterprise": {"attachment_max_bytes": 25_000_000},
+    "unlimited": {"attachment_max_bytes": 50_000_000},
+}
 
 
 def seed_attachment_limits(apps, schema_editor):  # type: ignore[no-untyped-def]
-    seed_tiers(apps.get_model("tenants", "Tier"))
+    Tier = apps.get_model("tenants", "Tier")
+    for slug, values in TIERS.items():
+        Tier.objects.filter(slug=slug).update(**values)
 
 
 class Migration(migrations.Migration):

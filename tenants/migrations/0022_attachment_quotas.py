@@ -2,11 +2,44 @@
 
 from django.db import migrations, models
 
-from tenants.seeds import seed_tiers
+# The tiers' values as this migration wrote them: frozen here, not read from today's
+# tenants.seeds, so that this migration never changes when the seeds do.
+TIERS = {
+    "free": {
+        "attachment_uploads_per_minute": 10,
+        "attachment_unsent_files_per_member": 20,
+        "attachment_unsent_bytes_per_member": 20_000_000,
+        "attachment_unsent_files": 200,
+        "attachment_unsent_bytes": 200_000_000,
+    },
+    "professional": {
+        "attachment_uploads_per_minute": 30,
+        "attachment_unsent_files_per_member": 50,
+        "attachment_unsent_bytes_per_member": 100_000_000,
+        "attachment_unsent_files": 5_000,
+        "attachment_unsent_bytes": 5_000_000_000,
+    },
+    "enterprise": {
+        "attachment_uploads_per_minute": 60,
+        "attachment_unsent_files_per_member": 100,
+        "attachment_unsent_bytes_per_member": 250_000_000,
+        "attachment_unsent_files": 50_000,
+        "attachment_unsent_bytes": 50_000_000_000,
+    },
+    "unlimited": {
+        "attachment_uploads_per_minute": None,
+        "attachment_unsent_files_per_member": None,
+        "attachment_unsent_bytes_per_member": None,
+        "attachment_unsent_files": None,
+        "attachment_unsent_bytes": None,
+    },
+}
 
 
 def seed_attachment_quotas(apps, schema_editor):  # type: ignore[no-untyped-def]
-    seed_tiers(apps.get_model("tenants", "Tier"))
+    Tier = apps.get_model("tenants", "Tier")
+    for slug, values in TIERS.items():
+        Tier.objects.filter(slug=slug).update(**values)
 
 
 class Migration(migrations.Migration):
