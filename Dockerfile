@@ -2,7 +2,7 @@
 FROM python:3.11-slim AS app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-# Python's objects on jemalloc, which gives freed memory back (chatplatform.memory, docs/scaling.md).
+# Python's objects on jemalloc, which gives freed memory back (infra.memory, docs/scaling.md).
 RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 \
     && rm -rf /var/lib/apt/lists/* \
     && ln -s /usr/lib/*-linux-gnu/libjemalloc.so.2 /usr/local/lib/libjemalloc.so.2

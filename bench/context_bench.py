@@ -66,7 +66,7 @@ async def run(count: int, samples: int) -> dict[str, object]:
     from chat.history.memory import working_memory
     from chat.models import Conversation, Message
     from chat.selectors import conversation_state, recent_messages
-    from chatplatform.db import in_db_thread
+    from infra.db import in_db_thread
     from tenants.models import Tenant, Tier
     from tenants.seeds import seed_tiers
 

@@ -45,7 +45,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from bench.stats import percentile  # noqa: E402
-from chat.gateway.semantic_cache import embedder  # noqa: E402
+from infra.embedder import embedder  # noqa: E402
 from knowledge import retrieval  # noqa: E402
 from knowledge.models import Chunk  # noqa: E402
 from knowledge.services import Upload, document_add, document_ingest  # noqa: E402

@@ -126,7 +126,7 @@ def learned_on_other_intents(pairs: list[Pair], vectors: dict[str, np.ndarray], 
 
 
 def evaluate(pairs: list[Pair], thresholds: list[float], encode: Encode) -> dict[str, Any]:
-    from chat.gateway.semantic_cache import signature
+    from infra.embedder import signature
     from knowledge.curated import normalized
 
     truth = np.array([same for _, _, same, _ in pairs])
@@ -212,7 +212,7 @@ def curated_entries(thresholds: list[float], seed: int, encode: Encode) -> dict[
 
 
 def platform_encoder() -> Encode:
-    from chat.gateway.semantic_cache import embedder
+    from infra.embedder import embedder
 
     return embedder().embed_now
 

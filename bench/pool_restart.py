@@ -1,5 +1,5 @@
 """What the first connection after a PostgreSQL restart costs, with psycopg_pool's own pool (the
-reference: what Django builds) and with the platform's (``chatplatform.postgres``), in one run.
+reference: what Django builds) and with the platform's (``infra.postgres``), in one run.
 
     .venv/bin/python bench/pool_restart.py [--pooled 4] [--rounds 5]
 
@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chatplatform.postgres.base import RestartTolerantPool  # noqa: E402
+from infra.postgres.base import RestartTolerantPool  # noqa: E402
 from tests.live import OwnPostgres  # noqa: E402
 
 TIMEOUT_S = 3.0
@@ -62,7 +62,7 @@ def main() -> None:
     try:
         for name, pool_class in [
             ("psycopg_pool (reference)", ConnectionPool),
-            ("chatplatform.postgres", RestartTolerantPool),
+            ("infra.postgres", RestartTolerantPool),
         ]:
             times = [first_after_restart(server, pool_class, args.pooled) for _ in range(args.rounds)]
             answered = [t for t in times if t is not None]

@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 
 from bench.stats import percentile  # noqa: E402
 from chat.gateway.response_cache import CachedAnswer  # noqa: E402
-from chat.gateway.semantic_cache import DIMENSIONS, SemanticCache, SemanticProbe, embedder  # noqa: E402
+from chat.gateway.semantic_cache import SemanticCache, SemanticProbe  # noqa: E402
+from infra.embedder import DIMENSIONS, embedder  # noqa: E402
 
 
 def unit_vectors(count: int, rng: np.random.Generator) -> np.ndarray:

@@ -176,7 +176,7 @@ def slots_held(tenant_ids: list[int]) -> int:
 
 
 def memory_releases(platform: LivePlatform) -> int:
-    """How often the instance has given memory back after sockets closed (``chatplatform.memory``)."""
+    """How often the instance has given memory back after sockets closed (``infra.memory``)."""
     request = urllib.request.Request(  # noqa: S310 (local)
         f"{platform.base_url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
     )

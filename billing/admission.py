@@ -35,7 +35,7 @@ from billing.limits.base import (
     StreamLease,
 )
 from billing.selectors import conversation_cost, tokens_used
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 from tenants.selectors import TenantLimits
 
 log = structlog.stdlib.get_logger(__name__)

@@ -7,8 +7,8 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat.gateway.semantic_cache import embedder_installed
         from chat.revocation import connect_signals
+        from infra.embedder import embedder_installed
 
         connect_signals()
         if not embedder_installed():

@@ -37,8 +37,8 @@ from chat.turns.prepare import ChatSession
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
 from chat.ws_auth import SUBPROTOCOL, ChatPrincipal
-from chatplatform import memory, metrics, safe_json
-from chatplatform.db import DATABASE_DOWN
+from infra import memory, metrics, safe_json
+from infra.db import DATABASE_DOWN
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)

@@ -15,7 +15,7 @@ import structlog
 
 from chat.events import events
 from chat.turns.generations import generation_registry
-from chatplatform.db import DATABASE_DOWN, in_db_thread
+from infra.db import DATABASE_DOWN, in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import TenantEventCount
-from chatplatform.db import DATABASE_DOWN, in_db_thread
+from infra.db import DATABASE_DOWN, in_db_thread
 from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from chat.gateway.llm.tokens import estimate_tokens
 from chat.models import ChatFile
-from chatplatform.safe_json import storable
+from infra.safe_json import storable
 from knowledge.extract import Unreadable, content_type_of, sections_of
 from tenants.models import Tenant
 

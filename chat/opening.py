@@ -22,8 +22,8 @@ from chat.protocol import (
 from chat.selectors import ConversationNotFound
 from chat.turns.prepare import ChatSession, session_open
 from chat.ws_auth import ChatPrincipal, Refused, authenticate
-from chatplatform import metrics
-from chatplatform.db import DATABASE_DOWN, in_db_thread
+from infra import metrics
+from infra.db import DATABASE_DOWN, in_db_thread
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chatplatform import safe_json
-from chatplatform.db import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
+from infra import safe_json
+from infra.db import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
 
 
 class ErrorCode(StrEnum):

@@ -18,7 +18,6 @@ from chat.files import files_bind, files_block, files_for_turn, image_parts
 from chat.gateway.llm import ChatRequest
 from chat.gateway.llm.tokens import IMAGE_TOKENS
 from chat.gateway.moderation import PiiPolicy, scrubbed
-from chat.gateway.semantic_cache import question_vector
 from chat.history.context import build_context
 from chat.history.memory import Remembered
 from chat.history.pending import conversation_materialize, conversation_pending_forget
@@ -26,7 +25,8 @@ from chat.models import Conversation, Message, Role
 from chat.push import push_event_sync
 from chat.selectors import ConversationState, StoredAnswer, TurnOpening
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform import metrics
+from infra import metrics
+from infra.embedder import question_vector
 from knowledge.curated import curated_match
 from knowledge.retrieval import knowledge_block, turn_passages
 from tenants.selectors import ChatConfig, chat_config_get

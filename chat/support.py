@@ -13,7 +13,7 @@ from chat.services import MessageNotFound, conversation_escalate, conversation_r
 from chat.tasks import send_escalation_email
 from chat.turns.generations import TurnSink
 from chat.turns.prepare import ChatSession
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 from tenants.selectors import chat_config_get
 
 REASON_MAX_CHARS = 500

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from alerts.evaluation import tenant_alerts_evaluate
 from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
 from chat.events import hour_start
-from chatplatform.csp import allow_images_from
+from infra.csp import allow_images_from
 from tenants.experiment_results import experiment_results
 from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment
 from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user

@@ -4,7 +4,7 @@ A simplejwt access token (offered as the ``bearer.<token>`` subprotocol, or ``?t
 the Django session of the chat page (Origin checked, tenant chosen in the session); either way
 the user needs an active membership of an active tenant. Anything else is refused: the consumer
 closes before accepting, which Daphne answers with HTTP 403. A database that cannot be reached
-raises one of ``chatplatform.db.DATABASE_DOWN`` (the consumer answers close 1013).
+raises one of ``infra.db.DATABASE_DOWN`` (the consumer answers close 1013).
 """
 
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 from tenants.logins import LOGIN_CLAIM, session_login_id, token_still_valid
 from tenants.models import Membership
 from tenants.selectors import active_membership, session_membership

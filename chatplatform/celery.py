@@ -28,7 +28,7 @@ def _task_started(task_id: str, **kwargs: Any) -> None:
 
 @signals.task_postrun.connect
 def _task_ended(task_id: str, task: Any, state: str | None = None, **kwargs: Any) -> None:
-    from chatplatform import metrics
+    from infra import metrics
 
     started = _started.pop(task_id, None)
     if started is not None:
@@ -39,7 +39,7 @@ def _task_ended(task_id: str, task: Any, state: str | None = None, **kwargs: Any
 
 @signals.task_failure.connect
 def _task_failed(sender: Any = None, **kwargs: Any) -> None:
-    from chatplatform import metrics
+    from infra import metrics
 
     metrics.CELERY_TASK_FAILURES.labels(getattr(sender, "name", "unknown")).inc()
 

@@ -16,7 +16,7 @@ from twisted.internet import reactor
 
 from chat import drain
 from chat.protocol import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
-from chatplatform import memory
+from infra import memory
 
 WS_CONNECT_TIMEOUT_S = 15
 

@@ -18,9 +18,9 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from chat import drain
-from chat.gateway.semantic_cache import embedder, embedder_installed
 from chat.history.outbox import outbox
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
+from infra.embedder import embedder, embedder_installed
 
 _TIMEOUT_S = 2.0
 

@@ -28,7 +28,7 @@ import sys
 
 import uvloop
 
-from chatplatform.env import env_float
+from infra.env import env_float
 
 
 def _preload_embedding_model() -> None:
@@ -37,7 +37,7 @@ def _preload_embedding_model() -> None:
     tenant that turns the cache on later starts the loading with its first message."""
     from django.db import DatabaseError, connections
 
-    from chat.gateway.semantic_cache import embedder, embedder_installed
+    from infra.embedder import embedder, embedder_installed
     from tenants.models import Tenant
 
     if not embedder_installed():
@@ -82,7 +82,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from chatplatform.metrics import warn_if_unscrapable
+    from infra.metrics import warn_if_unscrapable
 
     warn_if_unscrapable()
     _preload_embedding_model()

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from billing.api import MyUsageView, UsageView
 from chatplatform.health import healthz, readyz
-from chatplatform.metrics import metrics_view
+from infra.metrics import metrics_view
 from tenants import views as tenant_views
 from tenants.sign_in import SignInForm
 
@@ -31,4 +31,4 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
 ]
 
-handler500 = "chatplatform.errors.server_error"
+handler500 = "infra.errors.server_error"

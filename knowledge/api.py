@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatplatform.parsers import BoundedJSONParser
+from infra.parsers import BoundedJSONParser
 from knowledge.models import Document
 from knowledge.retrieval import retrieve
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete, document_reingest

@@ -5,7 +5,7 @@ before the model, at no token cost, and the stored answer points to the entry it
 A message matches a phrasing by its words (both normalized: case, punctuation, greetings and
 thanks left out) or by its meaning (cosine similarity of the local model's embeddings at or
 above the tenant's ``curated_answer_threshold``), and only when both carry the same numbers
-(order numbers, amounts: ``chat.gateway.semantic_cache.signature``), and never when an owner has
+(order numbers, amounts: ``infra.embedder.signature``), and never when an owner has
 declined the question for that entry (a suggested phrasing turned down: it asks something else).
 Each process keeps a tenant's enabled entries per ``Tenant.knowledge_version``
 (``knowledge.versioned``): every change bumps it.
@@ -20,7 +20,7 @@ import numpy as np
 import structlog
 from django.db import transaction
 
-from chat.gateway.semantic_cache import embedder, embedder_installed, signature
+from infra.embedder import embedder, embedder_installed, signature
 from knowledge.models import CuratedAnswer
 from knowledge.services import KnowledgeRefused, knowledge_changed
 from knowledge.versioned import VersionedIndexes

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.selectors import answer_with_question, curated_hits, model_answer_cost, questions_not_curated
-from chatplatform.db import BIGINT_MAX
+from infra.db import BIGINT_MAX
 from knowledge.curated import (
     MAX_ANSWER_CHARS,
     MAX_DECLINED,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chatplatform.safe_json import storable
+from infra.safe_json import storable
 from knowledge.readers import Section, Unreadable
 
 __all__ = ["TYPES", "Section", "Unreadable", "content_type_of", "sections_of"]

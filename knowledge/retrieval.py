@@ -22,7 +22,7 @@ import numpy as np
 from django.db import connection
 
 from chat.gateway.llm.tokens import estimate_tokens
-from chat.gateway.semantic_cache import question_vector
+from infra.embedder import question_vector
 from knowledge.models import Chunk, Document
 from knowledge.versioned import VersionedIndexes
 from tenants.models import Tenant

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from chat.gateway.llm.tokens import estimate_tokens
-from chat.gateway.semantic_cache import embedder, embedder_installed
+from infra.embedder import embedder, embedder_installed
 from knowledge.chunking import chunks_of
 from knowledge.extract import Unreadable, content_type_of, sections_of
 from knowledge.models import Chunk, Document

@@ -27,9 +27,9 @@ if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then
 fi
 
 # Daphne keeps Python's objects in an allocator that gives freed memory back to the system after a
-# wave of closed sockets (chatplatform.memory; Python's own keeps a 1 MiB arena while one object in
+# wave of closed sockets (infra.memory; Python's own keeps a 1 MiB arena while one object in
 # it lives): jemalloc, purging in a background thread, where installed (Debian: libjemalloc2), or
-# else glibc's malloc, which chatplatform.memory trims.
+# else glibc's malloc, which infra.memory trims.
 JEMALLOC=${JEMALLOC-$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null | head -1 || true)}
 daphne_env=(PYTHONMALLOC="${PYTHONMALLOC:-malloc}")
 if [[ -n "$JEMALLOC" && "${PYTHONMALLOC:-malloc}" == malloc ]]; then

@@ -13,4 +13,5 @@ export PYTHONDONTWRITEBYTECODE=1
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check . >/dev/null
 "$VENV/bin/mypy" .
+"$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
 exec "$VENV/bin/pytest" "$@"

@@ -15,7 +15,7 @@ import time
 
 from django.conf import settings
 
-from chatplatform.shared_cache import shared_cache
+from infra.shared_cache import shared_cache
 
 
 def _keys(kind: str, subject: str) -> tuple[str, str]:

@@ -26,7 +26,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from chatplatform.shared_cache import shared_cache
+from infra.shared_cache import shared_cache
 
 LOGIN_CLAIM = "sid"
 

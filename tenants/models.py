@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from billing.selectors import unpriced_models
-from chatplatform.outbound import validate_outbound_url
+from infra.outbound import validate_outbound_url
 from tenants.scoping import TenantOwnedModel
 
 # What a number a client or staff sets may be: within its column and its meaning (issue 30, 7).
@@ -153,7 +153,7 @@ class Tenant(models.Model):
     # Members see each answer's model, tokens and cost on the chat page (owners and admins always).
     members_see_usage = models.BooleanField(default=False)
     # Hosts whose images an answer may show (https only); any other remote image is shown as a
-    # link, and the chat page's Content-Security-Policy allows only these (chatplatform.csp).
+    # link, and the chat page's Content-Security-Policy allows only these (infra.csp).
     allowed_image_hosts = models.JSONField(default=list, blank=True)
     # A conversation with no message for this long is ended (chat.tasks.close_idle_conversations).
     idle_close_minutes = models.PositiveIntegerField(

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 
-from chatplatform.db import insert_rows
+from infra.db import insert_rows
 
 M = TypeVar("M", bound=models.Model)
 
@@ -49,7 +49,7 @@ class TenantScopedManager(models.Manager[M]):
         return super().get_queryset().bulk_create(objs, **kwargs)
 
     def insert_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """``chatplatform.db.insert_rows``: ``bulk_create``'s writes for the hot path, each row
+        """``infra.db.insert_rows``: ``bulk_create``'s writes for the hot path, each row
         naming its tenant like every object given to ``bulk_create``."""
         if any(row.get("tenant_id") is None for row in rows):
             raise TenantScopeError(f"every {self.model.__name__} needs a tenant")

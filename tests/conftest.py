@@ -24,9 +24,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 from billing.models import ModelPrice
 from billing.pricing import forget_prices
 from billing.seeds import seed_model_prices
-from chat.gateway.semantic_cache import embedder
 from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from chat.history.background_queue import background_sent
+from infra.embedder import embedder
 from tenants.models import Membership, Role, Tenant, Tier
 from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs

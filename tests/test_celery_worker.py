@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from chat.models import Conversation
 from chat.tasks import close_idle_conversations
-from chatplatform import metrics
 from chatplatform.celery import app
+from infra import metrics
 from tests.conftest import World
 from tests.test_metrics import value
 from tests.worker import CeleryWorker

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
-from chatplatform.lean_redis import LeanRedis
+from infra.lean_redis import LeanRedis
 
 
 @pytest.fixture(params=["redis", "memory"])

@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from billing.models import UsageRecord
 from chat.models import Message
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 from tests.conftest import World
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, frames_until, open_chat, send_message, streamed_text

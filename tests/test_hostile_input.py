@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from billing.models import UsageRecord
 from chat.history.background import conversation_title
 from chat.models import Conversation, Message
-from chatplatform.safe_json import REPLACEMENT
+from infra.safe_json import REPLACEMENT
 from tests.conftest import PASSWORD, World, client_for
 from tests.fake_openai import FakeOpenAI
 from tests.ws import TIMEOUT, ask, open_chat, send_message, streamed_text

@@ -1,4 +1,4 @@
-"""The hot path's Redis pool (``chatplatform.hot_redis.HotConnectionPool``): its fast checkout
+"""The hot path's Redis pool (``infra.hot_redis.HotConnectionPool``): its fast checkout
 keeps the blocking pool's contract on the real Redis: never more connections than the cap, a
 command past the cap waits for a connection (and is refused after the pool's timeout), and a
 connection a cancelled command left behind never answers the next command."""
@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from chatplatform.hot_redis import HotConnectionPool
+from infra.hot_redis import HotConnectionPool
 
 
 def pool(*, cap: int, timeout: float) -> HotConnectionPool:

@@ -1,4 +1,4 @@
-"""``chatplatform.db.insert_rows``, the turn write's INSERT: the rows read back as the ORM wrote
+"""``infra.db.insert_rows``, the turn write's INSERT: the rows read back as the ORM wrote
 them with ``bulk_create`` (each value converted by its field, defaults and ``auto_now_add``
 filled in), and it refuses what ``bulk_create`` refuses."""
 

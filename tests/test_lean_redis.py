@@ -1,4 +1,4 @@
-"""``chatplatform.lean_redis``, the connection every message's Redis calls go over, on a real
+"""``infra.lean_redis``, the connection every message's Redis calls go over, on a real
 Redis: many callers' commands on one connection each get their own replies, an error reply is
 an exception (a ``RedisError``, as the callers expect), a script runs by its SHA whether or not
 Redis knows it, and a cancelled caller, a timeout or a restarted Redis never leaves the
@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 import uvloop
 from django.conf import settings
 
-from chatplatform.lean_redis import LeanRedis, LeanRedisError, Script
+from infra.lean_redis import LeanRedis, LeanRedisError, Script
 from tests.conftest import OwnRedis
 
 

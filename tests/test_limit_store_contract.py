@@ -10,7 +10,7 @@ from django.conf import settings
 from billing.limits.base import Admission, BudgetClaim, BudgetKeys, LimitStore, RateLimit, StreamLease
 from billing.limits.memory_store import MemoryLimitStore
 from billing.limits.redis_store import RedisLimitStore
-from chatplatform.lean_redis import LeanRedis
+from infra.lean_redis import LeanRedis
 
 
 @pytest.fixture(params=["redis", "memory"])

@@ -1,4 +1,4 @@
-"""Memory given back after a wave of closed sockets (``chatplatform.memory``): the garbage their
+"""Memory given back after a wave of closed sockets (``infra.memory``): the garbage their
 reference cycles left is collected though nothing else runs to trigger the collector."""
 
 import asyncio
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatplatform import memory, metrics
+from infra import memory, metrics
 
 
 class Node:

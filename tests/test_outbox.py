@@ -22,7 +22,7 @@ from chat.models import Conversation, Message
 from chat.turns.reaper import reap, turn_record
 from chat.turns.store import GenerationInfo, GenKey, MemoryGenerationStore
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform.hot_redis import hot_redis
+from infra.hot_redis import hot_redis
 from tests.conftest import World
 
 

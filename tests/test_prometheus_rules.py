@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import REGISTRY
 
-import chatplatform.metrics  # noqa: F401 (registers the platform's metrics)
+import infra.metrics  # noqa: F401 (registers the platform's metrics)
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 RULES = DEPLOY / "prometheus" / "chatplatform.rules.yml"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 from tenants.models import Membership, Role, Tenant
 from tenants.services import member_remove, member_update
 from tests.conftest import World, client_for, make_user

@@ -7,10 +7,11 @@ import time
 import numpy as np
 import pytest
 
-from chat.gateway import semantic_cache
+import infra.embedder
 from chat.gateway.llm import ChatRequest
 from chat.gateway.response_cache import CachedAnswer
-from chat.gateway.semantic_cache import Embedder, Entry, LocalIndex, SemanticCache, embedder, scope_of
+from chat.gateway.semantic_cache import Entry, LocalIndex, SemanticCache, scope_of
+from infra.embedder import Embedder, embedder
 from tenants.models import Tenant
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
@@ -127,7 +128,7 @@ async def test_a_message_never_waits_for_the_model_to_load(
     slow = Embedder()
     held = threading.Event()
     slow._executor.submit(held.wait)  # the model's thread is busy: its loading cannot finish
-    monkeypatch.setattr(semantic_cache, "_embedder", slow)
+    monkeypatch.setattr(infra.embedder, "_embedder", slow)
     token = world.token(world.alice, world.acme)
     first = await first_message(token, "How do I change my email address? [[tokens=4]]")
     assert first[-1]["type"] == "done" and len(fake_llm.calls) == 1

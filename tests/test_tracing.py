@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from chatplatform.tracing import exporter_name
+from infra.tracing import exporter_name
 from tests.conftest import World, reconfigure
 from tests.fake_openai import FakeOpenAI
 from tests.ws import ask, open_chat, send_message

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import structlog
 
-from chatplatform import metrics
-from chatplatform.tracing import tracer
+from infra import metrics
+from infra.tracing import tracer
 from tools.catalog import ToolSpec
 from tools.http import ToolCallRefused, call_http_tool
 

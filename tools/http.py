@@ -1,4 +1,4 @@
-"""Calling a tenant's HTTP tool, guarded: the URL as ``chatplatform.outbound`` allows (HTTPS, no
+"""Calling a tenant's HTTP tool, guarded: the URL as ``infra.outbound`` allows (HTTPS, no
 user name or password), and every address its host resolves to a public one. The connection goes
 to the address that was checked (the host is not resolved a second time), redirects are not
 followed, the response is read up to ``TOOLS_MAX_RESPONSE_BYTES``. Each call is signed:
@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlunsplit
 import httpx2
 from django.conf import settings
 
-from chatplatform.outbound import OutboundRefused, outbound_url, public_address
+from infra.outbound import OutboundRefused, outbound_url, public_address
 from tools.catalog import ToolSpec
 
 

@@ -5,7 +5,7 @@ Which tools (these and the built-in ones) a tenant's assistant is offered is the
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from chatplatform.outbound import validate_outbound_url
+from infra.outbound import validate_outbound_url
 from tenants.scoping import TenantOwnedModel
 
 # OpenAI's rule for function names.

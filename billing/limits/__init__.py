@@ -8,7 +8,7 @@ from django.conf import settings
 from billing.limits.base import LimitStore
 from billing.limits.memory_store import MemoryLimitStore
 from billing.limits.redis_store import RedisLimitStore
-from chatplatform.hot_redis import lean_redis
+from infra.hot_redis import lean_redis
 
 _stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LimitStore]" = weakref.WeakKeyDictionary()
 

@@ -14,8 +14,8 @@ from billing.limits.base import (
     RateLimit,
     StreamLease,
 )
-from chatplatform.hot_redis import LUA_NOW_MS
-from chatplatform.lean_redis import LeanRedis, Script
+from infra.hot_redis import LUA_NOW_MS
+from infra.lean_redis import LeanRedis, Script
 
 T = TypeVar("T")
 

@@ -6,17 +6,11 @@ from dataclasses import dataclass
 import structlog
 
 from chat.gateway.response_cache import CachedAnswer, exact_key, get_response_cache
-from chat.gateway.semantic_cache import (
-    SemanticProbe,
-    embedder,
-    embedder_installed,
-    scope_of,
-    semantic_cache,
-    standalone,
-)
+from chat.gateway.semantic_cache import SemanticProbe, scope_of, semantic_cache, standalone
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform import metrics
-from chatplatform.tracing import tracer
+from infra import metrics
+from infra.embedder import embedder, embedder_installed
+from infra.tracing import tracer
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)

@@ -13,8 +13,8 @@ from billing.pricing import price_for
 from chat.gateway.llm import LLMProvider
 from chat.gateway.llm.breaker import BreakerSettings, Pass, get_breaker_store
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform import metrics
-from chatplatform.db import in_db_thread
+from infra import metrics
+from infra.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 

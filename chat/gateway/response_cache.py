@@ -19,7 +19,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.gateway.llm import ChatRequest
-from chatplatform.hot_redis import lean_redis
+from infra.hot_redis import lean_redis
 
 log = structlog.stdlib.get_logger(__name__)
 

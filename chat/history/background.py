@@ -25,7 +25,7 @@ from chat.files import files_delete
 from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider, provider_close
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 from chat.models import ChatFile, Conversation, Message
-from chatplatform.safe_json import storable
+from infra.safe_json import storable
 from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)

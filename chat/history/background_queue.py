@@ -6,7 +6,7 @@ import threading
 import structlog
 
 from chat.tasks import summarize_conversation, title_conversation
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -25,8 +25,8 @@ from django.conf import settings
 
 from chat.turns.codec import outcome_dump, outcome_load, turn_dump, turn_load
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform import aio
-from chatplatform.hot_redis import hot_redis
+from infra import aio
+from infra.hot_redis import hot_redis
 
 TENANTS = "global:outbox"
 

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from chat.history.ids import allocate_conversation_id
 from chat.models import Conversation
-from chatplatform.shared_cache import shared_cache
+from infra.shared_cache import shared_cache
 
 log = structlog.stdlib.get_logger(__name__)
 

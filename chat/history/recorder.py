@@ -23,8 +23,8 @@ from django.conf import settings
 from chat.history.outbox import Entry, outbox
 from chat.services import turns_record, turns_record_missing
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform import aio, metrics
-from chatplatform.db import DATABASE_DOWN, in_db_thread
+from infra import aio, metrics
+from infra.db import DATABASE_DOWN, in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -30,8 +30,8 @@ from chat.turns.stream import (
     stream_answer,
 )
 from chat.turns.toolbox import turn_toolbox
-from chatplatform import metrics
-from chatplatform.tracing import tracer
+from infra import metrics
+from infra.tracing import tracer
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)

@@ -27,8 +27,8 @@ from chat.history.recorder import turn_recorder
 from chat.turns.reaper import reap
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
-from chatplatform import aio, metrics
-from chatplatform.hot_redis import hot_redis, lean_redis
+from infra import aio, metrics
+from infra.hot_redis import hot_redis, lean_redis
 
 log = structlog.stdlib.get_logger(__name__)
 

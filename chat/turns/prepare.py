@@ -23,8 +23,8 @@ from chat.selectors import (
 )
 from chat.services import turn_begin
 from chat.turns.stream import PreparedTurn
-from chatplatform import metrics
-from chatplatform.tracing import tracer
+from infra import metrics
+from infra.tracing import tracer
 from tenants.experiments import Overrides, active_experiment, assign
 from tenants.models import Variant
 from tenants.selectors import ChatConfig, chat_config_get

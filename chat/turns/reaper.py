@@ -25,7 +25,7 @@ from chat.turns.codec import turn_dump, turn_load
 from chat.turns.frames import TYPING_OFF, done_frame
 from chat.turns.store import GenerationStore, GenKey
 from chat.turns.stream import Outcome, PreparedTurn
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -11,7 +11,7 @@ keeps). Keys, all but the lease index prefixed by the tenant:
   it lapses (Redis's clock), platform-wide state so any instance can reap a dead one's work.
 
 Each operation is one round trip; the calls every message makes (claim, begin, the frames,
-finish) go over the process's lean connection (``chatplatform.lean_redis``), the frames of many
+finish) go over the process's lean connection (``infra.lean_redis``), the frames of many
 generations in one pipeline.
 """
 
@@ -38,8 +38,8 @@ from chat.turns.store import (
     encode_frame,
     parse_claim,
 )
-from chatplatform.hot_redis import LUA_NOW_MS
-from chatplatform.lean_redis import LeanRedis, Script
+from infra.hot_redis import LUA_NOW_MS
+from infra.lean_redis import LeanRedis, Script
 
 LEASES = "global:gens"
 
@@ -170,7 +170,7 @@ def _follow_client() -> aioredis.Redis:
 class RedisGenerationStore:
     def __init__(self, client: aioredis.Redis, lean: LeanRedis) -> None:
         """``lean``: the connection each message's calls (claim, begin, frames, finish) go over
-        (``chatplatform.lean_redis``); ``client``, to the same Redis, carries the rest."""
+        (``infra.lean_redis``); ``client``, to the same Redis, carries the rest."""
         self._client = client
         self._lean = lean
         self._max_frames = settings.CHAT_GENERATION_MAX_FRAMES

@@ -39,9 +39,9 @@ from chat.turns.prepare import ChatSession, TurnRefused, turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
 from chat.turns.stream import PreparedTurn, answer_allowance
-from chatplatform import aio, metrics
-from chatplatform.db import in_db_thread
-from chatplatform.tracing import tracer
+from infra import aio, metrics
+from infra.db import in_db_thread
+from infra.tracing import tracer
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)

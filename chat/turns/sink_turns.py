@@ -21,7 +21,7 @@ from chat.turns.runner import (
     refuse,
     turn_submit,
 )
-from chatplatform.db import DATABASE_DOWN, DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
+from infra.db import DATABASE_DOWN, DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from chatplatform import safe_json
+from infra import safe_json
 
 # The entry id of a stream before its first entry.
 START = "0-0"

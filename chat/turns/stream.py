@@ -18,7 +18,7 @@ from billing.admission import Spend
 from billing.pricing import Price
 from chat.gateway.llm import ChatRequest, LLMProvider, UpstreamError, Usage
 from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_prompt_tokens, estimate_tokens
-from chatplatform.safe_json import storable
+from infra.safe_json import storable
 from tools.execute import RESULT_MAX_CHARS, ToolBox
 
 log = structlog.stdlib.get_logger(__name__)

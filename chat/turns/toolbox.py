@@ -10,7 +10,7 @@ from chat.selectors import ConversationNotFound, conversation_state_facts
 from chat.support import escalate
 from chat.turns.prepare import ChatSession
 from chat.turns.stream import PreparedTurn
-from chatplatform.db import in_db_thread
+from infra.db import in_db_thread
 from knowledge.retrieval import retrieve
 from tenants.selectors import ChatConfig
 from tools.catalog import CONVERSATION_FACTS, ESCALATE_TO_HUMAN, SEARCH_KNOWLEDGE

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
-from chatplatform.env import env_bool, env_float, env_int, env_list, env_str
+from infra.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -51,7 +51,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "chatplatform.csp.ContentSecurityPolicyMiddleware",
+    "infra.csp.ContentSecurityPolicyMiddleware",
 ]
 
 X_FRAME_OPTIONS = "DENY"  # with the CSP's frame-ancestors 'none', for older browsers
@@ -147,7 +147,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Bodies nested deeper than safe_json.MAX_DEPTH or holding a NUL / lone surrogate are a 400.
     "DEFAULT_PARSER_CLASSES": [
-        "chatplatform.parsers.BoundedJSONParser",
+        "infra.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -242,7 +242,7 @@ SEMANTIC_CACHE_MAX_ENTRIES = env_int("SEMANTIC_CACHE_MAX_ENTRIES", 10_000)
 # On SIGTERM, how long answers in flight may go on before they are cancelled (chat.drain).
 CHAT_DRAIN_TIMEOUT_S = env_float("CHAT_DRAIN_TIMEOUT_S", 120.0)
 # After MEMORY_RELEASE_AFTER_CLOSED sockets have closed and none for MEMORY_RELEASE_QUIET_S (at most
-# MEMORY_RELEASE_MAX_WAIT_S later), the instance frees their memory (chatplatform.memory).
+# MEMORY_RELEASE_MAX_WAIT_S later), the instance frees their memory (infra.memory).
 MEMORY_RELEASE_AFTER_CLOSED = env_int("MEMORY_RELEASE_AFTER_CLOSED", 100)
 MEMORY_RELEASE_QUIET_S = env_float("MEMORY_RELEASE_QUIET_S", 5.0)
 MEMORY_RELEASE_MAX_WAIT_S = env_float("MEMORY_RELEASE_MAX_WAIT_S", 60.0)

@@ -1,6 +1,6 @@
 """Celery: a Redis broker in production, tasks run in-process (eager) by default."""
 
-from chatplatform.env import env_int, env_str
+from infra.env import env_int, env_str
 
 from .data_stores import REDIS_URL
 

@@ -2,7 +2,7 @@
 
 import dj_database_url
 
-from chatplatform.env import env_float, env_int, env_str
+from infra.env import env_float, env_int, env_str
 
 from .base import BASE_DIR
 
@@ -12,8 +12,8 @@ REDIS_URL = env_str("REDIS_URL")
 if DATABASE_URL:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     if _database["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend with a pool that gets past a restart at once (chatplatform.postgres).
-        _database["ENGINE"] = "chatplatform.postgres"
+        # Django's backend with a pool that gets past a restart at once (infra.postgres).
+        _database["ENGINE"] = "infra.postgres"
         # Under ASGI, persistent connections leak; Django's psycopg pool replaces them. Health
         # checks: with a pool, Django has it try each connection (one empty round trip) as it
         # leaves the pool, so a PostgreSQL restart costs no request a dead connection. `timeout`:

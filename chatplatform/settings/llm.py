@@ -1,6 +1,6 @@
 """The LLM endpoint. Without OPENAI_API_KEY every answer comes from the offline demo model."""
 
-from chatplatform.env import env_float, env_int, env_str
+from infra.env import env_float, env_int, env_str
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None

@@ -1,9 +1,9 @@
 """Logging: structlog renders every record, ours and the stdlib's, as one JSON line; tracing
 (OpenTelemetry, off unless the OTEL_* variables choose an exporter)."""
 
-from chatplatform.env import env_str
-from chatplatform.logs import configure_structlog
-from chatplatform.tracing import configure_tracing
+from infra.env import env_str
+from infra.logs import configure_structlog
+from infra.tracing import configure_tracing
 
 LOG_LEVEL = env_str("LOG_LEVEL") or "INFO"
 
@@ -13,8 +13,8 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "structlog.stdlib.ProcessorFormatter",
-            "processor": "ext://chatplatform.logs.RENDER_JSON",
-            "foreign_pre_chain": "ext://chatplatform.logs.FOREIGN_PRE_CHAIN",
+            "processor": "ext://infra.logs.RENDER_JSON",
+            "foreign_pre_chain": "ext://infra.logs.FOREIGN_PRE_CHAIN",
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},

@@ -8,7 +8,7 @@ from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from chatplatform.db import DATABASE_DOWN, DATABASE_DOWN_BODY, DATABASE_DOWN_HEADERS
+from infra.db import DATABASE_DOWN, DATABASE_DOWN_BODY, DATABASE_DOWN_HEADERS
 
 
 def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-import chatplatform.outbound
+import infra.outbound
 
 
 class Migration(migrations.Migration):
@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             model_name="tenant",
             name="alert_webhook_url",
             field=models.URLField(
-                blank=True, max_length=500, validators=[chatplatform.outbound.validate_outbound_url]
+                blank=True, max_length=500, validators=[infra.outbound.validate_outbound_url]
             ),
         ),
     ]

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-import chatplatform.outbound
+import infra.outbound
 
 
 class Migration(migrations.Migration):
@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="tool",
             name="url",
-            field=models.URLField(max_length=500, validators=[chatplatform.outbound.validate_outbound_url]),
+            field=models.URLField(max_length=500, validators=[infra.outbound.validate_outbound_url]),
         ),
     ]

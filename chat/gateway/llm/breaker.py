@@ -19,8 +19,8 @@ import structlog
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chatplatform.hot_redis import lean_redis
-from chatplatform.lean_redis import Script
+from infra.hot_redis import lean_redis
+from infra.lean_redis import Script
 
 log = structlog.stdlib.get_logger(__name__)
 

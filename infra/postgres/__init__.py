@@ -1,2 +1,2 @@
 """Django's PostgreSQL backend with a connection pool that survives a restart at once
-(``chatplatform.postgres.base``): ``ENGINE = "chatplatform.postgres"``."""
+(``infra.postgres.base``): ``ENGINE = "infra.postgres"``."""

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import structlog
 from django.conf import settings
 
-from chatplatform import aio, metrics
+from infra import aio, metrics
 
 log = structlog.stdlib.get_logger(__name__)
 

@@ -7,7 +7,7 @@ the trace id, when tracing is on).
 
 import structlog
 
-from chatplatform.tracing import add_trace_ids
+from infra.tracing import add_trace_ids
 
 FOREIGN_PRE_CHAIN = [
     structlog.contextvars.merge_contextvars,

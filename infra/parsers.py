@@ -1,4 +1,4 @@
-"""The API's JSON parser: DRF's, with the platform's bounds (``chatplatform.safe_json``), so a
+"""The API's JSON parser: DRF's, with the platform's bounds (``infra.safe_json``), so a
 deep or unstorable body is a 400 before any view or serializer sees it."""
 
 from typing import Any
@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from chatplatform import safe_json
+from infra import safe_json
 
 
 class BoundedJSONParser(JSONParser):

@@ -4,7 +4,7 @@ import sys
 
 from django.http import HttpRequest, JsonResponse
 
-from chatplatform.db import DATABASE_DOWN, database_down_response
+from infra.db import DATABASE_DOWN, database_down_response
 
 
 def server_error(request: HttpRequest) -> JsonResponse:

@@ -1,5 +1,5 @@
 """The Redis clients of the message hot path, one of each per event loop: ``lean_redis`` for the
-commands every message makes (``chatplatform.lean_redis``), ``hot_redis`` (redis-py) for the
+commands every message makes (``infra.lean_redis``), ``hot_redis`` (redis-py) for the
 rest of the chat path's (resuming, the reaper, the semantic cache, the outbox).
 
 A redis.asyncio client's connections belong to the event loop that opened them. Its timeouts
@@ -23,8 +23,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.asyncio.connection import AbstractConnection
 
-from chatplatform.aio import per_loop
-from chatplatform.lean_redis import LeanRedis
+from infra.aio import per_loop
+from infra.lean_redis import LeanRedis
 
 # The start of a Lua script that needs the time: Redis's own clock, in ms, so that instances
 # whose clocks differ never disagree about a window or a lease.
