@@ -1,4 +1,4 @@
-"""Steps 5 and 6 of a message's path (DESIGN.md): the rate limits, a stream slot and the
+"""Step 4 of a message's path (DESIGN.md): the rate limits, a stream slot and the
 reservations, decided in one atomic call before the model is called: tokens against the
 tenant's monthly budget and the member's, US dollars against the conversation's cost cap; each
 settled to the real usage after. A reservation holds the most the answer may spend, so no

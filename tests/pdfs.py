@@ -45,3 +45,8 @@ def inflating_pdf() -> bytes:
 def nested_pdf() -> bytes:
     """About 200 KB of 100,000 nested arrays in its content stream (pypdf: ``RecursionError``)."""
     return pdf_of(b"BT /F1 12 Tf 72 712 Td " + b"[" * 100_000 + b"]" * 100_000 + b" TJ ET")
+
+
+def slow_pdf() -> bytes:
+    """About 2 KB whose 2,000,000 text operators take pypdf about 15 s of CPU to read."""
+    return pdf_of(b"BT /F1 12 Tf " + b"(a) Tj " * 2_000_000 + b"ET", flate=True)

@@ -1,5 +1,6 @@
-"""Step 7 of the message path: the tenant's curated answers, the exact cache, then the semantic
-cache, all tenant-scoped; and filling the caches once an answer has ended well."""
+"""Step 5 of the message path (DESIGN.md), with step 3's curated answers: the tenant's curated
+answers, the exact cache, then the semantic cache, all tenant-scoped; and filling the caches
+once an answer has ended well (step 8)."""
 
 from dataclasses import dataclass
 

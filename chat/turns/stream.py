@@ -1,7 +1,7 @@
 """One answer streamed from a provider: coalesced token frames, cancellation, the outcome.
 
 Nothing here touches the database: the turn is prepared before the stream starts
-(``chat.services.turn_begin``) and recorded once after it ends (``chat.services.turn_record``).
+(``chat.services.turn_begin``) and recorded once after it ends (``chat.turns.reaper.turn_record``).
 """
 
 import asyncio
