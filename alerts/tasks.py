@@ -1,17 +1,12 @@
 from celery import shared_task
-from django.db import DatabaseError
 from django.utils import timezone
 
 from alerts.evaluation import tenant_alerts_evaluate
 from alerts.notify import alert_notify
+from infra.tasks import retried
 from tenants.models import Tenant
 
-_RETRIED = {
-    "autoretry_for": (DatabaseError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 120,
-    "max_retries": 5,
-}
+_RETRIED = retried()
 
 
 @shared_task(**_RETRIED)

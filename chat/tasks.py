@@ -3,7 +3,6 @@ reads only inside it) and retried with backoff on database errors; the work itse
 ``chat.history.background`` and ``chat.services``."""
 
 from celery import shared_task
-from django.db import DatabaseError
 from django.utils import timezone
 
 from chat import analytics
@@ -11,16 +10,11 @@ from chat.files import unsent_files_purge
 from chat.gateway.llm import UpstreamError
 from chat.history import background
 from chat.services import conversations_close_idle
+from infra.tasks import retried
 from tenants.models import Tenant
 
-# A retry's countdown stays below the broker's visibility timeout (chatplatform.settings.celery).
-_RETRIED = {
-    "autoretry_for": (DatabaseError,),
-    "retry_backoff": True,
-    "retry_backoff_max": 120,
-    "max_retries": 5,
-}
-_RETRIED_UPSTREAM = {**_RETRIED, "autoretry_for": (DatabaseError, UpstreamError)}
+_RETRIED = retried()
+_RETRIED_UPSTREAM = retried(UpstreamError)
 
 
 @shared_task(**_RETRIED_UPSTREAM)
