@@ -16,7 +16,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # worker: that timeout sits just above the longest a task may run (its hard time limit, enforced
 # by the prefork pool; the soft limit comes first), so a task still running is never handed out
 # twice, and a dead worker's is taken up within minutes, not kombu's default hour. Retries wait
-# less than the timeout (retry_backoff_max in chat.tasks): a countdown longer than it would be
+# less than the timeout (retry_backoff_max in infra.tasks): a countdown longer than it would be
 # delivered again before it is due.
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_S", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT * 9 // 10
