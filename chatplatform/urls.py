@@ -5,11 +5,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from billing.api import MyUsageView, UsageView
 from chatplatform.health import healthz, readyz
 from infra.metrics import metrics_view
 from tenants import views as tenant_views
 from tenants.sign_in import SignInForm
+
+API_APPS = ["tenants", "chat", "knowledge", "tools", "alerts", "billing"]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:page", permanent=False)),
@@ -20,9 +21,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("chat.urls")),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
-    path("api/v1/", include("tenants.api.urls")),
-    path("api/v1/usage/", UsageView.as_view(), name="usage"),
-    path("api/v1/usage/me/", MyUsageView.as_view(), name="usage-me"),
+    # Each app's REST endpoints, from its own api/urls.py.
+    *(path("api/v1/", include(f"{app}.api.urls")) for app in API_APPS),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the CSP allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat.api import visible_conversations
+from chat.api.conversations import visible_conversations
 from chat.files import FileQuotaExceeded, FileRefused, attachments_storage, downloadable, file_store
 from chat.models import ChatFile
 from tenants.api.access import required_membership

@@ -1,0 +1,141 @@
+"""Exports of the caller's tenant's conversations: one conversation, or every one a filter
+finds, streamed as CSV or JSON so that a large date range never sits in memory. CSV cells a
+spreadsheet would run as a formula get a leading quote."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from chat.api.conversations import FILTER_PARAMETERS, filtered, visible_conversations
+from chat.models import Message
+from tenants.api.access import required_membership
+
+EXPORT_FIELDS = [
+    "conversation_id",
+    "message_id",
+    "created_at",
+    "user",
+    "role",
+    "content",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "finish_reason",
+    "rating",
+    "tools",
+    "attachments",
+]
+
+
+def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
+    for m in (
+        messages.select_related("conversation__user").prefetch_related("files").iterator(chunk_size=1000)
+    ):
+        yield {
+            "conversation_id": m.conversation_id,
+            "message_id": m.pk,
+            "created_at": m.created_at.isoformat(),
+            "user": m.conversation.user.get_username(),
+            "role": m.role,
+            "content": m.content,
+            "model": m.model,
+            "input_tokens": m.input_tokens,
+            "output_tokens": m.output_tokens,
+            "cost_usd": f"{m.cost_usd:f}",
+            "finish_reason": m.finish_reason,
+            "rating": m.rating,
+            # The tools called for the answer, "name:status" each (the API's messages have it all).
+            "tools": " ".join(f"{c['name']}:{c['status']}" for c in m.tool_calls),
+            "attachments": " ".join(f.filename for f in m.files.all()),
+        }
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a message
+# or a username such as ``=HYPERLINK(...)``. OWASP's advice: prefix them with a quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
+
+
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({field: _cell(value) for field, value in row.items()})
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for index, row in enumerate(rows):
+        yield ("," if index else "") + json.dumps(row, ensure_ascii=False)
+    yield "]"
+
+
+def export_response(messages: QuerySet[Message], fmt: str, filename: str) -> StreamingHttpResponse:
+    rows = _rows(messages.order_by("conversation_id", "id"))
+    if fmt == "csv":
+        response = StreamingHttpResponse(_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(_json(rows), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+class ExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["csv", "json"], default="json")
+
+
+_EXPORT_PARAMETERS = [OpenApiParameter("format", str, enum=["csv", "json"])]
+
+
+class ConversationExportView(APIView):
+    @extend_schema(
+        operation_id="v1_conversation_export",
+        parameters=_EXPORT_PARAMETERS,
+        responses={(200, "text/csv"): str, (200, "application/json"): str},
+    )
+    def get(self, request: Request, pk: int) -> StreamingHttpResponse:
+        query = ExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversation = visible_conversations(request).filter(pk=pk).first()
+        if conversation is None:
+            raise Http404
+        messages = Message.objects.for_tenant(conversation.tenant_id).filter(conversation=conversation)
+        return export_response(messages, query.validated_data["format"], f"conversation-{pk}")
+
+
+class ConversationsExportView(APIView):
+    """Every message of the conversations the filters select (streamed)."""
+
+    @extend_schema(
+        operation_id="v1_conversations_export",
+        parameters=[*FILTER_PARAMETERS, *_EXPORT_PARAMETERS],
+        responses={(200, "text/csv"): str, (200, "application/json"): str},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = ExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversations = filtered(request)
+        membership = required_membership(request)
+        messages = Message.objects.for_tenant(membership.tenant_id).filter(
+            conversation__in=conversations.values("pk")
+        )
+        return export_response(messages, query.validated_data["format"], "conversations")
