@@ -32,8 +32,8 @@ from chat.protocol import (
 )
 from chat.push import user_group
 from chat.support import escalation_request, rating_request, resolution_request
+from chat.turn import ChatSession
 from chat.turns.generations import generation_registry
-from chat.turns.prepare import ChatSession
 from chat.turns.runner import resumable
 from chat.turns.sink_turns import SinkTurns
 from chat.ws_auth import SUBPROTOCOL, ChatPrincipal

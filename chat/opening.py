@@ -20,7 +20,8 @@ from chat.protocol import (
     too_many_connections_frame,
 )
 from chat.selectors import ConversationNotFound
-from chat.turns.prepare import ChatSession, session_open
+from chat.turn import ChatSession
+from chat.turns.prepare import session_open
 from chat.ws_auth import ChatPrincipal, Refused, authenticate
 from infra import metrics
 from infra.db import DATABASE_DOWN, in_db_thread

@@ -24,7 +24,7 @@ from chat.history.pending import conversation_materialize, conversation_pending_
 from chat.models import Conversation, Message, Role
 from chat.push import push_event_sync
 from chat.selectors import ConversationState, StoredAnswer, TurnOpening
-from chat.turns.stream import Outcome, PreparedTurn
+from chat.turn import Outcome, PreparedTurn
 from infra import metrics
 from infra.embedder import question_vector
 from knowledge.curated import curated_match

@@ -11,8 +11,7 @@ from chat.history.pending import conversation_materialize
 from chat.protocol import ErrorCode, FrameError, parse_feedback
 from chat.services import MessageNotFound, conversation_escalate, conversation_resolve, feedback_record
 from chat.tasks import send_escalation_email
-from chat.turns.generations import TurnSink
-from chat.turns.prepare import ChatSession
+from chat.turn import ChatSession, TurnSink
 from infra.db import in_db_thread
 from tenants.selectors import chat_config_get
 

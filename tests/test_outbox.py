@@ -19,9 +19,9 @@ from chat.history.ids import allocate_message_ids
 from chat.history.outbox import MemoryOutbox, Outbox, RedisOutbox, outbox
 from chat.history.recorder import turn_recorder
 from chat.models import Conversation, Message
+from chat.turn import Outcome, PreparedTurn
 from chat.turns.reaper import reap, turn_record
 from chat.turns.store import GenerationInfo, GenKey, MemoryGenerationStore
-from chat.turns.stream import Outcome, PreparedTurn
 from infra.hot_redis import hot_redis
 from tests.conftest import World
 

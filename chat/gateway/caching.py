@@ -8,7 +8,7 @@ import structlog
 
 from chat.gateway.response_cache import CachedAnswer, exact_key, get_response_cache
 from chat.gateway.semantic_cache import SemanticProbe, scope_of, semantic_cache, standalone
-from chat.turns.stream import Outcome, PreparedTurn
+from chat.turn import Outcome, PreparedTurn
 from infra import metrics
 from infra.embedder import embedder, embedder_installed
 from infra.tracing import tracer

@@ -12,7 +12,7 @@ import structlog
 from billing.pricing import price_for
 from chat.gateway.llm import LLMProvider
 from chat.gateway.llm.breaker import BreakerSettings, Pass, get_breaker_store
-from chat.turns.stream import Outcome, PreparedTurn
+from chat.turn import Outcome, PreparedTurn
 from infra import metrics
 from infra.db import in_db_thread
 

@@ -23,8 +23,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from chat.turns.codec import outcome_dump, outcome_load, turn_dump, turn_load
-from chat.turns.stream import Outcome, PreparedTurn
+from chat.turn import Outcome, PreparedTurn, outcome_dump, outcome_load, turn_dump, turn_load
 from infra import aio
 from infra.hot_redis import hot_redis
 

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from chat.history.outbox import Entry, outbox
 from chat.services import turns_record, turns_record_missing
-from chat.turns.stream import Outcome, PreparedTurn
+from chat.turn import Outcome, PreparedTurn
 from infra import aio, metrics
 from infra.db import DATABASE_DOWN, in_db_thread
 

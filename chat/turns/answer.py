@@ -19,11 +19,10 @@ from chat.history.background_queue import background_work_due, enqueue_backgroun
 from chat.history.memory import Remembered, working_memory
 from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
+from chat.turn import Outcome, PreparedTurn
 from chat.turns.frames import TYPING_OFF, TYPING_ON, done_frame, response_frame
 from chat.turns.generations import Generation
 from chat.turns.stream import (
-    Outcome,
-    PreparedTurn,
     TokenFrames,
     cached_outcome,
     cancelled_before_start,

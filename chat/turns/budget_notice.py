@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from billing.tasks import send_budget_warning
 from chat.push import notice_frame, push_to_user
-from chat.turns.stream import PreparedTurn
+from chat.turn import PreparedTurn
 from infra.shared_cache import shared_cache
 
 SOFT_LIMIT = 0.8

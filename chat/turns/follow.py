@@ -8,7 +8,8 @@ import time
 import structlog
 
 from chat.protocol import ErrorCode, error_frame
-from chat.turns.generations import TurnSink, replayed
+from chat.turn import TurnSink
+from chat.turns.generations import replayed
 from chat.turns.store import START, GenerationInfo, GenerationStore
 
 log = structlog.stdlib.get_logger(__name__)

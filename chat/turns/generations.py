@@ -17,13 +17,14 @@ import contextlib
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat.history.recorder import turn_recorder
+from chat.turn import TurnSink
 from chat.turns.reaper import reap
 from chat.turns.redis_store import RedisGenerationStore
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
@@ -34,12 +35,6 @@ log = structlog.stdlib.get_logger(__name__)
 
 # Every instance listens on this channel-layer group for cancels of the generations it runs.
 CONTROL_GROUP = "global.generations"
-
-
-class TurnSink(Protocol):
-    """Where a turn's frames go: a WebSocket (``ChatConsumer``), later an HTTP stream."""
-
-    async def emit(self, frame: dict[str, Any]) -> None: ...
 
 
 def replayed(frame: dict[str, Any], after: int) -> bool:

@@ -3,7 +3,6 @@ the tenant's config (with the conversation's experiment variant over it), modera
 and the context of the turn."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import structlog
 
@@ -22,31 +21,14 @@ from chat.selectors import (
     turn_opening,
 )
 from chat.services import turn_begin
-from chat.turns.stream import PreparedTurn
+from chat.turn import ChatSession, PreparedTurn, RightsRevoked, TurnRefused
 from infra import metrics
 from infra.tracing import tracer
 from tenants.experiments import Overrides, active_experiment, assign
 from tenants.models import Variant
-from tenants.selectors import ChatConfig, chat_config_get
+from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatSession:
-    """Who chats in which conversation: fixed for a connection, checked again on every message."""
-
-    tenant_id: int
-    tenant_slug: str
-    user_id: int
-    conversation_id: int
-    role: str
-    overrides: Overrides | None = None
-
-    def config(self) -> ChatConfig:
-        """The tenant's config with the conversation's experiment variant over it."""
-        config = chat_config_get(tenant_id=self.tenant_id)
-        return self.overrides.apply(config) if self.overrides is not None else config
 
 
 def session_open(
@@ -83,20 +65,6 @@ def session_open(
         overrides=Overrides.of(variant) if variant is not None else None,
     )
     return session, session.config()
-
-
-class RightsRevoked(Exception):
-    """The membership, the role, the user or the tenant changed since the connection opened."""
-
-
-class TurnRefused(Exception):
-    """A message that gets an ``error`` frame instead of an answer; nothing was consumed."""
-
-    def __init__(
-        self, code: ErrorCode, message: str, *, retry_after: float | None = None, limit: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code, self.message, self.retry_after, self.limit = code, message, retry_after, limit
 
 
 def turn_prepare(

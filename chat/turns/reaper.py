@@ -21,10 +21,9 @@ from chat.history.outbox import outbox
 from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode, error_frame
 from chat.selectors import answer_exists
-from chat.turns.codec import turn_dump, turn_load
+from chat.turn import Outcome, PreparedTurn, turn_dump, turn_load
 from chat.turns.frames import TYPING_OFF, done_frame
 from chat.turns.store import GenerationStore, GenKey
-from chat.turns.stream import Outcome, PreparedTurn
 from infra.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)

@@ -30,15 +30,16 @@ from chat.gateway.llm.tokens import estimate_prompt_tokens
 from chat.history.memory import Remembered, working_memory
 from chat.protocol import ErrorCode, UserMessage, error_frame
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
+from chat.turn import ChatSession, PreparedTurn, TurnRefused, TurnSink
 from chat.turns.answer import Answering, answer
 from chat.turns.budget_notice import user_budget_check
 from chat.turns.follow import Follower
 from chat.turns.frames import done_frame, response_frame
-from chat.turns.generations import Generation, TurnSink, generation_registry
-from chat.turns.prepare import ChatSession, TurnRefused, turn_prepare
+from chat.turns.generations import Generation, generation_registry
+from chat.turns.prepare import turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
-from chat.turns.stream import PreparedTurn, answer_allowance
+from chat.turns.stream import answer_allowance
 from infra import aio, metrics
 from infra.db import in_db_thread
 from infra.tracing import tracer

@@ -11,8 +11,8 @@ import structlog
 
 from chat.protocol import ErrorCode, FrameError, UserMessage
 from chat.support import asks_for_human, escalation_request
-from chat.turns.generations import Generation, TurnSink
-from chat.turns.prepare import ChatSession, RightsRevoked, TurnRefused
+from chat.turn import ChatSession, RightsRevoked, TurnRefused, TurnSink
+from chat.turns.generations import Generation
 from chat.turns.runner import (
     Attachment,
     GenerationNotFound,

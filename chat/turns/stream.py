@@ -9,7 +9,6 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -18,65 +17,13 @@ from billing.admission import Spend
 from billing.pricing import Price
 from chat.gateway.llm import ChatRequest, LLMProvider, UpstreamError, Usage
 from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_prompt_tokens, estimate_tokens
+from chat.turn import Outcome, PreparedTurn
 from infra.safe_json import storable
 from tools.execute import RESULT_MAX_CHARS, ToolBox
 
 log = structlog.stdlib.get_logger(__name__)
 
 SendFrame = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedTurn:
-    tenant_id: int
-    tenant_slug: str
-    user_id: int
-    conversation_id: int
-    user_message_id: int
-    answer_message_id: int
-    client_id: uuid.UUID
-    content: str
-    request: ChatRequest
-    price: Price
-    route: str = ""
-    fallback_from: str = ""  # the model the circuit breaker took this turn away from
-    # Messages the conversation's summary covers, and whether recent ones did not fit the context.
-    summary_message_count: int = 0
-    context_overflow: bool = False
-    variant_id: int | None = None  # the conversation's A/B variant
-    message_count: int = 0  # the conversation's messages before this turn
-    # The knowledge-base passages in the context, as the client cites them (``done.sources``).
-    sources: tuple[dict[str, Any], ...] = ()
-    # Tool rounds the answer may take (the tenant's ``max_tool_rounds``; 0: no tools offered).
-    tool_rounds: int = 0
-    # The files the user message attaches (chat.files), bound to it when the turn is recorded.
-    files: tuple[int, ...] = ()
-    # The member's own monthly token budget, held with the tenant's (None: none).
-    user_budget: int | None = None
-    # The tenant's curated answer the question matched (knowledge.curated): given, not generated.
-    curated_answer_id: int | None = None
-    curated_answer: str = ""
-    # The user asked for the last answer again: the model gives a new one, not a cache.
-    regenerate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    text: str
-    finish_reason: str
-    usage: Usage
-    cost_usd: Decimal
-    ttft_ms: int | None
-    latency_ms: int
-    error: str | None = None
-    cached: bool = False  # answered from the response cache
-    # The tools the model called, in order: name, status, arguments, error, latency, result excerpt.
-    tool_calls: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def spent(self) -> Spend:
-        """What the answer spent, as its budgets count it."""
-        return Spend(tokens=self.usage.input_tokens + self.usage.output_tokens, cost_usd=self.cost_usd)
 
 
 class TokenFrames:

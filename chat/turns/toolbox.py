@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from chat.selectors import ConversationNotFound, conversation_state_facts
 from chat.support import escalate
-from chat.turns.prepare import ChatSession
-from chat.turns.stream import PreparedTurn
+from chat.turn import ChatSession, PreparedTurn
 from infra.db import in_db_thread
 from knowledge.retrieval import retrieve
 from tenants.selectors import ChatConfig
