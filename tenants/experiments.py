@@ -8,8 +8,10 @@ weights change later; only users never seen before follow the new weights.
 
 import hashlib
 from dataclasses import dataclass, replace
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from tenants.models import Experiment, ExperimentAssignment, Variant
 from tenants.selectors import ChatConfig
@@ -46,6 +48,32 @@ def validate_variants(variants: list[tuple[str, bool, int]]) -> None:
         raise ExperimentInvalid("the variants' weights must sum to 100")
     if len({name for name, _, _ in variants}) != len(variants):
         raise ExperimentInvalid("variant names must differ")
+
+
+def experiment_create(
+    *, tenant_id: int, fields: dict[str, Any], variants: list[dict[str, Any]]
+) -> Experiment:
+    """An experiment and its variants, in one transaction (the variants already validated)."""
+    with transaction.atomic():
+        experiment = Experiment.objects.create(tenant_id=tenant_id, **fields)
+        Variant.objects.bulk_create([Variant(experiment=experiment, **v) for v in variants])
+    return experiment
+
+
+def experiment_update(
+    *, experiment: Experiment, fields: dict[str, Any], variants: list[dict[str, Any]] | None
+) -> Experiment:
+    """Its fields changed (turned off: it ends now), its variants matched by name and updated
+    or added; none is removed, so users keep their variant."""
+    if fields.get("active") is False and experiment.active:
+        fields = {**fields, "ended_at": timezone.now()}
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(experiment, name, value)
+        experiment.save()
+        for data in variants or []:
+            Variant.objects.update_or_create(experiment=experiment, name=data["name"], defaults=data)
+    return experiment
 
 
 def active_experiment(*, tenant_id: int) -> Experiment | None:

@@ -4,7 +4,6 @@ acknowledge/``). Viewers read both. Another tenant's ids are a 404. Where the no
 (the webhook) is the tenant config's ``alert_webhook_url`` and ``alert_webhook_secret``."""
 
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 
 from alerts.defaults import default_rules_ensure
 from alerts.models import Alert, AlertRule
+from alerts.services import alert_acknowledge, alert_rule_update
 from tenants.api.access import managing_or_reading
 from tenants.models import Membership
 
@@ -82,7 +82,12 @@ class AlertRuleDetailView(APIView):
             raise Http404
         body = AlertRuleSerializer(rule, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        return Response(AlertRuleSerializer(body.save()).data)
+        changed = alert_rule_update(
+            tenant_id=membership.tenant_id, rule_id=pk, fields=dict(body.validated_data)
+        )
+        if changed is None:  # deleted meanwhile
+            raise Http404
+        return Response(AlertRuleSerializer(changed).data)
 
 
 class AlertListView(APIView):
@@ -106,10 +111,7 @@ class AlertAcknowledgeView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         """Someone is on it (the alert stays open until its figure recovers)."""
         membership = _membership(request, write=True)
-        alert = Alert.objects.for_tenant(membership.tenant_id).select_related("rule").filter(pk=pk).first()
+        alert = alert_acknowledge(tenant_id=membership.tenant_id, alert_id=pk, user_id=membership.user_id)
         if alert is None:
             raise Http404
-        if alert.acknowledged_at is None:
-            alert.acknowledged_at, alert.acknowledged_by_id = timezone.now(), membership.user_id
-            alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
         return Response(AlertSerializer(alert).data)

@@ -6,10 +6,8 @@ experiment is a 404.
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied
@@ -19,7 +17,7 @@ from rest_framework.views import APIView
 
 from tenants.api.access import request_membership
 from tenants.experiment_results import experiment_results
-from tenants.experiments import ExperimentInvalid, validate_variants
+from tenants.experiments import ExperimentInvalid, experiment_create, experiment_update, validate_variants
 from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment, Membership, Variant
 
 
@@ -57,22 +55,11 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
     def create(self, validated: dict[str, Any]) -> Experiment:
         variants = validated.pop("variants")
-        with transaction.atomic():
-            experiment = Experiment.objects.create(tenant_id=self.context["tenant_id"], **validated)
-            Variant.objects.bulk_create([Variant(experiment=experiment, **v) for v in variants])
-        return experiment
+        return experiment_create(tenant_id=self.context["tenant_id"], fields=validated, variants=variants)
 
     def update(self, instance: Experiment, validated: dict[str, Any]) -> Experiment:
         variants = validated.pop("variants", None)
-        if validated.get("active") is False and instance.active:
-            validated["ended_at"] = timezone.now()
-        with transaction.atomic():
-            for name, value in validated.items():
-                setattr(instance, name, value)
-            instance.save()
-            for data in variants or []:
-                Variant.objects.update_or_create(experiment=instance, name=data["name"], defaults=data)
-        return instance
+        return experiment_update(experiment=instance, fields=validated, variants=variants)
 
 
 def _membership(request: Request, roles: frozenset[str]) -> Membership:

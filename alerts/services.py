@@ -1,0 +1,28 @@
+"""Writes to a tenant's alerts: a rule changed by its owners and admins, an alert acknowledged.
+Each takes the tenant and finds the object inside it (None: not the tenant's)."""
+
+from typing import Any
+
+from django.utils import timezone
+
+from alerts.models import Alert, AlertRule
+
+
+def alert_rule_update(*, tenant_id: int, rule_id: int, fields: dict[str, Any]) -> AlertRule | None:
+    rule = AlertRule.objects.for_tenant(tenant_id).filter(pk=rule_id).first()
+    if rule is None:
+        return None
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.save(update_fields=list(fields))
+    return rule
+
+
+def alert_acknowledge(*, tenant_id: int, alert_id: int, user_id: int) -> Alert | None:
+    """Someone is on it (the alert stays open until its figure recovers); a second
+    acknowledgement keeps the first one's time and person."""
+    alert = Alert.objects.for_tenant(tenant_id).select_related("rule").filter(pk=alert_id).first()
+    if alert is not None and alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by_id = timezone.now(), user_id
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    return alert
