@@ -1,98 +1,91 @@
 // The console's knowledge base: the tenant's documents and their ingestion state, upload and
 // delete, and reading a failed one again (owners and admins), all through the REST API (/api/v1/knowledge/documents/).
-(() => {
-  "use strict";
-  const POLL_MS = 2000;
-  const root = document.getElementById("knowledge");
-  const body = document.getElementById("knowledge-documents");
-  const statusLine = document.getElementById("knowledge-status");
-  const form = document.getElementById("knowledge-upload");
-  const manage = root.dataset.manage === "true";
-  const headers = { Accept: "application/json", "X-CSRFToken": root.dataset.csrf };
-  let poll = null;
+import { errorText, restClient } from "./api.js";
 
-  function cell(text) {
+const POLL_MS = 2000;
+const root = document.getElementById("knowledge");
+const body = document.getElementById("knowledge-documents");
+const statusLine = document.getElementById("knowledge-status");
+const form = document.getElementById("knowledge-upload");
+const manage = root.dataset.manage === "true";
+const api = restClient(root.dataset.csrf);
+let poll = null;
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function size(bytes) {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function row(d) {
+  const tr = document.createElement("tr");
+  tr.dataset.id = d.id;
+  tr.dataset.status = d.status;
+  const state = cell(d.status === "failed" ? `failed: ${d.error}` : d.status);
+  state.className = `doc-status ${d.status}`;
+  tr.append(cell(d.title), state, cell(d.status === "ready" ? d.chunk_count : "–"), cell(size(d.size_bytes)),
+    cell(new Date(d.created_at).toLocaleString()));
+  if (manage) {
     const td = document.createElement("td");
-    td.textContent = text;
-    return td;
-  }
-
-  function size(bytes) {
-    return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
-  }
-
-  function row(d) {
-    const tr = document.createElement("tr");
-    tr.dataset.id = d.id;
-    tr.dataset.status = d.status;
-    const state = cell(d.status === "failed" ? `failed: ${d.error}` : d.status);
-    state.className = `doc-status ${d.status}`;
-    tr.append(cell(d.title), state, cell(d.status === "ready" ? d.chunk_count : "–"), cell(size(d.size_bytes)),
-      cell(new Date(d.created_at).toLocaleString()));
-    if (manage) {
-      const td = document.createElement("td");
-      if (d.status === "failed") {
-        const again = document.createElement("button");
-        again.type = "button";
-        again.className = "quiet";
-        again.textContent = "Read again";
-        again.setAttribute("aria-label", `Read ${d.title} again`);
-        again.addEventListener("click", () => reingest(d));
-        td.append(again);
-      }
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "quiet";
-      remove.textContent = "Delete";
-      remove.setAttribute("aria-label", `Delete ${d.title}`);
-      remove.addEventListener("click", () => removeDocument(d));
-      td.append(remove);
-      tr.append(td);
+    if (d.status === "failed") {
+      const again = document.createElement("button");
+      again.type = "button";
+      again.className = "quiet";
+      again.textContent = "Read again";
+      again.setAttribute("aria-label", `Read ${d.title} again`);
+      again.addEventListener("click", () => reingest(d));
+      td.append(again);
     }
-    return tr;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "quiet";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete ${d.title}`);
+    remove.addEventListener("click", () => removeDocument(d));
+    td.append(remove);
+    tr.append(td);
   }
+  return tr;
+}
 
-  async function refresh() {
-    const response = await fetch("/api/v1/knowledge/documents/", { credentials: "same-origin", headers });
-    if (!response.ok) return;
-    const documents = await response.json();
-    body.replaceChildren(...documents.map(row));
-    clearTimeout(poll);
-    if (documents.some((d) => d.status === "pending")) poll = setTimeout(refresh, POLL_MS);
-  }
+async function refresh() {
+  const response = await api("/api/v1/knowledge/documents/");
+  if (!response.ok) return;
+  const documents = response.body;
+  body.replaceChildren(...documents.map(row));
+  clearTimeout(poll);
+  if (documents.some((d) => d.status === "pending")) poll = setTimeout(refresh, POLL_MS);
+}
 
-  async function reingest(d) {
-    const response = await fetch(`/api/v1/knowledge/documents/${d.id}/reingest/`, { method: "POST", credentials: "same-origin", headers });
-    const answer = await response.json().catch(() => ({}));
-    const errors = Object.values(answer.errors || {}).flat();
-    statusLine.textContent = response.ok ? `“${d.title}” is being read again.` : errors.join(" ") || "It could not be read again.";
-    refresh();
-  }
-
-  async function removeDocument(d) {
-    if (!window.confirm(`Delete “${d.title}”? The assistant stops answering from it at once.`)) return;
-    const response = await fetch(`/api/v1/knowledge/documents/${d.id}/`, { method: "DELETE", credentials: "same-origin", headers });
-    statusLine.textContent = response.ok ? `“${d.title}” deleted.` : "It could not be deleted.";
-    refresh();
-  }
-
-  if (form) {
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      statusLine.textContent = "Uploading…";
-      const response = await fetch("/api/v1/knowledge/documents/", {
-        method: "POST", credentials: "same-origin", headers, body: new FormData(form),
-      });
-      const answer = await response.json().catch(() => ({}));
-      if (response.ok) {
-        statusLine.textContent = `“${answer.title}” uploaded; it is being read.`;
-        form.reset();
-      } else {
-        const errors = Object.values(answer.errors || {}).flat();
-        statusLine.textContent = errors.length ? errors.join(" ") : answer.detail || "The upload failed.";
-      }
-      refresh();
-    });
-  }
+async function reingest(d) {
+  const response = await api(`/api/v1/knowledge/documents/${d.id}/reingest/`, { method: "POST" });
+  statusLine.textContent = response.ok ? `“${d.title}” is being read again.` : errorText(response.body, "It could not be read again.");
   refresh();
-})();
+}
+
+async function removeDocument(d) {
+  if (!window.confirm(`Delete “${d.title}”? The assistant stops answering from it at once.`)) return;
+  const response = await api(`/api/v1/knowledge/documents/${d.id}/`, { method: "DELETE" });
+  statusLine.textContent = response.ok ? `“${d.title}” deleted.` : "It could not be deleted.";
+  refresh();
+}
+
+if (form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    statusLine.textContent = "Uploading…";
+    const response = await api("/api/v1/knowledge/documents/", { method: "POST", form: new FormData(form) });
+    if (response.ok) {
+      statusLine.textContent = `“${response.body.title}” uploaded; it is being read.`;
+      form.reset();
+    } else {
+      statusLine.textContent = errorText(response.body, "The upload failed.");
+    }
+    refresh();
+  });
+}
+refresh();
