@@ -407,3 +407,43 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         page.reload()
         expect(page.locator("#curated-answers tr")).to_have_count(1)
         expect(suggestion).to_have_count(0)
+
+
+def test_an_owner_changes_an_alert_rule_and_reads_a_failed_document_again_in_the_console(
+    platform: LivePlatform, tmp_path: Path
+) -> None:
+    """The console's alerts and knowledge scripts (ES modules on ``static/chat/api.js``) against
+    the real API: a rule saved, a failed document read again."""
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    token = platform.token(owner, password, slug)
+    status, broken = platform.http(
+        "POST",
+        "/api/v1/knowledge/documents/",
+        {"title": "Broken", "content": "<script>no text</script>", "content_type": "text/html"},
+        token,
+    )
+    assert status == 201, broken
+    failed = wait_for(
+        lambda: (
+            platform.http("GET", f"/api/v1/knowledge/documents/{broken['id']}/", token=token)[1]["status"]
+            == "failed"
+        ),
+        timeout=120,
+    )
+    assert failed, "the broken document did not fail"
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/console/", owner, password)
+        threshold = page.get_by_label("error rate: threshold")
+        expect(threshold).to_have_value("0.05", timeout=30_000)
+        threshold.fill("0.2")
+        page.get_by_label("Save the error rate rule").click()
+        expect(page.locator("#alerts-status")).to_contain_text("The error rate rule is saved.")
+
+        page.get_by_label("Read Broken again").click()
+        expect(page.locator("#knowledge-status")).to_contain_text("“Broken” is being read again.")
+        page.screenshot(path=str(tmp_path / "console-alerts.png"))
+    rules = platform.http("GET", "/api/v1/alerts/rules/", token=token)[1]
+    assert next(r for r in rules if r["metric"] == "error_rate")["threshold"] == 0.2
+    again = platform.http("GET", f"/api/v1/knowledge/documents/{broken['id']}/", token=token)[1]
+    assert again["status"] in ("pending", "failed") and again["error"] != "", again
