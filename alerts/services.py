@@ -1,5 +1,5 @@
-"""Writes to a tenant's alerts: a rule changed by its owners and admins, an alert acknowledged.
-Each takes the tenant and finds the object inside it (None: not the tenant's)."""
+"""Writes to a tenant's alerts: a rule changed by its owners and admins (found in the tenant by
+the caller), an alert acknowledged (found here inside the tenant; None: not the tenant's)."""
 
 from typing import Any
 
@@ -8,10 +8,8 @@ from django.utils import timezone
 from alerts.models import Alert, AlertRule
 
 
-def alert_rule_update(*, tenant_id: int, rule_id: int, fields: dict[str, Any]) -> AlertRule | None:
-    rule = AlertRule.objects.for_tenant(tenant_id).filter(pk=rule_id).first()
-    if rule is None:
-        return None
+def alert_rule_update(*, rule: AlertRule, fields: dict[str, Any]) -> AlertRule:
+    """``rule`` as found in its tenant (``AlertRule.objects.for_tenant``), with ``fields`` saved."""
     for name, value in fields.items():
         setattr(rule, name, value)
     rule.save(update_fields=list(fields))

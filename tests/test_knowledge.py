@@ -123,7 +123,7 @@ def upload(client: Any, title: str, filename: str, data: bytes, content_type: st
     return dict(response.json())
 
 
-def ready(client: Any, document_id: int) -> dict[str, Any]:
+def settled(client: Any, document_id: int) -> dict[str, Any]:
     found = wait_for(
         lambda: (
             (d := client.get(f"/api/v1/knowledge/documents/{document_id}/").json())["status"] != "pending"
@@ -131,8 +131,14 @@ def ready(client: Any, document_id: int) -> dict[str, Any]:
         ),
         timeout=180,
     )
-    assert found and found["status"] == "ready", found
+    assert found, f"document {document_id} still pending"
     return dict(found)
+
+
+def ready(client: Any, document_id: int) -> dict[str, Any]:
+    found = settled(client, document_id)
+    assert found["status"] == "ready", found
+    return found
 
 
 def system_prompt_of(fake: FakeOpenAI, marker: str) -> str:
@@ -253,18 +259,6 @@ def test_roles_limits_types_and_another_tenants_ids(world: World, celery_worker:
     assert globex.get(f"/api/v1/knowledge/documents/{created.json()['id']}/").status_code == 404
     assert globex.get("/api/v1/knowledge/documents/").json() == []
     assert globex.get("/api/v1/knowledge/search/?q=opening hours").json() == []
-
-
-def settled(client: Any, document_id: int) -> dict[str, Any]:
-    found = wait_for(
-        lambda: (
-            (d := client.get(f"/api/v1/knowledge/documents/{document_id}/").json())["status"] != "pending"
-            and d
-        ),
-        timeout=180,
-    )
-    assert found, f"document {document_id} still pending"
-    return dict(found)
 
 
 def test_hostile_documents_fail_with_a_reason_take_no_place_and_can_be_read_again(

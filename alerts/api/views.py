@@ -82,11 +82,7 @@ class AlertRuleDetailView(APIView):
             raise Http404
         body = AlertRuleSerializer(rule, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        changed = alert_rule_update(
-            tenant_id=membership.tenant_id, rule_id=pk, fields=dict(body.validated_data)
-        )
-        if changed is None:  # deleted meanwhile
-            raise Http404
+        changed = alert_rule_update(rule=rule, fields=dict(body.validated_data))
         return Response(AlertRuleSerializer(changed).data)
 
 

@@ -19,9 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import phonenumbers
+
+from tenants.selectors import ChatConfig
 
 
 @lru_cache(maxsize=1024)
@@ -80,7 +81,7 @@ class PiiPolicy:
     keep: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, config: Any) -> "PiiPolicy | None":
+    def of(cls, config: ChatConfig) -> "PiiPolicy | None":
         """The policy of a tenant's config (``tenants.selectors.ChatConfig``); None when the
         tenant does not filter PII."""
         if not config.pii_filter:

@@ -53,12 +53,11 @@ def conversation_allocate(*, tenant_id: int, user_id: int, variant_id: int | Non
 def _remember(tenant_id: int, user_id: int, entry: list[int | None]) -> None:
     cache, ttl = shared_cache(), settings.CHAT_PENDING_CONVERSATION_S
     counter = f"{_prefix(tenant_id, user_id)}:next"
-    cache.add(counter, 0, ttl)
     try:
         turn = cache.incr(counter)
-    except ValueError:  # it lapsed between the two calls
-        cache.set(counter, turn := 1, ttl)
-    cache.touch(counter, ttl)  # it lives as long as the newest slot
+        cache.touch(counter, ttl)  # it lives as long as the newest slot
+    except ValueError:  # the user's first in a while: no counter yet
+        turn = 1 if cache.add(counter, 1, ttl) else cache.incr(counter)
     cache.set(f"{_prefix(tenant_id, user_id)}:{turn % PENDING_PER_USER}", entry, ttl)
 
 
