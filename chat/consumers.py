@@ -13,6 +13,7 @@ from django.conf import settings
 from billing.sockets import SocketSlots
 from chat import drain
 from chat.events import events
+from chat.frames import PING, PONG, Frame, database_down_frame, error_frame, ready_frame
 from chat.heartbeat import SocketTimers
 from chat.opening import SocketRefused, socket_open
 from chat.protocol import (
@@ -22,8 +23,6 @@ from chat.protocol import (
     CLOSE_TOKEN_EXPIRED,
     ErrorCode,
     FrameError,
-    database_down_frame,
-    error_frame,
     parse_cancel,
     parse_escalate,
     parse_frame,
@@ -79,16 +78,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # A new conversation has nothing to resume: no store round trip.
         found = await resumable(session=self.session) if opened.continued else []
         await self._send(
-            {
-                "type": "ready",
-                "conversation_id": self.session.conversation_id,
-                "greeting": self.config.greeting,
-                "resumable": found,
-                "show_usage": self.config.shows_usage_to(self.session.role),
-            }
+            ready_frame(
+                conversation_id=self.session.conversation_id,
+                greeting=self.config.greeting,
+                resumable=found,
+                show_usage=self.config.shows_usage_to(self.session.role),
+            )
         )
 
-    async def _refuse_open(self, frame: dict[str, Any], close_code: int | None) -> None:
+    async def _refuse_open(self, frame: Frame, close_code: int | None) -> None:
         """Accepted only to say why it closes (a close code needs an open socket)."""
         offered = self.scope.get("subprotocols") or []
         await self.accept(SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -100,7 +98,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _ping(self) -> None:
         """The heartbeat: a ``ping`` frame, and the socket's slots kept alive."""
-        await self._send({"type": "ping"})
+        await self._send(PING)
         if self.slots is not None:
             await self.slots.renew()
 
@@ -151,7 +149,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send(database_down_frame())
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
-        await self._send({"type": "pong"})
+        await self._send(PONG)
 
     async def on_pong(self, frame: dict[str, Any]) -> None:
         self.timers.pong()
@@ -177,7 +175,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_escalate(self, frame: dict[str, Any]) -> None:
         await escalation_request(session=self.session, reason=parse_escalate(frame), sink=self)
 
-    async def emit(self, frame: dict[str, Any]) -> None:
+    async def emit(self, frame: Frame) -> None:
         """The runner's and the generations' frames (``TurnSink``)."""
         await self._send(frame)
 
@@ -216,6 +214,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send(error_frame(ErrorCode.ACCESS_REVOKED, "your access to this workspace has changed"))
         await self.close(code=CLOSE_RIGHTS_REVOKED)
 
-    async def _send(self, frame: dict[str, Any]) -> None:
+    async def _send(self, frame: Frame) -> None:
         if self.open:
             await self.send(text_data=safe_json.dumps(frame))

@@ -10,15 +10,8 @@ import structlog
 
 from billing.sockets import SocketSlots, TooManySockets, socket_slots_take
 from chat import drain
-from chat.protocol import (
-    CLOSE_NOT_FOUND,
-    CLOSE_TOO_MANY_CONNECTIONS,
-    CLOSE_TRY_AGAIN_LATER,
-    ErrorCode,
-    database_down_frame,
-    error_frame,
-    too_many_connections_frame,
-)
+from chat.frames import ErrorFrame, database_down_frame, error_frame, too_many_connections_frame
+from chat.protocol import CLOSE_NOT_FOUND, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_TRY_AGAIN_LATER, ErrorCode
 from chat.selectors import ConversationNotFound
 from chat.turn import ChatSession
 from chat.turns.prepare import session_open
@@ -44,7 +37,7 @@ class SocketRefused(Exception):
     """The socket is not opened. With a ``frame``, it is accepted only to send it and close with
     ``close_code`` (a close code needs an open socket); without, the handshake is refused (403)."""
 
-    def __init__(self, frame: dict[str, Any] | None = None, close_code: int | None = None) -> None:
+    def __init__(self, frame: ErrorFrame | None = None, close_code: int | None = None) -> None:
         super().__init__(frame)
         self.frame = frame
         self.close_code = close_code

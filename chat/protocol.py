@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Any
 
 from infra import safe_json
-from infra.db import DATABASE_DOWN_MESSAGE, DATABASE_DOWN_RETRY_AFTER_S
 
 
 class ErrorCode(StrEnum):
@@ -151,26 +150,3 @@ def parse_cancel(frame: dict[str, Any]) -> int | None:
 def parse_resume(frame: dict[str, Any]) -> tuple[int, int]:
     """``(message_id, after)`` of a ``resume`` frame."""
     return _integer(frame, "message_id"), _integer(frame, "after")
-
-
-def error_frame(
-    code: ErrorCode, message: str, *, retry_after: float | None = None, limit: str | None = None
-) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
-    if retry_after is not None:
-        frame["retry_after"] = retry_after
-    if limit is not None:
-        frame["limit"] = limit
-    return frame
-
-
-def too_many_connections_frame(limit: str, most: int) -> dict[str, Any]:
-    """Sent before a 4429 close: ``limit`` is ``user_sockets`` or ``tenant_sockets``."""
-    message = f"at most {most} chat connections at once ({limit}): close one first"
-    return error_frame(ErrorCode.TOO_MANY_CONNECTIONS, message, limit=limit)
-
-
-def database_down_frame() -> dict[str, Any]:
-    return error_frame(
-        ErrorCode.SERVICE_UNAVAILABLE, DATABASE_DOWN_MESSAGE, retry_after=DATABASE_DOWN_RETRY_AFTER_S
-    )

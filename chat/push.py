@@ -7,12 +7,14 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from chat.frames import Frame
+
 
 def user_group(*, tenant_id: int, user_id: int) -> str:
     return f"t{tenant_id}.u{user_id}"
 
 
-async def push_to_user(*, tenant_id: int, user_id: int, frame: dict[str, Any]) -> None:
+async def push_to_user(*, tenant_id: int, user_id: int, frame: Frame) -> None:
     """Send ``frame`` (a protocol v1 server frame) to all the user's sockets in that tenant."""
     layer = get_channel_layer()
     assert layer is not None  # CHANNEL_LAYERS is always configured (settings.data_stores)
@@ -27,7 +29,3 @@ def push_event_sync(*, tenant_id: int, user_id: int, event: dict[str, Any]) -> N
     layer = get_channel_layer()
     assert layer is not None
     async_to_sync(layer.group_send)(user_group(tenant_id=tenant_id, user_id=user_id), event)
-
-
-def notice_frame(text: str) -> dict[str, Any]:
-    return {"type": "notice", "text": text}

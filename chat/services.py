@@ -1,7 +1,5 @@
 """Writes about conversations: start one, prepare a turn before it streams, record it after."""
 
-import functools
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -12,139 +10,16 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing.pricing import price_for
 from billing.services import usage_records_create
-from chat.files import files_bind, files_block, files_for_turn, image_parts
-from chat.gateway.llm import ChatRequest
-from chat.gateway.llm.tokens import IMAGE_TOKENS
+from chat.files import files_bind
 from chat.gateway.moderation import PiiPolicy, scrubbed
-from chat.history.context import build_context
-from chat.history.memory import Remembered
-from chat.history.pending import conversation_materialize, conversation_pending_forget
+from chat.history.pending import conversation_pending_forget
 from chat.models import Conversation, Message, Role
 from chat.push import push_event_sync
-from chat.selectors import ConversationState, StoredAnswer, TurnOpening
 from chat.turn import Outcome, PreparedTurn
-from infra import metrics
-from infra.embedder import question_vector
-from knowledge.curated import curated_match
-from knowledge.retrieval import knowledge_block, turn_passages
-from tenants.selectors import ChatConfig, chat_config_get
+from tenants.selectors import chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
-
-
-def turn_begin(
-    *,
-    config: ChatConfig,
-    user_id: int,
-    conversation_id: int,
-    content: str,
-    client_id: uuid.UUID,
-    answering_model: str,
-    history: list[Remembered],
-    opening: TurnOpening,
-    route: str = "",
-    variant_id: int | None = None,
-    files: tuple[int, ...] = (),
-    regenerate: bool = False,
-) -> StoredAnswer | PreparedTurn:
-    """Everything a generation needs, read in one go so the token loop never queries.
-    ``history`` is the conversation's recent messages (``chat.history.memory``), ``opening``
-    what ``turn_opening`` read.
-
-    A ``client_id`` that was already answered returns the stored answer instead (a replay
-    after a reconnect must not call the LLM twice).
-    """
-    if opening.answered is not None:
-        return opening.answered
-    state = opening.state
-    if state is None:  # its first message: the row is written now (chat.history.pending)
-        metrics.CONVERSATIONS.labels(config.tenant_slug).inc()
-        conversation_materialize(
-            tenant_id=config.tenant_id,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            variant_id=variant_id,
-        )
-        state = ConversationState(summary="", summary_upto_id=None, summary_message_count=0, message_count=0)
-    price = price_for(answering_model)
-    if price.by_default:
-        log.warning("billing.priced_by_default", model=answering_model, tenant=config.tenant_slug)
-    attached = files_for_turn(
-        tenant_id=config.tenant_id, user_id=user_id, conversation_id=conversation_id, file_ids=files
-    )
-    question = content
-    images = image_parts(attached) if price.accepts_images else []
-    if attached:
-        block = files_block(attached, context_tokens=price.context_tokens, images_given=bool(images))
-        question = f"{content}\n\n{scrubbed(pii=PiiPolicy.of(config), text=block)}"
-    vector = functools.cache(lambda: question_vector(content))  # embedded once, if at all
-    curated = None
-    if not (attached or regenerate):  # a question about a file is not a frequent one
-        curated = curated_match(
-            tenant_id=config.tenant_id,
-            question=content,
-            version=opening.knowledge_version,
-            vector=vector,
-            threshold=config.curated_threshold,
-        )
-    passages = []
-    if curated is None:  # a curated answer is given as written: no passages to cite
-        passages = turn_passages(
-            tenant_id=config.tenant_id,
-            question=content,
-            context_tokens=price.context_tokens,
-            version=opening.knowledge_version,
-            vector=vector,
-        )
-    context = build_context(
-        system_prompt=config.system_prompt,
-        summary=state.summary,
-        summary_upto_id=state.summary_upto_id,
-        history=history,
-        question=question,
-        budget_tokens=price.context_tokens - len(images) * IMAGE_TOKENS,
-        knowledge=knowledge_block(passages),
-    )
-    messages = context.messages
-    if images:  # the question with its images, as parts (a model that reads images)
-        messages = [
-            *messages[:-1],
-            {"role": "user", "content": [{"type": "text", "text": question}, *images]},
-        ]
-    user_message_id, answer_message_id = opening.message_ids
-    return PreparedTurn(
-        tenant_id=config.tenant_id,
-        tenant_slug=config.tenant_slug,
-        user_id=user_id,
-        conversation_id=conversation_id,
-        user_message_id=user_message_id,
-        answer_message_id=answer_message_id,
-        client_id=client_id,
-        content=content,
-        request=ChatRequest(
-            model=answering_model,
-            messages=messages,
-            max_tokens=config.max_tokens,
-            temperature=config.temperature,
-            end_user=f"t{config.tenant_id}-u{user_id}",
-            tools=tuple(spec.openai() for spec in config.tools),
-        ),
-        price=price,
-        route=route,
-        summary_message_count=state.summary_message_count,
-        message_count=state.message_count,
-        context_overflow=context.overflow,
-        variant_id=variant_id,
-        sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
-        tool_rounds=config.max_tool_rounds if config.tools else 0,
-        files=tuple(f.id for f in attached),
-        user_budget=opening.access.monthly_token_budget,
-        curated_answer_id=curated.entry_id if curated is not None else None,
-        curated_answer=curated.answer if curated is not None else "",
-        regenerate=regenerate,
-    )
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from chat.frames import RESOLVED, RatedFrame, ResolvedFrame, escalated_frame, rated_frame
 from chat.gateway.moderation import PiiPolicy, scrubbed
 from chat.history.pending import conversation_materialize
 from chat.protocol import ErrorCode, FrameError, parse_feedback
@@ -30,7 +31,7 @@ def asks_for_human(text: str) -> bool:
     return _HUMAN.search(text) is not None
 
 
-async def rating_request(*, session: ChatSession, frame: dict[str, Any]) -> dict[str, Any]:
+async def rating_request(*, session: ChatSession, frame: dict[str, Any]) -> RatedFrame:
     """The ``feedback`` frame: the rating of an answer of the user's own, and the ``rated`` frame
     that says it is recorded (``NOT_FOUND`` for anyone else's answer)."""
     message_id, rating, comment = parse_feedback(frame)
@@ -44,21 +45,21 @@ async def rating_request(*, session: ChatSession, frame: dict[str, Any]) -> dict
         )
     except MessageNotFound:
         raise FrameError(ErrorCode.NOT_FOUND, "no such answer") from None
-    return {"type": "rated", "message_id": message_id, "rating": rating}
+    return rated_frame(message_id=message_id, rating=rating)
 
 
-async def resolution_request(*, session: ChatSession) -> dict[str, Any]:
+async def resolution_request(*, session: ChatSession) -> ResolvedFrame:
     """The user says the problem is solved."""
     await in_db_thread(conversation_resolve)(
         tenant_id=session.tenant_id, conversation_id=session.conversation_id, now=timezone.now()
     )
-    return {"type": "resolved"}
+    return RESOLVED
 
 
 async def escalation_request(*, session: ChatSession, reason: str, sink: TurnSink) -> None:
     """The user asks for a human (the ``escalate`` frame, or in words): escalate, then tell them."""
     notified = await in_db_thread(escalate)(session=session, reason=reason, now=timezone.now())
-    await sink.emit({"type": "escalated", "notified": notified})
+    await sink.emit(escalated_frame(notified=notified))
 
 
 def escalate(*, session: ChatSession, reason: str, now: datetime) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from billing.admission import Spend
 from billing.pricing import Price
+from chat.frames import Frame
 from chat.gateway.llm import ChatRequest, Usage
 from chat.protocol import ErrorCode
 from tenants.experiments import Overrides
@@ -109,7 +110,7 @@ class TurnRefused(Exception):
 class TurnSink(Protocol):
     """Where a turn's frames go: a WebSocket (``ChatConsumer``), later an HTTP stream."""
 
-    async def emit(self, frame: dict[str, Any]) -> None: ...
+    async def emit(self, frame: Frame) -> None: ...
 
 
 # -- the codec --------------------------------------------------------------------------------

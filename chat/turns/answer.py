@@ -11,6 +11,7 @@ from django.conf import settings
 from opentelemetry import trace
 
 from billing import admission
+from chat.frames import TYPING_OFF, TYPING_ON, DoneFrame, done_frame, error_frame, response_frame
 from chat.gateway.caching import CacheProbe, cache_fill
 from chat.gateway.fallback import breaker_report
 from chat.gateway.llm import LLMProvider
@@ -18,16 +19,15 @@ from chat.gateway.llm.breaker import Pass
 from chat.history.background_queue import background_work_due, enqueue_background_work
 from chat.history.memory import Remembered, working_memory
 from chat.history.recorder import turn_recorder
-from chat.protocol import ErrorCode, error_frame
+from chat.protocol import ErrorCode
 from chat.turn import Outcome, PreparedTurn
-from chat.turns.frames import TYPING_OFF, TYPING_ON, done_frame, response_frame
 from chat.turns.generations import Generation
 from chat.turns.stream import (
-    TokenFrames,
     cached_outcome,
     cancelled_before_start,
     stream_answer,
 )
+from chat.turns.token_frames import TokenFrames
 from chat.turns.toolbox import turn_toolbox
 from infra import metrics
 from infra.tracing import tracer
@@ -173,7 +173,7 @@ async def _remember(turn: PreparedTurn, outcome: Outcome) -> None:
     )
 
 
-def _done(turn: PreparedTurn, outcome: Outcome) -> dict[str, Any]:
+def _done(turn: PreparedTurn, outcome: Outcome) -> DoneFrame:
     return done_frame(
         message_id=turn.answer_message_id,
         finish_reason=outcome.finish_reason,

@@ -6,7 +6,8 @@ from datetime import UTC
 from django.utils import timezone
 
 from billing.tasks import send_budget_warning
-from chat.push import notice_frame, push_to_user
+from chat.frames import notice_frame
+from chat.push import push_to_user
 from chat.turn import PreparedTurn
 from infra.shared_cache import shared_cache
 

@@ -7,7 +7,8 @@ import time
 
 import structlog
 
-from chat.protocol import ErrorCode, error_frame
+from chat.frames import error_frame
+from chat.protocol import ErrorCode
 from chat.turn import TurnSink
 from chat.turns.generations import replayed
 from chat.turns.store import START, GenerationInfo, GenerationStore

@@ -23,6 +23,7 @@ import structlog
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat.frames import Frame
 from chat.history.recorder import turn_recorder
 from chat.turn import TurnSink
 from chat.turns.reaper import reap
@@ -37,7 +38,7 @@ log = structlog.stdlib.get_logger(__name__)
 CONTROL_GROUP = "global.generations"
 
 
-def replayed(frame: dict[str, Any], after: int) -> bool:
+def replayed(frame: Frame, after: int) -> bool:
     """Whether a client that has seen every token frame up to ``seq == after`` needs ``frame``."""
     return frame.get("type") != "token" or frame["seq"] > after
 
@@ -51,11 +52,11 @@ class Mirror:
     def __init__(self, store: GenerationStore, *, enabled: bool = True) -> None:
         self._store = store
         self._enabled = enabled  # off only to measure what the mirror costs (bench/ws_bench.py)
-        self._batch: list[tuple[GenKey, dict[str, Any]]] = []
+        self._batch: list[tuple[GenKey, Frame]] = []
         self._batch_written: asyncio.Future[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()  # referenced until done
 
-    async def write(self, key: GenKey, frame: dict[str, Any]) -> None:
+    async def write(self, key: GenKey, frame: Frame) -> None:
         """Return once ``frame`` is in the store (or its write failed: the answer goes on, and
         resuming elsewhere would miss it)."""
         if not self._enabled:
@@ -76,9 +77,7 @@ class Mirror:
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _append(
-        self, frames: list[tuple[GenKey, dict[str, Any]]], written: asyncio.Future[None]
-    ) -> None:
+    async def _append(self, frames: list[tuple[GenKey, Frame]], written: asyncio.Future[None]) -> None:
         try:
             await self._store.append(frames)
         except Exception as exc:
@@ -91,7 +90,7 @@ class Mirror:
 class Generation:
     def __init__(self, *, info: GenerationInfo, registry: "GenerationRegistry") -> None:
         self.info = info
-        self.frames: list[dict[str, Any]] = []
+        self.frames: list[Frame] = []
         # ``answered``: its ``done`` is out (a socket may send its next message); ``finished``:
         # nothing more will be published (the error frame after ``done``, if any, included).
         self.answered = asyncio.Event()
@@ -127,7 +126,7 @@ class Generation:
             if self._orphan_watch is not None:
                 self._orphan_watch.cancel()
 
-    def publish(self, *frames: dict[str, Any]) -> "asyncio.Future[None]":
+    def publish(self, *frames: Frame) -> "asyncio.Future[None]":
         """Store the frames, then send them: a client never sees a frame that another instance
         resuming (or reaping) this generation after a crash would not know of. Several frames
         go to the store in one write. Frames go out in the order of the calls (each call's task
@@ -137,7 +136,7 @@ class Generation:
         frame the store has, nor the reverse."""
         return asyncio.shield(self._publish(frames))
 
-    async def _publish(self, frames: tuple[dict[str, Any], ...]) -> None:
+    async def _publish(self, frames: tuple[Frame, ...]) -> None:
         mirror = self._registry.mirror
         async with self._lock:
             if len(frames) == 1:
@@ -151,7 +150,7 @@ class Generation:
                 if frame["type"] == "done":
                     self.answered.set()
 
-    async def _deliver(self, sink: TurnSink, frame: dict[str, Any]) -> None:
+    async def _deliver(self, sink: TurnSink, frame: Frame) -> None:
         try:
             await sink.emit(frame)
         except Exception as exc:  # a broken socket must not stop the answer for the others

@@ -1,29 +1,39 @@
 """Step 3 of the message path (DESIGN.md), in one trip to a database thread: the caller's rights,
 the tenant's config (with the conversation's experiment variant over it), moderation, routing,
-and the context of the turn."""
+curated answers and the context of the turn (``turn_prepare``, which ends in ``turn_begin``)."""
 
+import functools
+import uuid
 from collections.abc import Callable
 
 import structlog
 
+from billing.pricing import price_for
 from chat.events import PII_REDACTED, events
-from chat.files import FileNotFound
+from chat.files import FileNotFound, files_block, files_for_turn, image_parts
+from chat.gateway.llm import ChatRequest
+from chat.gateway.llm.tokens import IMAGE_TOKENS
 from chat.gateway.model_routing import UNROUTED, route_model
-from chat.gateway.moderation import BlockedTopic, PiiPolicy, moderate
+from chat.gateway.moderation import BlockedTopic, PiiPolicy, moderate, scrubbed
+from chat.history.context import build_context
 from chat.history.memory import Remembered
-from chat.history.pending import conversation_allocate, conversation_pending
+from chat.history.pending import conversation_allocate, conversation_materialize, conversation_pending
 from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import (
     ClientIdTaken,
     ConversationNotFound,
+    ConversationState,
     StoredAnswer,
+    TurnOpening,
     conversation_for_user,
     turn_opening,
 )
-from chat.services import turn_begin
 from chat.turn import ChatSession, PreparedTurn, RightsRevoked, TurnRefused
 from infra import metrics
+from infra.embedder import question_vector
 from infra.tracing import tracer
+from knowledge.curated import curated_match
+from knowledge.retrieval import knowledge_block, turn_passages
 from tenants.experiments import Overrides, active_experiment, assign
 from tenants.models import Variant
 from tenants.selectors import ChatConfig
@@ -127,3 +137,116 @@ def turn_prepare(
         except FileNotFound:
             raise TurnRefused(ErrorCode.NOT_FOUND, "no such attachment (upload it first)") from None
     return config, begun
+
+
+def turn_begin(
+    *,
+    config: ChatConfig,
+    user_id: int,
+    conversation_id: int,
+    content: str,
+    client_id: uuid.UUID,
+    answering_model: str,
+    history: list[Remembered],
+    opening: TurnOpening,
+    route: str = "",
+    variant_id: int | None = None,
+    files: tuple[int, ...] = (),
+    regenerate: bool = False,
+) -> StoredAnswer | PreparedTurn:
+    """Everything a generation needs, read in one go so the token loop never queries.
+    ``history`` is the conversation's recent messages (``chat.history.memory``), ``opening``
+    what ``turn_opening`` read.
+
+    A ``client_id`` that was already answered returns the stored answer instead (a replay
+    after a reconnect must not call the LLM twice).
+    """
+    if opening.answered is not None:
+        return opening.answered
+    state = opening.state
+    if state is None:  # its first message: the row is written now (chat.history.pending)
+        metrics.CONVERSATIONS.labels(config.tenant_slug).inc()
+        conversation_materialize(
+            tenant_id=config.tenant_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            variant_id=variant_id,
+        )
+        state = ConversationState(summary="", summary_upto_id=None, summary_message_count=0, message_count=0)
+    price = price_for(answering_model)
+    if price.by_default:
+        log.warning("billing.priced_by_default", model=answering_model, tenant=config.tenant_slug)
+    attached = files_for_turn(
+        tenant_id=config.tenant_id, user_id=user_id, conversation_id=conversation_id, file_ids=files
+    )
+    question = content
+    images = image_parts(attached) if price.accepts_images else []
+    if attached:
+        block = files_block(attached, context_tokens=price.context_tokens, images_given=bool(images))
+        question = f"{content}\n\n{scrubbed(pii=PiiPolicy.of(config), text=block)}"
+    vector = functools.cache(lambda: question_vector(content))  # embedded once, if at all
+    curated = None
+    if not (attached or regenerate):  # a question about a file is not a frequent one
+        curated = curated_match(
+            tenant_id=config.tenant_id,
+            question=content,
+            version=opening.knowledge_version,
+            vector=vector,
+            threshold=config.curated_threshold,
+        )
+    passages = []
+    if curated is None:  # a curated answer is given as written: no passages to cite
+        passages = turn_passages(
+            tenant_id=config.tenant_id,
+            question=content,
+            context_tokens=price.context_tokens,
+            version=opening.knowledge_version,
+            vector=vector,
+        )
+    context = build_context(
+        system_prompt=config.system_prompt,
+        summary=state.summary,
+        summary_upto_id=state.summary_upto_id,
+        history=history,
+        question=question,
+        budget_tokens=price.context_tokens - len(images) * IMAGE_TOKENS,
+        knowledge=knowledge_block(passages),
+    )
+    messages = context.messages
+    if images:  # the question with its images, as parts (a model that reads images)
+        messages = [
+            *messages[:-1],
+            {"role": "user", "content": [{"type": "text", "text": question}, *images]},
+        ]
+    user_message_id, answer_message_id = opening.message_ids
+    return PreparedTurn(
+        tenant_id=config.tenant_id,
+        tenant_slug=config.tenant_slug,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        user_message_id=user_message_id,
+        answer_message_id=answer_message_id,
+        client_id=client_id,
+        content=content,
+        request=ChatRequest(
+            model=answering_model,
+            messages=messages,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            end_user=f"t{config.tenant_id}-u{user_id}",
+            tools=tuple(spec.openai() for spec in config.tools),
+        ),
+        price=price,
+        route=route,
+        summary_message_count=state.summary_message_count,
+        message_count=state.message_count,
+        context_overflow=context.overflow,
+        variant_id=variant_id,
+        sources=tuple(p.source(n) for n, p in enumerate(passages, 1)),
+        tool_rounds=config.max_tool_rounds if config.tools else 0,
+        files=tuple(f.id for f in attached),
+        user_budget=opening.access.monthly_token_budget,
+        curated_answer_id=curated.entry_id if curated is not None else None,
+        curated_answer=curated.answer if curated is not None else "",
+        regenerate=regenerate,
+    )

@@ -15,14 +15,14 @@ import structlog
 from django.conf import settings
 
 from billing import admission
+from chat.frames import TYPING_OFF, done_frame, error_frame
 from chat.gateway.llm import Usage
 from chat.gateway.llm.tokens import estimate_tokens
 from chat.history.outbox import outbox
 from chat.history.recorder import turn_recorder
-from chat.protocol import ErrorCode, error_frame
+from chat.protocol import ErrorCode
 from chat.selectors import answer_exists
 from chat.turn import Outcome, PreparedTurn, turn_dump, turn_load
-from chat.turns.frames import TYPING_OFF, done_frame
 from chat.turns.store import GenerationStore, GenKey
 from infra.db import in_db_thread
 

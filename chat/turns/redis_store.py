@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from chat.frames import Frame
 from chat.turns.store import (
     START,
     Claim,
@@ -221,7 +222,7 @@ class RedisGenerationStore:
         except (RedisError, OSError) as exc:
             raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+    async def append(self, frames: list[tuple[GenKey, Frame]]) -> None:
         # The streams' expiry was set by ``begin``; the last ``seq`` is read from the stream.
         await self._lean.execute(
             *(

@@ -23,23 +23,23 @@ from opentelemetry import trace
 from billing import admission
 from billing.pricing import price_for
 from chat.events import REFUSED, events
+from chat.frames import done_frame, error_frame, response_frame
 from chat.gateway.caching import cache_lookup, exact_lookup
 from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
 from chat.gateway.llm import LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens
 from chat.history.memory import Remembered, working_memory
-from chat.protocol import ErrorCode, UserMessage, error_frame
+from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
 from chat.turn import ChatSession, PreparedTurn, TurnRefused, TurnSink
+from chat.turns.allowance import answer_allowance
 from chat.turns.answer import Answering, answer
 from chat.turns.budget_notice import user_budget_check
 from chat.turns.follow import Follower
-from chat.turns.frames import done_frame, response_frame
 from chat.turns.generations import Generation, generation_registry
 from chat.turns.prepare import turn_prepare
 from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
-from chat.turns.stream import answer_allowance
 from infra import aio, metrics
 from infra.db import in_db_thread
 from infra.tracing import tracer

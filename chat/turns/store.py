@@ -19,8 +19,9 @@ module runs against both (``tests/test_generation_store_contract.py``).
 import asyncio
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
+from chat.frames import Frame
 from infra import safe_json
 
 # The entry id of a stream before its first entry.
@@ -64,7 +65,7 @@ class Claim:
 
 
 # A frame as the store returns it: (its entry id, the frame); the end marker's frame is None.
-Entry = tuple[str, dict[str, Any] | None]
+Entry = tuple[str, Frame | None]
 
 
 class GenerationStore(Protocol):
@@ -81,7 +82,7 @@ class GenerationStore(Protocol):
         lease is taken and it is listed in its conversation. One atomic step."""
         ...
 
-    async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+    async def append(self, frames: list[tuple[GenKey, Frame]]) -> None:
         """Add frames to their generations' streams, in order."""
         ...
 
@@ -120,7 +121,7 @@ class GenerationStore(Protocol):
         ...
 
 
-def encode_frame(frame: dict[str, Any]) -> str:
+def encode_frame(frame: Frame) -> str:
     return safe_json.dumps(frame)
 
 
@@ -137,7 +138,7 @@ def parse_claim(value: str, *, won: bool) -> Claim:
 class _Generation:
     info: GenerationInfo
     record: str
-    entries: list[tuple[int, dict[str, Any] | None]] = field(default_factory=list)
+    entries: list[tuple[int, Frame | None]] = field(default_factory=list)
     expires_at: float = float("inf")
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -181,7 +182,7 @@ class MemoryGenerationStore:
         self._generations[key] = _Generation(info=info, record=record, expires_at=now + keep_s)
         self._leases[key] = time.time() + lease_ttl_s
 
-    async def append(self, frames: list[tuple[GenKey, dict[str, Any]]]) -> None:
+    async def append(self, frames: list[tuple[GenKey, Frame]]) -> None:
         for key, frame in frames:
             generation = self._live(key)
             if generation is None:

@@ -1,84 +1,28 @@
-"""One answer streamed from a provider: coalesced token frames, cancellation, the outcome.
+"""One answer streamed from a provider: the model calls and tool rounds within the answer's
+allowance (``allowance``), its text pushed to ``token_frames``, cancellation, the outcome.
 
 Nothing here touches the database: the turn is prepared before the stream starts
-(``chat.services.turn_begin``) and recorded once after it ends (``chat.turns.reaper.turn_record``).
+(``chat.turns.prepare``) and recorded once after it ends (``chat.history.recorder``).
 """
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
-from billing.admission import Spend
-from billing.pricing import Price
+from chat.frames import tool_frame
 from chat.gateway.llm import ChatRequest, LLMProvider, UpstreamError, Usage
 from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_prompt_tokens, estimate_tokens
 from chat.turn import Outcome, PreparedTurn
+from chat.turns.allowance import token_allowance
+from chat.turns.token_frames import TokenFrames
 from infra.safe_json import storable
 from tools.execute import RESULT_MAX_CHARS, ToolBox
 
 log = structlog.stdlib.get_logger(__name__)
-
-SendFrame = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class TokenFrames:
-    """Coalesces text deltas into ``token`` frames: the first at once (time to first token is
-    what users feel), then at most one frame per interval, and never holds text longer than
-    that interval even when the upstream pauses."""
-
-    def __init__(self, send: SendFrame, *, message_id: int, interval: float) -> None:
-        self._send = send
-        self._message_id = message_id
-        self._interval = interval
-        self._loop = asyncio.get_running_loop()
-        self._buffer: list[str] = []
-        self._lock = asyncio.Lock()
-        self._last_flush = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._timed_flush: asyncio.Task[None] | None = None
-        self.seq = 0
-
-    async def push(self, text: str) -> None:
-        self._buffer.append(text)
-        wait = self._last_flush + self._interval - self._loop.time()
-        if self.seq == 0 or wait <= 0:
-            await self.flush()
-        elif self._timer is None:
-            self._timer = self._loop.call_later(wait, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timed_flush = asyncio.ensure_future(self.flush())
-
-    async def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        async with self._lock:
-            if not self._buffer:
-                return
-            text = "".join(self._buffer)
-            self._buffer.clear()
-            self.seq += 1
-            self._last_flush = self._loop.time()
-            frame = {"type": "token", "message_id": self._message_id, "seq": self.seq, "content": text}
-            await self._send(frame)
-
-    async def event(self, frame: dict[str, Any]) -> None:
-        """Another frame of the answer (a ``tool`` frame), after the text streamed before it."""
-        await self.flush()
-        await self._send(frame)
-
-    async def close(self) -> None:
-        """Send what is still buffered; after this no frame is sent."""
-        if self._timed_flush is not None:
-            await self._timed_flush
-        await self.flush()
 
 
 def _uncancel() -> None:
@@ -91,26 +35,6 @@ def _finish_reason(upstream: str | None) -> str:
     # OpenAI also reports content_filter; to a chat client that is a stop. (``tool_calls`` is
     # handled by the rounds: an answer that ends asking for tools it cannot have ends cut short.)
     return "length" if upstream in ("length", "tool_calls") else "stop"
-
-
-# What each tool round may add to the prompt (the calls' arguments and the tools' results).
-TOOL_ROUND_TOKENS = 4000
-
-
-def token_allowance(*, prompt_tokens: int, max_tokens: int, tool_rounds: int) -> int:
-    """The tokens an answer may use: its budget reservation. Each tool round is one more model
-    call whose prompt grows by the round's calls and results (``TOOL_ROUND_TOKENS`` each, at
-    most); an answer never goes past this (no overshoot of the budget)."""
-    growth = TOOL_ROUND_TOKENS * tool_rounds * (tool_rounds + 1) // 2
-    return (tool_rounds + 1) * (prompt_tokens + max_tokens) + growth
-
-
-def answer_allowance(*, turn: PreparedTurn, prompt_tokens: int, price: Price) -> Spend:
-    """What the answer to ``turn`` may spend, its reservation: ``token_allowance`` tokens, and
-    what they cost at ``price`` when each model call writes its ``max_tokens``."""
-    max_tokens, rounds = turn.request.max_tokens, turn.tool_rounds
-    tokens = token_allowance(prompt_tokens=prompt_tokens, max_tokens=max_tokens, tool_rounds=rounds)
-    return Spend(tokens=tokens, cost_usd=price.most(tokens=tokens, output_tokens=(rounds + 1) * max_tokens))
 
 
 @dataclass
@@ -301,23 +225,23 @@ async def _run_tool(
     """Run one call between its ``tool`` frames; (the record kept with the answer, the tool
     message the model gets)."""
     call_id = call["id"] or f"call_{uuid.uuid4().hex[:12]}"
-    frame: dict[str, Any] = {
-        "type": "tool",
-        "message_id": message_id,
-        "call_id": call_id,
-        "name": call["name"],
-    }
-    await frames.event({**frame, "status": "started"})
+    await frames.event(
+        tool_frame(message_id=message_id, call_id=call_id, name=call["name"], status="started")
+    )
     result = await tools.call(call_id, call["name"], call["arguments"])
-    ended = {**frame, "status": "done" if result.ok else "failed"}
-    if tools.show_arguments and result.arguments is not None:
-        ended["arguments"] = result.arguments
-    if result.error:
-        ended["error"] = result.error
+    status: Literal["done", "failed"] = "done" if result.ok else "failed"
+    ended = tool_frame(
+        message_id=message_id,
+        call_id=call_id,
+        name=call["name"],
+        status=status,
+        error=result.error or "",
+        arguments=result.arguments if tools.show_arguments else None,
+    )
     await frames.event(ended)
     record = {
         "name": result.name,
-        "status": ended["status"],
+        "status": status,
         "arguments": result.arguments,
         "error": result.error,
         "latency_ms": result.latency_ms,

@@ -7,7 +7,8 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.push import notice_frame, push_to_user
+from chat.frames import notice_frame
+from chat.push import push_to_user
 from tenants.models import Membership, Tenant
 
 
