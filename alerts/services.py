@@ -16,11 +16,10 @@ def alert_rule_update(*, rule: AlertRule, fields: dict[str, Any]) -> AlertRule:
     return rule
 
 
-def alert_acknowledge(*, tenant_id: int, alert_id: int, user_id: int) -> Alert | None:
+def alert_acknowledge(*, alert: Alert, user_id: int) -> Alert:
     """Someone is on it (the alert stays open until its figure recovers); a second
     acknowledgement keeps the first one's time and person."""
-    alert = Alert.objects.for_tenant(tenant_id).select_related("rule").filter(pk=alert_id).first()
-    if alert is not None and alert.acknowledged_at is None:
+    if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by_id = timezone.now(), user_id
         alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
     return alert

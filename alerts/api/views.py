@@ -3,7 +3,6 @@ which owners and admins edit or mute) and its alerts (history, ``?state=open``; 
 acknowledge/``). Viewers read both. Another tenant's ids are a 404. Where the notifications go
 (the webhook) is the tenant config's ``alert_webhook_url`` and ``alert_webhook_secret``."""
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,12 +12,7 @@ from rest_framework.views import APIView
 from alerts.defaults import default_rules_ensure
 from alerts.models import Alert, AlertRule
 from alerts.services import alert_acknowledge, alert_rule_update
-from tenants.api.access import managing_or_reading
-from tenants.models import Membership
-
-
-def _membership(request: Request, *, write: bool) -> Membership:
-    return managing_or_reading(request, write=write, subject="alerts")
+from tenants.api.base import TenantEndpoint
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
@@ -64,36 +58,34 @@ class AlertSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AlertRuleListView(APIView):
+class _AlertsEndpoint(TenantEndpoint, APIView):
+    subject = "alerts"
+
+
+class AlertRuleListView(_AlertsEndpoint):
     @extend_schema(responses=AlertRuleSerializer(many=True))
     def get(self, request: Request) -> Response:
-        membership = _membership(request, write=False)
-        default_rules_ensure(tenant_id=membership.tenant_id)
-        rules = AlertRule.objects.for_tenant(membership.tenant_id).order_by("id")
-        return Response(AlertRuleSerializer(rules, many=True).data)
+        default_rules_ensure(tenant_id=self.tenant_id)
+        return Response(AlertRuleSerializer(self.scoped(AlertRule).order_by("id"), many=True).data)
 
 
-class AlertRuleDetailView(APIView):
+class AlertRuleDetailView(_AlertsEndpoint):
     @extend_schema(request=AlertRuleSerializer, responses=AlertRuleSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        membership = _membership(request, write=True)
-        rule = AlertRule.objects.for_tenant(membership.tenant_id).filter(pk=pk).first()
-        if rule is None:
-            raise Http404
+        rule = self.owned_or_404(AlertRule, pk)
         body = AlertRuleSerializer(rule, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         changed = alert_rule_update(rule=rule, fields=dict(body.validated_data))
         return Response(AlertRuleSerializer(changed).data)
 
 
-class AlertListView(APIView):
+class AlertListView(_AlertsEndpoint):
     @extend_schema(
         parameters=[OpenApiParameter("state", str, enum=[s.value for s in Alert.State])],
         responses=AlertSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        membership = _membership(request, write=False)
-        alerts = Alert.objects.for_tenant(membership.tenant_id).select_related("rule", "acknowledged_by")
+        alerts = self.scoped(Alert).select_related("rule", "acknowledged_by")
         state = request.query_params.get("state")
         if state is not None:
             if state not in Alert.State.values:
@@ -102,12 +94,10 @@ class AlertListView(APIView):
         return Response(AlertSerializer(alerts.order_by("-opened_at", "-id")[:200], many=True).data)
 
 
-class AlertAcknowledgeView(APIView):
+class AlertAcknowledgeView(_AlertsEndpoint):
     @extend_schema(request=None, responses=AlertSerializer)
     def post(self, request: Request, pk: int) -> Response:
         """Someone is on it (the alert stays open until its figure recovers)."""
-        membership = _membership(request, write=True)
-        alert = alert_acknowledge(tenant_id=membership.tenant_id, alert_id=pk, user_id=membership.user_id)
-        if alert is None:
-            raise Http404
+        alert = self.owned_or_404(self.scoped(Alert).select_related("rule"), pk)
+        alert_acknowledge(alert=alert, user_id=self.caller.user_id)
         return Response(AlertSerializer(alert).data)

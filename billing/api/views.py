@@ -4,24 +4,20 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.admission import month_bounds
 from billing.selectors import tokens_used, usage_report
-from tenants.api.access import request_membership, required_membership
+from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery
-from tenants.models import READER_ROLES, Tenant
 from tenants.selectors import chat_access, tenant_limits
 
-# Who reads a tenant's usage: its owners, admins and viewers (and platform staff).
 _MAX_DAYS = 366
 
 
@@ -50,7 +46,13 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-class UsageView(APIView):
+class UsageView(TenantEndpoint, APIView):
+    subject = "usage"
+
+    def named_tenant(self, request: Request, kwargs: dict[str, Any]) -> str | None:
+        """Platform staff name the tenant (``?tenant=<slug>``); a member may name only their own."""
+        return request.query_params.get("tenant") or None
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -64,7 +66,7 @@ class UsageView(APIView):
     def get(self, request: Request) -> Response:
         query = UsageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        tenant = self._tenant(request, query.validated_data.get("tenant"))
+        tenant = self.caller.tenant
         start, end = query.validated_data["from"], query.validated_data["to"]
         report = usage_report(
             tenant_id=tenant.pk, since=_day_start(start), until=_day_start(end + timedelta(days=1))
@@ -91,35 +93,21 @@ class UsageView(APIView):
             }
         )
 
-    @staticmethod
-    def _tenant(request: Request, slug: str | None) -> Tenant:
-        if request.user.is_staff and slug:
-            tenant = Tenant.objects.select_related("tier").filter(slug=slug).first()
-            if tenant is None:
-                raise Http404
-            return tenant
-        membership = request_membership(request)
-        if membership is None:
-            raise PermissionDenied("a token naming your tenant (platform staff: ?tenant=<slug>)")
-        if slug and slug != membership.tenant.slug:
-            raise Http404
-        if membership.role not in READER_ROLES:
-            raise PermissionDenied("usage is for the tenant's owners, admins and viewers")
-        return Tenant.objects.select_related("tier").get(pk=membership.tenant_id)
 
-
-class MyUsageView(APIView):
+class MyUsageView(TenantEndpoint, APIView):
     """``usage/me/``: the caller's own tokens this month in their tenant, and what is left of
     their own budget (when the tenant gives members one)."""
 
+    readers = ALL_ROLES
+
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
-        membership = required_membership(request)
+        caller = self.caller
         month_start, next_month = month_bounds(timezone.now().astimezone(UTC))
-        access = chat_access(tenant_id=membership.tenant_id, user_id=membership.user_id)
+        access = chat_access(tenant_id=caller.tenant_id, user_id=caller.user_id)
         budget = access.monthly_token_budget if access is not None else None
         used = tokens_used(
-            tenant_id=membership.tenant_id, since=month_start, until=next_month, user_id=membership.user_id
+            tenant_id=caller.tenant_id, since=month_start, until=next_month, user_id=caller.user_id
         )
         return Response(
             {

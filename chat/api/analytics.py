@@ -6,15 +6,13 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.analytics import HOURLY_KEEP_DAYS, day_start, hourly_rows, stats_rows, today_utc
-from tenants.api.access import request_membership
+from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery
-from tenants.models import READER_ROLES
 
 
 class AnalyticsQuery(FromToQuery):
@@ -32,9 +30,11 @@ class AnalyticsQuery(FromToQuery):
         return {"from": start, "to": end, "granularity": attrs["granularity"]}
 
 
-class AnalyticsView(APIView):
+class AnalyticsView(TenantEndpoint, APIView):
     """The tenant's figures per day (``DailyTenantStats``) or per hour (``HourlyTenantStats``),
     computed by Celery beat."""
+
+    subject = "analytics"
 
     @extend_schema(
         parameters=[
@@ -57,17 +57,14 @@ class AnalyticsView(APIView):
         responses={200: OpenApiResponse(description="totals and rates per day or per hour")},
     )
     def get(self, request: Request) -> Response:
-        membership = request_membership(request)
-        if membership is None or membership.role not in READER_ROLES:
-            raise PermissionDenied("owners, admins and viewers read analytics")
         query = AnalyticsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = query.validated_data["from"], query.validated_data["to"]
         period = {"from": start.isoformat(), "to": end.isoformat()}
         if query.validated_data["granularity"] == "hour":
             hours = hourly_rows(
-                tenant_id=membership.tenant_id, start=day_start(start), end=day_start(end + timedelta(days=1))
+                tenant_id=self.tenant_id, start=day_start(start), end=day_start(end + timedelta(days=1))
             )
             return Response({**period, "granularity": "hour", "hours": hours})
-        days = stats_rows(tenant_id=membership.tenant_id, start=start, end=end)
+        days = stats_rows(tenant_id=self.tenant_id, start=start, end=end)
         return Response({**period, "granularity": "day", "days": days})

@@ -10,7 +10,6 @@ from typing import Any
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import F, Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 
 from chat.models import ChatFile, Conversation, Message
 from chat.services import conversation_delete, conversation_rename
-from tenants.api.access import required_membership
+from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery
 from tenants.models import READER_ROLES
 
@@ -115,49 +114,6 @@ class ConversationFilters(FromToQuery):
     escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
-def visible_conversations(request: Request) -> QuerySet[Conversation]:
-    """Owners, admins and viewers: the tenant's conversations, deleted ones too (flagged by
-    ``deleted_at``, kept until the retention purges them). Members: their own, not deleted."""
-    membership = required_membership(request)
-    conversations = Conversation.objects.for_tenant(membership.tenant_id).select_related("user", "variant")
-    if membership.role not in READER_ROLES:
-        conversations = conversations.filter(user_id=membership.user_id, deleted_at__isnull=True)
-    return conversations
-
-
-def filtered(request: Request) -> QuerySet[Conversation]:
-    query = ConversationFilters(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    f = query.validated_data
-    conversations = visible_conversations(request)
-    membership = required_membership(request)
-    if f["mine"]:
-        conversations = conversations.filter(user_id=membership.user_id, deleted_at__isnull=True)
-    if f.get("user"):
-        conversations = conversations.filter(user__username=f["user"])
-    if f.get("from"):
-        conversations = conversations.filter(started_at__date__gte=f["from"])
-    if f.get("to"):
-        conversations = conversations.filter(started_at__date__lte=f["to"])
-    if f.get("rating"):
-        conversations = conversations.filter(rating=f["rating"])
-    for flag in ("resolved", "escalated"):
-        if f.get(flag) is not None:
-            conversations = conversations.filter(**{flag: f[flag]})
-    if f.get("q"):
-        messages = Message.objects.for_tenant(membership.tenant_id)
-        if connection.vendor == "postgresql":
-            matching = messages.annotate(search=SearchVector("content")).filter(
-                search=SearchQuery(f["q"], search_type="websearch")
-            )
-        else:
-            matching = messages.filter(content__icontains=f["q"])
-        conversations = conversations.filter(
-            Q(pk__in=matching.values("conversation_id")) | Q(title__icontains=f["q"])
-        )
-    return conversations.order_by(*_ORDERINGS[f["ordering"]])
-
-
 FILTER_PARAMETERS = [
     OpenApiParameter("q", str, description="full-text search in the messages, or words of the title"),
     OpenApiParameter("mine", bool, description="only the caller's own conversations, deleted ones left out"),
@@ -171,7 +127,58 @@ FILTER_PARAMETERS = [
 ]
 
 
-class ConversationListView(generics.ListAPIView):
+class ConversationsEndpoint(TenantEndpoint):
+    """Every member reaches conversations: owners, admins and viewers all of the tenant's,
+    deleted ones too (flagged by ``deleted_at``, kept until the retention purges them); members
+    their own, not deleted."""
+
+    readers = writers = ALL_ROLES
+    subject = "conversations"
+
+    def visible(self) -> QuerySet[Conversation]:
+        conversations = self.scoped(Conversation).select_related("user", "variant")
+        if self.caller.role is not None and self.caller.role not in READER_ROLES:
+            conversations = conversations.filter(user_id=self.caller.user_id, deleted_at__isnull=True)
+        return conversations
+
+    def visible_or_404(self, pk: int) -> Conversation:
+        return self.owned_or_404(self.visible(), pk)
+
+    def filtered(self, request: Request) -> QuerySet[Conversation]:
+        """``visible``, narrowed by the request's ``ConversationFilters``."""
+        query = ConversationFilters(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        f = query.validated_data
+        conversations = self.visible()
+        if f["mine"]:
+            conversations = conversations.filter(user_id=self.caller.user_id, deleted_at__isnull=True)
+        if f.get("user"):
+            conversations = conversations.filter(user__username=f["user"])
+        if f.get("from"):
+            conversations = conversations.filter(started_at__date__gte=f["from"])
+        if f.get("to"):
+            conversations = conversations.filter(started_at__date__lte=f["to"])
+        if f.get("rating"):
+            conversations = conversations.filter(rating=f["rating"])
+        for flag in ("resolved", "escalated"):
+            if f.get(flag) is not None:
+                conversations = conversations.filter(**{flag: f[flag]})
+        if f.get("q"):
+            messages = self.scoped(Message)
+            matching: QuerySet[Message]
+            if connection.vendor == "postgresql":
+                matching = messages.annotate(search=SearchVector("content")).filter(
+                    search=SearchQuery(f["q"], search_type="websearch")
+                )
+            else:
+                matching = messages.filter(content__icontains=f["q"])
+            conversations = conversations.filter(
+                Q(pk__in=matching.values("conversation_id")) | Q(title__icontains=f["q"])
+            )
+        return conversations.order_by(*_ORDERINGS[f["ordering"]])
+
+
+class ConversationListView(ConversationsEndpoint, generics.ListAPIView):
     serializer_class = ConversationSerializer
     pagination_class = Pages
 
@@ -180,21 +187,21 @@ class ConversationListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Conversation]:
-        return filtered(self.request)
+        return self.filtered(self.request)
 
 
-class ConversationDetailView(generics.RetrieveAPIView):
+class ConversationDetailView(ConversationsEndpoint, generics.RetrieveAPIView):
     """Read a conversation; its own user renames it (``PATCH {title}``) or deletes it (``DELETE``:
     hidden from them, kept for the tenant until its retention purges it)."""
 
     serializer_class = ConversationSerializer
 
     def get_queryset(self) -> QuerySet[Conversation]:
-        return visible_conversations(self.request)
+        return self.visible()
 
     def _own(self) -> Conversation:
         conversation = self.get_object()
-        if conversation.user_id != self.request.user.pk or conversation.deleted_at is not None:
+        if conversation.user_id != self.caller.user_id or conversation.deleted_at is not None:
             raise PermissionDenied("only its own user changes a conversation")
         return conversation
 
@@ -224,17 +231,10 @@ class ConversationDetailView(generics.RetrieveAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ConversationMessagesView(generics.ListAPIView):
+class ConversationMessagesView(ConversationsEndpoint, generics.ListAPIView):
     serializer_class = MessageSerializer
     pagination_class = Pages
 
     def get_queryset(self) -> QuerySet[Message]:
-        conversation = visible_conversations(self.request).filter(pk=self.kwargs["pk"]).first()
-        if conversation is None:
-            raise Http404
-        return (
-            Message.objects.for_tenant(conversation.tenant_id)
-            .filter(conversation=conversation)
-            .prefetch_related("files")
-            .order_by("id")
-        )
+        conversation = self.visible_or_404(self.kwargs["pk"])
+        return self.scoped(Message).filter(conversation=conversation).prefetch_related("files").order_by("id")

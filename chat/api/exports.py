@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from chat.api.conversations import FILTER_PARAMETERS, filtered, visible_conversations
+from chat.api.conversations import FILTER_PARAMETERS, ConversationsEndpoint
 from chat.models import Message
-from tenants.api.access import required_membership
 
 EXPORT_FIELDS = [
     "conversation_id",
@@ -106,7 +105,7 @@ class ExportQuery(serializers.Serializer):
 _EXPORT_PARAMETERS = [OpenApiParameter("format", str, enum=["csv", "json"])]
 
 
-class ConversationExportView(APIView):
+class ConversationExportView(ConversationsEndpoint, APIView):
     @extend_schema(
         operation_id="v1_conversation_export",
         parameters=_EXPORT_PARAMETERS,
@@ -115,14 +114,12 @@ class ConversationExportView(APIView):
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
         query = ExportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        conversation = visible_conversations(request).filter(pk=pk).first()
-        if conversation is None:
-            raise Http404
-        messages = Message.objects.for_tenant(conversation.tenant_id).filter(conversation=conversation)
+        conversation = self.visible_or_404(pk)
+        messages = self.scoped(Message).filter(conversation=conversation)
         return export_response(messages, query.validated_data["format"], f"conversation-{pk}")
 
 
-class ConversationsExportView(APIView):
+class ConversationsExportView(ConversationsEndpoint, APIView):
     """Every message of the conversations the filters select (streamed)."""
 
     @extend_schema(
@@ -133,9 +130,6 @@ class ConversationsExportView(APIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         query = ExportQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        conversations = filtered(request)
-        membership = required_membership(request)
-        messages = Message.objects.for_tenant(membership.tenant_id).filter(
-            conversation__in=conversations.values("pk")
-        )
+        conversations = self.filtered(request)
+        messages = self.scoped(Message).filter(conversation__in=conversations.values("pk"))
         return export_response(messages, query.validated_data["format"], "conversations")

@@ -6,7 +6,7 @@ tenant's or another user's file id is a 404."""
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, Throttled, ValidationError
@@ -15,11 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat.api.conversations import visible_conversations
+from chat.api.conversations import ConversationsEndpoint
 from chat.files import FileQuotaExceeded, FileRefused, attachments_storage, downloadable, file_store
 from chat.models import ChatFile
-from tenants.api.access import required_membership
-from tenants.models import MANAGER_ROLES
 
 
 class QuotaExceeded(APIException):
@@ -54,21 +52,15 @@ class ChatFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
 
 
-def _downloadable(request: Request) -> QuerySet[ChatFile]:
-    membership = required_membership(request)
-    return downloadable(
-        tenant_id=membership.tenant_id, user_id=membership.user_id, manager=membership.role in MANAGER_ROLES
-    )
+class _FilesEndpoint(ConversationsEndpoint, APIView):
+    subject = "attachments"
+
+    def downloadable(self) -> QuerySet[ChatFile]:
+        caller = self.caller
+        return downloadable(tenant_id=caller.tenant_id, user_id=caller.user_id, manager=caller.manages)
 
 
-def _file(request: Request, pk: int) -> ChatFile:
-    found = _downloadable(request).filter(pk=pk).first()
-    if found is None:
-        raise Http404
-    return found
-
-
-class ChatFileUploadView(APIView):
+class ChatFileUploadView(_FilesEndpoint):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -85,14 +77,13 @@ class ChatFileUploadView(APIView):
         ``attachments`` within 24 hours. Past the tier's uploads a minute: 429 with
         ``retry_after``; past its quota of unsent files (count or bytes, per member or in the
         workspace): 413; both name the ``limit``."""
-        membership = required_membership(request)
         body = ChatFileUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
         try:
             stored = file_store(
-                tenant=membership.tenant,
-                user_id=membership.user_id,
+                tenant=self.caller.tenant,
+                user_id=self.caller.user_id,
                 filename=upload.name or "",
                 declared_type=upload.content_type or "",
                 data=upload.read(),
@@ -106,20 +97,20 @@ class ChatFileUploadView(APIView):
         return Response(ChatFileSerializer(stored).data, status=status.HTTP_201_CREATED)
 
 
-class ChatFileDetailView(APIView):
+class ChatFileDetailView(_FilesEndpoint):
     @extend_schema(responses=ChatFileSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ChatFileSerializer(_file(request, pk)).data)
+        return Response(ChatFileSerializer(self.owned_or_404(self.downloadable(), pk)).data)
 
 
-class ChatFileDownloadView(APIView):
+class ChatFileDownloadView(_FilesEndpoint):
     @extend_schema(
         responses={(200, "application/octet-stream"): OpenApiResponse(description="the file"), 302: None}
     )
     def get(self, request: Request, pk: int) -> Any:
         """The file itself: from the file system, or a redirect to a short-lived signed URL of
         the S3 bucket."""
-        found = _file(request, pk)
+        found = self.owned_or_404(self.downloadable(), pk)
         storage = attachments_storage()
         if hasattr(storage, "bucket_name"):  # S3: the bucket serves it, signed for a few minutes
             return HttpResponseRedirect(storage.url(found.key))
@@ -133,11 +124,8 @@ class ChatFileDownloadView(APIView):
         return response
 
 
-class ConversationFilesView(APIView):
+class ConversationFilesView(_FilesEndpoint):
     @extend_schema(responses=ChatFileSerializer(many=True))
     def get(self, request: Request, pk: int) -> Response:
-        conversation = visible_conversations(request).filter(pk=pk).first()
-        if conversation is None:
-            raise Http404
-        files = _downloadable(request).filter(conversation=conversation)
+        files = self.downloadable().filter(conversation=self.visible_or_404(pk))
         return Response(ChatFileSerializer(files.order_by("id"), many=True).data)

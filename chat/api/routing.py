@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from chat.analytics import day_start, today_utc
 from chat.gateway.model_routing import UNROUTED, Route
 from chat.selectors import routed_answers
-from tenants.api.access import managing_or_reading
+from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery
 from tenants.selectors import routing_models
 
@@ -34,7 +34,9 @@ class RoutingQuery(FromToQuery):
         return {"from": start, "to": end}
 
 
-class RoutingView(APIView):
+class RoutingView(TenantEndpoint, APIView):
+    subject = "model routing"
+
     @extend_schema(
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, description="first day (default: 30 days ago)"),
@@ -43,11 +45,10 @@ class RoutingView(APIView):
         responses={200: OpenApiResponse(description="each routing class: its model, share and cost")},
     )
     def get(self, request: Request) -> Response:
-        membership = managing_or_reading(request, write=False, subject="model routing")
         query = RoutingQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = query.validated_data["from"], query.validated_data["to"]
-        tenant = membership.tenant
+        tenant = self.caller.tenant
         rows = routed_answers(
             tenant_id=tenant.pk, start=day_start(start), end=day_start(end + timedelta(days=1))
         )

@@ -7,11 +7,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,16 +30,16 @@ from knowledge.curated import (
 from knowledge.models import CuratedAnswer
 from knowledge.retrieval import knowledge_version
 from knowledge.services import KnowledgeRefused
-from tenants.api.access import managing_or_reading
-from tenants.models import Membership
+from tenants.api.base import TenantEndpoint
+from tenants.models import MANAGER_ROLES
 
 SAVINGS_WINDOW = timedelta(days=30)  # the answers whose average cost prices a hit
 SUGGESTIONS_WINDOW = timedelta(days=7)  # the questions looked at for suggested phrasings
 SUGGESTIONS_QUESTIONS = 300  # at most, the newest
 
 
-def _membership(request: Request, *, write: bool) -> Membership:
-    return managing_or_reading(request, write=write, subject="curated answers")
+class _CuratedEndpoint(TenantEndpoint, APIView):
+    subject = "curated answers"
 
 
 class CuratedAnswerSerializer(serializers.ModelSerializer):
@@ -113,33 +112,31 @@ def _refused(refused: KnowledgeRefused) -> ValidationError:
     return ValidationError({refused.field: [refused.message]})
 
 
-class CuratedAnswerListView(APIView):
+class CuratedAnswerListView(_CuratedEndpoint):
     @extend_schema(responses=CuratedAnswerSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Most hits first: the answers that save the most."""
-        membership = _membership(request, write=False)
-        entries = list(CuratedAnswer.objects.for_tenant(membership.tenant_id).select_related("created_by"))
-        entries = _with_hits(membership.tenant_id, entries)
+        entries = list(self.scoped(CuratedAnswer).select_related("created_by"))
+        entries = _with_hits(self.tenant_id, entries)
         entries.sort(key=lambda e: (-e.hits, -e.updated_at.timestamp(), -e.pk))  # type: ignore[attr-defined]
         return Response(CuratedAnswerSerializer(entries, many=True).data)
 
     @extend_schema(request=CuratedAnswerWriteSerializer, responses={201: CuratedAnswerSerializer})
     def post(self, request: Request) -> Response:
-        membership = _membership(request, write=True)
         body = CuratedAnswerWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         questions, answer = data.get("questions"), data.get("answer")
         message_id = data.get("message_id")
         if message_id is not None:
-            saved = answer_with_question(tenant_id=membership.tenant_id, message_id=message_id)
+            saved = answer_with_question(tenant_id=self.tenant_id, message_id=message_id)
             if saved is None:
                 raise ValidationError({"message_id": ["no such answer"]})
             questions = questions or [saved[0]]
             answer = answer or saved[1]
         try:
             entry = curated_create(
-                tenant_id=membership.tenant_id,
+                tenant_id=self.tenant_id,
                 user_id=request.user.pk,
                 questions=questions,
                 answer=answer,
@@ -149,41 +146,35 @@ class CuratedAnswerListView(APIView):
             )
         except KnowledgeRefused as refused:
             raise _refused(refused) from None
-        return Response(_shown(membership.tenant_id, entry), status=status.HTTP_201_CREATED)
+        return Response(_shown(self.tenant_id, entry), status=status.HTTP_201_CREATED)
 
 
-class CuratedAnswerDetailView(APIView):
+class CuratedAnswerDetailView(_CuratedEndpoint):
     @extend_schema(responses=CuratedAnswerSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        membership = _membership(request, write=False)
-        entry = CuratedAnswer.objects.for_tenant(membership.tenant_id).filter(pk=pk).first()
-        if entry is None:
-            raise Http404
-        return Response(_shown(membership.tenant_id, entry))
+        return Response(_shown(self.tenant_id, self.owned_or_404(CuratedAnswer, pk)))
 
     @extend_schema(request=CuratedAnswerWriteSerializer, responses=CuratedAnswerSerializer)
     def patch(self, request: Request, pk: int) -> Response:
         """Any of ``questions``, ``answer``, ``enabled``, ``declined_questions``; the change
         reaches every instance's next question."""
-        membership = _membership(request, write=True)
         body = CuratedAnswerWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         if "message_id" in body.validated_data:
             raise ValidationError({"message_id": ["only when saving a new curated answer"]})
         try:
-            entry = curated_update(tenant_id=membership.tenant_id, entry_id=pk, changes=body.validated_data)
+            entry = curated_update(tenant_id=self.tenant_id, entry_id=pk, changes=body.validated_data)
         except KnowledgeRefused as refused:
             raise _refused(refused) from None
         if entry is None:
-            raise Http404
-        return Response(_shown(membership.tenant_id, entry))
+            raise NotFound
+        return Response(_shown(self.tenant_id, entry))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         """The entry; the answers it gave stay in their conversations."""
-        membership = _membership(request, write=True)
-        if not curated_delete(tenant_id=membership.tenant_id, entry_id=pk):
-            raise Http404
+        if not curated_delete(tenant_id=self.tenant_id, entry_id=pk):
+            raise NotFound
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -193,15 +184,16 @@ class CuratedSuggestionSerializer(serializers.Serializer):
     similarity = serializers.FloatField()
 
 
-class CuratedSuggestionsView(APIView):
+class CuratedSuggestionsView(_CuratedEndpoint):
+    readers = MANAGER_ROLES  # the questions members asked: for those who edit the answers
+
     @extend_schema(responses=CuratedSuggestionSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Questions of the last 7 days that came close to an entry (similarity from 0.70 to the
         tenant's ``curated_answer_threshold``) without matching it, most alike first: add one to
         the entry's phrasings (PATCH ``questions``) and the next such question is answered; or
         decline it (PATCH ``declined_questions``) and it is not suggested for the entry again."""
-        membership = _membership(request, write=True)
-        tenant = membership.tenant
+        tenant = self.caller.tenant
         suggestions = curated_suggestions(
             tenant_id=tenant.pk,
             questions=questions_not_curated(

@@ -4,10 +4,9 @@ tenant's document id is a 404. ``search/`` shows what a question would retrieve.
 
 from typing import Any
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,15 +16,13 @@ from infra.parsers import BoundedJSONParser
 from knowledge.models import Document
 from knowledge.retrieval import retrieve
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete, document_reingest
-from tenants.api.access import managing_or_reading
-from tenants.models import MANAGER_ROLES, Membership, Role
+from tenants.api.base import TenantEndpoint
 
-_READERS = frozenset({*MANAGER_ROLES, Role.VIEWER})
 SEARCH_BUDGET_TOKENS = 4000
 
 
-def _membership(request: Request, *, write: bool) -> Membership:
-    return managing_or_reading(request, write=write, subject="the knowledge base")
+class _KnowledgeEndpoint(TenantEndpoint, APIView):
+    subject = "the knowledge base"
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -67,20 +64,18 @@ class DocumentUploadSerializer(serializers.Serializer):
         return attrs
 
 
-class DocumentListView(APIView):
+class DocumentListView(_KnowledgeEndpoint):
     parser_classes = [MultiPartParser, BoundedJSONParser]
 
     @extend_schema(responses=DocumentSerializer(many=True))
     def get(self, request: Request) -> Response:
-        membership = _membership(request, write=False)
-        documents = Document.objects.for_tenant(membership.tenant_id).select_related("created_by")
+        documents = self.scoped(Document).select_related("created_by")
         return Response(DocumentSerializer(documents.order_by("-created_at", "-id"), many=True).data)
 
     @extend_schema(request=DocumentUploadSerializer, responses={201: DocumentSerializer})
     def post(self, request: Request) -> Response:
         """Plain text, Markdown, HTML, CSV or PDF, up to the tier's size; ingested in the
         background: ``status`` goes ``pending`` → ``ready`` (or ``failed``, with ``error``)."""
-        membership = _membership(request, write=True)
         body = DocumentUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -99,42 +94,36 @@ class DocumentListView(APIView):
                 data=data["content"].encode(),
             )
         try:
-            document = document_add(tenant=membership.tenant, user_id=request.user.pk, upload=upload)
+            document = document_add(tenant=self.caller.tenant, user_id=request.user.pk, upload=upload)
         except KnowledgeRefused as refused:
             raise ValidationError({refused.field: [refused.message]}) from None
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
-class DocumentDetailView(APIView):
+class DocumentDetailView(_KnowledgeEndpoint):
     @extend_schema(responses=DocumentSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        membership = _membership(request, write=False)
-        document = Document.objects.for_tenant(membership.tenant_id).filter(pk=pk).first()
-        if document is None:
-            raise Http404
-        return Response(DocumentSerializer(document).data)
+        return Response(DocumentSerializer(self.owned_or_404(Document, pk)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         """The document, its chunks and their embeddings: retrieval stops finding it at once."""
-        membership = _membership(request, write=True)
-        if not document_delete(tenant_id=membership.tenant_id, document_id=pk):
-            raise Http404
+        if not document_delete(tenant_id=self.tenant_id, document_id=pk):
+            raise NotFound
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DocumentReingestView(APIView):
+class DocumentReingestView(_KnowledgeEndpoint):
     @extend_schema(request=None, responses=DocumentSerializer)
     def post(self, request: Request, pk: int) -> Response:
         """A failed document read again from its stored file: ``status`` goes back to
         ``pending``. 400 when it is not failed, or when the tier has no place left for it."""
-        membership = _membership(request, write=True)
         try:
-            document = document_reingest(tenant=membership.tenant, document_id=pk)
+            document = document_reingest(tenant=self.caller.tenant, document_id=pk)
         except KnowledgeRefused as refused:
             raise ValidationError({refused.field: [refused.message]}) from None
         if document is None:
-            raise Http404
+            raise NotFound
         return Response(DocumentSerializer(document).data)
 
 
@@ -143,18 +132,17 @@ class SearchQuery(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=20, default=5)
 
 
-class KnowledgeSearchView(APIView):
+class KnowledgeSearchView(_KnowledgeEndpoint):
     @extend_schema(
         parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("k", int)],
         responses={200: serializers.ListSerializer(child=serializers.DictField())},
     )
     def get(self, request: Request) -> Response:
         """The passages a chat question would be given (what the assistant answers from)."""
-        membership = _membership(request, write=False)
         query = SearchQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         passages = retrieve(
-            tenant_id=membership.tenant_id,
+            tenant_id=self.tenant_id,
             question=query.validated_data["q"],
             budget_tokens=SEARCH_BUDGET_TOKENS,
             k=query.validated_data["k"],

@@ -7,18 +7,17 @@ experiment is a 404.
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.access import request_membership
+from tenants.api.base import TenantEndpoint
 from tenants.experiment_results import experiment_results
 from tenants.experiments import ExperimentInvalid, experiment_create, experiment_update, validate_variants
-from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment, Membership, Variant
+from tenants.models import Experiment, Variant
 
 
 class VariantSerializer(serializers.ModelSerializer):
@@ -62,51 +61,36 @@ class ExperimentSerializer(serializers.ModelSerializer):
         return experiment_update(experiment=instance, fields=validated, variants=variants)
 
 
-def _membership(request: Request, roles: frozenset[str]) -> Membership:
-    membership = request_membership(request)
-    if membership is None:
-        raise PermissionDenied("this endpoint needs a tenant token")
-    if membership.role not in roles:
-        raise PermissionDenied("your role in this workspace does not allow this")
-    return membership
-
-
-class _TenantExperiments:
-    request: Request
+class _ExperimentsEndpoint(TenantEndpoint):
+    subject = "experiments"
 
     def get_queryset(self) -> QuerySet[Experiment]:
-        roles = MANAGER_ROLES if self.request.method not in ("GET", "HEAD", "OPTIONS") else READER_ROLES
-        membership = _membership(self.request, roles)
-        return Experiment.objects.for_tenant(membership.tenant_id).prefetch_related("variants")
-
-    def perform_create(self, serializer: ExperimentSerializer) -> None:
-        _membership(self.request, MANAGER_ROLES)
-        serializer.save()
+        return self.scoped(Experiment).prefetch_related("variants")
 
     def get_serializer_context(self) -> dict[str, Any]:
         context: dict[str, Any] = super().get_serializer_context()  # type: ignore[misc]
-        membership = request_membership(self.request)
-        context["tenant_id"] = membership.tenant_id if membership else None
+        context["tenant_id"] = self.tenant_id
         return context
 
 
-class ExperimentListCreateView(_TenantExperiments, generics.ListCreateAPIView):  # type: ignore[misc]
+class ExperimentListCreateView(_ExperimentsEndpoint, generics.ListCreateAPIView):
     serializer_class = ExperimentSerializer
 
 
-class ExperimentDetailView(_TenantExperiments, generics.RetrieveUpdateDestroyAPIView):  # type: ignore[misc]
+class ExperimentDetailView(_ExperimentsEndpoint, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = ExperimentSerializer
 
 
-class ExperimentResultsView(APIView):
+class ExperimentResultsView(TenantEndpoint, APIView):
+    subject = "experiments"
+
     @extend_schema(
         responses={
             200: OpenApiResponse(description="per variant: sizes, 95 % intervals, tests against control")
         }
     )
     def get(self, request: Request, pk: int) -> Response:
-        membership = _membership(request, READER_ROLES)
         try:
-            return Response(experiment_results(tenant_id=membership.tenant_id, experiment_id=pk))
+            return Response(experiment_results(tenant_id=self.tenant_id, experiment_id=pk))
         except Experiment.DoesNotExist:
-            raise Http404 from None
+            raise NotFound from None

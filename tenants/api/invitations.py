@@ -4,7 +4,6 @@ answer never depends on whether an account uses that address."""
 
 from typing import Any
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -13,10 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.access import actor_role
-from tenants.api.views import managed_tenant
+from tenants.api.base import TenantEndpoint
 from tenants.invitations import invitation_create, invitation_revoke
-from tenants.models import Invitation, Role, Tenant
+from tenants.models import MANAGER_ROLES, Invitation, Role
 from tenants.services import may_grant
 
 
@@ -37,40 +35,35 @@ class InvitationSerializer(serializers.ModelSerializer):
         return invitation.status(timezone.now())
 
 
-def _managed_tenant(request: Request, slug: str) -> Tenant:
-    return managed_tenant(request, slug, refusal="only the tenant's owners and admins manage invitations")
+class _InvitationsEndpoint(TenantEndpoint, APIView):
+    readers = MANAGER_ROLES
+    subject = "invitations"
 
 
-class InvitationListCreateView(APIView):
+class InvitationListCreateView(_InvitationsEndpoint):
     @extend_schema(responses=InvitationSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        tenant = _managed_tenant(request, slug)
-        invitations = Invitation.objects.for_tenant(tenant).select_related("invited_by")
+        invitations = self.scoped(Invitation).select_related("invited_by")
         return Response(InvitationSerializer(invitations, many=True).data)
 
     @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
     def post(self, request: Request, slug: str) -> Response:
         """E-mails a single-use link to the address; whoever opens it signs in (or creates an
         account) and accepts. Nothing about existing accounts is looked up or told."""
-        tenant = _managed_tenant(request, slug)
         serializer = InvitationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = serializer.validated_data
-        if not may_grant(actor_role=actor_role(request), role=data["role"]):
+        if not may_grant(actor_role=self.caller.role, role=data["role"]):
             raise PermissionDenied("only owners make, change or remove owners")
         invitation = invitation_create(
-            tenant=tenant, email=data["email"], role=data["role"], invited_by_id=request.user.pk
+            tenant=self.caller.tenant, email=data["email"], role=data["role"], invited_by_id=request.user.pk
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
-class InvitationDetailView(APIView):
+class InvitationDetailView(_InvitationsEndpoint):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str, pk: int) -> Response:
         """Revoke a pending invitation (its link stops working); accepted ones stay as they are."""
-        tenant = _managed_tenant(request, slug)
-        invitation = Invitation.objects.for_tenant(tenant).filter(pk=pk).first()
-        if invitation is None:
-            raise Http404
-        invitation_revoke(invitation=invitation, now=timezone.now())
+        invitation_revoke(invitation=self.owned_or_404(Invitation, pk), now=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,6 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as PasswordError
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import (
@@ -21,7 +20,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshView
 
-from tenants.api.access import IsPlatformStaff, actor_role, can_manage, request_membership
+from tenants.api.access import IsPlatformStaff, request_membership
+from tenants.api.base import TenantEndpoint
 from tenants.api.serializers import (
     LogoutSerializer,
     MemberCreateSerializer,
@@ -33,7 +33,7 @@ from tenants.api.serializers import (
     TokenObtainSerializer,
 )
 from tenants.logins import LOGIN_CLAIM, login_end
-from tenants.models import Membership, Tenant
+from tenants.models import MANAGER_ROLES, Membership, Tenant
 from tenants.selectors import forget_chat_configs
 from tenants.services import (
     LastOwner,
@@ -97,24 +97,10 @@ class LogoutView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def visible_tenant(request: Request, slug: str) -> Tenant:
-    """The tenant named in the URL, if the caller may see it; 404 otherwise (never 403)."""
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
-        raise Http404
-    membership = request_membership(request)
-    if not request.user.is_staff and (membership is None or membership.tenant_id != tenant.pk):
-        raise Http404
-    return tenant
+class _TenantAdminEndpoint(TenantEndpoint, APIView):
+    """The tenant the URL names, for its owners and admins (and platform staff)."""
 
-
-def managed_tenant(request: Request, slug: str, *, refusal: str) -> Tenant:
-    """``visible_tenant``, for its owners and admins (and platform staff) only: else 403 saying
-    ``refusal``."""
-    tenant = visible_tenant(request, slug)
-    if not can_manage(request, tenant.pk):
-        raise PermissionDenied(refusal)
-    return tenant
+    readers = MANAGER_ROLES
 
 
 class TenantListCreateView(generics.ListCreateAPIView):
@@ -136,43 +122,42 @@ class TenantListCreateView(generics.ListCreateAPIView):
         serializer.instance = tenant_create(slug=data["slug"], name=data["name"], tier=data["tier"])
 
 
-class TenantConfigView(APIView):
+class TenantConfigView(_TenantAdminEndpoint):
     """``tenants/{slug}/config/``: the tenant's configuration, for its owners and admins (and
     platform staff). Every change moves the config version, which every cache is keyed by."""
 
-    def _tenant(self, request: Request, slug: str) -> Tenant:
-        refusal = "only the tenant's owners and admins see and change its configuration"
-        return managed_tenant(request, slug, refusal=refusal)
+    subject = "the tenant's configuration"
 
     @extend_schema(responses=TenantConfigSerializer)
     def get(self, request: Request, slug: str) -> Response:
-        return Response(TenantConfigSerializer(self._tenant(request, slug)).data)
+        return Response(TenantConfigSerializer(self.caller.tenant).data)
 
     @extend_schema(request=TenantConfigSerializer, responses=TenantConfigSerializer)
     def patch(self, request: Request, slug: str) -> Response:
-        serializer = TenantConfigSerializer(self._tenant(request, slug), data=request.data, partial=True)
+        serializer = TenantConfigSerializer(self.caller.tenant, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         tenant = serializer.save()
         forget_chat_configs()
         return Response(TenantConfigSerializer(tenant).data)
 
 
-class TenantMembersView(APIView):
+class TenantMembersView(_TenantAdminEndpoint):
+    subject = "the tenant's members"
+
     @extend_schema(responses=MembershipSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
-        tenant = managed_tenant(request, slug, refusal="only the tenant's owners and admins list members")
-        members = Membership.objects.for_tenant(tenant).select_related("user", "tenant")
+        members = self.scoped(Membership).select_related("user", "tenant")
         return Response(MembershipSerializer(members.order_by("id"), many=True).data)
 
     @extend_schema(request=MemberCreateSerializer, responses={201: MembershipSerializer})
     def post(self, request: Request, slug: str) -> Response:
         """A new account and its membership. An existing account joins by invitation
         (``invitations/``): it is never bound, nor described, by another tenant's admin."""
-        tenant = managed_tenant(request, slug, refusal="only the tenant's owners and admins add members")
+        tenant = self.caller.tenant
         serializer = MemberCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if not may_grant(actor_role=actor_role(request), role=data["role"]):
+        if not may_grant(actor_role=self.caller.role, role=data["role"]):
             raise PermissionDenied("only owners make, change or remove owners")
         try:
             membership = member_add(
@@ -199,18 +184,14 @@ class TenantMembersView(APIView):
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
-class TenantMemberDetailView(APIView):
+class TenantMemberDetailView(_TenantAdminEndpoint):
     """``tenants/{slug}/members/{id}/``: change a member's role or remove them (owners and
     admins; only owners touch owners; the last active owner stays)."""
 
-    def _membership(self, request: Request, slug: str, pk: int) -> tuple[Membership, str | None]:
-        tenant = managed_tenant(request, slug, refusal="only the tenant's owners and admins change members")
-        membership = (
-            Membership.objects.for_tenant(tenant).select_related("user", "tenant").filter(pk=pk).first()
-        )
-        if membership is None:
-            raise Http404
-        return membership, actor_role(request)
+    subject = "the tenant's members"
+
+    def _membership(self, pk: int) -> Membership:
+        return self.owned_or_404(self.scoped(Membership).select_related("user", "tenant"), pk)
 
     def _change(self, change: Any) -> None:
         try:
@@ -224,7 +205,7 @@ class TenantMemberDetailView(APIView):
 
     @extend_schema(request=MemberUpdateSerializer, responses=MembershipSerializer)
     def patch(self, request: Request, slug: str, pk: int) -> Response:
-        membership, actor_role = self._membership(request, slug, pk)
+        membership, actor_role = self._membership(pk), self.caller.role
         serializer = MemberUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self._change(
@@ -234,6 +215,6 @@ class TenantMemberDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str, pk: int) -> Response:
-        membership, actor_role = self._membership(request, slug, pk)
+        membership, actor_role = self._membership(pk), self.caller.role
         self._change(lambda: member_remove(actor_role=actor_role, membership=membership))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,22 +7,16 @@ secret is never shown again. Which tools the assistant is offered (these and the
 from typing import Any
 
 import jsonschema
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.access import managing_or_reading
-from tenants.models import Membership
+from tenants.api.base import TenantEndpoint
 from tools.catalog import BUILTINS
 from tools.models import NAME_PATTERN, Tool
 from tools.services import tool_create, tool_delete, tool_update
-
-
-def _membership(request: Request, *, write: bool) -> Membership:
-    return managing_or_reading(request, write=write, subject="tools")
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -48,8 +42,7 @@ class ToolSerializer(serializers.ModelSerializer):
     def validate_name(self, name: str) -> str:
         if name in BUILTINS:
             raise serializers.ValidationError("that is a built-in tool's name")
-        tenant_id = self.context["tenant_id"]
-        taken = Tool.objects.for_tenant(tenant_id).filter(name=name)
+        taken = self.context["tools"].filter(name=name)
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
@@ -66,43 +59,37 @@ class ToolSerializer(serializers.ModelSerializer):
         return parameters
 
 
-class ToolListView(APIView):
+class _ToolsEndpoint(TenantEndpoint, APIView):
+    subject = "tools"
+
+
+class ToolListView(_ToolsEndpoint):
     @extend_schema(responses=ToolSerializer(many=True))
     def get(self, request: Request) -> Response:
-        membership = _membership(request, write=False)
-        tools = Tool.objects.for_tenant(membership.tenant_id).order_by("name")
-        return Response(ToolSerializer(tools, many=True).data)
+        return Response(ToolSerializer(self.scoped(Tool).order_by("name"), many=True).data)
 
     @extend_schema(request=ToolSerializer, responses={201: ToolSerializer})
     def post(self, request: Request) -> Response:
-        membership = _membership(request, write=True)
-        body = ToolSerializer(data=request.data, context={"tenant_id": membership.tenant_id})
+        body = ToolSerializer(data=request.data, context={"tools": self.scoped(Tool)})
         body.is_valid(raise_exception=True)
-        tool = tool_create(tenant=membership.tenant, fields=dict(body.validated_data))
+        tool = tool_create(tenant=self.caller.tenant, fields=dict(body.validated_data))
         return Response(ToolSerializer(tool).data, status=status.HTTP_201_CREATED)
 
 
-class ToolDetailView(APIView):
-    def _tool(self, request: Request, pk: int, *, write: bool) -> Tool:
-        membership = _membership(request, write=write)
-        tool = Tool.objects.for_tenant(membership.tenant_id).filter(pk=pk).first()
-        if tool is None:
-            raise Http404
-        return tool
-
+class ToolDetailView(_ToolsEndpoint):
     @extend_schema(responses=ToolSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(ToolSerializer(self._tool(request, pk, write=False)).data)
+        return Response(ToolSerializer(self.owned_or_404(Tool, pk)).data)
 
     @extend_schema(request=ToolSerializer, responses=ToolSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        tool = self._tool(request, pk, write=True)
-        body = ToolSerializer(tool, data=request.data, partial=True, context={"tenant_id": tool.tenant_id})
+        tool = self.owned_or_404(Tool, pk)
+        body = ToolSerializer(tool, data=request.data, partial=True, context={"tools": self.scoped(Tool)})
         body.is_valid(raise_exception=True)
         return Response(ToolSerializer(tool_update(tool=tool, fields=dict(body.validated_data))).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         """The tool, and its name from the tenant's ``allowed_tools``."""
-        tool_delete(tool=self._tool(request, pk, write=True))
+        tool_delete(tool=self.owned_or_404(Tool, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
