@@ -35,7 +35,7 @@ import redis.asyncio as aioredis  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from billing.admission import budget_keys, rate_limits  # noqa: E402
 from billing.limits.base import BudgetClaim, StreamLease  # noqa: E402
-from billing.limits.redis_store import RedisLimitStore  # noqa: E402
+from billing.limits.redis import RedisLimitStore  # noqa: E402
 from infra.lean_redis import Command, LeanRedis  # noqa: E402
 from tenants.selectors import TenantLimits  # noqa: E402
 

@@ -63,7 +63,7 @@ async def run(count: int, samples: int) -> dict[str, object]:
     from billing.pricing import price_for
     from chat.gateway.llm.tokens import estimate_tokens
     from chat.history.context import build_context
-    from chat.history.memory import working_memory
+    from chat.history.working_memory import get_working_memory
     from chat.models import Conversation, Message
     from chat.selectors import conversation_state, recent_messages
     from infra.db import in_db_thread
@@ -98,7 +98,7 @@ async def run(count: int, samples: int) -> dict[str, object]:
         return tenant.pk, conversation.pk
 
     tenant_id, conversation_id = await in_db_thread(setup)()
-    memory = working_memory()
+    memory = get_working_memory()
     budget = (await in_db_thread(price_for)("gpt-4o-mini")).context_tokens
 
     def build(history, state) -> object:  # type: ignore[no-untyped-def]

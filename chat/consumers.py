@@ -12,7 +12,7 @@ from django.conf import settings
 
 from billing.sockets import SocketSlots
 from chat import drain
-from chat.events import events
+from chat.events import get_event_counts
 from chat.frames import PING, PONG, Frame, database_down_frame, error_frame, ready_frame
 from chat.heartbeat import SocketTimers
 from chat.opening import SocketRefused, socket_open
@@ -73,7 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         structlog.contextvars.bind_contextvars(conversation_id=self.session.conversation_id)
         self.timers.start(expires_at=self.principal.expires_at)
         generation_registry().start_background()
-        events().start_flushing()
+        get_event_counts().start_flushing()
         log.info("ws.connected", auth="token" if self.principal.by_token else "session")
         # A new conversation has nothing to resume: no store round trip.
         found = await resumable(session=self.session) if opened.continued else []

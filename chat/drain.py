@@ -13,7 +13,7 @@ from typing import Protocol
 
 import structlog
 
-from chat.events import events
+from chat.events import get_event_counts
 from chat.turns.generations import generation_registry
 from infra.db import DATABASE_DOWN, in_db_thread
 
@@ -56,7 +56,7 @@ async def drain(grace_s: float) -> None:
         if isinstance(result, BaseException):
             log.error("drain.connection_failed", error=repr(result))
     try:
-        await in_db_thread(events().flush)()
+        await in_db_thread(get_event_counts().flush)()
     except DATABASE_DOWN as exc:
         log.warning("drain.events_lost", error=repr(exc))
     log.info("drain.finished", connections=len(connections))

@@ -95,5 +95,5 @@ class EventCounts:
 _events = EventCounts()
 
 
-def events() -> EventCounts:
+def get_event_counts() -> EventCounts:
     return _events

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import Avg, Count, Max, Sum
 
 from chat.history.ids import allocate_message_ids, message_ids_sql
-from chat.history.memory import Remembered
+from chat.history.working_memory import Remembered
 from chat.models import Conversation, Message, Role
 from tenants.selectors import ChatAccess, chat_access_sql
 

@@ -18,7 +18,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from chat import drain
-from chat.history.outbox import outbox
+from chat.history.outbox import get_outbox
 from infra.db import in_db_thread
 from infra.embedder import embedder, embedder_installed
 
@@ -78,7 +78,7 @@ def _ms(started: float) -> float:
 async def _outbox_turns() -> int | None:
     try:
         async with asyncio.timeout(_TIMEOUT_S):
-            return await outbox().pending()
+            return await get_outbox().pending()
     except Exception:  # Redis down: the redis check says so
         return None
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.models import UsageRecord
 from chat.analytics import HOURLY_KEEP_DAYS, day_stats, days_due, hour_stats, hours_due, today_utc
-from chat.events import events, hour_start
+from chat.events import get_event_counts, hour_start
 from chat.models import Conversation, DailyTenantStats, HourlyTenantStats, Message
 from chat.tasks import compute_daily_stats
 from tenants.models import Experiment, Membership, Variant
@@ -136,7 +136,7 @@ async def test_the_operator_figures_errors_refusals_safety_and_active_users(
     await ask(bob, "hi [[tokens=2]]")
     for socket in (alice, bob):
         await socket.disconnect()
-    await database_sync_to_async(events().flush)()
+    await database_sync_to_async(get_event_counts().flush)()
     await database_sync_to_async(day_stats)(tenant_id=world.acme.pk, day=today_utc())
     client = client_for(world.token(world.alice, world.acme))
     [day] = (await database_sync_to_async(client.get)("/api/v1/analytics/")).json()["days"][-1:]

@@ -10,8 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from chat.turns.redis_store import RedisGenerationStore
-from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
+from chat.turns.store import GenerationInfo, GenerationStore, GenKey
+from chat.turns.store.memory import MemoryGenerationStore
+from chat.turns.store.redis import RedisGenerationStore
 from infra.lean_redis import LeanRedis
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from billing.models import UsageRecord
 from chat.history.background_queue import background_sent, background_work_due, enqueue_background_work
 from chat.history.context import SUMMARY_HEADING, build_context
-from chat.history.memory import Remembered
+from chat.history.working_memory import Remembered
 from chat.models import Conversation, Message
 from chat.tasks import purge_expired_history, send_escalation_email
 from tenants.models import Tenant

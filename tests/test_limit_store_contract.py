@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 
 from billing.limits.base import Admission, BudgetClaim, BudgetKeys, LimitStore, RateLimit, StreamLease
-from billing.limits.memory_store import MemoryLimitStore
-from billing.limits.redis_store import RedisLimitStore
+from billing.limits.memory import MemoryLimitStore
+from billing.limits.redis import RedisLimitStore
 from infra.lean_redis import LeanRedis
 
 

@@ -1,5 +1,5 @@
 """One contract each for two more swappable parts, run against both implementations: the
-conversation's working memory (``chat.history.memory``) and the exact response cache
+conversation's working memory (``chat.history.working_memory``) and the exact response cache
 (``chat.gateway.response_cache``), Redis (production) and in-process (the embedded default)."""
 
 import asyncio
@@ -16,18 +16,18 @@ from chat.gateway.response_cache import (
     ResponseCache,
     get_response_cache,
 )
-from chat.history.memory import (
-    LocalWorkingMemory,
+from chat.history.working_memory import (
+    MemoryWorkingMemory,
     RedisWorkingMemory,
     Remembered,
     WorkingMemory,
-    working_memory,
+    get_working_memory,
 )
 
 
 @pytest.fixture(params=["redis", "memory"])
 def memory(request: pytest.FixtureRequest) -> WorkingMemory:
-    return RedisWorkingMemory() if request.param == "redis" else LocalWorkingMemory()
+    return RedisWorkingMemory() if request.param == "redis" else MemoryWorkingMemory()
 
 
 @pytest.fixture(params=["redis", "memory"])
@@ -106,7 +106,7 @@ async def test_a_cached_answer_lapses_after_its_ttl(cache: ResponseCache) -> Non
 
 def test_both_layouts_are_chosen_by_redis_url(settings: Any) -> None:
     assert isinstance(get_response_cache(), RedisResponseCache) == bool(settings.REDIS_URL)
-    assert isinstance(working_memory(), RedisWorkingMemory) == bool(settings.REDIS_URL)
+    assert isinstance(get_working_memory(), RedisWorkingMemory) == bool(settings.REDIS_URL)
     settings.REDIS_URL = ""
     assert isinstance(get_response_cache(), MemoryResponseCache)
-    assert isinstance(working_memory(), LocalWorkingMemory)
+    assert isinstance(get_working_memory(), MemoryWorkingMemory)

@@ -16,12 +16,13 @@ from billing.models import UsageRecord
 from billing.pricing import Price
 from chat.gateway.llm import ChatRequest, Usage
 from chat.history.ids import allocate_message_ids
-from chat.history.outbox import MemoryOutbox, Outbox, RedisOutbox, outbox
+from chat.history.outbox import MemoryOutbox, Outbox, RedisOutbox, get_outbox
 from chat.history.recorder import turn_recorder
 from chat.models import Conversation, Message
 from chat.turn import Outcome, PreparedTurn
 from chat.turns.reaper import reap, turn_record
-from chat.turns.store import GenerationInfo, GenKey, MemoryGenerationStore
+from chat.turns.store import GenerationInfo, GenKey
+from chat.turns.store.memory import MemoryGenerationStore
 from infra.hot_redis import hot_redis
 from tests.conftest import World
 
@@ -119,9 +120,9 @@ async def test_a_replayed_turn_is_written_once_however_often_it_is_replayed(worl
         ids=(user_message_id, answer_message_id),
     )
     # Put twice: a turn deferred, then again by another instance after a lost acknowledgement.
-    await outbox().put([turn])
+    await get_outbox().put([turn])
     assert await turn_recorder().replay() is False
-    await outbox().put([turn])
+    await get_outbox().put([turn])
     await asyncio.gather(turn_recorder().replay(), turn_recorder().replay())  # racing replayers
 
     answers = Message.objects.for_tenant(world.acme.pk).filter(conversation=conversation)
@@ -131,7 +132,7 @@ async def test_a_replayed_turn_is_written_once_however_often_it_is_replayed(worl
     )
     await conversation.arefresh_from_db()
     assert conversation.message_count == 2
-    assert await outbox().read(world.acme.pk, 10) == []
+    assert await get_outbox().read(world.acme.pk, 10) == []
     assert await hot_redis().xlen(f"t:{world.acme.pk}:outbox:dead") == 0  # skipped, not failed
 
 
@@ -151,7 +152,7 @@ async def test_a_dead_instances_deferred_answer_is_kept_not_reaped_as_an_error(w
     await store.begin(
         info=info, record=turn_record(turn, None, prompt_tokens=12), lease_ttl_s=0.0, keep_s=60.0
     )
-    await outbox().put([(turn, outcome)])
+    await get_outbox().put([(turn, outcome)])
 
     await reap(store, key)
     assert await turn_recorder().replay() is False

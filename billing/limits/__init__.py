@@ -6,8 +6,8 @@ import weakref
 from django.conf import settings
 
 from billing.limits.base import LimitStore
-from billing.limits.memory_store import MemoryLimitStore
-from billing.limits.redis_store import RedisLimitStore
+from billing.limits.memory import MemoryLimitStore
+from billing.limits.redis import RedisLimitStore
 from infra.hot_redis import lean_redis
 
 _stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LimitStore]" = weakref.WeakKeyDictionary()
@@ -20,3 +20,6 @@ def get_limit_store() -> LimitStore:
         store = RedisLimitStore(lean_redis()) if settings.REDIS_URL else MemoryLimitStore()
         _stores[loop] = store
     return store
+
+
+__all__ = ["LimitStore", "MemoryLimitStore", "RedisLimitStore", "get_limit_store"]

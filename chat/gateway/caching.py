@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import structlog
 
 from chat.gateway.response_cache import CachedAnswer, exact_key, get_response_cache
-from chat.gateway.semantic_cache import SemanticProbe, scope_of, semantic_cache, standalone
+from chat.gateway.semantic_cache import SemanticProbe, get_semantic_cache, scope_of, standalone
 from chat.turn import Outcome, PreparedTurn
 from infra import metrics
 from infra.embedder import embedder, embedder_installed
@@ -75,7 +75,7 @@ async def cache_lookup(config: ChatConfig, turn: PreparedTurn, exact: CacheProbe
     with tracer.start_as_current_span("chat.cache.semantic") as span:
         question = turn.request.messages[-1]["content"]
         vector = await embedder().embed(question)
-        probe = await semantic_cache().lookup(
+        probe = await get_semantic_cache().lookup(
             scope=scope_of(tenant_id=turn.tenant_id, config_version=config.version, request=turn.request),
             text=question,
             vector=vector,
@@ -101,4 +101,4 @@ async def cache_fill(config: ChatConfig, turn: PreparedTurn, probe: CacheProbe, 
     if probe.exact_key is not None:
         await get_response_cache().put(probe.exact_key, answer, ttl_s=config.cache_ttl_s)
     if probe.semantic is not None:
-        await semantic_cache().put(probe.semantic, answer, ttl_s=config.cache_ttl_s)
+        await get_semantic_cache().put(probe.semantic, answer, ttl_s=config.cache_ttl_s)

@@ -204,7 +204,7 @@ class SemanticCache:
 _caches: dict[bool, SemanticCache] = {}
 
 
-def semantic_cache() -> SemanticCache:
+def get_semantic_cache() -> SemanticCache:
     shared = bool(settings.REDIS_URL)
     cache = _caches.get(shared)
     if cache is None:

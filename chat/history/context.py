@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat.gateway.llm.tokens import MESSAGE_OVERHEAD, estimate_tokens
-from chat.history.memory import Remembered
+from chat.history.working_memory import Remembered
 
 SUMMARY_HEADING = "Summary of the conversation so far:"
 # The estimate is rough: a tenth of the budget stays unused.

@@ -20,7 +20,7 @@ from typing import NamedTuple, TypeVar
 import structlog
 from django.conf import settings
 
-from chat.history.outbox import Entry, outbox
+from chat.history.outbox import Entry, get_outbox
 from chat.services import turns_record, turns_record_missing
 from chat.turn import Outcome, PreparedTurn
 from infra import aio, metrics
@@ -83,7 +83,7 @@ class TurnRecorder:
     async def _defer(self, batch: Sequence[_Pending]) -> None:
         """The database is down: the turns go to the outbox, and their clients get ``done``."""
         try:
-            await outbox().put([(p.turn, p.outcome) for p in batch])
+            await get_outbox().put([(p.turn, p.outcome) for p in batch])
         except Exception as exc:
             for pending in batch:
                 log.error("chat.record_failed", message_id=pending.turn.answer_message_id, error=repr(exc))
@@ -109,7 +109,7 @@ class TurnRecorder:
     async def replay(self) -> bool:
         """Write what waits in the outbox; returns whether some is left (the database still
         down, or a tenant's turns being replayed by another instance)."""
-        box, left = outbox(), False
+        box, left = get_outbox(), False
         for tenant_id in await box.tenants():
             token = await box.lock(tenant_id)
             if token is None:
@@ -146,7 +146,7 @@ class TurnRecorder:
             database_down=database_down,
         )
         if written or dead:
-            await outbox().remove(tenant_id, written, dead=dead)
+            await get_outbox().remove(tenant_id, written, dead=dead)
             metrics.OUTBOX.labels("written").inc(len(written))
         return not down
 

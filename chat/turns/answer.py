@@ -17,8 +17,8 @@ from chat.gateway.fallback import breaker_report
 from chat.gateway.llm import LLMProvider
 from chat.gateway.llm.breaker import Pass
 from chat.history.background_queue import background_work_due, enqueue_background_work
-from chat.history.memory import Remembered, working_memory
 from chat.history.recorder import turn_recorder
+from chat.history.working_memory import Remembered, get_working_memory
 from chat.protocol import ErrorCode
 from chat.turn import Outcome, PreparedTurn
 from chat.turns.generations import Generation
@@ -162,7 +162,7 @@ async def _store(job: Answering, outcome: Outcome) -> None:
 
 async def _remember(turn: PreparedTurn, outcome: Outcome) -> None:
     """After the turn is stored: its two messages join the conversation's working memory."""
-    await working_memory().append(
+    await get_working_memory().append(
         tenant_id=turn.tenant_id,
         conversation_id=turn.conversation_id,
         items=[

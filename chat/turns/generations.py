@@ -27,10 +27,8 @@ from chat.frames import Frame
 from chat.history.recorder import turn_recorder
 from chat.turn import TurnSink
 from chat.turns.reaper import reap
-from chat.turns.redis_store import RedisGenerationStore
-from chat.turns.store import GenerationInfo, GenerationStore, GenKey, MemoryGenerationStore
+from chat.turns.store import GenerationInfo, GenerationStore, GenKey, get_generation_store
 from infra import aio, metrics
-from infra.hot_redis import hot_redis, lean_redis
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -309,8 +307,5 @@ def generation_registry() -> GenerationRegistry:
     loop = asyncio.get_running_loop()
     registry = _registries.get(loop)
     if registry is None:
-        store: GenerationStore = (
-            RedisGenerationStore(hot_redis(), lean_redis()) if settings.REDIS_URL else MemoryGenerationStore()
-        )
-        registry = _registries[loop] = GenerationRegistry(store)
+        registry = _registries[loop] = GenerationRegistry(get_generation_store())
     return registry

@@ -9,15 +9,15 @@ from collections.abc import Callable
 import structlog
 
 from billing.pricing import price_for
-from chat.events import PII_REDACTED, events
+from chat.events import PII_REDACTED, get_event_counts
 from chat.files import FileNotFound, files_block, files_for_turn, image_parts
 from chat.gateway.llm import ChatRequest
 from chat.gateway.llm.tokens import IMAGE_TOKENS
 from chat.gateway.model_routing import UNROUTED, route_model
 from chat.gateway.moderation import BlockedTopic, PiiPolicy, moderate, scrubbed
 from chat.history.context import build_context
-from chat.history.memory import Remembered
 from chat.history.pending import conversation_allocate, conversation_materialize, conversation_pending
+from chat.history.working_memory import Remembered
 from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import (
     ClientIdTaken,
@@ -112,7 +112,7 @@ def turn_prepare(
                 ErrorCode.BLOCKED_TOPIC, f"This assistant cannot help with “{blocked.topic}”."
             ) from None
         span.set_attribute("chat.pii_redacted", moderated.found.total())
-        events().add(session.tenant_id, PII_REDACTED, moderated.found.total())
+        get_event_counts().add(session.tenant_id, PII_REDACTED, moderated.found.total())
     with tracer.start_as_current_span("chat.routing") as span:
         route, model = (UNROUTED, config.model) if message.regenerate else route_model(config, moderated.text)
         span.set_attributes({"chat.route": route or "unrouted", "gen_ai.request.model": model})
@@ -155,7 +155,7 @@ def turn_begin(
     regenerate: bool = False,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
-    ``history`` is the conversation's recent messages (``chat.history.memory``), ``opening``
+    ``history`` is the conversation's recent messages (``chat.history.working_memory``), ``opening``
     what ``turn_opening`` read.
 
     A ``client_id`` that was already answered returns the stored answer instead (a replay

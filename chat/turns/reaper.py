@@ -18,7 +18,7 @@ from billing import admission
 from chat.frames import TYPING_OFF, done_frame, error_frame
 from chat.gateway.llm import Usage
 from chat.gateway.llm.tokens import estimate_tokens
-from chat.history.outbox import outbox
+from chat.history.outbox import get_outbox
 from chat.history.recorder import turn_recorder
 from chat.protocol import ErrorCode
 from chat.selectors import answer_exists
@@ -47,7 +47,7 @@ def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None, *, prompt_t
 async def _kept(key: GenKey) -> bool:
     if await in_db_thread(answer_exists)(tenant_id=key.tenant_id, message_id=key.message_id):
         return True
-    return await outbox().holds(key.tenant_id, key.message_id)
+    return await get_outbox().holds(key.tenant_id, key.message_id)
 
 
 async def reap(store: GenerationStore, key: GenKey) -> None:

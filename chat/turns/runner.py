@@ -22,13 +22,13 @@ from opentelemetry import trace
 
 from billing import admission
 from billing.pricing import price_for
-from chat.events import REFUSED, events
+from chat.events import REFUSED, get_event_counts
 from chat.frames import done_frame, error_frame, response_frame
 from chat.gateway.caching import cache_lookup, exact_lookup
 from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
 from chat.gateway.llm import LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens
-from chat.history.memory import Remembered, working_memory
+from chat.history.working_memory import Remembered, get_working_memory
 from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
 from chat.turn import ChatSession, PreparedTurn, TurnRefused, TurnSink
@@ -311,7 +311,7 @@ def _busy() -> TurnRefused:
 async def _history(session: ChatSession) -> list[Remembered]:
     """The conversation's recent messages: working memory, refilled from PostgreSQL on a miss."""
     tenant_id, conversation_id = session.tenant_id, session.conversation_id
-    memory = working_memory()
+    memory = get_working_memory()
     history = await memory.recent(tenant_id=tenant_id, conversation_id=conversation_id)
     if history is None:
         history = await in_db_thread(recent_messages)(
@@ -361,7 +361,7 @@ async def _through_breaker(
 
 async def refuse(session: ChatSession, sink: TurnSink, refused: TurnRefused) -> None:
     metrics.ERRORS.labels(session.tenant_slug, refused.code.value).inc()
-    events().add(session.tenant_id, REFUSED + refused.code.value)
+    get_event_counts().add(session.tenant_id, REFUSED + refused.code.value)
     await sink.emit(
         error_frame(refused.code, refused.message, retry_after=refused.retry_after, limit=refused.limit)
     )

@@ -213,7 +213,7 @@ CHAT_PENDING_CONVERSATION_S = env_int("CHAT_PENDING_CONVERSATION_S", 86_400)
 # Chat protocol limits (DESIGN.md, WebSocket protocol v1).
 CHAT_MAX_FRAME_BYTES = 32 * 1024
 CHAT_TOKEN_FRAME_INTERVAL_MS = env_int("CHAT_TOKEN_FRAME_INTERVAL_MS", 40)
-# Working memory (chat.history.memory): the last messages of a conversation, kept in Redis this long.
+# Working memory (chat.history.working_memory): the last messages of a conversation, kept in Redis this long.
 CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
 CHAT_MEMORY_TTL_S = env_float("CHAT_MEMORY_TTL_S", 7200.0)
 # Messages left out of a rolling summary, so the latest exchanges are sent word for word.

@@ -28,7 +28,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat.frames import Frame
-from chat.turns.store import (
+from chat.turns.store.base import (
     START,
     Claim,
     Entry,

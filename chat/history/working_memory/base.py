@@ -1,0 +1,39 @@
+"""Working memory's interface, its key and its items' encoding."""
+
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    id: int
+    role: str
+    content: str
+
+
+def memory_key(tenant_id: int, conversation_id: int) -> str:
+    return f"t:{tenant_id}:conv:{conversation_id}:recent"
+
+
+class WorkingMemory(Protocol):
+    async def recent(self, *, tenant_id: int, conversation_id: int) -> list[Remembered] | None: ...
+
+    async def refill(self, *, tenant_id: int, conversation_id: int, items: list[Remembered]) -> None: ...
+
+    async def append(
+        self, *, tenant_id: int, conversation_id: int, items: list[Remembered], first: bool = False
+    ) -> None:
+        """Add ``items`` to a list that exists (else the next read refills it whole from
+        PostgreSQL). ``first``: they are the conversation's first messages, so they are its
+        whole list: it is made when absent (a new conversation needs no refill)."""
+        ...
+
+
+def encode_item(item: Remembered) -> str:
+    return json.dumps([item.id, item.role, item.content], ensure_ascii=False)
+
+
+def decode_item(raw: bytes | str) -> Remembered:
+    item_id, role, content = json.loads(raw)
+    return Remembered(id=item_id, role=role, content=content)
