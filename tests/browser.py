@@ -27,11 +27,14 @@ def chromium() -> Iterator[Browser]:
 def sign_in(
     page: Page, platform: LivePlatform, path: str, username: str = "demo", password: str = ""
 ) -> None:
-    """Open ``path`` and sign in on the login page it leads to (the demo user by default)."""
+    """Open ``path`` and sign in on the login page it leads to (the demo user by default);
+    returns once the page signed in to has loaded, its scripts run (they are modules, run after
+    the document is parsed: a key pressed before would reach a composer with no listener yet)."""
     page.goto(f"{platform.base_url}{path}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password or platform.passwords[username])
-    page.click("button[type=submit]")
+    with page.expect_navigation(wait_until="load"):
+        page.click("button[type=submit]")
 
 
 def wait_until(page: Page, expression: str, timeout_s: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-// The console's one way to call the REST API: the page's session (same-origin credentials) and
+// The pages' one way to call the REST API: the page's session (same-origin credentials) and
 // CSRF token, JSON in (``json``) or a form (``form``), the answer's JSON out, never a throw for
 // an HTTP error: ``{ ok, status, body }``.
 export function restClient(csrfToken) {
