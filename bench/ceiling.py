@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import CpuMeter, platform_and_fake_llm, proc_stat  # noqa: E402
 from bench.ws_bench import open_chat_url, prepare  # noqa: E402
-from tests.live import LivePlatform, free_port  # noqa: E402
+from testkit.live import LivePlatform, free_port  # noqa: E402
 
 
 def deployment_groups(platform: LivePlatform) -> dict[str, list[int]]:

@@ -17,7 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.live import LivePlatform, free_port, start_platform  # noqa: E402
+from testkit.live import LivePlatform, free_port, start_platform  # noqa: E402
 
 
 @contextmanager
@@ -27,7 +27,7 @@ def platform_and_fake_llm(
     """Yields the running platform and the fake server's base URL; stops both on the way out."""
     fake_port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", str(fake_port), *fake_args],
+        [sys.executable, "-m", "testkit.fake_openai", "--port", str(fake_port), *fake_args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )

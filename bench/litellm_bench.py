@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import CpuMeter, fake_calls, platform_and_fake_llm, proc_stat  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bench.ws_bench import Target, prepare, scenario_ttft  # noqa: E402
-from tests.live import free_port  # noqa: E402
+from testkit.live import free_port  # noqa: E402
 
 PROMPT = "[[tokens=40]] [[delay=0.02]]"
 MASTER_KEY = f"sk-{uuid.uuid4().hex}"

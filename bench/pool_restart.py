@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from infra.postgres.base import RestartTolerantPool  # noqa: E402
-from tests.live import OwnPostgres  # noqa: E402
+from testkit.live import OwnPostgres  # noqa: E402
 
 TIMEOUT_S = 3.0
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bench.ws_bench import prepare  # noqa: E402
-from tests.live import LivePlatform, start_platform  # noqa: E402
+from testkit.live import LivePlatform, start_platform  # noqa: E402
 
 
 async def open_chat(

@@ -54,8 +54,8 @@ from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.support_intents import CURATED  # noqa: E402
 from bench.support_trace import Conversation, describe, week  # noqa: E402
 from bench.ws_bench import raise_limits  # noqa: E402
-from tests.fake_openai import answer_sign  # noqa: E402
-from tests.live import METRICS_TOKEN, LivePlatform  # noqa: E402
+from testkit.fake_openai import answer_sign  # noqa: E402
+from testkit.live import METRICS_TOKEN, LivePlatform  # noqa: E402
 
 DEFAULT_MODEL, CHEAP_MODEL = "gpt-4o", "gpt-4o-mini"
 RUNS: dict[str, dict[str, bool]] = {

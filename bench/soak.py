@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bench.ws_bench import open_chat_socket, rss_kb, tenant_with_members  # noqa: E402
-from tests.live import LIVE_REDIS_URL, METRICS_TOKEN, LivePlatform  # noqa: E402
+from testkit.live import LIVE_REDIS_URL, METRICS_TOKEN, LivePlatform  # noqa: E402
 
 
 @dataclass

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import CpuMeter, fake_calls, platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from tests.live import LivePlatform, start_platform  # noqa: E402
+from testkit.live import LivePlatform, start_platform  # noqa: E402
 
 
 @dataclass

@@ -38,7 +38,7 @@ class HotConnectionPool(aioredis.BlockingConnectionPool):
     """A blocking pool whose common case is cheap: an idle connection is taken and given back
     directly (checked as the parent checks it: connected, nothing left unread on it). Waiting at
     the cap, making a connection and waking a waiter stay the parent's (redis 8.1's internals,
-    pinned in requirements.txt; ``tests/test_hot_redis.py``)."""
+    pinned in requirements.txt; ``tests/infra/test_hot_redis.py``)."""
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         if not self._available_connections or self._in_maintenance:

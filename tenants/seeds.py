@@ -81,7 +81,7 @@ TIERS: list[dict[str, Any]] = [
 
 def seed_tiers(tier_model: Any) -> None:
     """Create or update the standard tiers (tests that flush the database; the migrations keep
-    frozen copies of their values, which ``tests/test_migrations.py`` checks add up to these)."""
+    frozen copies of their values, which ``tests/chatplatform/test_migrations.py`` checks add up to these)."""
     for tier in TIERS:
         values = {key: value for key, value in tier.items() if key != "slug"}
         tier_model.objects.update_or_create(slug=tier["slug"], defaults=values)

@@ -3,38 +3,26 @@
 The suite runs against real services only (``make test`` sets DATABASE_URL and REDIS_URL).
 """
 
-import secrets
-import shutil
-import string
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import F
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from billing.models import ModelPrice
 from billing.pricing import forget_prices
 from billing.seeds import seed_model_prices
-from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from chat.history.background_queue import background_sent
 from infra.embedder import embedder
 from tenants.models import Membership, Role, Tenant, Tier
 from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
-from tests.fake_openai import FakeCall, FakeOpenAI
-from tests.live import free_port
-from tests.worker import CeleryWorker
-
-PASSWORD = "correct-horse-battery-1"
+from testkit.fake_openai import FakeOpenAI
+from testkit.worker import CeleryWorker
+from testkit.world import OwnRedis, World, make_user, worker_database_url
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -114,12 +102,6 @@ def celery_worker(celery_worker_process: CeleryWorker, transactional_db: None) -
     celery_worker_process.wait_idle()
 
 
-def worker_database_url() -> str:
-    """The test database, for the worker processes the tests start."""
-    database = settings.DATABASES["default"]
-    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-
-
 @pytest.fixture
 def fake_llm(fake_openai_server: FakeOpenAI, settings: Any) -> FakeOpenAI:
     """Point the platform at the fake server (the only stand-in in the suite: the network edge)."""
@@ -143,63 +125,6 @@ def seeded(transactional_db: None) -> Iterator[None]:
     assert background_sent(timeout=60), "background work still running after 60 s"
 
 
-@dataclass
-class World:
-    """Two tenants, so every isolation check is one more assertion."""
-
-    acme: Tenant
-    globex: Tenant
-    alice: Any  # acme owner
-    bob: Any  # acme member
-    carol: Any  # globex member
-    staff: Any  # platform staff, no membership
-
-    def token(self, user: Any, tenant: Tenant | None) -> str:
-        access = AccessToken.for_user(user)  # no refresh token: nothing written (async tests)
-        if tenant is not None:
-            access["tenant"] = tenant.slug
-        return str(access)
-
-
-def client_for(token: str | None = None) -> APIClient:
-    """A REST client, with the bearer token when there is one."""
-    client = APIClient()
-    if token:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
-async def reconfigure(*tenants: Tenant, **fields: object) -> None:
-    """Change tenants' configuration as a save would: the config version moves (unless given),
-    and this process's cached configs are dropped."""
-    fields.setdefault("config_version", F("config_version") + 1)
-    await Tenant.objects.filter(pk__in=[t.pk for t in tenants]).aupdate(**fields)
-    forget_chat_configs()
-
-
-def word_marker() -> str:
-    """A unique word of letters only, to find a message by: a hex marker may be all digits,
-    which the PII filter redacts as a phone number."""
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
-
-
-def chat_calls_with(fake: FakeOpenAI, marker: str) -> list[FakeCall]:
-    """The chat calls that asked a message with ``marker`` (the last message sent; earlier
-    ones are context), not the platform's own titles and summaries, which quote the messages."""
-    return [
-        c
-        for c in fake.calls
-        if c.messages[0]["content"] not in (SUMMARIZER_PROMPT, TITLER_PROMPT)
-        and marker in c.messages[-1]["content"]
-    ]
-
-
-def make_user(username: str, **extra: Any) -> Any:
-    return get_user_model().objects.create_user(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **extra
-    )
-
-
 @pytest.fixture
 def world(seeded: None) -> World:
     acme = Tenant.objects.create(
@@ -221,30 +146,6 @@ def world(seeded: None) -> World:
     Membership.objects.create(tenant=acme, user=bob, role=Role.MEMBER)
     Membership.objects.create(tenant=globex, user=carol, role=Role.MEMBER)
     return World(acme=acme, globex=globex, alice=alice, bob=bob, carol=carol, staff=staff)
-
-
-class OwnRedis:
-    """A Redis server of a test's own, so that stopping it disturbs nothing else."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
-        self.process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait()
 
 
 @pytest.fixture

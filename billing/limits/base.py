@@ -1,7 +1,7 @@
 """The limit store's interface: rate windows and stream leases, budget reservations (tokens of a
 month, micro-USD of a conversation).
 
-Two implementations keep the same contract (``tests/test_limit_store_contract.py`` runs against
+Two implementations keep the same contract (``tests/contracts/test_limit_store_contract.py`` runs against
 both): ``RedisLimitStore`` for production, shared by every instance, and ``MemoryLimitStore`` for
 the embedded default, one process.
 """

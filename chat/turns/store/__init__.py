@@ -13,7 +13,7 @@ store keeps, per generation:
 
 ``RedisGenerationStore`` (``chat.turns.store.redis``) shares all of it between instances;
 ``MemoryGenerationStore`` keeps it in the one process of the embedded default. One contract test
-module runs against both (``tests/test_generation_store_contract.py``).
+module runs against both (``tests/contracts/test_generation_store_contract.py``).
 """
 
 from django.conf import settings

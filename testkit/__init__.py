@@ -1,0 +1,1 @@
+"""Helpers of the test suite and the benchmarks: fake upstreams, live platforms, clients."""
