@@ -74,8 +74,9 @@ class Cycle:
 def tenants_with_members(platform: LivePlatform, tenants: int, members: int) -> dict[int, list[str]]:
     """Tenant id -> access tokens of its members."""
     out = {}
+    staff = platform.token("admin", platform.passwords["admin"])
     for _ in range(tenants):
-        slug, tokens = tenant_with_members(platform, members, tier="professional")
+        slug, tokens = tenant_with_members(platform, members, tier="professional", staff=staff)
         row = platform.sql("SELECT id FROM tenants_tenant WHERE slug = %s", [slug])
         assert row is not None
         out[row[0]] = tokens

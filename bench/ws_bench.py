@@ -289,9 +289,13 @@ def raise_limits(platform: LivePlatform, slug: str) -> None:
             conn.execute(sql.replace("%s", "?"), [slug])
 
 
-def tenant_with_members(platform: LivePlatform, members: int, *, tier: str) -> tuple[str, list[str]]:
-    """A new tenant with its limits raised and ``members`` members: its slug and their tokens."""
-    staff = platform.token("admin", platform.passwords["admin"])
+def tenant_with_members(
+    platform: LivePlatform, members: int, *, tier: str, staff: str | None = None
+) -> tuple[str, list[str]]:
+    """A new tenant with its limits raised and ``members`` members: its slug and their tokens.
+    ``staff``: a platform staff token to make them with (each sign-in hashes a password: a
+    benchmark making many tenants signs in once)."""
+    staff = staff or platform.token("admin", platform.passwords["admin"])
     slug = f"bench{uuid.uuid4().hex[:8]}"
     status, body = platform.http(
         "POST", "/api/v1/tenants/", {"slug": slug, "name": slug, "tier": tier}, staff

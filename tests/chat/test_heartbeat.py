@@ -26,7 +26,10 @@ async def test_a_client_that_answers_pings_stays_connected(world: World, quick_h
 
 
 async def test_a_silent_client_is_closed_with_4408_and_its_answer_ends_after_the_orphan_grace(
-    world: World, fake_llm: FakeOpenAI, quick_heartbeat: None
+    world: World,
+    fake_llm: FakeOpenAI,
+    quick_heartbeat: None,
+    settings,  # type: ignore[no-untyped-def]
 ) -> None:
     await reconfigure(world.globex, orphan_grace_seconds=1)
     silent, _ = await open_chat(world.token(world.carol, world.globex))  # Free: one stream
@@ -39,6 +42,9 @@ async def test_a_silent_client_is_closed_with_4408_and_its_answer_ends_after_the
     await silent.disconnect()  # what the server does once the socket is closed
     # Nobody follows the answer any more: it is cancelled after the grace, and its slot freed.
     assert await asyncio.to_thread(fake_llm.calls[-1].closed.wait, 30)
+    # The socket that checks it does not answer pings while it waits: a heartbeat of the usual
+    # pace, or a busy machine would close it with 4408 too.
+    settings.CHAT_PING_INTERVAL_S, settings.CHAT_PONG_TIMEOUT_S = 30, 10
     other, _ = await open_chat(world.token(world.carol, world.globex))
     deadline = asyncio.get_running_loop().time() + 30
     while True:
