@@ -14,4 +14,10 @@ export PYTHONDONTWRITEBYTECODE=1
 "$VENV/bin/ruff" format --check . >/dev/null
 "$VENV/bin/mypy" .
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
-exec "$VENV/bin/pytest" "$@"
+# Parallel workers (TEST_WORKERS, 2 by default: this machine's cores; 0 runs in one process),
+# each given whole test files (their module-scoped platforms stay in one worker), its own test
+# database (pytest-django) and its own Redis databases (testkit.parallel, a plugin loaded before
+# the settings are read). Live platforms, PostgreSQL clusters and Celery workers take free ports
+# and temporary folders of their own.
+export PYTHONPATH=$PWD
+exec "$VENV/bin/pytest" -p testkit.parallel -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

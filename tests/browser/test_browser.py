@@ -108,7 +108,12 @@ def test_an_answer_survives_a_dropped_socket_and_a_reload_shown_whole_and_once(
         answer = page.locator(".msg.assistant:not(.greeting)").nth(0)
         expect(answer).to_contain_text("tok20")
         page.evaluate("window.__sockets.at(-1).close()")  # the network drops mid-answer
-        expect(answer).to_have_attribute("data-finish-reason", "stop", timeout=30_000)
+        try:
+            expect(answer).to_have_attribute("data-finish-reason", "stop", timeout=30_000)
+        except AssertionError as failed:  # what the page shows and how its sockets went
+            sockets = page.evaluate("window.__sockets.map((s) => s.readyState)")
+            status = page.locator("#status").inner_text()
+            raise AssertionError(f"{failed}\nstatus: {status!r}\nsockets' states: {sockets}") from None
         assert answer.locator(".body").inner_text() == expected_text(200)
         assert page.evaluate("window.__sockets.length") == 2  # it reconnected, once
         expect(page.locator(".msg.assistant:not(.greeting)")).to_have_count(1)
