@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "knowledge",
     "tools",
     "alerts",
+    "widget",
 ]
 
 MIDDLEWARE = [

@@ -4,11 +4,18 @@
 import math
 from typing import Any
 
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from infra.db import DATABASE_DOWN, DATABASE_DOWN_BODY, DATABASE_DOWN_HEADERS
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "conflict"
+    default_code = "conflict"
 
 
 def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

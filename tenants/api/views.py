@@ -6,7 +6,6 @@ from django.core.exceptions import ValidationError as PasswordError
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import (
-    APIException,
     AuthenticationFailed,
     PermissionDenied,
     Throttled,
@@ -22,6 +21,7 @@ from rest_framework_simplejwt.views import TokenRefreshView as BaseTokenRefreshV
 
 from tenants.api.access import IsPlatformStaff, request_membership
 from tenants.api.base import TenantEndpoint
+from tenants.api.errors import Conflict
 from tenants.api.serializers import (
     LogoutSerializer,
     MemberCreateSerializer,
@@ -46,12 +46,6 @@ from tenants.services import (
     member_update,
     tenant_create,
 )
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "conflict"
-    default_code = "conflict"
 
 
 class TokenObtainView(generics.GenericAPIView):

@@ -1,0 +1,83 @@
+"""A tenant's widget sites: where its assistant may be embedded, and how it looks there."""
+
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator, URLValidator
+from django.db import models
+
+from tenants.scoping import TenantOwnedModel
+from widget.domains import validate_allowed_domains
+
+MAX_STARTER_PROMPTS = 4
+STARTER_PROMPT_CHARS = 100
+
+
+def new_site_key() -> str:
+    """The site's public key: in the snippet every visitor's browser sees, so it grants nothing
+    by itself (the allowed domains and, later, the visitor tokens do)."""
+    return f"site_{secrets.token_urlsafe(18)}"
+
+
+def validate_https_url(url: str) -> None:
+    """HTTPS only (a function, not a ``URLValidator``: DRF drops those from a URL field's
+    validators in favour of its own, which allows http)."""
+    URLValidator(schemes=["https"])(url)
+
+
+def validate_starter_prompts(prompts: object) -> None:
+    if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValidationError("a list of non-empty strings")
+    if len(prompts) > MAX_STARTER_PROMPTS:
+        raise ValidationError(f"at most {MAX_STARTER_PROMPTS} starter prompts")
+    if any(len(p) > STARTER_PROMPT_CHARS for p in prompts):
+        raise ValidationError(f"each starter prompt at most {STARTER_PROMPT_CHARS} characters")
+
+
+class Site(TenantOwnedModel):
+    class Position(models.TextChoices):
+        RIGHT = "right"
+        LEFT = "left"
+
+    class Theme(models.TextChoices):
+        AUTO = "auto", "the visitor's preference"
+        LIGHT = "light"
+        DARK = "dark"
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        FR = "fr", "Français"
+
+    key = models.CharField(max_length=40, unique=True, default=new_site_key, editable=False)
+    name = models.CharField(max_length=100, help_text="for the tenant's team: which website this is")
+    enabled = models.BooleanField(default=True)
+    allowed_domains = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_allowed_domains],
+        help_text="where the widget may be embedded: shop.example.com, *.example.com, localhost:8080",
+    )
+    title = models.CharField(
+        max_length=80, blank=True, help_text="the panel's header (blank: the tenant's name)"
+    )
+    color = models.CharField(
+        max_length=7,
+        default="#2563eb",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "a colour as #rrggbb")],
+    )
+    # Loaded by the visitors' browsers, never by the platform: HTTPS is all it must be.
+    logo_url = models.URLField(max_length=500, blank=True, validators=[validate_https_url])
+    launcher_text = models.CharField(max_length=40, blank=True, help_text="beside the launcher's icon")
+    greeting = models.CharField(max_length=500, blank=True, help_text="blank: the tenant's greeting")
+    starter_prompts = models.JSONField(default=list, blank=True, validators=[validate_starter_prompts])
+    position = models.CharField(max_length=5, choices=Position.choices, default=Position.RIGHT)
+    theme = models.CharField(max_length=5, choices=Theme.choices, default=Theme.AUTO)
+    language = models.CharField(max_length=5, choices=Language.choices, default=Language.EN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="site_name_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.name
