@@ -1,4 +1,5 @@
-"""WebSocket protocol v1 (DESIGN.md): frame validation and the frames the server sends."""
+"""WebSocket protocol v1 (DESIGN.md): the client frames' validation, the error codes and the close
+codes. The frames the server sends are built in ``chat.frames``."""
 
 import uuid
 from dataclasses import dataclass

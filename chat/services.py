@@ -1,4 +1,5 @@
-"""Writes about conversations: start one, prepare a turn before it streams, record it after."""
+"""Writes about conversations: a finished turn recorded, a conversation closed, resolved, escalated,
+renamed or deleted, an answer rated. (A turn is prepared by ``chat.turns.prepare``.)"""
 
 from collections import Counter
 from collections.abc import Sequence
