@@ -447,3 +447,33 @@ def test_an_owner_changes_an_alert_rule_and_reads_a_failed_document_again_in_the
     assert next(r for r in rules if r["metric"] == "error_rate")["threshold"] == 0.2
     again = platform.http("GET", f"/api/v1/knowledge/documents/{broken['id']}/", token=token)[1]
     assert again["status"] in ("pending", "failed") and again["error"] != "", again
+
+
+def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explained(
+    platform: LivePlatform,
+) -> None:
+    """The console's website widget section (``static/chat/sites.js``) against the real API: a
+    domain that would allow every site is refused with the API's reason; a good site gets its
+    key, is switched off, and deleted."""
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    token = platform.token(owner, password, slug)
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/console/", owner, password)
+        page.get_by_label("Name", exact=True).fill("Online shop")
+        page.get_by_label("Allowed domains, one per line").fill("shop.example.com\n*.com")
+        page.get_by_role("button", name="Add a site").click()
+        expect(page.locator("#sites-status")).to_contain_text("a wildcard needs a registered domain")
+        page.get_by_label("Allowed domains, one per line").fill("shop.example.com\n*.example.com")
+        page.get_by_role("button", name="Add a site").click()
+        expect(page.locator("#sites-status")).to_contain_text("“Online shop” added: its key is site_")
+        site = platform.http("GET", "/api/v1/sites/", token=token)[1][0]
+        row = page.locator(f"#widget-sites tr[data-id='{site['id']}']")
+        expect(row.locator("code")).to_have_text(site["key"])
+        expect(row.locator(".site-domains")).to_have_text("shop.example.com, *.example.com")
+        page.get_by_label("Switch off Online shop").click()
+        expect(row.locator(".site-enabled")).to_have_text("no")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_label("Delete Online shop").click()
+        expect(page.locator("#widget-sites tr")).to_have_count(0)
+    assert platform.http("GET", "/api/v1/sites/", token=token)[1] == []
