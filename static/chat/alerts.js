@@ -1,6 +1,7 @@
 // The console's alerts: the history (acknowledge), and the rules (threshold, window, minimum
 // samples, mute), all through the REST API (/api/v1/alerts/).
 import { restClient } from "./api.js";
+import { cell, textButton } from "./dom.js";
 
 const root = document.getElementById("alerts");
 const history = document.getElementById("alert-history");
@@ -14,13 +15,6 @@ const NAMES = {
   active_users_drop: "active users, drop week over week", cost_per_conversation: "cost per conversation (USD)",
   csat: "CSAT", safety_spike: "safety violations, times usual",
 };
-
-function cell(content) {
-  const td = document.createElement("td");
-  if (content instanceof Node) td.append(content);
-  else td.textContent = content;
-  return td;
-}
 
 function field(type, value, label, props) {
   const input = Object.assign(document.createElement("input"), { type, ...props });
@@ -78,12 +72,7 @@ async function showRules() {
     const muted = field("checkbox", r.muted, `${name}: muted`);
     tr.append(cell(name), cell(r.direction), cell(threshold), cell(windowMinutes), cell(minSamples), cell(muted));
     if (manage) {
-      const save = document.createElement("button");
-      save.type = "button";
-      save.className = "quiet";
-      save.textContent = "Save";
-      save.setAttribute("aria-label", `Save the ${name} rule`);
-      save.addEventListener("click", async () => {
+      const save = textButton("Save", `Save the ${name} rule`, async () => {
         try {
           await api(`/api/v1/alerts/rules/${r.id}/`, {
             method: "PATCH",

@@ -470,7 +470,7 @@ input.addEventListener("keydown", (event) => {
 
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
-  if (!sidebar.closeDrawerOnEscape() && !stopButton.hidden) send({ type: "cancel" });
+  if (!sidebar.closeDrawer() && !stopButton.hidden) send({ type: "cancel" });
 });
 
 $("new-chat").addEventListener("click", () => openConversation(null));

@@ -144,17 +144,12 @@ export function conversationList({ api, current, open, setStatus }) {
     search.focus();
   }
 
+  // False when it was not open (Escape then stops the answer instead).
   function closeDrawer() {
-    if (!sidebar.classList.contains("open")) return;
+    if (!sidebar.classList.contains("open")) return false;
     sidebar.classList.remove("open");
     backdrop.hidden = true;
     openSidebar.setAttribute("aria-expanded", "false");
-  }
-
-  // Escape closes the drawer first; false: it was not open.
-  function closeDrawerOnEscape() {
-    if (!sidebar.classList.contains("open")) return false;
-    closeDrawer();
     return true;
   }
 
@@ -170,5 +165,5 @@ export function conversationList({ api, current, open, setStatus }) {
   load(true);
   showAllowance();
 
-  return { showTitle, refresh, closeDrawer, closeDrawerOnEscape };
+  return { showTitle, refresh, closeDrawer };
 }

@@ -2,6 +2,7 @@
 // with what each saved; owners and admins add, edit, switch off and delete them, all through the
 // REST API (/api/v1/knowledge/curated/).
 import { errorText, restClient } from "./api.js";
+import { cell, textButton } from "./dom.js";
 
 const root = document.getElementById("curated");
 const body = document.getElementById("curated-answers");
@@ -11,23 +12,6 @@ const suggested = document.getElementById("curated-suggestions");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
 let editing = null; // the entry the form is editing; null: it adds one
-
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
-function button(text, label, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "quiet";
-  b.textContent = text;
-  b.setAttribute("aria-label", label);
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function row(entry) {
   const tr = document.createElement("tr");
@@ -45,10 +29,10 @@ function row(entry) {
     const td = document.createElement("td");
     const first = entry.questions[0];
     td.append(
-      button("Edit", `Edit the answer to ${first}`, () => edit(entry)),
-      button(entry.enabled ? "Turn off" : "Turn on", `${entry.enabled ? "Turn off" : "Turn on"} the answer to ${first}`,
+      textButton("Edit", `Edit the answer to ${first}`, () => edit(entry)),
+      textButton(entry.enabled ? "Turn off" : "Turn on", `${entry.enabled ? "Turn off" : "Turn on"} the answer to ${first}`,
         () => save(entry.id, { enabled: !entry.enabled })),
-      button("Delete", `Delete the answer to ${first}`, () => remove(entry)),
+      textButton("Delete", `Delete the answer to ${first}`, () => remove(entry)),
     );
     tr.append(td);
   }
@@ -83,9 +67,9 @@ async function suggest(entries) {
     };
     li.append(
       `“${s.question}” (${Math.round(s.similarity * 100)} % alike) `,
-      button(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
+      textButton(`Add to “${entry.questions[0]}”`, `Add “${s.question}” to the answer to ${entry.questions[0]}`,
         settle("questions")),
-      button("Not this one", `Not this one: “${s.question}” asks something else than ${entry.questions[0]}`,
+      textButton("Not this one", `Not this one: “${s.question}” asks something else than ${entry.questions[0]}`,
         settle("declined_questions")),
     );
     return li;

@@ -1,4 +1,5 @@
-// Small DOM helpers the pages share: elements, inline icons, icon buttons, a copy button, a clock.
+// Small DOM helpers the pages share: elements, table cells, text and icon buttons, a copy button,
+// a clock.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -7,6 +8,23 @@ export function element(tag, props, children) {
   Object.assign(el, props || {});
   for (const child of children || []) el.append(child);
   return el;
+}
+
+// A table cell holding `content` (text, or a node), with an optional class.
+export function cell(content, className) {
+  const td = document.createElement("td");
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content;
+  if (className) td.className = className;
+  return td;
+}
+
+// A quiet text button; `label` is what a screen reader says (the row it acts on).
+export function textButton(text, label, onClick) {
+  const button = element("button", { type: "button", className: "quiet", textContent: text });
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 // Line icons (after Feather, MIT), drawn inline: no font needs to have the glyphs.

@@ -1,6 +1,7 @@
 // The console's knowledge base: the tenant's documents and their ingestion state, upload and
 // delete, and reading a failed one again (owners and admins), all through the REST API (/api/v1/knowledge/documents/).
 import { errorText, restClient } from "./api.js";
+import { cell, textButton } from "./dom.js";
 
 const POLL_MS = 2000;
 const root = document.getElementById("knowledge");
@@ -10,12 +11,6 @@ const form = document.getElementById("knowledge-upload");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
 let poll = null;
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
 
 function size(bytes) {
   return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
@@ -31,22 +26,8 @@ function row(d) {
     cell(new Date(d.created_at).toLocaleString()));
   if (manage) {
     const td = document.createElement("td");
-    if (d.status === "failed") {
-      const again = document.createElement("button");
-      again.type = "button";
-      again.className = "quiet";
-      again.textContent = "Read again";
-      again.setAttribute("aria-label", `Read ${d.title} again`);
-      again.addEventListener("click", () => reingest(d));
-      td.append(again);
-    }
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "quiet";
-    remove.textContent = "Delete";
-    remove.setAttribute("aria-label", `Delete ${d.title}`);
-    remove.addEventListener("click", () => removeDocument(d));
-    td.append(remove);
+    if (d.status === "failed") td.append(textButton("Read again", `Read ${d.title} again`, () => reingest(d)));
+    td.append(textButton("Delete", `Delete ${d.title}`, () => removeDocument(d)));
     tr.append(td);
   }
   return tr;

@@ -1,6 +1,7 @@
 // The console's website widget: the tenant's sites (REST /api/v1/sites/), each with its public
 // key and allowed domains; owners and admins add one, switch it on or off, and delete it.
 import { errorText, restClient } from "./api.js";
+import { cell, textButton } from "./dom.js";
 
 const root = document.getElementById("sites");
 const body = document.getElementById("widget-sites");
@@ -8,23 +9,6 @@ const statusLine = document.getElementById("sites-status");
 const form = document.getElementById("site-form");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
-
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
-}
-
-function button(text, label, onClick) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "quiet";
-  b.textContent = text;
-  b.setAttribute("aria-label", label);
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function row(site) {
   const tr = document.createElement("tr");
@@ -36,9 +20,9 @@ function row(site) {
   if (manage) {
     const td = document.createElement("td");
     td.append(
-      button(site.enabled ? "Switch off" : "Switch on", `${site.enabled ? "Switch off" : "Switch on"} ${site.name}`,
+      textButton(site.enabled ? "Switch off" : "Switch on", `${site.enabled ? "Switch off" : "Switch on"} ${site.name}`,
         () => change(site, { enabled: !site.enabled })),
-      button("Delete", `Delete ${site.name}`, () => removeSite(site)),
+      textButton("Delete", `Delete ${site.name}`, () => removeSite(site)),
     );
     tr.append(td);
   }

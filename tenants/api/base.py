@@ -103,3 +103,13 @@ class TenantEndpoint:
         if found is None:
             raise NotFound
         return found
+
+
+def taken_in_tenant(rows: QuerySet[M], instance: M | None, **lookup: Any) -> bool:
+    """Whether a row of ``rows`` (the tenant's, from ``scoped``) other than ``instance`` matches
+    ``lookup``: a uniqueness a serializer checks before the database's constraint does, so the
+    answer is a 400 naming the field, not an integrity error."""
+    taken = rows.filter(**lookup)
+    if instance is not None:
+        taken = taken.exclude(pk=instance.pk)
+    return taken.exists()

@@ -234,7 +234,9 @@ def test_a_member_sees_no_cost_and_the_page_works_in_the_dark_and_on_a_phone(
         page.click("#open-sidebar")
         expect(page.locator("#new-chat")).to_be_in_viewport()
         expect(page.locator("#conversations li")).to_have_count(1)
-        page.screenshot(path=str(tmp_path / "chat-phone-drawer.png"))
+        page.screenshot(
+            path=str(tmp_path / "chat-phone-drawer.png"), animations="disabled"
+        )  # the slide ended
         page.keyboard.press("Escape")
         expect(page.locator("#sidebar")).not_to_be_in_viewport()
         page.click("#resolve")
@@ -450,7 +452,7 @@ def test_an_owner_changes_an_alert_rule_and_reads_a_failed_document_again_in_the
 
 
 def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explained(
-    platform: LivePlatform,
+    platform: LivePlatform, tmp_path: Path
 ) -> None:
     """The console's website widget section (``static/chat/sites.js``) against the real API: a
     domain that would allow every site is refused with the API's reason; a good site gets its
@@ -471,6 +473,7 @@ def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explaine
         row = page.locator(f"#widget-sites tr[data-id='{site['id']}']")
         expect(row.locator("code")).to_have_text(site["key"])
         expect(row.locator(".site-domains")).to_have_text("shop.example.com, *.example.com")
+        page.locator("#sites").screenshot(path=str(tmp_path / "console-sites.png"))
         page.get_by_label("Switch off Online shop").click()
         expect(row.locator(".site-enabled")).to_have_text("no")
         page.once("dialog", lambda dialog: dialog.accept())

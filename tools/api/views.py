@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.base import TenantEndpoint
+from tenants.api.base import TenantEndpoint, taken_in_tenant
 from tools.catalog import BUILTINS
 from tools.models import NAME_PATTERN, Tool
 from tools.services import tool_create, tool_delete, tool_update
@@ -42,10 +42,7 @@ class ToolSerializer(serializers.ModelSerializer):
     def validate_name(self, name: str) -> str:
         if name in BUILTINS:
             raise serializers.ValidationError("that is a built-in tool's name")
-        taken = self.context["tools"].filter(name=name)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
+        if taken_in_tenant(self.context["tools"], self.instance, name=name):
             raise serializers.ValidationError("the tenant has a tool of that name")
         return name
 

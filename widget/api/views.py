@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.api.base import TenantEndpoint
+from tenants.api.base import TenantEndpoint, taken_in_tenant
 from tenants.api.errors import Conflict
 from widget.models import Site
 from widget.services import TooManySites, site_create, site_delete, site_update
@@ -38,10 +38,7 @@ class SiteSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "key", "created_at", "updated_at"]
 
     def validate_name(self, name: str) -> str:
-        taken = self.context["sites"].filter(name=name)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
+        if taken_in_tenant(self.context["sites"], self.instance, name=name):
             raise serializers.ValidationError("the tenant has a site of that name")
         return name
 
