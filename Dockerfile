@@ -14,7 +14,7 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput \
     && useradd --system --uid 1000 chat && chown -R chat /app
 USER chat
 EXPOSE 8000
-CMD ["python", "-m", "chatplatform.server", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", \
+CMD ["python", "-m", "chatplatform.server", "-b", "0.0.0.0", "-p", "8000", \
      "chatplatform.asgi:application"]
 
 # nginx with the collected static files and the WebSocket proxy configuration.

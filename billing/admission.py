@@ -45,7 +45,18 @@ _LIMIT_LABELS = {
     "tenant_per_minute": "messages per minute for this workspace",
     "tenant_per_hour": "messages per hour for this workspace",
     "global_per_minute": "messages per minute across the platform",
+    "visitor_per_minute": "messages per minute from you",
+    "address_per_minute": "messages per minute from your network address",
+    "site_per_day": "messages per day on this website",
+    "visitor_conversations_per_hour": "new conversations per hour from you",
+    "address_conversations_per_hour": "new conversations per hour from your network address",
 }
+# The windows a widget visitor is told about as they are: their own, their address's, the site's.
+_VISITOR_OWN = frozenset(
+    name for name in _LIMIT_LABELS if name.startswith(("user_", "visitor", "address", "site"))
+)
+# What a widget visitor is told when the tenant's own limits refuse: not the workspace's figures.
+_VISITOR_REFUSAL = "The assistant cannot take more questions right now; please try again later."
 
 
 class Refusal(Exception):
@@ -101,6 +112,58 @@ class Ticket:
     budget_left: int | None = None
     # What of the member's own budget is used or held (this message included), when they have one.
     user_used: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorLimits:
+    """A widget visitor's windows, set per site (``widget.Site``): on the visitor, on their
+    network address (every visitor behind it, on any socket) and on the whole site; the tenant's
+    own limits and budgets apply above them."""
+
+    site_id: int
+    address: str
+    messages_per_minute: int
+    conversations_per_hour: int
+    address_messages_per_minute: int
+    address_conversations_per_hour: int
+    daily_message_cap: int
+
+
+def visitor_rate_limits(
+    *, tenant_id: int, user_id: int, visitor: VisitorLimits, new_conversation: bool
+) -> list[RateLimit]:
+    """A visitor's windows for one message; ``new_conversation``: it starts one (counted too)."""
+    site = f"t:{tenant_id}:site:{visitor.site_id}"
+    address = f"{site}:addr:{visitor.address}"
+    windows = [
+        RateLimit("visitor_per_minute", f"{site}:visitor:{user_id}:60", visitor.messages_per_minute, 60),
+        RateLimit("address_per_minute", f"{address}:60", visitor.address_messages_per_minute, 60),
+        RateLimit("site_per_day", f"{site}:86400", visitor.daily_message_cap, 86_400),
+    ]
+    if new_conversation:
+        windows += [
+            RateLimit(
+                "visitor_conversations_per_hour",
+                f"{site}:visitor:{user_id}:conv:3600",
+                visitor.conversations_per_hour,
+                3600,
+            ),
+            RateLimit(
+                "address_conversations_per_hour",
+                f"{address}:conv:3600",
+                visitor.address_conversations_per_hour,
+                3600,
+            ),
+        ]
+    return windows
+
+
+def for_visitor(refusal: Refusal) -> Refusal:
+    """``refusal`` as a widget visitor is told it: the workspace's budgets, tier and streams are
+    the tenant's business, so those say only to try later (same code, same ``retry_after``)."""
+    if refusal.limit in _VISITOR_OWN:
+        return refusal
+    return Refusal(refusal.code, _VISITOR_REFUSAL, retry_after=refusal.retry_after, limit=None)
 
 
 def rate_limits(*, tenant_id: int, user_id: int, limits: TenantLimits) -> list[RateLimit]:
@@ -204,10 +267,14 @@ async def admit(
     allowance: Spend,
     user_budget: int | None = None,
     conversation_id: int | None = None,
+    visitor: VisitorLimits | None = None,
+    new_conversation: bool = False,
 ) -> Ticket | None:
     """Admit one message (one atomic call to the store) or raise ``Refusal``. A refused message
     consumes nothing. ``allowance``: the most its answer may spend, held against the tenant's
-    monthly budget, the member's own (``user_budget``) and the cost cap of ``conversation_id``."""
+    monthly budget, the member's own (``user_budget``) and the cost cap of ``conversation_id``.
+    A widget ``visitor``'s windows are checked in the same call (``new_conversation``: the
+    message starts one)."""
     if not settings.LIMITS_ENABLED:
         return None
     store = get_limit_store()
@@ -218,6 +285,10 @@ async def admit(
         ttl_s=settings.STREAM_LEASE_TTL_S,
     )
     windows = rate_limits(tenant_id=tenant_id, user_id=user_id, limits=limits)
+    if visitor is not None:
+        windows += visitor_rate_limits(
+            tenant_id=tenant_id, user_id=user_id, visitor=visitor, new_conversation=new_conversation
+        )
     whose = _Whose(tenant_id, user_id, conversation_id, timezone.now().astimezone(UTC))
     claims = _claims(whose, limits, allowance, user_budget)
     try:

@@ -15,7 +15,7 @@ from chat import drain
 from chat.events import get_event_counts
 from chat.frames import PING, PONG, Frame, database_down_frame, error_frame, ready_frame
 from chat.heartbeat import SocketTimers
-from chat.opening import SocketRefused, socket_open
+from chat.opening import OpenSocket, SocketRefused, socket_open
 from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_RIGHTS_REVOKED,
@@ -54,7 +54,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.timers = SocketTimers(send_ping=self._ping, close=self._close)
         self.slots: SocketSlots | None = None
         try:
-            opened = await socket_open(self.scope)
+            opened = await self.socket_open()
         except SocketRefused as refusal:
             if refusal.frame is None:
                 await self.close()
@@ -85,6 +85,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 show_usage=self.config.shows_usage_to(self.session.role),
             )
         )
+
+    async def socket_open(self) -> OpenSocket:
+        """Who connects, in which conversation (a member here; the widget's consumer opens a
+        visitor's socket)."""
+        return await socket_open(self.scope)
 
     async def _refuse_open(self, frame: Frame, close_code: int | None) -> None:
         """Accepted only to say why it closes (a close code needs an open socket)."""

@@ -59,9 +59,10 @@ class DoneFrame(TypedDict):
     type: Literal["done"]
     message_id: int
     finish_reason: str
-    model: str
-    usage: UsageFields
-    cost_usd: str
+    # A member's only: never sent to a widget visitor (``for_visitor``).
+    model: NotRequired[str]
+    usage: NotRequired[UsageFields]
+    cost_usd: NotRequired[str]
     sources: NotRequired[list[dict[str, Any]]]
 
 
@@ -126,6 +127,19 @@ ServerFrame = (
     | PingFrame
     | PongFrame
 )
+
+# The fields of a frame that only members see: the model, tokens and cost of an answer, and the
+# arguments the model gave a tool (the tenant's systems' business).
+_MEMBERS_ONLY = {"done": ("model", "usage", "cost_usd"), "tool": ("arguments",)}
+
+
+def for_visitor(frame: Frame) -> Frame:
+    """``frame`` as a widget visitor receives it: without the fields only members see."""
+    hidden = _MEMBERS_ONLY.get(frame.get("type", ""), ())
+    if not any(name in frame for name in hidden):
+        return frame
+    return {name: value for name, value in frame.items() if name not in hidden}
+
 
 # The ``type`` of every server frame, as the protocol's table lists them.
 SERVER_FRAMES: frozenset[str] = frozenset(

@@ -3,6 +3,7 @@ conversation (``chat.turns.prepare.session_open``), and whether the user and the
 socket slot left (``billing.sockets``). The consumer only accepts what this returns, or refuses
 as ``SocketRefused`` says."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,12 @@ class SocketRefused(Exception):
         self.close_code = close_code
 
 
-async def socket_open(scope: dict[str, Any]) -> OpenSocket:
+Authenticator = Callable[[dict[str, Any]], Awaitable[ChatPrincipal]]
+
+
+async def socket_open(scope: dict[str, Any], authenticate: Authenticator = authenticate) -> OpenSocket:
+    """``authenticate``: who may connect at this path (``chat.ws_auth``'s members by default;
+    the widget's visitors on its own path)."""
     if drain.is_draining():
         log.info("ws.refused", reason="draining", path=scope.get("path"))
         raise SocketRefused
@@ -57,10 +63,14 @@ async def socket_open(scope: dict[str, Any]) -> OpenSocket:
             user_id=principal.user_id,
             role=principal.role,
             conversation_id=requested,
+            access_sql=principal.access_sql,
+            visitor=principal.visitor,
         )
     except Refused as refusal:
         log.info("ws.refused", reason=str(refusal), path=scope.get("path"))
-        raise SocketRefused from None
+        if refusal.code is None:
+            raise SocketRefused from None
+        raise SocketRefused(error_frame(refusal.code, str(refusal)), refusal.close_code) from None
     except ConversationNotFound:
         not_found = error_frame(ErrorCode.NOT_FOUND, "no such conversation")
         raise SocketRefused(not_found, CLOSE_NOT_FOUND) from None

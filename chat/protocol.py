@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     ACCESS_REVOKED = "ACCESS_REVOKED"
     # Sent just before a 4429 close: the user or the tenant has as many sockets open as allowed.
     TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+    # A widget socket at connect: the visitor token is missing, not ours, expired or another
+    # site's (closed with 4401), or the site accepts verified visitors only (closed with 4403).
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    VERIFICATION_REQUIRED = "VERIFICATION_REQUIRED"
 
 
 class FrameError(Exception):

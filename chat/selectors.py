@@ -132,16 +132,22 @@ class TurnOpening:
 
 
 def turn_opening(
-    *, tenant_id: int, user_id: int, conversation_id: int, client_id: uuid.UUID
+    *,
+    tenant_id: int,
+    user_id: int,
+    conversation_id: int,
+    client_id: uuid.UUID,
+    access_sql: str | None = None,
 ) -> TurnOpening | None:
-    """The caller's rights (None: no longer a member, see ``chat_access``), the conversation's
-    state, the answer already stored for ``client_id`` (``ClientIdTaken`` if another user's
-    message has it) and two message ids: one statement instead of five."""
+    """The caller's rights (None: no longer a member, see ``chat_access``; ``access_sql`` reads
+    them instead for callers who are not members: widget visitors), the conversation's state, the
+    answer already stored for ``client_id`` (``ClientIdTaken`` if another user's message has it)
+    and two message ids: one statement instead of five."""
     ids_sql = message_ids_sql(2)
     sql = (
         "SELECT a.role, a.budget, a.knowledge_version, s.summary, s.summary_upto_id, "  # noqa: S608
         "s.summary_message_count, s.message_count, q.id, q.user_id"
-        f"{', ' + ids_sql if ids_sql else ''} FROM ({chat_access_sql()}) a "
+        f"{', ' + ids_sql if ids_sql else ''} FROM ({access_sql or chat_access_sql()}) a "
         f"LEFT JOIN ({_STATE_SQL}) s ON TRUE LEFT JOIN ({_CLIENT_ID_SQL}) q ON TRUE"
     )
     params = [tenant_id, user_id, tenant_id, conversation_id, tenant_id, _client_id_param(client_id)]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
-from billing.admission import Spend
+from billing.admission import Spend, VisitorLimits
 from billing.pricing import Price
 from chat.frames import Frame
 from chat.gateway.llm import ChatRequest, Usage
@@ -86,6 +86,10 @@ class ChatSession:
     conversation_id: int
     role: str
     overrides: Overrides | None = None
+    # A widget visitor's (``widget``): the SQL that reads their rights instead of a membership's
+    # (``tenants.selectors.chat_access_sql``'s columns and parameters), and their limits.
+    access_sql: str | None = None
+    visitor: VisitorLimits | None = None
 
     def config(self) -> ChatConfig:
         """The tenant's config with the conversation's experiment variant over it."""

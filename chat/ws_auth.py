@@ -17,6 +17,8 @@ from django.http.request import validate_host
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from billing.admission import VisitorLimits
+from chat.protocol import ErrorCode
 from infra.db import in_db_thread
 from tenants.logins import LOGIN_CLAIM, session_login_id, token_still_valid
 from tenants.models import Membership
@@ -38,24 +40,38 @@ class ChatPrincipal:
     # The sign-in (``tenants.logins``): its logout closes the socket. None for a token without one.
     login_id: str | None
     by_token: bool
+    # A widget visitor (``widget.visitor_socket``): their rights' SQL and limits (ChatSession's).
+    access_sql: str | None = None
+    visitor: VisitorLimits | None = None
 
 
 class Refused(Exception):
-    """The handshake is refused; the reason is logged, never told to the client."""
+    """The handshake is refused; the reason is logged, never told to the client. With a
+    ``close_code``, the socket is accepted only to tell it (an ``error`` frame with ``code``) and
+    close: for a widget visitor, whose page must know to fetch a new visitor token."""
+
+    def __init__(self, reason: str, *, code: ErrorCode | None = None, close_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.code, self.close_code = code, close_code
 
 
 async def authenticate(scope: dict[str, Any]) -> ChatPrincipal:
-    offered: list[str] = list(scope.get("subprotocols") or [])
-    if any(p.startswith(BEARER_PREFIX) for p in offered) and SUBPROTOCOL not in offered:
-        raise Refused(f"a bearer subprotocol needs {SUBPROTOCOL!r} offered with it")
-    subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
-    token = _offered_token(scope, offered)
+    subprotocol, token = offered_token(scope)
     if token is not None:
         return await _from_token(token, subprotocol)
     return await _from_session(scope, subprotocol)
 
 
-def _offered_token(scope: dict[str, Any], offered: list[str]) -> str | None:
+def offered_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The subprotocol to accept and the token the client offered (``bearer.<token>`` with
+    ``chat.v1``, or ``?token=``), if any."""
+    offered: list[str] = list(scope.get("subprotocols") or [])
+    if any(p.startswith(BEARER_PREFIX) for p in offered) and SUBPROTOCOL not in offered:
+        raise Refused(f"a bearer subprotocol needs {SUBPROTOCOL!r} offered with it")
+    return (SUBPROTOCOL if SUBPROTOCOL in offered else None), _token_in(scope, offered)
+
+
+def _token_in(scope: dict[str, Any], offered: list[str]) -> str | None:
     for protocol in offered:
         if protocol.startswith(BEARER_PREFIX):
             return protocol[len(BEARER_PREFIX) :]
@@ -125,12 +141,14 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     Cookies ride along on cross-site WebSocket handshakes, so without this check any web page
     could chat in the name of a logged-in user.
     """
+    origin = dict(scope.get("headers") or []).get(b"origin", b"").decode("latin-1")
+    return bool(origin) and (origin in settings.CHAT_ALLOWED_ORIGINS or same_origin(scope))
+
+
+def same_origin(scope: dict[str, Any]) -> bool:
+    """The handshake comes from a page of this platform (Origin is the Host we serve)."""
     headers = dict(scope.get("headers") or [])
     origin = headers.get(b"origin", b"").decode("latin-1")
-    if not origin:
-        return False
-    if origin in settings.CHAT_ALLOWED_ORIGINS:
-        return True
     parsed = urlsplit(origin)
     host = headers.get(b"host", b"").decode("latin-1")
     return (

@@ -21,6 +21,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("chat.urls")),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
+    # The website widget: its script, panel and visitors' requests (any website's visitors).
+    path("", include("widget.urls")),
     # Each app's REST endpoints, from its own api/urls.py.
     *(path("api/v1/", include(f"{app}.api.urls")) for app in API_APPS),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -49,7 +49,7 @@ if (( PROCESSES > 1 )); then
   daphne_env+=(DAPHNE_REUSEPORT=1)
 fi
 for _ in $(seq "$PROCESSES"); do
-  env "${daphne_env[@]}" "$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" --proxy-headers \
+  env "${daphne_env[@]}" "$VENV/bin/python" -m chatplatform.server -b "$HOST" -p "$PORT" \
     chatplatform.asgi:application &
   children+=($!)
 done

@@ -99,8 +99,9 @@ class ChatConfig:
     orphan_grace_s: float
 
     def shows_usage_to(self, role: str) -> bool:
-        """Whether the chat page shows this role each answer's model, tokens and cost."""
-        return self.members_see_usage or role in _USAGE_ROLES
+        """Whether the chat page shows this role each answer's model, tokens and cost: never to
+        anyone but a member (a widget visitor)."""
+        return role in _USAGE_ROLES or (self.members_see_usage and role in Role.values)
 
 
 def routing_models(tenant: Tenant) -> dict[str, str]:

@@ -17,7 +17,7 @@ from tenants import attempts
 
 
 def client_address(request: HttpRequest | None) -> str:
-    """The client's address (Daphne runs with ``--proxy-headers``: the proxy's X-Forwarded-For)."""
+    """The client's address (behind ``TRUSTED_PROXIES``, the one they forwarded: ``infra.proxies``)."""
     return (request.META.get("REMOTE_ADDR") if request is not None else None) or "unknown"
 
 

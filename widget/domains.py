@@ -5,6 +5,7 @@ range: what a browser's ``Origin`` and a ``frame-ancestors`` source can say, and
 careless entry could widen to every site (``*``, ``*.com``)."""
 
 import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
@@ -41,3 +42,32 @@ def validate_allowed_domains(entries: object) -> None:
     normalized = [domain_normalized(entry) for entry in entries]
     if len(set(normalized)) != len(normalized):
         raise ValidationError("a domain is listed twice")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_allowed(domains: list[str], origin: str) -> bool:
+    """Whether a page of ``origin`` (``https://shop.example.com``) may embed the widget: its host
+    is listed, or under a listed ``*.`` wildcard (not the wildcard's own domain); an entry without
+    a port allows the scheme's default port only, as ``frame-ancestors`` does."""
+    try:
+        parsed = urlsplit(origin)
+        port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
+    except ValueError:
+        return False
+    host = (parsed.hostname or "").rstrip(".")
+    if parsed.scheme not in _DEFAULT_PORTS or not host or parsed.path or parsed.query:
+        return False
+    for entry in domains:
+        found = _HOST.fullmatch(entry)
+        if found is None:
+            continue
+        wanted_port = int(found["port"]) if found["port"] else _DEFAULT_PORTS[parsed.scheme]
+        if port != wanted_port:
+            continue
+        if found["wildcard"] and host.endswith("." + found["host"]):
+            return True
+        if not found["wildcard"] and host == found["host"]:
+            return True
+    return False

@@ -2,9 +2,11 @@
 
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator, URLValidator
+from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
+from django.utils import timezone
 
 from tenants.scoping import TenantOwnedModel
 from widget.domains import validate_allowed_domains
@@ -17,6 +19,12 @@ def new_site_key() -> str:
     """The site's public key: in the snippet every visitor's browser sees, so it grants nothing
     by itself (the allowed domains and, later, the visitor tokens do)."""
     return f"site_{secrets.token_urlsafe(18)}"
+
+
+def new_identity_secret() -> str:
+    """The key the tenant's server signs its verified visitors' tokens with (HS256): shared with
+    that server only, never with a browser."""
+    return secrets.token_urlsafe(32)
 
 
 def validate_https_url(url: str) -> None:
@@ -73,6 +81,21 @@ class Site(TenantOwnedModel):
     position = models.CharField(max_length=5, choices=Position.choices, default=Position.RIGHT)
     theme = models.CharField(max_length=5, choices=Theme.choices, default=Theme.AUTO)
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.EN)
+    # Visitors: verified ones come with a token the tenant's server signed with this secret.
+    identity_secret = models.CharField(max_length=64, default=new_identity_secret, editable=False)
+    identity_secret_rotated_at = models.DateTimeField(default=timezone.now, editable=False)
+    require_verification = models.BooleanField(
+        default=False, help_text="only visitors the tenant's server vouches for may chat"
+    )
+    # What one visitor, one address (every visitor behind it) and the whole site may send; the
+    # tenant's tier and budgets apply above these (billing.admission).
+    visitor_messages_per_minute = models.PositiveIntegerField(default=6, validators=[MinValueValidator(1)])
+    visitor_conversations_per_hour = models.PositiveIntegerField(default=6, validators=[MinValueValidator(1)])
+    address_messages_per_minute = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1)])
+    address_conversations_per_hour = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1)]
+    )
+    daily_message_cap = models.PositiveIntegerField(default=2000, validators=[MinValueValidator(1)])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,3 +104,39 @@ class Site(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Visitor(TenantOwnedModel):
+    """Someone chatting through a site's widget. Not a member: a user row of its own (so the
+    conversations, limits and sockets keyed by user work unchanged) that has no membership, no
+    usable password and so no way into the API, the console or the chat page. Anonymous
+    (``external_id`` blank: known by the token the platform gave their browser) or verified
+    (``external_id``: the ``sub`` the tenant's server signed, the same visitor on any device)."""
+
+    # A deleted site's visitors stay (their conversations are the tenant's) but can chat no more.
+    site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, related_name="visitors")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="widget_visitor"
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    address = models.GenericIPAddressField(null=True, blank=True, help_text="where it first came from")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="visitor_external_id_per_site",
+            )
+        ]
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.external_id)
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id or f"visitor {self.pk}"

@@ -1,12 +1,20 @@
-"""Writes to a tenant's widget sites."""
+"""Writes to a tenant's widget sites and their visitors."""
 
+import ipaddress
+import time
+import uuid
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
+from infra.shared_cache import shared_cache
 from tenants.models import Tenant
 from widget.domains import domain_normalized
-from widget.models import Site
+from widget.identity import Identity
+from widget.models import Site, Visitor, new_identity_secret
 
 MAX_SITES = 20  # per tenant
 
@@ -40,3 +48,69 @@ def site_update(*, site: Site, fields: dict[str, Any]) -> Site:
 
 def site_delete(*, site: Site) -> None:
     site.delete()
+
+
+def site_rotate_secret(*, site: Site) -> Site:
+    """A new identity secret: tokens signed with the old one are refused from now on (the visitor
+    tokens they were exchanged for last until the identity's own expiry, a day at most)."""
+    site.identity_secret = new_identity_secret()
+    site.identity_secret_rotated_at = timezone.now()
+    site.save(update_fields=["identity_secret", "identity_secret_rotated_at", "updated_at"])
+    return site
+
+
+class TooManyVisitors(Exception):
+    """The address started ``WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR`` visitors this hour."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many new visitors from this address; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _count_new_visitor(site: Site, address: str) -> None:
+    """One more new visitor from ``address`` this hour, or ``TooManyVisitors`` (counted in the
+    shared cache, per site and clock hour)."""
+    now = time.time()
+    hour = int(now // 3600)
+    key = f"t:{site.tenant_id}:site:{site.pk}:addr:{address}:visitors:{hour}"
+    cache = shared_cache()
+    cache.add(key, 0, 3600)
+    if cache.incr(key) > settings.WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR:
+        raise TooManyVisitors(retry_after=max(1, int((hour + 1) * 3600 - now)))
+
+
+def _new_visitor(site: Site, address: str, **fields: Any) -> Visitor:
+    user = get_user_model().objects.create_user(username=f"visitor-{uuid.uuid4().hex}", password=None)
+    return Visitor.objects.for_tenant(site.tenant_id).create(
+        tenant_id=site.tenant_id, site=site, user=user, address=_ip_or_none(address), **fields
+    )
+
+
+def _ip_or_none(address: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def visitor_start(*, site: Site, address: str) -> Visitor:
+    """A new anonymous visitor of ``site`` (``TooManyVisitors`` past the address's hourly count)."""
+    _count_new_visitor(site, address)
+    return _new_visitor(site, address)
+
+
+@transaction.atomic
+def visitor_identified(*, site: Site, identity: Identity, address: str) -> Visitor:
+    """The verified visitor the tenant's server vouched for: the same one on every device (found
+    by ``sub``), their name and e-mail as the latest token says."""
+    visitors = Visitor.objects.for_tenant(site.tenant_id).select_for_update()
+    visitor = visitors.filter(site=site, external_id=identity.external_id).first()
+    if visitor is None:
+        _count_new_visitor(site, address)
+        return _new_visitor(
+            site, address, external_id=identity.external_id, name=identity.name, email=identity.email
+        )
+    visitor.name, visitor.email = identity.name, identity.email
+    visitor.save(update_fields=["name", "email", "last_seen_at"])
+    return visitor

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import structlog
 
+from billing.admission import VisitorLimits
 from billing.pricing import price_for
 from chat.events import PII_REDACTED, get_event_counts
 from chat.files import FileNotFound, files_block, files_for_turn, image_parts
@@ -42,7 +43,14 @@ log = structlog.stdlib.get_logger(__name__)
 
 
 def session_open(
-    *, tenant_id: int, tenant_slug: str, user_id: int, role: str, conversation_id: int | None
+    *,
+    tenant_id: int,
+    tenant_slug: str,
+    user_id: int,
+    role: str,
+    conversation_id: int | None,
+    access_sql: str | None = None,
+    visitor: VisitorLimits | None = None,
 ) -> tuple[ChatSession, ChatConfig]:
     """The session of a new conversation (``conversation_id`` None: an id, no row yet, see
     ``chat.history.pending``) or of one of the user's own, written or still pending (else
@@ -73,6 +81,8 @@ def session_open(
         conversation_id=conversation_id,
         role=role,
         overrides=Overrides.of(variant) if variant is not None else None,
+        access_sql=access_sql,
+        visitor=visitor,
     )
     return session, session.config()
 
@@ -93,6 +103,7 @@ def turn_prepare(
             user_id=session.user_id,
             conversation_id=session.conversation_id,
             client_id=client_id,
+            access_sql=session.access_sql,
         )
     except ClientIdTaken:
         raise TurnRefused(ErrorCode.BAD_REQUEST, "client_id is already in use") from None

@@ -137,8 +137,10 @@ async def _begin(
             prompt_tokens = estimate_prompt_tokens(turn.request.messages)
             exact = aio.ahead(exact_lookup(config, turn))  # overlaps the admission's round trip
             try:
-                ticket = await _admit(turn, config, provider, prompt_tokens)
+                ticket = await _admit(turn, config, provider, prompt_tokens, session.visitor)
             except admission.Refusal as refusal:
+                if session.visitor is not None:
+                    refusal = admission.for_visitor(refusal)
                 raise TurnRefused(
                     ErrorCode(refusal.code),
                     refusal.message,
@@ -322,7 +324,11 @@ async def _history(session: ChatSession) -> list[Remembered]:
 
 
 async def _admit(
-    turn: PreparedTurn, config: ChatConfig, provider: LLMProvider, prompt_tokens: int
+    turn: PreparedTurn,
+    config: ChatConfig,
+    provider: LLMProvider,
+    prompt_tokens: int,
+    visitor: admission.VisitorLimits | None,
 ) -> admission.Ticket | None:
     limits = config.limits
     price = turn.price
@@ -338,6 +344,8 @@ async def _admit(
             allowance=answer_allowance(turn=turn, prompt_tokens=prompt_tokens, price=price),
             user_budget=turn.user_budget,
             conversation_id=turn.conversation_id,
+            visitor=visitor,
+            new_conversation=turn.message_count == 0,
         )
     if ticket is not None and ticket.budget_left is not None:
         metrics.BUDGET_LEFT.labels(turn.tenant_slug).set(ticket.budget_left)

@@ -12,6 +12,9 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY") or "insecure-embedded-default-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# The reverse proxies (addresses or networks) whose X-Forwarded-For is believed (infra.proxies);
+# none by default: the client is the socket's peer.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 # Behind a TLS-terminating proxy (nginx, a load balancer): cookies only over HTTPS.
 HTTPS = env_bool("HTTPS", False)
@@ -97,6 +100,9 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The widget speaks its site's language (widget.strings); the catalogues live here.
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -249,6 +255,13 @@ MEMORY_RELEASE_QUIET_S = env_float("MEMORY_RELEASE_QUIET_S", 5.0)
 MEMORY_RELEASE_MAX_WAIT_S = env_float("MEMORY_RELEASE_MAX_WAIT_S", 60.0)
 # The chat page's WebSocket uses the session cookie, so its Origin must be one we serve.
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
+
+# The website widget (widget.identity): how long an anonymous visitor's token lasts, how far ahead
+# a tenant's identity token may expire, and how many new visitors one address may start per site
+# and hour (each a user row: a loop of fresh visitors is refused).
+WIDGET_VISITOR_TOKEN_DAYS = env_int("WIDGET_VISITOR_TOKEN_DAYS", 180)
+WIDGET_IDENTITY_MAX_LIFETIME_S = env_int("WIDGET_IDENTITY_MAX_LIFETIME_S", 86_400)
+WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR = env_int("WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR", 30)
 
 # Limits (billing.admission). Off only for measurements (bench/ws_bench.py --limits off).
 LIMITS_ENABLED = env_bool("LIMITS_ENABLED", True)

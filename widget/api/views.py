@@ -1,6 +1,8 @@
 """``/api/v1/sites/``: the caller's tenant's widget sites. Owners and admins create, change and
 delete them; viewers read them. The public ``key`` is made by the platform and never changes;
-``allowed_domains`` are where the widget may be embedded. Another tenant's site id is a 404."""
+``allowed_domains`` are where the widget may be embedded. The ``identity_secret`` (verified
+visitors' tokens are signed with it) is shown to owners and admins when the site is made and when
+``rotate-secret/`` replaces it, never in a read. Another tenant's site id is a 404."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -11,7 +13,7 @@ from rest_framework.views import APIView
 from tenants.api.base import TenantEndpoint, taken_in_tenant
 from tenants.api.errors import Conflict
 from widget.models import Site
-from widget.services import TooManySites, site_create, site_delete, site_update
+from widget.services import TooManySites, site_create, site_delete, site_rotate_secret, site_update
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -32,15 +34,35 @@ class SiteSerializer(serializers.ModelSerializer):
             "position",
             "theme",
             "language",
+            "require_verification",
+            "identity_secret_rotated_at",
+            "visitor_messages_per_minute",
+            "visitor_conversations_per_hour",
+            "address_messages_per_minute",
+            "address_conversations_per_hour",
+            "daily_message_cap",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "key", "created_at", "updated_at"]
+        read_only_fields = ["id", "key", "identity_secret_rotated_at", "created_at", "updated_at"]
 
     def validate_name(self, name: str) -> str:
         if taken_in_tenant(self.context["sites"], self.instance, name=name):
             raise serializers.ValidationError("the tenant has a site of that name")
         return name
+
+
+class SiteCreatedSerializer(SiteSerializer):
+    """A new site, with its identity secret: shown once, as ``rotate-secret/`` shows a new one."""
+
+    class Meta(SiteSerializer.Meta):
+        fields = [*SiteSerializer.Meta.fields, "identity_secret"]
+
+
+class SecretSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Site
+        fields = ["identity_secret", "identity_secret_rotated_at"]
 
 
 class _SitesEndpoint(TenantEndpoint, APIView):
@@ -52,7 +74,7 @@ class SiteListView(_SitesEndpoint):
     def get(self, request: Request) -> Response:
         return Response(SiteSerializer(self.scoped(Site).order_by("name"), many=True).data)
 
-    @extend_schema(request=SiteSerializer, responses={201: SiteSerializer})
+    @extend_schema(request=SiteSerializer, responses={201: SiteCreatedSerializer})
     def post(self, request: Request) -> Response:
         body = SiteSerializer(data=request.data, context={"sites": self.scoped(Site)})
         body.is_valid(raise_exception=True)
@@ -60,7 +82,7 @@ class SiteListView(_SitesEndpoint):
             site = site_create(tenant=self.caller.tenant, fields=dict(body.validated_data))
         except TooManySites as refused:
             raise Conflict(str(refused)) from None
-        return Response(SiteSerializer(site).data, status=status.HTTP_201_CREATED)
+        return Response(SiteCreatedSerializer(site).data, status=status.HTTP_201_CREATED)
 
 
 class SiteDetailView(_SitesEndpoint):
@@ -79,3 +101,14 @@ class SiteDetailView(_SitesEndpoint):
     def delete(self, request: Request, pk: int) -> Response:
         site_delete(site=self.owned_or_404(Site, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SiteSecretView(_SitesEndpoint):
+    """The secret the tenant's server signs verified visitors' identity tokens with (HS256),
+    replaced by a new one: identity tokens signed with the old one are refused from now on."""
+
+    readers = frozenset()  # POST only: owners and admins
+
+    @extend_schema(request=None, responses=SecretSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        return Response(SecretSerializer(site_rotate_secret(site=self.owned_or_404(Site, pk))).data)

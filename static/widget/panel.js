@@ -1,0 +1,390 @@
+// The widget's panel: the page inside the iframe a site's snippet (widget.js) opens. A visitor
+// chats here with protocol v1 (docs/protocol.md, "The website widget") on the widget's socket.
+//
+// Who the visitor is lives in this origin's localStorage (the host page cannot read it): the
+// visitor token (POST visitors/), and per site the open conversation and the message not yet
+// answered, so a reload, or another page of the same site, continues the conversation and
+// resumes an answer still streaming. A verified visitor's identity token comes from the host page
+// (postMessage, from an allowed origin only) and is exchanged for a visitor token of theirs.
+import { $, element, iconButton } from "../chat/dom.js";
+import { markdownRenderer } from "../chat/markdown.js";
+
+const config = JSON.parse($("panel-config").textContent);
+const t = config.strings;
+const base = `/widget/${config.key}/`;
+const storageKey = `chatplatform:widget:${config.key}`;
+const render = markdownRenderer(new Set(config.image_hosts));
+const log = $("log");
+const statusLine = $("status");
+const form = $("composer");
+const input = $("input");
+const sendButton = $("send");
+const stopButton = $("stop");
+const starters = $("starters");
+const RENDER_INTERVAL_MS = 50;
+const MAX_BACKOFF_S = 30;
+
+// The host page's origin (the parent frame), told by widget.js: messages go there only.
+const hostOrigin = new URLSearchParams(location.search).get("origin") || "";
+let state = load(); // {token, expiresAt, identity, conversationId, pending: {content, clientId}}
+let socket = null;
+let ready = false;
+let attempts = 0;
+let stopped = false;
+let answer = null; // {el, body, text, seq, timer, messageId}
+
+function load() {
+  try {
+    return JSON.parse(localStorage.getItem(storageKey)) || {};
+  } catch (e) {
+    return {};
+  }
+}
+
+function save() {
+  try {
+    localStorage.setItem(storageKey, JSON.stringify(state));
+  } catch (e) {
+    // Storage refused (a browser blocking third-party storage): this page load still works.
+  }
+}
+
+function setStatus(text, kind) {
+  statusLine.textContent = text || "";
+  statusLine.dataset.kind = kind || "";
+}
+
+function uuid4() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// -- the visitor -----------------------------------------------------------------------------
+
+async function call(path, options) {
+  const headers = { Accept: "application/json" };
+  if (options && options.body) headers["Content-Type"] = "application/json";
+  if (state.token) headers.Authorization = `Visitor ${state.token}`;
+  const response = await fetch(base + path, {
+    method: (options && options.method) || "GET",
+    headers,
+    body: options && options.body ? JSON.stringify(options.body) : undefined,
+    credentials: "omit",
+  });
+  const body = await response.json().catch(() => ({}));
+  return { ok: response.ok, status: response.status, body };
+}
+
+// A visitor token: the stored one while it lasts, else a new one (verified when the host page
+// gave an identity, anonymous otherwise).
+async function visitorToken(identity) {
+  if (!identity && state.token && state.expiresAt * 1000 > Date.now() + 60_000) return true;
+  const answer = await call("visitors/", { method: "POST", body: identity ? { identity } : {} });
+  if (!answer.ok) {
+    const why = answer.body.code === "verification_required" ? t.verification_required : answer.body.detail || t.failed;
+    setStatus(why, "error");
+    return false;
+  }
+  const changed = state.token && answer.body.visitor.verified !== Boolean(state.verified);
+  state.token = answer.body.token;
+  state.expiresAt = answer.body.expires_at;
+  state.verified = answer.body.visitor.verified;
+  if (changed) { state.conversationId = null; state.pending = null; }
+  save();
+  return true;
+}
+
+// -- the transcript --------------------------------------------------------------------------
+
+function bubble(role, text) {
+  const el = element("div", { className: `msg ${role}` });
+  const body = element("div", { className: "body" });
+  if (role === "user") body.textContent = text;
+  else render(body, text, true);
+  el.append(body);
+  log.append(el);
+  log.scrollTop = log.scrollHeight;
+  return el;
+}
+
+function finishAnswer(a, frame) {
+  clearTimeout(a.timer);
+  a.timer = null;
+  render(a.body, a.text, true);
+  a.el.dataset.finishReason = frame.finish_reason || "stop";
+  a.el.dataset.messageId = frame.message_id;
+  footer(a.el, frame.message_id, frame.finish_reason, frame.sources);
+}
+
+function footer(el, messageId, finishReason, sources) {
+  if (sources && sources.length) {
+    const list = element("ol", { className: "sources" });
+    list.setAttribute("aria-label", t.sources);
+    for (const s of sources) list.append(element("li", { value: s.n, textContent: s.heading ? `${s.title} — ${s.heading}` : s.title }));
+    el.append(list);
+  }
+  const meta = element("div", { className: "meta" });
+  if (finishReason === "cancelled") meta.append(element("span", { textContent: t.stopped }));
+  const rate = (rating, label, name) => {
+    const button = iconButton(label, name, () => send({ type: "feedback", message_id: Number(messageId), rating }), `rate-${name}`);
+    button.setAttribute("aria-pressed", "false");
+    return button;
+  };
+  meta.append(rate(5, t.rate_up, "up"), rate(1, t.rate_down, "down"));
+  el.append(meta);
+}
+
+function currentAnswer(messageId) {
+  if (!answer || answer.messageId !== messageId) {
+    const el = bubble("assistant", "");
+    answer = { el, body: el.querySelector(".body"), text: "", seq: 0, timer: null, messageId };
+  }
+  return answer;
+}
+
+function scheduleRender(a) {
+  if (a.timer) return;
+  a.timer = setTimeout(() => {
+    a.timer = null;
+    render(a.body, a.text, false);
+    log.scrollTop = log.scrollHeight;
+  }, RENDER_INTERVAL_MS);
+}
+
+function setStreaming(on) {
+  stopButton.hidden = !on;
+  sendButton.hidden = on;
+  sendButton.disabled = on;
+}
+
+function settle() {
+  state.pending = null;
+  save();
+  answer = null;
+  setStreaming(false);
+}
+
+// The conversation's stored messages, oldest first.
+async function restore() {
+  if (!state.conversationId) return;
+  const id = state.conversationId;
+  const found = await call(`conversations/${id}/messages/`);
+  if (!found.ok || id !== state.conversationId) return;
+  for (const m of found.body) {
+    if (state.pending && m.client_id === state.pending.clientId) { state.pending = null; save(); }
+    if (m.role === "user") bubble("user", m.content);
+    else footer(bubble("assistant", m.content), m.id, m.finish_reason, m.sources);
+  }
+  if (found.body.length) starters.hidden = true;
+}
+
+// -- the socket ------------------------------------------------------------------------------
+
+function send(frame) {
+  if (ready && socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+}
+
+function ask(content) {
+  state.pending = { content, clientId: uuid4() };
+  save();
+  starters.hidden = true;
+  bubble("user", content);
+  setStreaming(true);
+  send({ type: "message", content, client_id: state.pending.clientId });
+}
+
+function pickUp(resumable) {
+  if (!state.pending) return;
+  setStreaming(true);
+  const listed = (resumable || []).find((g) => g.client_id === state.pending.clientId);
+  if (listed && !listed.finished) {
+    const after = answer && answer.messageId === listed.message_id ? answer.seq : 0;
+    if (!after && answer) { answer.el.remove(); answer = null; }
+    send({ type: "resume", message_id: listed.message_id, after });
+  } else {
+    if (answer) { answer.el.remove(); answer = null; }
+    send({ type: "message", content: state.pending.content, client_id: state.pending.clientId });
+  }
+}
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "ready":
+      state.conversationId = frame.conversation_id;
+      save();
+      ready = true;
+      attempts = 0;
+      setStatus("");
+      pickUp(frame.resumable);
+      break;
+    case "typing":
+      document.body.classList.toggle("typing", frame.active);
+      break;
+    case "token": {
+      const a = currentAnswer(frame.message_id);
+      if (frame.seq <= a.seq) break;
+      a.seq = frame.seq;
+      a.text += frame.content;
+      scheduleRender(a);
+      break;
+    }
+    case "response":
+      currentAnswer(frame.message_id).text = frame.content;
+      break;
+    case "done":
+      finishAnswer(currentAnswer(frame.message_id), frame);
+      settle();
+      break;
+    case "error":
+      onError(frame);
+      break;
+    case "ping":
+      send({ type: "pong" });
+      break;
+    case "rated": {
+      const el = log.querySelector(`.msg[data-message-id="${frame.message_id}"]`);
+      if (!el) break;
+      for (const b of el.querySelectorAll(".rate-up, .rate-down")) {
+        b.setAttribute("aria-pressed", String(b.classList.contains("rate-up") ? frame.rating >= 4 : frame.rating <= 2));
+      }
+      setStatus(t.rated, "info");
+      break;
+    }
+  }
+}
+
+function onError(frame) {
+  const text = frame.code === "RATE_LIMITED" && frame.retry_after
+    ? t.rate_limited.replace("{seconds}", Math.ceil(frame.retry_after))
+    : frame.message || t.failed;
+  setStatus(text, "error");
+  if (answer || !state.pending) return;
+  if (frame.code === "SERVICE_UNAVAILABLE") {
+    setTimeout(() => pickUp([]), Math.min(frame.retry_after || 1, MAX_BACKOFF_S) * 1000);
+    return;
+  }
+  const questions = log.querySelectorAll(".msg.user");
+  if (questions.length) questions[questions.length - 1].dataset.refused = frame.code;
+  settle();
+}
+
+function connect() {
+  if (stopped) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const path = `/ws/widget/${config.key}/${state.conversationId ? `${state.conversationId}/` : ""}`;
+  ready = false;
+  const ws = new WebSocket(`${scheme}://${location.host}${path}`, ["chat.v1", `bearer.${state.token}`]);
+  socket = ws;
+  ws.onmessage = (event) => { if (ws === socket) onFrame(JSON.parse(event.data)); };
+  ws.onclose = (event) => { if (ws === socket) onClose(event); };
+}
+
+async function onClose(event) {
+  ready = false;
+  document.body.classList.remove("typing");
+  if (answer) { clearTimeout(answer.timer); answer.timer = null; }
+  if (event.code === 4401) {
+    // The visitor token ended (expired, or its site's secret changed): a new one, then again.
+    state.token = null;
+    save();
+    if (await visitorToken(state.identity)) connect();
+    return;
+  }
+  if (event.code === 4403 || event.code === 4429) {
+    stopped = event.code === 4403;
+    setStatus(event.code === 4403 ? t.verification_required : t.failed, "error");
+    setStreaming(false);
+    return;
+  }
+  if (event.code === 4404) {
+    state.conversationId = null;
+    state.pending = null;
+    save();
+    log.replaceChildren();
+    connect();
+    return;
+  }
+  const ceiling = Math.min(MAX_BACKOFF_S, 2 ** attempts);
+  attempts += 1;
+  setStatus(t.reconnecting, "warn");
+  setTimeout(connect, event.code === 1012 ? 200 : (ceiling / 2 + Math.random() * ceiling / 2) * 1000);
+}
+
+// -- the host page ---------------------------------------------------------------------------
+
+function toHost(message) {
+  if (hostOrigin && window.parent !== window) window.parent.postMessage(message, hostOrigin);
+}
+
+function newConversation() {
+  if (socket) { const old = socket; socket = null; old.close(1000); }
+  state.conversationId = null;
+  state.pending = null;
+  answer = null;
+  save();
+  log.replaceChildren();
+  if (config.greeting) bubble("assistant greeting", config.greeting);
+  starters.hidden = !config.starter_prompts.length;
+  setStreaming(false);
+  connect();
+  input.focus();
+}
+
+async function start(identity) {
+  setStatus(t.connecting, "info");
+  log.replaceChildren();
+  if (config.greeting) bubble("assistant greeting", config.greeting);
+  if (identity) state.identity = identity;
+  if (!(await visitorToken(identity))) return;
+  await restore();
+  if (state.pending) bubble("user", state.pending.content);
+  connect();
+}
+
+window.addEventListener("message", (event) => {
+  if (event.source !== window.parent || event.origin !== hostOrigin) return;
+  const data = event.data || {};
+  if (data.type === "chatplatform:identify" && typeof data.identity === "string") {
+    if (socket) { const old = socket; socket = null; old.close(1000); }
+    start(data.identity);
+  } else if (data.type === "chatplatform:opened") {
+    input.focus();
+  }
+});
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = input.value.trim();
+  if (!content || !stopButton.hidden || !ready) return;
+  input.value = "";
+  ask(content);
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  if (!stopButton.hidden) send({ type: "cancel" });
+  else toHost({ type: "chatplatform:close" });
+});
+stopButton.addEventListener("click", () => send({ type: "cancel" }));
+$("close").addEventListener("click", () => toHost({ type: "chatplatform:close" }));
+$("new").addEventListener("click", newConversation);
+for (const prompt of config.starter_prompts) {
+  const button = element("button", { type: "button", className: "starter", textContent: prompt });
+  button.addEventListener("click", () => { if (ready && stopButton.hidden) ask(prompt); });
+  starters.append(button);
+}
+starters.hidden = !config.starter_prompts.length;
+
+// The host page says whether it vouches for the visitor (chatplatform:identify) right after
+// this page says it is ready; a page that does not starts an anonymous visitor (or the stored one).
+toHost({ type: "chatplatform:ready" });
+if (!hostOrigin || window.parent === window || !new URLSearchParams(location.search).has("identify")) start(null);
