@@ -1,14 +1,34 @@
 // The console's website widget: the tenant's sites (REST /api/v1/sites/), each with its public
-// key and allowed domains; owners and admins add one, switch it on or off, and delete it.
+// key, allowed domains and who may chat (anyone, or verified visitors only), and the snippet to
+// paste on the site. Owners and admins add one, switch it on or off, require verification, make
+// a new identity secret (shown once), and delete it.
 import { errorText, restClient } from "./api.js";
-import { cell, textButton } from "./dom.js";
+import { cell, copyButton, textButton } from "./dom.js";
 
 const root = document.getElementById("sites");
 const body = document.getElementById("widget-sites");
 const statusLine = document.getElementById("sites-status");
 const form = document.getElementById("site-form");
+const snippet = document.getElementById("site-snippet");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
+
+function snippetOf(site) {
+  return `<script async src="${location.origin}/widget.js" data-site="${site.key}"></script>`;
+}
+
+// The snippet of `site` under the table; `secret`: its identity secret, when just made.
+function showSnippet(site, secret) {
+  document.getElementById("site-snippet-name").textContent = site.name;
+  const code = document.getElementById("site-snippet-code");
+  code.textContent = snippetOf(site);
+  const old = snippet.querySelector(".copy-snippet");
+  if (old) old.remove();
+  code.parentElement.after(copyButton("Copy the snippet", () => snippetOf(site), "copy-snippet"));
+  document.getElementById("site-secret").hidden = !secret;
+  document.getElementById("site-secret-value").textContent = secret || "";
+  snippet.hidden = false;
+}
 
 function row(site) {
   const tr = document.createElement("tr");
@@ -16,16 +36,23 @@ function row(site) {
   const key = cell("");
   key.append(Object.assign(document.createElement("code"), { textContent: site.key }));
   tr.append(cell(site.name), key, cell(site.allowed_domains.join(", ") || "none yet", "site-domains"),
+    cell(site.require_verification ? "verified only" : "anyone", "site-visitors"),
     cell(site.enabled ? "yes" : "no", "site-enabled"));
+  const td = document.createElement("td");
+  td.append(textButton("Snippet", `Show the snippet of ${site.name}`, () => showSnippet(site)));
   if (manage) {
-    const td = document.createElement("td");
+    const verified = site.require_verification;
     td.append(
       textButton(site.enabled ? "Switch off" : "Switch on", `${site.enabled ? "Switch off" : "Switch on"} ${site.name}`,
         () => change(site, { enabled: !site.enabled })),
+      textButton(verified ? "Let anyone chat" : "Verified only",
+        verified ? `Let anyone chat on ${site.name}` : `Only verified visitors on ${site.name}`,
+        () => change(site, { require_verification: !verified })),
+      textButton("New secret", `Make a new identity secret for ${site.name}`, () => rotate(site)),
       textButton("Delete", `Delete ${site.name}`, () => removeSite(site)),
     );
-    tr.append(td);
   }
+  tr.append(td);
   return tr;
 }
 
@@ -40,10 +67,22 @@ async function change(site, fields) {
   refresh();
 }
 
+async function rotate(site) {
+  if (!window.confirm(`A new identity secret for “${site.name}”? Identity tokens signed with the old one stop working at once.`)) return;
+  const response = await api(`/api/v1/sites/${site.id}/rotate-secret/`, { method: "POST" });
+  if (!response.ok) {
+    statusLine.textContent = errorText(response.body, "No new secret was made.");
+    return;
+  }
+  statusLine.textContent = `“${site.name}” has a new identity secret.`;
+  showSnippet(site, response.body.identity_secret);
+}
+
 async function removeSite(site) {
   if (!window.confirm(`Delete “${site.name}”? The widget stops working on its website at once.`)) return;
   const response = await api(`/api/v1/sites/${site.id}/`, { method: "DELETE" });
   statusLine.textContent = response.ok ? `“${site.name}” deleted.` : "It could not be deleted.";
+  snippet.hidden = true;
   refresh();
 }
 
@@ -59,6 +98,7 @@ if (form) {
     if (response.ok) {
       statusLine.textContent = `“${response.body.name}” added: its key is ${response.body.key}.`;
       form.reset();
+      showSnippet(response.body, response.body.identity_secret);
     } else {
       statusLine.textContent = errorText(response.body, "The site could not be added.");
     }

@@ -1,11 +1,14 @@
 // The widget's panel: the page inside the iframe a site's snippet (widget.js) opens. A visitor
 // chats here with protocol v1 (docs/protocol.md, "The website widget") on the widget's socket.
 //
-// Who the visitor is lives in this origin's localStorage (the host page cannot read it): the
-// visitor token (POST visitors/), and per site the open conversation and the message not yet
-// answered, so a reload, or another page of the same site, continues the conversation and
-// resumes an answer still streaming. A verified visitor's identity token comes from the host page
-// (postMessage, from an allowed origin only) and is exchanged for a visitor token of theirs.
+// What the visitor needs again later (their visitor token, the open conversation, the message
+// not yet answered) is kept in this origin's localStorage, out of the host page's reach, so a
+// reload or another page of the same site continues the conversation and resumes an answer
+// still streaming. Where the browser gives a third-party frame no storage (Safari, Brave,
+// Chrome with third-party cookies blocked), the host page keeps it for the panel instead
+// (chatplatform:store / chatplatform:init), as Chatwoot's and Intercom's widgets do. A verified
+// visitor's identity token comes from the host page (postMessage, from the allowed origin that
+// framed the panel only) and is exchanged for a visitor token of theirs.
 import { $, element, iconButton } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 
@@ -26,12 +29,25 @@ const MAX_BACKOFF_S = 30;
 
 // The host page's origin (the parent frame), told by widget.js: messages go there only.
 const hostOrigin = new URLSearchParams(location.search).get("origin") || "";
-let state = load(); // {token, expiresAt, identity, conversationId, pending: {content, clientId}}
+const framed = Boolean(hostOrigin) && window.parent !== window;
+const ownStorage = storageWorks();
+// {token, expiresAt, verified, identity, conversationId, pending: {content, clientId}}
+let state = ownStorage ? load() : {};
 let socket = null;
 let ready = false;
 let attempts = 0;
 let stopped = false;
 let answer = null; // {el, body, text, seq, timer, messageId}
+
+function storageWorks() {
+  try {
+    localStorage.setItem(`${storageKey}:probe`, "1");
+    localStorage.removeItem(`${storageKey}:probe`);
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
 
 function load() {
   try {
@@ -42,10 +58,14 @@ function load() {
 }
 
 function save() {
+  if (!ownStorage) {
+    toHost({ type: "chatplatform:store", state });
+    return;
+  }
   try {
     localStorage.setItem(storageKey, JSON.stringify(state));
   } catch (e) {
-    // Storage refused (a browser blocking third-party storage): this page load still works.
+    // A full quota: this page load still works, it forgets on reload.
   }
 }
 
@@ -317,7 +337,7 @@ async function onClose(event) {
 // -- the host page ---------------------------------------------------------------------------
 
 function toHost(message) {
-  if (hostOrigin && window.parent !== window) window.parent.postMessage(message, hostOrigin);
+  if (framed) window.parent.postMessage(message, hostOrigin);
 }
 
 function newConversation() {
@@ -334,12 +354,20 @@ function newConversation() {
   input.focus();
 }
 
+let started = false;
+
 async function start(identity) {
+  started = true;
   setStatus(t.connecting, "info");
   log.replaceChildren();
   if (config.greeting) bubble("assistant greeting", config.greeting);
   if (identity) state.identity = identity;
   if (!(await visitorToken(identity))) return;
+  if (!state.conversationId) {
+    // A verified visitor on another device, or storage lost: their latest conversation.
+    const listed = await call("conversations/");
+    if (listed.ok && listed.body.length) state.conversationId = listed.body[0].id;
+  }
   await restore();
   if (state.pending) bubble("user", state.pending.content);
   connect();
@@ -348,7 +376,12 @@ async function start(identity) {
 window.addEventListener("message", (event) => {
   if (event.source !== window.parent || event.origin !== hostOrigin) return;
   const data = event.data || {};
-  if (data.type === "chatplatform:identify" && typeof data.identity === "string") {
+  if (data.type === "chatplatform:init" && !started) {
+    // The host page's answer to `ready`: its stored state (when this frame has no storage) and
+    // the identity it vouches for, if any.
+    if (!ownStorage && data.state && typeof data.state === "object") state = data.state;
+    start(typeof data.identity === "string" ? data.identity : null);
+  } else if (data.type === "chatplatform:identify" && typeof data.identity === "string") {
     if (socket) { const old = socket; socket = null; old.close(1000); }
     start(data.identity);
   } else if (data.type === "chatplatform:opened") {
@@ -384,7 +417,12 @@ for (const prompt of config.starter_prompts) {
 }
 starters.hidden = !config.starter_prompts.length;
 
-// The host page says whether it vouches for the visitor (chatplatform:identify) right after
-// this page says it is ready; a page that does not starts an anonymous visitor (or the stored one).
-toHost({ type: "chatplatform:ready" });
-if (!hostOrigin || window.parent === window || !new URLSearchParams(location.search).has("identify")) start(null);
+// Framed by the snippet: the host page answers `ready` with `init` (its identity, its stored
+// state); a page that frames the panel without the snippet never does, so it starts after a while.
+// Not framed (the panel opened on its own): at once.
+if (framed) {
+  toHost({ type: "chatplatform:ready" });
+  setTimeout(() => { if (!started) start(null); }, 3000);
+} else {
+  start(null);
+}

@@ -44,6 +44,15 @@
 
   function post(message) { if (frame && ready) frame.contentWindow.postMessage(message, platform); }
 
+  // Where the browser gives the panel no storage of its own, it asks this page to keep its state.
+  var storageKey = "chatplatform:" + site;
+  function stored() {
+    try { return JSON.parse(localStorage.getItem(storageKey)); } catch (e) { return null; }
+  }
+  function store(state) {
+    try { localStorage.setItem(storageKey, JSON.stringify(state)); } catch (e) { /* no storage: forgets on reload */ }
+  }
+
   function identify(token) {
     identity = token;
     post({ type: "chatplatform:identify", identity: token });
@@ -52,7 +61,7 @@
   function build() {
     panel = document.createElement("div");
     frame = document.createElement("iframe");
-    var query = "?origin=" + encodeURIComponent(location.origin) + (identity ? "&identify=1" : "");
+    var query = "?origin=" + encodeURIComponent(location.origin);
     frame.src = platform + "/widget/" + encodeURIComponent(site) + "/" + query;
     frame.title = settings.title;
     frame.setAttribute("allow", "clipboard-write");
@@ -79,8 +88,10 @@
     var type = event.data && event.data.type;
     if (type === "chatplatform:ready") {
       ready = true;
-      if (identity) post({ type: "chatplatform:identify", identity: identity });
+      post({ type: "chatplatform:init", identity: identity, state: stored() });
       if (open) post({ type: "chatplatform:opened" });
+    } else if (type === "chatplatform:store" && event.data.state && typeof event.data.state === "object") {
+      store(event.data.state);
     } else if (type === "chatplatform:close") {
       toggle(false);
     }

@@ -473,7 +473,19 @@ def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explaine
         row = page.locator(f"#widget-sites tr[data-id='{site['id']}']")
         expect(row.locator("code")).to_have_text(site["key"])
         expect(row.locator(".site-domains")).to_have_text("shop.example.com, *.example.com")
+        # The snippet to paste, and the identity secret shown once, as the API made them.
+        expect(page.locator("#site-snippet-code")).to_have_text(
+            f'<script async src="{platform.base_url}/widget.js" data-site="{site["key"]}"></script>'
+        )
+        expect(page.locator("#site-secret-value")).not_to_be_empty()
         page.locator("#sites").screenshot(path=str(tmp_path / "console-sites.png"))
+        page.get_by_label("Only verified visitors on Online shop").click()
+        expect(row.locator(".site-visitors")).to_have_text("verified only")
+        old_secret = page.locator("#site-secret-value").inner_text()
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_label("Make a new identity secret for Online shop").click()
+        expect(page.locator("#sites-status")).to_contain_text("has a new identity secret")
+        expect(page.locator("#site-secret-value")).not_to_have_text(old_secret)
         page.get_by_label("Switch off Online shop").click()
         expect(row.locator(".site-enabled")).to_have_text("no")
         page.once("dialog", lambda dialog: dialog.accept())
