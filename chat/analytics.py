@@ -113,6 +113,7 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
             "active_users": g.get("active_users", 0),
             "blocked_topics": g.get("blocked_topics", 0),
             "pii_redactions": g.get("pii_redactions", 0),
+            "by_channel": g.get("by_channel", {}),
         }
         for variant_id, g in groups.items()
     }
@@ -135,7 +136,45 @@ def _tenant_only_figures(tenant_id: int, start: datetime, end: datetime) -> dict
         "refused_by_code": refused_by_code,
         "blocked_topics": refused_by_code.get("BLOCKED_TOPIC", 0),
         "pii_redactions": counts[PII_REDACTED],
+        "by_channel": _channel_figures(tenant_id, start, end),
     }
+
+
+def channel_name(site_id: int | None) -> str:
+    return "chat" if site_id is None else f"site:{site_id}"
+
+
+def _channel_figures(tenant_id: int, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    """The period's conversations, answers, outcomes and cost per channel: the chat page (and
+    protocol clients) or a website widget site (``Conversation.site``)."""
+    channels: dict[str, dict[str, Any]] = defaultdict(
+        lambda: (
+            dict.fromkeys(("conversations", "answers", "resolved", "escalated", "csat_count", "csat_sum"), 0)
+            | {"cost_usd": Decimal(0)}
+        )
+    )
+    conversations = Conversation.objects.for_tenant(tenant_id).filter(
+        started_at__gte=start, started_at__lt=end
+    )
+    for site_id, resolved, escalated, rating in conversations.values_list(
+        "site_id", "resolved", "escalated", "rating"
+    ):
+        channel = channels[channel_name(site_id)]
+        channel["conversations"] += 1
+        channel["resolved"] += int(resolved)
+        channel["escalated"] += int(escalated)
+        if rating is not None:
+            channel["csat_count"] += 1
+            channel["csat_sum"] += rating
+    answers = Message.objects.for_tenant(tenant_id).filter(
+        role=Role.ASSISTANT, created_at__gte=start, created_at__lt=end
+    )
+    for (site_id,) in answers.values_list("conversation__site_id"):
+        channels[channel_name(site_id)]["answers"] += 1
+    usage = UsageRecord.objects.for_tenant(tenant_id).filter(created_at__gte=start, created_at__lt=end)
+    for site_id, cost in usage.values_list("message__conversation__site_id", "cost_usd"):
+        channels[channel_name(site_id)]["cost_usd"] += cost
+    return {name: {**figures, "cost_usd": f"{figures['cost_usd']:f}"} for name, figures in channels.items()}
 
 
 def day_stats(*, tenant_id: int, day: date) -> int:
@@ -249,4 +288,5 @@ def _figures_out(row: DailyTenantStats | HourlyTenantStats) -> dict[str, Any]:
         "blocked_topics": row.blocked_topics,
         "pii_redactions": row.pii_redactions,
         "cost_per_conversation_usd": f"{row.cost_usd / row.conversations:.8f}" if row.conversations else None,
+        "by_channel": row.by_channel,
     }

@@ -30,6 +30,11 @@ class Conversation(TenantOwnedModel):
     variant = models.ForeignKey(
         "tenants.Variant", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
     )
+    # Its channel: the website widget site a visitor held it on (None: the chat page or a client
+    # of the protocol). A deleted site leaves its conversations with the tenant.
+    site = models.ForeignKey(
+        "widget.Site", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
 
     class Meta(TenantOwnedModel.Meta):
         indexes = [models.Index(fields=["tenant", "user", "-started_at"], name="conv_tenant_user")]
@@ -145,6 +150,10 @@ class TenantStatsFigures(TenantOwnedModel):
     # Safety: messages refused for a blocked topic, PII items redacted.
     blocked_topics = models.PositiveIntegerField(default=0)
     pii_redactions = models.PositiveIntegerField(default=0)
+    # By channel (the tenant's total row only): "chat" (the chat page and protocol clients) and
+    # "site:<id>" (a website widget site), each {conversations, answers, resolved, escalated,
+    # csat_count, csat_sum, cost_usd} (chat.analytics._channel_figures).
+    by_channel = models.JSONField(default=dict)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantOwnedModel.Meta):

@@ -74,6 +74,7 @@ def escalate(*, session: ChatSession, reason: str, now: datetime) -> bool:
         user_id=session.user_id,
         conversation_id=conversation_id,
         variant_id=session.overrides.variant_id if session.overrides is not None else None,
+        site_id=session.site_id,
     )
     config = chat_config_get(tenant_id=tenant_id)
     reason = scrubbed(pii=PiiPolicy.of(config), text=reason)[:REASON_MAX_CHARS]

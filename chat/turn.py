@@ -91,6 +91,11 @@ class ChatSession:
     access_sql: str | None = None
     visitor: VisitorLimits | None = None
 
+    @property
+    def site_id(self) -> int | None:
+        """The widget site a visitor chats on (the conversation's channel); None: the chat page."""
+        return self.visitor.site_id if self.visitor is not None else None
+
     def config(self) -> ChatConfig:
         """The tenant's config with the conversation's experiment variant over it."""
         config = chat_config_get(tenant_id=self.tenant_id)

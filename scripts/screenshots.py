@@ -4,10 +4,15 @@
     .venv/bin/python scripts/screenshots.py --password <demo password> [--url http://127.0.0.1:8000]
 
 Two conversations with the demo model (or whatever model the platform uses), a thumbs up, then
-the page in light and dark, on a 390 x 844 phone with its drawer open, and the tenant console.
+the page in light and dark, on a 390 x 844 phone with its drawer open, and the tenant console;
+then the website widget on a shop's page served from another origin (a site made over the API).
 """
 
 import argparse
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
@@ -22,6 +27,89 @@ def ask(page: Page, content: str) -> None:
     page.fill("#input", content)
     page.keyboard.press("Enter")
     expect(answers).to_have_count(before + 1, timeout=60_000)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _api(url: str, body: dict[str, object], token: str = "") -> dict[str, object]:
+    request = urllib.request.Request(  # noqa: S310 (the platform given on the command line)
+        url,
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return dict(json.loads(response.read()))
+
+
+SHOP = """<!doctype html><html lang=en><head><title>Acme Outdoor</title><style>
+body {{ margin: 0; font: 16px/1.5 Georgia, serif; color: #2b2b2b; background: #faf7f2; }}
+header {{ padding: 1.2rem 2rem; background: #1f3b2d; color: #fff; font-size: 1.4rem; }}
+main {{ padding: 2rem; max-width: 40rem; }}</style></head>
+<body><header>Acme Outdoor</header><main><h1>Tents for every season</h1>
+<p>Free returns within 30 days. Questions about sizes, shipping or your order? Ask our assistant.</p>
+</main>{snippet}</body></html>"""
+
+
+def widget(browser: object, args: argparse.Namespace) -> None:
+    """The widget on a shop's page (this script serves it on localhost, another origin)."""
+    pages: dict[str, str] = {}
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages["/"].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = _api(
+        f"{args.url}/api/v1/auth/token/",
+        {"username": args.username, "password": args.password, "tenant": "demo"},
+    )["access"]
+    site = _api(
+        f"{args.url}/api/v1/sites/",
+        {
+            "name": f"Shop on port {port}",
+            "allowed_domains": [f"localhost:{port}"],
+            "title": "Acme Outdoor help",
+            "color": "#1f3b2d",
+            "launcher_text": "Questions?",
+            "starter_prompts": ["Where is my order?", "Which tent for winter?"],
+        },
+        str(token),
+    )
+    pages["/"] = SHOP.format(
+        snippet=f'<script async src="{args.url}/widget.js" data-site="{site["key"]}"></script>'
+    )
+    for name, viewport in (
+        ("widget", {"width": 1280, "height": 860}),
+        ("widget-phone", {"width": 390, "height": 844}),
+    ):
+        page = browser.new_page(viewport=viewport)  # type: ignore[attr-defined]
+        page.goto(f"http://localhost:{port}/")
+        page.click("#chatplatform-launcher")
+        chat = page.frame_locator("#chatplatform-panel iframe")
+        expect(chat.locator(".starter").first).to_be_visible(timeout=30_000)
+        expect(chat.locator("#send")).to_be_enabled(timeout=30_000)
+        if name == "widget":
+            chat.locator("#input").fill("What is your return policy?")
+            chat.locator("#input").press("Enter")
+            expect(chat.locator(".msg.assistant[data-finish-reason]")).to_have_count(1, timeout=60_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(OUT / f"{name}.png"))
+        page.close()
+    server.shutdown()
 
 
 def main() -> None:
@@ -63,6 +151,7 @@ def main() -> None:
         page.goto(f"{args.url}/chat/console/")
         page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
         page.screenshot(path=str(OUT / "console.png"))
+        widget(browser, args)
         browser.close()
     print(f"written to {OUT}")
 

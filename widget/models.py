@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator, URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -12,6 +12,7 @@ from tenants.scoping import TenantOwnedModel
 from widget.domains import validate_allowed_domains
 
 MAX_STARTER_PROMPTS = 4
+_RATE = [MinValueValidator(1), MaxValueValidator(10_000)]
 STARTER_PROMPT_CHARS = 100
 
 
@@ -89,13 +90,13 @@ class Site(TenantOwnedModel):
     )
     # What one visitor, one address (every visitor behind it) and the whole site may send; the
     # tenant's tier and budgets apply above these (billing.admission).
-    visitor_messages_per_minute = models.PositiveIntegerField(default=6, validators=[MinValueValidator(1)])
-    visitor_conversations_per_hour = models.PositiveIntegerField(default=6, validators=[MinValueValidator(1)])
-    address_messages_per_minute = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1)])
-    address_conversations_per_hour = models.PositiveIntegerField(
-        default=20, validators=[MinValueValidator(1)]
+    visitor_messages_per_minute = models.PositiveIntegerField(default=6, validators=_RATE)
+    visitor_conversations_per_hour = models.PositiveIntegerField(default=6, validators=_RATE)
+    address_messages_per_minute = models.PositiveIntegerField(default=20, validators=_RATE)
+    address_conversations_per_hour = models.PositiveIntegerField(default=20, validators=_RATE)
+    daily_message_cap = models.PositiveIntegerField(
+        default=2000, validators=[MinValueValidator(1), MaxValueValidator(10_000_000)]
     )
-    daily_message_cap = models.PositiveIntegerField(default=2000, validators=[MinValueValidator(1)])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -123,7 +124,7 @@ class Visitor(TenantOwnedModel):
     email = models.EmailField(max_length=254, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True, help_text="where it first came from")
     created_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantOwnedModel.Meta):
         constraints = [

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from infra.shared_cache import shared_cache
@@ -100,17 +100,21 @@ def visitor_start(*, site: Site, address: str) -> Visitor:
     return _new_visitor(site, address)
 
 
-@transaction.atomic
 def visitor_identified(*, site: Site, identity: Identity, address: str) -> Visitor:
     """The verified visitor the tenant's server vouched for: the same one on every device (found
     by ``sub``), their name and e-mail as the latest token says."""
-    visitors = Visitor.objects.for_tenant(site.tenant_id).select_for_update()
+    visitors = Visitor.objects.for_tenant(site.tenant_id)
     visitor = visitors.filter(site=site, external_id=identity.external_id).first()
     if visitor is None:
         _count_new_visitor(site, address)
-        return _new_visitor(
-            site, address, external_id=identity.external_id, name=identity.name, email=identity.email
-        )
-    visitor.name, visitor.email = identity.name, identity.email
-    visitor.save(update_fields=["name", "email", "last_seen_at"])
+        try:
+            with transaction.atomic():
+                return _new_visitor(
+                    site, address, external_id=identity.external_id, name=identity.name, email=identity.email
+                )
+        except IntegrityError:  # identified at the same moment on another device: that one
+            visitor = visitors.get(site=site, external_id=identity.external_id)
+    if (visitor.name, visitor.email) != (identity.name, identity.email):
+        visitor.name, visitor.email = identity.name, identity.email
+        visitor.save(update_fields=["name", "email", "updated_at"])
     return visitor

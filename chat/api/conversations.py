@@ -51,6 +51,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "escalated",
             "rating",
             "variant",
+            "site",
             "deleted_at",
         ]
         read_only_fields = fields
@@ -112,6 +113,20 @@ class ConversationFilters(FromToQuery):
     rating = serializers.IntegerField(required=False, min_value=1, max_value=5)
     resolved = serializers.BooleanField(required=False, allow_null=True, default=None)
     escalated = serializers.BooleanField(required=False, allow_null=True, default=None)
+    channel = serializers.CharField(
+        required=False,
+        max_length=40,
+        help_text="'chat' (the chat page, clients) or 'site:<id>' (a widget site)",
+    )
+
+    def validate_channel(self, channel: str) -> int | None:
+        """The site id the channel names (None: the chat page)."""
+        if channel == "chat":
+            return None
+        site = channel.removeprefix("site:")
+        if channel.startswith("site:") and site.isascii() and site.isdigit() and len(site) < 12:
+            return int(site)
+        raise serializers.ValidationError("'chat' or 'site:<id>'")
 
 
 FILTER_PARAMETERS = [
@@ -124,6 +139,9 @@ FILTER_PARAMETERS = [
     OpenApiParameter("rating", int),
     OpenApiParameter("resolved", bool),
     OpenApiParameter("escalated", bool),
+    OpenApiParameter(
+        "channel", str, description="'chat' (the chat page, clients) or 'site:<id>' (a widget site)"
+    ),
 ]
 
 
@@ -160,6 +178,8 @@ class ConversationsEndpoint(TenantEndpoint):
             conversations = conversations.filter(started_at__date__lte=f["to"])
         if f.get("rating"):
             conversations = conversations.filter(rating=f["rating"])
+        if "channel" in f:
+            conversations = conversations.filter(site_id=f["channel"])
         for flag in ("resolved", "escalated"):
             if f.get(flag) is not None:
                 conversations = conversations.filter(**{flag: f[flag]})

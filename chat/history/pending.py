@@ -38,14 +38,20 @@ def _slot_keys(tenant_id: int, user_id: int) -> list[str]:
     return [f"{_prefix(tenant_id, user_id)}:{slot}" for slot in range(PENDING_PER_USER)]
 
 
-def conversation_allocate(*, tenant_id: int, user_id: int, variant_id: int | None) -> int:
+def conversation_allocate(
+    *, tenant_id: int, user_id: int, variant_id: int | None, site_id: int | None = None
+) -> int:
     conversation_id = allocate_conversation_id()
     try:
         _remember(tenant_id, user_id, [conversation_id, variant_id])
     except (RedisError, OSError) as exc:
         log.warning("conversation.pending_unavailable", error=repr(exc))
         conversation_materialize(
-            tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id, variant_id=variant_id
+            tenant_id=tenant_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            variant_id=variant_id,
+            site_id=site_id,
         )
     return conversation_id
 
@@ -91,10 +97,11 @@ def conversation_pending_forget(*, tenant_id: int, user_id: int, conversation_id
 
 
 def conversation_materialize(
-    *, tenant_id: int, user_id: int, conversation_id: int, variant_id: int | None
+    *, tenant_id: int, user_id: int, conversation_id: int, variant_id: int | None, site_id: int | None = None
 ) -> None:
-    """Write the conversation's row if it is not there yet (two sockets may race to it)."""
-    Conversation.objects.bulk_create(
-        [Conversation(pk=conversation_id, tenant_id=tenant_id, user_id=user_id, variant_id=variant_id)],
-        ignore_conflicts=True,
+    """Write the conversation's row if it is not there yet (two sockets may race to it);
+    ``site_id``: a widget visitor's, the site it is held on (its channel)."""
+    row = Conversation(
+        pk=conversation_id, tenant_id=tenant_id, user_id=user_id, variant_id=variant_id, site_id=site_id
     )
+    Conversation.objects.bulk_create([row], ignore_conflicts=True)

@@ -60,7 +60,10 @@ def session_open(
         experiment = active_experiment(tenant_id=tenant_id)
         variant = assign(experiment=experiment, user_id=user_id) if experiment is not None else None
         conversation_id = conversation_allocate(
-            tenant_id=tenant_id, user_id=user_id, variant_id=variant.pk if variant is not None else None
+            tenant_id=tenant_id,
+            user_id=user_id,
+            variant_id=variant.pk if variant is not None else None,
+            site_id=visitor.site_id if visitor is not None else None,
         )
     else:
         try:
@@ -144,6 +147,7 @@ def turn_prepare(
                 route=route,
                 regenerate=message.regenerate,
                 variant_id=session.overrides.variant_id if session.overrides is not None else None,
+                site_id=session.site_id,
             )
         except FileNotFound:
             raise TurnRefused(ErrorCode.NOT_FOUND, "no such attachment (upload it first)") from None
@@ -164,6 +168,7 @@ def turn_begin(
     variant_id: int | None = None,
     files: tuple[int, ...] = (),
     regenerate: bool = False,
+    site_id: int | None = None,
 ) -> StoredAnswer | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
     ``history`` is the conversation's recent messages (``chat.history.working_memory``), ``opening``
@@ -182,6 +187,7 @@ def turn_begin(
             user_id=user_id,
             conversation_id=conversation_id,
             variant_id=variant_id,
+            site_id=site_id,
         )
         state = ConversationState(summary="", summary_upto_id=None, summary_message_count=0, message_count=0)
     price = price_for(answering_model)

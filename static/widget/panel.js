@@ -9,7 +9,7 @@
 // (chatplatform:store / chatplatform:init), as Chatwoot's and Intercom's widgets do. A verified
 // visitor's identity token comes from the host page (postMessage, from the allowed origin that
 // framed the panel only) and is exchanged for a visitor token of theirs.
-import { $, element, iconButton } from "../chat/dom.js";
+import { $, element, icon, iconButton } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 
 const config = JSON.parse($("panel-config").textContent);
@@ -355,9 +355,12 @@ function newConversation() {
 }
 
 let started = false;
+let shown = false; // the stored conversation is on screen: the visitor may write
 
 async function start(identity) {
   started = true;
+  shown = false;
+  sendButton.disabled = true;
   setStatus(t.connecting, "info");
   log.replaceChildren();
   if (config.greeting) bubble("assistant greeting", config.greeting);
@@ -370,6 +373,8 @@ async function start(identity) {
   }
   await restore();
   if (state.pending) bubble("user", state.pending.content);
+  shown = true;
+  setStreaming(Boolean(state.pending));
   connect();
 }
 
@@ -392,7 +397,8 @@ window.addEventListener("message", (event) => {
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const content = input.value.trim();
-  if (!content || !stopButton.hidden || !ready) return;
+  // Once the conversation is shown; before the socket is ready too (`ready` picks it up).
+  if (!content || !stopButton.hidden || !shown) return;
   input.value = "";
   ask(content);
 });
@@ -409,10 +415,11 @@ document.addEventListener("keydown", (event) => {
 });
 stopButton.addEventListener("click", () => send({ type: "cancel" }));
 $("close").addEventListener("click", () => toHost({ type: "chatplatform:close" }));
+$("new").append(icon("edit"));
 $("new").addEventListener("click", newConversation);
 for (const prompt of config.starter_prompts) {
   const button = element("button", { type: "button", className: "starter", textContent: prompt });
-  button.addEventListener("click", () => { if (ready && stopButton.hidden) ask(prompt); });
+  button.addEventListener("click", () => { if (shown && stopButton.hidden) ask(prompt); });
   starters.append(button);
 }
 starters.hidden = !config.starter_prompts.length;

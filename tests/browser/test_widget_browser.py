@@ -105,7 +105,9 @@ def open_launcher(page: Page) -> FrameLocator:
     launcher.click()
     expect(launcher).to_have_attribute("aria-expanded", "true")
     chat = panel(page)
-    expect(chat.locator("#status")).to_have_text("", timeout=30_000)  # connected
+    # The conversation is shown (the composer takes a message from then on), the socket ready.
+    expect(chat.locator("#send")).to_be_enabled(timeout=30_000)
+    expect(chat.locator("#status")).to_have_text("", timeout=30_000)
     return chat
 
 

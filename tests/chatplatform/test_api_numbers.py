@@ -32,6 +32,7 @@ CREATE = {
         "variants": [{"name": "control", "is_control": True, "weight": 50}, {"name": "b", "weight": 50}],
     },
     "/api/v1/knowledge/curated/": {"questions": ["How do I reset my password?"], "answer": "In Settings."},
+    "/api/v1/sites/": {"name": "Online shop", "allowed_domains": ["shop.example.com"]},
 }
 
 

@@ -5,6 +5,7 @@ another's conversation; the visitor's, the address's and the site's limits hold 
 
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,11 +14,12 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
 from billing.models import UsageRecord
+from chat.analytics import day_stats, today_utc
 from chat.models import Conversation, Message
 from chatplatform.asgi import application
 from testkit.fake_openai import FakeOpenAI
-from testkit.world import World, reconfigure
-from testkit.ws import TIMEOUT, ask, frames_until, send_message
+from testkit.world import World, client_for, reconfigure
+from testkit.ws import TIMEOUT, ask, frames_until, open_chat, send_message
 from widget.models import Site, Visitor
 from widget.services import site_create
 
@@ -85,10 +87,16 @@ async def test_a_visitor_chats_and_the_tenant_sees_it_without_usage_in_the_visit
 
     visitor = await Visitor.all_tenants.aget(site=site)
     conversation = await Conversation.all_tenants.aget(pk=ready["conversation_id"])
-    assert (conversation.tenant_id, conversation.user_id, conversation.message_count) == (
+    assert (
+        conversation.tenant_id,
+        conversation.user_id,
+        conversation.message_count,
+        conversation.site_id,
+    ) == (
         world.acme.pk,
         visitor.user_id,
         2,
+        site.pk,
     )
     answer = await Message.all_tenants.aget(conversation=conversation, role="assistant")
     assert answer.output_tokens == 5 and answer.cost_usd > 0
@@ -227,3 +235,31 @@ async def test_a_replayed_client_id_is_answered_once(world: World, fake_llm: Fak
     assert replay[-1]["message_id"] == first[-1]["message_id"]
     assert len([c for c in fake_llm.calls if "only once" in c.messages[-1]["content"]]) == 1
     await communicator.disconnect()
+
+
+async def test_the_tenant_sees_visitors_conversations_by_channel(world: World, fake_llm: FakeOpenAI) -> None:
+    """In its conversations (``?channel=``) and its analytics (``by_channel``), beside its members'."""
+    site = await new_site(world)
+    visitor, _ = await open_widget(site, await visitor_token(site))
+    await ask(visitor, "from the website [[tokens=2]]")
+    await visitor.disconnect()
+    member, _ = await open_chat(world.token(world.bob, world.acme))
+    await ask(member, "from the chat page [[tokens=2]]")
+    await member.disconnect()
+
+    owner = client_for(world.token(world.alice, world.acme))
+    by_site = await database_sync_to_async(owner.get)(f"/api/v1/conversations/?channel=site:{site.pk}")
+    assert [c["site"] for c in by_site.json()["results"]] == [site.pk]
+    chat = await database_sync_to_async(owner.get)("/api/v1/conversations/?channel=chat")
+    assert [c["site"] for c in chat.json()["results"]] == [None]
+    for bad in ("site:x", "site:", "web", "site:\x00"):
+        refused = await database_sync_to_async(owner.get)(f"/api/v1/conversations/?channel={bad}")
+        assert refused.status_code == 400, bad
+
+    await database_sync_to_async(day_stats)(tenant_id=world.acme.pk, day=today_utc())
+    days = (await database_sync_to_async(owner.get)("/api/v1/analytics/")).json()["days"]
+    channels = days[-1]["by_channel"]
+    assert set(channels) == {"chat", f"site:{site.pk}"}
+    for name in channels:
+        assert (channels[name]["conversations"], channels[name]["answers"]) == (1, 1)
+        assert Decimal(channels[name]["cost_usd"]) > 0

@@ -30,21 +30,33 @@ class Migration(migrations.Migration):
             model_name="site",
             name="address_conversations_per_hour",
             field=models.PositiveIntegerField(
-                default=20, validators=[django.core.validators.MinValueValidator(1)]
+                default=20,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10000),
+                ],
             ),
         ),
         migrations.AddField(
             model_name="site",
             name="address_messages_per_minute",
             field=models.PositiveIntegerField(
-                default=20, validators=[django.core.validators.MinValueValidator(1)]
+                default=20,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10000),
+                ],
             ),
         ),
         migrations.AddField(
             model_name="site",
             name="daily_message_cap",
             field=models.PositiveIntegerField(
-                default=2000, validators=[django.core.validators.MinValueValidator(1)]
+                default=2000,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10000000),
+                ],
             ),
         ),
         migrations.AddField(
@@ -68,14 +80,22 @@ class Migration(migrations.Migration):
             model_name="site",
             name="visitor_conversations_per_hour",
             field=models.PositiveIntegerField(
-                default=6, validators=[django.core.validators.MinValueValidator(1)]
+                default=6,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10000),
+                ],
             ),
         ),
         migrations.AddField(
             model_name="site",
             name="visitor_messages_per_minute",
             field=models.PositiveIntegerField(
-                default=6, validators=[django.core.validators.MinValueValidator(1)]
+                default=6,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10000),
+                ],
             ),
         ),
         migrations.CreateModel(
@@ -95,7 +115,7 @@ class Migration(migrations.Migration):
                     models.GenericIPAddressField(blank=True, help_text="where it first came from", null=True),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("last_seen_at", models.DateTimeField(auto_now=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
                 (
                     "site",
                     models.ForeignKey(
