@@ -31,9 +31,15 @@ class Conversation(TenantOwnedModel):
         "tenants.Variant", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
     )
     # Its channel: the website widget site a visitor held it on (None: the chat page or a client
-    # of the protocol). A deleted site leaves its conversations with the tenant.
+    # of the protocol). No constraint: a deleted site's conversations stay the tenant's and keep
+    # their channel (the id then names no row, as ``Message.curated_answer``'s may).
     site = models.ForeignKey(
-        "widget.Site", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+        "widget.Site",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
 
     class Meta(TenantOwnedModel.Meta):

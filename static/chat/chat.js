@@ -14,9 +14,8 @@ import { conversationList } from "./conversations.js";
 import { $, element, icon, iconButton } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
 import { transcript } from "./messages.js";
+import { MAX_BACKOFF_S, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "./protocol.js";
 
-const RENDER_INTERVAL_MS = 50;
-const MAX_BACKOFF_S = 30;
 const root = $("chat");
 const log = $("log");
 const statusLine = $("status");
@@ -59,15 +58,6 @@ function save() {
   } catch (e) {
     // Private mode or a full quota: the page still works, it just forgets on reload.
   }
-}
-
-function uuid4() {
-  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 // The REST calls of this page: the answer's JSON, or a throw carrying the HTTP status.
@@ -121,16 +111,6 @@ function currentAnswer(messageId) {
     answer = { el, body: el.querySelector(".body"), text: "", seq: 0, timer: null, messageId };
   }
   return answer;
-}
-
-// Tokens arrive every ~40 ms; re-rendering markdown at most every 50 ms keeps the page smooth.
-function scheduleRender(a) {
-  if (a.timer) return;
-  a.timer = setTimeout(() => {
-    a.timer = null;
-    render(a.body, a.text, false);
-    log.scrollTop = log.scrollHeight;
-  }, RENDER_INTERVAL_MS);
 }
 
 function finishAnswer(a, frame) {
@@ -222,17 +202,11 @@ function send(frame) {
 function pickUp(resumable) {
   if (!pending) return;
   setStreaming(true);
-  const listed = (resumable || []).find((g) => g.client_id === pending.clientId);
-  if (listed && !listed.finished) {
-    // Still streaming: only the frames this page has not shown.
-    const after = answer && answer.messageId === listed.message_id ? answer.seq : 0;
-    if (!after && answer) { answer.el.remove(); answer = null; }
-    send({ type: "resume", message_id: listed.message_id, after });
-  } else {
-    // Never started, or over: the server answers it (once) or replays the stored answer.
-    if (answer) { answer.el.remove(); answer = null; }
-    sendPending();
-  }
+  const resume = resumeFrame(pending, answer, resumable);
+  // What is on screen stays only when the resume continues it.
+  if (answer && !(resume && resume.after)) { answer.el.remove(); answer = null; }
+  if (resume) send(resume);
+  else sendPending();
 }
 
 // -- frames ----------------------------------------------------------------------------------
@@ -260,7 +234,7 @@ function onFrame(frame) {
       if (frame.seq <= a.seq) break; // already shown (a replay from the start)
       a.seq = frame.seq;
       a.text += frame.content;
-      scheduleRender(a);
+      renderSoon(a, render, log);
       break;
     }
     case "response": {
@@ -338,14 +312,6 @@ function showSupport(state) {
 
 // -- the socket ------------------------------------------------------------------------------
 
-// Reconnect after 1, 2, 4, 8 … 30 s, each drawn between half and all of it (jitter), so that
-// a restarted server is not hit by every page at once.
-function backoff() {
-  const ceiling = Math.min(MAX_BACKOFF_S, 2 ** attempts);
-  attempts += 1;
-  return (ceiling / 2 + Math.random() * ceiling / 2) * 1000;
-}
-
 function connect() {
   if (stopped) return;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -391,7 +357,8 @@ function onClose(event) {
     setTimeout(connect, 100 + Math.random() * 400);
     return;
   }
-  const delay = backoff();
+  const delay = reconnectDelay(attempts);
+  attempts += 1;
   setStatus(`Connection lost, reconnecting in ${Math.ceil(delay / 1000)} s…`, "warn");
   setTimeout(() => { if (!socket || socket.readyState === WebSocket.CLOSED) connect(); }, delay);
 }

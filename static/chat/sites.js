@@ -12,6 +12,13 @@ const form = document.getElementById("site-form");
 const snippet = document.getElementById("site-snippet");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
+// The page's daily figures (#stats, the last 30 days): each site's conversations, by channel.
+const conversationsBySite = {};
+for (const day of JSON.parse(document.getElementById("stats").textContent)) {
+  for (const [channel, figures] of Object.entries(day.by_channel || {})) {
+    conversationsBySite[channel] = (conversationsBySite[channel] || 0) + figures.conversations;
+  }
+}
 
 function snippetOf(site) {
   return `<script async src="${location.origin}/widget.js" data-site="${site.key}"></script>`;
@@ -37,12 +44,14 @@ function row(site) {
   key.append(Object.assign(document.createElement("code"), { textContent: site.key }));
   tr.append(cell(site.name), key, cell(site.allowed_domains.join(", ") || "none yet", "site-domains"),
     cell(site.require_verification ? "verified only" : "anyone", "site-visitors"),
+    cell(String(conversationsBySite[`site:${site.id}`] || 0), "site-conversations"),
     cell(site.enabled ? "yes" : "no", "site-enabled"));
-  const td = document.createElement("td");
-  td.append(textButton("Snippet", `Show the snippet of ${site.name}`, () => showSnippet(site)));
+  const actions = document.createElement("div");
+  actions.className = "site-actions";
+  actions.append(textButton("Snippet", `Show the snippet of ${site.name}`, () => showSnippet(site)));
   if (manage) {
     const verified = site.require_verification;
-    td.append(
+    actions.append(
       textButton(site.enabled ? "Switch off" : "Switch on", `${site.enabled ? "Switch off" : "Switch on"} ${site.name}`,
         () => change(site, { enabled: !site.enabled })),
       textButton(verified ? "Let anyone chat" : "Verified only",
@@ -52,6 +61,8 @@ function row(site) {
       textButton("Delete", `Delete ${site.name}`, () => removeSite(site)),
     );
   }
+  const td = document.createElement("td");
+  td.append(actions);
   tr.append(td);
   return tr;
 }

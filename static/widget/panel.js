@@ -11,6 +11,7 @@
 // framed the panel only) and is exchanged for a visitor token of theirs.
 import { $, element, icon, iconButton } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
+import { MAX_BACKOFF_S, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "../chat/protocol.js";
 
 const config = JSON.parse($("panel-config").textContent);
 const t = config.strings;
@@ -24,8 +25,7 @@ const input = $("input");
 const sendButton = $("send");
 const stopButton = $("stop");
 const starters = $("starters");
-const RENDER_INTERVAL_MS = 50;
-const MAX_BACKOFF_S = 30;
+const humanButton = $("human");
 
 // The host page's origin (the parent frame), told by widget.js: messages go there only.
 const hostOrigin = new URLSearchParams(location.search).get("origin") || "";
@@ -72,15 +72,6 @@ function save() {
 function setStatus(text, kind) {
   statusLine.textContent = text || "";
   statusLine.dataset.kind = kind || "";
-}
-
-function uuid4() {
-  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 // -- the visitor -----------------------------------------------------------------------------
@@ -166,15 +157,6 @@ function currentAnswer(messageId) {
   return answer;
 }
 
-function scheduleRender(a) {
-  if (a.timer) return;
-  a.timer = setTimeout(() => {
-    a.timer = null;
-    render(a.body, a.text, false);
-    log.scrollTop = log.scrollHeight;
-  }, RENDER_INTERVAL_MS);
-}
-
 function setStreaming(on) {
   stopButton.hidden = !on;
   sendButton.hidden = on;
@@ -220,15 +202,9 @@ function ask(content) {
 function pickUp(resumable) {
   if (!state.pending) return;
   setStreaming(true);
-  const listed = (resumable || []).find((g) => g.client_id === state.pending.clientId);
-  if (listed && !listed.finished) {
-    const after = answer && answer.messageId === listed.message_id ? answer.seq : 0;
-    if (!after && answer) { answer.el.remove(); answer = null; }
-    send({ type: "resume", message_id: listed.message_id, after });
-  } else {
-    if (answer) { answer.el.remove(); answer = null; }
-    send({ type: "message", content: state.pending.content, client_id: state.pending.clientId });
-  }
+  const resume = resumeFrame(state.pending, answer, resumable);
+  if (answer && !(resume && resume.after)) { answer.el.remove(); answer = null; }
+  send(resume || { type: "message", content: state.pending.content, client_id: state.pending.clientId });
 }
 
 function onFrame(frame) {
@@ -249,7 +225,7 @@ function onFrame(frame) {
       if (frame.seq <= a.seq) break;
       a.seq = frame.seq;
       a.text += frame.content;
-      scheduleRender(a);
+      renderSoon(a, render, log);
       break;
     }
     case "response":
@@ -264,6 +240,10 @@ function onFrame(frame) {
       break;
     case "ping":
       send({ type: "pong" });
+      break;
+    case "escalated":
+      humanButton.disabled = true;
+      setStatus(t.human_requested, "info");
       break;
     case "rated": {
       const el = log.querySelector(`.msg[data-message-id="${frame.message_id}"]`);
@@ -328,10 +308,9 @@ async function onClose(event) {
     connect();
     return;
   }
-  const ceiling = Math.min(MAX_BACKOFF_S, 2 ** attempts);
-  attempts += 1;
   setStatus(t.reconnecting, "warn");
-  setTimeout(connect, event.code === 1012 ? 200 : (ceiling / 2 + Math.random() * ceiling / 2) * 1000);
+  setTimeout(connect, event.code === 1012 ? 200 : reconnectDelay(attempts));
+  attempts += 1;
 }
 
 // -- the host page ---------------------------------------------------------------------------
@@ -348,6 +327,7 @@ function newConversation() {
   save();
   log.replaceChildren();
   if (config.greeting) bubble("assistant greeting", config.greeting);
+  humanButton.disabled = false;
   starters.hidden = !config.starter_prompts.length;
   setStreaming(false);
   connect();
@@ -414,6 +394,7 @@ document.addEventListener("keydown", (event) => {
   else toHost({ type: "chatplatform:close" });
 });
 stopButton.addEventListener("click", () => send({ type: "cancel" }));
+humanButton.addEventListener("click", () => send({ type: "escalate" }));
 $("close").addEventListener("click", () => toHost({ type: "chatplatform:close" }));
 $("new").append(icon("edit"));
 $("new").addEventListener("click", newConversation);

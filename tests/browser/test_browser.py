@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -15,22 +14,11 @@ from websockets.asyncio.client import connect
 
 from testkit.browser import chromium, sign_in, wait_until
 from testkit.fake_openai import FakeOpenAI
-from testkit.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+from testkit.live import LIVE_REDIS_URL, ROOT, LivePlatform
 from testkit.local_http import serving
 from testkit.world import chat_calls_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
-
-
-@pytest.fixture(scope="module")
-def platform(
-    fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LivePlatform]:
-    live = start_platform(
-        "production", tmp_path=tmp_path_factory.mktemp("browser"), llm_url=fake_openai_server.url
-    )
-    yield live
-    live.stop()
 
 
 def test_log_in_see_the_answer_stream_rendered_and_stop_it(

@@ -8,7 +8,6 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from testkit.browser import chromium, serious_accessibility_violations, sign_in, wait_until
 from testkit.fake_openai import FakeOpenAI
-from testkit.live import LIVE_REDIS_URL, ROOT, LivePlatform, start_platform
+from testkit.live import LIVE_REDIS_URL, ROOT, LivePlatform
 from testkit.live_ws import frames_until, open_chat, send
 from testkit.worker import wait_for
 from testkit.world import chat_calls_with, word_marker
@@ -25,17 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
-
-
-@pytest.fixture(scope="module")
-def platform(
-    fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LivePlatform]:
-    live = start_platform(
-        "production", tmp_path=tmp_path_factory.mktemp("product"), llm_url=fake_openai_server.url
-    )
-    yield live
-    live.stop()
 
 
 async def converse(platform: LivePlatform, token: str, content: str) -> int:

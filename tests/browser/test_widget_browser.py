@@ -16,25 +16,13 @@ import pytest
 from playwright.sync_api import FrameLocator, Page, expect
 
 from testkit.browser import chromium, serious_accessibility_violations
-from testkit.fake_openai import FakeOpenAI
-from testkit.live import LivePlatform, start_platform
+from testkit.live import LivePlatform
 from testkit.local_http import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
-
-
-@pytest.fixture(scope="module")
-def platform(
-    fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LivePlatform]:
-    live = start_platform(
-        "production", tmp_path=tmp_path_factory.mktemp("widget"), llm_url=fake_openai_server.url
-    )
-    yield live
-    live.stop()
 
 
 class HostPages:
@@ -149,17 +137,20 @@ def test_a_visitor_chats_on_the_tenants_website_and_finds_the_conversation_again
         chat = open_launcher(page)
         expect(chat.locator(".msg.user")).to_have_count(2)
         ask(chat, "And one more question [[tokens=4]]")
+        # The visitor asks for a person: the conversation is escalated for the tenant's team.
+        chat.get_by_role("button", name="Talk to a person").click()
+        expect(chat.locator("#status")).to_have_text("Your request for a person is recorded.")
         # Escape closes the panel and gives the focus back to the launcher.
         chat.locator("#input").press("Escape")
         expect(page.locator("#chatplatform-launcher")).to_have_attribute("aria-expanded", "false")
         expect(page.locator("#chatplatform-launcher")).to_be_focused()
 
     row = platform.sql(
-        "SELECT c.message_count, v.external_id FROM chat_conversation c JOIN widget_visitor v "
-        "ON v.user_id = c.user_id WHERE v.site_id = %s",
+        "SELECT c.message_count, c.escalated, c.site_id, v.external_id FROM chat_conversation c "
+        "JOIN widget_visitor v ON v.user_id = c.user_id WHERE v.site_id = %s",
         [site["id"]],
     )
-    assert row == (6, "")
+    assert row == (6, True, site["id"], "")
 
 
 def test_a_page_of_a_domain_that_is_not_allowed_gets_no_launcher_and_cannot_frame_the_panel(
@@ -187,6 +178,18 @@ def test_a_page_of_a_domain_that_is_not_allowed_gets_no_launcher_and_cannot_fram
         expect(raw.locator("#log")).to_have_count(0)
         frame = next(f for f in page.frames if f != page.main_frame)
         assert frame.url.startswith("chrome-error://") or frame.url == "about:blank", frame.url
+        # A socket the page makes by hand, with a visitor token it got itself, is refused (its
+        # Origin is not the panel's).
+        token = platform.http("POST", f"/widget/{site['key']}/visitors/", {})[1]["token"]
+        page.evaluate(
+            """([url, token]) => new Promise((done) => {
+                const socket = new WebSocket(url, ["chat.v1", `bearer.${token}`]);
+                socket.onopen = () => { window.__opened = true; };
+                socket.onclose = (event) => { window.__closed = event.code; done(); };
+            })""",
+            [f"{platform.ws_url}/ws/widget/{site['key']}/", token],
+        )
+        assert page.evaluate("window.__opened") is None and page.evaluate("window.__closed") == 1006
         # Allowed, the same page frames it.
         page.goto(f"http://localhost:{host}/framer.html")
         expect(page.frame_locator("#raw").locator("#log")).to_have_count(1, timeout=30_000)

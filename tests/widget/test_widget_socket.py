@@ -65,6 +65,12 @@ async def open_widget(
     return communicator, ready
 
 
+async def refusal_of(communicator: WebsocketCommunicator, content: str) -> dict[str, Any]:
+    """The ``error`` frame a message gets instead of an answer."""
+    await send_message(communicator, content)
+    return (await frames_until(communicator, "error"))[-1]
+
+
 async def refusal(communicator: WebsocketCommunicator) -> tuple[dict[str, Any], int]:
     frame = await communicator.receive_json_from(TIMEOUT)
     closed = await communicator.receive_output(TIMEOUT)
@@ -186,16 +192,14 @@ async def test_the_visitors_and_the_addresss_limits_hold_across_sockets(
     second, _ = await open_widget(site, token)
     for socket in (first, second):
         assert (await ask(socket, "hello [[tokens=2]]"))[-1]["type"] == "done"
-    await send_message(first, "one more [[tokens=2]]")
-    refused = (await frames_until(first, "error"))[-1]
+    refused = await refusal_of(first, "one more [[tokens=2]]")
     assert (refused["code"], refused["limit"]) == ("RATE_LIMITED", "visitor_per_minute")
     assert 0 < refused["retry_after"] <= 60
     assert "from you" in refused["message"]
     # Another visitor behind the same address: one message left for the address.
     other, _ = await open_widget(site, await visitor_token(site))
     assert (await ask(other, "hi [[tokens=2]]"))[-1]["type"] == "done"
-    await send_message(other, "again [[tokens=2]]")
-    refused = (await frames_until(other, "error"))[-1]
+    refused = await refusal_of(other, "again [[tokens=2]]")
     assert (refused["code"], refused["limit"]) == ("RATE_LIMITED", "address_per_minute")
     for socket in (first, second, other):
         await socket.disconnect()
@@ -210,14 +214,12 @@ async def test_new_conversations_are_counted_and_the_tenants_own_limits_are_not_
     assert (await ask(first, "hello [[tokens=2]]"))[-1]["type"] == "done"
     assert (await ask(first, "and then? [[tokens=2]]"))[-1]["type"] == "done"  # the same conversation
     second, _ = await open_widget(site, token)
-    await send_message(second, "a new question [[tokens=2]]")
-    refused = (await frames_until(second, "error"))[-1]
+    refused = await refusal_of(second, "a new question [[tokens=2]]")
     assert (refused["code"], refused["limit"]) == ("RATE_LIMITED", "visitor_conversations_per_hour")
     # The tenant's budget is the tenant's business: a visitor is only told to try later.
     await reconfigure(world.acme, monthly_token_budget_override=1)
     third, _ = await open_widget(site, await visitor_token(site))
-    await send_message(third, "anyone? [[tokens=2]]")
-    refused = (await frames_until(third, "error"))[-1]
+    refused = await refusal_of(third, "anyone? [[tokens=2]]")
     assert refused["code"] == "BUDGET_EXCEEDED" and "limit" not in refused
     assert "tokens" not in refused["message"] and "try again later" in refused["message"]
     for socket in (first, second, third):
