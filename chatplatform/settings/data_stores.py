@@ -1,5 +1,8 @@
 """Postgres or SQLite; Redis or in-process hot state; the channel layer."""
 
+from typing import Any
+from urllib.parse import urlsplit
+
 import dj_database_url
 
 from infra.env import env_float, env_int, env_str
@@ -54,13 +57,22 @@ CACHES = {
     )
 }
 
+
+def redis_channel_layer(url: str, prefix: str = "") -> dict[str, Any]:
+    """The channels-redis pub/sub layer on ``url``. Pub/sub channels ignore Redis's database
+    number: two deployments on one server (two databases) would hear each other's groups (a
+    user's sockets are ``t:1:user:1`` in both). So the prefix carries the database, unless
+    ``prefix`` (``CHANNEL_LAYER_PREFIX``) names the deployment."""
+    path = urlsplit(url).path.strip("/")
+    database = int(path) if path.isdigit() else 0
+    return {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [url], "prefix": prefix or f"asgi-db{database}"},
+    }
+
+
 if REDIS_URL:
     # STYLE.md: the pub/sub layer held 2,000 consumers where RedisChannelLayer timed out.
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, env_str("CHANNEL_LAYER_PREFIX"))}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
