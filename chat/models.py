@@ -6,6 +6,12 @@ from django.db import models
 from tenants.scoping import TenantOwnedModel
 
 
+class Handoff(models.TextChoices):
+    BOT = "", "the assistant"
+    WAITING = "waiting", "waiting for a human"
+    HUMAN = "human", "held by an agent"
+
+
 class Conversation(TenantOwnedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
@@ -24,6 +30,13 @@ class Conversation(TenantOwnedModel):
     escalation_reason = models.TextField(blank=True)
     escalation_emailed_at = models.DateTimeField(null=True, blank=True)
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Who answers it: the bot, or (after an escalation) a human, first waiting for one, then held
+    # by the agent who took it (``inbox``).
+    handoff = models.CharField(max_length=8, choices=Handoff.choices, blank=True, default=Handoff.BOT)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
     # Deleted by its user: hidden from them, kept for the tenant until its retention purges it.
     deleted_at = models.DateTimeField(null=True, blank=True)
     # The A/B variant the conversation's user was in when it started (tenants.experiments).

@@ -15,7 +15,7 @@ from billing.services import usage_records_create
 from chat.files import files_bind
 from chat.gateway.moderation import PiiPolicy, scrubbed
 from chat.history.pending import conversation_pending_forget
-from chat.models import Conversation, Message, Role
+from chat.models import Conversation, Handoff, Message, Role
 from chat.push import push_event_sync
 from chat.turn import Outcome, PreparedTurn
 from tenants.selectors import chat_config_get
@@ -141,6 +141,10 @@ def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, 
         Conversation.objects.for_tenant(tenant_id)
         .filter(pk=conversation_id, escalated=False)
         .update(escalated=True, escalated_at=now, escalation_reason=reason)
+    )
+    # Waiting in the inbox, unless an agent holds it already.
+    Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, handoff=Handoff.BOT).update(
+        handoff=Handoff.WAITING
     )
     return bool(escalated)
 

@@ -232,9 +232,13 @@ class Role(models.TextChoices):
     ADMIN = "admin"
     MEMBER = "member"
     VIEWER = "viewer"
+    # The support team: takes conversations handed to a human (the inbox), chats as a member.
+    AGENT = "agent"
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# Who works the inbox: agents, and owners and admins acting as agents.
+AGENT_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.AGENT})
 # Who reads a tenant's figures, configuration and records (every conversation, the console).
 READER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.VIEWER})
 

@@ -19,11 +19,11 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chat.models import ChatFile, Conversation, Message
+from chat.models import ChatFile, Conversation, Handoff, Message
 from chat.services import conversation_delete, conversation_rename
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery
-from tenants.models import READER_ROLES
+from tenants.models import AGENT_ROLES, READER_ROLES
 
 
 class Pages(PageNumberPagination):
@@ -35,6 +35,7 @@ class Pages(PageNumberPagination):
 class ConversationSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True)
     variant = serializers.CharField(source="variant.name", default=None, read_only=True)
+    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
 
     class Meta:
         model = Conversation
@@ -52,6 +53,8 @@ class ConversationSerializer(serializers.ModelSerializer):
             "rating",
             "variant",
             "site",
+            "handoff",
+            "assignee",
             "deleted_at",
         ]
         read_only_fields = fields
@@ -148,15 +151,18 @@ FILTER_PARAMETERS = [
 class ConversationsEndpoint(TenantEndpoint):
     """Every member reaches conversations: owners, admins and viewers all of the tenant's,
     deleted ones too (flagged by ``deleted_at``, kept until the retention purges them); members
-    their own, not deleted."""
+    their own, not deleted; agents theirs and those handed to a human (the inbox's)."""
 
     readers = writers = ALL_ROLES
     subject = "conversations"
 
     def visible(self) -> QuerySet[Conversation]:
-        conversations = self.scoped(Conversation).select_related("user", "variant")
+        conversations = self.scoped(Conversation).select_related("user", "variant", "assignee")
         if self.caller.role is not None and self.caller.role not in READER_ROLES:
-            conversations = conversations.filter(user_id=self.caller.user_id, deleted_at__isnull=True)
+            own = Q(user_id=self.caller.user_id, deleted_at__isnull=True)
+            if self.caller.role in AGENT_ROLES:  # and those handed to a human: the inbox's
+                own |= Q(handoff__in=(Handoff.WAITING, Handoff.HUMAN), deleted_at__isnull=True)
+            conversations = conversations.filter(own)
         return conversations
 
     def visible_or_404(self, pk: int) -> Conversation:

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "tools",
     "alerts",
     "widget",
+    "inbox",
 ]
 
 MIDDLEWARE = [
