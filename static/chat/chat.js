@@ -14,7 +14,7 @@ import { conversationList } from "./conversations.js";
 import { $, element, icon, iconButton } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
 import { transcript } from "./messages.js";
-import { MAX_BACKOFF_S, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "./protocol.js";
+import { MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "./protocol.js";
 
 const root = $("chat");
 const log = $("log");
@@ -38,26 +38,14 @@ let stopped = false; // signed out or rights gone: no more reconnects
 let showUsage = false; // `ready.show_usage`: model, tokens and cost under each answer
 let greeting = "";
 // What survives a reload: {conversationId, pending: {content, clientId} | null}.
-const saved = load();
+const saved = recall(storageKey);
 let conversationId = saved.conversationId || null;
 let pending = saved.pending || null; // sent but not answered yet
 let answer = null; // {el, body, text, seq, timer, messageId} of the answer being shown
 let attached = []; // files uploaded for the next message: {id, filename}
 
-function load() {
-  try {
-    return JSON.parse(localStorage.getItem(storageKey)) || {};
-  } catch (e) {
-    return {};
-  }
-}
-
 function save() {
-  try {
-    localStorage.setItem(storageKey, JSON.stringify({ conversationId, pending }));
-  } catch (e) {
-    // Private mode or a full quota: the page still works, it just forgets on reload.
-  }
+  keep(storageKey, { conversationId, pending });
 }
 
 // The REST calls of this page: the answer's JSON, or a throw carrying the HTTP status.

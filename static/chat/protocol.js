@@ -1,6 +1,6 @@
 // What every chat client of protocol v1 does the same way (the chat page, the widget's panel):
-// client ids, reconnect delays, following the answer to a pending message after a reconnect, and
-// re-rendering a streaming answer at a steady pace.
+// client ids, their state across reloads, reconnect delays, following the answer to a pending
+// message after a reconnect, and re-rendering a streaming answer at a steady pace.
 
 export const MAX_BACKOFF_S = 30;
 const RENDER_INTERVAL_MS = 50;
@@ -41,4 +41,25 @@ export function renderSoon(answer, render, log) {
     render(answer.body, answer.text, false);
     log.scrollTop = log.scrollHeight;
   }, RENDER_INTERVAL_MS);
+}
+
+// A client's state across reloads (its conversation, the message not yet answered), as JSON in
+// localStorage: {} when there is none or storage is refused (private mode: the page still works,
+// it forgets on reload).
+export function recall(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key)) || {};
+  } catch (e) {
+    return {};
+  }
+}
+
+// False when storage refuses it (a full quota, private mode, a blocked third-party frame).
+export function keep(key, state) {
+  try {
+    localStorage.setItem(key, JSON.stringify(state));
+    return true;
+  } catch (e) {
+    return false;
+  }
 }

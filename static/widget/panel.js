@@ -11,7 +11,7 @@
 // framed the panel only) and is exchanged for a visitor token of theirs.
 import { $, element, icon, iconButton } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
-import { MAX_BACKOFF_S, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "../chat/protocol.js";
+import { MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "../chat/protocol.js";
 
 const config = JSON.parse($("panel-config").textContent);
 const t = config.strings;
@@ -30,43 +30,18 @@ const humanButton = $("human");
 // The host page's origin (the parent frame), told by widget.js: messages go there only.
 const hostOrigin = new URLSearchParams(location.search).get("origin") || "";
 const framed = Boolean(hostOrigin) && window.parent !== window;
-const ownStorage = storageWorks();
+const ownStorage = keep(`${storageKey}:probe`, 1);
 // {token, expiresAt, verified, identity, conversationId, pending: {content, clientId}}
-let state = ownStorage ? load() : {};
+let state = ownStorage ? recall(storageKey) : {};
 let socket = null;
 let ready = false;
 let attempts = 0;
 let stopped = false;
 let answer = null; // {el, body, text, seq, timer, messageId}
 
-function storageWorks() {
-  try {
-    localStorage.setItem(`${storageKey}:probe`, "1");
-    localStorage.removeItem(`${storageKey}:probe`);
-    return true;
-  } catch (e) {
-    return false;
-  }
-}
-
-function load() {
-  try {
-    return JSON.parse(localStorage.getItem(storageKey)) || {};
-  } catch (e) {
-    return {};
-  }
-}
-
 function save() {
-  if (!ownStorage) {
-    toHost({ type: "chatplatform:store", state });
-    return;
-  }
-  try {
-    localStorage.setItem(storageKey, JSON.stringify(state));
-  } catch (e) {
-    // A full quota: this page load still works, it forgets on reload.
-  }
+  if (ownStorage) keep(storageKey, state); // a full quota: it forgets on reload
+  else toHost({ type: "chatplatform:store", state });
 }
 
 function setStatus(text, kind) {
