@@ -104,6 +104,27 @@ class NoticeFrame(TypedDict):
     text: str
 
 
+class HeldFrame(TypedDict):
+    type: Literal["held"]
+    conversation_id: int
+    message_id: int
+
+
+class AgentMessageFrame(TypedDict):
+    type: Literal["agent_message"]
+    conversation_id: int
+    message_id: int
+    content: str
+    agent: str
+
+
+class HandoffFrame(TypedDict):
+    type: Literal["handoff"]
+    conversation_id: int
+    state: Literal["human", "bot"]
+    agent: NotRequired[str]
+
+
 class PingFrame(TypedDict):
     type: Literal["ping"]
 
@@ -124,6 +145,9 @@ ServerFrame = (
     | ResolvedFrame
     | EscalatedFrame
     | NoticeFrame
+    | HeldFrame
+    | AgentMessageFrame
+    | HandoffFrame
     | PingFrame
     | PongFrame
 )
@@ -279,3 +303,27 @@ def database_down_frame() -> ErrorFrame:
     return error_frame(
         ErrorCode.SERVICE_UNAVAILABLE, DATABASE_DOWN_MESSAGE, retry_after=DATABASE_DOWN_RETRY_AFTER_S
     )
+
+
+def held_frame(*, conversation_id: int, message_id: int) -> HeldFrame:
+    """The message went to the agent who holds the conversation: no answer of the bot's follows."""
+    return {"type": "held", "conversation_id": conversation_id, "message_id": message_id}
+
+
+def agent_message_frame(
+    *, conversation_id: int, message_id: int, content: str, agent: str
+) -> AgentMessageFrame:
+    return {
+        "type": "agent_message",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "content": content,
+        "agent": agent,
+    }
+
+
+def handoff_frame(*, conversation_id: int, state: Literal["human", "bot"], agent: str = "") -> HandoffFrame:
+    frame: HandoffFrame = {"type": "handoff", "conversation_id": conversation_id, "state": state}
+    if agent:
+        frame["agent"] = agent
+    return frame

@@ -37,6 +37,7 @@ class Conversation(TenantOwnedModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
+    first_human_reply_at = models.DateTimeField(null=True, blank=True)
     # Deleted by its user: hidden from them, kept for the tenant until its retention purges it.
     deleted_at = models.DateTimeField(null=True, blank=True)
     # The A/B variant the conversation's user was in when it started (tenants.experiments).
@@ -65,6 +66,8 @@ class Conversation(TenantOwnedModel):
 class Role(models.TextChoices):
     USER = "user"
     ASSISTANT = "assistant"
+    # A human of the tenant's support team who holds the conversation (``author``).
+    AGENT = "agent"
 
 
 class FinishReason(models.TextChoices):
@@ -86,6 +89,10 @@ class Message(TenantOwnedModel):
     )
     # Client-chosen id of a user message: a replay after a reconnect is answered from storage.
     client_id = models.UUIDField(null=True, blank=True)
+    # The agent who wrote it (role ``agent``).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     model = models.CharField(max_length=100, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)

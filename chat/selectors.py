@@ -28,7 +28,7 @@ _RECENT_SQL = (
     "WHERE tenant_id = %s AND conversation_id = %s ORDER BY id DESC LIMIT %s"
 )
 _STATE_SQL = (
-    f"SELECT summary, summary_upto_id, summary_message_count, message_count FROM {_CONVERSATION} "  # noqa: S608
+    f"SELECT summary, summary_upto_id, summary_message_count, message_count, handoff FROM {_CONVERSATION} "  # noqa: S608
     "WHERE tenant_id = %s AND id = %s"
 )
 _CLIENT_ID_SQL = (
@@ -80,6 +80,7 @@ class ConversationState:
     summary_upto_id: int | None
     summary_message_count: int
     message_count: int
+    handoff: str = ""  # Handoff: "human" while an agent holds it (the bot is silent)
 
 
 def conversation_state(*, tenant_id: int, conversation_id: int) -> ConversationState:
@@ -89,7 +90,11 @@ def conversation_state(*, tenant_id: int, conversation_id: int) -> ConversationS
     if row is None:
         raise ConversationNotFound(conversation_id)
     return ConversationState(
-        summary=row[0], summary_upto_id=row[1], summary_message_count=row[2], message_count=row[3]
+        summary=row[0],
+        summary_upto_id=row[1],
+        summary_message_count=row[2],
+        message_count=row[3],
+        handoff=row[4],
     )
 
 
@@ -128,6 +133,7 @@ class TurnOpening:
     knowledge_version: int
     state: ConversationState | None  # None: the conversation's row is not written yet
     answered: StoredAnswer | None  # the client_id's message was answered before
+    held: int | None  # the client_id's message, given to an agent (no answer of the bot's)
     message_ids: tuple[int, int]  # the user message's and the answer's, allocated
 
 
@@ -146,7 +152,7 @@ def turn_opening(
     ids_sql = message_ids_sql(2)
     sql = (
         "SELECT a.role, a.budget, a.knowledge_version, s.summary, s.summary_upto_id, "  # noqa: S608
-        "s.summary_message_count, s.message_count, q.id, q.user_id"
+        "s.summary_message_count, s.message_count, s.handoff, q.id, q.user_id"
         f"{', ' + ids_sql if ids_sql else ''} FROM ({access_sql or chat_access_sql()}) a "
         f"LEFT JOIN ({_STATE_SQL}) s ON TRUE LEFT JOIN ({_CLIENT_ID_SQL}) q ON TRUE"
     )
@@ -156,7 +162,7 @@ def turn_opening(
         row = cursor.fetchone()
     if row is None:
         return None
-    role, budget, knowledge_version, summary, upto_id, summary_count, message_count = row[:7]
+    role, budget, knowledge_version, summary, upto_id, summary_count, message_count, handoff = row[:8]
     state = None
     if message_count is not None:
         state = ConversationState(
@@ -164,15 +170,19 @@ def turn_opening(
             summary_upto_id=upto_id,
             summary_message_count=summary_count,
             message_count=message_count,
+            handoff=handoff,
         )
-    question = (row[7], row[8]) if row[7] is not None else None
+    question = (row[8], row[9]) if row[8] is not None else None
     # Both ids come from one sequence: the user message's is the lower (history orders by id).
-    first, second = sorted(row[9:11]) if ids_sql else allocate_message_ids(2)
+    first, second = sorted(row[10:12]) if ids_sql else allocate_message_ids(2)
+    answered = _stored_answer(tenant_id, user_id, client_id, question)
     return TurnOpening(
         access=ChatAccess(role=role, monthly_token_budget=budget),
         knowledge_version=knowledge_version,
         state=state,
-        answered=_stored_answer(tenant_id, user_id, client_id, question),
+        answered=answered,
+        # A question stored with no answer was given to the agent holding the conversation.
+        held=question[0] if question is not None and answered is None else None,
         message_ids=(first, second),
     )
 
@@ -190,7 +200,9 @@ def _stored_answer(
     question_id, owner_id = question
     if owner_id != user_id:
         raise ClientIdTaken(client_id)
-    answer = Message.objects.for_tenant(tenant_id).get(reply_to_id=question_id)
+    answer = Message.objects.for_tenant(tenant_id).filter(reply_to_id=question_id).first()
+    if answer is None:  # a message given to an agent: the bot never answers it
+        return None
     return StoredAnswer(
         conversation_id=answer.conversation_id,
         message_id=answer.pk,

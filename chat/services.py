@@ -1,6 +1,7 @@
 """Writes about conversations: a finished turn recorded, a conversation closed, resolved, escalated,
 renamed or deleted, an answer rated. (A turn is prepared by ``chat.turns.prepare``.)"""
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -125,6 +126,26 @@ def conversations_close_idle(*, tenant_id: int, idle_minutes: int, now: datetime
     cutoff = now - timedelta(minutes=idle_minutes)
     idle = Q(last_message_at__lt=cutoff) | Q(last_message_at__isnull=True, started_at__lt=cutoff)
     return Conversation.objects.for_tenant(tenant_id).filter(idle, ended_at__isnull=True).update(ended_at=now)
+
+
+def message_held(
+    *, tenant_id: int, conversation_id: int, message_id: int, content: str, client_id: uuid.UUID
+) -> None:
+    """The user's message in a conversation an agent holds: stored (with its ``client_id``, so a
+    replay finds it) for the agent; no answer of the bot's follows."""
+    now = timezone.now()
+    with transaction.atomic():
+        Message.objects.for_tenant(tenant_id).create(
+            id=message_id,
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            role=Role.USER,
+            content=content,
+            client_id=client_id,
+        )
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
+            message_count=F("message_count") + 1, last_message_at=now
+        )
 
 
 def conversation_resolve(*, tenant_id: int, conversation_id: int, now: datetime) -> None:

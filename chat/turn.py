@@ -102,6 +102,16 @@ class ChatSession:
         return self.overrides.apply(config) if self.overrides is not None else config
 
 
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message in a conversation an agent holds: stored for the agent, the bot stays silent
+    (no upstream call, nothing spent)."""
+
+    conversation_id: int
+    message_id: int
+    content: str
+
+
 class RightsRevoked(Exception):
     """The membership, the role, the user or the tenant changed since the connection opened."""
 

@@ -3,10 +3,17 @@ back to the assistant, or an owner or admin assigns it to an agent. Each is one 
 update: two agents taking the same conversation at once cannot both get it."""
 
 from datetime import datetime
+from typing import Any
 
-from django.db.models import QuerySet
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce
 
-from chat.models import Conversation, Handoff
+from chat.frames import Frame, agent_message_frame, handoff_frame
+from chat.history.working_memory import Remembered, get_working_memory
+from chat.models import Conversation, Handoff, Message, Role
+from chat.push import push_event_sync
 from tenants.models import AGENT_ROLES, Membership
 
 
@@ -24,31 +31,95 @@ def _waiting_or_held(tenant_id: int, conversation_id: int) -> QuerySet[Conversat
     )
 
 
-def conversation_take(*, tenant_id: int, conversation_id: int, agent_id: int, now: datetime) -> None:
+def conversation_take(*, tenant_id: int, conversation_id: int, agent: Any, now: datetime) -> None:
     """The agent holds the conversation: waiting, or held by another (taking over is allowed: a
-    colleague who does not answer must not lock it)."""
-    taken = _waiting_or_held(tenant_id, conversation_id).update(
-        handoff=Handoff.HUMAN, assignee_id=agent_id, assigned_at=now
-    )
-    if not taken:
-        raise NotInInbox(conversation_id)
+    colleague who does not answer must not lock it). Its user's sockets are told who."""
+    with transaction.atomic():
+        conversation = _waiting_or_held(tenant_id, conversation_id).select_for_update().first()
+        if conversation is None:
+            raise NotInInbox(conversation_id)
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
+            handoff=Handoff.HUMAN, assignee=agent, assigned_at=now
+        )
+        frame = handoff_frame(conversation_id=conversation_id, state="human", agent=agent_name(agent))
+        user_id = conversation.user_id
+        transaction.on_commit(lambda: _tell(tenant_id, user_id, frame))
 
 
-def conversation_assign(*, tenant_id: int, conversation_id: int, agent_id: int, now: datetime) -> None:
-    """An owner or admin gives the conversation to ``agent_id`` (``NotAnAgent`` unless that
-    user works the tenant's inbox)."""
-    if not (
+def conversation_assign(*, tenant_id: int, conversation_id: int, agent: Any, now: datetime) -> None:
+    """An owner or admin gives the conversation to ``agent`` (``NotAnAgent`` unless that user
+    works the tenant's inbox)."""
+    if agent is None or not (
         Membership.objects.for_tenant(tenant_id)
-        .filter(user_id=agent_id, role__in=AGENT_ROLES, active=True, user__is_active=True)
+        .filter(user_id=agent.pk, role__in=AGENT_ROLES, active=True, user__is_active=True)
         .exists()
     ):
-        raise NotAnAgent(agent_id)
-    conversation_take(tenant_id=tenant_id, conversation_id=conversation_id, agent_id=agent_id, now=now)
+        raise NotAnAgent()
+    conversation_take(tenant_id=tenant_id, conversation_id=conversation_id, agent=agent, now=now)
 
 
 def conversation_hand_back(*, tenant_id: int, conversation_id: int) -> None:
     """Back to the assistant: the next message is the bot's to answer."""
-    if not _waiting_or_held(tenant_id, conversation_id).update(
-        handoff=Handoff.BOT, assignee=None, assigned_at=None
-    ):
-        raise NotInInbox(conversation_id)
+    with transaction.atomic():
+        conversation = _waiting_or_held(tenant_id, conversation_id).select_for_update().first()
+        if conversation is None:
+            raise NotInInbox(conversation_id)
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
+            handoff=Handoff.BOT, assignee=None, assigned_at=None
+        )
+        frame = handoff_frame(conversation_id=conversation_id, state="bot")
+        user_id = conversation.user_id
+        transaction.on_commit(lambda: _tell(tenant_id, user_id, frame))
+
+
+class HeldByAnother(Exception):
+    """Another agent holds the conversation: take it first."""
+
+
+def conversation_reply(
+    *, tenant_id: int, conversation_id: int, agent: Any, content: str, now: datetime
+) -> Message:
+    """The agent who holds the conversation writes to its user: stored (role ``agent``, its
+    author), then, once committed, pushed to the user's sockets on every instance and kept in the
+    bot's context for when the conversation is handed back."""
+    with transaction.atomic():
+        conversation = (
+            _waiting_or_held(tenant_id, conversation_id)
+            .select_for_update(of=("self",))
+            .select_related("assignee")
+            .first()
+        )
+        if conversation is None:
+            raise NotInInbox(conversation_id)
+        if conversation.handoff != Handoff.HUMAN or conversation.assignee_id != agent.pk:
+            raise HeldByAnother(conversation.assignee.username if conversation.assignee else "nobody")
+        message = Message.objects.for_tenant(tenant_id).create(
+            tenant_id=tenant_id, conversation=conversation, role=Role.AGENT, author=agent, content=content
+        )
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
+            message_count=F("message_count") + 1,
+            last_message_at=now,
+            first_human_reply_at=Coalesce("first_human_reply_at", Value(now)),
+        )
+        frame = agent_message_frame(
+            conversation_id=conversation_id, message_id=message.pk, content=content, agent=agent_name(agent)
+        )
+        user_id = conversation.user_id
+        transaction.on_commit(
+            lambda: _tell(tenant_id, user_id, frame, Remembered(message.pk, Role.AGENT, content))
+        )
+    return message
+
+
+def agent_name(agent: Any) -> str:
+    """What a user or visitor sees of the agent: their first name, else their username."""
+    return agent.first_name or agent.username
+
+
+def _tell(tenant_id: int, user_id: int, frame: Frame, remembered: Remembered | None = None) -> None:
+    """``frame`` to the user's sockets; ``remembered`` into the conversation's working memory."""
+    push_event_sync(tenant_id=tenant_id, user_id=user_id, event={"type": "user.push", "frame": frame})
+    if remembered is not None:
+        async_to_sync(get_working_memory().append)(
+            tenant_id=tenant_id, conversation_id=frame["conversation_id"], items=[remembered]
+        )

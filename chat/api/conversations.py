@@ -72,12 +72,16 @@ class AttachedFileSerializer(serializers.ModelSerializer):
 
 class MessageSerializer(serializers.ModelSerializer):
     attachments = AttachedFileSerializer(source="files", many=True, read_only=True)
+    author = serializers.CharField(
+        source="author.username", default=None, read_only=True, help_text="the agent (role 'agent')"
+    )
 
     class Meta:
         model = Message
         fields = [
             "id",
             "role",
+            "author",
             "content",
             "client_id",
             "created_at",
@@ -263,4 +267,5 @@ class ConversationMessagesView(ConversationsEndpoint, generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Message]:
         conversation = self.visible_or_404(self.kwargs["pk"])
-        return self.scoped(Message).filter(conversation=conversation).prefetch_related("files").order_by("id")
+        messages = self.scoped(Message).filter(conversation=conversation).select_related("author")
+        return messages.prefetch_related("files").order_by("id")

@@ -30,6 +30,11 @@ def system_message(prompt: str, summary: str, knowledge: str = "") -> str:
     return "\n\n".join(part for part in parts if part)
 
 
+# What the model is told each stored role is: an agent of the tenant answered as the assistant does
+# (the model picks up the conversation where the human left it).
+_MODEL_ROLES = {"agent": "assistant"}
+
+
 def build_context(
     *,
     system_prompt: str,
@@ -54,7 +59,7 @@ def build_context(
         used += cost
     messages = [
         {"role": "system", "content": system},
-        *({"role": m.role, "content": m.content} for m in reversed(kept)),
+        *({"role": _MODEL_ROLES.get(m.role, m.role), "content": m.content} for m in reversed(kept)),
         {"role": "user", "content": question},
     ]
     return Context(messages=messages, tokens=used, overflow=len(kept) < len(uncovered))

@@ -19,6 +19,7 @@ from chat.gateway.moderation import BlockedTopic, PiiPolicy, moderate, scrubbed
 from chat.history.context import build_context
 from chat.history.pending import conversation_allocate, conversation_materialize, conversation_pending
 from chat.history.working_memory import Remembered
+from chat.models import Handoff
 from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import (
     ClientIdTaken,
@@ -29,7 +30,8 @@ from chat.selectors import (
     conversation_for_user,
     turn_opening,
 )
-from chat.turn import ChatSession, PreparedTurn, RightsRevoked, TurnRefused
+from chat.services import message_held
+from chat.turn import ChatSession, HeldMessage, PreparedTurn, RightsRevoked, TurnRefused
 from infra import metrics
 from infra.embedder import question_vector
 from infra.tracing import tracer
@@ -96,7 +98,7 @@ def turn_prepare(
     message: UserMessage,
     model_name: Callable[[str], str],
     history: list[Remembered],
-) -> tuple[ChatConfig, StoredAnswer | PreparedTurn]:
+) -> tuple[ChatConfig, StoredAnswer | HeldMessage | PreparedTurn]:
     """Routing comes before limits: the budget reservation needs the routed request. A
     regenerated answer is not routed: the tenant's default model gives it."""
     content, client_id = message.content, message.client_id
@@ -169,17 +171,30 @@ def turn_begin(
     files: tuple[int, ...] = (),
     regenerate: bool = False,
     site_id: int | None = None,
-) -> StoredAnswer | PreparedTurn:
+) -> StoredAnswer | HeldMessage | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
     ``history`` is the conversation's recent messages (``chat.history.working_memory``), ``opening``
     what ``turn_opening`` read.
 
     A ``client_id`` that was already answered returns the stored answer instead (a replay
-    after a reconnect must not call the LLM twice).
+    after a reconnect must not call the LLM twice). While an agent holds the conversation the
+    message is stored for them and the bot stays silent (``HeldMessage``, a replay too).
     """
     if opening.answered is not None:
         return opening.answered
+    if opening.held is not None:
+        return HeldMessage(conversation_id=conversation_id, message_id=opening.held, content=content)
     state = opening.state
+    if state is not None and state.handoff == Handoff.HUMAN:
+        message_id = opening.message_ids[0]
+        message_held(
+            tenant_id=config.tenant_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            content=content,
+            client_id=client_id,
+        )
+        return HeldMessage(conversation_id=conversation_id, message_id=message_id, content=content)
     if state is None:  # its first message: the row is written now (chat.history.pending)
         metrics.CONVERSATIONS.labels(config.tenant_slug).inc()
         conversation_materialize(

@@ -23,7 +23,7 @@ from opentelemetry import trace
 from billing import admission
 from billing.pricing import price_for
 from chat.events import REFUSED, get_event_counts
-from chat.frames import done_frame, error_frame, response_frame
+from chat.frames import done_frame, error_frame, held_frame, response_frame
 from chat.gateway.caching import cache_lookup, exact_lookup
 from chat.gateway.fallback import ModelUnavailable, breaker_pass_for
 from chat.gateway.llm import LLMProvider, Usage, get_provider
@@ -31,7 +31,7 @@ from chat.gateway.llm.tokens import estimate_prompt_tokens
 from chat.history.working_memory import Remembered, get_working_memory
 from chat.protocol import ErrorCode, UserMessage
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
-from chat.turn import ChatSession, PreparedTurn, TurnRefused, TurnSink
+from chat.turn import ChatSession, HeldMessage, PreparedTurn, TurnRefused, TurnSink
 from chat.turns.allowance import answer_allowance
 from chat.turns.answer import Answering, answer
 from chat.turns.budget_notice import user_budget_check
@@ -101,13 +101,27 @@ async def turn_submit(
             raise
         await refuse(session, sink, exc)
         return None
-    if isinstance(begun, StoredAnswer):  # answered before: its claim had lapsed
+    if isinstance(begun, StoredAnswer | HeldMessage):  # answered before, or the agent's
         await registry.store.release(
             tenant_id=session.tenant_id, client_id=str(client_id), user_id=session.user_id
         )
-        await _replay(begun, sink)
+        if isinstance(begun, StoredAnswer):  # its claim had lapsed
+            await _replay(begun, sink)
+        else:
+            await _held(session, begun, sink)
         return None
     return begun
+
+
+async def _held(session: ChatSession, held: HeldMessage, sink: TurnSink) -> None:
+    """The message went to the agent who holds the conversation: the bot's context keeps it
+    (for when the agent hands back), the client is told, nothing else happens."""
+    await get_working_memory().append(
+        tenant_id=session.tenant_id,
+        conversation_id=held.conversation_id,
+        items=[Remembered(id=held.message_id, role="user", content=held.content)],
+    )
+    await sink.emit(held_frame(conversation_id=held.conversation_id, message_id=held.message_id))
 
 
 async def _begin(
@@ -116,7 +130,7 @@ async def _begin(
     sink: TurnSink,
     cancel: asyncio.Event,
     history_read: Awaitable[list[Remembered]],
-) -> Generation | StoredAnswer:
+) -> Generation | StoredAnswer | HeldMessage:
     started_at = asyncio.get_running_loop().time()
     span = tracer.start_span("chat.message", attributes=_trace_attributes(session))
     ended = True
@@ -128,7 +142,7 @@ async def _begin(
             config, begun = await in_db_thread(turn_prepare)(
                 session=session, message=message, model_name=provider.model_name, history=history
             )
-            if isinstance(begun, StoredAnswer):
+            if isinstance(begun, StoredAnswer | HeldMessage):
                 return begun
             turn = begun
             span.set_attributes(

@@ -17,13 +17,16 @@ from rest_framework.views import APIView
 
 from inbox.selectors import VIEWS, InboxQuery, inbox_conversations, who_asked
 from inbox.services import (
+    HeldByAnother,
     NotAnAgent,
     NotInInbox,
     conversation_assign,
     conversation_hand_back,
+    conversation_reply,
     conversation_take,
 )
 from tenants.api.base import TenantEndpoint
+from tenants.api.errors import Conflict
 from tenants.models import AGENT_ROLES, MANAGER_ROLES
 
 
@@ -101,7 +104,7 @@ class TakeView(_InboxEndpoint):
         caller = self.caller
         return _moved(
             lambda: conversation_take(
-                tenant_id=caller.tenant_id, conversation_id=pk, agent_id=caller.user_id, now=timezone.now()
+                tenant_id=caller.tenant_id, conversation_id=pk, agent=request.user, now=timezone.now()
             )
         )
 
@@ -121,10 +124,7 @@ class AssignView(_InboxEndpoint):
         try:
             return _moved(
                 lambda: conversation_assign(
-                    tenant_id=caller.tenant_id,
-                    conversation_id=pk,
-                    agent_id=agent.pk if agent is not None else 0,
-                    now=timezone.now(),
+                    tenant_id=caller.tenant_id, conversation_id=pk, agent=agent, now=timezone.now()
                 )
             )
         except NotAnAgent:
@@ -132,6 +132,35 @@ class AssignView(_InboxEndpoint):
 
     class AssignSerializer(serializers.Serializer):
         agent = serializers.CharField(max_length=150)
+
+
+class ReplyView(_InboxEndpoint):
+    """The agent who holds the conversation writes to its user (``agent_message`` on their
+    sockets); another agent's conversation is a 409 (take it first)."""
+
+    class ReplySerializer(serializers.Serializer):
+        content = serializers.CharField(max_length=8000, trim_whitespace=True)
+
+    @extend_schema(
+        request=inline_serializer("InboxReply", {"content": serializers.CharField()}),
+        responses={201: inline_serializer("InboxReplied", {"id": serializers.IntegerField()})},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        body = self.ReplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            message = conversation_reply(
+                tenant_id=self.caller.tenant_id,
+                conversation_id=pk,
+                agent=request.user,
+                content=body.validated_data["content"],
+                now=timezone.now(),
+            )
+        except NotInInbox:
+            raise NotFound("no such conversation in the inbox") from None
+        except HeldByAnother as held:
+            raise Conflict(f"{held} holds this conversation: take it first") from None
+        return Response({"id": message.pk}, status=status.HTTP_201_CREATED)
 
 
 class HandBackView(_InboxEndpoint):

@@ -265,6 +265,25 @@ function onFrame(frame) {
         "info",
       );
       break;
+    // A person of the team holds the conversation (issue 33): the message went to them, their
+    // replies arrive as `agent_message`; `handoff` says who holds it. Pushed to all the user's
+    // sockets: only this conversation's are shown.
+    case "held":
+      if (frame.conversation_id === conversationId) {
+        settle();
+        setStatus("Your message went to the person helping you.", "info");
+      }
+      break;
+    case "agent_message":
+      if (frame.conversation_id === conversationId) {
+        messages.bubble("assistant agent", `**${frame.agent}**: ${frame.content}`, null);
+      }
+      break;
+    case "handoff":
+      if (frame.conversation_id === conversationId) {
+        setStatus(frame.state === "human" ? `${frame.agent} joined the conversation.` : "The assistant answers again.", "info");
+      }
+      break;
     case "notice": // pushed to all the user's sockets (an operator's announcement)
       setStatus(frame.text, "info");
       break;

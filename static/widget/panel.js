@@ -216,6 +216,20 @@ function onFrame(frame) {
     case "ping":
       send({ type: "pong" });
       break;
+    case "held": // a person of the team holds the conversation: the message went to them
+      if (frame.conversation_id === state.conversationId) {
+        settle();
+        setStatus(t.human_has_it, "info");
+      }
+      break;
+    case "agent_message":
+      if (frame.conversation_id === state.conversationId) bubble("assistant agent", `**${frame.agent}**: ${frame.content}`);
+      break;
+    case "handoff":
+      if (frame.conversation_id === state.conversationId) {
+        setStatus(frame.state === "human" ? t.agent_joined.replace("{agent}", frame.agent) : t.bot_again, "info");
+      }
+      break;
     case "escalated":
       humanButton.disabled = true;
       setStatus(t.human_requested, "info");

@@ -480,3 +480,31 @@ def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explaine
         page.get_by_label("Delete Online shop").click()
         expect(page.locator("#widget-sites tr")).to_have_count(0)
     assert platform.http("GET", "/api/v1/sites/", token=token)[1] == []
+
+
+def test_a_person_of_the_team_takes_over_a_members_conversation_on_the_chat_page(
+    platform: LivePlatform,
+) -> None:
+    """Issue 33 on the chat page: the member asks for a human; an agent of the tenant takes the
+    conversation and writes (the inbox API); the member's next message goes to the agent."""
+    slug, member, password = platform.new_tenant_with_member()
+    agent, agent_password = platform.add_member(slug, role="agent")
+    agent_token = platform.token(agent, agent_password, slug)
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        sign_in(page, platform, "/chat/", member, password)
+        ask(page, "My order never arrived [[tokens=3]]")
+        page.click("#escalate")
+        expect(page.locator("#escalate")).to_be_disabled()
+        waiting = platform.http("GET", "/api/v1/inbox/", token=agent_token)[1]
+        assert [c["who"] for c in waiting] == [{"kind": "member", "name": member}]
+        conversation = waiting[0]["id"]
+        assert platform.http("POST", f"/api/v1/inbox/{conversation}/take/", {}, agent_token)[0] == 204
+        expect(page.locator("#status")).to_have_text(f"{agent} joined the conversation.")
+        reply = {"content": "Sorry about that, I am checking with the carrier."}
+        assert platform.http("POST", f"/api/v1/inbox/{conversation}/reply/", reply, agent_token)[0] == 201
+        expect(page.locator(".msg.agent")).to_contain_text("checking with the carrier")
+        page.fill("#input", "Thank you!")
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_have_text("Your message went to the person helping you.")
+        expect(page.locator("#send")).to_be_enabled()

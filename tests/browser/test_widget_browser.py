@@ -249,3 +249,35 @@ def test_the_panel_fills_a_phone_keeps_every_control_in_view_and_passes_axe(
             direct.goto(f"{platform.base_url}/widget/{site['key']}/")
             expect(direct.locator(".msg.greeting")).to_have_count(1, timeout=30_000)
             assert serious_accessibility_violations(direct) == [], scheme
+
+
+def test_a_person_of_the_team_takes_over_the_widgets_conversation(
+    platform: LivePlatform, host: int, site: dict[str, Any]
+) -> None:
+    """Issue 33 in the widget: the visitor asks for a person, the tenant's team takes the
+    conversation (the inbox API), the visitor's message goes to them, their reply shows live,
+    and handed back the assistant answers again."""
+    owner = platform.token("demo", platform.passwords["demo"], "demo")
+    with chromium() as browser:
+        page = browser.new_page(viewport=DESKTOP)
+        page.goto(f"http://localhost:{host}/")
+        chat = open_launcher(page)
+        ask(chat, "I need help with an order [[tokens=2]]")
+        chat.get_by_role("button", name="Talk to a person").click()
+        expect(chat.locator("#status")).to_have_text("Your request for a person is recorded.")
+        conversation = platform.http("GET", "/api/v1/inbox/?view=unassigned", token=owner)[1][0]
+        assert conversation["who"]["kind"] == "visitor"
+        assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/take/", {}, owner)[0] == 204
+        expect(chat.locator("#status")).to_have_text("demo joined the conversation.")
+
+        chat.locator("#input").fill("Hello, is someone there?")
+        chat.locator("#input").press("Enter")
+        expect(chat.locator("#status")).to_have_text("Your message went to the person helping you.")
+        expect(chat.locator("#send")).to_be_enabled()
+        reply = {"content": "Hi, I am looking at your order now."}
+        assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/reply/", reply, owner)[0] == 201
+        expect(chat.locator(".msg.agent")).to_contain_text("Hi, I am looking at your order now.")
+
+        assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/hand-back/", {}, owner)[0] == 204
+        expect(chat.locator("#status")).to_have_text("The assistant answers again.")
+        ask(chat, "Thanks, one more question [[tokens=3]]")
