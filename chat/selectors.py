@@ -37,6 +37,12 @@ _CLIENT_ID_SQL = (
 )
 
 
+def agent_name(agent: Any) -> str:
+    """What a user or visitor sees of an agent of the tenant: their first name, else their
+    username."""
+    return str(agent.first_name or agent.username)
+
+
 class ConversationNotFound(Exception):
     """Unknown id, or another user's or another tenant's conversation: the same answer."""
 

@@ -14,6 +14,7 @@ from chat.frames import Frame, agent_message_frame, handoff_frame
 from chat.history.working_memory import Remembered, get_working_memory
 from chat.models import Conversation, Handoff, Message, Role
 from chat.push import push_event_sync
+from chat.selectors import agent_name
 from tenants.models import AGENT_ROLES, Membership
 
 
@@ -109,11 +110,6 @@ def conversation_reply(
             lambda: _tell(tenant_id, user_id, frame, Remembered(message.pk, Role.AGENT, content))
         )
     return message
-
-
-def agent_name(agent: Any) -> str:
-    """What a user or visitor sees of the agent: their first name, else their username."""
-    return agent.first_name or agent.username
 
 
 def _tell(tenant_id: int, user_id: int, frame: Frame, remembered: Remembered | None = None) -> None:

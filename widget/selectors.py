@@ -7,6 +7,7 @@ from typing import Any
 
 from billing.admission import VisitorLimits
 from chat.models import Conversation, Message
+from chat.selectors import agent_name
 from tenants.models import Tenant
 from widget.models import Site, Visitor
 
@@ -97,6 +98,7 @@ def visitor_transcript(visitor: Visitor, *, conversation_id: int) -> list[dict[s
             "sources": m.sources,
             "rating": m.rating,
             "client_id": str(m.client_id) if m.client_id else None,
+            "agent": agent_name(m.author) if m.author is not None else None,
         }
-        for m in messages.order_by("id")
+        for m in messages.select_related("author").order_by("id")
     ]

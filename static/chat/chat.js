@@ -387,6 +387,8 @@ async function restore() {
       if (pending && m.client_id === pending.clientId) { pending = null; save(); }
       if (m.role === "user") {
         messages.userBubble(m.content, m.created_at, m.attachments);
+      } else if (m.role === "agent") { // a person of the team wrote it (issue 33)
+        messages.bubble("assistant agent", `**${m.author}**: ${m.content}`, m.created_at);
       } else {
         const el = messages.bubble("assistant", m.content, m.created_at);
         for (const call of m.tool_calls || []) messages.showTool(el, call);

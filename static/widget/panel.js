@@ -154,6 +154,7 @@ async function restore() {
   for (const m of found.body) {
     if (state.pending && m.client_id === state.pending.clientId) { state.pending = null; save(); }
     if (m.role === "user") bubble("user", m.content);
+    else if (m.role === "agent") bubble("assistant agent", `**${m.agent}**: ${m.content}`);
     else footer(bubble("assistant", m.content), m.id, m.finish_reason, m.sources);
   }
   if (found.body.length) starters.hidden = true;

@@ -504,6 +504,9 @@ def test_a_person_of_the_team_takes_over_a_members_conversation_on_the_chat_page
         reply = {"content": "Sorry about that, I am checking with the carrier."}
         assert platform.http("POST", f"/api/v1/inbox/{conversation}/reply/", reply, agent_token)[0] == 201
         expect(page.locator(".msg.agent")).to_contain_text("checking with the carrier")
+        page.reload()  # the history shows the person's reply as theirs, not the assistant's
+        expect(page.locator(".msg.agent")).to_contain_text(f"{agent}: Sorry about that")
+        expect(page.locator(".msg.assistant[data-finish-reason]")).to_have_count(1)
         page.fill("#input", "Thank you!")
         page.keyboard.press("Enter")
         expect(page.locator("#status")).to_have_text("Your message went to the person helping you.")

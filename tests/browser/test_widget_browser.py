@@ -277,6 +277,9 @@ def test_a_person_of_the_team_takes_over_the_widgets_conversation(
         reply = {"content": "Hi, I am looking at your order now."}
         assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/reply/", reply, owner)[0] == 201
         expect(chat.locator(".msg.agent")).to_contain_text("Hi, I am looking at your order now.")
+        page.reload()  # the stored conversation shows the person's reply as theirs
+        chat = open_launcher(page)
+        expect(chat.locator(".msg.agent")).to_contain_text("demo: Hi, I am looking at your order now.")
 
         assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/hand-back/", {}, owner)[0] == 204
         expect(chat.locator("#status")).to_have_text("The assistant answers again.")
