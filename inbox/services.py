@@ -32,19 +32,28 @@ def _waiting_or_held(tenant_id: int, conversation_id: int) -> QuerySet[Conversat
     )
 
 
-def conversation_take(*, tenant_id: int, conversation_id: int, agent: Any, now: datetime) -> None:
-    """The agent holds the conversation: waiting, or held by another (taking over is allowed: a
-    colleague who does not answer must not lock it). Its user's sockets are told who."""
+def _hold(tenant_id: int, conversation_id: int, agent: Any | None, now: datetime | None) -> None:
+    """The conversation is ``agent``'s from now (None: the assistant's again), in one locked
+    update; its user's sockets are told (``handoff``) once it is committed."""
     with transaction.atomic():
         conversation = _waiting_or_held(tenant_id, conversation_id).select_for_update().first()
         if conversation is None:
             raise NotInInbox(conversation_id)
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
-            handoff=Handoff.HUMAN, assignee=agent, assigned_at=now
-        )
-        frame = handoff_frame(conversation_id=conversation_id, state="human", agent=agent_name(agent))
+        rows = Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id)
+        if agent is None:
+            rows.update(handoff=Handoff.BOT, assignee=None, assigned_at=None)
+            frame = handoff_frame(conversation_id=conversation_id, state="bot")
+        else:
+            rows.update(handoff=Handoff.HUMAN, assignee=agent, assigned_at=now)
+            frame = handoff_frame(conversation_id=conversation_id, state="human", agent=agent_name(agent))
         user_id = conversation.user_id
         transaction.on_commit(lambda: _tell(tenant_id, user_id, frame))
+
+
+def conversation_take(*, tenant_id: int, conversation_id: int, agent: Any, now: datetime) -> None:
+    """The agent holds the conversation: waiting, or held by another (taking over is allowed: a
+    colleague who does not answer must not lock it)."""
+    _hold(tenant_id, conversation_id, agent, now)
 
 
 def conversation_assign(*, tenant_id: int, conversation_id: int, agent: Any, now: datetime) -> None:
@@ -56,21 +65,12 @@ def conversation_assign(*, tenant_id: int, conversation_id: int, agent: Any, now
         .exists()
     ):
         raise NotAnAgent()
-    conversation_take(tenant_id=tenant_id, conversation_id=conversation_id, agent=agent, now=now)
+    _hold(tenant_id, conversation_id, agent, now)
 
 
 def conversation_hand_back(*, tenant_id: int, conversation_id: int) -> None:
     """Back to the assistant: the next message is the bot's to answer."""
-    with transaction.atomic():
-        conversation = _waiting_or_held(tenant_id, conversation_id).select_for_update().first()
-        if conversation is None:
-            raise NotInInbox(conversation_id)
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
-            handoff=Handoff.BOT, assignee=None, assigned_at=None
-        )
-        frame = handoff_frame(conversation_id=conversation_id, state="bot")
-        user_id = conversation.user_id
-        transaction.on_commit(lambda: _tell(tenant_id, user_id, frame))
+    _hold(tenant_id, conversation_id, None, None)
 
 
 class HeldByAnother(Exception):

@@ -11,7 +11,7 @@
 // shows is drawn by messages.js (the transcript) and conversations.js (the sidebar).
 import { errorText, restClient } from "./api.js";
 import { conversationList } from "./conversations.js";
-import { $, element, icon, iconButton } from "./dom.js";
+import { $, element, enterSubmits, icon, iconButton } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
 import { transcript } from "./messages.js";
 import { MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "./protocol.js";
@@ -437,12 +437,7 @@ form.addEventListener("submit", (event) => {
   ask(content, files);
 });
 
-input.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey) {
-    event.preventDefault();
-    form.requestSubmit();
-  }
-});
+enterSubmits(input, form);
 
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;

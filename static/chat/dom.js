@@ -1,5 +1,5 @@
 // Small DOM helpers the pages share: elements, table cells, text and icon buttons, a copy button,
-// a clock.
+// Enter that sends, a clock.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -71,6 +71,16 @@ export function copyButton(label, text, className) {
     setTimeout(() => button.replaceChildren(icon("copy")), 1500);
   }, className);
   return button;
+}
+
+// Enter sends `form`, Shift+Enter starts a new line in `input`.
+export function enterSubmits(input, form) {
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
 }
 
 export function clock(when) {

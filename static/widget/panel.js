@@ -9,7 +9,7 @@
 // (chatplatform:store / chatplatform:init), as Chatwoot's and Intercom's widgets do. A verified
 // visitor's identity token comes from the host page (postMessage, from the allowed origin that
 // framed the panel only) and is exchanged for a visitor token of theirs.
-import { $, element, icon, iconButton } from "../chat/dom.js";
+import { $, element, enterSubmits, icon, iconButton } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 import { MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "../chat/protocol.js";
 
@@ -372,12 +372,7 @@ form.addEventListener("submit", (event) => {
   input.value = "";
   ask(content);
 });
-input.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey) {
-    event.preventDefault();
-    form.requestSubmit();
-  }
-});
+enterSubmits(input, form);
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
   if (!stopButton.hidden) send({ type: "cancel" });
