@@ -31,6 +31,7 @@ from chat.selectors import active_users
 from tenants.stats import percentile
 
 BACKFILL_DAYS = 30
+_CHANNEL_COUNTS = ("conversations", "answers", "resolved", "escalated", "csat_count", "csat_sum")
 BACKFILL_HOURS = 48
 HOURLY_KEEP_DAYS = 14
 
@@ -53,9 +54,20 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
     conversations = Conversation.objects.for_tenant(tenant_id).filter(
         started_at__gte=start, started_at__lt=end
     )
-    for variant_id, resolved, escalated, rating in conversations.values_list(
-        "variant_id", "resolved", "escalated", "rating"
+    # The total row's figures per channel too: the chat page or a widget site (``by_channel``).
+    channels: dict[str, dict[str, Any]] = defaultdict(
+        lambda: dict.fromkeys(_CHANNEL_COUNTS, 0) | {"cost_usd": Decimal(0)}
+    )
+    for variant_id, site_id, resolved, escalated, rating in conversations.values_list(
+        "variant_id", "site_id", "resolved", "escalated", "rating"
     ):
+        channel = channels[channel_name(site_id)]
+        channel["conversations"] += 1
+        channel["resolved"] += int(resolved)
+        channel["escalated"] += int(escalated)
+        if rating is not None:
+            channel["csat_count"] += 1
+            channel["csat_sum"] += rating
         for g in both(variant_id):
             g["conversations"] = g.get("conversations", 0) + 1
             g["resolved"] = g.get("resolved", 0) + int(resolved)
@@ -65,9 +77,10 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
     answers = Message.objects.for_tenant(tenant_id).filter(
         role=Role.ASSISTANT, created_at__gte=start, created_at__lt=end
     )
-    for variant_id, model, cached, ttft, latency, finish_reason in answers.values_list(
-        "variant_id", "model", "cached", "ttft_ms", "latency_ms", "finish_reason"
+    for variant_id, site_id, model, cached, ttft, latency, finish_reason in answers.values_list(
+        "variant_id", "conversation__site_id", "model", "cached", "ttft_ms", "latency_ms", "finish_reason"
     ):
+        channels[channel_name(site_id)]["answers"] += 1
         for g in both(variant_id):
             g["answers"] = g.get("answers", 0) + 1
             g["errors"] = g.get("errors", 0) + int(finish_reason == FinishReason.ERROR)
@@ -78,15 +91,22 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
             if latency is not None:
                 g["latency"].append(latency)
     usage = UsageRecord.objects.for_tenant(tenant_id).filter(created_at__gte=start, created_at__lt=end)
-    for variant_id, model, tokens_in, tokens_out, cost in usage.values_list(
-        "message__variant_id", "model", "input_tokens", "output_tokens", "cost_usd"
+    for variant_id, site_id, model, tokens_in, tokens_out, cost in usage.values_list(
+        "message__variant_id",
+        "message__conversation__site_id",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
     ):
+        channels[channel_name(site_id)]["cost_usd"] += cost
         for g in both(variant_id):
             g["input_tokens"] = g.get("input_tokens", 0) + tokens_in
             g["output_tokens"] = g.get("output_tokens", 0) + tokens_out
             g["costs"][model] += cost
     total = groups[None]  # a period with nothing still gets its (empty) total row
     total.update(_tenant_only_figures(tenant_id, start, end))
+    total["by_channel"] = {name: {**f, "cost_usd": f"{f['cost_usd']:f}"} for name, f in channels.items()}
     return {
         variant_id: {
             "conversations": g.get("conversations", 0),
@@ -136,45 +156,13 @@ def _tenant_only_figures(tenant_id: int, start: datetime, end: datetime) -> dict
         "refused_by_code": refused_by_code,
         "blocked_topics": refused_by_code.get("BLOCKED_TOPIC", 0),
         "pii_redactions": counts[PII_REDACTED],
-        "by_channel": _channel_figures(tenant_id, start, end),
     }
 
 
 def channel_name(site_id: int | None) -> str:
+    """A channel's key in ``by_channel``: ``chat`` (the chat page, protocol clients) or
+    ``site:<id>`` (a widget site)."""
     return "chat" if site_id is None else f"site:{site_id}"
-
-
-def _channel_figures(tenant_id: int, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
-    """The period's conversations, answers, outcomes and cost per channel: the chat page (and
-    protocol clients) or a website widget site (``Conversation.site``)."""
-    channels: dict[str, dict[str, Any]] = defaultdict(
-        lambda: (
-            dict.fromkeys(("conversations", "answers", "resolved", "escalated", "csat_count", "csat_sum"), 0)
-            | {"cost_usd": Decimal(0)}
-        )
-    )
-    conversations = Conversation.objects.for_tenant(tenant_id).filter(
-        started_at__gte=start, started_at__lt=end
-    )
-    for site_id, resolved, escalated, rating in conversations.values_list(
-        "site_id", "resolved", "escalated", "rating"
-    ):
-        channel = channels[channel_name(site_id)]
-        channel["conversations"] += 1
-        channel["resolved"] += int(resolved)
-        channel["escalated"] += int(escalated)
-        if rating is not None:
-            channel["csat_count"] += 1
-            channel["csat_sum"] += rating
-    answers = Message.objects.for_tenant(tenant_id).filter(
-        role=Role.ASSISTANT, created_at__gte=start, created_at__lt=end
-    )
-    for (site_id,) in answers.values_list("conversation__site_id"):
-        channels[channel_name(site_id)]["answers"] += 1
-    usage = UsageRecord.objects.for_tenant(tenant_id).filter(created_at__gte=start, created_at__lt=end)
-    for site_id, cost in usage.values_list("message__conversation__site_id", "cost_usd"):
-        channels[channel_name(site_id)]["cost_usd"] += cost
-    return {name: {**figures, "cost_usd": f"{figures['cost_usd']:f}"} for name, figures in channels.items()}
 
 
 def day_stats(*, tenant_id: int, day: date) -> int:

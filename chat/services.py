@@ -1,5 +1,6 @@
-"""Writes about conversations: a finished turn recorded, a conversation closed, resolved, escalated,
-renamed or deleted, an answer rated. (A turn is prepared by ``chat.turns.prepare``.)"""
+"""Writes about conversations: a finished turn recorded, a message held for an agent or an
+agent's reply, a conversation closed, resolved, escalated, renamed or deleted, an answer rated.
+(A turn is prepared by ``chat.turns.prepare``.)"""
 
 import uuid
 from collections import Counter
@@ -128,24 +129,41 @@ def conversations_close_idle(*, tenant_id: int, idle_minutes: int, now: datetime
     return Conversation.objects.for_tenant(tenant_id).filter(idle, ended_at__isnull=True).update(ended_at=now)
 
 
+def message_add(
+    *,
+    tenant_id: int,
+    conversation_id: int,
+    now: datetime,
+    counted: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Message:
+    """A message written on its own, not as a model's turn (``turns_record``): a user's held for
+    the agent who holds the conversation, an agent's reply. The conversation's count and last
+    message move with it (and ``counted``: more of its fields to set)."""
+    with transaction.atomic():
+        message = Message.objects.for_tenant(tenant_id).create(
+            tenant_id=tenant_id, conversation_id=conversation_id, **fields
+        )
+        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
+            message_count=F("message_count") + 1, last_message_at=now, **(counted or {})
+        )
+    return message
+
+
 def message_held(
     *, tenant_id: int, conversation_id: int, message_id: int, content: str, client_id: uuid.UUID
 ) -> None:
     """The user's message in a conversation an agent holds: stored (with its ``client_id``, so a
     replay finds it) for the agent; no answer of the bot's follows."""
-    now = timezone.now()
-    with transaction.atomic():
-        Message.objects.for_tenant(tenant_id).create(
-            id=message_id,
-            tenant_id=tenant_id,
-            conversation_id=conversation_id,
-            role=Role.USER,
-            content=content,
-            client_id=client_id,
-        )
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
-            message_count=F("message_count") + 1, last_message_at=now
-        )
+    message_add(
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        now=timezone.now(),
+        id=message_id,
+        role=Role.USER,
+        content=content,
+        client_id=client_id,
+    )
 
 
 def conversation_resolve(*, tenant_id: int, conversation_id: int, now: datetime) -> None:

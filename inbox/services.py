@@ -1,13 +1,13 @@
-"""The handoff's moves: an agent takes a conversation (it is theirs, the bot steps back), hands it
-back to the assistant, or an owner or admin assigns it to an agent. Each is one conditional
-update: two agents taking the same conversation at once cannot both get it."""
+"""The handoff's moves: an agent takes a conversation (it is theirs, the bot steps back), writes
+to its user, hands it back to the assistant, or an owner or admin assigns it to an agent. Each
+holds the conversation's row lock: two agents taking it at once cannot both get it."""
 
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
-from django.db.models import F, QuerySet, Value
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from chat.frames import Frame, agent_message_frame, handoff_frame
@@ -15,6 +15,7 @@ from chat.history.working_memory import Remembered, get_working_memory
 from chat.models import Conversation, Handoff, Message, Role
 from chat.push import push_event_sync
 from chat.selectors import agent_name
+from chat.services import message_add
 from tenants.models import AGENT_ROLES, Membership
 
 
@@ -39,13 +40,14 @@ def _hold(tenant_id: int, conversation_id: int, agent: Any | None, now: datetime
         conversation = _waiting_or_held(tenant_id, conversation_id).select_for_update().first()
         if conversation is None:
             raise NotInInbox(conversation_id)
-        rows = Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id)
-        if agent is None:
-            rows.update(handoff=Handoff.BOT, assignee=None, assigned_at=None)
-            frame = handoff_frame(conversation_id=conversation_id, state="bot")
-        else:
-            rows.update(handoff=Handoff.HUMAN, assignee=agent, assigned_at=now)
-            frame = handoff_frame(conversation_id=conversation_id, state="human", agent=agent_name(agent))
+        conversation.handoff = Handoff.BOT if agent is None else Handoff.HUMAN
+        conversation.assignee, conversation.assigned_at = agent, now
+        conversation.save(update_fields=["handoff", "assignee", "assigned_at"])
+        frame = (
+            handoff_frame(conversation_id=conversation_id, state="bot")
+            if agent is None
+            else handoff_frame(conversation_id=conversation_id, state="human", agent=agent_name(agent))
+        )
         user_id = conversation.user_id
         transaction.on_commit(lambda: _tell(tenant_id, user_id, frame))
 
@@ -94,13 +96,14 @@ def conversation_reply(
             raise NotInInbox(conversation_id)
         if conversation.handoff != Handoff.HUMAN or conversation.assignee_id != agent.pk:
             raise HeldByAnother(conversation.assignee.username if conversation.assignee else "nobody")
-        message = Message.objects.for_tenant(tenant_id).create(
-            tenant_id=tenant_id, conversation=conversation, role=Role.AGENT, author=agent, content=content
-        )
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).update(
-            message_count=F("message_count") + 1,
-            last_message_at=now,
-            first_human_reply_at=Coalesce("first_human_reply_at", Value(now)),
+        message = message_add(
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            now=now,
+            counted={"first_human_reply_at": Coalesce("first_human_reply_at", Value(now))},
+            role=Role.AGENT,
+            author=agent,
+            content=content,
         )
         frame = agent_message_frame(
             conversation_id=conversation_id, message_id=message.pk, content=content, agent=agent_name(agent)

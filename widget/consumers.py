@@ -20,14 +20,15 @@ from chat.protocol import CLOSE_RIGHTS_REVOKED, CLOSE_TOKEN_EXPIRED, ErrorCode
 from chat.ws_auth import ChatPrincipal, Refused, offered_token, same_origin
 from infra.db import in_db_thread
 from infra.proxies import scope_address
-from widget.identity import BadToken, visitor_pass
+from widget.identity import BadToken
 from widget.selectors import (
     VISITOR_ROLE,
     SiteNotFound,
+    VerificationRequired,
     site_for_key,
     visitor_access_sql,
     visitor_limits,
-    visitor_of_site,
+    visitor_with_token,
 )
 
 
@@ -46,24 +47,21 @@ def _visitor(key: str, token: str | None, subprotocol: str | None, address: str)
     except SiteNotFound:
         raise Refused("no enabled site has that key") from None
     try:
-        visitor_pass_ = visitor_pass(token, site_id=site.pk)
+        visitor, named = visitor_with_token(site=site, token=token)
     except BadToken as bad:
         raise Refused(str(bad), code=ErrorCode.UNAUTHENTICATED, close_code=CLOSE_TOKEN_EXPIRED) from None
-    visitor = visitor_of_site(site=site, visitor_id=visitor_pass_.visitor_id)
-    if visitor is None:
-        raise Refused("no such visitor", code=ErrorCode.UNAUTHENTICATED, close_code=CLOSE_TOKEN_EXPIRED)
-    if site.require_verification and not visitor.verified:
+    except VerificationRequired:
         raise Refused(
             "this site accepts verified visitors only",
             code=ErrorCode.VERIFICATION_REQUIRED,
             close_code=CLOSE_RIGHTS_REVOKED,
-        )
+        ) from None
     return ChatPrincipal(
         user_id=visitor.user_id,
         tenant_id=site.tenant_id,
         tenant_slug=site.tenant.slug,
         role=VISITOR_ROLE,
-        expires_at=visitor_pass_.expires_at,
+        expires_at=named.expires_at,
         subprotocol=subprotocol,
         login_id=None,
         by_token=True,

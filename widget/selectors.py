@@ -7,8 +7,9 @@ from typing import Any
 
 from billing.admission import VisitorLimits
 from chat.models import Conversation, Message
-from chat.selectors import agent_name
+from chat.selectors import ConversationNotFound, agent_name, conversation_for_user
 from tenants.models import Tenant
+from widget.identity import BadToken, VisitorPass, visitor_pass
 from widget.models import Site, Visitor
 
 VISITOR_ROLE = "visitor"
@@ -22,14 +23,28 @@ class SiteNotFound(Exception):
 def site_for_key(key: object) -> Site:
     if not isinstance(key, str) or _KEY.fullmatch(key) is None:
         raise SiteNotFound(key)
+    # A deliberate cross-tenant read: the public key is what names the tenant.
     site = Site.objects.unscoped().select_related("tenant").filter(key=key).first()
     if site is None or not site.enabled or not site.tenant.active:
         raise SiteNotFound(key)
     return site
 
 
-def visitor_of_site(*, site: Site, visitor_id: int) -> Visitor | None:
-    return Visitor.objects.for_tenant(site.tenant_id).filter(pk=visitor_id, site=site).first()
+class VerificationRequired(Exception):
+    """The site accepts verified visitors only, and this one is anonymous."""
+
+
+def visitor_with_token(*, site: Site, token: object) -> tuple[Visitor, VisitorPass]:
+    """The visitor ``token`` names on ``site`` (the HTTP endpoints' and the socket's one check):
+    ``BadToken`` when it is not a valid token of this site or its visitor is gone,
+    ``VerificationRequired`` for an anonymous visitor of a site that wants verified ones."""
+    named = visitor_pass(token, site_id=site.pk)
+    visitor = Visitor.objects.for_tenant(site.tenant_id).filter(pk=named.visitor_id, site=site).first()
+    if visitor is None:
+        raise BadToken("no such visitor")
+    if site.require_verification and not visitor.verified:
+        raise VerificationRequired()
+    return visitor, named
 
 
 @functools.cache
@@ -80,12 +95,11 @@ def visitor_conversations(visitor: Visitor, *, limit: int = 20) -> list[dict[str
 def visitor_transcript(visitor: Visitor, *, conversation_id: int) -> list[dict[str, Any]] | None:
     """The messages of one of the visitor's own conversations, oldest first (None: not theirs,
     or no such conversation: the same answer). No model, tokens or cost: those are members'."""
-    owned = (
-        Conversation.objects.for_tenant(visitor.tenant_id)
-        .filter(pk=conversation_id, user_id=visitor.user_id, deleted_at__isnull=True)
-        .exists()
-    )
-    if not owned:
+    try:
+        conversation_for_user(
+            tenant_id=visitor.tenant_id, user_id=visitor.user_id, conversation_id=conversation_id
+        )
+    except ConversationNotFound:
         return None
     messages = Message.objects.for_tenant(visitor.tenant_id).filter(conversation_id=conversation_id)
     return [

@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 STRINGS = {
     "open": _("Open the chat"),
     "close": _("Close the chat"),
-    "title": _("Chat"),
     "input_label": _("Your message"),
     "placeholder": _("Type your message…"),
     "send": _("Send"),
@@ -22,7 +21,6 @@ STRINGS = {
     "reconnecting": _("Connection lost, reconnecting…"),
     "stopped": _("Stopped"),
     "sources": _("Sources"),
-    "assistant_typing": _("The assistant is writing…"),
     "rate_limited": _("You are sending messages too fast. Try again in {seconds} s."),
     "failed": _("Something went wrong. Please try again."),
     "verification_required": _("Please sign in on this website to chat with us."),

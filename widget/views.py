@@ -3,8 +3,9 @@ its launcher needs (``/widget/<key>/settings``, readable only by the site's allo
 and the panel (``/widget/<key>/``), the page inside the iframe that chats.
 
 The panel is the one page of the platform that another site may frame, and only the site's
-allowed domains may (``frame-ancestors``; the rest of the platform stays ``'none'``). It keeps
-the visitor's token in its own origin's storage: the host page can neither read nor style it.
+allowed domains may (``frame-ancestors``; the rest of the platform stays ``'none'``). The host
+page can neither read nor style it; the panel keeps the visitor's token in its own origin's
+storage, or, where the browser blocks a third-party frame's storage, asks the page to keep it.
 """
 
 import functools

@@ -18,52 +18,50 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from widget.identity import BadToken, anonymous_expiry, identity_claims, visitor_pass, visitor_token
+from widget.identity import BadToken, anonymous_expiry, identity_claims, visitor_token
 from widget.models import Site, Visitor
 from widget.selectors import (
     SiteNotFound,
+    VerificationRequired,
     site_for_key,
     visitor_conversations,
-    visitor_of_site,
     visitor_transcript,
+    visitor_with_token,
 )
 from widget.services import TooManyVisitors, visitor_identified, visitor_start
 
 _AUTH_PREFIX = "Visitor "
 
 
-class VerificationRequired(exceptions.PermissionDenied):
+class MustBeVerified(exceptions.PermissionDenied):
     default_detail = "this site accepts verified visitors only"
     default_code = "verification_required"
 
 
 class _WidgetView(APIView):
-    """Public: no session, no JWT (a member's credentials mean nothing here)."""
+    """Public: no session, no JWT (a member's credentials mean nothing here). The widget's
+    refusals become the API's JSON errors here, once for every view."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    def site(self, key: str) -> Site:
-        try:
-            return site_for_key(key)
-        except SiteNotFound:
-            raise exceptions.NotFound("no such site") from None
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, SiteNotFound):
+            exc = exceptions.NotFound("no such site")
+        elif isinstance(exc, BadToken):
+            exc = exceptions.AuthenticationFailed(str(exc))
+        elif isinstance(exc, VerificationRequired):
+            exc = MustBeVerified()
+        elif isinstance(exc, TooManyVisitors):
+            exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
+        return super().handle_exception(exc)
 
     def visitor(self, request: Request, site: Site) -> Visitor:
         """The visitor the ``Authorization: Visitor <token>`` header names, on this site."""
         header = request.headers.get("Authorization", "")
         if not header.startswith(_AUTH_PREFIX):
             raise exceptions.NotAuthenticated("send the visitor token: Authorization: Visitor <token>")
-        try:
-            named = visitor_pass(header[len(_AUTH_PREFIX) :], site_id=site.pk)
-        except BadToken as bad:
-            raise exceptions.AuthenticationFailed(str(bad)) from None
-        visitor = visitor_of_site(site=site, visitor_id=named.visitor_id)
-        if visitor is None:
-            raise exceptions.AuthenticationFailed("no such visitor")
-        if site.require_verification and not visitor.verified:
-            raise VerificationRequired()
-        return visitor
+        return visitor_with_token(site=site, token=header[len(_AUTH_PREFIX) :])[0]
 
     def get_authenticate_header(self, request: Request) -> str:
         return "Visitor"
@@ -72,23 +70,18 @@ class _WidgetView(APIView):
 @extend_schema(exclude=True)
 class VisitorsView(_WidgetView):
     def post(self, request: Request, key: str) -> Response:
-        site = self.site(key)
+        site = site_for_key(key)
         body = request.data if isinstance(request.data, dict) else {}
         address = request.META.get("REMOTE_ADDR") or "unknown"
-        try:
-            if "identity" in body:
-                identity = identity_claims(body["identity"], secret=site.identity_secret)
-                visitor = visitor_identified(site=site, identity=identity, address=address)
-                expires_at = identity.expires_at
-            elif site.require_verification:
-                raise VerificationRequired()
-            else:
-                visitor = visitor_start(site=site, address=address)
-                expires_at = anonymous_expiry()
-        except BadToken as bad:
-            raise exceptions.AuthenticationFailed(str(bad)) from None
-        except TooManyVisitors as refused:
-            raise exceptions.Throttled(wait=refused.retry_after, detail=str(refused)) from None
+        if "identity" in body:
+            identity = identity_claims(body["identity"], secret=site.identity_secret)
+            visitor = visitor_identified(site=site, identity=identity, address=address)
+            expires_at = identity.expires_at
+        elif site.require_verification:
+            raise MustBeVerified()
+        else:
+            visitor = visitor_start(site=site, address=address)
+            expires_at = anonymous_expiry()
         token = visitor_token(visitor_id=visitor.pk, site_id=site.pk, expires_at=expires_at)
         return Response(
             {
@@ -103,15 +96,14 @@ class VisitorsView(_WidgetView):
 @extend_schema(exclude=True)
 class VisitorConversationsView(_WidgetView):
     def get(self, request: Request, key: str) -> Response:
-        site = self.site(key)
-        return Response(visitor_conversations(self.visitor(request, site)))
+        return Response(visitor_conversations(self.visitor(request, site_for_key(key))))
 
 
 @extend_schema(exclude=True)
 class VisitorMessagesView(_WidgetView):
     def get(self, request: Request, key: str, conversation_id: int) -> Response:
-        site = self.site(key)
-        messages = visitor_transcript(self.visitor(request, site), conversation_id=conversation_id)
+        visitor = self.visitor(request, site_for_key(key))
+        messages = visitor_transcript(visitor, conversation_id=conversation_id)
         if messages is None:
             raise exceptions.NotFound("no such conversation")
         return Response(messages)

@@ -1,7 +1,8 @@
 """``/api/v1/inbox/``: the conversations handed to a human, for the tenant's support team
 (agents, and owners and admins acting as agents): ``?view=mine|unassigned|all``, newest request
 first; ``{id}/take/`` (the caller holds it), ``{id}/assign/`` (owners and admins give it to an
-agent), ``{id}/hand-back/`` (back to the assistant). Another tenant's id, or a conversation not
+agent), ``{id}/reply/`` (the holder writes to the user), ``{id}/hand-back/`` (back to the
+assistant). Another tenant's id, or a conversation not
 in the inbox, is a 404; members, viewers and visitors have no inbox."""
 
 from typing import Any
@@ -51,8 +52,19 @@ class InboxQuerySerializer(serializers.Serializer):
 
 
 class _InboxEndpoint(TenantEndpoint, APIView):
+    """The inbox's refusals become the API's errors here, once for every view."""
+
     readers = writers = AGENT_ROLES
     subject = "the inbox"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, NotInInbox):
+            exc = NotFound("no such conversation in the inbox")
+        elif isinstance(exc, NotAnAgent):
+            exc = serializers.ValidationError({"agent": ["not an agent of this workspace"]})
+        elif isinstance(exc, HeldByAnother):
+            exc = Conflict(f"{exc} holds this conversation: take it first")
+        return super().handle_exception(exc)
 
 
 class InboxView(_InboxEndpoint):
@@ -90,23 +102,13 @@ class InboxView(_InboxEndpoint):
         return Response(InboxItemSerializer(items, many=True).data)
 
 
-def _moved(move: Any) -> Response:
-    try:
-        move()
-    except NotInInbox:
-        raise NotFound("no such conversation in the inbox") from None
-    return Response(status=status.HTTP_204_NO_CONTENT)
-
-
 class TakeView(_InboxEndpoint):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, pk: int) -> Response:
-        caller = self.caller
-        return _moved(
-            lambda: conversation_take(
-                tenant_id=caller.tenant_id, conversation_id=pk, agent=request.user, now=timezone.now()
-            )
+        conversation_take(
+            tenant_id=self.caller.tenant_id, conversation_id=pk, agent=request.user, now=timezone.now()
         )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AssignView(_InboxEndpoint):
@@ -120,15 +122,10 @@ class AssignView(_InboxEndpoint):
         body = self.AssignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         agent = get_user_model().objects.filter(username=body.validated_data["agent"]).first()
-        caller = self.caller
-        try:
-            return _moved(
-                lambda: conversation_assign(
-                    tenant_id=caller.tenant_id, conversation_id=pk, agent=agent, now=timezone.now()
-                )
-            )
-        except NotAnAgent:
-            raise serializers.ValidationError({"agent": ["not an agent of this workspace"]}) from None
+        conversation_assign(
+            tenant_id=self.caller.tenant_id, conversation_id=pk, agent=agent, now=timezone.now()
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     class AssignSerializer(serializers.Serializer):
         agent = serializers.CharField(max_length=150)
@@ -148,23 +145,18 @@ class ReplyView(_InboxEndpoint):
     def post(self, request: Request, pk: int) -> Response:
         body = self.ReplySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            message = conversation_reply(
-                tenant_id=self.caller.tenant_id,
-                conversation_id=pk,
-                agent=request.user,
-                content=body.validated_data["content"],
-                now=timezone.now(),
-            )
-        except NotInInbox:
-            raise NotFound("no such conversation in the inbox") from None
-        except HeldByAnother as held:
-            raise Conflict(f"{held} holds this conversation: take it first") from None
+        message = conversation_reply(
+            tenant_id=self.caller.tenant_id,
+            conversation_id=pk,
+            agent=request.user,
+            content=body.validated_data["content"],
+            now=timezone.now(),
+        )
         return Response({"id": message.pk}, status=status.HTTP_201_CREATED)
 
 
 class HandBackView(_InboxEndpoint):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, pk: int) -> Response:
-        caller = self.caller
-        return _moved(lambda: conversation_hand_back(tenant_id=caller.tenant_id, conversation_id=pk))
+        conversation_hand_back(tenant_id=self.caller.tenant_id, conversation_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -483,7 +483,7 @@ def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explaine
 
 
 def test_a_person_of_the_team_takes_over_a_members_conversation_on_the_chat_page(
-    platform: LivePlatform,
+    platform: LivePlatform, tmp_path: Path
 ) -> None:
     """Issue 33 on the chat page: the member asks for a human; an agent of the tenant takes the
     conversation and writes (the inbox API); the member's next message goes to the agent."""
@@ -511,3 +511,4 @@ def test_a_person_of_the_team_takes_over_a_members_conversation_on_the_chat_page
         page.keyboard.press("Enter")
         expect(page.locator("#status")).to_have_text("Your message went to the person helping you.")
         expect(page.locator("#send")).to_be_enabled()
+        page.screenshot(path=str(tmp_path / "chat-handoff.png"))

@@ -252,7 +252,7 @@ def test_the_panel_fills_a_phone_keeps_every_control_in_view_and_passes_axe(
 
 
 def test_a_person_of_the_team_takes_over_the_widgets_conversation(
-    platform: LivePlatform, host: int, site: dict[str, Any]
+    platform: LivePlatform, host: int, site: dict[str, Any], tmp_path: Path
 ) -> None:
     """Issue 33 in the widget: the visitor asks for a person, the tenant's team takes the
     conversation (the inbox API), the visitor's message goes to them, their reply shows live,
@@ -280,6 +280,7 @@ def test_a_person_of_the_team_takes_over_the_widgets_conversation(
         page.reload()  # the stored conversation shows the person's reply as theirs
         chat = open_launcher(page)
         expect(chat.locator(".msg.agent")).to_contain_text("demo: Hi, I am looking at your order now.")
+        page.screenshot(path=str(tmp_path / "widget-handoff.png"))
 
         assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/hand-back/", {}, owner)[0] == 204
         expect(chat.locator("#status")).to_have_text("The assistant answers again.")

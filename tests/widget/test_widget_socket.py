@@ -71,6 +71,15 @@ async def refusal_of(communicator: WebsocketCommunicator, content: str) -> dict[
     return (await frames_until(communicator, "error"))[-1]
 
 
+async def refused_at_open(
+    site: Site, token: str | None, conversation_id: int | None = None
+) -> tuple[dict[str, Any], int]:
+    """A handshake that is accepted only to say why it closes: the frame and the close code."""
+    communicator, connected = await connect(site, token, conversation_id)
+    assert connected
+    return await refusal(communicator)
+
+
 async def refusal(communicator: WebsocketCommunicator) -> tuple[dict[str, Any], int]:
     frame = await communicator.receive_json_from(TIMEOUT)
     closed = await communicator.receive_output(TIMEOUT)
@@ -115,9 +124,7 @@ async def test_a_visitor_chats_and_the_tenant_sees_it_without_usage_in_the_visit
     again, ready_again = await open_widget(site, token, ready["conversation_id"])
     assert ready_again["conversation_id"] == ready["conversation_id"]
     await again.disconnect()
-    stranger, connected = await connect(site, await visitor_token(site), ready["conversation_id"])
-    assert connected
-    frame, code = await refusal(stranger)
+    frame, code = await refused_at_open(site, await visitor_token(site), ready["conversation_id"])
     assert (frame["code"], code) == ("NOT_FOUND", 4404)
 
 
@@ -126,9 +133,7 @@ async def test_a_member_conversation_is_not_a_visitors_and_a_visitor_token_is_no
 ) -> None:
     site = await new_site(world)
     member_conversation = await Conversation.all_tenants.acreate(tenant=world.acme, user=world.alice)
-    visitor, connected = await connect(site, await visitor_token(site), member_conversation.pk)
-    assert connected
-    assert await refusal(visitor) == (
+    assert await refused_at_open(site, await visitor_token(site), member_conversation.pk) == (
         {"type": "error", "code": "NOT_FOUND", "message": "no such conversation"},
         4404,
     )
@@ -138,9 +143,7 @@ async def test_a_member_conversation_is_not_a_visitors_and_a_visitor_token_is_no
     )
     assert (await member.connect(timeout=TIMEOUT))[0] is False
     # And the widget socket refuses a member's JWT.
-    communicator, connected = await connect(site, world.token(world.alice, world.acme))
-    assert connected
-    frame, code = await refusal(communicator)
+    frame, code = await refused_at_open(site, world.token(world.alice, world.acme))
     assert (frame["code"], code) == ("UNAUTHENTICATED", 4401)
 
 
@@ -156,9 +159,7 @@ async def test_a_bad_missing_or_another_sites_visitor_token_is_told_to_fetch_a_n
     site, other = await new_site(world), await new_site(world)
     good = await visitor_token(site)
     for token in (None, good + "x", await visitor_token(other), "a" * 600):
-        communicator, connected = await connect(site, token)
-        assert connected
-        frame, code = await refusal(communicator)
+        frame, code = await refused_at_open(site, token)
         assert (frame["code"], code) == ("UNAUTHENTICATED", 4401), token
     # An unknown or disabled site: refused at the handshake, nothing told.
     await Site.all_tenants.filter(pk=other.pk).aupdate(enabled=False)
@@ -177,9 +178,7 @@ async def test_a_site_that_turns_to_verified_only_stops_its_anonymous_visitors(
     frames = await frames_until(communicator, "error")
     assert frames[-1]["code"] == "ACCESS_REVOKED"
     assert (await communicator.receive_output(TIMEOUT))["code"] == 4403
-    again, connected = await connect(site, token)
-    assert connected
-    frame, code = await refusal(again)
+    frame, code = await refused_at_open(site, token)
     assert (frame["code"], code) == ("VERIFICATION_REQUIRED", 4403)
 
 
