@@ -2,7 +2,6 @@
 its owners (and its escalation address, if set), and a POST to its webhook, if set, signed like
 a tool call (``tools.http``: HTTPS, public addresses only, ``X-Chatplatform-Signature``)."""
 
-import asyncio
 from typing import Any
 
 import structlog
@@ -14,12 +13,9 @@ from django.utils import timezone
 from alerts.evaluation import OPENED
 from alerts.models import Alert
 from tenants.models import Membership, Role
-from tools.catalog import ToolSpec
-from tools.http import ToolCallRefused, call_http_tool
+from tools.webhook import webhook_post
 
 log = structlog.stdlib.get_logger(__name__)
-
-WEBHOOK_TIMEOUT_S = 10.0
 
 
 def alert_payload(alert: Alert, event: str) -> dict[str, Any]:
@@ -84,18 +80,4 @@ def _email(alert: Alert, payload: dict[str, Any]) -> None:
 
 def _webhook(alert: Alert, payload: dict[str, Any]) -> None:
     tenant = alert.tenant
-    if not tenant.alert_webhook_url:
-        return
-    spec = ToolSpec(
-        "alert_webhook",
-        "",
-        {},
-        tenant.alert_webhook_url,
-        "POST",
-        tenant.alert_webhook_secret,
-        WEBHOOK_TIMEOUT_S,
-    )
-    try:
-        asyncio.run(call_http_tool(spec, payload))
-    except ToolCallRefused as refused:
-        log.warning("alerts.webhook_failed", alert_id=alert.pk, error=str(refused))
+    webhook_post(url=tenant.alert_webhook_url, secret=tenant.alert_webhook_secret, payload=payload)

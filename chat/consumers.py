@@ -28,9 +28,10 @@ from chat.protocol import (
     parse_frame,
     parse_message,
     parse_resume,
+    parse_typing,
 )
 from chat.push import user_group
-from chat.support import escalation_request, rating_request, resolution_request
+from chat.support import TypingRelay, escalation_request, rating_request, resolution_request
 from chat.turn import ChatSession
 from chat.turns.generations import generation_registry
 from chat.turns.runner import resumable
@@ -66,6 +67,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept(self.principal.subprotocol)
         self.open = True
         self.turns = SinkTurns(session=self.session, sink=self, on_revoked=self.revoke)
+        self.typing = TypingRelay(self.session)
         drain.register(self)
         metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).inc()
         self.user_group = user_group(tenant_id=self.principal.tenant_id, user_id=self.principal.user_id)
@@ -179,6 +181,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_escalate(self, frame: dict[str, Any]) -> None:
         await escalation_request(session=self.session, reason=parse_escalate(frame), sink=self)
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        await self.typing.typing(parse_typing(frame))
 
     async def emit(self, frame: Frame) -> None:
         """The runner's and the generations' frames (``TurnSink``)."""

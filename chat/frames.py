@@ -125,6 +125,13 @@ class HandoffFrame(TypedDict):
     agent: NotRequired[str]
 
 
+class AgentTypingFrame(TypedDict):
+    type: Literal["agent_typing"]
+    conversation_id: int
+    active: bool
+    agent: str
+
+
 class PingFrame(TypedDict):
     type: Literal["ping"]
 
@@ -148,6 +155,7 @@ ServerFrame = (
     | HeldFrame
     | AgentMessageFrame
     | HandoffFrame
+    | AgentTypingFrame
     | PingFrame
     | PongFrame
 )
@@ -327,3 +335,8 @@ def handoff_frame(*, conversation_id: int, state: Literal["human", "bot"], agent
     if agent:
         frame["agent"] = agent
     return frame
+
+
+def agent_typing_frame(*, conversation_id: int, active: bool, agent: str) -> AgentTypingFrame:
+    """The agent who holds the conversation is typing (or stopped) a reply."""
+    return {"type": "agent_typing", "conversation_id": conversation_id, "active": active, "agent": agent}

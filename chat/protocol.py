@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     # site's (closed with 4401), or the site accepts verified visitors only (closed with 4403).
     UNAUTHENTICATED = "UNAUTHENTICATED"
     VERIFICATION_REQUIRED = "VERIFICATION_REQUIRED"
+    # The inbox socket at connect: the member is not on the support team (closed with 4403).
+    FORBIDDEN = "FORBIDDEN"
 
 
 class FrameError(Exception):
@@ -40,7 +42,7 @@ class FrameError(Exception):
 
 
 CLIENT_FRAME_TYPES = frozenset(
-    {"message", "cancel", "ping", "pong", "feedback", "resume", "resolve", "escalate"}
+    {"message", "cancel", "ping", "pong", "feedback", "resume", "resolve", "escalate", "typing"}
 )
 
 # Close codes.
@@ -58,8 +60,15 @@ CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
-def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: int) -> dict[str, Any]:
-    """Decode one client frame into a dict with a known ``type``, or raise FrameError."""
+def parse_frame(
+    text_data: str | None,
+    bytes_data: bytes | None,
+    *,
+    max_bytes: int,
+    types: frozenset[str] = CLIENT_FRAME_TYPES,
+) -> dict[str, Any]:
+    """Decode one client frame into a dict with a known ``type`` (one of ``types``: the chat
+    socket's by default, the inbox socket names its own), or raise FrameError."""
     if text_data is None:
         raise FrameError(ErrorCode.BAD_REQUEST, "frames are JSON text, not binary")
     if len(text_data) > max_bytes or len(text_data.encode()) > max_bytes:
@@ -73,7 +82,7 @@ def parse_frame(text_data: str | None, bytes_data: bytes | None, *, max_bytes: i
     frame_type = frame.get("type")
     if not isinstance(frame_type, str):
         raise FrameError(ErrorCode.BAD_REQUEST, "frame needs a string 'type'")
-    if frame_type not in CLIENT_FRAME_TYPES:
+    if frame_type not in types:
         raise FrameError(ErrorCode.BAD_REQUEST, f"unknown frame type {frame_type[:40]!r}")
     return frame
 
@@ -145,6 +154,14 @@ def parse_feedback(frame: dict[str, Any]) -> tuple[int, int, str]:
 def parse_escalate(frame: dict[str, Any]) -> str:
     """The optional ``reason`` of an ``escalate`` frame."""
     return _optional_text(frame, "reason")
+
+
+def parse_typing(frame: dict[str, Any]) -> bool:
+    """The ``active`` of a ``typing`` frame: whether the writer is typing (true) or stopped."""
+    active = frame.get("active")
+    if not isinstance(active, bool):
+        raise FrameError(ErrorCode.BAD_REQUEST, "'active' must be true or false")
+    return active
 
 
 def parse_cancel(frame: dict[str, Any]) -> int | None:

@@ -29,3 +29,20 @@ def push_event_sync(*, tenant_id: int, user_id: int, event: dict[str, Any]) -> N
     layer = get_channel_layer()
     assert layer is not None
     async_to_sync(layer.group_send)(user_group(tenant_id=tenant_id, user_id=user_id), event)
+
+
+def inbox_group(tenant_id: int) -> str:
+    """The tenant's support team: every open inbox socket (``inbox.consumers``) of the tenant."""
+    return f"t{tenant_id}.inbox"
+
+
+async def tell_inbox(*, tenant_id: int, event: dict[str, Any]) -> None:
+    """A channel-layer ``event`` (``type`` ``inbox.*``) for every inbox socket of the tenant, on
+    every instance: what happens in its conversations that the support team follows live."""
+    layer = get_channel_layer()
+    assert layer is not None
+    await layer.group_send(inbox_group(tenant_id), event)
+
+
+def tell_inbox_sync(*, tenant_id: int, event: dict[str, Any]) -> None:
+    async_to_sync(tell_inbox)(tenant_id=tenant_id, event=event)

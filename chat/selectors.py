@@ -18,7 +18,7 @@ from django.db.models import Avg, Count, Max, Sum
 
 from chat.history.ids import allocate_message_ids, message_ids_sql
 from chat.history.working_memory import Remembered
-from chat.models import Conversation, Message, Role
+from chat.models import Conversation, Handoff, Message, Role
 from tenants.selectors import ChatAccess, chat_access_sql
 
 _MESSAGE = Message._meta.db_table
@@ -56,6 +56,15 @@ def conversation_for_user(*, tenant_id: int, user_id: int, conversation_id: int)
         )
     except Conversation.DoesNotExist:
         raise ConversationNotFound(conversation_id) from None
+
+
+def conversation_in_inbox(*, tenant_id: int, conversation_id: int) -> bool:
+    """Waiting for a human or held by one: the support team follows it live."""
+    return (
+        Conversation.objects.for_tenant(tenant_id)
+        .filter(pk=conversation_id, handoff__in=(Handoff.WAITING, Handoff.HUMAN), deleted_at__isnull=True)
+        .exists()
+    )
 
 
 def conversation_state_facts(*, tenant_id: int, user_id: int, conversation_id: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ agent's reply, a conversation closed, resolved, escalated, renamed or deleted, a
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -173,19 +174,27 @@ def conversation_resolve(*, tenant_id: int, conversation_id: int, now: datetime)
     )
 
 
-def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> bool:
-    """Hand the conversation to a human. Idempotent: True only the first time, when the caller
-    sends the e-mail (``chat.support.escalate``)."""
-    escalated = (
-        Conversation.objects.for_tenant(tenant_id)
-        .filter(pk=conversation_id, escalated=False)
-        .update(escalated=True, escalated_at=now, escalation_reason=reason)
-    )
-    # Waiting in the inbox, unless an agent holds it already.
-    Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, handoff=Handoff.BOT).update(
-        handoff=Handoff.WAITING
-    )
-    return bool(escalated)
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    first: bool  # its first escalation (the e-mail is due)
+    waiting: bool  # it waits for a human now (False: an agent holds it already)
+
+
+def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, now: datetime) -> Escalated:
+    """Hand the conversation to a human: waiting in the inbox, unless an agent holds it already.
+    A conversation handed back to the assistant and escalated again waits again."""
+    with transaction.atomic():
+        first = (
+            Conversation.objects.for_tenant(tenant_id)
+            .filter(pk=conversation_id, escalated=False)
+            .update(escalated=True, escalated_at=now, escalation_reason=reason)
+        )
+        waiting = (
+            Conversation.objects.for_tenant(tenant_id)
+            .filter(pk=conversation_id, handoff=Handoff.BOT)
+            .update(handoff=Handoff.WAITING)
+        )
+    return Escalated(first=bool(first), waiting=bool(waiting))
 
 
 def conversation_rename(*, tenant_id: int, user_id: int, conversation_id: int, title: str) -> bool:

@@ -28,11 +28,6 @@ def title_conversation(tenant_id: int, conversation_id: int) -> str:
 
 
 @shared_task(**_RETRIED)
-def send_escalation_email(tenant_id: int, conversation_id: int) -> bool:
-    return background.escalation_email_send(tenant_id=tenant_id, conversation_id=conversation_id)
-
-
-@shared_task(**_RETRIED)
 def close_idle_conversations() -> int:
     """Beat: end every tenant's conversations idle for longer than the tenant's setting."""
     now = timezone.now()

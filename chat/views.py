@@ -17,8 +17,8 @@ from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_
 from chat.events import hour_start
 from infra.csp import allow_images_from
 from tenants.experiment_results import experiment_results
-from tenants.models import MANAGER_ROLES, READER_ROLES, Experiment
-from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user
+from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, Experiment
+from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user, page_membership
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -28,14 +28,7 @@ def _user_id(request: HttpRequest) -> int:
 
 
 def _current_membership(request: HttpRequest) -> tuple[Any, int]:
-    """The membership of the tenant chosen in the session (the only one, if there is one)."""
-    memberships = memberships_of_user(user_id=_user_id(request))
-    chosen = request.session.get(SESSION_TENANT_KEY)
-    current = next((m for m in memberships if m.tenant.slug == chosen), None)
-    if current is None and len(memberships) == 1:
-        current = memberships[0]
-        request.session[SESSION_TENANT_KEY] = current.tenant.slug
-    return current, len(memberships)
+    return page_membership(session=request.session, user_id=_user_id(request))
 
 
 @login_required
@@ -53,6 +46,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
             "several": count > 1,
             "image_hosts": hosts,
             "can_console": current.role in READER_ROLES,
+            "can_inbox": current.role in AGENT_ROLES,
             "can_curate": current.role in MANAGER_ROLES,
         },
     )
@@ -92,6 +86,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "experiments": experiments,
             "computed_on_open": settings.CELERY_TASK_ALWAYS_EAGER,
             "manages_knowledge": current.role in MANAGER_ROLES,
+            "can_inbox": current.role in AGENT_ROLES,
         },
     )
 

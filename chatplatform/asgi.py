@@ -1,5 +1,6 @@
-"""ASGI entry point for Daphne: HTTP goes to Django, WebSockets to the chat consumer (members)
-and the widget's (visitors); the real client's address first (``infra.proxies``)."""
+"""ASGI entry point for Daphne: HTTP goes to Django, WebSockets to the chat consumer (members),
+the widget's (visitors) and the inbox's (agents); the real client's address first
+(``infra.proxies``)."""
 
 import os
 
@@ -14,6 +15,7 @@ from django.conf import settings  # noqa: E402
 
 from chat.routing import websocket_urlpatterns as chat_sockets  # noqa: E402
 from chatplatform.static import StaticFiles  # noqa: E402
+from inbox.routing import websocket_urlpatterns as inbox_sockets  # noqa: E402
 from infra.proxies import TrustedProxies, trusted_networks  # noqa: E402
 from widget.routing import websocket_urlpatterns as widget_sockets  # noqa: E402
 
@@ -26,7 +28,7 @@ application = TrustedProxies(
             # The chat page's session; who it belongs to, token auth and the Origin check are
             # decided in the consumer (chat.ws_auth), where a database outage can be answered
             # with 1013.
-            "websocket": SessionMiddlewareStack(URLRouter(chat_sockets + widget_sockets)),
+            "websocket": SessionMiddlewareStack(URLRouter(chat_sockets + widget_sockets + inbox_sockets)),
         }
     ),
     trusted_networks(settings.TRUSTED_PROXIES),

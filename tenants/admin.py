@@ -78,6 +78,10 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                     "pii_region",
                     "pii_keep_patterns",
                     "escalation_email",
+                    "handoff_auto_assign",
+                    "handoff_reply_minutes",
+                    "handoff_on_thumbs_down",
+                    "handoff_after_failures",
                     "allowed_image_hosts",
                     "members_see_usage",
                 ]

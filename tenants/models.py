@@ -134,6 +134,17 @@ class Tenant(models.Model):
     pii_region = models.CharField(max_length=2, default="US", validators=[validate_phone_region])
     pii_keep_patterns = models.JSONField(default=list, blank=True, validators=[validate_keep_patterns])
     escalation_email = models.EmailField(blank=True)
+    # The live handoff (inbox app): a conversation that starts waiting for a human goes to the
+    # online agent whose turn it is (round robin), and to the next one when its assignee has not
+    # replied within ``handoff_reply_minutes`` (empty: it stays theirs).
+    handoff_auto_assign = models.BooleanField(default=True)
+    handoff_reply_minutes = models.PositiveIntegerField(
+        null=True, blank=True, default=5, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    # Rules that hand a conversation to a human without being asked: a 👎 on an answer, and this
+    # many answers in a row that failed, were refused or came from the fallback model (0: off).
+    handoff_on_thumbs_down = models.BooleanField(default=False)
+    handoff_after_failures = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(20)])
     # Moves when a knowledge document becomes ready or is deleted (knowledge.retrieval's indexes).
     knowledge_version = models.PositiveBigIntegerField(default=0, editable=False)
     # Tools the assistant may call: built-in ones and the tenant's HTTP tools, by name (tools app).

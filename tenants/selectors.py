@@ -190,6 +190,18 @@ def session_membership(*, session: Any, user_id: int) -> Membership | None:
     return active_membership(user_id=user_id, tenant_slug=tenant_slug) if tenant_slug else None
 
 
+def page_membership(*, session: Any, user_id: int) -> tuple[Membership | None, int]:
+    """The membership of the tenant a page's session chose (the only one, chosen now, when the
+    user has one), and how many the user has (the pages offer to switch when several)."""
+    memberships = memberships_of_user(user_id=user_id)
+    chosen = session.get(SESSION_TENANT_KEY)
+    current = next((m for m in memberships if m.tenant.slug == chosen), None)
+    if current is None and len(memberships) == 1:
+        current = memberships[0]
+        session[SESSION_TENANT_KEY] = current.tenant.slug
+    return current, len(memberships)
+
+
 def memberships_of_user(*, user_id: int) -> list[Membership]:
     """Every tenant the user may chat in (a user-level, deliberately cross-tenant read)."""
     return list(

@@ -13,10 +13,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.urls import reverse
-from django.utils import timezone
 
 from billing.admission import Spend, charge_background
 from billing.models import UsageRecord
@@ -244,44 +241,6 @@ def _title_store(tenant_id: int, conversation_id: int, title: str) -> None:
     """Only over no title: a user's rename is never overwritten."""
     if title:
         Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
-
-
-def escalation_email_send(*, tenant_id: int, conversation_id: int) -> bool:
-    """The transcript and a link to the conversation, to the tenant's escalation address, once."""
-    with transaction.atomic():
-        conversation = (
-            Conversation.objects.for_tenant(tenant_id)
-            .select_for_update(of=("self",))
-            .select_related("user", "tenant")
-            .filter(pk=conversation_id)
-            .first()
-        )
-        if conversation is None:
-            return False
-        tenant = conversation.tenant
-        if conversation.escalation_emailed_at is not None or not conversation.escalated:
-            return False
-        if not tenant.escalation_email:
-            log.warning("chat.escalation_no_address", conversation_id=conversation_id)
-            return False
-        messages = list(
-            Message.objects.for_tenant(tenant_id).filter(conversation_id=conversation_id).order_by("id")
-        )
-        link = settings.SITE_URL + reverse("admin:chat_conversation_change", args=[conversation_id])
-        body = (
-            f"{conversation.user.get_username()} asked for a human in a conversation with the "
-            f"{tenant.name} assistant.\n\nReason: {conversation.escalation_reason or '(none given)'}\n"
-            f"Conversation: {link}\n\nTranscript:\n\n{transcript(messages)}\n"
-        )
-        send_mail(
-            subject=f"[{tenant.name}] Escalated conversation #{conversation_id}",
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[tenant.escalation_email],
-        )
-        conversation.escalation_emailed_at = timezone.now()
-        conversation.save(update_fields=["escalation_emailed_at"])
-    return True
 
 
 def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:

@@ -30,6 +30,7 @@ from chat.gateway.llm import LLMProvider, Usage, get_provider
 from chat.gateway.llm.tokens import estimate_prompt_tokens
 from chat.history.working_memory import Remembered, get_working_memory
 from chat.protocol import ErrorCode, UserMessage
+from chat.push import tell_inbox
 from chat.selectors import StoredAnswer, answer_for_client_id, recent_messages
 from chat.turn import ChatSession, HeldMessage, PreparedTurn, TurnRefused, TurnSink
 from chat.turns.allowance import answer_allowance
@@ -115,13 +116,23 @@ async def turn_submit(
 
 async def _held(session: ChatSession, held: HeldMessage, sink: TurnSink) -> None:
     """The message went to the agent who holds the conversation: the bot's context keeps it
-    (for when the agent hands back), the client is told, nothing else happens."""
+    (for when the agent hands back), the client is told, the support team's inbox sockets get it
+    live; nothing else happens."""
     await get_working_memory().append(
         tenant_id=session.tenant_id,
         conversation_id=held.conversation_id,
         items=[Remembered(id=held.message_id, role="user", content=held.content)],
     )
     await sink.emit(held_frame(conversation_id=held.conversation_id, message_id=held.message_id))
+    await tell_inbox(
+        tenant_id=session.tenant_id,
+        event={
+            "type": "inbox.user_message",
+            "conversation_id": held.conversation_id,
+            "message_id": held.message_id,
+            "content": held.content,
+        },
+    )
 
 
 async def _begin(

@@ -64,6 +64,7 @@ class SinkTurns:
                 session=session,
                 reason=f"asked in the chat: {message.content}",
                 sink=self._sink,
+                asking=message.content,
             )
         try:
             attachment = await turn_submit(

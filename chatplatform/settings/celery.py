@@ -34,4 +34,5 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "compute-daily-stats": {"task": "chat.tasks.compute_daily_stats", "schedule": 900.0},
     "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": 300.0},
     "fail-stuck-documents": {"task": "knowledge.tasks.fail_stuck_documents", "schedule": 600.0},
+    "route-conversations": {"task": "inbox.tasks.route_conversations", "schedule": 60.0},
 }
