@@ -31,6 +31,7 @@ STRINGS = {
     "human_requested": _("Your request for a person is recorded."),
     "human_has_it": _("Your message went to the person helping you."),
     "agent_joined": _("{agent} joined the conversation."),
+    "agent_typing": _("{agent} is typing…"),
     "bot_again": _("The assistant answers again."),
     "powered_by": _("AI assistant: answers may contain mistakes."),
     "messages": _("Conversation"),

@@ -14,7 +14,9 @@ import { conversationList } from "./conversations.js";
 import { $, element, enterSubmits, icon, iconButton } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
 import { transcript } from "./messages.js";
-import { MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "./protocol.js";
+import {
+  MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, typingTeller, uuid4,
+} from "./protocol.js";
 
 const root = $("chat");
 const log = $("log");
@@ -186,6 +188,9 @@ function send(frame) {
   if (ready && socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
 }
 
+// The user's typing, for the person of the team who follows this conversation (issue 33).
+const typing = typingTeller((frame) => send({ type: "typing", ...frame }));
+
 // After (re)connecting: follow the answer to the pending message, wherever it is.
 function pickUp(resumable) {
   if (!pending) return;
@@ -253,10 +258,12 @@ function onFrame(frame) {
       break;
     }
     case "resolved":
+      typing.enabled = false;
       showSupport({ resolved: true });
       setStatus("Glad it is solved. Thanks for letting us know!", "info");
       break;
     case "escalated":
+      typing.enabled = true;
       showSupport({ escalated: true });
       setStatus(
         frame.notified
@@ -277,10 +284,15 @@ function onFrame(frame) {
     case "agent_message":
       if (frame.conversation_id === conversationId) {
         messages.bubble("assistant agent", `**${frame.agent}**: ${frame.content}`, null);
+        setStatus("");
       }
+      break;
+    case "agent_typing":
+      if (frame.conversation_id === conversationId) setStatus(frame.active ? `${frame.agent} is typing…` : "", "info");
       break;
     case "handoff":
       if (frame.conversation_id === conversationId) {
+        typing.enabled = frame.state === "human";
         setStatus(frame.state === "human" ? `${frame.agent} joined the conversation.` : "The assistant answers again.", "info");
       }
       break;
@@ -401,6 +413,7 @@ async function restore() {
     }
     sidebar.showTitle(detail.title);
     showSupport({ resolved: detail.resolved, escalated: detail.escalated });
+    typing.enabled = detail.handoff === "waiting" || detail.handoff === "human";
   } catch (e) {
     // 404: a pending conversation (no message yet) or one deleted meanwhile: the socket
     // says which. Offline: the socket's reconnects will bring the page back.
@@ -418,6 +431,8 @@ async function openConversation(id) {
   setStatus("");
   setStreaming(false);
   showSupport({ resolved: false, escalated: false });
+  typing.stop();
+  typing.enabled = false;
   sidebar.showTitle("");
   sidebar.closeDrawer();
   await restore();
@@ -431,6 +446,7 @@ form.addEventListener("submit", (event) => {
   const content = input.value.trim();
   if (!content || sendButton.disabled) return;
   input.value = "";
+  typing.stop();
   const files = attached;
   attached = [];
   showAttached();
@@ -438,6 +454,7 @@ form.addEventListener("submit", (event) => {
 });
 
 enterSubmits(input, form);
+input.addEventListener("input", () => typing.keyed());
 
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;

@@ -1,6 +1,6 @@
 // The chat page's sidebar: the member's own conversations (REST, searchable, paged), each
 // renamed or deleted in place, the month's allowance, and the drawer it becomes on narrow screens.
-import { $, element, iconButton } from "./dom.js";
+import { $, drawer, element, iconButton } from "./dom.js";
 
 const PAGE_SIZE = 30;
 const SEARCH_DELAY_MS = 250;
@@ -8,13 +8,11 @@ const SEARCH_DELAY_MS = 250;
 // `api`: the page's REST call (throws on an HTTP error); `current()`: the open conversation's
 // id; `open(id)`: open another (null: a new chat); `setStatus(text, kind)`: the status line.
 export function conversationList({ api, current, open, setStatus }) {
-  const sidebar = $("sidebar");
   const list = $("conversations");
   const emptyList = $("conversations-empty");
   const moreButton = $("more");
   const search = $("search");
-  const backdrop = $("backdrop");
-  const openSidebar = $("open-sidebar");
+  const sidebarDrawer = drawer(search);
   const titleHeading = $("conversation-title");
   let nextPage = null; // the list's next page (REST `next`)
   let titleTimer = null;
@@ -35,7 +33,7 @@ export function conversationList({ api, current, open, setStatus }) {
     item.dataset.id = c.id;
     const label = c.title || "Untitled conversation";
     const button = element("button", { type: "button", className: "conv-open", textContent: label, title: label });
-    button.addEventListener("click", () => { if (c.id !== current()) open(c.id); else closeDrawer(); });
+    button.addEventListener("click", () => { if (c.id !== current()) open(c.id); else sidebarDrawer.close(); });
     item.append(
       button,
       iconButton(`Rename “${label}”`, "edit", () => renameInline(item, c), "rename"),
@@ -137,33 +135,14 @@ export function conversationList({ api, current, open, setStatus }) {
     }, 3000);
   }
 
-  function openDrawer() {
-    sidebar.classList.add("open");
-    backdrop.hidden = false;
-    openSidebar.setAttribute("aria-expanded", "true");
-    search.focus();
-  }
-
-  // False when it was not open (Escape then stops the answer instead).
-  function closeDrawer() {
-    if (!sidebar.classList.contains("open")) return false;
-    sidebar.classList.remove("open");
-    backdrop.hidden = true;
-    openSidebar.setAttribute("aria-expanded", "false");
-    return true;
-  }
-
   let searchTimer = null;
   search.addEventListener("input", () => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => load(true), SEARCH_DELAY_MS);
   });
   moreButton.addEventListener("click", () => load(false));
-  openSidebar.addEventListener("click", openDrawer);
-  $("close-sidebar").addEventListener("click", closeDrawer);
-  backdrop.addEventListener("click", closeDrawer);
   load(true);
   showAllowance();
 
-  return { showTitle, refresh, closeDrawer };
+  return { showTitle, refresh, closeDrawer: sidebarDrawer.close };
 }

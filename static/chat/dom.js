@@ -1,5 +1,5 @@
 // Small DOM helpers the pages share: elements, table cells, text and icon buttons, a copy button,
-// Enter that sends, a clock.
+// Enter that sends, a clock, the side list that is a drawer on a phone.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -90,4 +90,29 @@ export function clock(when) {
     textContent: date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
     title: date.toLocaleString(),
   });
+}
+
+// The page's side list (#sidebar), a drawer on a phone: #open-sidebar opens it (and focuses
+// `focus`), #close-sidebar and the #backdrop close it. `close()` is false when it was not open.
+export function drawer(focus) {
+  const sidebar = $("sidebar");
+  const backdrop = $("backdrop");
+  const openButton = $("open-sidebar");
+  function open() {
+    sidebar.classList.add("open");
+    backdrop.hidden = false;
+    openButton.setAttribute("aria-expanded", "true");
+    focus.focus();
+  }
+  function close() {
+    if (!sidebar.classList.contains("open")) return false;
+    sidebar.classList.remove("open");
+    backdrop.hidden = true;
+    openButton.setAttribute("aria-expanded", "false");
+    return true;
+  }
+  openButton.addEventListener("click", open);
+  $("close-sidebar").addEventListener("click", close);
+  backdrop.addEventListener("click", close);
+  return { open, close };
 }

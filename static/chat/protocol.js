@@ -63,3 +63,36 @@ export function keep(key, state) {
     return false;
   }
 }
+
+// While a person of the team follows the conversation (`enabled`), the user's typing is told to
+// them: a `typing` frame at most every 2 s while keys come, and a stop 3 s after the last one or
+// when the message is sent. The server drops it otherwise; the client does not even send it.
+export const TYPING_EVERY_MS = 2000;
+const TYPING_IDLE_MS = 3000;
+
+export function typingTeller(sendFrame) {
+  let typing = false;
+  let lastSent = 0;
+  let idle = null;
+  const teller = {
+    enabled: false,
+    stop() {
+      clearTimeout(idle);
+      if (!typing) return;
+      typing = false;
+      sendFrame({ active: false });
+    },
+    keyed() {
+      if (!teller.enabled) return;
+      const now = Date.now();
+      if (!typing || now - lastSent >= TYPING_EVERY_MS) {
+        typing = true;
+        lastSent = now;
+        sendFrame({ active: true });
+      }
+      clearTimeout(idle);
+      idle = setTimeout(teller.stop, TYPING_IDLE_MS);
+    },
+  };
+  return teller;
+}

@@ -11,7 +11,9 @@
 // framed the panel only) and is exchanged for a visitor token of theirs.
 import { $, element, enterSubmits, icon, iconButton } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
-import { MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, uuid4 } from "../chat/protocol.js";
+import {
+  MAX_BACKOFF_S, keep, recall, reconnectDelay, renderSoon, resumeFrame, typingTeller, uuid4,
+} from "../chat/protocol.js";
 
 const config = JSON.parse($("panel-config").textContent);
 const t = config.strings;
@@ -166,6 +168,9 @@ function send(frame) {
   if (ready && socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
 }
 
+// The visitor's typing, for the person of the team who follows the conversation.
+const typing = typingTeller((frame) => send({ type: "typing", ...frame }));
+
 function ask(content) {
   state.pending = { content, clientId: uuid4() };
   save();
@@ -224,14 +229,24 @@ function onFrame(frame) {
       }
       break;
     case "agent_message":
-      if (frame.conversation_id === state.conversationId) bubble("assistant agent", `**${frame.agent}**: ${frame.content}`);
+      if (frame.conversation_id === state.conversationId) {
+        bubble("assistant agent", `**${frame.agent}**: ${frame.content}`);
+        setStatus("");
+      }
+      break;
+    case "agent_typing":
+      if (frame.conversation_id === state.conversationId) {
+        setStatus(frame.active ? t.agent_typing.replace("{agent}", frame.agent) : "", "info");
+      }
       break;
     case "handoff":
       if (frame.conversation_id === state.conversationId) {
+        typing.enabled = frame.state === "human";
         setStatus(frame.state === "human" ? t.agent_joined.replace("{agent}", frame.agent) : t.bot_again, "info");
       }
       break;
     case "escalated":
+      typing.enabled = true;
       humanButton.disabled = true;
       setStatus(t.human_requested, "info");
       break;
@@ -370,9 +385,11 @@ form.addEventListener("submit", (event) => {
   // Once the conversation is shown; before the socket is ready too (`ready` picks it up).
   if (!content || !stopButton.hidden || !shown) return;
   input.value = "";
+  typing.stop();
   ask(content);
 });
 enterSubmits(input, form);
+input.addEventListener("input", () => typing.keyed());
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
   if (!stopButton.hidden) send({ type: "cancel" });
