@@ -17,6 +17,14 @@ DEFAULT_RULES: list[dict[str, Any]] = [
     {"metric": Metric.COST_PER_CONVERSATION, "direction": ABOVE, "threshold": 0.5, "window_minutes": DAY},
     {"metric": Metric.CSAT, "direction": BELOW, "threshold": 3.0, "window_minutes": DAY, "min_samples": 5},
     {"metric": Metric.SAFETY_SPIKE, "direction": ABOVE, "threshold": 3.0, "min_samples": 5},
+    # Customers who asked for a person wait more than 15 minutes for one (issue 33).
+    {
+        "metric": Metric.FIRST_HUMAN_REPLY_P90_S,
+        "direction": ABOVE,
+        "threshold": 900.0,
+        "window_minutes": 4 * 60,
+        "min_samples": 3,
+    },
 ]
 
 

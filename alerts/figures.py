@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from alerts.models import Metric
 from billing.models import UsageRecord
 from chat.events import PII_REDACTED, REFUSED, hour_start
-from chat.models import Conversation, FinishReason, Message, Role, TenantEventCount
+from chat.models import Conversation, FinishReason, Handoff, Message, Role, TenantEventCount
 from chat.selectors import active_users
 from tenants.stats import percentile
 
@@ -76,7 +76,22 @@ def window_figures(*, tenant_id: int, now: datetime, window: timedelta) -> dict[
         Metric.CSAT: Figure(sum(ratings) / len(ratings) if ratings else None, len(ratings)),
         Metric.ACTIVE_USERS_DROP: _active_users_drop(tenant_id, now, window),
         Metric.SAFETY_SPIKE: _safety_spike(tenant_id, now, window, current=_safety(counts)),
+        Metric.FIRST_HUMAN_REPLY_P90_S: _first_human_reply(tenant_id, now, window),
     }
+
+
+def _first_human_reply(tenant_id: int, now: datetime, window: timedelta) -> Figure:
+    """How long the window's requests for a person waited for a person's first reply, p90 in
+    seconds: those still waiting (or held without a reply) count with their wait so far, so a
+    team that answers nobody does not hide; the sample is the number of requests."""
+    requests = (
+        Conversation.objects.for_tenant(tenant_id)
+        .filter(escalated_at__gte=now - window, escalated_at__lt=now)
+        .filter(Q(first_human_reply_at__isnull=False) | Q(handoff__in=(Handoff.WAITING, Handoff.HUMAN)))
+        .values_list("escalated_at", "first_human_reply_at")
+    )
+    waits = [((replied or now) - asked).total_seconds() for asked, replied in requests]
+    return Figure(percentile(waits, 90), len(waits))
 
 
 def _active_users_drop(tenant_id: int, now: datetime, window: timedelta) -> Figure:

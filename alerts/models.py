@@ -17,6 +17,7 @@ class Metric(models.TextChoices):
     COST_PER_CONVERSATION = "cost_per_conversation", "cost per conversation (USD)"
     CSAT = "csat", "CSAT (1-5)"
     SAFETY_SPIKE = "safety_spike", "safety violations blocked, times their usual rate"
+    FIRST_HUMAN_REPLY_P90_S = "first_human_reply_p90_s", "time to a person's first reply p90 (s)"
 
 
 class AlertRule(TenantOwnedModel):

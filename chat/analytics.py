@@ -58,9 +58,11 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
     channels: dict[str, dict[str, Any]] = defaultdict(
         lambda: dict.fromkeys(_CHANNEL_COUNTS, 0) | {"cost_usd": Decimal(0)}
     )
-    for variant_id, site_id, resolved, escalated, rating in conversations.values_list(
-        "variant_id", "site_id", "resolved", "escalated", "rating"
+    handoff = _HandoffFigures()
+    for variant_id, site_id, resolved, escalated, rating, escalated_at, human_at in conversations.values_list(
+        "variant_id", "site_id", "resolved", "escalated", "rating", "escalated_at", "first_human_reply_at"
     ):
+        handoff.add(resolved, escalated, rating, escalated_at, human_at)
         channel = channels[channel_name(site_id)]
         channel["conversations"] += 1
         channel["resolved"] += int(resolved)
@@ -107,6 +109,7 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
     total = groups[None]  # a period with nothing still gets its (empty) total row
     total.update(_tenant_only_figures(tenant_id, start, end))
     total["by_channel"] = {name: {**f, "cost_usd": f"{f['cost_usd']:f}"} for name, f in channels.items()}
+    total["handoff"] = handoff.stored()
     return {
         variant_id: {
             "conversations": g.get("conversations", 0),
@@ -134,8 +137,77 @@ def _figures(tenant_id: int, start: datetime, end: datetime, *, by_variant: bool
             "blocked_topics": g.get("blocked_topics", 0),
             "pii_redactions": g.get("pii_redactions", 0),
             "by_channel": g.get("by_channel", {}),
+            "handoff": g.get("handoff", {}),
         }
         for variant_id, g in groups.items()
+    }
+
+
+class _HandoffFigures:
+    """The period's conversations by who answered them (issue 33): how many asked for a person,
+    how many a person replied in and how soon after the request, and resolution and CSAT for
+    those the assistant handled alone and those a person replied in."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(HANDOFF_COUNTS, 0)
+        self.waits: list[int] = []
+
+    def add(
+        self,
+        resolved: bool,
+        escalated: bool,
+        rating: int | None,
+        escalated_at: datetime | None,
+        human_at: datetime | None,
+    ) -> None:
+        by = "human" if human_at is not None else "bot"
+        self.counts["requested"] += int(escalated)
+        self.counts[by] += 1
+        self.counts[f"resolved_{by}"] += int(resolved)
+        if rating is not None:
+            self.counts[f"csat_{by}_count"] += 1
+            self.counts[f"csat_{by}_sum"] += rating
+        if human_at is not None and escalated_at is not None:
+            self.waits.append(max(0, round((human_at - escalated_at).total_seconds())))
+
+    def stored(self) -> dict[str, Any]:
+        return self.counts | {
+            "first_reply_p50_s": percentile(self.waits, 50),
+            "first_reply_p90_s": percentile(self.waits, 90),
+        }
+
+
+HANDOFF_COUNTS = (
+    "requested",
+    "bot",
+    "human",
+    "resolved_bot",
+    "resolved_human",
+    "csat_bot_count",
+    "csat_bot_sum",
+    "csat_human_count",
+    "csat_human_sum",
+)
+
+
+def handoff_out(stored: dict[str, Any], conversations: int) -> dict[str, Any]:
+    """A period's handoff figures as the API and the console show them: counts and rates."""
+    if not stored:
+        return {}
+
+    def ratio(part: str, whole: str) -> float | None:
+        return stored[part] / stored[whole] if stored.get(whole) else None
+
+    return {
+        "requested": stored["requested"],
+        "handoff_rate": stored["requested"] / conversations if conversations else None,
+        "human_replied": stored["human"],
+        "first_reply_p50_s": stored["first_reply_p50_s"],
+        "first_reply_p90_s": stored["first_reply_p90_s"],
+        "resolution_rate_bot": ratio("resolved_bot", "bot"),
+        "resolution_rate_human": ratio("resolved_human", "human"),
+        "csat_bot": ratio("csat_bot_sum", "csat_bot_count"),
+        "csat_human": ratio("csat_human_sum", "csat_human_count"),
     }
 
 
@@ -277,4 +349,5 @@ def _figures_out(row: DailyTenantStats | HourlyTenantStats) -> dict[str, Any]:
         "pii_redactions": row.pii_redactions,
         "cost_per_conversation_usd": f"{row.cost_usd / row.conversations:.8f}" if row.conversations else None,
         "by_channel": row.by_channel,
+        "handoff": handoff_out(row.handoff, row.conversations),
     }

@@ -180,6 +180,10 @@ class TenantStatsFigures(TenantOwnedModel):
     # "site:<id>" (a website widget site), each {conversations, answers, resolved, escalated,
     # csat_count, csat_sum, cost_usd} (chat.analytics._channel_figures).
     by_channel = models.JSONField(default=dict)
+    # Who answered (the tenant's total row only): requests for a person, conversations a person
+    # replied in ("human") or not ("bot"), resolved and rated in each, and the time from the
+    # request to a person's first reply, p50 and p90 in seconds (chat.analytics._HandoffFigures).
+    handoff = models.JSONField(default=dict)
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantOwnedModel.Meta):

@@ -91,6 +91,23 @@
       { label: "blocked topics", data: rows.map((d) => d.blocked_topics) },
       { label: "PII redactions", data: rows.map((d) => d.pii_redactions) },
     ]);
+    // Who answered (issue 33): how often a person is asked for, how fast one replies, and how
+    // conversations end with the assistant alone or with a person.
+    const handoff = (d, key) => (d.handoff ? d.handoff[key] ?? null : null);
+    chart("chart-handoff", "line", [
+      { label: "handoff rate", data: rows.map((d) => handoff(d, "handoff_rate")) },
+      { label: "resolved, assistant alone", data: rows.map((d) => handoff(d, "resolution_rate_bot")) },
+      { label: "resolved, with a person", data: rows.map((d) => handoff(d, "resolution_rate_human")) },
+    ], percent);
+    chart("chart-first-reply", "line", [
+      { label: "p50", data: rows.map((d) => handoff(d, "first_reply_p50_s")) },
+      { label: "p90", data: rows.map((d) => handoff(d, "first_reply_p90_s")) },
+      line("alert p90 15 min", 900, true),
+    ]);
+    chart("chart-csat-who", "line", [
+      { label: "assistant alone", data: rows.map((d) => handoff(d, "csat_bot")) },
+      { label: "with a person", data: rows.map((d) => handoff(d, "csat_human")) },
+    ], { scales: { y: { min: 1, max: 5 } } });
     chart("chart-cost-conversation", "line", [
       { label: "USD", data: rows.map((d) => (d.cost_per_conversation_usd === null ? null : Number(d.cost_per_conversation_usd))) },
       line("target $0.10", 0.1), line("alert $0.50", 0.5, true),

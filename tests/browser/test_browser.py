@@ -171,7 +171,7 @@ def test_the_console_shows_the_tenants_charts(
         sign_in(page, platform, "/chat/console/")
         page.goto(f"{platform.base_url}/chat/console/")
         expect(page.locator("#chart-volume")).to_be_visible()
-        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
+        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 14")
         charts = page.evaluate(
             "window.consoleCharts.map(c => ({id: c.canvas.id, points: c.data.datasets.flatMap(d => d.data)"
             ".filter(v => v !== null && v !== 0).length, width: c.width}))"
@@ -188,6 +188,9 @@ def test_the_console_shows_the_tenants_charts(
             "chart-users",
             "chart-safety",
             "chart-cost-conversation",
+            "chart-handoff",
+            "chart-first-reply",
+            "chart-csat-who",
         ]
         drawn = {c["id"] for c in charts if c["points"] > 0 and c["width"] > 100}
         assert drawn >= {

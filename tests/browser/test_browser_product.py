@@ -176,13 +176,13 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         sign_in(page, platform, "/chat/console/", owner, password)
-        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
+        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 14")
         csat = page.evaluate("window.consoleCharts[5].data.datasets[0].data.filter(v => v !== null)")
         assert csat == [5]
         # Per hour: the same answers in this hour's point, one point per hour.
         page.click("[data-period=hours]")
         expect(page.locator("#period-text")).to_have_text("One point per hour")
-        wait_until(page, "window.consoleCharts.length === 11 && consoleCharts[0].data.labels.length > 1")
+        wait_until(page, "window.consoleCharts.length === 14 && consoleCharts[0].data.labels.length > 1")
         labels = page.evaluate("window.consoleCharts[0].data.labels")
         assert all(label.endswith("h") for label in labels), labels
         answers = page.evaluate("window.consoleCharts[0].data.datasets[1].data")
@@ -246,7 +246,7 @@ def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
         expect(page.locator(".why input")).to_be_visible()
         assert serious_accessibility_violations(page) == [], "chat page"
         page.goto(f"{platform.base_url}/chat/console/")
-        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 11")
+        wait_until(page, "window.consoleCharts && window.consoleCharts.length === 14")
         assert serious_accessibility_violations(page) == [], "console"
 
 
