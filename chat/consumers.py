@@ -31,7 +31,7 @@ from chat.protocol import (
     parse_typing,
 )
 from chat.push import user_group
-from chat.support import TypingRelay, escalation_request, rating_request, resolution_request
+from chat.support import HandoverRules, TypingRelay, escalation_request, rating_request, resolution_request
 from chat.turn import ChatSession
 from chat.turns.generations import generation_registry
 from chat.turns.runner import resumable
@@ -68,6 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.open = True
         self.turns = SinkTurns(session=self.session, sink=self, on_revoked=self.revoke)
         self.typing = TypingRelay(self.session)
+        self.rules = HandoverRules(session=self.session, config=self.config, sink=self)
         drain.register(self)
         metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).inc()
         self.user_group = user_group(tenant_id=self.principal.tenant_id, user_id=self.principal.user_id)
@@ -174,7 +175,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.turns.resume(*parse_resume(frame))
 
     async def on_feedback(self, frame: dict[str, Any]) -> None:
-        await self._send(await rating_request(session=self.session, frame=frame))
+        rated = await rating_request(session=self.session, frame=frame)
+        await self._send(rated)
+        await self.rules.rated(rated["rating"])
 
     async def on_resolve(self, frame: dict[str, Any]) -> None:
         await self._send(await resolution_request(session=self.session))
@@ -188,6 +191,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def emit(self, frame: Frame) -> None:
         """The runner's and the generations' frames (``TurnSink``)."""
         await self._send(frame)
+        if frame["type"] in ("done", "error"):
+            await self.rules.sent(frame)
 
     async def user_push(self, event: dict[str, Any]) -> None:
         """A frame for every socket of this user (``chat.push``), from any instance."""

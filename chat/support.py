@@ -10,7 +10,7 @@ from typing import Any
 from django.dispatch import Signal
 from django.utils import timezone
 
-from chat.frames import RESOLVED, RatedFrame, ResolvedFrame, escalated_frame, rated_frame
+from chat.frames import RESOLVED, Frame, RatedFrame, ResolvedFrame, escalated_frame, rated_frame
 from chat.gateway.moderation import PiiPolicy, scrubbed
 from chat.history.pending import conversation_materialize
 from chat.protocol import ErrorCode, FrameError, parse_feedback
@@ -19,7 +19,7 @@ from chat.selectors import conversation_in_inbox
 from chat.services import MessageNotFound, conversation_escalate, conversation_resolve, feedback_record
 from chat.turn import ChatSession, TurnSink
 from infra.db import in_db_thread
-from tenants.selectors import chat_config_get
+from tenants.selectors import ChatConfig, chat_config_get
 
 REASON_MAX_CHARS = 500
 
@@ -105,6 +105,47 @@ def escalate(*, session: ChatSession, reason: str, now: datetime, asking: str = 
             asking=scrubbed(pii=pii, text=asking) if asking else "",
         )
     return config.escalation_notifies
+
+
+# A rating at most this is a thumbs down (the chat clients' 👎 sends 1).
+THUMBS_DOWN_MAX = 2
+
+
+class HandoverRules:
+    """The tenant's rules that hand a conversation to a person unasked (issue 33), on one
+    socket: a 👎 on an answer (``handoff_on_thumbs_down``), or ``handoff_after_failures``
+    answers in a row that failed, came from the fallback model, or were refused for a blocked
+    topic or a failing provider. The rules are the tenant's as the socket opened; the frames are
+    those the socket is sent, so nothing is read per token."""
+
+    def __init__(self, *, session: ChatSession, config: ChatConfig, sink: TurnSink) -> None:
+        self._session, self._config, self._sink = session, config, sink
+        self._failures = 0
+
+    async def rated(self, rating: int) -> None:
+        if self._config.handoff_on_thumbs_down and rating <= THUMBS_DOWN_MAX:
+            await escalation_request(session=self._session, reason="rated an answer 👎", sink=self._sink)
+
+    async def sent(self, frame: Frame) -> None:
+        kind = frame.get("type")
+        if kind == "done":
+            fallback = self._config.fallback_model
+            failed = frame.get("finish_reason") == "error" or bool(
+                fallback and frame.get("model") == fallback
+            )
+        elif kind == "error" and (
+            frame.get("code") == ErrorCode.BLOCKED_TOPIC
+            or (frame.get("code") == ErrorCode.UPSTREAM_ERROR and "retry_after" in frame)  # failing fast
+        ):
+            failed = True
+        else:
+            return
+        self._failures = self._failures + 1 if failed else 0
+        most = self._config.handoff_after_failures
+        if most and self._failures >= most:
+            self._failures = 0
+            reason = f"{most} answers in a row failed, came from the fallback model or were refused"
+            await escalation_request(session=self._session, reason=reason, sink=self._sink)
 
 
 # A user's ``typing`` frames reach the support team at most this often (a stop always does), and

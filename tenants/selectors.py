@@ -84,6 +84,10 @@ class ChatConfig:
     pii_keep_patterns: tuple[str, ...]
     # An escalation is e-mailed (the tenant has an escalation address), not only recorded.
     escalation_notifies: bool
+    # The handover rules (issue 33): a 👎 hands the conversation to a person; so do this many
+    # failed, fallback or refused answers in a row (0: never).
+    handoff_on_thumbs_down: bool
+    handoff_after_failures: int
     members_see_usage: bool
     # The tools the assistant is offered (allowed ones only), how many rounds, arguments shown.
     tools: tuple[ToolSpec, ...]
@@ -141,6 +145,8 @@ def chat_config_get(*, tenant_id: int) -> ChatConfig:
         pii_region=tenant.pii_region,
         pii_keep_patterns=tuple(str(pattern) for pattern in tenant.pii_keep_patterns),
         escalation_notifies=bool(tenant.escalation_email),
+        handoff_on_thumbs_down=tenant.handoff_on_thumbs_down,
+        handoff_after_failures=tenant.handoff_after_failures,
         members_see_usage=tenant.members_see_usage,
         tools=allowed_tools(tenant_id=tenant.pk, allowed=list(tenant.allowed_tools))
         if tenant.allowed_tools

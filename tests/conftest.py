@@ -21,6 +21,8 @@ from tenants.models import Membership, Role, Tenant, Tier
 from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
 from testkit.fake_openai import FakeOpenAI
+from testkit.local_http import serving
+from testkit.webhook import Webhook
 from testkit.worker import CeleryWorker
 from testkit.world import OwnRedis, World, make_user, worker_database_url
 
@@ -100,6 +102,36 @@ def celery_worker(celery_worker_process: CeleryWorker, transactional_db: None) -
     written would hold a row lock that the flush's TRUNCATE deadlocks on."""
     yield celery_worker_process
     celery_worker_process.wait_idle()
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    """The URL of a webhook receiver (``testkit.webhook.Webhook``), its record emptied."""
+    Webhook.received = []
+    with serving(Webhook) as url:
+        yield f"{url}/hooks/tenant"
+
+
+@pytest.fixture(scope="module")
+def webhook_worker_process(
+    django_db_setup: None, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """A worker that may post to the test's webhook on this machine (tests only)."""
+    worker = CeleryWorker(
+        database_url=worker_database_url(),
+        redis_url=settings.REDIS_URL,
+        llm_url=fake_openai_server.url,
+        mail_dir=tmp_path_factory.mktemp("webhook-mail"),
+        extra_env={"TOOLS_ALLOW_HTTP": "1", "TOOLS_ALLOW_LOOPBACK": "1"},
+    ).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def webhook_worker(webhook_worker_process: CeleryWorker, transactional_db: None) -> Iterator[CeleryWorker]:
+    yield webhook_worker_process
+    webhook_worker_process.wait_idle()
 
 
 @pytest.fixture

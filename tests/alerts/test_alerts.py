@@ -3,15 +3,11 @@ one alert, notified once by e-mail (the file backend) and once by a signed webho
 server); recovery past the hysteresis resolves it, notified once; a muted rule stays silent;
 another tenant's figures never trip this tenant's rules. The API lists, edits and acknowledges."""
 
-import json
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_string
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from alerts.defaults import default_rules_ensure
@@ -19,58 +15,9 @@ from alerts.models import Alert, AlertRule, Metric
 from alerts.tasks import evaluate_alerts
 from chat.models import Conversation, Message
 from tenants.models import Membership, Role, Tenant
-from testkit.fake_openai import FakeOpenAI
-from testkit.local_http import serving
+from testkit.webhook import SECRET, Webhook
 from testkit.worker import CeleryWorker, wait_for
-from testkit.world import World, client_for, make_user, worker_database_url
-from tools.http import signature
-
-SECRET = "webhook-secret-of-acme"
-
-
-class Webhook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        signed = self.headers["X-Chatplatform-Signature"] == signature(
-            SECRET, self.headers["X-Chatplatform-Timestamp"], body
-        )
-        self.received.append({**json.loads(body), "signed": signed})
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[str]:
-    Webhook.received = []
-    with serving(Webhook) as url:
-        yield f"{url}/hooks/alerts"
-
-
-@pytest.fixture(scope="module")
-def alert_worker_process(
-    django_db_setup: None, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CeleryWorker]:
-    """A worker that may post to the test's webhook on this machine (tests only)."""
-    worker = CeleryWorker(
-        database_url=worker_database_url(),
-        redis_url=settings.REDIS_URL,
-        llm_url=fake_openai_server.url,
-        mail_dir=tmp_path_factory.mktemp("alert-mail"),
-        extra_env={"TOOLS_ALLOW_HTTP": "1", "TOOLS_ALLOW_LOOPBACK": "1"},
-    ).start()
-    yield worker
-    worker.stop()
-
-
-@pytest.fixture
-def alert_worker(alert_worker_process: CeleryWorker, transactional_db: None) -> Iterator[CeleryWorker]:
-    yield alert_worker_process
-    alert_worker_process.wait_idle()
+from testkit.world import World, client_for, make_user
 
 
 def answers(tenant: Tenant, user: Any, *, count: int, failed: int, latency_ms: int) -> None:
@@ -109,7 +56,7 @@ def evaluate(worker: CeleryWorker) -> None:
 
 
 def test_an_alert_opens_and_resolves_once_each_notified_by_mail_and_signed_webhook(
-    world: World, alert_worker: CeleryWorker, webhook: str
+    world: World, webhook_worker: CeleryWorker, webhook: str
 ) -> None:
     world.alice.email = "alice@acme.test"
     world.alice.save()
@@ -119,7 +66,7 @@ def test_an_alert_opens_and_resolves_once_each_notified_by_mail_and_signed_webho
     answers(world.acme, world.alice, count=20, failed=4, latency_ms=6000)  # 20 % errors, p50 6 s (muted)
     answers(world.globex, world.carol, count=20, failed=0, latency_ms=20_000)  # only globex is slow
 
-    evaluate(alert_worker)
+    evaluate(webhook_worker)
     acme = list(Alert.objects.for_tenant(world.acme.pk).select_related("rule"))
     assert [(a.rule.metric, a.state) for a in acme] == [(Metric.ERROR_RATE, "open")]
     assert acme[0].value == pytest.approx(0.2)
@@ -128,20 +75,20 @@ def test_an_alert_opens_and_resolves_once_each_notified_by_mail_and_signed_webho
     assert wait_for(lambda: len(Webhook.received) == 1)
     assert Webhook.received[0]["event"] == "opened" and Webhook.received[0]["metric"] == "error_rate"
     assert Webhook.received[0]["signed"] and Webhook.received[0]["tenant"] == "acme"
-    sent = [m for m in mails(alert_worker) if "alice@acme.test" in m["To"]]
+    sent = [m for m in mails(webhook_worker) if "alice@acme.test" in m["To"]]
     assert len(sent) == 1 and sent[0]["Subject"] == "[Acme] Alert: error rate"
 
-    evaluate(alert_worker)  # still crossed: nothing new, nothing sent again
+    evaluate(webhook_worker)  # still crossed: nothing new, nothing sent again
     assert Alert.objects.for_tenant(world.acme.pk).count() == 1 and len(Webhook.received) == 1
 
     answers(world.acme, world.alice, count=200, failed=0, latency_ms=500)  # 4 of 220: 1.8 %
-    evaluate(alert_worker)
+    evaluate(webhook_worker)
     alert = Alert.objects.for_tenant(world.acme.pk).get()
     assert alert.state == "resolved" and alert.resolved_at is not None
     assert wait_for(lambda: len(Webhook.received) == 2) and Webhook.received[1]["event"] == "resolved"
-    resolved = [m for m in mails(alert_worker) if "alice@acme.test" in m["To"]]
+    resolved = [m for m in mails(webhook_worker) if "alice@acme.test" in m["To"]]
     assert [m["Subject"] for m in resolved] == ["[Acme] Alert: error rate", "[Acme] Resolved: error rate"]
-    evaluate(alert_worker)
+    evaluate(webhook_worker)
     assert len(Webhook.received) == 2 and Alert.objects.for_tenant(world.acme.pk).count() == 1
 
 
