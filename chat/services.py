@@ -17,6 +17,7 @@ from django.utils import timezone
 from billing.services import usage_records_create
 from chat.files import files_bind
 from chat.gateway.moderation import PiiPolicy, scrubbed
+from chat.history.ids import allocate_message_ids
 from chat.history.pending import conversation_pending_forget
 from chat.models import Conversation, Handoff, Message, Role
 from chat.push import push_event_sync
@@ -140,7 +141,10 @@ def message_add(
 ) -> Message:
     """A message written on its own, not as a model's turn (``turns_record``): a user's held for
     the agent who holds the conversation, an agent's reply. The conversation's count and last
-    message move with it (and ``counted``: more of its fields to set)."""
+    message move with it (and ``counted``: more of its fields to set). Its id comes from
+    ``chat.history.ids`` like every message's (on SQLite the table's own autoincrement would take
+    an id already handed to a turn in progress)."""
+    fields.setdefault("id", allocate_message_ids(1)[0])
     with transaction.atomic():
         message = Message.objects.for_tenant(tenant_id).create(
             tenant_id=tenant_id, conversation_id=conversation_id, **fields

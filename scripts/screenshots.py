@@ -1,16 +1,21 @@
 """The README's screenshots (docs/screenshots/), taken from a running platform in Chromium.
 
     make run                                   # prints the demo login
-    .venv/bin/python scripts/screenshots.py --password <demo password> [--url http://127.0.0.1:8000]
+    .venv/bin/python scripts/screenshots.py --password <demo password> --admin-password <admin password> \
+        [--url http://127.0.0.1:8000]
 
 Two conversations with the demo model (or whatever model the platform uses), a thumbs up, then
 the page in light and dark, on a 390 x 844 phone with its drawer open, and the tenant console;
-then the website widget on a shop's page served from another origin (a site made over the API).
+then the website widget on a shop's page served from another origin (a site made over the API);
+then the inbox: a customer (a member made with the staff login) asks for a person, the demo user
+(the owner: on the support team) takes it, replies and leaves a private note.
 """
 
 import argparse
+import contextlib
 import json
 import threading
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,6 +117,44 @@ def widget(browser: object, args: argparse.Namespace) -> None:
     server.shutdown()
 
 
+def inbox(browser: object, args: argparse.Namespace) -> None:
+    """A customer's conversation held by the demo user in the inbox, with a reply and a note."""
+    staff = _api(f"{args.url}/api/v1/auth/token/", {"username": "admin", "password": args.admin_password})
+    customer = {"username": "jordan", "password": "screenshots-only-1", "role": "member"}
+    with contextlib.suppress(urllib.error.HTTPError):  # made by an earlier run
+        _api(f"{args.url}/api/v1/tenants/demo/members/", customer, str(staff["access"]))
+    chat = browser.new_page(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    chat.goto(f"{args.url}/chat/")
+    chat.fill("input[name=username]", customer["username"])
+    chat.fill("input[name=password]", customer["password"])
+    chat.click("button[type=submit]")
+    expect(chat.locator(".msg.greeting")).to_be_visible()
+    ask(chat, "My tent arrived with a torn seam. Can I talk to a person?")
+    agent = browser.new_page(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    agent.goto(f"{args.url}/inbox/")
+    agent.fill("input[name=username]", args.username)
+    agent.fill("input[name=password]", args.password)
+    agent.click("button[type=submit]")
+    agent.locator("#inbox-conversations .conv-open").first.click()
+    if agent.locator("#take").is_visible():
+        agent.click("#take")
+    expect(agent.locator("#send")).to_be_enabled()
+    agent.fill("#input", "I'm sorry about that! I've sent you a return label; a new tent ships today.")
+    agent.keyboard.press("Enter")
+    expect(chat.locator(".msg.agent")).to_have_count(1)
+    chat.fill("#input", "Thank you, that was quick")
+    chat.keyboard.press("Enter")
+    expect(agent.locator("#log .msg.user")).to_have_count(2)
+    agent.check("#note-mode")
+    agent.fill("#input", "Second torn seam this month on this model: told the supplier.")
+    agent.keyboard.press("Enter")
+    expect(agent.locator("#log .msg.note")).to_have_count(1)
+    agent.wait_for_timeout(300)
+    agent.screenshot(path=str(OUT / "inbox.png"))
+    agent.close()
+    chat.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,6 +162,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--username", default="demo")
     parser.add_argument("--password", required=True)
+    parser.add_argument("--admin-password", required=True, help="the staff login, to make a customer")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
@@ -149,9 +193,10 @@ def main() -> None:
         page.click("#theme-toggle")  # back to light for the console
         page.set_viewport_size({"width": 1280, "height": 1100})
         page.goto(f"{args.url}/chat/console/")
-        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 11")
+        page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 14")
         page.screenshot(path=str(OUT / "console.png"))
         widget(browser, args)
+        inbox(browser, args)
         browser.close()
     print(f"written to {OUT}")
 
