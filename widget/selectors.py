@@ -87,6 +87,8 @@ def visitor_conversations(visitor: Visitor, *, limit: int = 20) -> list[dict[str
             "title": c.title,
             "started_at": c.started_at.isoformat(),
             "last_message_at": c.last_message_at.isoformat() if c.last_message_at else None,
+            "escalated": c.escalated,
+            "handoff": c.handoff or "bot",
         }
         for c in rows
     ]

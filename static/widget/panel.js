@@ -147,12 +147,18 @@ function settle() {
   setStreaming(false);
 }
 
-// The conversation's stored messages, oldest first.
+// The conversation's stored messages, oldest first, and whether a person was asked for (the
+// button stays off) or follows it (the visitor's typing is told to them).
 async function restore() {
   if (!state.conversationId) return;
   const id = state.conversationId;
-  const found = await call(`conversations/${id}/messages/`);
+  const [found, listed] = await Promise.all([call(`conversations/${id}/messages/`), call("conversations/")]);
   if (!found.ok || id !== state.conversationId) return;
+  const here = listed.ok ? listed.body.find((c) => c.id === id) : null;
+  if (here) {
+    humanButton.disabled = here.escalated && here.handoff !== "bot";
+    typing.enabled = here.handoff === "waiting" || here.handoff === "human";
+  }
   for (const m of found.body) {
     if (state.pending && m.client_id === state.pending.clientId) { state.pending = null; save(); }
     if (m.role === "user") bubble("user", m.content);
@@ -242,6 +248,7 @@ function onFrame(frame) {
     case "handoff":
       if (frame.conversation_id === state.conversationId) {
         typing.enabled = frame.state === "human";
+        humanButton.disabled = frame.state === "human"; // back to the assistant: a person may be asked again
         setStatus(frame.state === "human" ? t.agent_joined.replace("{agent}", frame.agent) : t.bot_again, "info");
       }
       break;

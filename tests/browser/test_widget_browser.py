@@ -280,8 +280,10 @@ def test_a_person_of_the_team_takes_over_the_widgets_conversation(
         page.reload()  # the stored conversation shows the person's reply as theirs
         chat = open_launcher(page)
         expect(chat.locator(".msg.agent")).to_contain_text("demo: Hi, I am looking at your order now.")
+        expect(chat.get_by_role("button", name="Talk to a person")).to_be_disabled()  # a person has it
         page.screenshot(path=str(tmp_path / "widget-handoff.png"))
 
         assert platform.http("POST", f"/api/v1/inbox/{conversation['id']}/hand-back/", {}, owner)[0] == 204
         expect(chat.locator("#status")).to_have_text("The assistant answers again.")
+        expect(chat.get_by_role("button", name="Talk to a person")).to_be_enabled()
         ask(chat, "Thanks, one more question [[tokens=3]]")

@@ -168,7 +168,9 @@ def test_a_visitor_reads_their_own_conversations_and_nobody_elses(world: World) 
         return client
 
     listed = visitor(mine).get(f"/widget/{site.key}/conversations/")
-    assert [c["id"] for c in listed.json()] == [conversation.pk]
+    assert [(c["id"], c["escalated"], c["handoff"]) for c in listed.json()] == [
+        (conversation.pk, False, "bot")
+    ]
     messages = visitor(mine).get(f"/widget/{site.key}/conversations/{conversation.pk}/messages/").json()
     assert [(m["role"], m["content"]) for m in messages] == [("user", "Where is my parcel?")]
     assert not {"model", "input_tokens", "cost_usd"} & set(messages[0])
