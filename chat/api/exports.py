@@ -33,12 +33,13 @@ EXPORT_FIELDS = [
     "rating",
     "tools",
     "attachments",
+    "author",  # the person of the team who wrote it (role "agent"); empty otherwise
 ]
 
 
 def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
     for m in (
-        messages.select_related("conversation__user").prefetch_related("files").iterator(chunk_size=1000)
+        messages.select_related("conversation__user", "author").prefetch_related("files").iterator(chunk_size=1000)
     ):
         yield {
             "conversation_id": m.conversation_id,
@@ -56,6 +57,7 @@ def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
             # The tools called for the answer, "name:status" each (the API's messages have it all).
             "tools": " ".join(f"{c['name']}:{c['status']}" for c in m.tool_calls),
             "attachments": " ".join(f.filename for f in m.files.all()),
+            "author": m.author.get_username() if m.author is not None else "",
         }
 
 

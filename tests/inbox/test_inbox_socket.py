@@ -3,6 +3,7 @@ counts that move, the user's messages and typing live, typing back to the user, 
 that never reach the user, reassignment when the assignee does not reply, resolving, and the
 first-message escalation's e-mail with its message and a link an agent can open."""
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -171,6 +172,15 @@ async def test_round_robin_live_messages_typing_and_notes(world: World, fake_llm
     )
     assert "VIP" not in history.content.decode()
     assert await Note.objects.for_tenant(world.acme.pk).filter(conversation_id=conversation_id).acount() == 1
+
+    def exported() -> list[dict[str, Any]]:
+        owner = client_for(world.token(world.alice, world.acme))
+        answer = owner.get(f"/api/v1/conversations/{conversation_id}/export/?format=json")
+        return list(json.loads(b"".join(answer.streaming_content)))
+
+    rows = await sync_to_async(exported)()
+    assert [(r["role"], r["author"]) for r in rows] == [("user", ""), ("agent", holder.username)]
+    assert "VIP" not in json.dumps(rows)  # the note is not in the exports
 
     # The team's transcript: the messages, the agent's reply and the note, in order.
     transcript = (await get(world.token(holder, world.acme), f"/api/v1/inbox/{conversation_id}/")).json()
