@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from chat.frames import PING, PONG, Frame, database_down_frame, error_frame
+from chat.frames import PING, PONG, Frame, agent_message_frame, database_down_frame, error_frame
 from chat.heartbeat import SocketTimers
 from chat.protocol import (
     CLOSE_RIGHTS_REVOKED,
@@ -34,7 +34,6 @@ from inbox import presence
 from inbox.frames import (
     INBOX_CLIENT_FRAMES,
     agents_frame,
-    inbox_agent_message_frame,
     inbox_frame,
     inbox_ready_frame,
     note_frame,
@@ -217,7 +216,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
 
     async def inbox_agent_message(self, event: dict[str, Any]) -> None:
         await self._send(
-            inbox_agent_message_frame(
+            agent_message_frame(
                 conversation_id=event["conversation_id"],
                 message_id=event["message_id"],
                 content=event["content"],

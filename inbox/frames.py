@@ -1,10 +1,10 @@
 """Every frame the inbox socket sends an agent (``docs/protocol.md``, "The inbox socket"), typed
-and built here only, like the chat's (``chat.frames``); its ``ping``, ``pong`` and ``error`` are
-the chat's."""
+and built here only, like the chat's (``chat.frames``); its ``agent_message``, ``ping``, ``pong``
+and ``error`` are the chat's."""
 
 from typing import Any, Literal, TypedDict, get_args, get_type_hints
 
-from chat.frames import ErrorFrame, PingFrame, PongFrame
+from chat.frames import AgentMessageFrame, ErrorFrame, PingFrame, PongFrame
 
 
 class Counts(TypedDict):
@@ -42,14 +42,6 @@ class UserTypingFrame(TypedDict):
     active: bool
 
 
-class InboxAgentMessageFrame(TypedDict):
-    type: Literal["agent_message"]
-    conversation_id: int
-    message_id: int
-    content: str
-    agent: str
-
-
 class NoteFrame(TypedDict):
     type: Literal["note"]
     conversation_id: int
@@ -68,7 +60,7 @@ InboxServerFrame = (
     | InboxFrame
     | UserMessageFrame
     | UserTypingFrame
-    | InboxAgentMessageFrame
+    | AgentMessageFrame
     | NoteFrame
     | AgentsFrame
     | ErrorFrame
@@ -107,18 +99,6 @@ def user_message_frame(*, conversation_id: int, message_id: int, content: str) -
 
 def user_typing_frame(*, conversation_id: int, active: bool) -> UserTypingFrame:
     return {"type": "user_typing", "conversation_id": conversation_id, "active": active}
-
-
-def inbox_agent_message_frame(
-    *, conversation_id: int, message_id: int, content: str, agent: str
-) -> InboxAgentMessageFrame:
-    return {
-        "type": "agent_message",
-        "conversation_id": conversation_id,
-        "message_id": message_id,
-        "content": content,
-        "agent": agent,
-    }
 
 
 def note_frame(*, conversation_id: int, note_id: int, content: str, agent: str) -> NoteFrame:

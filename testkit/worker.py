@@ -69,6 +69,10 @@ class CeleryWorker:
         except OSError:
             return ""
 
+    def mail_about(self, text: str) -> str:
+        """Every e-mail the worker sent (its file backend) that says ``text``, joined ("": none yet)."""
+        return "".join(p.read_text() for p in self.mail_dir.glob("*.log") if text in p.read_text())
+
     def wait_idle(self, timeout: float = 120.0) -> None:
         """Until no task waits in the queue or runs (acks_late: a running task is in ``unacked``),
         seen twice in a row, as a task moves from the queue to ``unacked`` in two steps."""

@@ -4,15 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0001_initial'),
+        ("alerts", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alertrule',
-            name='metric',
-            field=models.CharField(choices=[('response_p50_s', 'response time p50 (s)'), ('response_p99_s', 'response time p99 (s)'), ('resolution_rate', 'resolution rate'), ('escalation_rate', 'escalation rate'), ('error_rate', 'error rate'), ('active_users_drop', 'daily active users, drop week over week'), ('cost_per_conversation', 'cost per conversation (USD)'), ('csat', 'CSAT (1-5)'), ('safety_spike', 'safety violations blocked, times their usual rate'), ('first_human_reply_p90_s', "time to a person's first reply p90 (s)")], max_length=32),
+            model_name="alertrule",
+            name="metric",
+            field=models.CharField(
+                choices=[
+                    ("response_p50_s", "response time p50 (s)"),
+                    ("response_p99_s", "response time p99 (s)"),
+                    ("resolution_rate", "resolution rate"),
+                    ("escalation_rate", "escalation rate"),
+                    ("error_rate", "error rate"),
+                    ("active_users_drop", "daily active users, drop week over week"),
+                    ("cost_per_conversation", "cost per conversation (USD)"),
+                    ("csat", "CSAT (1-5)"),
+                    ("safety_spike", "safety violations blocked, times their usual rate"),
+                    ("first_human_reply_p90_s", "time to a person's first reply p90 (s)"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -39,7 +39,9 @@ EXPORT_FIELDS = [
 
 def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
     for m in (
-        messages.select_related("conversation__user", "author").prefetch_related("files").iterator(chunk_size=1000)
+        messages.select_related("conversation__user", "author")
+        .prefetch_related("files")
+        .iterator(chunk_size=1000)
     ):
         yield {
             "conversation_id": m.conversation_id,

@@ -194,28 +194,38 @@ class AssignView(_InboxEndpoint):
         agent = serializers.CharField(max_length=150)
 
 
+class ContentSerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=8000, trim_whitespace=True)
+
+
+def _content(request: Request) -> str:
+    """What an agent wrote (a reply, a note): 400 when it is empty or too long."""
+    body = ContentSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    return str(body.validated_data["content"])
+
+
+def _created(pk: int) -> Response:
+    return Response({"id": pk}, status=status.HTTP_201_CREATED)
+
+
 class ReplyView(_InboxEndpoint):
     """The agent who holds the conversation writes to its user (``agent_message`` on their
     sockets); another agent's conversation is a 409 (take it first)."""
-
-    class ReplySerializer(serializers.Serializer):
-        content = serializers.CharField(max_length=8000, trim_whitespace=True)
 
     @extend_schema(
         request=inline_serializer("InboxReply", {"content": serializers.CharField()}),
         responses={201: inline_serializer("InboxReplied", {"id": serializers.IntegerField()})},
     )
     def post(self, request: Request, pk: int) -> Response:
-        body = self.ReplySerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         message = conversation_reply(
             tenant_id=self.caller.tenant_id,
             conversation_id=pk,
             agent=request.user,
-            content=body.validated_data["content"],
+            content=_content(request),
             now=timezone.now(),
         )
-        return Response({"id": message.pk}, status=status.HTTP_201_CREATED)
+        return _created(message.pk)
 
 
 class HandBackView(_InboxEndpoint):
@@ -243,15 +253,10 @@ class NotesView(_InboxEndpoint):
         responses={201: inline_serializer("InboxNoted", {"id": serializers.IntegerField()})},
     )
     def post(self, request: Request, pk: int) -> Response:
-        body = ReplyView.ReplySerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         note = note_add(
-            tenant_id=self.caller.tenant_id,
-            conversation_id=pk,
-            agent=request.user,
-            content=body.validated_data["content"],
+            tenant_id=self.caller.tenant_id, conversation_id=pk, agent=request.user, content=_content(request)
         )
-        return Response({"id": note.pk}, status=status.HTTP_201_CREATED)
+        return _created(note.pk)
 
 
 class AgentsView(_InboxEndpoint):

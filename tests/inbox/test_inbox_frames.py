@@ -11,7 +11,7 @@ SECTION = PROTOCOL.split("## The inbox socket", 1)[1].split("\n## ", 1)[0]
 CLIENT, SERVER = SECTION.split("Client → server:", 1)[1].split("Server → client:", 1)
 SERVER = SERVER.split("Everything else", 1)[0]
 # Shared with the chat socket (chat.frames), documented there with every field.
-SHARED = {"error", "ping", "pong"}
+SHARED = {"agent_message", "error", "ping", "pong"}
 
 
 def _rows(table: str) -> dict[str, str]:

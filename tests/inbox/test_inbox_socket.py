@@ -259,14 +259,7 @@ async def test_the_first_message_escalation_email_has_the_message_and_an_inbox_l
     await frames_until(bob, "done")
     await bob.disconnect()
 
-    def sent() -> str:
-        return "".join(
-            p.read_text()
-            for p in celery_worker.mail_dir.glob("*.log")
-            if f"#{ready['conversation_id']}" in p.read_text()
-        )
-
-    body = await sync_to_async(wait_for)(sent)
+    body = await sync_to_async(wait_for)(lambda: celery_worker.mail_about(f"#{ready['conversation_id']}"))
     assert "user: I want to talk to a human about my invoice [[tokens=2]]" in body
     link = next(
         line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("Answer it in the inbox")

@@ -288,14 +288,7 @@ async def test_the_worker_sends_the_escalation_email_with_the_transcript(
     assert await communicator.receive_json_from() == {"type": "escalated", "notified": True}
     await communicator.disconnect()
 
-    def sent() -> str:
-        return "".join(
-            p.read_text()
-            for p in celery_worker.mail_dir.glob("*.log")
-            if f"#{ready['conversation_id']}" in p.read_text()
-        )
-
-    body = await sync_to_async(wait_for)(sent)
+    body = await sync_to_async(wait_for)(lambda: celery_worker.mail_about(f"#{ready['conversation_id']}"))
     assert "help@acme.test" in body.split("To: ")[1].splitlines()[0] and "Reason: billing error" in body
     assert "user: My invoice is wrong. [[tokens=2]]" in body and "assistant: tok0 tok1" in body
     assert f"https://chat.example.com/inbox/?conversation={ready['conversation_id']}" in body
