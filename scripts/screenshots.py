@@ -120,7 +120,7 @@ def widget(browser: object, args: argparse.Namespace) -> None:
 def inbox(browser: object, args: argparse.Namespace) -> None:
     """A customer's conversation held by the demo user in the inbox, with a reply and a note."""
     staff = _api(f"{args.url}/api/v1/auth/token/", {"username": "admin", "password": args.admin_password})
-    customer = {"username": "jordan", "password": "screenshots-only-1", "role": "member"}
+    customer: dict[str, object] = {"username": "jordan", "password": "screenshots-only-1", "role": "member"}
     with contextlib.suppress(urllib.error.HTTPError):  # made by an earlier run
         _api(f"{args.url}/api/v1/tenants/demo/members/", customer, str(staff["access"]))
     chat = browser.new_page(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]

@@ -131,12 +131,29 @@ def test_only_the_tenants_team_reaches_its_inbox(world: World) -> None:
         (client_for(visitor_token), 401),
     ):
         assert client.get("/api/v1/inbox/").status_code == status
-        assert client.post(f"/api/v1/inbox/{conversation.pk}/take/").status_code == status
+        assert client.get("/api/v1/inbox/agents/").status_code == status
+        assert client.get(f"/api/v1/inbox/{conversation.pk}/").status_code == status
+        for move in ("take", "hand-back", "resolve"):
+            assert client.post(f"/api/v1/inbox/{conversation.pk}/{move}/").status_code == status
+        for written in ("reply", "notes"):
+            answer = client.post(
+                f"/api/v1/inbox/{conversation.pk}/{written}/", {"content": "x"}, format="json"
+            )
+            assert answer.status_code == status
     # Another tenant's agent: its own inbox only; ours is a 404.
     gil = client_for(world.token(globex_agent, world.globex))
     assert [c["id"] for c in inbox(gil)] == [other.pk]
     assert gil.post(f"/api/v1/inbox/{conversation.pk}/take/").status_code == 404
     assert gil.post(f"/api/v1/inbox/{conversation.pk}/hand-back/").status_code == 404
+    assert gil.post(f"/api/v1/inbox/{conversation.pk}/resolve/").status_code == 404
+    assert gil.get(f"/api/v1/inbox/{conversation.pk}/").status_code == 404
+    for written in ("reply", "notes"):
+        assert (
+            gil.post(
+                f"/api/v1/inbox/{conversation.pk}/{written}/", {"content": "x"}, format="json"
+            ).status_code
+            == 404
+        )
     assert gil.get(f"/api/v1/conversations/{conversation.pk}/messages/").status_code == 404
     # Owners and admins are agents too; the platform's staff act as owners.
     assert [c["id"] for c in inbox(client_for(world.token(world.alice, world.acme)))] == [conversation.pk]
