@@ -91,6 +91,10 @@
       { label: "blocked topics", data: rows.map((d) => d.blocked_topics) },
       { label: "PII redactions", data: rows.map((d) => d.pii_redactions) },
     ]);
+    chart("chart-cost-conversation", "line", [
+      { label: "USD", data: rows.map((d) => (d.cost_per_conversation_usd === null ? null : Number(d.cost_per_conversation_usd))) },
+      line("target $0.10", 0.1), line("alert $0.50", 0.5, true),
+    ]);
     // Who answered (issue 33): how often a person is asked for, how fast one replies, and how
     // conversations end with the assistant alone or with a person.
     const handoff = (d, key) => (d.handoff ? d.handoff[key] ?? null : null);
@@ -108,10 +112,6 @@
       { label: "assistant alone", data: rows.map((d) => handoff(d, "csat_bot")) },
       { label: "with a person", data: rows.map((d) => handoff(d, "csat_human")) },
     ], { scales: { y: { min: 1, max: 5 } } });
-    chart("chart-cost-conversation", "line", [
-      { label: "USD", data: rows.map((d) => (d.cost_per_conversation_usd === null ? null : Number(d.cost_per_conversation_usd))) },
-      line("target $0.10", 0.1), line("alert $0.50", 0.5, true),
-    ]);
   }
 
   const buttons = document.querySelectorAll("[data-period]");
