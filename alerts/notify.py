@@ -71,7 +71,7 @@ def _email(alert: Alert, payload: dict[str, Any]) -> None:
             f"{verb} for {tenant.name}: {what} over the last {rule.window_minutes} minutes.\n\n"
             f"Opened {payload['opened_at']}"
             + (f", resolved {payload['resolved_at']}" if payload["resolved_at"] else "")
-            + f".\nRules and history: {settings.SITE_URL}/chat/console/\n"
+            + f".\nRules and history: {settings.SITE_URL}/console/alerts/\n"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

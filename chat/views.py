@@ -1,23 +1,15 @@
-"""The web pages: the chat (a logged-in user picks one of their tenants and chats in it) and the
-tenant console (analytics and running experiments, for owners, admins and viewers)."""
+"""The web pages: the chat (a logged-in user picks one of their tenants and chats in it); the
+tenant console lives in its own rooms (``console``)."""
 
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from alerts.evaluation import tenant_alerts_evaluate
-from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
-from chat.events import hour_start
 from infra.csp import allow_images_from
-from tenants.experiment_results import experiment_results
-from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, Experiment
+from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES
 from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user, page_membership
 
 
@@ -53,42 +45,9 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     return allow_images_from(page, hosts)
 
 
-@login_required
 def console(request: HttpRequest) -> HttpResponse:
-    current, count = _current_membership(request)
-    if current is None:
-        return redirect("chat:choose-tenant")
-    if current.role not in READER_ROLES:
-        raise PermissionDenied
-    tenant_id = current.tenant_id
-    now = timezone.now()
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        # The embedded default has no beat: the figures are computed, and the alert rules
-        # evaluated, when the console opens.
-        tenant_stats_refresh(tenant_id=tenant_id, now=now)
-        tenant_alerts_evaluate(tenant_id=tenant_id, now=now)
-    end = today_utc()
-    days = stats_rows(tenant_id=tenant_id, start=end - timedelta(days=29), end=end)
-    this_hour = hour_start(now)  # the last 48 hours, this one included
-    hours = hourly_rows(
-        tenant_id=tenant_id, start=this_hour - timedelta(hours=47), end=this_hour + timedelta(hours=1)
-    )
-    running = Experiment.objects.for_tenant(tenant_id).filter(active=True).order_by("created_at")
-    experiments = [experiment_results(tenant_id=tenant_id, experiment_id=e.pk) for e in running]
-    return render(
-        request,
-        "chat/console.html",
-        {
-            "tenant": current.tenant,
-            "several": count > 1,
-            "days": days,
-            "hours": hours,
-            "experiments": experiments,
-            "computed_on_open": settings.CELERY_TASK_ALWAYS_EAGER,
-            "manages_knowledge": current.role in MANAGER_ROLES,
-            "can_inbox": current.role in AGENT_ROLES,
-        },
-    )
+    """The console moved to its own rooms (``console``): old links land on its overview."""
+    return redirect("console:overview", permanent=True)
 
 
 @login_required

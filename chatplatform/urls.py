@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("chat/", include("chat.urls")),
     path("inbox/", include("inbox.urls")),
+    path("console/", include("console.urls")),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
     # The website widget: its script, panel and visitors' requests (any website's visitors).
     path("", include("widget.urls")),

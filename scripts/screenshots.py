@@ -192,7 +192,7 @@ def main() -> None:
         page.keyboard.press("Escape")  # the drawer closes
         page.click("#theme-toggle")  # back to light for the console
         page.set_viewport_size({"width": 1280, "height": 1100})
-        page.goto(f"{args.url}/chat/console/")
+        page.goto(f"{args.url}/console/")
         page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 14")
         page.screenshot(path=str(OUT / "console.png"))
         widget(browser, args)

@@ -235,7 +235,12 @@ class Tenant(models.Model):
 
     @property
     def greeting(self) -> str:
-        return self.custom_greeting or f"Hi! I'm the {self.name} assistant. How can I help?"
+        return self.custom_greeting or self.default_greeting
+
+    @property
+    def default_greeting(self) -> str:
+        """The greeting of a tenant that set none (the settings page previews it)."""
+        return f"Hi! I'm the {self.name} assistant. How can I help?"
 
 
 class Role(models.TextChoices):

@@ -1,8 +1,9 @@
 // The console's curated answers: the tenant's answers to frequent questions, most given first,
 // with what each saved; owners and admins add, edit, switch off and delete them, all through the
-// REST API (/api/v1/knowledge/curated/).
+// REST API (/api/v1/knowledge/curated/). Answers are shown rendered, as the chat shows them.
 import { errorText, restClient } from "./api.js";
-import { cell, textButton } from "./dom.js";
+import { cell, element, textButton } from "./dom.js";
+import { markdownRenderer } from "./markdown.js";
 
 const root = document.getElementById("curated");
 const body = document.getElementById("curated-answers");
@@ -12,6 +13,14 @@ const suggested = document.getElementById("curated-suggestions");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
 let editing = null; // the entry the form is editing; null: it adds one
+const render = markdownRenderer([]);
+
+// The answer as the chat shows it (markdown, sanitized), cut to a few lines here.
+function answerCell(answer) {
+  const shown = element("div", { className: "curated-text" });
+  render(shown, answer.length > 300 ? `${answer.slice(0, 300)}…` : answer, true);
+  return cell(shown);
+}
 
 function row(entry) {
   const tr = document.createElement("tr");
@@ -19,7 +28,7 @@ function row(entry) {
   const others = entry.questions.length - 1;
   tr.append(
     cell(others ? `${entry.questions[0]} (+${others} phrasing${others > 1 ? "s" : ""})` : entry.questions[0]),
-    cell(entry.answer.length > 160 ? `${entry.answer.slice(0, 160)}…` : entry.answer, "curated-text"),
+    answerCell(entry.answer),
     cell(entry.hits, "hits"),
     cell(`$${Number(entry.saved_usd).toFixed(4)}`),
     cell(entry.last_hit_at ? new Date(entry.last_hit_at).toLocaleString() : "–"),

@@ -168,8 +168,8 @@ def test_the_console_shows_the_tenants_charts(
     assert "daily and hourly rows written" in computed.stdout
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        sign_in(page, platform, "/chat/console/")
-        page.goto(f"{platform.base_url}/chat/console/")
+        sign_in(page, platform, "/console/")
+        page.goto(f"{platform.base_url}/console/")
         expect(page.locator("#chart-volume")).to_be_visible()
         wait_until(page, "window.consoleCharts && window.consoleCharts.length === 14")
         charts = page.evaluate(

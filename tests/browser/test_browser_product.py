@@ -175,7 +175,7 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
     )
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
-        sign_in(page, platform, "/chat/console/", owner, password)
+        sign_in(page, platform, "/console/", owner, password)
         wait_until(page, "window.consoleCharts && window.consoleCharts.length === 14")
         csat = page.evaluate("window.consoleCharts[5].data.datasets[0].data.filter(v => v !== null)")
         assert csat == [5]
@@ -245,9 +245,21 @@ def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
         page.locator(".msg.assistant:not(.greeting) .rate-down").click()  # the comment field too
         expect(page.locator(".why input")).to_be_visible()
         assert serious_accessibility_violations(page) == [], "chat page"
-        page.goto(f"{platform.base_url}/chat/console/")
+        page.goto(f"{platform.base_url}/console/")
         wait_until(page, "window.consoleCharts && window.consoleCharts.length === 14")
         assert serious_accessibility_violations(page) == [], "console"
+        # Every room of the console, once its script has drawn it.
+        for room, drawn in (
+            ("knowledge", "#knowledge-status"),
+            ("curated", "#curated-status"),
+            ("alerts", "#alert-rules tr"),
+            ("sites", "#sites-status"),
+            ("team", "#team-members tr"),
+            ("settings", "#f-model option"),
+        ):
+            page.goto(f"{platform.base_url}/console/{room}/")
+            expect(page.locator(drawn).first).to_be_attached()
+            assert serious_accessibility_violations(page) == [], room
 
 
 def test_the_api_docs_render_with_no_network_but_the_server(platform: LivePlatform) -> None:
@@ -280,7 +292,7 @@ def test_an_owner_uploads_a_document_in_the_console_and_the_answer_cites_it(
     policy.write_text("# Returns\nUnopened kettles may be returned within 30 days. Code RETKETTLE30.\n")
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
-        sign_in(page, platform, "/chat/console/", owner, password)
+        sign_in(page, platform, "/console/knowledge/", owner, password)
         page.fill("#knowledge-upload input[name=title]", "Returns policy")
         page.set_input_files("#knowledge-upload input[name=file]", str(policy))
         page.click("#knowledge-upload button[type=submit]")
@@ -357,7 +369,7 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         answer.locator(".curate").click()
         expect(page.locator("#status")).to_contain_text("Saved as a curated answer")
 
-        page.goto(f"{platform.base_url}/chat/console/")
+        page.goto(f"{platform.base_url}/console/curated/")
         entry = page.locator("#curated-answers tr")
         expect(entry).to_have_count(1)
         expect(entry).to_contain_text(f"What is the warranty {marker}?")
@@ -377,7 +389,7 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         assert len(fake_openai_server.calls) <= calls + 1  # at most the title, never the answer
         assert not chat_calls_with(fake_openai_server, "warranty period?")
 
-        page.goto(f"{platform.base_url}/chat/console/")
+        page.goto(f"{platform.base_url}/console/curated/")
         expect(page.locator("#curated-answers tr .hits")).to_have_text("1")
 
         # A question close in wording that asks something else: suggested once the worker has
@@ -387,7 +399,7 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         assert embedded, "the phrasings were never embedded"
         new_chat(page, platform)
         ask(page, "what does the warranty cover?")
-        page.goto(f"{platform.base_url}/chat/console/")
+        page.goto(f"{platform.base_url}/console/curated/")
         suggestion = page.locator("#curated-suggestions li", has_text="what does the warranty cover?")
         # The first suggestions load the embedding model in the web process: seconds, not minutes.
         expect(suggestion).to_have_count(1, timeout=120_000)
@@ -423,7 +435,7 @@ def test_an_owner_changes_an_alert_rule_and_reads_a_failed_document_again_in_the
     assert failed, "the broken document did not fail"
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
-        sign_in(page, platform, "/chat/console/", owner, password)
+        sign_in(page, platform, "/console/alerts/", owner, password)
         threshold = page.get_by_label("error rate: threshold")
         expect(threshold).to_have_value("0.05", timeout=30_000)
         threshold.fill("0.2")
@@ -449,7 +461,7 @@ def test_an_owner_adds_a_widget_site_in_the_console_and_a_bad_domain_is_explaine
     token = platform.token(owner, password, slug)
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
-        sign_in(page, platform, "/chat/console/", owner, password)
+        sign_in(page, platform, "/console/sites/", owner, password)
         page.get_by_label("Name", exact=True).fill("Online shop")
         page.get_by_label("Allowed domains, one per line").fill("shop.example.com\n*.com")
         page.get_by_role("button", name="Add a site").click()

@@ -108,7 +108,7 @@ def test_the_api_and_the_console_serve_the_figures_to_the_right_roles(world: Wor
     session = browser.session
     session[SESSION_TENANT_KEY] = "acme"
     session.save()
-    page = browser.get("/chat/console/")
+    page = browser.get("/console/")
     assert (
         page.status_code == 200
         and b'id="chart-cost"' in page.content
@@ -116,7 +116,7 @@ def test_the_api_and_the_console_serve_the_figures_to_the_right_roles(world: Wor
     )
     member = Client()
     assert member.login(username="bob", password=PASSWORD)
-    assert member.get("/chat/console/").status_code == 403
+    assert member.get("/console/").status_code == 403
 
 
 async def test_the_operator_figures_errors_refusals_safety_and_active_users(

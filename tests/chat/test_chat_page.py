@@ -121,7 +121,7 @@ def test_the_embedded_console_computes_its_figures_when_it_opens(world: World) -
     conversation = Conversation.objects.create(tenant=world.acme, user=world.alice, rating=5)
     Message.objects.create(tenant=world.acme, conversation=conversation, role="user", content="hi")
     assert not DailyTenantStats.objects.for_tenant(world.acme.pk).exists()
-    page = logged_in("alice").get("/chat/console/").content.decode()
+    page = logged_in("alice").get("/console/").content.decode()
     assert "computed when this page opens" in page
     today = DailyTenantStats.objects.for_tenant(world.acme.pk).get(day=today_utc(), variant=None)
     assert (today.conversations, today.csat_count, today.csat_sum) == (1, 1, 5)

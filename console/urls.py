@@ -1,0 +1,15 @@
+from django.urls import path
+
+from console import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("knowledge/", views.knowledge, name="knowledge"),
+    path("curated/", views.curated, name="curated"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("sites/", views.sites, name="sites"),
+    path("team/", views.team, name="team"),
+    path("settings/", views.settings_page, name="settings"),
+]

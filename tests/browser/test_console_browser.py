@@ -1,0 +1,123 @@
+"""Issue 34: an owner runs the tenant from the console, without platform staff. Team: invite by
+e-mail, the invitee accepts and chats, the owner changes their role, then deactivates them and
+their open chat is closed at once. Settings: a system prompt and a blocked topic saved on the page
+are used by the next message. A member opens neither room."""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from testkit.browser import chromium, sign_in
+from testkit.fake_openai import FakeOpenAI
+from testkit.live import LivePlatform, start_platform
+from testkit.world import word_marker
+from tests.browser.test_browser_product import DESKTOP, ask
+
+
+@pytest.fixture(scope="module")
+def mailing_platform(
+    fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LivePlatform, Path]]:
+    """A platform whose e-mails are files (the invitations are read from them)."""
+    root = tmp_path_factory.mktemp("console")
+    mail = root / "mail"
+    mail.mkdir()
+    live = start_platform(
+        "production",
+        tmp_path=root / "platform",
+        llm_url=fake_openai_server.url,
+        extra_env={
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(mail),
+        },
+    )
+    yield live, mail
+    live.stop()
+
+
+def invitation_path(mail: Path, address: str) -> str:
+    """The path of the link the invitation e-mail to ``address`` carries."""
+    for path in mail.glob("*.log"):
+        text = path.read_text()
+        found = re.search(r"/invitations/[^/\s]+/", text)
+        if address in text and found:
+            return found.group(0)
+    raise AssertionError(f"no invitation to {address}")
+
+
+def test_an_owner_runs_the_team_and_the_settings_from_the_console(
+    mailing_platform: tuple[LivePlatform, Path], fake_openai_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    platform, mail = mailing_platform
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    member, member_password = platform.add_member(slug)
+    address = f"{word_marker()}@example.com"
+    with chromium() as browser:
+        console = browser.new_context(viewport=DESKTOP).new_page()
+        sign_in(console, platform, "/console/team/", owner, password)
+        expect(console.locator("#team-members tr")).to_have_count(2)
+        console.fill("#invite-form input[name=email]", address)
+        console.select_option("#invite-form select[name=role]", "member")
+        console.click("#invite-form button[type=submit]")
+        expect(console.locator("#team-status")).to_have_text(f"An invitation is on its way to {address}.")
+        expect(console.locator("#team-invitations tr", has_text=address)).to_contain_text("pending")
+
+        # The invitee opens the link, makes an account and chats.
+        newcomer = browser.new_context(viewport=DESKTOP).new_page()
+        newcomer.goto(platform.base_url + invitation_path(mail, address))
+        newcomer.fill("input[name=username]", "newcomer")
+        newcomer.fill("input[name=password1]", "a-long-enough-passphrase-1")
+        newcomer.fill("input[name=password2]", "a-long-enough-passphrase-1")
+        with newcomer.expect_navigation():
+            newcomer.click("button[type=submit]")
+        ask(newcomer, "Hello, I just joined [[tokens=2]]")
+
+        # The owner sees them, makes them a viewer, then deactivates them: their chat closes.
+        console.reload()
+        row = console.locator("#team-members tr", has_text="newcomer")
+        expect(row).to_have_count(1)
+        row.get_by_label("Role of newcomer").select_option("viewer")
+        row.get_by_role("button", name="Save newcomer").click()
+        expect(console.locator("#team-status")).to_have_text("newcomer is saved.")
+        newcomer.reload()
+        expect(newcomer.locator("#input")).to_be_enabled()
+        row = console.locator("#team-members tr", has_text="newcomer")
+        expect(row.get_by_label("Role of newcomer")).to_have_value("viewer")
+        row.get_by_label("newcomer is active").uncheck()
+        row.get_by_role("button", name="Save newcomer").click()
+        expect(console.locator("#team-status")).to_have_text("newcomer is saved.")
+        expect(newcomer.locator("#status")).to_contain_text("Your access to this workspace has changed")
+        console.screenshot(path=str(tmp_path / "console-team.png"))
+
+        # Settings: a system prompt and a blocked topic, used by the next message.
+        marker = word_marker()
+        console.goto(f"{platform.base_url}/console/settings/")
+        expect(console.locator("#f-model option")).not_to_have_count(0)
+        console.fill("#f-system_prompt", f"You are the {marker} assistant.")
+        console.fill("#t-blocked_topics", "bitcoin")
+        console.keyboard.press("Enter")
+        expect(console.locator("[data-tags=blocked_topics] .tag")).to_have_text(["bitcoin"])
+        console.fill("#f-temperature", "7")  # refused, next to its field
+        console.click("#settings-save")
+        expect(console.locator("#e-temperature")).not_to_be_empty()
+        console.fill("#f-temperature", "0.3")
+        console.click("#settings-save")
+        expect(console.locator("#settings-status")).to_have_text("Saved: 3 settings changed.")
+        console.screenshot(path=str(tmp_path / "console-settings.png"), full_page=True)
+        chat = browser.new_context(viewport=DESKTOP).new_page()
+        sign_in(chat, platform, "/chat/", member, member_password)
+        ask(chat, f"Who are you? {marker} [[tokens=2]]")
+        # The answer's request (not the title's, which has its own prompt) carries the new ones.
+        answer = [c for c in fake_openai_server.calls if f"Who are you? {marker}" in str(c.messages[-1])]
+        assert answer and f"You are the {marker} assistant." in str(answer[0].messages[0])
+        assert answer[0].body["temperature"] == 0.3
+        chat.fill("#input", "What about bitcoin?")
+        chat.keyboard.press("Enter")
+        expect(chat.locator("#status")).to_have_text("This assistant cannot help with “bitcoin”.")
+
+        # A member opens neither room.
+        for room in ("/console/team/", "/console/settings/"):
+            assert chat.goto(f"{platform.base_url}{room}").status == 403
