@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from infra.csp import allow_images_from
 from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES
-from tenants.selectors import SESSION_TENANT_KEY, memberships_of_user, page_membership
+from tenants.selectors import SESSION_TENANT_KEY, chat_config_get, memberships_of_user, page_membership
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -40,6 +40,8 @@ def chat_page(request: HttpRequest) -> HttpResponse:
             "can_console": current.role in READER_ROLES,
             "can_inbox": current.role in AGENT_ROLES,
             "can_curate": current.role in MANAGER_ROLES,
+            # Before the socket's ``ready`` says so: the history shows its usage lines at once.
+            "show_usage": chat_config_get(tenant_id=current.tenant_id).shows_usage_to(current.role),
         },
     )
     return allow_images_from(page, hosts)

@@ -35,4 +35,6 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
 ]
 
+handler404 = "infra.errors.not_found"
+handler403 = "infra.errors.forbidden"
 handler500 = "infra.errors.server_error"

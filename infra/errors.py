@@ -1,8 +1,10 @@
-"""The last word on an exception no view handled (Django's ``handler500``)."""
+"""The last word on what no view answered (Django's ``handler404``, ``handler403``,
+``handler500``): a JSON body for the API and the widget's endpoints, a page for people."""
 
 import sys
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
 from infra.db import DATABASE_DOWN, database_down_response
 
@@ -13,3 +15,21 @@ def server_error(request: HttpRequest) -> JsonResponse:
     if isinstance(sys.exc_info()[1], DATABASE_DOWN):
         return database_down_response()
     return JsonResponse({"detail": "server error", "code": "server_error"}, status=500)
+
+
+def _for_a_program(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/widget/")) or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _for_a_program(request):
+        return JsonResponse({"detail": "not found", "code": "not_found"}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _for_a_program(request):
+        return JsonResponse({"detail": "permission denied", "code": "permission_denied"}, status=403)
+    return render(request, "403.html", status=403)

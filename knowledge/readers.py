@@ -162,8 +162,9 @@ def _pdf(data: bytes) -> list[Section]:
         pages = [page.extract_text() or "" for page in reader.pages]
     except LimitReachedError:
         raise Unreadable(EXPANDS) from None
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise Unreadable(f"not a readable PDF file: {exc}") from None
+    except (PdfReadError, ValueError, KeyError, TypeError):
+        # The library's own words ("Stream has ended unexpectedly") help nobody who reads this.
+        raise Unreadable("not a readable PDF file: it may be damaged, cut short or protected") from None
     return [Section(f"page {number}", text) for number, text in enumerate(pages, start=1)]
 
 

@@ -55,6 +55,7 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                     "max_tokens_per_response",
                     "max_message_chars",
                     "custom_greeting",
+                    "starter_prompts",
                 ]
             },
         ),

@@ -42,6 +42,20 @@ def validate_keep_patterns(patterns: Any) -> None:
             raise ValidationError(f"each template is text of 1 to {PII_KEEP_MAX_CHARS} characters")
 
 
+# Questions offered as buttons in an empty chat (the chat page's, a widget site's).
+MAX_STARTER_PROMPTS = 4
+STARTER_PROMPT_CHARS = 100
+
+
+def validate_starter_prompts(prompts: object) -> None:
+    if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise ValidationError("a list of non-empty strings")
+    if len(prompts) > MAX_STARTER_PROMPTS:
+        raise ValidationError(f"at most {MAX_STARTER_PROMPTS} starter prompts")
+    if any(len(p) > STARTER_PROMPT_CHARS for p in prompts):
+        raise ValidationError(f"each starter prompt at most {STARTER_PROMPT_CHARS} characters")
+
+
 class Tier(models.Model):
     """A plan: the limits a tenant buys. ``None`` means unlimited."""
 
@@ -123,6 +137,7 @@ class Tenant(models.Model):
     max_tokens_per_response = models.PositiveIntegerField(default=1024)
     max_message_chars = models.PositiveIntegerField(default=8000)
     custom_greeting = models.TextField(blank=True)
+    starter_prompts = models.JSONField(default=list, blank=True, validators=[validate_starter_prompts])
 
     # Moderation and support.
     blocked_topics = models.JSONField(default=list, blank=True)

@@ -3,17 +3,15 @@
 import secrets
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
+from tenants.models import validate_starter_prompts
 from tenants.scoping import TenantOwnedModel
 from widget.domains import validate_allowed_domains
 
-MAX_STARTER_PROMPTS = 4
 _RATE = [MinValueValidator(1), MaxValueValidator(10_000)]
-STARTER_PROMPT_CHARS = 100
 
 
 def new_site_key() -> str:
@@ -32,15 +30,6 @@ def validate_https_url(url: str) -> None:
     """HTTPS only (a function, not a ``URLValidator``: DRF drops those from a URL field's
     validators in favour of its own, which allows http)."""
     URLValidator(schemes=["https"])(url)
-
-
-def validate_starter_prompts(prompts: object) -> None:
-    if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
-        raise ValidationError("a list of non-empty strings")
-    if len(prompts) > MAX_STARTER_PROMPTS:
-        raise ValidationError(f"at most {MAX_STARTER_PROMPTS} starter prompts")
-    if any(len(p) > STARTER_PROMPT_CHARS for p in prompts):
-        raise ValidationError(f"each starter prompt at most {STARTER_PROMPT_CHARS} characters")
 
 
 class Site(TenantOwnedModel):

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from chat.models import ChatFile, Conversation, Handoff, Message
 from chat.services import conversation_delete, conversation_rename
+from knowledge.models import CuratedAnswer
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery
 from tenants.models import AGENT_ROLES, READER_ROLES
@@ -75,6 +76,9 @@ class MessageSerializer(serializers.ModelSerializer):
     author = serializers.CharField(
         source="author.username", default=None, read_only=True, help_text="the agent (role 'agent')"
     )
+    saved_as_curated = serializers.BooleanField(
+        default=False, read_only=True, help_text="an owner or admin saved this answer as a curated answer"
+    )
 
     class Meta:
         model = Message
@@ -101,6 +105,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "sources",
             "tool_calls",
             "attachments",
+            "saved_as_curated",
         ]
 
 
@@ -268,4 +273,5 @@ class ConversationMessagesView(ConversationsEndpoint, generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Message]:
         conversation = self.visible_or_404(self.kwargs["pk"])
         messages = self.scoped(Message).filter(conversation=conversation).select_related("author")
-        return messages.prefetch_related("files").order_by("id")
+        saved = CuratedAnswer.objects.for_tenant(self.tenant_id).filter(source_message_id=OuterRef("pk"))
+        return messages.annotate(saved_as_curated=Exists(saved)).prefetch_related("files").order_by("id")

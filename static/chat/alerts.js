@@ -1,7 +1,8 @@
 // The console's alerts: the history (acknowledge), and the rules (threshold, window, minimum
-// samples, mute), all through the REST API (/api/v1/alerts/).
+// samples, mute), all through the REST API (/api/v1/alerts/). Figures are shown and edited in the
+// units people read (%, seconds, minutes, dollars); the API keeps its own (fractions, seconds).
 import { restClient } from "./api.js";
-import { cell, textButton } from "./dom.js";
+import { cell, element, textButton } from "./dom.js";
 
 const root = document.getElementById("alerts");
 const history = document.getElementById("alert-history");
@@ -10,11 +11,23 @@ const statusLine = document.getElementById("alerts-status");
 const manage = root.dataset.manage === "true";
 const request = restClient(root.dataset.csrf);
 const NAMES = {
-  response_p50_s: "response time p50 (s)", response_p99_s: "response time p99 (s)",
+  response_p50_s: "response time p50", response_p99_s: "response time p99",
   resolution_rate: "resolution rate", escalation_rate: "escalation rate", error_rate: "error rate",
-  active_users_drop: "active users, drop week over week", cost_per_conversation: "cost per conversation (USD)",
+  active_users_drop: "active users, drop week over week", cost_per_conversation: "cost per conversation",
   csat: "CSAT", safety_spike: "safety violations, times usual",
+  first_human_reply_p90_s: "time to a person's first reply p90",
 };
+// Each figure's unit as people read it: the API's value times `scale`, then `unit`.
+const PERCENT = { scale: 100, unit: "%" };
+const UNITS = {
+  resolution_rate: PERCENT, escalation_rate: PERCENT, error_rate: PERCENT, active_users_drop: PERCENT,
+  response_p50_s: { scale: 1, unit: "s" }, response_p99_s: { scale: 1, unit: "s" },
+  first_human_reply_p90_s: { scale: 1 / 60, unit: "min" },
+  cost_per_conversation: { scale: 1, unit: "USD" }, csat: { scale: 1, unit: "of 5" },
+  safety_spike: { scale: 1, unit: "× usual" },
+};
+const unitOf = (metric) => UNITS[metric] || { scale: 1, unit: "" };
+const shown = (metric, value) => `${Number((value * unitOf(metric).scale).toPrecision(3))} ${unitOf(metric).unit}`.trim();
 
 function field(type, value, label, props) {
   const input = Object.assign(document.createElement("input"), { type, ...props });
@@ -48,7 +61,7 @@ async function showHistory() {
         showHistory();
       });
     }
-    tr.append(cell(NAMES[a.metric] || a.metric), cell(a.state), cell(a.value.toPrecision(3)), cell(a.threshold),
+    tr.append(cell(NAMES[a.metric] || a.metric), cell(a.state), cell(shown(a.metric, a.value)), cell(shown(a.metric, a.threshold)),
       cell(new Date(a.opened_at).toLocaleString()), cell(acknowledged));
     return tr;
   }));
@@ -66,18 +79,20 @@ async function showRules() {
   rules.replaceChildren(...found.map((r) => {
     const tr = document.createElement("tr");
     const name = NAMES[r.metric] || r.metric;
-    const threshold = field("number", r.threshold, `${name}: threshold`, { step: "any" });
+    const { scale, unit } = unitOf(r.metric);
+    const threshold = field("number", Number((r.threshold * scale).toPrecision(6)), `${name}: threshold in ${unit || "units"}`, { step: "any" });
+    const withUnit = element("span", { className: "with-unit" }, [threshold, element("span", { textContent: unit })]);
     const windowMinutes = field("number", r.window_minutes, `${name}: window in minutes`, { min: 5 });
     const minSamples = field("number", r.min_samples, `${name}: minimum samples`, { min: 1 });
     const muted = field("checkbox", r.muted, `${name}: muted`);
-    tr.append(cell(name), cell(r.direction), cell(threshold), cell(windowMinutes), cell(minSamples), cell(muted));
+    tr.append(cell(name), cell(r.direction), cell(withUnit), cell(windowMinutes), cell(minSamples), cell(muted));
     if (manage) {
       const save = textButton("Save", `Save the ${name} rule`, async () => {
         try {
           await api(`/api/v1/alerts/rules/${r.id}/`, {
             method: "PATCH",
             json: {
-              threshold: Number(threshold.value), window_minutes: Number(windowMinutes.value),
+              threshold: Number(threshold.value) / scale, window_minutes: Number(windowMinutes.value),
               min_samples: Number(minSamples.value), muted: muted.checked,
             },
           });

@@ -30,6 +30,7 @@ const escalateButton = $("escalate");
 const attachButton = $("attach");
 const fileInput = $("file-input");
 const attachedList = $("attached");
+const starters = $("starters"); // the tenant's starter questions (none: null)
 const storageKey = root.dataset.storageKey;
 const request = restClient(root.dataset.csrf);
 
@@ -37,7 +38,9 @@ let socket = null;
 let ready = false; // the server sent `ready` on this socket: frames may be sent
 let attempts = 0; // reconnects since the last `ready`
 let stopped = false; // signed out or rights gone: no more reconnects
-let showUsage = false; // `ready.show_usage`: model, tokens and cost under each answer
+// Model, tokens and cost under each answer: the page says so first (the history is drawn before
+// the socket is ready), then each `ready.show_usage`.
+let showUsage = root.dataset.showUsage === "true";
 let greeting = "";
 // What survives a reload: {conversationId, pending: {content, clientId} | null}.
 const saved = recall(storageKey);
@@ -123,9 +126,16 @@ function settle() {
 function ask(content, files, regenerate) {
   pending = { content, clientId: uuid4(), files: files || [], regenerate: Boolean(regenerate) };
   save();
-  messages.userBubble(content, undefined, pending.files);
-  setStatus("");
+  const bubble = messages.userBubble(content, undefined, pending.files);
+  if (starters) starters.hidden = true;
   setStreaming(true);
+  if (ready && socket && socket.readyState === WebSocket.OPEN) {
+    setStatus("");
+  } else {
+    // Kept (localStorage) and sent when the connection is back: `pickUp` after `ready`.
+    bubble.classList.add("queued");
+    setStatus("You are offline: your message will be sent when the connection is back.", "warn");
+  }
   sendPending();
 }
 
@@ -213,6 +223,7 @@ function onFrame(frame) {
       ready = true;
       attempts = 0;
       setStatus("");
+      for (const queued of log.querySelectorAll(".msg.queued")) queued.classList.remove("queued");
       if (frame.greeting && !greeting) {
         greeting = frame.greeting;
         log.prepend(messages.bubble("assistant greeting", frame.greeting, null));
@@ -408,6 +419,7 @@ async function restore() {
           when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
           usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
           messageId: m.id, rating: m.rating, text: m.content, sources: m.sources, curated: Boolean(m.curated_answer),
+          savedAsCurated: m.saved_as_curated,
         });
       }
     }
@@ -436,6 +448,7 @@ async function openConversation(id) {
   sidebar.showTitle("");
   sidebar.closeDrawer();
   await restore();
+  showStarters();
   connect();
 }
 
@@ -456,9 +469,19 @@ form.addEventListener("submit", (event) => {
 enterSubmits(input, form);
 input.addEventListener("input", () => typing.keyed());
 
+// Shortcuts: Esc stops the answer (or closes the drawer), Ctrl+Shift+O (⌘⇧O) starts a new chat,
+// Ctrl+K (⌘K) searches the conversations.
 document.addEventListener("keydown", (event) => {
-  if (event.key !== "Escape") return;
-  if (!sidebar.closeDrawer() && !stopButton.hidden) send({ type: "cancel" });
+  const mod = event.ctrlKey || event.metaKey;
+  if (event.key === "Escape") {
+    if (!sidebar.closeDrawer() && !stopButton.hidden) send({ type: "cancel" });
+  } else if (mod && event.shiftKey && event.key.toLowerCase() === "o") {
+    event.preventDefault();
+    openConversation(null);
+  } else if (mod && !event.shiftKey && event.key.toLowerCase() === "k") {
+    event.preventDefault();
+    sidebar.search();
+  }
 });
 
 $("new-chat").addEventListener("click", () => openConversation(null));
@@ -483,7 +506,20 @@ root.addEventListener("drop", (event) => {
   attach([...event.dataTransfer.files]);
 });
 
+// The tenant's starter questions, offered while the chat is empty.
+function showStarters() {
+  if (starters) starters.hidden = Boolean(log.querySelector(".msg.user"));
+}
+for (const button of starters ? starters.querySelectorAll(".starter") : []) {
+  button.addEventListener("click", () => {
+    if (!sendButton.disabled) ask(button.textContent);
+    showStarters();
+  });
+}
+
 restore().then(() => {
   if (pending) messages.userBubble(pending.content, undefined, pending.files);
+  showStarters();
   connect();
 });
+input.focus(); // the page is for writing: the box has the focus from the start

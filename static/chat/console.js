@@ -16,10 +16,13 @@
   };
   const palette = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2"];
   const charts = (window.consoleCharts = []);
-  // Axis text and grid lines in the page's colours (light or dark).
-  const style = getComputedStyle(document.documentElement);
-  Chart.defaults.color = style.getPropertyValue("--muted").trim();
-  Chart.defaults.borderColor = style.getPropertyValue("--line").trim();
+  // Axis text and grid lines in the page's colours (light or dark), again when the theme changes.
+  function themeColours() {
+    const style = getComputedStyle(document.documentElement);
+    Chart.defaults.color = style.getPropertyValue("--muted").trim();
+    Chart.defaults.borderColor = style.getPropertyValue("--line").trim();
+  }
+  themeColours();
 
   const percent = { scales: { y: { min: 0, max: 1, ticks: { format: { style: "percent" } } } } };
 
@@ -122,4 +125,8 @@
   }
   buttons.forEach((b) => b.addEventListener("click", () => show(b.dataset.period)));
   show("days");
+  new MutationObserver(() => {
+    themeColours();
+    show(document.querySelector("[data-period][aria-pressed=true]").dataset.period);
+  }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
 })();

@@ -144,5 +144,11 @@ export function conversationList({ api, current, open, setStatus }) {
   load(true);
   showAllowance();
 
-  return { showTitle, refresh, closeDrawer: sidebarDrawer.close };
+  // The search box, on screen (the drawer opened on a phone) and focused.
+  function focusSearch() {
+    if (getComputedStyle($("open-sidebar")).display !== "none") sidebarDrawer.open();
+    else search.focus();
+  }
+
+  return { showTitle, refresh, closeDrawer: sidebarDrawer.close, search: focusSearch };
 }

@@ -2,7 +2,7 @@
 // with what each saved; owners and admins add, edit, switch off and delete them, all through the
 // REST API (/api/v1/knowledge/curated/). Answers are shown rendered, as the chat shows them.
 import { errorText, restClient } from "./api.js";
-import { cell, element, textButton } from "./dom.js";
+import { cell, element, textButton, usd } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
 
 const root = document.getElementById("curated");
@@ -30,7 +30,7 @@ function row(entry) {
     cell(others ? `${entry.questions[0]} (+${others} phrasing${others > 1 ? "s" : ""})` : entry.questions[0]),
     answerCell(entry.answer),
     cell(entry.hits, "hits"),
-    cell(`$${Number(entry.saved_usd).toFixed(4)}`),
+    cell(usd(entry.saved_usd)),
     cell(entry.last_hit_at ? new Date(entry.last_hit_at).toLocaleString() : "–"),
     cell(entry.enabled ? "on" : "off"),
   );

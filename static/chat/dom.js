@@ -1,5 +1,5 @@
 // Small DOM helpers the pages share: elements, table cells, text and icon buttons, a copy button,
-// Enter that sends, a clock, the side list that is a drawer on a phone.
+// Enter that sends, a clock, a cost for people, the side list that is a drawer on a phone.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -81,6 +81,14 @@ export function enterSubmits(input, form) {
       form.requestSubmit();
     }
   });
+}
+
+// A cost as people read it: "$0.0021", "$1.25"; "< $0.0001" for less, "$0" for none.
+export function usd(value) {
+  const n = Number(value);
+  if (!n) return "$0";
+  if (n < 0.0001) return "< $0.0001";
+  return n < 1 ? `$${Number(n.toPrecision(2))}` : `$${n.toFixed(2)}`;
 }
 
 export function clock(when) {

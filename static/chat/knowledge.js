@@ -11,6 +11,7 @@ const form = document.getElementById("knowledge-upload");
 const manage = root.dataset.manage === "true";
 const api = restClient(root.dataset.csrf);
 let poll = null;
+let watched = null; // the document just uploaded or read again: its end is told on the status line
 
 function size(bytes) {
   return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
@@ -38,13 +39,22 @@ async function refresh() {
   if (!response.ok) return;
   const documents = response.body;
   body.replaceChildren(...documents.map(row));
+  const followed = watched && documents.find((d) => d.id === watched);
+  if (followed && followed.status !== "pending") {
+    watched = null;
+    statusLine.textContent = followed.status === "ready"
+      ? `“${followed.title}” is ready: ${followed.chunk_count} passages the assistant can cite.`
+      : `“${followed.title}” could not be read: ${followed.error}`;
+    statusLine.className = `status ${followed.status === "ready" ? "info" : "error"}`;
+  }
   clearTimeout(poll);
   if (documents.some((d) => d.status === "pending")) poll = setTimeout(refresh, POLL_MS);
 }
 
 async function reingest(d) {
   const response = await api(`/api/v1/knowledge/documents/${d.id}/reingest/`, { method: "POST" });
-  statusLine.textContent = response.ok ? `“${d.title}” is being read again.` : errorText(response.body, "It could not be read again.");
+  statusLine.textContent = response.ok ? `“${d.title}” is being read again…` : errorText(response.body, "It could not be read again.");
+  if (response.ok) watched = d.id;
   refresh();
 }
 
@@ -61,7 +71,9 @@ if (form) {
     statusLine.textContent = "Uploading…";
     const response = await api("/api/v1/knowledge/documents/", { method: "POST", form: new FormData(form) });
     if (response.ok) {
-      statusLine.textContent = `“${response.body.title}” uploaded; it is being read.`;
+      statusLine.textContent = `“${response.body.title}” uploaded; it is being read…`;
+      statusLine.className = "status";
+      watched = response.body.id;
       form.reset();
     } else {
       statusLine.textContent = errorText(response.body, "The upload failed.");

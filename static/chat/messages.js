@@ -1,7 +1,7 @@
 // The conversation as the chat page shows it: questions, answers (markdown), their footers
 // (time, model and usage when shown to this role, why an answer stopped, its actions), the tools
 // an answer called, the knowledge-base sources it cites, and ratings.
-import { clock, copyButton, element, iconButton } from "./dom.js";
+import { clock, copyButton, element, iconButton, usd } from "./dom.js";
 
 export const THUMBS_UP = 5;
 export const THUMBS_DOWN = 1;
@@ -50,13 +50,14 @@ export function transcript({ log, render, showUsage, canCurate, actions }) {
       const u = info.usage || {};
       meta.append(element("span", {
         className: "usage",
-        textContent: `${info.model} · ${u.input_tokens ?? 0}→${u.output_tokens ?? 0} tokens · $${info.cost_usd}`,
+        textContent: `${info.model} · ${u.input_tokens ?? 0}→${u.output_tokens ?? 0} tokens · ${usd(info.cost_usd)}`,
       }));
     }
     if (info.finish_reason && info.finish_reason !== "stop") {
       meta.append(element("span", { className: "finish", textContent: info.finish_reason === "cancelled" ? "stopped (cancelled)" : info.finish_reason }));
     }
-    if (info.curated) meta.append(element("span", { className: "curated", textContent: "curated answer" }));
+    // Which answers are curated is the team's business, not the members'.
+    if (info.curated && canCurate) meta.append(element("span", { className: "curated", textContent: "curated answer" }));
     el.dataset.finishReason = info.finish_reason || "stop";
     showSources(el, info.sources);
     if (info.messageId) {
@@ -69,7 +70,7 @@ export function transcript({ log, render, showUsage, canCurate, actions }) {
         rateButton(el, THUMBS_DOWN, "Bad answer", "down"),
         iconButton("Regenerate", "again", actions.regenerate, "regenerate"),
       );
-      if (canCurate && !info.curated) {
+      if (canCurate && !info.curated && !info.savedAsCurated) {
         buttons.append(iconButton("Save as a curated answer", "star", () => actions.saveCurated(el), "curate"));
       }
       meta.append(buttons);

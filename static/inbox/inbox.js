@@ -6,7 +6,7 @@
 // this agent's typing goes to the user of a conversation they hold. After 5 minutes without
 // input, or while the page is hidden, the agent is away: round robin passes them by.
 import { errorText, restClient } from "../chat/api.js";
-import { $, clock, drawer, element, enterSubmits } from "../chat/dom.js";
+import { $, clock, drawer, element, enterSubmits, usd } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 import { reconnectDelay, typingTeller } from "../chat/protocol.js";
 
@@ -183,10 +183,9 @@ async function open(id) {
   log.replaceChildren();
   typingLine.textContent = "";
   $("conversation-title").textContent = c.title || `Conversation ${c.id}`;
-  const cost = Number(c.cost_usd).toFixed(4);
   const rating = c.rating ? ` · CSAT ${c.rating}/5` : "";
   const reason = c.reason ? ` · ${c.reason}` : "";
-  $("conversation-who").textContent = `${whoText(c.who)} · ${stateText(c)} · $${cost}${rating}${reason}`;
+  $("conversation-who").textContent = `${whoText(c.who)} · ${stateText(c)} · ${usd(c.cost_usd)}${rating}${reason}`;
   for (const m of answer.body.transcript) showItem(m);
   showActions();
   for (const li of list.querySelectorAll("li")) li.classList.toggle("current", Number(li.dataset.id) === c.id);

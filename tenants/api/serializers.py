@@ -10,10 +10,12 @@ from tenants import attempts
 from tenants.logins import LOGIN_CLAIM, new_login_id, token_still_valid
 from tenants.models import (
     HOSTNAME_PATTERN,
+    MAX_STARTER_PROMPTS,
     MAX_TOKENS_PER_RESPONSE,
     MODEL_FIELDS,
     PII_KEEP_MAX_CHARS,
     PII_KEEP_MAX_PATTERNS,
+    STARTER_PROMPT_CHARS,
     TOKEN_BUDGET_MAX,
     Membership,
     Role,
@@ -141,6 +143,12 @@ class TenantConfigSerializer(serializers.ModelSerializer):
     blocked_topics = serializers.ListField(
         child=serializers.CharField(max_length=200), max_length=500, required=False
     )
+    starter_prompts = serializers.ListField(
+        child=serializers.CharField(max_length=STARTER_PROMPT_CHARS),
+        max_length=MAX_STARTER_PROMPTS,
+        required=False,
+        help_text="questions offered as buttons in an empty chat",
+    )
     allowed_image_hosts = serializers.ListField(
         child=serializers.RegexField(HOSTNAME_PATTERN, max_length=253), max_length=20, required=False
     )
@@ -168,6 +176,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "max_tokens_per_response",
             "max_message_chars",
             "custom_greeting",
+            "starter_prompts",
             "blocked_topics",
             "allowed_image_hosts",
             "pii_filter",

@@ -5,6 +5,7 @@ no network but the server."""
 
 import asyncio
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -164,6 +165,12 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
         page.keyboard.press("Escape")
         expect(answers.nth(2)).to_have_attribute("data-finish-reason", "cancelled")
 
+        # After a reload the owner still sees each answer's usage, its cost as people read it.
+        page.reload()
+        expect(page.locator(".msg.assistant[data-finish-reason] .usage")).to_have_count(3)
+        usage = page.locator(".msg.assistant[data-finish-reason] .usage").first.inner_text()
+        assert re.search(r"· (\$0|< \$0\.0001|\$\d+\.\d+)$", usage), usage
+
     env = {**os.environ, "DATABASE_URL": platform.database_url or "", "REDIS_URL": LIVE_REDIS_URL}
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "compute_analytics"],
@@ -297,6 +304,7 @@ def test_an_owner_uploads_a_document_in_the_console_and_the_answer_cites_it(
         page.set_input_files("#knowledge-upload input[name=file]", str(policy))
         page.click("#knowledge-upload button[type=submit]")
         expect(page.locator("#knowledge-documents tr[data-status=ready]")).to_have_count(1, timeout=120_000)
+        expect(page.locator("#knowledge-status")).to_contain_text("“Returns policy” is ready:")
         page.screenshot(path=str(tmp_path / "console-knowledge.png"))
 
         page.goto(f"{platform.base_url}/chat/")
@@ -368,6 +376,9 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         answer = page.locator(".msg.assistant:not(.greeting)").first
         answer.locator(".curate").click()
         expect(page.locator("#status")).to_contain_text("Saved as a curated answer")
+        page.reload()  # saved stays saved: no ☆ to save it twice
+        expect(page.locator(".msg.assistant[data-finish-reason]")).to_have_count(1)
+        expect(page.locator(".msg.assistant[data-finish-reason] .curate")).to_have_count(0)
 
         page.goto(f"{platform.base_url}/console/curated/")
         entry = page.locator("#curated-answers tr")
@@ -436,15 +447,17 @@ def test_an_owner_changes_an_alert_rule_and_reads_a_failed_document_again_in_the
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         sign_in(page, platform, "/console/alerts/", owner, password)
-        threshold = page.get_by_label("error rate: threshold")
-        expect(threshold).to_have_value("0.05", timeout=30_000)
-        threshold.fill("0.2")
+        threshold = page.get_by_label("error rate: threshold in %")  # 0.05 in the API
+        expect(threshold).to_have_value("5", timeout=30_000)
+        threshold.fill("20")
         page.get_by_label("Save the error rate rule").click()
         expect(page.locator("#alerts-status")).to_contain_text("The error rate rule is saved.")
 
-        page.get_by_label("Read Broken again").click()
-        expect(page.locator("#knowledge-status")).to_contain_text("“Broken” is being read again.")
         page.screenshot(path=str(tmp_path / "console-alerts.png"))
+
+        page.goto(f"{platform.base_url}/console/knowledge/")
+        page.get_by_label("Read Broken again").click()
+        expect(page.locator("#knowledge-status")).to_contain_text("“Broken” is being read again")
     rules = platform.http("GET", "/api/v1/alerts/rules/", token=token)[1]
     assert next(r for r in rules if r["metric"] == "error_rate")["threshold"] == 0.2
     again = platform.http("GET", f"/api/v1/knowledge/documents/{broken['id']}/", token=token)[1]

@@ -83,7 +83,7 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         row.get_by_role("button", name="Save newcomer").click()
         expect(console.locator("#team-status")).to_have_text("newcomer is saved.")
         newcomer.reload()
-        expect(newcomer.locator("#input")).to_be_enabled()
+        expect(newcomer.locator(".msg.greeting")).to_be_visible()  # its socket is open again (ready)
         row = console.locator("#team-members tr", has_text="newcomer")
         expect(row.get_by_label("Role of newcomer")).to_have_value("viewer")
         row.get_by_label("newcomer is active").uncheck()
@@ -99,16 +99,24 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         console.fill("#f-system_prompt", f"You are the {marker} assistant.")
         console.fill("#t-blocked_topics", "bitcoin")
         console.keyboard.press("Enter")
+        console.fill("#t-starter_prompts", "What are your opening hours?")
+        console.keyboard.press("Enter")
         expect(console.locator("[data-tags=blocked_topics] .tag")).to_have_text(["bitcoin"])
         console.fill("#f-temperature", "7")  # refused, next to its field
         console.click("#settings-save")
         expect(console.locator("#e-temperature")).not_to_be_empty()
         console.fill("#f-temperature", "0.3")
         console.click("#settings-save")
-        expect(console.locator("#settings-status")).to_have_text("Saved: 3 settings changed.")
+        expect(console.locator("#settings-status")).to_have_text("Saved: 4 settings changed.")
         console.screenshot(path=str(tmp_path / "console-settings.png"), full_page=True)
         chat = browser.new_context(viewport=DESKTOP).new_page()
         sign_in(chat, platform, "/chat/", member, member_password)
+        # The chat page: the box has the focus, the tenant's starter questions wait in the empty chat.
+        expect(chat.locator("#input")).to_be_focused()
+        expect(chat.locator("#starters .starter")).to_have_text(["What are your opening hours?"])
+        chat.locator("#starters .starter").click()
+        expect(chat.locator(".msg.assistant[data-finish-reason]")).to_have_count(1)
+        expect(chat.locator("#starters")).to_be_hidden()
         ask(chat, f"Who are you? {marker} [[tokens=2]]")
         # The answer's request (not the title's, which has its own prompt) carries the new ones.
         answer = [c for c in fake_openai_server.calls if f"Who are you? {marker}" in str(c.messages[-1])]
@@ -117,6 +125,19 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         chat.fill("#input", "What about bitcoin?")
         chat.keyboard.press("Enter")
         expect(chat.locator("#status")).to_have_text("This assistant cannot help with “bitcoin”.")
+
+        # Offline, a message waits, said so, and goes once the connection is back.
+        chat.context.set_offline(True)
+        expect(chat.locator("#status")).to_contain_text("reconnecting", timeout=30_000)
+        chat.fill("#input", "Still there? [[tokens=2]]")
+        chat.keyboard.press("Enter")
+        expect(chat.locator("#status")).to_have_text(
+            "You are offline: your message will be sent when the connection is back."
+        )
+        expect(chat.locator(".msg.user.queued")).to_have_count(1)
+        chat.context.set_offline(False)
+        expect(chat.locator(".msg.assistant[data-finish-reason]")).to_have_count(3, timeout=60_000)
+        expect(chat.locator(".msg.user.queued")).to_have_count(0)
 
         # A member opens neither room.
         for room in ("/console/team/", "/console/settings/"):
