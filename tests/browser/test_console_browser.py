@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import WebSocketRoute, expect
 
 from testkit.browser import chromium, sign_in
 from testkit.fake_openai import FakeOpenAI
@@ -110,6 +110,17 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         expect(console.locator("#settings-status")).to_have_text("Saved: 4 settings changed.")
         console.screenshot(path=str(tmp_path / "console-settings.png"), full_page=True)
         chat = browser.new_context(viewport=DESKTOP).new_page()
+        # The chat's sockets pass through the test, which can take the connection away.
+        network = {"up": True, "sockets": []}
+
+        def through(route: WebSocketRoute) -> None:
+            if not network["up"]:
+                route.close(code=1001)  # refused: the page reconnects later
+                return
+            route.connect_to_server()
+            network["sockets"].append(route)
+
+        chat.route_web_socket(re.compile(r"/ws/chat/"), through)
         sign_in(chat, platform, "/chat/", member, member_password)
         # The chat page: the box has the focus, the tenant's starter questions wait in the empty chat.
         expect(chat.locator("#input")).to_be_focused()
@@ -127,15 +138,17 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         expect(chat.locator("#status")).to_have_text("This assistant cannot help with “bitcoin”.")
 
         # Offline, a message waits, said so, and goes once the connection is back.
-        chat.context.set_offline(True)
-        expect(chat.locator("#status")).to_contain_text("reconnecting", timeout=30_000)
+        network["up"] = False
+        for route in network["sockets"]:
+            route.close(code=1001)
+        expect(chat.locator("#status")).to_contain_text("reconnecting")
         chat.fill("#input", "Still there? [[tokens=2]]")
         chat.keyboard.press("Enter")
         expect(chat.locator("#status")).to_have_text(
             "You are offline: your message will be sent when the connection is back."
         )
         expect(chat.locator(".msg.user.queued")).to_have_count(1)
-        chat.context.set_offline(False)
+        network["up"] = True
         expect(chat.locator(".msg.assistant[data-finish-reason]")).to_have_count(3, timeout=60_000)
         expect(chat.locator(".msg.user.queued")).to_have_count(0)
 
