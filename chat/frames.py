@@ -132,6 +132,12 @@ class AgentTypingFrame(TypedDict):
     agent: str
 
 
+class TitleFrame(TypedDict):
+    type: Literal["title"]
+    conversation_id: int
+    title: str
+
+
 class PingFrame(TypedDict):
     type: Literal["ping"]
 
@@ -156,6 +162,7 @@ ServerFrame = (
     | AgentMessageFrame
     | HandoffFrame
     | AgentTypingFrame
+    | TitleFrame
     | PingFrame
     | PongFrame
 )
@@ -340,3 +347,8 @@ def handoff_frame(*, conversation_id: int, state: Literal["human", "bot"], agent
 def agent_typing_frame(*, conversation_id: int, active: bool, agent: str) -> AgentTypingFrame:
     """The agent who holds the conversation is typing (or stopped) a reply."""
     return {"type": "agent_typing", "conversation_id": conversation_id, "active": active, "agent": agent}
+
+
+def title_frame(*, conversation_id: int, title: str) -> TitleFrame:
+    """The conversation got its title (written in the background after its first answer)."""
+    return {"type": "title", "conversation_id": conversation_id, "title": title}

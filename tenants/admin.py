@@ -7,8 +7,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from billing.models import ModelPrice
 from tenants.experiments import ExperimentInvalid, validate_variants
-from tenants.models import Experiment, Invitation, Membership, Tenant, Tier, Variant
+from tenants.models import MODEL_FIELDS, Experiment, Invitation, Membership, Tenant, Tier, Variant
 from tenants.sign_in import AdminSignInForm
 
 admin.site.login_form = AdminSignInForm
@@ -26,14 +27,69 @@ class TierAdmin(admin.ModelAdmin[Tier]):
     ]
 
 
+class LinesField(forms.CharField):
+    """A list of strings edited one per line (a JSON list in the model): ``bitcoin`` is a topic,
+    not "Enter a valid JSON"."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 60})
+
+    def prepare_value(self, value: Any) -> str:
+        return "\n".join(value) if isinstance(value, list) else super().prepare_value(value)
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list):
+            return value
+        return [line.strip() for line in str(value or "").splitlines() if line.strip()]
+
+
+# The tenant's lists, one item per line in its form.
+LIST_FIELDS = [
+    "blocked_topics",
+    "starter_prompts",
+    "allowed_image_hosts",
+    "pii_keep_patterns",
+    "allowed_tools",
+]
+
+
+class TenantForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Lists as lines; the models picked from the price table (a model with no price would be
+    billed nothing: the model's own validation refuses it anyway)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in LIST_FIELDS:
+            self.fields[name] = LinesField(
+                required=False, label=self.fields[name].label, help_text="one per line"
+            )
+        priced = list(ModelPrice.objects.order_by("model").values_list("model", flat=True))
+        for name in MODEL_FIELDS:
+            current = getattr(self.instance, name, "") or ""
+            choices = [(m, m) for m in priced] + (
+                [(current, f"{current} (not priced)")] if current and current not in priced else []
+            )
+            required = name == "model"
+            self.fields[name] = forms.ChoiceField(
+                choices=choices if required else [("", "—"), *choices],
+                required=required,
+                label=self.fields[name].label,
+                help_text=self.fields[name].help_text,
+            )
+
+    class Meta:
+        model = Tenant
+        fields = [*LIST_FIELDS, *MODEL_FIELDS]  # the admin adds its fieldsets' others
+
+
 class MembershipInline(admin.TabularInline[Membership, Tenant]):
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]  # found and shown by username, not a raw id
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin[Tenant]):
+    form = TenantForm
     list_display = ["slug", "name", "tier", "active", "model", "created_at"]
     list_filter = ["active", "tier"]
     search_fields = ["slug", "name"]
@@ -161,11 +217,25 @@ class VariantFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
             raise forms.ValidationError(str(exc)) from None
 
 
-class VariantInline(admin.TabularInline[Variant, Experiment]):
+class VariantInline(admin.StackedInline[Variant, Experiment]):
+    """One variant under the other (a row of seven fields and a prompt spilled past 2,000 px)."""
+
     model = Variant
     formset = VariantFormSet
     extra = 2
-    fields = ["name", "is_control", "weight", "model", "temperature", "max_tokens", "system_prompt"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("name", "is_control", "weight"),
+                    ("model", "temperature", "max_tokens"),
+                    "system_prompt",
+                ]
+            },
+        )
+    ]
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 80})}}
 
 
 @admin.register(Experiment)
@@ -196,7 +266,7 @@ class MembershipAdmin(admin.ModelAdmin[Membership]):
     list_display = ["user", "tenant", "role", "active", "monthly_token_budget", "created_at"]
     list_filter = ["role", "active", "tenant"]
     search_fields = ["user__username", "tenant__slug"]
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]
 
 
 @admin.register(Invitation)

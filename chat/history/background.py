@@ -19,9 +19,11 @@ from billing.admission import Spend, charge_background
 from billing.models import UsageRecord
 from billing.pricing import price_for
 from chat.files import files_delete
+from chat.frames import title_frame
 from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider, provider_close
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 from chat.models import ChatFile, Conversation, Message
+from chat.push import push_event_sync
 from infra.safe_json import storable
 from tenants.models import Tenant
 
@@ -201,7 +203,7 @@ def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
     if not settings.OPENAI_API_KEY:
         # The offline demo model cannot name anything: the question's first words do.
         title = plain_title(first[0].content, max_words=TITLE_WORDS)
-        _title_store(tenant_id, conversation_id, title)
+        _title_store(conversation, title)
         return title
     answer, record = _ask_cheap_model(
         tenant,
@@ -216,7 +218,7 @@ def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
     with transaction.atomic():
         if not _bill(record):
             return ""
-        _title_store(tenant_id, conversation_id, title)
+        _title_store(conversation, title)
     return title
 
 
@@ -237,10 +239,19 @@ def plain_title(text: str, *, max_words: int = 12) -> str:
     return title[:200]
 
 
-def _title_store(tenant_id: int, conversation_id: int, title: str) -> None:
-    """Only over no title: a user's rename is never overwritten."""
-    if title:
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title)
+def _title_store(conversation: Conversation, title: str) -> None:
+    """Only over no title: a user's rename is never overwritten. The user's open chat pages are
+    told (``title``), once it is committed, so their heading follows without asking."""
+    if not title:
+        return
+    tenant_id, conversation_id, user_id = conversation.tenant_id, conversation.pk, conversation.user_id
+    if Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, title="").update(title=title):
+        frame = title_frame(conversation_id=conversation_id, title=title)
+        transaction.on_commit(
+            lambda: push_event_sync(
+                tenant_id=tenant_id, user_id=user_id, event={"type": "user.push", "frame": frame}
+            )
+        )
 
 
 def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:

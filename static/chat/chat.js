@@ -298,6 +298,10 @@ function onFrame(frame) {
         setStatus("");
       }
       break;
+    case "title": // written in the background after the first answer: the heading follows
+      if (frame.conversation_id === conversationId) sidebar.showTitle(frame.title);
+      sidebar.refresh();
+      break;
     case "agent_typing":
       if (frame.conversation_id === conversationId) setStatus(frame.active ? `${frame.agent} is typing…` : "", "info");
       break;

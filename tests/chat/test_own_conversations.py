@@ -106,3 +106,29 @@ async def test_bare_handshakes_leave_a_bounded_few_keys_and_the_newest_stay_reac
     await newest.disconnect()
     oldest, connected, _ = await connect(f"/ws/chat/{opened[0]}/", token=token)
     assert connected and (await oldest.receive_json_from(TIMEOUT))["code"] == "NOT_FOUND"
+
+
+@override_settings(OPENAI_API_KEY="")
+async def test_the_users_chat_sockets_are_told_the_title_once_it_is_written(world: World) -> None:
+    """The heading follows the title without asking (issue 34): a ``title`` frame on the user's
+    sockets, never another user's; a title the user gave is never overwritten, nor announced."""
+    socket, ready = await open_chat(world.token(world.alice, world.acme))
+    other, _ = await open_chat(world.token(world.bob, world.acme))
+    conversation = await Conversation.objects.for_tenant(world.acme.pk).acreate(
+        tenant=world.acme, user=world.alice, message_count=1
+    )
+    await conversation.messages.acreate(tenant=world.acme, role="user", content="Where is my parcel?")
+    title = await database_sync_to_async(conversation_title)(
+        tenant_id=world.acme.pk, conversation_id=conversation.pk
+    )
+    assert await socket.receive_json_from(TIMEOUT) == {
+        "type": "title",
+        "conversation_id": conversation.pk,
+        "title": title,
+    }
+    assert await other.receive_nothing(0.3)
+    await database_sync_to_async(conversation_title)(tenant_id=world.acme.pk, conversation_id=conversation.pk)
+    assert await socket.receive_nothing(0.3)  # titled already: nothing new
+    for communicator in (socket, other):
+        await communicator.disconnect()
+    assert ready["conversation_id"] != conversation.pk

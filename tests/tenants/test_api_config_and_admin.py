@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.test import Client
 
+from tenants.admin import TenantForm
 from tenants.models import Experiment, Tenant, Variant
 from testkit.world import PASSWORD, World, client_for
 
@@ -106,3 +107,38 @@ def test_the_admin_pages_open_and_experiments_are_validated(world: World) -> Non
     assert not experiment.active and experiment.ended_at is not None
     browser.post("/admin/tenants/tenant/", {"action": "deactivate", "_selected_action": [world.globex.pk]})
     assert not Tenant.objects.get(pk=world.globex.pk).active
+
+
+def test_the_admin_edits_lists_as_lines_and_picks_models_from_the_price_table(world: World) -> None:
+    """Staff type ``bitcoin``, not a JSON list; the model is a choice among priced ones; members are
+    found by username; an experiment's variants are laid out one under the other."""
+    lists = {
+        "blocked_topics": "bitcoin\n forex \n\n",
+        "starter_prompts": "Where is my order?",
+        "allowed_image_hosts": "",
+    }
+    models = {
+        "model": "gpt-4o",
+        "fallback_model": "",
+        "routing_model_simple": "",
+        "routing_model_moderate": "",
+    }
+    data = {"pii_keep_patterns": "", "allowed_tools": "", "routing_model_complex": "", **lists, **models}
+    form = TenantForm(data=data, instance=world.acme)
+    assert form.is_valid(), form.errors
+    tenant = form.save()
+    assert (tenant.blocked_topics, tenant.starter_prompts, tenant.model) == (
+        ["bitcoin", "forex"],
+        ["Where is my order?"],
+        "gpt-4o",
+    )
+    assert not TenantForm(data={**data, "model": "gpt-4.1"}, instance=world.acme).is_valid()  # no price
+
+    admin_user = get_user_model().objects.create_superuser("boss", "boss@example.com", PASSWORD)
+    browser = Client()
+    browser.force_login(admin_user)
+    page = browser.get(f"/admin/tenants/tenant/{world.acme.pk}/change/").content.decode()
+    assert "bitcoin\nforex</textarea>" in page and '<select name="model"' in page
+    assert "admin-autocomplete" in page  # members are found by username
+    variants = browser.get("/admin/tenants/experiment/add/").content.decode().split('id="variants-group"')[1]
+    assert "inline-related" in variants[:2000] and "tabular" not in variants[:400]
