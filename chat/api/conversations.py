@@ -273,5 +273,5 @@ class ConversationMessagesView(ConversationsEndpoint, generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Message]:
         conversation = self.visible_or_404(self.kwargs["pk"])
         messages = self.scoped(Message).filter(conversation=conversation).select_related("author")
-        saved = CuratedAnswer.objects.for_tenant(self.tenant_id).filter(source_message_id=OuterRef("pk"))
+        saved = self.scoped(CuratedAnswer).filter(source_message_id=OuterRef("pk"))
         return messages.annotate(saved_as_curated=Exists(saved)).prefetch_related("files").order_by("id")

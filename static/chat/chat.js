@@ -9,7 +9,7 @@
 //
 // This module holds the page's state, the socket and its frames, and the composer; what it
 // shows is drawn by messages.js (the transcript) and conversations.js (the sidebar).
-import { errorText, restClient } from "./api.js";
+import { errorText, restClient, upload } from "./api.js";
 import { conversationList } from "./conversations.js";
 import { $, element, enterSubmits, icon, iconButton } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
@@ -150,15 +150,17 @@ function sendPending() {
 
 async function attach(files) {
   for (const file of files) {
-    setStatus(`Uploading ${file.name}…`);
     const body = new FormData();
     body.append("file", file);
-    const uploaded = await request("/api/v1/attachments/", { method: "POST", form: body });
+    const uploaded = await upload("/api/v1/attachments/", body, root.dataset.csrf, (done) => {
+      setStatus(`Uploading ${file.name}… ${Math.round(done * 100)} %`);
+    });
     if (!uploaded.ok) {
       setStatus(`${file.name}: ${errorText(uploaded.body, "the upload failed")}`, "error");
       continue;
     }
-    attached.push({ id: uploaded.body.id, filename: uploaded.body.filename });
+    const { id, filename, content_type: contentType } = uploaded.body;
+    attached.push({ id, filename, content_type: contentType });
     setStatus("");
   }
   showAttached();
@@ -170,7 +172,7 @@ function showAttached() {
       attached = attached.filter((a) => a.id !== f.id);
       showAttached();
     });
-    return element("li", {}, [element("span", { textContent: f.filename }), remove]);
+    return element("li", {}, [...messages.thumbnail(f), element("span", { textContent: f.filename }), remove]);
   }));
 }
 

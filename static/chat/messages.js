@@ -24,12 +24,18 @@ export function transcript({ log, render, showUsage, canCurate, actions }) {
     return el;
   }
 
+  // An image attachment's thumbnail (the platform serves it: the page's CSP allows it), or none.
+  function thumbnail(f) {
+    if (!(f.content_type || "").startsWith("image/")) return [];
+    return [element("img", { src: `/api/v1/attachments/${f.id}/download/`, alt: "", className: "thumb", loading: "lazy" })];
+  }
+
   function userBubble(content, when, files) {
     const el = bubble("user", content, when);
     if (files && files.length) {
       const list = element("ul", { className: "files" });
       for (const f of files) {
-        const link = element("a", { href: `/api/v1/attachments/${f.id}/download/`, textContent: f.filename });
+        const link = element("a", { href: `/api/v1/attachments/${f.id}/download/` }, [...thumbnail(f), element("span", { textContent: f.filename })]);
         list.append(element("li", {}, [link]));
       }
       el.querySelector(".body").after(list);
@@ -159,5 +165,5 @@ export function transcript({ log, render, showUsage, canCurate, actions }) {
     if (last.classList.contains("assistant") && before) before.classList.add("last");
   }
 
-  return { bubble, userBubble, answerFooter, showTool, showRating };
+  return { thumbnail, bubble, userBubble, answerFooter, showTool, showRating };
 }

@@ -6,9 +6,11 @@ no network but the server."""
 import asyncio
 import os
 import re
+import struct
 import subprocess
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
+
+
+def one_pixel_png() -> bytes:
+    """A real 1 x 1 PNG (a browser decodes it: its thumbnail has a natural width of 1)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x20\x80\x40\xff")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 async def converse(platform: LivePlatform, token: str, content: str) -> int:
@@ -341,17 +354,24 @@ def test_attach_a_file_ask_about_it_and_see_the_answer_with_a_citation(
         time.sleep(0.3)
     order = tmp_path / "order.md"
     order.write_text("Order QZ991 was shipped on Monday with a kettle.\n")
+    photo = tmp_path / "kettle.png"
+    photo.write_bytes(one_pixel_png())
     with chromium() as browser:
         page = browser.new_page(viewport=DESKTOP)
         sign_in(page, platform, "/chat/", owner, password)
         expect(page.locator(".msg.greeting")).to_be_visible()
-        page.set_input_files("#file-input", str(order))
-        expect(page.locator("#attached li")).to_contain_text("order.md")
+        page.set_input_files("#file-input", [str(order), str(photo)])
+        expect(page.locator("#attached li")).to_have_count(2)
+        expect(page.locator("#attached li").first).to_contain_text("order.md")
+        expect(page.locator("#attached li img.thumb")).to_have_count(1)  # the photo's thumbnail
         marker = uuid.uuid4().hex
         ask(page, f"What about my kettle order and its warranty? {marker}")
         expect(page.locator("#attached li")).to_have_count(0)
-        link = page.locator(".msg.user .files a")
+        link = page.locator(".msg.user .files a").first
         expect(link).to_have_text("order.md")
+        thumb = page.locator(".msg.user .files img.thumb")
+        expect(thumb).to_have_count(1)
+        wait_until(page, "document.querySelector('.msg.user .files img.thumb').naturalWidth === 1")
         assert (
             page.request.get(f"{platform.base_url}{link.get_attribute('href')}")
             .text()
