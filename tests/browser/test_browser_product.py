@@ -379,8 +379,11 @@ def test_attach_a_file_ask_about_it_and_see_the_answer_with_a_citation(
         )
         answer = page.locator(".msg.assistant:not(.greeting)").first
         expect(answer.locator(".sources li")).to_have_text(["Warranty policy — Warranty"])
-    call = chat_calls_with(fake_openai_server, marker)[0]
-    assert "QZ991" in call.messages[-1]["content"] and "WARR3Y" in call.messages[0]["content"]
+    # With the photo, the question is sent as parts (its text, then the image: the model reads images).
+    call = next(c for c in fake_openai_server.calls if marker in str(c.messages[-1]["content"]))
+    question = call.messages[-1]["content"]
+    assert "QZ991" in str(question) and "WARR3Y" in call.messages[0]["content"]
+    assert any(part.get("type") == "image_url" for part in question)
 
 
 @pytest.mark.timeout(600)  # a worker and the web process each load the embedding model
