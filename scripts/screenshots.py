@@ -5,7 +5,8 @@
         [--url http://127.0.0.1:8000]
 
 Two conversations with the demo model (or whatever model the platform uses), a thumbs up, then
-the page in light and dark, on a 390 x 844 phone with its drawer open, and the tenant console;
+the page in light and dark, on a 390 x 844 phone with its drawer open, and the tenant console
+(its overview, team and settings);
 then the website widget on a shop's page served from another origin (a site made over the API);
 then the inbox: a customer (a member made with the staff login) asks for a person, the demo user
 (the owner: on the support team) takes it, replies and leaves a private note.
@@ -195,6 +196,13 @@ def main() -> None:
         page.goto(f"{args.url}/console/")
         page.wait_for_function("window.consoleCharts && window.consoleCharts.length === 14")
         page.screenshot(path=str(OUT / "console.png"))
+        page.set_viewport_size({"width": 1280, "height": 860})
+        page.goto(f"{args.url}/console/team/")
+        expect(page.locator("#team-members tr").first).to_be_visible()
+        page.screenshot(path=str(OUT / "console-team.png"))
+        page.goto(f"{args.url}/console/settings/")
+        expect(page.locator("#f-model option").first).to_be_attached()
+        page.screenshot(path=str(OUT / "console-settings.png"))
         widget(browser, args)
         inbox(browser, args)
         browser.close()
