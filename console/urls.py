@@ -6,10 +6,12 @@ app_name = "console"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("conversations/", views.conversations, name="conversations"),
     path("knowledge/", views.knowledge, name="knowledge"),
     path("curated/", views.curated, name="curated"),
     path("alerts/", views.alerts, name="alerts"),
     path("sites/", views.sites, name="sites"),
+    path("usage/", views.usage, name="usage"),
     path("team/", views.team, name="team"),
     path("settings/", views.settings_page, name="settings"),
 ]

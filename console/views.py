@@ -1,8 +1,8 @@
-"""The tenant console: one page per room (overview, knowledge, curated answers, alerts, the
-website widget, team, settings), each with its own URL, under a navigation that shows the rooms
-the member's role opens. Readers (owners, admins, viewers) see the figures and the tenant's
-content; owners and admins change it and run the team and the settings; the support team's inbox
-is its own page (``inbox``)."""
+"""The tenant console: one page per room (overview, conversations, knowledge, curated answers,
+alerts, the website widget, usage, team, settings), each with its own URL, under a navigation
+that shows the rooms the member's role opens. Readers (owners, admins, viewers) see the figures
+and the tenant's content; owners and admins change it and run the team and the settings; the
+support team's inbox is its own page (``inbox``)."""
 
 import functools
 from collections.abc import Callable
@@ -41,11 +41,13 @@ class Room:
 
 ROOMS = (
     Room("overview", "Overview", READER_ROLES, "console:overview"),
+    Room("conversations", "Conversations", READER_ROLES, "console:conversations"),
     Room("inbox", "Inbox", AGENT_ROLES, "inbox:page"),
     Room("knowledge", "Knowledge", READER_ROLES, "console:knowledge"),
     Room("curated", "Curated answers", READER_ROLES, "console:curated"),
     Room("alerts", "Alerts", READER_ROLES, "console:alerts"),
     Room("sites", "Website widget", READER_ROLES, "console:sites"),
+    Room("usage", "Usage", READER_ROLES, "console:usage"),
     Room("team", "Team", MANAGER_ROLES, "console:team"),
     Room("settings", "Settings", MANAGER_ROLES, "console:settings"),
 )
@@ -122,9 +124,11 @@ def _plain(name: str) -> Callable[[HttpRequest], HttpResponse]:
     return room(name)(view)
 
 
+conversations = _plain("conversations")
 knowledge = _plain("knowledge")
 curated = _plain("curated")
 alerts = _plain("alerts")
+usage = _plain("usage")
 
 
 @room("sites")

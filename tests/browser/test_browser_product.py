@@ -270,10 +270,12 @@ def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
         assert serious_accessibility_violations(page) == [], "console"
         # Every room of the console, once its script has drawn it.
         for room, drawn in (
+            ("conversations", "#conversations-list tr"),
             ("knowledge", "#knowledge-status"),
             ("curated", "#curated-status"),
             ("alerts", "#alert-rules tr"),
             ("sites", "#sites-status"),
+            ("usage", "#usage-models tr"),
             ("team", "#team-members tr"),
             ("settings", "#f-model option"),
         ):

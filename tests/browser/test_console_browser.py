@@ -152,6 +152,22 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         expect(chat.locator(".msg.assistant[data-finish-reason]")).to_have_count(3, timeout=60_000)
         expect(chat.locator(".msg.user.queued")).to_have_count(0)
 
+        # Usage: this month's answers by member and model, in people's units.
+        console.goto(f"{platform.base_url}/console/usage/")
+        expect(console.locator("#usage-budget-text")).to_contain_text("tokens used in")
+        expect(console.locator("#usage-members tr", has_text=member)).to_have_count(1)
+        expect(console.locator("#usage-members tr", has_text="newcomer")).to_have_count(1)
+        expect(console.locator("#usage-models tr").first).to_contain_text("$")
+
+        # Conversations: found by a word of their messages, read in place.
+        console.goto(f"{platform.base_url}/console/conversations/")
+        console.fill("#conversation-filters input[name=q]", marker)
+        console.click("#conversation-filters button[type=submit]")
+        expect(console.locator("#conversations-list tr")).to_have_count(1)
+        expect(console.locator("#conversations-list tr")).to_contain_text(member)
+        console.locator("#conversations-list tr button").click()
+        expect(console.locator("#conversation-view-log .msg.user").first).to_contain_text("opening hours")
+
         # A member opens neither room.
         for room in ("/console/team/", "/console/settings/"):
             assert chat.goto(f"{platform.base_url}{room}").status == 403

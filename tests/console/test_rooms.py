@@ -9,7 +9,15 @@ from django.test import Client
 from tenants.models import Membership, Role
 from testkit.world import PASSWORD, World, make_user
 
-READ = ["/console/", "/console/knowledge/", "/console/curated/", "/console/alerts/", "/console/sites/"]
+READ = [
+    "/console/",
+    "/console/conversations/",
+    "/console/knowledge/",
+    "/console/curated/",
+    "/console/alerts/",
+    "/console/sites/",
+    "/console/usage/",
+]
 MANAGE = ["/console/team/", "/console/settings/"]
 
 
@@ -30,7 +38,7 @@ def test_each_room_has_its_url_and_the_navigation_shows_what_the_role_opens(worl
         page = owner.get(url)
         assert page.status_code == 200, url
         assert f'href="{url}" aria-current="page"'.encode() in page.content, url
-    assert navigation(owner.get("/console/").content) == [READ[0], "/inbox/", *READ[1:], *MANAGE]
+    assert navigation(owner.get("/console/").content) == [*READ[:2], "/inbox/", *READ[2:], *MANAGE]
 
     viewer = make_user("vera")
     Membership.objects.create(tenant=world.acme, user=viewer, role=Role.VIEWER)

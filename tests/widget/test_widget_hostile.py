@@ -6,12 +6,11 @@ JSON body or a refused handshake, never a 500; nothing is stored."""
 from typing import Any
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
 from chatplatform.asgi import application
 from testkit.world import World
-from testkit.ws import TIMEOUT
+from testkit.ws import TIMEOUT, ChatCommunicator
 from widget.models import Site, Visitor
 from widget.services import site_create
 
@@ -79,7 +78,7 @@ def test_odd_visitor_headers_and_ids_are_4xx(world: World) -> None:
 
 
 async def _handshake(path: str, protocols: list[str]) -> Any:
-    communicator = WebsocketCommunicator(
+    communicator = ChatCommunicator(
         application,
         path,
         headers=[(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")],

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
 from billing.models import UsageRecord
@@ -19,7 +18,7 @@ from chat.models import Conversation, Message
 from chatplatform.asgi import application
 from testkit.fake_openai import FakeOpenAI
 from testkit.world import World, client_for, reconfigure
-from testkit.ws import TIMEOUT, ask, frames_until, open_chat, send_message
+from testkit.ws import TIMEOUT, ChatCommunicator, ask, frames_until, open_chat, send_message
 from widget.models import Site, Visitor
 from widget.services import site_create
 
@@ -46,18 +45,18 @@ def visitor_token(site: Site) -> str:
 
 async def connect(
     site: Site, token: str | None, conversation_id: int | None = None, origin: tuple[bytes, bytes] = OWN_PAGE
-) -> tuple[WebsocketCommunicator, bool]:
+) -> tuple[ChatCommunicator, bool]:
     path = f"/ws/widget/{site.key}/" + (f"{conversation_id}/" if conversation_id else "")
     protocols = ["chat.v1"] + ([f"bearer.{token}"] if token else [])
     headers = [PLATFORM, origin]
-    communicator = WebsocketCommunicator(application, path, headers=headers, subprotocols=protocols)
+    communicator = ChatCommunicator(application, path, headers=headers, subprotocols=protocols)
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     return communicator, connected
 
 
 async def open_widget(
     site: Site, token: str, conversation_id: int | None = None
-) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+) -> tuple[ChatCommunicator, dict[str, Any]]:
     communicator, connected = await connect(site, token, conversation_id)
     assert connected, "handshake refused"
     ready = await communicator.receive_json_from(TIMEOUT)
@@ -65,7 +64,7 @@ async def open_widget(
     return communicator, ready
 
 
-async def refusal_of(communicator: WebsocketCommunicator, content: str) -> dict[str, Any]:
+async def refusal_of(communicator: ChatCommunicator, content: str) -> dict[str, Any]:
     """The ``error`` frame a message gets instead of an answer."""
     await send_message(communicator, content)
     return (await frames_until(communicator, "error"))[-1]
@@ -80,7 +79,7 @@ async def refused_at_open(
     return await refusal(communicator)
 
 
-async def refusal(communicator: WebsocketCommunicator) -> tuple[dict[str, Any], int]:
+async def refusal(communicator: ChatCommunicator) -> tuple[dict[str, Any], int]:
     frame = await communicator.receive_json_from(TIMEOUT)
     closed = await communicator.receive_output(TIMEOUT)
     assert closed["type"] == "websocket.close", closed
@@ -138,7 +137,7 @@ async def test_a_member_conversation_is_not_a_visitors_and_a_visitor_token_is_no
         4404,
     )
     # The member socket refuses a visitor token outright (not a JWT of ours).
-    member = WebsocketCommunicator(
+    member = ChatCommunicator(
         application, "/ws/chat/", subprotocols=["chat.v1", f"bearer.{await visitor_token(site)}"]
     )
     assert (await member.connect(timeout=TIMEOUT))[0] is False
