@@ -123,7 +123,6 @@ async def _held(session: ChatSession, held: HeldMessage, sink: TurnSink) -> None
         conversation_id=held.conversation_id,
         items=[Remembered(id=held.message_id, role="user", content=held.content)],
     )
-    await sink.emit(held_frame(conversation_id=held.conversation_id, message_id=held.message_id))
     await tell_inbox(
         tenant_id=session.tenant_id,
         event={
@@ -133,6 +132,8 @@ async def _held(session: ChatSession, held: HeldMessage, sink: TurnSink) -> None
             "content": held.content,
         },
     )
+    # Last: the turn is over as the client learns it (a replay right after finds it done).
+    await sink.emit(held_frame(conversation_id=held.conversation_id, message_id=held.message_id))
 
 
 async def _begin(
