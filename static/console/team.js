@@ -1,6 +1,7 @@
 // The console's Team room: the workspace's members (REST /api/v1/tenants/<slug>/members/): each
 // one's role, whether they are active and their monthly token budget, changed in place, or
-// removed; and the invitations (…/invitations/): invite by e-mail with a role, resend, revoke.
+// removed, and who of the support team has the inbox open (…/inbox/agents/); and the invitations
+// (…/invitations/): invite by e-mail with a role, resend, revoke.
 // The server decides who may do what (only owners make owners, the last owner stays): its refusals
 // are shown as they are given.
 import { errorText, restClient } from "../chat/api.js";
@@ -30,10 +31,13 @@ function roleSelect(current, label) {
   return select;
 }
 
+let presence = {}; // username -> online, away or offline (the support team's, from the inbox)
+
 function memberRow(m) {
   const tr = element("tr", {});
   tr.dataset.id = m.id;
   const who = `${m.username}${m.username === me ? " (you)" : ""}`;
+  const state = presence[m.username];
   const role = roleSelect(m.role, `Role of ${m.username}`);
   const active = element("input", { type: "checkbox", checked: m.active });
   active.setAttribute("aria-label", `${m.username} is active`);
@@ -68,8 +72,12 @@ function memberRow(m) {
     load();
   });
   const email = element("span", { className: "muted small", textContent: m.email ? ` ${m.email}` : "" });
+  const dot = state
+    ? [element("span", { className: `presence ${state}`, title: `${state} in the inbox` }),
+      element("span", { className: "visually-hidden", textContent: ` (${state} in the inbox)` })]
+    : [];
   tr.append(
-    cell(element("span", {}, [element("strong", { textContent: who }), email])),
+    cell(element("span", {}, [...dot, element("strong", { textContent: who }), email])),
     cell(role), cell(active), cell(budget),
     cell(element("span", { className: "row-actions" }, [save, remove])),
   );
@@ -108,6 +116,8 @@ function invitationRow(i) {
 }
 
 async function load() {
+  const team = await api("/api/v1/inbox/agents/");
+  if (team.ok) presence = Object.fromEntries(team.body.agents.map((a) => [a.agent, a.state]));
   const answer = await api(`${base}/members/`);
   if (!answer.ok) {
     setStatus(errorText(answer.body, "The members could not be loaded."), "error");

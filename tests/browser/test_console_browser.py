@@ -90,7 +90,16 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         row.get_by_role("button", name="Save newcomer").click()
         expect(console.locator("#team-status")).to_have_text("newcomer is saved.")
         expect(newcomer.locator("#status")).to_contain_text("Your access to this workspace has changed")
+        # Who of the support team has the inbox open: the owner, once they open it in a tab.
+        inbox = console.context.new_page()
+        inbox.goto(f"{platform.base_url}/inbox/")
+        expect(inbox.locator("#team .agent.online")).to_have_count(1)
+        console.reload()
+        expect(
+            console.locator("#team-members tr", has_text=f"{owner} (you)").locator(".presence.online")
+        ).to_have_count(1)
         console.screenshot(path=str(tmp_path / "console-team.png"))
+        inbox.close()
 
         # Settings: a system prompt and a blocked topic, used by the next message.
         marker = word_marker()
