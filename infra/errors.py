@@ -18,8 +18,12 @@ def server_error(request: HttpRequest) -> JsonResponse:
 
 
 def _for_a_program(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/widget/")) or "application/json" in request.headers.get(
-        "Accept", ""
+    """The API, the widget's endpoints below its panel (``/widget/<key>/visitors/``…; the panel
+    page itself is for people), or a client that asks for JSON."""
+    path = request.path
+    widget_endpoint = path.startswith("/widget/") and path.rstrip("/").count("/") > 2
+    return (
+        path.startswith("/api/") or widget_endpoint or "application/json" in request.headers.get("Accept", "")
     )
 
 

@@ -19,6 +19,8 @@ def test_people_get_a_page_and_programs_get_json(world: World) -> None:
         assert answer.status_code == 404 and answer.json() == {"detail": "not found", "code": "not_found"}, (
             path
         )
+    panel = anyone.get("/widget/site_nope/")  # the panel's page is for the visitor: a page
+    assert panel.status_code == 404 and b"There is nothing here" in panel.content
     asked = anyone.get("/no/such/page/", HTTP_ACCEPT="application/json")
     assert asked.status_code == 404 and asked.json()["code"] == "not_found"
 
