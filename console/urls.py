@@ -9,6 +9,7 @@ urlpatterns = [
     path("conversations/", views.conversations, name="conversations"),
     path("knowledge/", views.knowledge, name="knowledge"),
     path("curated/", views.curated, name="curated"),
+    path("tools/", views.tools, name="tools"),
     path("alerts/", views.alerts, name="alerts"),
     path("sites/", views.sites, name="sites"),
     path("usage/", views.usage, name="usage"),

@@ -1,5 +1,5 @@
 """The tenant console: one page per room (overview, conversations, knowledge, curated answers,
-alerts, the website widget, usage, team, settings), each with its own URL, under a navigation
+tools, alerts, the website widget, usage, team, settings), each with its own URL, under a navigation
 that shows the rooms the member's role opens. Readers (owners, admins, viewers) see the figures
 and the tenant's content; owners and admins change it and run the team and the settings; the
 support team's inbox is its own page (``inbox``)."""
@@ -45,6 +45,7 @@ ROOMS = (
     Room("inbox", "Inbox", AGENT_ROLES, "inbox:page"),
     Room("knowledge", "Knowledge", READER_ROLES, "console:knowledge"),
     Room("curated", "Curated answers", READER_ROLES, "console:curated"),
+    Room("tools", "Tools", READER_ROLES, "console:tools"),
     Room("alerts", "Alerts", READER_ROLES, "console:alerts"),
     Room("sites", "Website widget", READER_ROLES, "console:sites"),
     Room("usage", "Usage", READER_ROLES, "console:usage"),
@@ -127,6 +128,7 @@ def _plain(name: str) -> Callable[[HttpRequest], HttpResponse]:
 conversations = _plain("conversations")
 knowledge = _plain("knowledge")
 curated = _plain("curated")
+tools = _plain("tools")
 alerts = _plain("alerts")
 usage = _plain("usage")
 

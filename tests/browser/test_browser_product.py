@@ -273,6 +273,7 @@ def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
             ("conversations", "#conversations-list tr"),
             ("knowledge", "#knowledge-status"),
             ("curated", "#curated-status"),
+            ("tools", "#tools-list tr"),
             ("alerts", "#alert-rules tr"),
             ("sites", "#sites-status"),
             ("usage", "#usage-models tr"),

@@ -177,6 +177,25 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         console.locator("#conversations-list tr button").click()
         expect(console.locator("#conversation-view-log .msg.user").first).to_contain_text("opening hours")
 
+        # Tools: one of the tenant's added, then offered to the assistant.
+        console.goto(f"{platform.base_url}/console/tools/")
+        expect(console.locator("#tools-list tr")).to_have_count(3)  # the built-in ones
+        console.fill("#tool-form input[name=name]", "order_status")
+        console.fill("#tool-form textarea[name=description]", "The status of an order, by its number")
+        console.fill("#tool-form input[name=url]", "https://crm.example.com/orders/status")
+        console.fill("#tool-form input[name=secret]", "a-secret-of-twenty-chars")
+        console.click("#tool-form button[type=submit]")
+        expect(console.locator("#tools-status")).to_have_text(
+            "order_status is added: switch it on to offer it to the assistant."
+        )
+        console.get_by_label("Offer order_status to the assistant").check()
+        expect(console.locator("#tools-status")).to_have_text("The assistant may call order_status now.")
+        token = platform.token(owner, password, slug)
+        assert (
+            "order_status"
+            in platform.http("GET", f"/api/v1/tenants/{slug}/config/", token=token)[1]["allowed_tools"]
+        )
+
         # A member opens neither room.
         for room in ("/console/team/", "/console/settings/"):
             assert chat.goto(f"{platform.base_url}{room}").status == 403

@@ -14,6 +14,7 @@ READ = [
     "/console/conversations/",
     "/console/knowledge/",
     "/console/curated/",
+    "/console/tools/",
     "/console/alerts/",
     "/console/sites/",
     "/console/usage/",
