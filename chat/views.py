@@ -1,8 +1,6 @@
 """The web pages: the chat (a logged-in user picks one of their tenants and chats in it); the
 tenant console lives in its own rooms (``console``)."""
 
-from typing import Any
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,13 +17,9 @@ def _user_id(request: HttpRequest) -> int:
     return user_id
 
 
-def _current_membership(request: HttpRequest) -> tuple[Any, int]:
-    return page_membership(session=request.session, user_id=_user_id(request))
-
-
 @login_required
 def chat_page(request: HttpRequest) -> HttpResponse:
-    current, count = _current_membership(request)
+    current, count = page_membership(session=request.session, user_id=_user_id(request))
     if current is None:
         return redirect("chat:choose-tenant")
     hosts = list(current.tenant.allowed_image_hosts)

@@ -11,7 +11,7 @@
 // shows is drawn by messages.js (the transcript) and conversations.js (the sidebar).
 import { errorText, restClient, upload } from "./api.js";
 import { conversationList } from "./conversations.js";
-import { $, element, enterSubmits, icon, iconButton } from "./dom.js";
+import { $, element, enterSubmits, icon, iconButton, statusLine } from "./dom.js";
 import { markdownRenderer } from "./markdown.js";
 import { transcript } from "./messages.js";
 import {
@@ -20,7 +20,7 @@ import {
 
 const root = $("chat");
 const log = $("log");
-const statusLine = $("status");
+const setStatus = statusLine($("status"));
 const form = $("composer");
 const input = $("input");
 const sendButton = $("send");
@@ -63,11 +63,6 @@ async function api(url, options) {
     throw error;
   }
   return body;
-}
-
-function setStatus(text, kind) {
-  statusLine.textContent = text || "";
-  statusLine.className = `status ${kind || ""}`;
 }
 
 const render = markdownRenderer(new Set(JSON.parse($("image-hosts").textContent)));

@@ -91,6 +91,15 @@ export function usd(value) {
   return n < 1 ? `$${Number(n.toPrecision(2))}` : `$${n.toFixed(2)}`;
 }
 
+// A page's status line: `set(text, kind)` says `text` ("" clears it), styled by `kind`
+// (info, warn, error).
+export function statusLine(el) {
+  return (text, kind) => {
+    el.textContent = text || "";
+    el.className = `status ${kind || ""}`;
+  };
+}
+
 export function clock(when) {
   const date = when ? new Date(when) : new Date();
   return element("time", {

@@ -4,7 +4,7 @@
 // the server's refusals are shown next to their field. The greeting is previewed as the chat
 // shows it.
 import { errorText, restClient } from "../chat/api.js";
-import { $, element, iconButton } from "../chat/dom.js";
+import { $, element, iconButton, statusLine } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 
 const root = $("settings");
@@ -16,11 +16,7 @@ const render = markdownRenderer([]);
 const defaultGreeting = root.dataset.defaultGreeting;
 let saved = {}; // the configuration as the server last gave it
 
-function setStatus(text, kind) {
-  const line = $("settings-status");
-  line.textContent = text;
-  line.className = `status ${kind || ""}`;
-}
+const setStatus = statusLine($("settings-status"));
 
 // -- tags: a list edited as chips ------------------------------------------------------------
 

@@ -5,19 +5,14 @@
 // The server decides who may do what (only owners make owners, the last owner stays): its refusals
 // are shown as they are given.
 import { errorText, restClient } from "../chat/api.js";
-import { $, cell, element, textButton } from "../chat/dom.js";
+import { $, cell, element, statusLine, textButton } from "../chat/dom.js";
 
 const root = $("team");
 const api = restClient(root.dataset.csrf);
 const base = `/api/v1/tenants/${root.dataset.tenant}`;
 const me = root.dataset.me;
 const roles = JSON.parse($("team-roles").textContent);
-const statusLine = $("team-status");
-
-function setStatus(text, kind) {
-  statusLine.textContent = text;
-  statusLine.className = `status ${kind || ""}`;
-}
+const setStatus = statusLine($("team-status"));
 
 function roleSelect(current, label) {
   const select = element("select", {});

@@ -2,7 +2,7 @@
 // each offered to the assistant or not (the config's allowed_tools); owners and admins add,
 // switch on or off and delete them. A tool's secret is written once and never shown again.
 import { errorText, restClient } from "../chat/api.js";
-import { $, cell, element, textButton } from "../chat/dom.js";
+import { $, cell, element, statusLine, textButton } from "../chat/dom.js";
 
 const BUILT_IN = {
   search_knowledge: "searches the knowledge base (the documents the console's Knowledge holds)",
@@ -13,13 +13,8 @@ const root = $("tools");
 const api = restClient(root.dataset.csrf);
 const manage = root.dataset.manage === "true";
 const configUrl = `/api/v1/tenants/${root.dataset.tenant}/config/`;
-const statusLine = $("tools-status");
+const setStatus = statusLine($("tools-status"));
 let offered = null; // the config's allowed_tools (owners and admins read it)
-
-function setStatus(text, kind) {
-  statusLine.textContent = text;
-  statusLine.className = `status ${kind || ""}`;
-}
 
 async function offer(name, on) {
   const next = on ? [...new Set([...offered, name])] : offered.filter((n) => n !== name);

@@ -6,7 +6,7 @@
 // this agent's typing goes to the user of a conversation they hold. After 5 minutes without
 // input, or while the page is hidden, the agent is away: round robin passes them by.
 import { errorText, restClient } from "../chat/api.js";
-import { $, clock, drawer, element, enterSubmits, usd } from "../chat/dom.js";
+import { $, clock, drawer, element, enterSubmits, statusLine, usd } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 import { reconnectDelay, typingTeller } from "../chat/protocol.js";
 
@@ -35,11 +35,7 @@ let away = false;
 let idleTimer = null;
 const shown = new Set(); // "m<id>" / "n<id>": what the transcript shows already
 
-function setStatus(text, kind) {
-  const line = $("status");
-  line.textContent = text || "";
-  line.className = `status ${kind || ""}`;
-}
+const setStatus = statusLine($("status"));
 
 // -- the list --------------------------------------------------------------------------------
 
