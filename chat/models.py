@@ -87,6 +87,19 @@ class Message(TenantOwnedModel):
     reply_to = models.OneToOneField(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="answer"
     )
+    # The user message of the turn that replaced this message's turn (Regenerate, or edit and
+    # resend, of the last answer): it left the model's context and stays as an earlier version;
+    # null: the current one. Set in the replacing turn's transaction; no constraint, as for
+    # ``curated_answer``, and no index (read with the conversation's messages only).
+    replaced_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     # Client-chosen id of a user message: a replay after a reconnect is answered from storage.
     client_id = models.UUIDField(null=True, blank=True)
     # The agent who wrote it (role ``agent``).

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from infra import safe_json
+from infra.db import BIGINT_MAX
 
 
 class ErrorCode(StrEnum):
@@ -98,10 +99,14 @@ class UserMessage:
     # The user asks for the last answer again: the tenant's default model answers it (not the
     # routed one), and neither a curated nor a cached answer is given.
     regenerate: bool = False
+    # The conversation's last answer (its message_id) this message replaces with its own turn:
+    # that answer and its question leave the model's context and stay as an earlier version.
+    replaces: int | None = None
 
 
 def parse_message(frame: dict[str, Any], *, max_chars: int) -> UserMessage:
-    """The message's text, its client_id, the files it attaches, and whether it regenerates."""
+    """The message's text, its client_id, the files it attaches, whether it regenerates, and the
+    answer it replaces."""
     content = frame.get("content")
     if not isinstance(content, str) or not content.strip():
         raise FrameError(ErrorCode.BAD_REQUEST, "'content' must be a non-empty string")
@@ -126,7 +131,10 @@ def parse_message(frame: dict[str, Any], *, max_chars: int) -> UserMessage:
     regenerate = frame.get("regenerate", False)
     if not isinstance(regenerate, bool):
         raise FrameError(ErrorCode.BAD_REQUEST, "'regenerate' must be true or false")
-    return UserMessage(content, parsed, tuple(dict.fromkeys(files)), regenerate)
+    replaces = _integer(frame, "replaces") if frame.get("replaces") is not None else None
+    if replaces is not None and not 0 < replaces <= BIGINT_MAX:
+        raise FrameError(ErrorCode.BAD_REQUEST, "'replaces' must be a message id")
+    return UserMessage(content, parsed, tuple(dict.fromkeys(files)), regenerate, replaces)
 
 
 def _integer(frame: dict[str, Any], field: str) -> int:

@@ -25,7 +25,7 @@ _MESSAGE = Message._meta.db_table
 _CONVERSATION = Conversation._meta.db_table
 _RECENT_SQL = (
     f"SELECT id, role, content FROM {_MESSAGE} "  # noqa: S608 (table names from the models)
-    "WHERE tenant_id = %s AND conversation_id = %s ORDER BY id DESC LIMIT %s"
+    "WHERE tenant_id = %s AND conversation_id = %s AND replaced_by_id IS NULL ORDER BY id DESC LIMIT %s"
 )
 _STATE_SQL = (
     f"SELECT summary, summary_upto_id, summary_message_count, message_count, handoff FROM {_CONVERSATION} "  # noqa: S608
@@ -87,6 +87,31 @@ def recent_messages(*, tenant_id: int, conversation_id: int, limit: int) -> list
         cursor.execute(_RECENT_SQL, [tenant_id, conversation_id, limit])
         rows = cursor.fetchall()
     return [Remembered(id=i, role=role, content=content) for i, role, content in reversed(rows)]
+
+
+class NotReplaceable(Exception):
+    """``replaces`` names no answer of the conversation (``found`` False: another tenant's or
+    user's id looks the same), or one that is not its last."""
+
+    def __init__(self, *, found: bool) -> None:
+        super().__init__(found)
+        self.found = found
+
+
+def replaced_question(*, tenant_id: int, conversation_id: int, answer_id: int) -> int:
+    """The question of ``answer_id``, the conversation's last message and an answer of the
+    assistant: the turn a Regenerate or an edit replaces. Only the last turn is replaced, so a
+    version is always one question and its answer."""
+    messages = Message.objects.for_tenant(tenant_id).filter(conversation_id=conversation_id)
+    last = (
+        messages.filter(replaced_by__isnull=True)
+        .order_by("-id")
+        .values_list("id", "role", "reply_to_id")
+        .first()
+    )
+    if last is not None and last[0] == answer_id and last[1] == Role.ASSISTANT and last[2] is not None:
+        return int(last[2])
+    raise NotReplaceable(found=messages.filter(pk=answer_id, role=Role.ASSISTANT).exists())
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,8 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
     Message.objects.insert_rows(messages)  # one statement: the answers reply to their questions
     usage_records_create(records=usage_records)
     for turn, _ in turns:
+        if turn.replaces is not None:
+            _turn_replace(turn)
         files_bind(
             tenant_id=turn.tenant_id,
             user_id=turn.user_id,
@@ -108,6 +110,17 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
         Conversation.objects.unscoped().filter(pk__in=conversation_ids).update(
             last_message_at=now, message_count=F("message_count") + added
         )
+
+
+def _turn_replace(turn: PreparedTurn) -> None:
+    """The messages from the replaced turn's question on become earlier versions of ``turn``:
+    kept, shown as versions, out of the model's context."""
+    (
+        Message.objects.for_tenant(turn.tenant_id)
+        .filter(conversation_id=turn.conversation_id, pk__gte=turn.replaces, replaced_by__isnull=True)
+        .exclude(pk__in=(turn.user_message_id, turn.answer_message_id))
+        .update(replaced_by_id=turn.user_message_id)
+    )
 
 
 @transaction.atomic

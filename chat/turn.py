@@ -55,6 +55,9 @@ class PreparedTurn:
     curated_answer: str = ""
     # The user asked for the last answer again: the model gives a new one, not a cache.
     regenerate: bool = False
+    # The question of the turn this one replaces (``UserMessage.replaces``): from it on, the
+    # conversation's messages become earlier versions when this turn is recorded.
+    replaces: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,7 @@ def turn_dump(turn: PreparedTurn) -> dict[str, Any]:
         "files": list(turn.files),
         "user_budget": turn.user_budget,
         "curated_answer_id": turn.curated_answer_id,
+        "replaces": turn.replaces,
         "request": asdict(replace(turn.request, messages=[])),
         "price": [
             str(price.input_per_mtok),
@@ -173,6 +177,7 @@ def turn_load(data: dict[str, Any]) -> PreparedTurn:
         files=tuple(data.get("files", ())),
         user_budget=data.get("user_budget"),
         curated_answer_id=data.get("curated_answer_id"),
+        replaces=data.get("replaces"),
         request=ChatRequest(**{**data["request"], "tools": tuple(data["request"].get("tools", ()))}),
         price=Price(
             Decimal(inp), Decimal(out), None if cached is None else Decimal(cached), context, any(by_default)

@@ -50,7 +50,9 @@ def escalation_email_send(*, tenant_id: int, conversation_id: int, asking: str, 
             log.warning("inbox.escalation_no_address", conversation_id=conversation_id)
             return False
         messages = list(
-            Message.objects.for_tenant(tenant_id).filter(conversation_id=conversation_id).order_by("id")
+            Message.objects.for_tenant(tenant_id)
+            .filter(conversation_id=conversation_id, replaced_by__isnull=True)
+            .order_by("id")
         )
         lines = transcript(messages)
         if asking and not any(m.role == "user" and m.content == asking for m in messages[-2:]):

@@ -112,7 +112,7 @@ def inbox_conversation(
         return None
     messages = (
         Message.objects.for_tenant(tenant_id)
-        .filter(conversation_id=conversation_id)
+        .filter(conversation_id=conversation_id, replaced_by__isnull=True)
         .select_related("author")
         .prefetch_related("files")
         .order_by("id")

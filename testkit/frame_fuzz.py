@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 TYPES = ["message", "cancel", "ping", "pong", "feedback", "resume", "resolve", "escalate"]
-FIELDS = ["type", "content", "client_id", "message_id", "after", "rating", "comment", "reason"]
+FIELDS = ["type", "content", "client_id", "message_id", "after", "rating", "comment", "reason", "replaces"]
 # Escaped as a client's JSON encoder would send them: "\\u0000", "\\ud800".
 STRANGE_TEXT = ["", " ", "\u0000", "hi\u0000x", "\ud800", "a\udfffb", "\u202e", "🙂" * 50, "x" * 9000, "%s%n"]
 STRANGE_VALUES: list[Any] = [

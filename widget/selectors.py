@@ -103,7 +103,9 @@ def visitor_transcript(visitor: Visitor, *, conversation_id: int) -> list[dict[s
         )
     except ConversationNotFound:
         return None
-    messages = Message.objects.for_tenant(visitor.tenant_id).filter(conversation_id=conversation_id)
+    messages = Message.objects.for_tenant(visitor.tenant_id).filter(
+        conversation_id=conversation_id, replaced_by__isnull=True
+    )
     return [
         {
             "id": m.pk,

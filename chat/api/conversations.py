@@ -106,7 +106,15 @@ class MessageSerializer(serializers.ModelSerializer):
             "tool_calls",
             "attachments",
             "saved_as_curated",
+            "replaced_by",
         ]
+        extra_kwargs = {
+            "replaced_by": {
+                "read_only": True,
+                "help_text": "an earlier version: the question of the turn that replaced its turn "
+                "(Regenerate, or edit and resend); null: the current version"
+            }
+        }
 
 
 _ORDERINGS = {
@@ -266,12 +274,33 @@ class ConversationDetailView(ConversationsEndpoint, generics.RetrieveAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class MessageFilters(serializers.Serializer):
+    versions = serializers.BooleanField(default=False)
+
+
 class ConversationMessagesView(ConversationsEndpoint, generics.ListAPIView):
+    """The conversation's messages, oldest first: the current version of each turn, or with
+    ``versions=true`` the earlier ones too (each with its ``replaced_by``)."""
+
     serializer_class = MessageSerializer
     pagination_class = Pages
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "versions", bool, description="also the earlier versions of replaced turns (default: false)"
+            )
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self) -> QuerySet[Message]:
         conversation = self.visible_or_404(self.kwargs["pk"])
+        query = MessageFilters(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
         messages = self.scoped(Message).filter(conversation=conversation).select_related("author")
+        if not query.validated_data["versions"]:
+            messages = messages.filter(replaced_by__isnull=True)
         saved = self.scoped(CuratedAnswer).filter(source_message_id=OuterRef("pk"))
         return messages.annotate(saved_as_curated=Exists(saved)).prefetch_related("files").order_by("id")

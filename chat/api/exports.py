@@ -34,6 +34,7 @@ EXPORT_FIELDS = [
     "tools",
     "attachments",
     "author",  # the person of the team who wrote it (role "agent"); empty otherwise
+    "replaced_by",  # an earlier version: the question of the turn that replaced it; empty otherwise
 ]
 
 
@@ -60,6 +61,7 @@ def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
             "tools": " ".join(f"{c['name']}:{c['status']}" for c in m.tool_calls),
             "attachments": " ".join(f.filename for f in m.files.all()),
             "author": m.author.get_username() if m.author is not None else "",
+            "replaced_by": m.replaced_by_id or "",
         }
 
 

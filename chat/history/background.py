@@ -154,7 +154,7 @@ def conversation_summarize(*, tenant_id: int, conversation_id: int) -> bool:
     upto = conversation.summary_upto_id or 0
     uncovered = list(
         Message.objects.for_tenant(tenant_id)
-        .filter(conversation_id=conversation_id, id__gt=upto)
+        .filter(conversation_id=conversation_id, id__gt=upto, replaced_by__isnull=True)
         .order_by("id")
     )
     keep = settings.CHAT_SUMMARY_KEEP_RECENT

@@ -161,7 +161,14 @@ async def _store(job: Answering, outcome: Outcome) -> None:
 
 
 async def _remember(turn: PreparedTurn, outcome: Outcome) -> None:
-    """After the turn is stored: its two messages join the conversation's working memory."""
+    """After the turn is stored: its two messages join the conversation's working memory. A
+    turn that replaced another empties it instead: the next message refills it from PostgreSQL,
+    without the replaced messages."""
+    if turn.replaces is not None:
+        await get_working_memory().refill(
+            tenant_id=turn.tenant_id, conversation_id=turn.conversation_id, items=[]
+        )
+        return
     await get_working_memory().append(
         tenant_id=turn.tenant_id,
         conversation_id=turn.conversation_id,

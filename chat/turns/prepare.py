@@ -25,9 +25,11 @@ from chat.selectors import (
     ClientIdTaken,
     ConversationNotFound,
     ConversationState,
+    NotReplaceable,
     StoredAnswer,
     TurnOpening,
     conversation_for_user,
+    replaced_question,
     turn_opening,
 )
 from chat.services import message_held
@@ -148,6 +150,7 @@ def turn_prepare(
                 opening=opening,
                 route=route,
                 regenerate=message.regenerate,
+                replaces=message.replaces,
                 variant_id=session.overrides.variant_id if session.overrides is not None else None,
                 site_id=session.site_id,
             )
@@ -170,6 +173,7 @@ def turn_begin(
     variant_id: int | None = None,
     files: tuple[int, ...] = (),
     regenerate: bool = False,
+    replaces: int | None = None,
     site_id: int | None = None,
 ) -> StoredAnswer | HeldMessage | PreparedTurn:
     """Everything a generation needs, read in one go so the token loop never queries.
@@ -179,12 +183,17 @@ def turn_begin(
     A ``client_id`` that was already answered returns the stored answer instead (a replay
     after a reconnect must not call the LLM twice). While an agent holds the conversation the
     message is stored for them and the bot stays silent (``HeldMessage``, a replay too).
+    ``replaces``: the last answer, whose turn this one replaces (``replaced_question``).
     """
     if opening.answered is not None:
         return opening.answered
     if opening.held is not None:
         return HeldMessage(conversation_id=conversation_id, message_id=opening.held, content=content)
     state = opening.state
+    replaced_from = None
+    if replaces is not None:
+        replaced_from = _replaced_from(config.tenant_id, conversation_id, replaces, state)
+        history = [m for m in history if m.id < replaced_from]
     if state is not None and state.handoff == Handoff.HUMAN:
         message_id = opening.message_ids[0]
         message_held(
@@ -281,4 +290,24 @@ def turn_begin(
         curated_answer_id=curated.entry_id if curated is not None else None,
         curated_answer=curated.answer if curated is not None else "",
         regenerate=regenerate,
+        replaces=replaced_from,
     )
+
+
+def _replaced_from(
+    tenant_id: int, conversation_id: int, answer_id: int, state: ConversationState | None
+) -> int:
+    """The first message (the question) of the turn ``answer_id`` ends, which a new turn may
+    replace: the conversation's last answer, while the assistant (not a person) answers."""
+    if state is not None and state.handoff == Handoff.HUMAN:
+        raise TurnRefused(
+            ErrorCode.BAD_REQUEST, "a person of the team is answering this conversation: send a new message"
+        )
+    try:
+        return replaced_question(tenant_id=tenant_id, conversation_id=conversation_id, answer_id=answer_id)
+    except NotReplaceable as refused:
+        if not refused.found:
+            raise TurnRefused(ErrorCode.NOT_FOUND, "no such answer in this conversation") from None
+        raise TurnRefused(
+            ErrorCode.BAD_REQUEST, "only the conversation's last answer can be replaced"
+        ) from None

@@ -20,6 +20,7 @@ from chat.gateway.llm import Usage
 from chat.gateway.llm.tokens import estimate_tokens
 from chat.history.outbox import get_outbox
 from chat.history.recorder import turn_recorder
+from chat.history.working_memory import get_working_memory
 from chat.protocol import ErrorCode
 from chat.selectors import answer_exists
 from chat.turn import Outcome, PreparedTurn, turn_dump, turn_load
@@ -76,6 +77,11 @@ async def reap(store: GenerationStore, key: GenKey) -> None:
     if not await _kept(key):
         await turn_recorder().record(turn, outcome)
         await admission.finish_lost(data["ticket"], spent=outcome.spent)
+        # The conversation's working memory lacks this turn (or still holds the one it replaced):
+        # emptied, the next message refills it from PostgreSQL.
+        await get_working_memory().refill(
+            tenant_id=turn.tenant_id, conversation_id=turn.conversation_id, items=[]
+        )
     frames = [
         TYPING_OFF,
         done_frame(

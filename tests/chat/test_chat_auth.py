@@ -74,9 +74,10 @@ async def test_another_tenants_or_users_conversation_is_not_found(world: World, 
 async def test_a_token_expiring_mid_session_closes_with_4401(world: World, fake_llm: FakeOpenAI) -> None:
     token = AccessToken.for_user(world.alice)
     token["tenant"] = "acme"
-    token.set_exp(lifetime=timedelta(seconds=1))
+    # Long enough for the handshake on a busy machine, short enough for the test to wait it out.
+    token.set_exp(lifetime=timedelta(seconds=4))
     communicator, _ = await open_chat(str(token))
-    closed = await communicator.receive_output(5)
+    closed = await communicator.receive_output(60)
     assert (closed["type"], closed["code"]) == ("websocket.close", 4401)
 
 
