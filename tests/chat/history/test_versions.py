@@ -6,9 +6,13 @@ the WebSocket, real Redis and PostgreSQL, against the fake OpenAI server."""
 import asyncio
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
+from billing.pricing import Price
+from chat.gateway.llm import ChatRequest
 from chat.models import Message, Role
+from chat.turn import PreparedTurn, turn_dump, turn_load
 from testkit.fake_openai import FakeOpenAI
 from testkit.world import World, client_for
 from testkit.ws import ask, frames_until, open_chat
@@ -33,7 +37,9 @@ async def test_regenerate_and_edit_replace_the_turn_and_its_versions_leave_the_c
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     conversation_id = ready["conversation_id"]
     first = (await ask(communicator, "Capital of France? [[tokens=3]]"))[-1]
-    again = (await replace(communicator, "Capital of France? [[tokens=3]]", first["message_id"], regenerate=True))[-1]
+    again = (
+        await replace(communicator, "Capital of France? [[tokens=3]]", first["message_id"], regenerate=True)
+    )[-1]
     assert again["type"] == "done", again
     edited = (await replace(communicator, "Capital of Spain? [[tokens=3]]", again["message_id"]))[-1]
     assert edited["type"] == "done", edited
@@ -57,7 +63,10 @@ async def test_regenerate_and_edit_replace_the_turn_and_its_versions_leave_the_c
     owner = client_for(world.token(world.alice, world.acme))
     url = f"/api/v1/conversations/{conversation_id}/messages/"
     current = (await asyncio.to_thread(owner.get, url)).json()["results"]
-    assert [m["content"][:17] for m in current if m["role"] == "user"] == ["Capital of Spain?", "And its populatio"]
+    assert [m["content"][:17] for m in current if m["role"] == "user"] == [
+        "Capital of Spain?",
+        "And its populatio",
+    ]
     assert {m["replaced_by"] for m in current} == {None}
     every = (await asyncio.to_thread(owner.get, f"{url}?versions=true")).json()["results"]
     questions = [m for m in every if m["role"] == Role.USER]
@@ -66,7 +75,10 @@ async def test_regenerate_and_edit_replace_the_turn_and_its_versions_leave_the_c
         france["id"],
         first["message_id"],
     ]
-    assert [m["id"] for m in every if m["replaced_by"] == spain["id"]] == [france_again["id"], again["message_id"]]
+    assert [m["id"] for m in every if m["replaced_by"] == spain["id"]] == [
+        france_again["id"],
+        again["message_id"],
+    ]
     assert (await asyncio.to_thread(owner.get, f"{url}?versions=maybe")).status_code == 400
     export = f"/api/v1/conversations/{conversation_id}/export/?format=json"
     body = await asyncio.to_thread(lambda: b"".join(owner.get(export).streaming_content))
@@ -74,7 +86,9 @@ async def test_regenerate_and_edit_replace_the_turn_and_its_versions_leave_the_c
     assert replaced[first["message_id"]] == france_again["id"] and replaced[edited["message_id"]] == ""
 
 
-async def test_only_the_last_answer_of_ones_own_conversation_is_replaced(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_only_the_last_answer_of_ones_own_conversation_is_replaced(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
     communicator, _ = await open_chat(world.token(world.alice, world.acme))
     first = (await ask(communicator, "One [[tokens=2]]"))[-1]
     second = (await ask(communicator, "Two [[tokens=2]]"))[-1]
@@ -106,3 +120,22 @@ async def test_only_the_last_answer_of_ones_own_conversation_is_replaced(world: 
     assert done["type"] == "done", done
     await communicator.disconnect()
     assert await Message.objects.for_tenant(world.acme.pk).filter(replaced_by__isnull=False).acount() == 2
+
+
+def test_a_replacing_turn_keeps_what_it_replaces_through_the_outbox_and_the_reaper() -> None:
+    """Both write a turn as JSON (``chat.turn``'s codec): a replacing one stays replacing."""
+    turn = PreparedTurn(
+        tenant_id=1,
+        tenant_slug="acme",
+        user_id=2,
+        conversation_id=3,
+        user_message_id=8,
+        answer_message_id=9,
+        client_id=uuid.uuid4(),
+        content="Capital of Spain?",
+        request=ChatRequest(model="gpt-4o", messages=[], max_tokens=100, temperature=0.2, end_user="t1-u2"),
+        price=Price(Decimal("2.5"), Decimal("10"), None),
+        replaces=6,
+    )
+    assert turn_load(json.loads(json.dumps(turn_dump(turn)))) == turn
+    assert turn_load({**turn_dump(turn), "replaces": None}).replaces is None
