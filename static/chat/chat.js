@@ -48,6 +48,8 @@ let conversationId = saved.conversationId || null;
 let pending = saved.pending || null; // sent but not answered yet
 let answer = null; // {el, body, text, seq, timer, messageId} of the answer being shown
 let attached = []; // files uploaded for the next message: {id, filename}
+let editing = null; // the last question, being edited in the box: sent, it replaces its turn
+let undoReplace = null; // takes back the version just added, should its message be refused
 
 function save() {
   keep(storageKey, { conversationId, pending });
@@ -111,6 +113,7 @@ function finishAnswer(a, frame) {
 
 function settle() {
   pending = null;
+  undoReplace = null;
   save();
   root.classList.remove("typing");
   setStreaming(false);
@@ -118,10 +121,11 @@ function settle() {
 
 // -- sending ---------------------------------------------------------------------------------
 
-function ask(content, files, regenerate) {
-  pending = { content, clientId: uuid4(), files: files || [], regenerate: Boolean(regenerate) };
+// `replaces`: the last answer's id, whose turn this message replaces (Regenerate, edit).
+function ask(content, files, { regenerate = false, replaces = null } = {}) {
+  pending = { content, clientId: uuid4(), files: files || [], regenerate, replaces };
   save();
-  const bubble = messages.userBubble(content, undefined, pending.files);
+  const bubble = showPending();
   if (starters) starters.hidden = true;
   setStreaming(true);
   if (ready && socket && socket.readyState === WebSocket.OPEN) {
@@ -134,10 +138,18 @@ function ask(content, files, regenerate) {
   sendPending();
 }
 
+// The pending question on screen; a new version of the last turn when it replaces it.
+function showPending() {
+  const bubble = messages.userBubble(pending.content, undefined, pending.files);
+  if (pending.replaces) undoReplace = messages.replaceLast(bubble);
+  return bubble;
+}
+
 function sendPending() {
   const frame = { type: "message", content: pending.content, client_id: pending.clientId };
   if (pending.files && pending.files.length) frame.attachments = pending.files.map((f) => f.id);
   if (pending.regenerate) frame.regenerate = true;
+  if (pending.replaces) frame.replaces = pending.replaces;
   send(frame);
 }
 
@@ -171,24 +183,40 @@ function showAttached() {
   }));
 }
 
-// Regenerate, retry, edit: always a new turn (a new client_id); what was said stays in the
-// history, as it was.
-function resend(content, regenerate) {
+// Retry: a refused question again, as a new message (a new client_id).
+function resend(content) {
   if (sendButton.disabled || !content) return;
-  ask(content, [], regenerate);
+  ask(content, []);
 }
 
-// The last question again, answered anew by the tenant's default model (never from a cache).
+// The id of the last answer when it ends the conversation: the turn Regenerate and edit replace.
+function replaceable() {
+  const last = log.lastElementChild;
+  return last && last.matches(".msg.assistant:not(.agent)") && last.dataset.messageId ? Number(last.dataset.messageId) : null;
+}
+
+// The last question again, answered anew by the tenant's default model (never from a cache), as
+// a new version of the turn (‹ n/m ›).
 function regenerate() {
   const questions = log.querySelectorAll(".msg.user");
   const last = questions[questions.length - 1];
-  if (last) resend(last.dataset.content, true);
+  const replaces = replaceable();
+  if (last && replaces && !sendButton.disabled) ask(last.dataset.content, [], { regenerate: true, replaces });
 }
 
+// The last question in the box: sent, it replaces its turn (a refused one is simply sent again).
 function editLast(el) {
+  editing = el;
   input.value = el.dataset.content;
   input.focus();
   input.setSelectionRange(input.value.length, input.value.length);
+  setStatus("Editing your question: send it to replace the answer, Esc to cancel.", "info");
+}
+
+function stopEditing() {
+  editing = null;
+  input.value = "";
+  setStatus("");
 }
 
 function send(frame) {
@@ -323,7 +351,13 @@ function onError(frame) {
     setTimeout(() => pickUp([]), delay);
     return;
   }
-  // Refused (a limit, a blocked topic, a bad message): it will not be answered; it can be retried.
+  // Refused (a limit, a blocked topic, a bad message): it will not be answered. A new version is
+  // taken back (the turn it was to replace stays); another question can be retried.
+  if (undoReplace) {
+    undoReplace();
+    settle();
+    return;
+  }
   const questions = log.querySelectorAll(".msg.user");
   const last = questions[questions.length - 1];
   if (last) last.dataset.refused = frame.code;
@@ -402,27 +436,25 @@ async function restore() {
   const id = conversationId;
   try {
     const [page, detail] = await Promise.all([
-      api(`/api/v1/conversations/${id}/messages/?page_size=500`),
+      api(`/api/v1/conversations/${id}/messages/?page_size=500&versions=true`),
       api(`/api/v1/conversations/${id}/`),
     ]);
     if (id !== conversationId) return;
+    // Earlier versions by the question that replaced them (docs/protocol.md "Versions").
+    const replaced = new Map();
+    for (const m of page.results) {
+      if (m.replaced_by) replaced.set(m.replaced_by, [...(replaced.get(m.replaced_by) || []), m]);
+    }
     for (const m of page.results) {
       // The pending message was answered before the reload: nothing to pick up.
       if (pending && m.client_id === pending.clientId) { pending = null; save(); }
-      if (m.role === "user") {
-        messages.userBubble(m.content, m.created_at, m.attachments);
-      } else if (m.role === "agent") { // a person of the team wrote it (issue 33)
-        messages.bubble("assistant agent", `**${m.author}**: ${m.content}`, m.created_at);
-      } else {
-        const el = messages.bubble("assistant", m.content, m.created_at);
-        for (const call of m.tool_calls || []) messages.showTool(el, call);
-        messages.answerFooter(el, {
-          when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
-          usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
-          messageId: m.id, rating: m.rating, text: m.content, sources: m.sources, curated: Boolean(m.curated_answer),
-          savedAsCurated: m.saved_as_curated,
-        });
+      if (m.replaced_by) continue;
+      const el = drawStored(m);
+      const earlier = [];
+      for (let older = replaced.get(m.id); m.role === "user" && older; older = replaced.get(older[0].id)) {
+        earlier.unshift(older.map((o) => { const e = drawStored(o); e.remove(); return e; }));
       }
+      if (earlier.length) messages.keepVersions(earlier, el);
     }
     sidebar.showTitle(detail.title);
     showSupport({ resolved: detail.resolved, escalated: detail.escalated });
@@ -433,11 +465,30 @@ async function restore() {
   }
 }
 
+// One stored message on screen (the REST message), at the end of the log.
+function drawStored(m) {
+  if (m.role === "user") return messages.userBubble(m.content, m.created_at, m.attachments);
+  if (m.role === "agent") { // a person of the team wrote it (issue 33)
+    return messages.bubble("assistant agent", `**${m.author}**: ${m.content}`, m.created_at);
+  }
+  const el = messages.bubble("assistant", m.content, m.created_at);
+  for (const call of m.tool_calls || []) messages.showTool(el, call);
+  messages.answerFooter(el, {
+    when: m.created_at, model: m.model, cost_usd: m.cost_usd, finish_reason: m.finish_reason,
+    usage: { input_tokens: m.input_tokens, output_tokens: m.output_tokens },
+    messageId: m.id, rating: m.rating, text: m.content, sources: m.sources, curated: Boolean(m.curated_answer),
+    savedAsCurated: m.saved_as_curated,
+  });
+  return el;
+}
+
 async function openConversation(id) {
   disconnect();
   if (answer) { clearTimeout(answer.timer); answer = null; }
   conversationId = id;
   pending = null;
+  undoReplace = null;
+  editing = null;
   greeting = "";
   save();
   log.replaceChildren();
@@ -464,7 +515,10 @@ form.addEventListener("submit", (event) => {
   const files = attached;
   attached = [];
   showAttached();
-  ask(content, files);
+  const questions = log.querySelectorAll(".msg.user");
+  const replaces = editing && editing === questions[questions.length - 1] ? replaceable() : null;
+  editing = null;
+  ask(content, files, { replaces });
 });
 
 enterSubmits(input, form);
@@ -475,7 +529,9 @@ input.addEventListener("input", () => typing.keyed());
 document.addEventListener("keydown", (event) => {
   const mod = event.ctrlKey || event.metaKey;
   if (event.key === "Escape") {
-    if (!sidebar.closeDrawer() && !stopButton.hidden) send({ type: "cancel" });
+    if (sidebar.closeDrawer()) return;
+    if (!stopButton.hidden) send({ type: "cancel" });
+    else if (editing) stopEditing();
   } else if (mod && event.shiftKey && event.key.toLowerCase() === "o") {
     event.preventDefault();
     openConversation(null);
@@ -519,7 +575,7 @@ for (const button of starters ? starters.querySelectorAll(".starter") : []) {
 }
 
 restore().then(() => {
-  if (pending) messages.userBubble(pending.content, undefined, pending.files);
+  if (pending) showPending();
   showStarters();
   connect();
 });

@@ -165,5 +165,96 @@ export function transcript({ log, render, showUsage, canCurate, actions }) {
     if (last.classList.contains("assistant") && before) before.classList.add("last");
   }
 
-  return { thumbnail, bubble, userBubble, answerFooter, showTool, showRating };
+  // -- versions: Regenerate and edit replace the last turn in place (docs/protocol.md "Versions")
+  //
+  // A turn is its question and what follows it up to the next question. The versions of one turn
+  // share a set: {questions: [question elements, oldest first], shown: the one in the log}; a
+  // version not shown keeps its other elements in `rest` (detached). Earlier versions are read
+  // only (`earlier`: no edit, retry or regenerate).
+
+  // What follows a question in the log up to the next question: its answer, an agent's replies.
+  function following(question) {
+    const rest = [];
+    for (let next = question.nextElementSibling; next && !next.classList.contains("user"); next = next.nextElementSibling) {
+      rest.push(next);
+    }
+    return rest;
+  }
+
+  // The shown version's elements leave the log; returns the node they stood before.
+  function detach(question) {
+    question.rest = following(question);
+    const before = (question.rest[question.rest.length - 1] || question).nextElementSibling;
+    question.remove();
+    for (const el of question.rest) el.remove();
+    return before;
+  }
+
+  // `focus`: the class of the pager button pressed, which keeps the focus on the new version's.
+  function show(set, question, focus) {
+    const before = detach(set.shown);
+    log.insertBefore(question, before);
+    for (const el of question.rest || []) log.insertBefore(el, before);
+    set.shown = question;
+    drawPagers(set);
+    markLast();
+    if (focus) question.querySelector(`.${focus}:not(:disabled)`)?.focus();
+  }
+
+  function drawPagers(set) {
+    const count = set.questions.length;
+    set.questions.forEach((question, index) => {
+      const earlier = index < count - 1;
+      for (const el of [question, ...(question === set.shown ? following(question) : question.rest || [])]) {
+        el.classList.toggle("earlier", earlier);
+      }
+      question.querySelector(".versions")?.remove();
+      if (count < 2) return;
+      const step = (by, focus) => () => show(set, set.questions[index + by], focus);
+      const back = iconButton("Previous version", "left", step(-1, "version-back"), "version-back");
+      const forward = iconButton("Next version", "right", step(1, "version-next"), "version-next");
+      back.disabled = index === 0;
+      forward.disabled = index === count - 1;
+      const where = element("span", { textContent: `${index + 1}/${count}` });
+      where.setAttribute("aria-label", `version ${index + 1} of ${count}`);
+      question.querySelector(".meta").prepend(element("span", { className: "versions" }, [back, where, forward]));
+    });
+  }
+
+  // Stored versions (the REST messages with ?versions=true): `earlier`, the detached elements of
+  // each earlier version, oldest first, question first; `question`: the current one, in the log.
+  function keepVersions(earlier, question) {
+    const questions = earlier.map(([first, ...rest]) => Object.assign(first, { rest }));
+    const set = { questions: [...questions, question], shown: question };
+    for (const q of set.questions) q.versions = set;
+    drawPagers(set);
+  }
+
+  // A new version of the last turn: the shown one leaves the log, `question` (just drawn, last)
+  // is the newest; `undo()` takes it back (the replacement was refused).
+  function replaceLast(question) {
+    const questions = log.querySelectorAll(".msg.user");
+    const old = questions[questions.length - 2];
+    if (!old) return () => {};
+    const set = old.versions || { questions: [old], shown: old };
+    old.versions = set;
+    detach(set.shown);
+    set.questions.push(question);
+    set.shown = question;
+    question.versions = set;
+    drawPagers(set);
+    markLast();
+    return () => {
+      if (set.shown !== question) show(set, question);
+      const before = detach(question);
+      set.questions.pop();
+      const last = set.questions[set.questions.length - 1];
+      for (const el of [last, ...(last.rest || [])]) log.insertBefore(el, before);
+      set.shown = last;
+      drawPagers(set);
+      markLast();
+    };
+  }
+
+  return { thumbnail, bubble, userBubble, answerFooter, showTool, showRating, keepVersions, replaceLast };
 }

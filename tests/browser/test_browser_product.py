@@ -164,23 +164,46 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
             "aria-pressed", "true"
         )  # the server said `rated`
 
+        # Regenerate replaces the answer in place and keeps the first as an earlier version.
         answer.locator(".regenerate").click()
         answers = page.locator(".msg.assistant:not(.greeting)")
-        expect(answers).to_have_count(2, timeout=30_000)
-        expect(answers.nth(1)).to_have_attribute("data-finish-reason", "stop")
-        expect(answer.locator(".regenerate")).to_be_hidden()  # only the last answer regenerates
-        assert len(chat_calls_with(fake_openai_server, marker)) == 2  # one more upstream call
+        pager = page.locator(".msg.user .versions")
+        expect(pager).to_contain_text("2/2", timeout=30_000)
+        expect(answers).to_have_count(1)
+        expect(answers.first).to_have_attribute("data-finish-reason", "stop")
+        calls = chat_calls_with(fake_openai_server, marker)
+        assert len(calls) == 2  # one more upstream call, without the turn it replaced
+        assert [m["role"] for m in calls[1].messages] == ["system", "user"]
+        page.locator(".msg.user .version-back").click()
+        expect(pager).to_contain_text("1/2")
+        expect(answers.first.locator(".regenerate")).to_be_hidden()  # an earlier version is read only
+        page.locator(".msg.user .version-next").click()
+        expect(pager).to_contain_text("2/2")
+
+        # Edit and resend replaces the turn too: a third version.
+        page.locator(".msg.user .edit").click()
+        page.fill("#input", f"{marker} show me other code [[markdown]]")
+        page.keyboard.press("Enter")
+        expect(pager).to_contain_text("3/3", timeout=30_000)
+        expect(answers.first).to_have_attribute("data-finish-reason", "stop")
+        expect(page.locator(".msg.user")).to_have_count(1)
+        edited = chat_calls_with(fake_openai_server, marker)[-1]
+        assert [(m["role"], m["content"]) for m in edited.messages[1:]] == [
+            ("user", f"{marker} show me other code [[markdown]]")
+        ]
 
         # Esc stops an answer.
         page.fill("#input", "a long one [[tokens=3000]] [[delay=0.01]]")
         page.keyboard.press("Enter")
-        expect(answers.nth(2)).to_contain_text("tok10")
+        expect(answers.nth(1)).to_contain_text("tok10")
         page.keyboard.press("Escape")
-        expect(answers.nth(2)).to_have_attribute("data-finish-reason", "cancelled")
+        expect(answers.nth(1)).to_have_attribute("data-finish-reason", "cancelled")
 
-        # After a reload the owner still sees each answer's usage, its cost as people read it.
+        # After a reload the owner still sees each answer's usage, its cost as people read it,
+        # and the versions of the first turn.
         page.reload()
-        expect(page.locator(".msg.assistant[data-finish-reason] .usage")).to_have_count(3)
+        expect(page.locator(".msg.user .versions").first).to_contain_text("3/3")
+        expect(page.locator(".msg.assistant[data-finish-reason] .usage")).to_have_count(2)
         usage = page.locator(".msg.assistant[data-finish-reason] .usage").first.inner_text()
         assert re.search(r"· (\$0|< \$0\.0001|\$\d+\.\d+)$", usage), usage
 
@@ -206,7 +229,9 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
         labels = page.evaluate("window.consoleCharts[0].data.labels")
         assert all(label.endswith("h") for label in labels), labels
         answers = page.evaluate("window.consoleCharts[0].data.datasets[1].data")
-        assert sum(answers) == 3, answers  # the first answer, its regeneration, the cancelled one
+        # Every answer given counts, replaced or not: the first, its regeneration, the edited
+        # question's, the cancelled one.
+        assert sum(answers) == 4, answers
 
 
 def test_a_member_sees_no_cost_and_the_page_works_in_the_dark_and_on_a_phone(
