@@ -15,4 +15,5 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("team/", views.team, name="team"),
     path("settings/", views.settings_page, name="settings"),
+    path("history/", views.history, name="history"),
 ]

@@ -1,5 +1,5 @@
 """The tenant console: one page per room (overview, conversations, knowledge, curated answers,
-tools, alerts, the website widget, usage, team, settings), each with its own URL, under a navigation
+tools, alerts, the website widget, usage, team, settings, the history of who changed what), each with its own URL, under a navigation
 that shows the rooms the member's role opens. Readers (owners, admins, viewers) see the figures
 and the tenant's content; owners and admins change it and run the team and the settings; the
 support team's inbox is its own page (``inbox``)."""
@@ -51,6 +51,7 @@ ROOMS = (
     Room("usage", "Usage", READER_ROLES, "console:usage"),
     Room("team", "Team", MANAGER_ROLES, "console:team"),
     Room("settings", "Settings", MANAGER_ROLES, "console:settings"),
+    Room("history", "History", MANAGER_ROLES, "console:history"),
 )
 _BY_NAME = {r.name: r for r in ROOMS}
 
@@ -131,6 +132,7 @@ curated = _plain("curated")
 tools = _plain("tools")
 alerts = _plain("alerts")
 usage = _plain("usage")
+history = _plain("history")
 
 
 @room("sites")

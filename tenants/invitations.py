@@ -17,6 +17,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from tenants.changes import Change, tell
 from tenants.models import Invitation, Membership, Tenant
 from tenants.services import AlreadyMember
 
@@ -49,6 +50,7 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, invited_by_id: i
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
     transaction.on_commit(lambda: _send(invitation, token))
+    tell(tenant_id=tenant.pk, change=Change.INVITATION_SENT, target=email, changes={"role": [None, role]})
     return invitation
 
 
@@ -93,10 +95,18 @@ def invitation_accept(*, token: str, user_id: int, now: datetime) -> Membership:
     if Membership.objects.for_tenant(invitation.tenant_id).filter(user_id=user_id).exists():
         raise AlreadyMember
     log.info("invitation.accepted", invitation_id=invitation.pk, tenant_id=invitation.tenant_id)
+    tell(
+        tenant_id=invitation.tenant_id,
+        change=Change.INVITATION_ACCEPTED,
+        target=invitation.email,
+        changes={"role": [None, invitation.role]},
+    )
     return Membership.objects.create(tenant_id=invitation.tenant_id, user_id=user_id, role=invitation.role)
 
 
+@transaction.atomic
 def invitation_revoke(*, invitation: Invitation, now: datetime) -> None:
     if invitation.status(now) == "pending":
         invitation.revoked_at = now
         invitation.save(update_fields=["revoked_at"])
+        tell(tenant_id=invitation.tenant_id, change=Change.INVITATION_REVOKED, target=invitation.email)

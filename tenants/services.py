@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
 from tenants import attempts
+from tenants.changes import Change, differences, tell
 from tenants.models import Membership, Role, Tenant, Tier
 
 
@@ -16,6 +17,17 @@ class AlreadyMember(Exception):
 
 def tenant_create(*, slug: str, name: str, tier: Tier) -> Tenant:
     return Tenant.objects.create(slug=slug, name=name, tier=tier)
+
+
+def config_changed(
+    *, tenant_id: int, before: dict[str, Any], after: dict[str, Any], written: dict[str, Any]
+) -> None:
+    """Tell what a change of the tenant's configuration changed: the fields as they were and
+    are, and a secret (``written`` but never read back) as changed, never its value."""
+    changed: dict[str, Any] = differences(before, after)
+    changed |= {field: ["(secret)", "(changed)"] for field in written if field not in after}
+    if changed:
+        tell(tenant_id=tenant_id, change=Change.SETTINGS_CHANGED, target="settings", changes=changed)
 
 
 def may_grant(*, actor_role: str | None, role: str) -> bool:
@@ -57,6 +69,7 @@ def member_add(
     validate_password(password or "", user)
     user.set_password(password)
     user.save()
+    tell(tenant_id=tenant.pk, change=Change.MEMBER_ADDED, target=username, changes={"role": [None, role]})
     return Membership.objects.create(tenant=tenant, user=user, role=role)
 
 
@@ -104,13 +117,28 @@ def member_update(
     new_role = role if role is not None else membership.role
     new_active = active if active is not None else membership.active
     _check_member_change(actor_role=actor_role, membership=membership, role=new_role, active=new_active)
+    fields = ["role", "active"] + (["monthly_token_budget"] if monthly_token_budget is not _UNCHANGED else [])
+    before = {field: getattr(membership, field) for field in fields}
     membership.role, membership.active = new_role, new_active
-    fields = ["role", "active"]
     if monthly_token_budget is not _UNCHANGED:
         membership.monthly_token_budget = monthly_token_budget
-        fields.append("monthly_token_budget")
     membership.save(update_fields=fields)
+    changed = differences(before, {field: getattr(membership, field) for field in fields})
+    if changed:
+        tell(
+            tenant_id=membership.tenant_id,
+            change=_member_change(changed),
+            target=membership.user.get_username(),
+            changes=changed,
+        )
     return membership
+
+
+def _member_change(changed: dict[str, Any]) -> Change:
+    """What a member's change is called, the weightiest first (all its fields are recorded)."""
+    if "active" in changed:
+        return Change.MEMBER_REACTIVATED if changed["active"][1] else Change.MEMBER_DEACTIVATED
+    return Change.MEMBER_ROLE_CHANGED if "role" in changed else Change.MEMBER_BUDGET_CHANGED
 
 
 @transaction.atomic
@@ -118,4 +146,10 @@ def member_remove(*, actor_role: str | None, membership: Membership) -> None:
     """Remove a member from the tenant (their account stays; their conversations stay with the
     tenant); their open chat sockets close."""
     _check_member_change(actor_role=actor_role, membership=membership, role="", active=False)
+    tell(
+        tenant_id=membership.tenant_id,
+        change=Change.MEMBER_REMOVED,
+        target=membership.user.get_username(),
+        changes={"role": [membership.role, None]},
+    )
     membership.delete()

@@ -15,7 +15,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,14 +22,8 @@ from chat.models import ChatFile, Conversation, Handoff, Message
 from chat.services import conversation_delete, conversation_rename
 from knowledge.models import CuratedAnswer
 from tenants.api.base import ALL_ROLES, TenantEndpoint
-from tenants.api.queries import FromToQuery
+from tenants.api.queries import FromToQuery, Pages
 from tenants.models import AGENT_ROLES, READER_ROLES
-
-
-class Pages(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -112,7 +105,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "replaced_by": {
                 "read_only": True,
                 "help_text": "an earlier version: the question of the turn that replaced its turn "
-                "(Regenerate, or edit and resend); null: the current version"
+                "(Regenerate, or edit and resend); null: the current version",
             }
         }
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "alerts",
     "widget",
     "inbox",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "infra.acting.ActorMiddleware",  # who changes what (the audit log)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "infra.csp.ContentSecurityPolicyMiddleware",

@@ -5,9 +5,18 @@ from typing import Any
 
 from django.core.validators import MaxValueValidator
 from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
 
 # Reports end at the day after ``to``, so the last day a query names must have a next one.
 _LAST_DAY = MaxValueValidator(date.max - timedelta(days=1))
+
+
+class Pages(PageNumberPagination):
+    """The API's lists: 50 a page by default, ``page_size`` up to 500."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
 
 
 class FromToQuery(serializers.Serializer):

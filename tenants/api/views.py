@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as PasswordError
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import (
@@ -40,6 +41,7 @@ from tenants.services import (
     OwnersOnly,
     TooManyTaken,
     UsernameTaken,
+    config_changed,
     may_grant,
     member_add,
     member_remove,
@@ -130,9 +132,13 @@ class TenantConfigView(_TenantAdminEndpoint):
     def patch(self, request: Request, slug: str) -> Response:
         serializer = TenantConfigSerializer(self.caller.tenant, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        tenant = serializer.save()
+        with transaction.atomic():
+            before = TenantConfigSerializer(self.caller.tenant).data
+            tenant = serializer.save()
+            after = TenantConfigSerializer(tenant).data
+            config_changed(tenant_id=tenant.pk, before=before, after=after, written=serializer.validated_data)
         forget_chat_configs()
-        return Response(TenantConfigSerializer(tenant).data)
+        return Response(after)
 
 
 class TenantMembersView(_TenantAdminEndpoint):

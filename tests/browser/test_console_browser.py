@@ -118,6 +118,24 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         console.click("#settings-save")
         expect(console.locator("#settings-status")).to_have_text("Saved: 4 settings changed.")
         console.screenshot(path=str(tmp_path / "console-settings.png"), full_page=True)
+
+        # The history says who did each of it, newest first (after platform staff added the
+        # owner and the member).
+        console.goto(f"{platform.base_url}/console/history/")
+        changes = console.locator("#history-entries tr")
+        expect(changes).to_have_count(7)
+        expect(changes.nth(0)).to_contain_text("changed the settings")
+        expect(changes.nth(0)).to_contain_text("blocked topics: none → bitcoin")
+        expect(changes.nth(1)).to_contain_text("deactivated newcomer")
+        expect(changes.nth(2)).to_contain_text("changed the role of newcomer")
+        expect(changes.nth(2)).to_contain_text("role: member → viewer")
+        expect(changes.nth(3)).to_contain_text(f"accepted the invitation of {address}")
+        expect(changes.nth(4)).to_contain_text(f"invited {address}")
+        expect(changes.nth(4)).to_contain_text(owner)
+        console.select_option("#history-filters select[name=action]", "member.")
+        console.click("#history-filters button[type=submit]")
+        expect(changes).to_have_count(4)
+        expect(changes.nth(3)).to_contain_text(f"added the member {owner}")
         chat = browser.new_context(viewport=DESKTOP).new_page()
         # The chat's sockets pass through the test, which can take the connection away.
         network = {"up": True, "sockets": []}
@@ -197,5 +215,5 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         )
 
         # A member opens neither room.
-        for room in ("/console/team/", "/console/settings/"):
+        for room in ("/console/team/", "/console/settings/", "/console/history/"):
             assert chat.goto(f"{platform.base_url}{room}").status == 403

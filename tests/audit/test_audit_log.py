@@ -1,0 +1,113 @@
+"""The tenant's audit log: every team action and settings change, with who made it, when and from
+where, in the change's own transaction; read by the tenant's owners and admins only, never across
+tenants, and never changed once written."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from audit.models import AppendOnly, AuditEntry
+from tenants.models import Membership, Role
+from testkit.world import World, client_for, make_user
+
+
+def entries(world: World, query: str = "") -> list[dict]:
+    owner = client_for(world.token(world.alice, world.acme))
+    response = owner.get(f"/api/v1/audit/{query}")
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_team_and_settings_changes_are_recorded_with_who_and_what(world: World) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    bob = Membership.objects.for_tenant(world.acme).get(user=world.bob)
+    members = f"/api/v1/tenants/acme/members/{bob.pk}/"
+    assert owner.patch(members, {"role": "admin"}, format="json").status_code == 200
+    assert owner.patch(members, {"monthly_token_budget": 5000}, format="json").status_code == 200
+    assert owner.patch(members, {"active": False}, format="json").status_code == 200
+    assert owner.patch(members, {"active": False}, format="json").status_code == 200  # nothing changed
+    invited = owner.post("/api/v1/tenants/acme/invitations/", {"email": "new@example.com"}, format="json")
+    assert invited.status_code == 201
+    assert owner.delete(f"/api/v1/tenants/acme/invitations/{invited.json()['id']}/").status_code == 204
+    config = "/api/v1/tenants/acme/config/"
+    changed = owner.patch(
+        config,
+        {"custom_greeting": "Hello!", "blocked_topics": ["bitcoin"], "alert_webhook_secret": "s3cret-value"},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.content
+
+    log = entries(world)
+    assert [e["action"] for e in log] == [
+        "settings.changed",
+        "invitation.revoked",
+        "invitation.sent",
+        "member.deactivated",
+        "member.budget_changed",
+        "member.role_changed",
+    ]
+    assert {(e["actor"], e["ip"]) for e in log} == {("alice", "127.0.0.1")}
+    settings_change, *_, deactivated, budget, role = log
+    assert (role["target"], role["changes"]) == ("bob", {"role": ["member", "admin"]})
+    assert budget["changes"] == {"monthly_token_budget": [None, 5000]}
+    assert deactivated["changes"] == {"active": [True, False]}
+    assert settings_change["changes"]["custom_greeting"][1] == "Hello!"
+    assert settings_change["changes"]["blocked_topics"][1] == ["bitcoin"]
+    # A secret is recorded as changed, never its value.
+    assert settings_change["changes"]["alert_webhook_secret"] == ["(secret)", "(changed)"]
+    assert "s3cret-value" not in str(log)
+
+    # Filters: one action, a family, a person, days.
+    assert [e["action"] for e in entries(world, "?action=invitation.")] == ["invitation.revoked", "invitation.sent"]
+    assert len(entries(world, "?action=member.role_changed")) == 1
+    assert entries(world, "?actor=bob") == []
+    assert len(entries(world, "?from=2000-01-01&to=9000-01-01")) == 6
+    assert owner.get("/api/v1/audit/?from=someday").status_code == 400
+
+
+def test_a_refused_change_leaves_no_entry_and_an_accepted_invitation_names_who_joined(world: World) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    alice = Membership.objects.for_tenant(world.acme).get(user=world.alice)
+    # The last owner cannot step down: refused, nothing recorded.
+    refused = owner.patch(f"/api/v1/tenants/acme/members/{alice.pk}/", {"role": "member"}, format="json")
+    assert refused.status_code == 409
+    assert entries(world) == []
+
+    mail.outbox.clear()
+    owner.post("/api/v1/tenants/acme/invitations/", {"email": "carol@example.com", "role": "viewer"}, format="json")
+    link = re.search(r"https?://[^/]+(/invitations/\S+/)", mail.outbox[0].body)
+    assert link is not None
+    browser = Client()
+    browser.force_login(world.carol)
+    assert browser.post(link.group(1)).status_code == 302
+    accepted = entries(world)[0]
+    assert (accepted["action"], accepted["actor"], accepted["target"]) == (
+        "invitation.accepted",
+        "carol",
+        "carol@example.com",
+    )
+
+
+def test_only_the_tenants_owners_and_admins_read_it_and_never_another_tenants(world: World) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    owner.patch("/api/v1/tenants/acme/config/", {"custom_greeting": "Hi"}, format="json")
+    assert len(entries(world)) == 1
+    assert client_for(world.token(world.bob, world.acme)).get("/api/v1/audit/").status_code == 403
+    vera = make_user("vera")
+    Membership.objects.create(tenant=world.acme, user=vera, role=Role.VIEWER)
+    assert client_for(world.token(vera, world.acme)).get("/api/v1/audit/").status_code == 403
+    gina = make_user("gina")
+    Membership.objects.create(tenant=world.globex, user=gina, role=Role.OWNER)
+    other = client_for(world.token(gina, world.globex)).get("/api/v1/audit/")
+    assert other.status_code == 200 and other.json()["results"] == []
+    assert client_for().get("/api/v1/audit/").status_code == 401
+    # Read only, for everyone: the API has no write, and the rows refuse to change or go.
+    assert owner.post("/api/v1/audit/", {}, format="json").status_code == 405
+    entry = AuditEntry.objects.for_tenant(world.acme).get()
+    entry.target = "forged"
+    with pytest.raises(AppendOnly):
+        entry.save()
+    with pytest.raises(AppendOnly):
+        entry.delete()
