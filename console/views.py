@@ -1,8 +1,9 @@
 """The tenant console: one page per room (overview, conversations, knowledge, curated answers,
-tools, alerts, the website widget, usage, team, settings, the history of who changed what), each with its own URL, under a navigation
-that shows the rooms the member's role opens. Readers (owners, admins, viewers) see the figures
-and the tenant's content; owners and admins change it and run the team and the settings; the
-support team's inbox is its own page (``inbox``)."""
+tools, alerts, the website widget, usage, team, settings, the history of who changed what), each
+with its own URL, under a navigation that shows the rooms the member's role opens. Readers
+(owners, admins, viewers) see the figures and the tenant's content; owners and admins change it,
+run the team and the settings and read the history; the support team's inbox is its own page
+(``inbox``)."""
 
 import functools
 from collections.abc import Callable

@@ -60,7 +60,8 @@ def test_team_and_settings_changes_are_recorded_with_who_and_what(world: World) 
     assert "s3cret-value" not in str(log)
 
     # Filters: one action, a family, a person, days.
-    assert [e["action"] for e in entries(world, "?action=invitation.")] == ["invitation.revoked", "invitation.sent"]
+    invitations = entries(world, "?action=invitation.")
+    assert [e["action"] for e in invitations] == ["invitation.revoked", "invitation.sent"]
     assert len(entries(world, "?action=member.role_changed")) == 1
     assert entries(world, "?actor=bob") == []
     assert len(entries(world, "?from=2000-01-01&to=9000-01-01")) == 6
@@ -76,7 +77,8 @@ def test_a_refused_change_leaves_no_entry_and_an_accepted_invitation_names_who_j
     assert entries(world) == []
 
     mail.outbox.clear()
-    owner.post("/api/v1/tenants/acme/invitations/", {"email": "carol@example.com", "role": "viewer"}, format="json")
+    invitation = {"email": "carol@example.com", "role": "viewer"}
+    owner.post("/api/v1/tenants/acme/invitations/", invitation, format="json")
     link = re.search(r"https?://[^/]+(/invitations/\S+/)", mail.outbox[0].body)
     assert link is not None
     browser = Client()
