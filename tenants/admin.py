@@ -10,6 +10,7 @@ from django.utils import timezone
 from billing.models import ModelPrice
 from tenants.experiments import ExperimentInvalid, validate_variants
 from tenants.models import MODEL_FIELDS, Experiment, Invitation, Membership, Tenant, Tier, Variant
+from tenants.services import config_changed
 from tenants.sign_in import AdminSignInForm
 
 admin.site.login_form = AdminSignInForm
@@ -85,6 +86,19 @@ class MembershipInline(admin.TabularInline[Membership, Tenant]):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]  # found and shown by username, not a raw id
+
+
+# Settings never shown back (written only): the history says they changed, not their value.
+SECRET_FIELDS = frozenset({"alert_webhook_secret"})
+
+
+def _plain(value: Any) -> Any:
+    """A form's value as the history keeps it (JSON): a related object or a number as its text."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
 
 
 @admin.register(Tenant)
@@ -196,9 +210,23 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Tenant], active: bool) -> None:
         for tenant in queryset:  # save(): the config version moves, so cached configs follow
+            before = {"active": tenant.active}
             tenant.active = active
             tenant.save()
+            config_changed(tenant_id=tenant.pk, before=before, after={"active": active}, written={})
         self.message_user(request, f"{queryset.count()} tenant(s) updated.", messages.SUCCESS)
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        """Platform staff's changes go in the tenant's history too (their name, as any change's)."""
+        super().save_model(request, obj, form, change)
+        if change:
+            fields = [f for f in form.changed_data if f not in SECRET_FIELDS]
+            config_changed(
+                tenant_id=obj.pk,
+                before={f: _plain(form.initial.get(f)) for f in fields},
+                after={f: _plain(form.cleaned_data.get(f)) for f in fields},
+                written={f: True for f in form.changed_data if f in SECRET_FIELDS},
+            )
 
 
 class VariantFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ tenants, and never changed once written."""
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 
@@ -113,3 +114,19 @@ def test_only_the_tenants_owners_and_admins_read_it_and_never_another_tenants(wo
         entry.save()
     with pytest.raises(AppendOnly):
         entry.delete()
+
+
+def test_platform_staffs_changes_in_the_admin_are_in_the_tenants_history(world: World) -> None:
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-passphrase-1")
+    staff = Client()
+    staff.force_login(boss)
+    changelist = "/admin/tenants/tenant/"
+    answer = staff.post(changelist, {"action": "deactivate", "_selected_action": [world.acme.pk]})
+    assert answer.status_code == 302
+    (entry,) = AuditEntry.objects.for_tenant(world.acme).all()
+    assert (entry.actor_name, entry.action, entry.changes) == (
+        "boss",
+        "settings.changed",
+        {"active": [True, False]},
+    )
+    assert not AuditEntry.objects.for_tenant(world.globex).exists()
