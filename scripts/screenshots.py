@@ -210,7 +210,8 @@ def main() -> None:
         page.goto(f"{args.url}/console/settings/")
         expect(page.locator("#f-model option").first).to_be_attached()
         page.screenshot(path=str(OUT / "console-settings.png"))
-        page.fill("#f-custom_greeting", "Hello! I am the Acme assistant: ask me about plans, billing or your account.")
+        greeting = "Hello! I am the Demo Company assistant: ask me about plans, billing or your account."
+        page.fill("#f-custom_greeting", greeting)
         page.click("#settings-save")
         expect(page.locator("#settings-status")).to_contain_text("Saved")
         page.goto(f"{args.url}/console/history/")

@@ -136,7 +136,10 @@ class TenantConfigView(_TenantAdminEndpoint):
             before = TenantConfigSerializer(self.caller.tenant).data
             tenant = serializer.save()
             after = TenantConfigSerializer(tenant).data
-            config_changed(tenant_id=tenant.pk, before=before, after=after, written=serializer.validated_data)
+            # What people set, not what follows from it (the config's version).
+            settable = {name: value for name, value in after.items() if not serializer.fields[name].read_only}
+            written = serializer.validated_data
+            config_changed(tenant_id=tenant.pk, before=before, after=settable, written=written)
         forget_chat_configs()
         return Response(after)
 

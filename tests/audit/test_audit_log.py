@@ -56,6 +56,7 @@ def test_team_and_settings_changes_are_recorded_with_who_and_what(world: World) 
     assert deactivated["changes"] == {"active": [True, False]}
     assert settings_change["changes"]["custom_greeting"][1] == "Hello!"
     assert settings_change["changes"]["blocked_topics"][1] == ["bitcoin"]
+    assert "config_version" not in settings_change["changes"]  # what follows, not what was set
     # A secret is recorded as changed, never its value.
     assert settings_change["changes"]["alert_webhook_secret"] == ["(secret)", "(changed)"]
     assert "s3cret-value" not in str(log)
