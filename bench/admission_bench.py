@@ -36,6 +36,7 @@ from bench.stats import percentile  # noqa: E402
 from billing.admission import budget_keys, rate_limits  # noqa: E402
 from billing.limits.base import BudgetClaim, StreamLease  # noqa: E402
 from billing.limits.redis import RedisLimitStore  # noqa: E402
+from infra.keys import tenant_prefix  # noqa: E402
 from infra.lean_redis import Command, LeanRedis  # noqa: E402
 from tenants.selectors import TenantLimits  # noqa: E402
 
@@ -65,7 +66,9 @@ async def main(senders: int, seconds: float) -> dict[str, object]:
         tenant, user = index % 20, index
         done = 0
         while time.perf_counter() < deadline:
-            lease = StreamLease(f"t:{tenant}:streams", uuid.uuid4().hex, LIMITS.max_concurrent_streams, 30)
+            lease = StreamLease(
+                f"{tenant_prefix(tenant)}:streams", uuid.uuid4().hex, LIMITS.max_concurrent_streams, 30
+            )
             keys = budget_keys(tenant_id=tenant, month="2026-11")
             started = time.perf_counter()
             admission = await store.admit(

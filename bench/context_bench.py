@@ -27,6 +27,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import psycopg  # noqa: E402
 
+from infra.keys import tenant_prefix  # noqa: E402
+
 ADMIN = "postgresql://root@127.0.0.1:5432/postgres"
 
 
@@ -131,7 +133,7 @@ async def run(count: int, samples: int) -> dict[str, object]:
             import redis.asyncio as aioredis
 
             await aioredis.Redis.from_url(settings.REDIS_URL).delete(
-                f"t:{tenant_id}:conv:{conversation_id}:recent"
+                f"{tenant_prefix(tenant_id)}:conv:{conversation_id}:recent"
             )
 
     def whole_conversation_tokens() -> int:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from bench.ws_bench import open_chat_socket, rss_kb, tenant_with_members  # noqa: E402
+from infra.keys import tenant_prefix  # noqa: E402
 from testkit.live import LIVE_REDIS_URL, METRICS_TOKEN, LivePlatform  # noqa: E402
 
 
@@ -173,7 +174,9 @@ def slots_held(tenant_ids: list[int]) -> int:
     client = redis.Redis.from_url(LIVE_REDIS_URL)
     seconds, micros = client.time()
     now_ms = seconds * 1000 + micros // 1000
-    return sum(int(client.zcount(f"t:{tenant_id}:streams", now_ms, "+inf")) for tenant_id in tenant_ids)
+    return sum(
+        int(client.zcount(f"{tenant_prefix(tenant_id)}:streams", now_ms, "+inf")) for tenant_id in tenant_ids
+    )
 
 
 def memory_releases(platform: LivePlatform) -> int:

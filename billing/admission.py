@@ -36,6 +36,7 @@ from billing.limits.base import (
 )
 from billing.selectors import conversation_cost, tokens_used
 from infra.db import in_db_thread
+from infra.keys import tenant_prefix
 from tenants.selectors import TenantLimits
 
 log = structlog.stdlib.get_logger(__name__)
@@ -133,7 +134,7 @@ def visitor_rate_limits(
     *, tenant_id: int, user_id: int, visitor: VisitorLimits, new_conversation: bool
 ) -> list[RateLimit]:
     """A visitor's windows for one message; ``new_conversation``: it starts one (counted too)."""
-    site = f"t:{tenant_id}:site:{visitor.site_id}"
+    site = f"{tenant_prefix(tenant_id)}:site:{visitor.site_id}"
     address = f"{site}:addr:{visitor.address}"
     windows = [
         RateLimit("visitor_per_minute", f"{site}:visitor:{user_id}:60", visitor.messages_per_minute, 60),
@@ -169,30 +170,44 @@ def for_visitor(refusal: Refusal) -> Refusal:
 def rate_limits(*, tenant_id: int, user_id: int, limits: TenantLimits) -> list[RateLimit]:
     windows = [
         RateLimit(
-            "user_per_minute", f"t:{tenant_id}:rate:user:{user_id}:60", limits.user_messages_per_minute, 60
+            "user_per_minute",
+            f"{tenant_prefix(tenant_id)}:rate:user:{user_id}:60",
+            limits.user_messages_per_minute,
+            60,
         ),
-        RateLimit("tenant_per_minute", f"t:{tenant_id}:rate:tenant:60", limits.messages_per_minute, 60),
+        RateLimit(
+            "tenant_per_minute", f"{tenant_prefix(tenant_id)}:rate:tenant:60", limits.messages_per_minute, 60
+        ),
     ]
     if limits.messages_per_hour is not None:
         windows.append(
-            RateLimit("tenant_per_hour", f"t:{tenant_id}:rate:tenant:3600", limits.messages_per_hour, 3600)
-        )
-    if settings.GLOBAL_MESSAGES_PER_MINUTE:
-        windows.append(
-            RateLimit("global_per_minute", "global:rate:60", settings.GLOBAL_MESSAGES_PER_MINUTE, 60)
+            RateLimit(
+                "tenant_per_hour",
+                f"{tenant_prefix(tenant_id)}:rate:tenant:3600",
+                limits.messages_per_hour,
+                3600,
+            )
         )
     return windows
 
 
+def platform_rate_limit() -> RateLimit | None:
+    """The platform's own window (``GLOBAL_MESSAGES_PER_MINUTE``; 0: none). Its key is no
+    tenant's, so it is taken in a step of its own before the tenant's admission, and given back
+    when that refuses the message (a refused message consumes nothing)."""
+    most = settings.GLOBAL_MESSAGES_PER_MINUTE
+    return RateLimit("global_per_minute", "global:rate:60", most, 60) if most else None
+
+
 def budget_keys(*, tenant_id: int, month: str, user_id: int | None = None) -> BudgetKeys:
     """The tenant's budget for the month, or (``user_id``) one member's budget in it."""
-    base = f"t:{tenant_id}:budget:{month}" + (f":user:{user_id}" if user_id is not None else "")
+    base = f"{tenant_prefix(tenant_id)}:budget:{month}" + (f":user:{user_id}" if user_id is not None else "")
     return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
 
 
 def conversation_cost_keys(*, tenant_id: int, conversation_id: int) -> BudgetKeys:
     """Where a conversation's cost cap is held, in micro-USD."""
-    base = f"t:{tenant_id}:conv:{conversation_id}:cost"
+    base = f"{tenant_prefix(tenant_id)}:conv:{conversation_id}:cost"
     return BudgetKeys(counters=base, expiries=f"{base}:expiries", amounts=f"{base}:amounts")
 
 
@@ -279,7 +294,7 @@ async def admit(
         return None
     store = get_limit_store()
     lease = StreamLease(
-        key=f"t:{tenant_id}:streams",
+        key=f"{tenant_prefix(tenant_id)}:streams",
         lease_id=uuid.uuid4().hex,
         max_streams=limits.max_concurrent_streams,
         ttl_s=settings.STREAM_LEASE_TTL_S,
@@ -291,20 +306,41 @@ async def admit(
         )
     whose = _Whose(tenant_id, user_id, conversation_id, timezone.now().astimezone(UTC))
     claims = _claims(whose, limits, allowance, user_budget)
+    platform = platform_rate_limit()
     try:
-        admission = await store.admit(limits=windows, lease=lease, claims=claims)
-        for _ in claims:  # at most each budget once
-            if not admission.needs_seed:
-                break
-            await _seed(store, next(c for c in claims if c.keys == admission.seed), whose)
-            admission = await store.admit(limits=windows, lease=lease, claims=claims)
-        if admission.needs_seed:  # the seed vanished at once (a flush in between): try later
-            raise LimitStoreUnavailable("the budget counters could not be rebuilt")
+        if platform is not None and (wait := await store.take(limit=platform)) is not None:
+            raise _rate_refusal(platform.name, wait, limits)
+        try:
+            return await _admit_in_tenant(store, windows, lease, claims, whose, limits)
+        except BaseException:
+            if platform is not None:
+                with contextlib.suppress(LimitStoreUnavailable):  # else it lapses with its window
+                    await store.give_back(limit=platform)
+            raise
     except LimitStoreUnavailable as exc:
         log.error("limits.unavailable", error=str(exc))
         raise Refusal(
             "SERVICE_UNAVAILABLE", "limits cannot be checked right now; try again shortly", retry_after=5
         ) from exc
+
+
+async def _admit_in_tenant(
+    store: LimitStore,
+    windows: list[RateLimit],
+    lease: StreamLease,
+    claims: tuple[BudgetClaim, ...],
+    whose: _Whose,
+    limits: TenantLimits,
+) -> Ticket:
+    """The tenant's part of ``admit``: one atomic call over the tenant's keys (one slot)."""
+    admission = await store.admit(limits=windows, lease=lease, claims=claims)
+    for _ in claims:  # at most each budget once
+        if not admission.needs_seed:
+            break
+        await _seed(store, next(c for c in claims if c.keys == admission.seed), whose)
+        admission = await store.admit(limits=windows, lease=lease, claims=claims)
+    if admission.needs_seed:  # the seed vanished at once (a flush in between): try later
+        raise LimitStoreUnavailable("the budget counters could not be rebuilt")
     if not admission.admitted:
         refused = next((claim for claim in claims if claim.name == admission.refused_by), None)
         if refused is None:

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from billing.limits import get_limit_store
 from billing.limits.base import LimitStore, LimitStoreUnavailable, StreamLease
+from infra.keys import tenant_prefix
 from tenants.selectors import TenantLimits
 
 log = structlog.stdlib.get_logger(__name__)
@@ -55,8 +56,8 @@ async def socket_slots_take(*, tenant_id: int, user_id: int, limits: TenantLimit
         return None
     lease_id, ttl_s = uuid.uuid4().hex, settings.SOCKET_LEASE_TTL_S
     wanted = [
-        (USER_SOCKETS, f"t:{tenant_id}:sockets:user:{user_id}", limits.max_sockets_per_user),
-        (TENANT_SOCKETS, f"t:{tenant_id}:sockets", limits.max_sockets),
+        (USER_SOCKETS, f"{tenant_prefix(tenant_id)}:sockets:user:{user_id}", limits.max_sockets_per_user),
+        (TENANT_SOCKETS, f"{tenant_prefix(tenant_id)}:sockets", limits.max_sockets),
     ]
     counted = [
         (name, StreamLease(key, lease_id, most, ttl_s)) for name, key, most in wanted if most is not None

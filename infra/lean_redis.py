@@ -122,6 +122,19 @@ class LeanRedis:
             (reply,) = await self.execute(("EVAL", script.source, len(keys), *keys, *args))
         return reply
 
+    async def eval_many(self, calls: Sequence[tuple[Script, Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """Run several scripts in one round trip, in order; their replies. A script Redis does
+        not know yet is sent in full and run again alone (after the others)."""
+        protocol = await self._connected()
+        replies = await self._send(
+            protocol, tuple(("EVALSHA", s.sha, len(keys), *keys, *args) for s, keys, args in calls)
+        )
+        for index, reply in enumerate(replies):
+            if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+                script, keys, args = calls[index]
+                (replies[index],) = await self.execute(("EVAL", script.source, len(keys), *keys, *args))
+        return _answered(replies)
+
     async def close(self) -> None:
         if self._protocol is not None:
             self._protocol.abort()

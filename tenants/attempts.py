@@ -20,7 +20,7 @@ from infra.shared_cache import shared_cache
 
 def _keys(kind: str, subject: str) -> tuple[str, str]:
     digest = hashlib.sha256(subject.encode("utf-8", "replace")).hexdigest()[:32]
-    key = f"global:attempts:{kind}:{digest}"
+    key = f"global:attempts:{{{kind}:{digest}}}"  # both keys of a counter in one cluster slot
     return key, f"{key}:start"
 
 

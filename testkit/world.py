@@ -6,7 +6,7 @@ import secrets
 import shutil
 import string
 import subprocess
-import time
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from tenants.models import Tenant
 from tenants.selectors import SESSION_TENANT_KEY, forget_chat_configs
 from testkit.fake_openai import FakeCall, FakeOpenAI
 from testkit.live import free_port
+from testkit.worker import wait_for
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -92,27 +93,59 @@ def make_user(username: str, **extra: Any) -> Any:
 
 
 class OwnRedis:
-    """A Redis server of a test's own, so that stopping it disturbs nothing else."""
+    """A Redis server of a test's own, so that stopping it disturbs nothing else.
 
-    def __init__(self) -> None:
+    ``cluster``: a Redis Cluster of one master holding all 16,384 slots. It answers as any
+    cluster does (a script or transaction over keys of two slots is refused, ``CROSSSLOT``; no
+    ``SELECT``) and, being alone, never redirects: what runs on it runs on a cluster of many."""
+
+    def __init__(self, *, cluster: bool = False) -> None:
         self.port = free_port()
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
-        self.process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                redis.Redis(port=self.port).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
+        command += ["--appendonly", "no"]
+        if self.cluster:
+            self._dir = tempfile.TemporaryDirectory(prefix="redis-cluster-")
+            command += [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--dir",
+                self._dir.name,
+            ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        if not wait_for(lambda: _answers(client), timeout=30):
+            raise RuntimeError(f"redis-server did not start on port {self.port}: {self.process.poll()=}")
+        if self.cluster:
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+            if not wait_for(
+                lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"), timeout=30
+            ):
+                raise RuntimeError("the cluster did not become ready")
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
             self.process.wait()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:  # not listening yet, or still loading
+        return False
 
 
 @database_sync_to_async

@@ -180,6 +180,16 @@ def world(seeded: None) -> World:
     return World(acme=acme, globex=globex, alice=alice, bob=bob, carol=carol, staff=staff)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[OwnRedis]:
+    """A Redis Cluster (one master, every slot) of this test process's own: the contract suites
+    run on it as on one Redis, so a script or transaction over two slots fails them."""
+    server = OwnRedis(cluster=True)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def own_redis(settings) -> Iterator[OwnRedis]:  # type: ignore[no-untyped-def]
     server = OwnRedis()

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from infra.keys import tenant_prefix
 from infra.shared_cache import shared_cache
 from tenants.models import Tenant
 from widget.domains import domain_normalized
@@ -72,7 +73,7 @@ def _count_new_visitor(site: Site, address: str) -> None:
     shared cache, per site and clock hour)."""
     now = time.time()
     hour = int(now // 3600)
-    key = f"t:{site.tenant_id}:site:{site.pk}:addr:{address}:visitors:{hour}"
+    key = f"{tenant_prefix(site.tenant_id)}:site:{site.pk}:addr:{address}:visitors:{hour}"
     cache = shared_cache()
     cache.add(key, 0, 3600)
     if cache.incr(key) > settings.WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR:

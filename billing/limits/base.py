@@ -88,6 +88,15 @@ class LimitStore(Protocol):
         all of it or nothing. The reservations are named by the lease's id."""
         ...
 
+    async def take(self, *, limit: RateLimit) -> float | None:
+        """One message from ``limit``'s window alone (the platform's, checked apart from any
+        tenant's keys: another Redis Cluster slot). None when taken; else the seconds to wait."""
+        ...
+
+    async def give_back(self, *, limit: RateLimit) -> None:
+        """Return the message ``take`` took (what came after it refused the message)."""
+        ...
+
     async def renew(self, *, lease: StreamLease) -> None:
         """Push the lease's expiry ``ttl_s`` into the future (while its stream runs)."""
         ...

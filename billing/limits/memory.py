@@ -36,14 +36,9 @@ class MemoryLimitStore:
         claims: Sequence[BudgetClaim] = (),
     ) -> Admission:
         now = time.time()
-        new_tats: list[float] = []
-        for limit in limits:
-            interval = limit.period_s / limit.limit
-            new_tat = max(self._tats.get(limit.key, now), now) + interval
-            if new_tat - now > interval * limit.limit + 1e-9:
-                retry = new_tat - now - interval * limit.limit
-                return Admission(admitted=False, refused_by=limit.name, retry_after=retry)
-            new_tats.append(new_tat)
+        new_tats = self._windows(limits, now)
+        if isinstance(new_tats, Admission):
+            return new_tats
         leases = self._live_leases(lease.key, now)
         if len(leases) >= lease.max_streams:
             return Admission(admitted=False, refused_by="streams", retry_after=min(leases.values()) - now)
@@ -79,6 +74,34 @@ class MemoryLimitStore:
         for reservation_id in [i for i, (_, lapses) in budget.reserved.items() if lapses <= now]:
             del budget.reserved[reservation_id]
         return budget
+
+    def _windows(self, limits: list[RateLimit], now: float) -> list[float] | Admission:
+        """Each window's theoretical arrival time with one more message (GCRA), or the refusal
+        of the first that has no room."""
+        new_tats: list[float] = []
+        for limit in limits:
+            interval = limit.period_s / limit.limit
+            new_tat = max(self._tats.get(limit.key, now), now) + interval
+            if new_tat - now > interval * limit.limit + 1e-9:
+                retry = new_tat - now - interval * limit.limit
+                return Admission(admitted=False, refused_by=limit.name, retry_after=retry)
+            new_tats.append(new_tat)
+        return new_tats
+
+    async def take(self, *, limit: RateLimit) -> float | None:
+        found = self._windows([limit], time.time())
+        if isinstance(found, Admission):
+            return found.retry_after
+        self._tats[limit.key] = found[0]
+        return None
+
+    async def give_back(self, *, limit: RateLimit) -> None:
+        now = time.time()
+        tat = self._tats.get(limit.key, now) - limit.period_s / limit.limit
+        if tat > now:
+            self._tats[limit.key] = tat
+        else:
+            self._tats.pop(limit.key, None)
 
     async def renew(self, *, lease: StreamLease) -> None:
         leases = self._leases.get(lease.key, {})

@@ -90,6 +90,32 @@ return totals
 """
 )
 
+# KEYS: one rate key. ARGV: limit, period_ms. Returns 0 when taken, else the ms to wait.
+_TAKE = Script(
+    LUA_NOW_MS
+    + """
+local limit = tonumber(ARGV[1])
+local interval = math.ceil(tonumber(ARGV[2]) / limit)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > interval * limit then return new_tat - now - interval * limit end
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+return 0
+"""
+)
+
+# KEYS: one rate key. ARGV: limit, period_ms. The message ``_TAKE`` took, given back.
+_GIVE_BACK = Script(
+    LUA_NOW_MS
+    + """
+local interval = math.ceil(tonumber(ARGV[2]) / tonumber(ARGV[1]))
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) - interval
+if tat > now then redis.call('SET', KEYS[1], tat, 'PX', tat - now) else redis.call('DEL', KEYS[1]) end
+return 1
+"""
+)
+
 _RENEW = Script(
     LUA_NOW_MS
     + """
@@ -187,6 +213,15 @@ class RedisLimitStore:
             )
         refused_by = "streams" if index == len(limits) + 1 else limits[index - 1].name
         return Admission(admitted=False, refused_by=refused_by, retry_after=max(0, int(result[2])) / 1000)
+
+    async def take(self, *, limit: RateLimit) -> float | None:
+        args = [limit.limit, round(limit.period_s * 1000)]
+        wait_ms = await _call(lambda: self._client.eval(_TAKE, [limit.key], args))
+        return None if not wait_ms else int(wait_ms) / 1000
+
+    async def give_back(self, *, limit: RateLimit) -> None:
+        args = [limit.limit, round(limit.period_s * 1000)]
+        await _call(lambda: self._client.eval(_GIVE_BACK, [limit.key], args))
 
     async def renew(self, *, lease: StreamLease) -> None:
         ttl_ms = round(lease.ttl_s * 1000)

@@ -32,6 +32,7 @@ from chat.gateway.llm import ChatRequest
 from chat.gateway.response_cache import CachedAnswer
 from infra.embedder import DIMENSIONS, signature
 from infra.hot_redis import hot_redis
+from infra.keys import tenant_prefix
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -97,7 +98,7 @@ class LocalIndex:
 
 def scope_of(*, tenant_id: int, config_version: int, request: ChatRequest) -> str:
     material = json.dumps([request.model, config_version, request.messages[0]["content"]])
-    return f"t:{tenant_id}:cache:sem:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
+    return f"{tenant_prefix(tenant_id)}:cache:sem:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
 
 
 def standalone(request: ChatRequest) -> bool:

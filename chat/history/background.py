@@ -24,6 +24,7 @@ from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider, prov
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
 from chat.models import ChatFile, Conversation, Message
 from chat.push import push_event_sync
+from infra.keys import tenant_prefix
 from infra.safe_json import storable
 from tenants.models import Tenant
 
@@ -274,7 +275,7 @@ def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
 
         client = redis.Redis.from_url(settings.REDIS_URL)
         try:
-            client.delete(*(f"t:{tenant_id}:conv:{c}:recent" for c in conversation_ids))
+            client.delete(*(f"{tenant_prefix(tenant_id)}:conv:{c}:recent" for c in conversation_ids))
         finally:
             client.close()
     return deleted

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from chat.history.ids import allocate_conversation_id
 from chat.models import Conversation
+from infra.keys import tenant_prefix
 from infra.shared_cache import shared_cache
 
 log = structlog.stdlib.get_logger(__name__)
@@ -31,7 +32,7 @@ PENDING_PER_USER = 8
 
 
 def _prefix(tenant_id: int, user_id: int) -> str:
-    return f"t:{tenant_id}:user:{user_id}:pending"
+    return f"{tenant_prefix(tenant_id)}:user:{user_id}:pending"
 
 
 def _slot_keys(tenant_id: int, user_id: int) -> list[str]:

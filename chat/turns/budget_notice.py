@@ -9,6 +9,7 @@ from billing.tasks import send_budget_warning
 from chat.frames import notice_frame
 from chat.push import push_to_user
 from chat.turn import PreparedTurn
+from infra.keys import tenant_prefix
 from infra.shared_cache import shared_cache
 
 SOFT_LIMIT = 0.8
@@ -22,7 +23,7 @@ async def user_budget_check(turn: PreparedTurn, *, used: int) -> bool:
     if not budget or used < SOFT_LIMIT * budget:
         return False
     month = timezone.now().astimezone(UTC).strftime("%Y-%m")
-    key = f"t:{turn.tenant_id}:budget:{month}:user:{turn.user_id}:warned"
+    key = f"{tenant_prefix(turn.tenant_id)}:budget:{month}:user:{turn.user_id}:warned"
     if not await shared_cache().aadd(key, 1, _KEEP_S):
         return False
     text = (

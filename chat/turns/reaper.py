@@ -52,8 +52,13 @@ async def _kept(key: GenKey) -> bool:
 
 
 async def reap(store: GenerationStore, key: GenKey) -> None:
+    info = await store.info(key)
+    # Ended (its process went after the end, before giving the lease back), or its frames lapsed
+    # too (or never began: the lease is taken first): nothing is left to end.
+    if info is None or info.finished:
+        return
     raw = await store.record(key)
-    if raw is None:  # its frames lapsed too: nothing is left to end
+    if raw is None:
         return
     data = json.loads(raw)
     turn = turn_load(data["turn"])

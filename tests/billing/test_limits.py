@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from billing import admission, selectors
 from billing.limits.base import LimitStoreUnavailable
 from billing.models import UsageRecord
+from infra.keys import tenant_prefix
 from tenants.models import Tenant, Tier
 from tenants.selectors import forget_chat_configs, tenant_limits
 from testkit.fake_openai import FakeOpenAI
@@ -300,7 +301,9 @@ async def test_every_redis_key_names_its_tenant(world: World, fake_llm: FakeOpen
     keys = [key.decode() for key in redis_sync.Redis.from_url(django_settings.REDIS_URL).keys("*")]
     tenant_ids = {str(world.acme.pk), str(world.globex.pk)}
     assert any(key.startswith("global:") for key in keys)
-    assert {key.split(":")[1] for key in keys if key.startswith("t:")} == tenant_ids
+    # Each tenant's keys carry it as their cluster hash tag: t:{42}:...
+    assert {key.split(":")[1].strip("{}") for key in keys if key.startswith("t:{")} == tenant_ids
+    assert [key for key in keys if key.startswith("t:") and not key.startswith("t:{")] == []
     celery_own = ("celery", "_kombu.", "unacked")  # the broker's queues, also on this Redis
     assert [key for key in keys if not key.startswith(("t:", "global:", *celery_own))] == []
 
@@ -346,5 +349,7 @@ async def test_a_thousand_cancelled_renewers_all_stop(world: World, settings: An
         await admission.finish(ticket, spent=admission.NOTHING_SPENT)
         left_renewing += not ticket.renewer.done()
     assert left_renewing == 0
-    slots = redis_sync.Redis.from_url(django_settings.REDIS_URL).zcard(f"t:{world.acme.pk}:streams")
+    slots = redis_sync.Redis.from_url(django_settings.REDIS_URL).zcard(
+        f"{tenant_prefix(world.acme.pk)}:streams"
+    )
     assert slots == 0  # every slot was released

@@ -12,6 +12,7 @@ from chat.history.background import conversation_title, plain_title
 from chat.history.pending import PENDING_PER_USER
 from chat.models import Conversation
 from chat.services import conversation_delete
+from infra.keys import tenant_prefix
 from tenants.models import Membership
 from tenants.models import Role as MemberRole
 from testkit.fake_openai import FakeOpenAI
@@ -98,7 +99,7 @@ async def test_bare_handshakes_leave_a_bounded_few_keys_and_the_newest_stay_reac
         socket, ready = await open_chat(token)
         opened.append(ready["conversation_id"])
         await socket.disconnect()
-    keys = sorted(k.decode() for k in client.scan_iter(f"t:{world.globex.pk}:*"))
+    keys = sorted(k.decode() for k in client.scan_iter(f"{tenant_prefix(world.globex.pk)}:*"))
     pending = [k for k in keys if "pending" in k]
     assert len(set(opened)) == 120
     assert len(pending) <= PENDING_PER_USER + 1, pending  # the slots and their counter

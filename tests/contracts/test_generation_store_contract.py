@@ -16,14 +16,15 @@ from chat.turns.store.redis import RedisGenerationStore
 from infra.lean_redis import LeanRedis
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "cluster", "memory"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[GenerationStore]:
     if request.param == "memory":
         yield MemoryGenerationStore()
         return
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
-    writer = LeanRedis(settings.REDIS_URL, timeout=5)
-    yield RedisGenerationStore(client, writer)
+    url = request.getfixturevalue("redis_cluster").url if request.param == "cluster" else settings.REDIS_URL
+    client = aioredis.Redis.from_url(url)
+    writer = LeanRedis(url, timeout=5)
+    yield RedisGenerationStore(client, writer, url=url)
     await client.aclose()
     await writer.close()
 

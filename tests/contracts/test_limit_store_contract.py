@@ -1,4 +1,5 @@
-"""One contract, two limit stores: Redis (production) and in-process (the embedded default)."""
+"""One contract, two limit stores: Redis (production: one server, and a Redis Cluster) and
+in-process (the embedded default)."""
 
 import asyncio
 import uuid
@@ -10,22 +11,24 @@ from django.conf import settings
 from billing.limits.base import Admission, BudgetClaim, BudgetKeys, LimitStore, RateLimit, StreamLease
 from billing.limits.memory import MemoryLimitStore
 from billing.limits.redis import RedisLimitStore
+from infra.keys import tenant_prefix
 from infra.lean_redis import LeanRedis
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "cluster", "memory"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[LimitStore]:
     if request.param == "memory":
         yield MemoryLimitStore()
         return
-    client = LeanRedis(settings.REDIS_URL, timeout=5)
+    url = request.getfixturevalue("redis_cluster").url if request.param == "cluster" else settings.REDIS_URL
+    client = LeanRedis(url, timeout=5)
     yield RedisLimitStore(client)
     await client.close()
 
 
 def ns() -> str:
     """A fresh key namespace per test (tenant-prefixed, as every key is)."""
-    return f"t:{uuid.uuid4().int % 10**9}"
+    return tenant_prefix(uuid.uuid4().int % 10**9)
 
 
 def lease(prefix: str, max_streams: int = 100, ttl_s: float = 30) -> StreamLease:
@@ -45,6 +48,21 @@ async def test_a_rate_limit_admits_a_burst_of_its_size_then_names_itself(store: 
     refused = await store.admit(limits=limits, lease=lease(prefix))
     assert (refused.admitted, refused.refused_by) == (False, "tenant_per_minute")
     assert 5.9 <= refused.retry_after <= 6.1  # 60 s / 10 messages
+
+
+async def test_the_platforms_window_is_taken_alone_and_given_back(store: LimitStore) -> None:
+    """The platform's window lives in no tenant's slot: taken in a step of its own, and given
+    back when the tenant's admission then refuses the message."""
+    platform = RateLimit("global_per_minute", f"global:rate:{uuid.uuid4().hex}", 3, 60)
+    assert [await store.take(limit=platform) for _ in range(3)] == [None] * 3
+    wait = await store.take(limit=platform)
+    assert wait is not None and 19.9 <= wait <= 20.1  # 60 s / 3 messages
+    await store.give_back(limit=platform)
+    assert await store.take(limit=platform) is None  # the one given back
+    assert await store.take(limit=platform) is not None
+    for _ in range(5):  # given back more than was taken: the window is empty, not in credit
+        await store.give_back(limit=platform)
+    assert [await store.take(limit=platform) is None for _ in range(4)] == [True, True, True, False]
 
 
 async def test_refusals_consume_nothing_and_the_refusing_limit_is_named(store: LimitStore) -> None:
@@ -144,13 +162,14 @@ async def test_an_unsettled_reservation_lapses(store: LimitStore) -> None:
 
 
 async def test_concurrent_reservations_never_overshoot(store: LimitStore) -> None:
-    keys = budget(ns())
+    prefix = ns()
+    keys = budget(prefix)
     await store.seed(keys=keys, used=9_000, ttl_s=3600)
     results = await asyncio.gather(
         *(
             store.admit(
                 limits=[],
-                lease=lease("t:x"),
+                lease=lease(prefix),
                 claims=[BudgetClaim("budget", keys, 300, budget=10_000, ttl_s=60)],
             )
             for _ in range(50)

@@ -1,6 +1,7 @@
 """One contract each for two more swappable parts, run against both implementations: the
 conversation's working memory (``chat.history.working_memory``) and the exact response cache
-(``chat.gateway.response_cache``), Redis (production) and in-process (the embedded default)."""
+(``chat.gateway.response_cache``), Redis (production: one server, and a Redis Cluster) and
+in-process (the embedded default)."""
 
 import asyncio
 import random
@@ -23,16 +24,24 @@ from chat.history.working_memory import (
     WorkingMemory,
     get_working_memory,
 )
+from infra.keys import tenant_prefix
 
 
-@pytest.fixture(params=["redis", "memory"])
+def _on_redis(request: pytest.FixtureRequest) -> bool:
+    """Whether the fixture's kind is a Redis one; a cluster's is made the process's Redis."""
+    if request.param == "cluster":
+        request.getfixturevalue("settings").REDIS_URL = request.getfixturevalue("redis_cluster").url
+    return request.param != "memory"
+
+
+@pytest.fixture(params=["redis", "cluster", "memory"])
 def memory(request: pytest.FixtureRequest) -> WorkingMemory:
-    return RedisWorkingMemory() if request.param == "redis" else MemoryWorkingMemory()
+    return RedisWorkingMemory() if _on_redis(request) else MemoryWorkingMemory()
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "cluster", "memory"])
 def cache(request: pytest.FixtureRequest) -> ResponseCache:
-    return RedisResponseCache() if request.param == "redis" else MemoryResponseCache(max_entries=100)
+    return RedisResponseCache() if _on_redis(request) else MemoryResponseCache(max_entries=100)
 
 
 def a_conversation() -> dict[str, int]:
@@ -80,7 +89,7 @@ async def test_memory_is_per_tenant_and_conversation(memory: WorkingMemory) -> N
 
 
 def a_key() -> str:
-    return f"t:{random.randrange(10**6, 10**9)}:cache:exact:{random.getrandbits(128):032x}"
+    return f"{tenant_prefix(random.randrange(10**6, 10**9))}:cache:exact:{random.getrandbits(128):032x}"
 
 
 async def test_the_cache_gives_back_what_was_put_under_its_key_only(cache: ResponseCache) -> None:

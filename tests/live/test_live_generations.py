@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 
+from infra.keys import tenant_prefix
 from testkit.fake_openai import FakeOpenAI
 from testkit.live import LIVE_REDIS_URL, LivePlatform, start_platform
 from testkit.live_ws import close_code, frames_until, member, open_chat, send, text_of
@@ -197,7 +198,7 @@ async def test_a_killed_instances_generation_is_ended_billed_and_released_by_ano
         # The reservation is settled: nothing is held for that tenant any more.
         tenant_id = survivor.sql("SELECT id FROM tenants_tenant WHERE slug = %s", [slug])[0]  # type: ignore[index]
         store = redis.Redis.from_url(LIVE_REDIS_URL, decode_responses=True)
-        (counters,) = store.keys(f"t:{tenant_id}:budget:*[0-9]")
+        (counters,) = store.keys(f"{tenant_prefix(tenant_id)}:budget:*[0-9]")
         assert int(store.hget(counters, "reserved") or 0) == 0  # type: ignore[arg-type]
         assert int(store.hget(counters, "used") or 0) == input_tokens + output_tokens  # type: ignore[arg-type]
         # And the stream slot is free: the one-stream tier answers the next message at once.

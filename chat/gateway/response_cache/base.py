@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chat.gateway.llm import ChatRequest
+from infra.keys import tenant_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ def exact_key(*, tenant_id: int, config_version: int, request: ChatRequest) -> s
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return f"t:{tenant_id}:cache:exact:{hashlib.sha256(material.encode()).hexdigest()}"
+    return f"{tenant_prefix(tenant_id)}:cache:exact:{hashlib.sha256(material.encode()).hexdigest()}"
 
 
 class ResponseCache(Protocol):

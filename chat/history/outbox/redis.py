@@ -1,4 +1,10 @@
-"""The outbox in Redis Streams, one per tenant, replayed by any instance (production)."""
+"""The outbox in Redis Streams, one per tenant, replayed by any instance (production).
+
+A tenant's stream and the index of tenants with turns waiting (``global:outbox``) are in
+different Redis Cluster slots, so no call touches both at once; their order keeps the index
+right: a turn is added to its stream before its tenant is named, and a tenant is unnamed
+before its stream is found empty (named again if it is not), so a tenant with a turn waiting
+is always named, whatever the interleaving."""
 
 import uuid
 from collections.abc import Sequence
@@ -8,13 +14,12 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from chat.history.outbox.base import Entry, Turn, decode, encode
+from infra.keys import tenant_prefix
 
 TENANTS = "global:outbox"
 
 
 class RedisOutbox:
-    # Forget a tenant only when its stream is empty: a turn put meanwhile keeps it named.
-    _FORGET = "if redis.call('XLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end"
     _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
 
     def __init__(self, redis: aioredis.Redis) -> None:
@@ -22,14 +27,18 @@ class RedisOutbox:
 
     @staticmethod
     def _key(tenant_id: int) -> str:
-        return f"t:{tenant_id}:outbox"
+        return f"{tenant_prefix(tenant_id)}:outbox"
 
     async def put(self, turns: Sequence[Turn]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for turn, outcome in turns:
-                pipe.xadd(self._key(turn.tenant_id), {"turn": encode(turn, outcome)})
-                pipe.sadd(TENANTS, turn.tenant_id)
-            await pipe.execute()
+        by_tenant: dict[int, list[str]] = {}
+        for turn, outcome in turns:
+            by_tenant.setdefault(turn.tenant_id, []).append(encode(turn, outcome))
+        for tenant_id, encoded in by_tenant.items():
+            async with self._redis.pipeline(transaction=True) as pipe:  # one slot: the tenant's
+                for entry in encoded:
+                    pipe.xadd(self._key(tenant_id), {"turn": entry})
+                await pipe.execute()
+        await self._redis.sadd(TENANTS, *by_tenant)
 
     async def tenants(self) -> list[int]:
         return [int(member) for member in await self._redis.smembers(TENANTS)]
@@ -56,8 +65,11 @@ class RedisOutbox:
             gone = [*entry_ids, *(entry_id for entry_id, _ in dead)]
             if gone:
                 pipe.xdel(key, *gone)
-            pipe.eval(self._FORGET, 2, key, TENANTS, tenant_id)
             await pipe.execute()
+        # Unnamed, then named again if a turn is waiting (put meanwhile, or left).
+        await self._redis.srem(TENANTS, tenant_id)
+        if await self._redis.xlen(key):
+            await self._redis.sadd(TENANTS, tenant_id)
 
     async def pending(self) -> int:
         tenant_ids = await self.tenants()

@@ -4,6 +4,8 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
+from infra.keys import tenant_prefix
+
 
 @dataclass(frozen=True, slots=True)
 class Remembered:
@@ -13,7 +15,7 @@ class Remembered:
 
 
 def memory_key(tenant_id: int, conversation_id: int) -> str:
-    return f"t:{tenant_id}:conv:{conversation_id}:recent"
+    return f"{tenant_prefix(tenant_id)}:conv:{conversation_id}:recent"
 
 
 class WorkingMemory(Protocol):

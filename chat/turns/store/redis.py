@@ -9,6 +9,10 @@ keeps). Keys, all but the lease index prefixed by the tenant:
 - ``t:{tenant}:conv:{conversation_id}:gens``: the conversation's generations (for ``ready``);
 - ``global:gens``: every running generation's lease, ``"{tenant}:{message_id}"`` scored by when
   it lapses (Redis's clock), platform-wide state so any instance can reap a dead one's work.
+  It is in another Redis Cluster slot than the tenant's keys: never in the same script or
+  transaction. A lease is taken before its generation begins and given back after it ends, so
+  a lease may name a generation that is not there yet or has ended (the reaper leaves those),
+  never the reverse.
 
 Each operation is one round trip; the calls every message makes (claim, begin, the frames,
 finish) go over the process's lean connection (``infra.lean_redis``), the frames of many
@@ -40,28 +44,37 @@ from chat.turns.store.base import (
     parse_claim,
 )
 from infra.hot_redis import LUA_NOW_MS
+from infra.keys import tenant_prefix
 from infra.lean_redis import LeanRedis, Script
 
 LEASES = "global:gens"
 
 
-# KEYS: claim, meta, conversation list, leases, stream.
-# ARGV: claim value, keep_ms, user, conversation, client id, record, message id, lease member,
-# lease_ttl_ms, max_ms, orphan grace (s). The stream starts with a `start` entry, so that its
-# expiry is set once here and each frame after is a single XADD.
+# KEYS: claim, meta, conversation list, stream (the tenant's: one slot).
+# ARGV: claim value, keep_ms, user, conversation, client id, record, message id, max_ms, orphan
+# grace (s). The stream starts with a `start` entry, so that its expiry is set once here and
+# each frame after is a single XADD.
 _BEGIN = Script(
     LUA_NOW_MS
     + """
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('HSET', KEYS[2], 'user', ARGV[3], 'conv', ARGV[4], 'client', ARGV[5], 'record', ARGV[6],
-  'done', 0, 'watched', 0, 'grace', ARGV[11])
-redis.call('PEXPIRE', KEYS[2], ARGV[10])
-redis.call('XADD', KEYS[5], '*', 'start', 1)
-redis.call('PEXPIRE', KEYS[5], ARGV[10])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[10]))
+  'done', 0, 'watched', 0, 'grace', ARGV[9])
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+redis.call('XADD', KEYS[4], '*', 'start', 1)
+redis.call('PEXPIRE', KEYS[4], ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[8]))
 redis.call('ZADD', KEYS[3], now, ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ARGV[10])
-redis.call('ZADD', KEYS[4], now + tonumber(ARGV[9]), ARGV[8])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+return 1
+"""
+)
+
+# KEYS: leases. ARGV: lease member, lease_ttl_ms.
+_LEASE = Script(
+    LUA_NOW_MS
+    + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1
 """
 )
@@ -93,7 +106,7 @@ _INFO_FIELDS = ("user", "conv", "client", "done", "watched", "grace")
 
 
 def _stream(key: GenKey) -> str:
-    return f"t:{key.tenant_id}:gen:{key.message_id}"
+    return f"{tenant_prefix(key.tenant_id)}:gen:{key.message_id}"
 
 
 def _meta(key: GenKey) -> str:
@@ -105,7 +118,7 @@ def _member(key: GenKey) -> str:
 
 
 def _claim(tenant_id: int, client_id: str) -> str:
-    return f"t:{tenant_id}:claim:{client_id}"
+    return f"{tenant_prefix(tenant_id)}:claim:{client_id}"
 
 
 def _info(key: GenKey, values: list[Any]) -> GenerationInfo | None:
@@ -147,33 +160,36 @@ def _entries(raw: list[Any]) -> list[Entry]:
 
 # Blocking reads (``follow``) wait longer than the hot client's timeouts allow: their own client.
 # Each follower holds one of its connections while it waits (docs/scaling.md).
-_followers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
+_followers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]]" = (
     weakref.WeakKeyDictionary()
 )
 _FOLLOWERS_MAX = 1024
 
 
-def _follow_client() -> aioredis.Redis:
+def _follow_client(url: str) -> aioredis.Redis:
     loop = asyncio.get_running_loop()
-    client = _followers.get(loop)
+    clients = _followers.setdefault(loop, {})
+    client = clients.get(url)
     if client is None:
         pool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
+            url,
             max_connections=_FOLLOWERS_MAX,
             timeout=5,
             socket_timeout=30,
             socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
         )
-        client = _followers[loop] = aioredis.Redis(connection_pool=pool)
+        client = clients[url] = aioredis.Redis(connection_pool=pool)
     return client
 
 
 class RedisGenerationStore:
-    def __init__(self, client: aioredis.Redis, lean: LeanRedis) -> None:
+    def __init__(self, client: aioredis.Redis, lean: LeanRedis, *, url: str | None = None) -> None:
         """``lean``: the connection each message's calls (claim, begin, frames, finish) go over
-        (``infra.lean_redis``); ``client``, to the same Redis, carries the rest."""
+        (``infra.lean_redis``); ``client``, to the same Redis, carries the rest; ``url`` names
+        it for the blocking reads' own clients (``REDIS_URL`` by default)."""
         self._client = client
         self._lean = lean
+        self._url = url or settings.REDIS_URL
         self._max_frames = settings.CHAT_GENERATION_MAX_FRAMES
         self._max_ms = round(settings.CHAT_GENERATION_MAX_S * 1000)
 
@@ -200,8 +216,7 @@ class RedisGenerationStore:
         keys = [
             _claim(key.tenant_id, info.client_id),
             _meta(key),
-            f"t:{key.tenant_id}:conv:{info.conversation_id}:gens",
-            LEASES,
+            f"{tenant_prefix(key.tenant_id)}:conv:{info.conversation_id}:gens",
             _stream(key),
         ]
         args: list[Any] = [
@@ -212,13 +227,12 @@ class RedisGenerationStore:
             info.client_id,
             record,
             key.message_id,
-            _member(key),
-            round(lease_ttl_s * 1000),
             self._max_ms,
             info.orphan_grace_s,
         ]
-        try:
-            await self._lean.eval(_BEGIN, keys, args)
+        lease = [_member(key), round(lease_ttl_s * 1000)]
+        try:  # the lease first (docstring), in the same round trip
+            await self._lean.eval_many([(_LEASE, [LEASES], lease), (_BEGIN, keys, args)])
         except (RedisError, OSError) as exc:
             raise GenerationStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
@@ -239,8 +253,8 @@ class RedisGenerationStore:
             ("HSET", _meta(key), "done", 1),
             ("PEXPIRE", _stream(key), keep_ms),
             ("PEXPIRE", _meta(key), keep_ms),
-            ("ZREM", LEASES, _member(key)),
             ("EXEC",),
+            ("ZREM", LEASES, _member(key)),  # after the end (docstring), in the same round trip
         )
 
     async def renew(self, *, keys: list[GenKey], lease_ttl_s: float) -> None:
@@ -259,14 +273,14 @@ class RedisGenerationStore:
         return _entries(raw)
 
     async def follow(self, key: GenKey, *, after: str, block_s: float) -> list[Entry]:
-        found: Any = await _follow_client().xread({_stream(key): after}, block=round(block_s * 1000))
+        found: Any = await _follow_client(self._url).xread({_stream(key): after}, block=round(block_s * 1000))
         return _entries(found[0][1]) if found else []
 
     async def watch(self, key: GenKey) -> None:
         await self._client.hset(_meta(key), "watched", f"{time.time():f}")
 
     async def resumable(self, *, tenant_id: int, conversation_id: int, user_id: int) -> list[GenerationInfo]:
-        ids: Any = await self._client.zrange(f"t:{tenant_id}:conv:{conversation_id}:gens", 0, -1)
+        ids: Any = await self._client.zrange(f"{tenant_prefix(tenant_id)}:conv:{conversation_id}:gens", 0, -1)
         if not ids:
             return []
         keys = [GenKey(tenant_id, int(i)) for i in ids]

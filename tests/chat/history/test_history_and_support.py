@@ -20,6 +20,7 @@ from chat.history.working_memory import Remembered
 from chat.models import Conversation, Message
 from chat.tasks import purge_expired_history
 from inbox.tasks import send_escalation_email
+from infra.keys import tenant_prefix
 from tenants.models import Tenant
 from testkit.fake_openai import FakeOpenAI
 from testkit.worker import CeleryWorker, wait_for
@@ -28,7 +29,7 @@ from testkit.ws import ask, frames_until, open_chat, send_message
 
 
 def memory_key(tenant: Tenant, conversation_id: int) -> str:
-    return f"t:{tenant.pk}:conv:{conversation_id}:recent"
+    return f"{tenant_prefix(tenant.pk)}:conv:{conversation_id}:recent"
 
 
 def last_call_messages(fake: FakeOpenAI) -> list[dict[str, str]]:

@@ -24,15 +24,17 @@ from chat.turns.reaper import reap, turn_record
 from chat.turns.store import GenerationInfo, GenKey
 from chat.turns.store.memory import MemoryGenerationStore
 from infra.hot_redis import hot_redis
+from infra.keys import tenant_prefix
 from testkit.world import World
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "cluster", "memory"])
 async def box(request: pytest.FixtureRequest) -> AsyncIterator[Outbox]:
     if request.param == "memory":
         yield MemoryOutbox()
         return
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    url = request.getfixturevalue("redis_cluster").url if request.param == "cluster" else settings.REDIS_URL
+    client = aioredis.Redis.from_url(url)
     yield RedisOutbox(client)
     await client.aclose()
 
@@ -133,7 +135,7 @@ async def test_a_replayed_turn_is_written_once_however_often_it_is_replayed(worl
     await conversation.arefresh_from_db()
     assert conversation.message_count == 2
     assert await get_outbox().read(world.acme.pk, 10) == []
-    assert await hot_redis().xlen(f"t:{world.acme.pk}:outbox:dead") == 0  # skipped, not failed
+    assert await hot_redis().xlen(f"{tenant_prefix(world.acme.pk)}:outbox:dead") == 0  # skipped, not failed
 
 
 async def test_a_dead_instances_deferred_answer_is_kept_not_reaped_as_an_error(world: World) -> None:
