@@ -1,4 +1,5 @@
-"""``/healthz``: the process answers. ``/readyz``: what it needs is reachable, with timings.
+"""``/healthz``: the process answers. ``/readyz``: what it needs is reachable, with timings, and
+how far each PostgreSQL replica lags (``infra.replicas``).
 
 Cheap enough to poll every second: one ``SELECT 1`` on a pooled connection, one Redis ``PING``,
 one message through the channel layer to this process itself, each under a short timeout.
@@ -21,6 +22,7 @@ from chat import drain
 from chat.history.outbox import get_outbox
 from infra.db import in_db_thread
 from infra.embedder import embedder, embedder_installed
+from infra.replicas import replica_aliases, replica_status
 
 _TIMEOUT_S = 2.0
 
@@ -83,6 +85,13 @@ async def _outbox_turns() -> int | None:
         return None
 
 
+def _replicas() -> list[dict[str, Any]]:
+    return [
+        {"alias": s.alias, "usable": s.usable, "lag_s": s.lag_s, "error": s.error}
+        for s in (replica_status(alias) for alias in replica_aliases())
+    ]
+
+
 async def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, Callable[[], Awaitable[None]]] = {
         "database": in_db_thread(_database),
@@ -101,5 +110,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         "outbox_turns": await _outbox_turns(),
         # Not a condition of readiness: until it is loaded the semantic cache is skipped.
         "embedding_model": embedder().state if embedder_installed() else "not installed",
+        # Nor are the replicas: the primary serves their reads while one is away or lags.
+        "replicas": await in_db_thread(_replicas)(),
     }
     return JsonResponse(body, status=200 if ready else 503)

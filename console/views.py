@@ -23,6 +23,7 @@ from alerts.evaluation import tenant_alerts_evaluate
 from billing.models import ModelPrice
 from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
 from chat.events import hour_start
+from infra.replicas import replica_reads
 from tenants.experiment_results import experiment_results
 from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, Experiment, Membership, Role
 from tenants.selectors import page_membership
@@ -96,6 +97,7 @@ def _daily(tenant_id: int) -> list[dict[str, Any]]:
 
 
 @room("overview")
+@replica_reads
 def overview(request: HttpRequest, membership: Membership, context: dict[str, Any]) -> HttpResponse:
     tenant_id = membership.tenant_id
     now = timezone.now()

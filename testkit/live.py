@@ -266,6 +266,7 @@ class OwnPostgres:
         self.data = self.folder / "data"
         self.port = free_port()
         self.url = f"postgres://root@127.0.0.1:{self.port}/chatplatform"
+        self.logs_statements = False
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
 
@@ -282,8 +283,29 @@ class OwnPostgres:
         with psycopg.connect(self.url.replace("/chatplatform", "/postgres"), autocommit=True) as conn:
             conn.execute("CREATE DATABASE chatplatform")
 
+    def replica(self) -> "OwnPostgres":
+        """A streaming replica of this cluster (``pg_basebackup -R``), started, logging every
+        statement it runs (``statements``)."""
+        replica = OwnPostgres()
+        replica.logs_statements = True
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "root",
+            "-D", str(replica.data), "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+        replica.start()
+        return replica
+
+    def statements(self) -> list[str]:
+        """What the server's log holds so far, one entry per statement (``logs_statements``)."""
+        text = (self.folder / "log").read_text(errors="replace")
+        # "statement: ..." (the simple protocol), "execute <name>: ..." (a server-side cursor's).
+        found = re.findall(r"LOG:  (?:statement|execute [^:]*): (.*)", text)
+        return list(found)
+
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        if self.logs_statements:
+            options += " -c log_statement=all"
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options, "-w", "start"
         )

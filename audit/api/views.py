@@ -11,6 +11,7 @@ from rest_framework import generics, serializers
 
 from audit.models import AuditEntry
 from audit.selectors import audit_entries
+from infra.replicas import replica_reads
 from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery, Pages
 from tenants.changes import Change
@@ -46,6 +47,7 @@ class AuditLogView(TenantEndpoint, generics.ListAPIView):
             OpenApiParameter("to", str, description="on or before this day (YYYY-MM-DD)"),
         ]
     )
+    @replica_reads
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
 

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from billing.admission import month_bounds
 from billing.selectors import tokens_used, usage_report
+from infra.replicas import replica_reads
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery
 from tenants.selectors import chat_access, tenant_limits
@@ -63,6 +64,7 @@ class UsageView(TenantEndpoint, APIView):
         ],
         responses={200: dict},
     )
+    @replica_reads
     def get(self, request: Request) -> Response:
         query = UsageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

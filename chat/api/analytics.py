@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.analytics import HOURLY_KEEP_DAYS, day_start, hourly_rows, stats_rows, today_utc
+from infra.replicas import replica_reads
 from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery
 
@@ -56,6 +57,7 @@ class AnalyticsView(TenantEndpoint, APIView):
         ],
         responses={200: OpenApiResponse(description="totals and rates per day or per hour")},
     )
+    @replica_reads
     def get(self, request: Request) -> Response:
         query = AnalyticsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

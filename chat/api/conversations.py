@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from chat.models import ChatFile, Conversation, Handoff, Message
 from chat.services import conversation_delete, conversation_rename
+from infra.replicas import replica_reads
 from knowledge.models import CuratedAnswer
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery, Pages
@@ -220,7 +221,9 @@ class ConversationListView(ConversationsEndpoint, generics.ListAPIView):
 
     @extend_schema(parameters=FILTER_PARAMETERS)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
-        return super().get(request, *args, **kwargs)
+        if request.query_params.get("mine") in ("true", "1", "True"):
+            return super().get(request, *args, **kwargs)  # the chat page's own: its writes
+        return replica_reads(super().get)(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Conversation]:
         return self.filtered(self.request)

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from chat.api.conversations import FILTER_PARAMETERS, ConversationsEndpoint
 from chat.models import Message
+from infra.replicas import reading_alias
 
 EXPORT_FIELDS = [
     "conversation_id",
@@ -95,7 +96,8 @@ def _json(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 def export_response(messages: QuerySet[Message], fmt: str, filename: str) -> StreamingHttpResponse:
-    rows = _rows(messages.order_by("conversation_id", "id"))
+    # Streamed after the view returns: bound to its replica (or the primary) now.
+    rows = _rows(messages.using(reading_alias()).order_by("conversation_id", "id"))
     if fmt == "csv":
         response = StreamingHttpResponse(_csv(rows), content_type="text/csv; charset=utf-8")
     else:

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from chat.analytics import day_start, today_utc
 from chat.gateway.model_routing import UNROUTED, Route
 from chat.selectors import routed_answers
+from infra.replicas import replica_reads
 from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery
 from tenants.selectors import routing_models
@@ -44,6 +45,7 @@ class RoutingView(TenantEndpoint, APIView):
         ],
         responses={200: OpenApiResponse(description="each routing class: its model, share and cost")},
     )
+    @replica_reads
     def get(self, request: Request) -> Response:
         query = RoutingQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -34,7 +34,22 @@ else:
         "NAME": env_str("SQLITE_PATH") or str(BASE_DIR / "db.sqlite3"),
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
-DATABASES = {"default": _database}
+DATABASES: dict[str, Any] = {"default": _database}
+
+# Streaming replicas of the primary for the reports, exports and the console (infra.replicas):
+# ``replica1``, ``replica2``, ... Tests run them as mirrors of the test database.
+for _number, _url in enumerate(filter(None, env_str("DATABASE_REPLICA_URLS").split(",")), 1):
+    _replica: dict[str, Any] = {**dj_database_url.parse(_url.strip(), conn_max_age=0)}
+    _replica.update(ENGINE="infra.postgres", CONN_HEALTH_CHECKS=True, TEST={"MIRROR": "default"})
+    # A replica that is away is given up on fast: the primary serves its reads meanwhile.
+    _replica.setdefault("OPTIONS", {}).update(
+        connect_timeout=2,
+        pool={"min_size": 0, "max_size": env_int("DB_POOL_MAX", 20), "timeout": 2.0},
+    )
+    DATABASES[f"replica{_number}"] = _replica
+DATABASE_ROUTERS = ["infra.replicas.ReplicaRouter"]
+REPLICA_CHECK_S = env_float("REPLICA_CHECK_S", 5.0)
+REPLICA_MAX_LAG_S = env_float("REPLICA_MAX_LAG_S", 30.0)
 
 
 def _key_as_is(key: str, key_prefix: str, version: int) -> str:
