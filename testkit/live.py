@@ -318,3 +318,57 @@ class OwnPostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class OwnPgBouncer:
+    """Debian's PgBouncer of a test's own, in transaction mode, in front of ``postgres``: a
+    server connection is the client's for one transaction only (what breaks prepared statements
+    and server-side cursors). Run as the ``postgres`` system user when the tests run as root
+    (PgBouncer refuses root)."""
+
+    def __init__(self, postgres: OwnPostgres) -> None:
+        self.folder = postgres.folder / "pgbouncer"
+        self.folder.mkdir()
+        self.port = free_port()
+        self.url = f"postgres://root@127.0.0.1:{self.port}/chatplatform"
+        (self.folder / "users.txt").write_text('"root" ""\n')
+        (self.folder / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"chatplatform = host=127.0.0.1 port={postgres.port} dbname=chatplatform\n"
+            f"postgres = host=127.0.0.1 port={postgres.port} dbname=postgres\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.folder}/users.txt\nadmin_users = root\n"
+            "pool_mode = transaction\nmax_client_conn = 1000\ndefault_pool_size = 40\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {self.folder}/pgbouncer.log\n"
+        )
+        if os.geteuid() == 0:
+            for path in (self.folder, *self.folder.iterdir()):
+                shutil.chown(path, "postgres", "postgres")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        command = [binary, str(self.folder / "pgbouncer.ini")]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("pgbouncer did not start: " + (self.folder / "pgbouncer.log").read_text())
+
+    def show(self, what: str) -> list[dict[str, Any]]:
+        """A ``SHOW`` of PgBouncer's admin console (``STATS``, ``POOLS``), as rows."""
+        with psycopg.connect(self.url.replace("/chatplatform", "/pgbouncer"), autocommit=True) as conn:
+            cursor = conn.execute(f"SHOW {what}")
+            names = [column.name for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)

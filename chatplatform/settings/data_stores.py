@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from infra.env import env_float, env_int, env_str
+from infra.env import env_bool, env_float, env_int, env_str
 
 from .base import BASE_DIR
 
@@ -35,6 +35,14 @@ else:
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 DATABASES: dict[str, Any] = {"default": _database}
+
+# Behind PgBouncer in transaction mode a connection's session is not the client's own from one
+# transaction to the next: no statement psycopg prepares on the server (it would after 5 runs)
+# and no server-side cursor (an export's iterator) may outlive its transaction. psycopg's advice.
+DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER")
+if DATABASE_PGBOUNCER and _database["ENGINE"] == "infra.postgres":
+    _database["OPTIONS"]["prepare_threshold"] = None
+    _database["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 # Streaming replicas of the primary for the reports, exports and the console (infra.replicas):
 # ``replica1``, ``replica2``, ... Tests run them as mirrors of the test database.
