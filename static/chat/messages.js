@@ -215,8 +215,9 @@ export function transcript({ log, render, showUsage, canCurate, actions }) {
       const forward = iconButton("Next version", "right", step(1, "version-next"), "version-next");
       back.disabled = index === 0;
       forward.disabled = index === count - 1;
-      const where = element("span", { textContent: `${index + 1}/${count}` });
-      where.setAttribute("aria-label", `version ${index + 1} of ${count}`);
+      const where = element("span", {}, [
+        element("span", { className: "visually-hidden", textContent: "version " }), `${index + 1}/${count}`,
+      ]);
       question.querySelector(".meta").prepend(element("span", { className: "versions" }, [back, where, forward]));
     });
   }

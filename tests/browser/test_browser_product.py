@@ -148,7 +148,9 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
     _, owner, password = platform.new_tenant_with_member(role="owner")
     marker = uuid.uuid4().hex
     with chromium() as browser:
-        context = browser.new_context(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+        context = browser.new_context(
+            viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"], bypass_csp=True
+        )  # bypass_csp: the accessibility check injects axe
         page = context.new_page()
         sign_in(page, platform, "/chat/", owner, password)
         ask(page, f"{marker} show me code [[markdown]]")
@@ -174,6 +176,7 @@ def test_copy_rate_and_regenerate_an_answer_and_the_rating_reaches_the_console(
         calls = chat_calls_with(fake_openai_server, marker)
         assert len(calls) == 2  # one more upstream call, without the turn it replaced
         assert [m["role"] for m in calls[1].messages] == ["system", "user"]
+        assert serious_accessibility_violations(page) == [], "versions"
         page.locator(".msg.user .version-back").click()
         expect(pager).to_contain_text("1/2")
         expect(answers.first.locator(".regenerate")).to_be_hidden()  # an earlier version is read only
