@@ -6,7 +6,9 @@
 Scenarios (figures go in the closing note; targets for one Daphne process on 2 cores):
   idle        N authenticated idle connections; the server's RSS per connection (<= 60 KB);
               with --hold S, held S seconds answering heartbeats: the server's CPU meanwhile
-  throughput  messages per second through the full path with C concurrent clients (>= 500/s)
+  throughput  messages per second through the full path with C concurrent clients (>= 500/s),
+              and per message: Redis commands (the most called) and bytes, PostgreSQL
+              transactions and rows (the deployment's, Celery included)
   ttft        platform overhead on time to first token with S streams in flight at all times:
               first token frame at the client minus the fake server's first token byte,
               p50/p99 (<= 5 ms p50); and the work before the stream: message sent -> the
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis as redis_sync
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import CpuMeter, fake_calls, platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
-from testkit.live import LivePlatform, start_platform  # noqa: E402
+from testkit.live import LIVE_REDIS_URL, LivePlatform, start_platform  # noqa: E402
 
 
 @dataclass
@@ -164,6 +167,51 @@ async def scenario_idle(target: Target, connections: int, hold: float) -> dict[s
     return result
 
 
+def store_counters(platform: LivePlatform) -> dict[str, Any]:
+    """What the deployment's Redis and PostgreSQL have done so far: Redis's calls per command and
+    bytes in and out (the whole server: the platform, its Celery worker and beat), the database's
+    transactions and rows (``pg_stat_database``, read apart from the bench's own connection)."""
+    client = redis_sync.Redis.from_url(LIVE_REDIS_URL)
+    try:
+        commands = {
+            name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in client.info("commandstats").items()
+        }
+        net = client.info("stats")
+    finally:
+        client.close()
+    row = platform.sql(
+        "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_fetched "
+        "FROM pg_stat_database WHERE datname = current_database()",
+        [],
+    )
+    assert row is not None
+    return {
+        "redis_commands": commands,
+        "redis_bytes_in": int(net["total_net_input_bytes"]),
+        "redis_bytes_out": int(net["total_net_output_bytes"]),
+        "pg": dict(zip(("transactions", "inserted", "updated", "fetched"), map(int, row), strict=True)),
+    }
+
+
+def per_message(before: dict[str, Any], after: dict[str, Any], messages: int) -> dict[str, Any]:
+    """The counters' growth per message: Redis commands (in all and the most called), bytes,
+    PostgreSQL transactions and rows. ``pg_stat_database`` lags by up to its flush interval."""
+    calls = {
+        name: after["redis_commands"][name] - before["redis_commands"].get(name, 0)
+        for name in after["redis_commands"]
+    }
+    calls = {name: n for name, n in calls.items() if n > 0}
+    top = sorted(calls.items(), key=lambda item: -item[1])[:8]
+    return {
+        "redis_commands": round(sum(calls.values()) / messages, 1),
+        "redis_top": {name: round(n / messages, 2) for name, n in top},
+        "redis_bytes_in": round((after["redis_bytes_in"] - before["redis_bytes_in"]) / messages),
+        "redis_bytes_out": round((after["redis_bytes_out"] - before["redis_bytes_out"]) / messages),
+        **{f"pg_{k}": round((after["pg"][k] - before["pg"][k]) / messages, 2) for k in after["pg"]},
+    }
+
+
 async def scenario_throughput(target: Target, clients: int, seconds: float) -> dict[str, Any]:
     sockets = await open_many(target, clients)
     deadline = time.perf_counter() + seconds
@@ -182,11 +230,14 @@ async def scenario_throughput(target: Target, clients: int, seconds: float) -> d
             done += 1
         return done
 
+    counters = await asyncio.to_thread(store_counters, target.platform)
     cpu = CpuMeter(target.platform.server_pids())
     started = time.perf_counter()
     counts = await asyncio.gather(*(client(ws) for ws in sockets))
     elapsed = time.perf_counter() - started
     cpu_seconds = cpu.used()
+    await asyncio.sleep(1)  # the background work of the last answers, pg_stat_database's flush
+    counters_after = await asyncio.to_thread(store_counters, target.platform)
     for ws in sockets:
         await ws.close()
     return {
@@ -197,6 +248,7 @@ async def scenario_throughput(target: Target, clients: int, seconds: float) -> d
         "latency_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "latency_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "server_cpu_ms_per_message": round(cpu_seconds * 1000 / sum(counts), 2),
+        "per_message": per_message(counters, counters_after, sum(counts)),
     }
 
 
