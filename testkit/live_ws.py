@@ -29,9 +29,13 @@ async def send(ws: ClientConnection, content: str, client_id: str | None = None)
 
 
 async def frames_until(ws: ClientConnection, *types: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """The frames up to the first of ``types``; a ``title`` (pushed to every socket of the user
+    when the background title is written, whenever that is) is skipped unless asked for."""
     frames = []
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if frame["type"] == "title" and "title" not in types:
+            continue
         frames.append(frame)
         if frame["type"] in types:
             return frames

@@ -110,28 +110,40 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
-        command += ["--appendonly", "no"]
-        if self.cluster:
-            self._dir = tempfile.TemporaryDirectory(prefix="redis-cluster-")
-            command += [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--dir",
-                self._dir.name,
-            ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        for _ in range(3):  # a free port may be taken before the server binds it: try others
+            if self._started():
+                break
+            self.port = free_port()
+        else:
+            raise RuntimeError(f"redis-server did not start (last port {self.port})")
         client = redis.Redis(port=self.port)
-        if not wait_for(lambda: _answers(client), timeout=30):
-            raise RuntimeError(f"redis-server did not start on port {self.port}: {self.process.poll()=}")
         if self.cluster:
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
             if not wait_for(
                 lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"), timeout=30
             ):
                 raise RuntimeError("the cluster did not become ready")
+
+    def _started(self) -> bool:
+        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
+        command += ["--appendonly", "no"]
+        if self.cluster:
+            self._dir = self._dir or tempfile.TemporaryDirectory(prefix="redis-cluster-")
+            # The cluster bus's port: by default the port + 10,000, past 65,535 for many ports.
+            bus = free_port()
+            while bus == self.port:
+                bus = free_port()
+            command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
+            command += ["--cluster-port", str(bus), "--dir", self._dir.name]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port)
+        process = self.process
+        wait_for(lambda: _answers(client) or process.poll() is not None, timeout=30)
+        if _answers(client):
+            return True
+        process.terminate()
+        process.wait()
+        return False
 
     def stop(self) -> None:
         if self.process is not None:

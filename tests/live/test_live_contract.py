@@ -53,9 +53,13 @@ async def open_socket(
 
 
 async def until(ws: ClientConnection, frame_type: str) -> list[dict[str, Any]]:
+    """The frames up to ``frame_type``'s; a ``title`` (pushed to every socket of the user when
+    the background title is written, whenever that is) is not one of them."""
     frames = []
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame["type"] == "title" and frame_type != "title":
+            continue
         frames.append(frame)
         if frame["type"] == frame_type:
             return frames
