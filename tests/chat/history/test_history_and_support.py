@@ -177,7 +177,11 @@ async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_requ
 # -- resolve, escalate, e-mail ------------------------------------------------------------------
 
 
-async def test_resolve_and_escalate_frames_and_a_request_in_words(world: World, fake_llm: FakeOpenAI) -> None:
+async def test_resolve_and_escalate_frames_and_a_request_in_words(
+    world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker
+) -> None:
+    """``celery_worker``: the module's worker runs what these tests queue (titles, the escalation
+    e-mail); the fixture has it idle again before the tables are flushed."""
     await Tenant.objects.filter(pk=world.acme.pk).aupdate(escalation_email="support@acme.test")
     communicator, ready = await open_chat(world.token(world.alice, world.acme))
     conversation_id = ready["conversation_id"]
@@ -204,7 +208,7 @@ async def test_resolve_and_escalate_frames_and_a_request_in_words(world: World, 
 
 
 async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_redacts(
-    world: World, fake_llm: FakeOpenAI
+    world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker
 ) -> None:
     """The message, the escalation reason (in words or in the frame), the e-mail quoting it and a
     feedback comment all get the redacted text."""
@@ -239,7 +243,7 @@ async def test_with_the_pii_filter_on_no_copy_of_the_users_text_keeps_what_it_re
 
 
 async def test_asking_for_a_human_before_any_message_keeps_the_conversation(
-    world: World, fake_llm: FakeOpenAI
+    world: World, fake_llm: FakeOpenAI, celery_worker: CeleryWorker
 ) -> None:
     """A bare conversation has no row (chat.history.pending), but one escalated gets it: a human
     must see it. Resolving a conversation with nothing in it changes nothing."""
