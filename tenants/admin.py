@@ -88,10 +88,6 @@ class MembershipInline(admin.TabularInline[Membership, Tenant]):
     autocomplete_fields = ["user"]  # found and shown by username, not a raw id
 
 
-# Settings never shown back (written only): the history says they changed, not their value.
-SECRET_FIELDS = frozenset({"alert_webhook_secret"})
-
-
 def _plain(value: Any) -> Any:
     """A form's value as the history keeps it (JSON): a related object or a number as its text."""
     if value is None or isinstance(value, str | bool | int | float):
@@ -213,19 +209,17 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
             before = {"active": tenant.active}
             tenant.active = active
             tenant.save()
-            config_changed(tenant_id=tenant.pk, before=before, after={"active": active}, written={})
+            config_changed(tenant_id=tenant.pk, before=before, after={"active": active})
         self.message_user(request, f"{queryset.count()} tenant(s) updated.", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         """Platform staff's changes go in the tenant's history too (their name, as any change's)."""
         super().save_model(request, obj, form, change)
         if change:
-            fields = [f for f in form.changed_data if f not in SECRET_FIELDS]
             config_changed(
                 tenant_id=obj.pk,
-                before={f: _plain(form.initial.get(f)) for f in fields},
-                after={f: _plain(form.cleaned_data.get(f)) for f in fields},
-                written={f: True for f in form.changed_data if f in SECRET_FIELDS},
+                before={f: _plain(form.initial.get(f)) for f in form.changed_data},
+                after={f: _plain(form.cleaned_data.get(f)) for f in form.changed_data},
             )
 
 

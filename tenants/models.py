@@ -42,6 +42,10 @@ def validate_keep_patterns(patterns: Any) -> None:
             raise ValidationError(f"each template is text of 1 to {PII_KEEP_MAX_CHARS} characters")
 
 
+# Settings written, never read back (the API's write-only fields; the history says they
+# changed, never their value).
+SECRET_FIELDS = frozenset({"alert_webhook_secret"})
+
 # Questions offered as buttons in an empty chat (the chat page's, a widget site's).
 MAX_STARTER_PROMPTS = 4
 STARTER_PROMPT_CHARS = 100

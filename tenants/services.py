@@ -8,7 +8,7 @@ from django.db import transaction
 
 from tenants import attempts
 from tenants.changes import Change, differences, tell
-from tenants.models import Membership, Role, Tenant, Tier
+from tenants.models import SECRET_FIELDS, Membership, Role, Tenant, Tier
 
 
 class AlreadyMember(Exception):
@@ -19,13 +19,11 @@ def tenant_create(*, slug: str, name: str, tier: Tier) -> Tenant:
     return Tenant.objects.create(slug=slug, name=name, tier=tier)
 
 
-def config_changed(
-    *, tenant_id: int, before: dict[str, Any], after: dict[str, Any], written: dict[str, Any]
-) -> None:
+def config_changed(*, tenant_id: int, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Tell what a change of the tenant's configuration changed: the fields as they were and
-    are, and a secret (``written`` but never read back) as changed, never its value."""
+    are, a secret one (``SECRET_FIELDS``) as changed, never its value."""
     changed: dict[str, Any] = differences(before, after)
-    changed |= {field: ["(secret)", "(changed)"] for field in written if field not in after}
+    changed |= {field: ["(secret)", "(changed)"] for field in SECRET_FIELDS & changed.keys()}
     if changed:
         tell(tenant_id=tenant_id, change=Change.SETTINGS_CHANGED, target="settings", changes=changed)
 

@@ -221,7 +221,7 @@ class ConversationListView(ConversationsEndpoint, generics.ListAPIView):
 
     @extend_schema(parameters=FILTER_PARAMETERS)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
-        if request.query_params.get("mine") in ("true", "1", "True"):
+        if request.query_params.get("mine") in serializers.BooleanField.TRUE_VALUES:
             return super().get(request, *args, **kwargs)  # the chat page's own: its writes
         return replica_reads(super().get)(request, *args, **kwargs)
 

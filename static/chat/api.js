@@ -17,6 +17,26 @@ export function restClient(csrfToken) {
   };
 }
 
+// A paged list of the API (``{results, next, count}``) drawn a page at a time: `show(url)` draws
+// its first page anew into `body`, `more` (a button, shown while there is a next page) appends
+// the next; each answer, drawn or not, goes to `told(answer, first)` (the page's status line).
+export function pagedList({ api, body, more, row, told }) {
+  let next = null;
+  async function load(url, first) {
+    const answer = await api(url);
+    if (answer.ok) {
+      const rows = answer.body.results.map(row);
+      if (first) body.replaceChildren(...rows);
+      else body.append(...rows);
+      next = answer.body.next;
+      more.hidden = !next;
+    }
+    told(answer, first);
+  }
+  more.addEventListener("click", () => { if (next) load(next, false); });
+  return { show: (url) => load(url, true) };
+}
+
 // What an error answer says, for the page's status line: the fields' errors, else its detail.
 export function errorText(answer, fallback) {
   const errors = Object.values(answer.errors || {}).flat();

@@ -1,7 +1,7 @@
 // The console's Conversations room: the tenant's conversations (REST /api/v1/conversations/,
 // newest first, paged), searched in their messages, filtered by member and outcome, each read
 // in place (…/{id}/messages/) and exported (…/export/, CSV with the same filters).
-import { errorText, restClient } from "../chat/api.js";
+import { errorText, pagedList, restClient } from "../chat/api.js";
 import { $, cell, clock, element, textButton, usd } from "../chat/dom.js";
 import { markdownRenderer } from "../chat/markdown.js";
 
@@ -9,9 +9,6 @@ const root = $("conversations-room");
 const api = restClient(root.dataset.csrf);
 const render = markdownRenderer([]);
 const form = $("conversation-filters");
-const list = $("conversations-list");
-const more = $("conversations-more");
-let next = null;
 
 function query() {
   const data = new FormData(form);
@@ -35,24 +32,24 @@ function row(c) {
   ]);
 }
 
-async function load(first) {
-  const url = first ? `/api/v1/conversations/?${query()}` : next;
-  const answer = await api(url);
-  if (!answer.ok) {
-    $("conversations-status").textContent = errorText(answer.body, "The conversations could not be loaded.");
-    return;
-  }
-  const rows = answer.body.results.map(row);
-  if (first) list.replaceChildren(...rows);
-  else list.append(...rows);
-  next = answer.body.next;
-  more.hidden = !next;
-  $("conversations-status").textContent = first ? `${answer.body.count} conversation${answer.body.count === 1 ? "" : "s"}.` : "";
-  const exportParams = query();
-  exportParams.delete("page_size");
-  exportParams.set("format", "csv");
-  $("conversations-export").href = `/api/v1/conversations/export/?${exportParams}`;
-}
+const conversations = pagedList({
+  api,
+  body: $("conversations-list"),
+  more: $("conversations-more"),
+  row,
+  told(answer, first) {
+    const status = $("conversations-status");
+    if (!answer.ok) {
+      status.textContent = errorText(answer.body, "The conversations could not be loaded.");
+      return;
+    }
+    status.textContent = first ? `${answer.body.count} conversation${answer.body.count === 1 ? "" : "s"}.` : "";
+    const exportParams = query();
+    exportParams.delete("page_size");
+    exportParams.set("format", "csv");
+    $("conversations-export").href = `/api/v1/conversations/export/?${exportParams}`;
+  },
+});
 
 async function show(c) {
   const answer = await api(`/api/v1/conversations/${c.id}/messages/?page_size=500`);
@@ -77,7 +74,6 @@ async function show(c) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  load(true);
+  conversations.show(`/api/v1/conversations/?${query()}`);
 });
-more.addEventListener("click", () => load(false));
-load(true);
+conversations.show(`/api/v1/conversations/?${query()}`);

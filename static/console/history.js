@@ -1,7 +1,7 @@
 // The console's History room: the workspace's audit log (REST /api/v1/audit/), newest first,
 // filtered by what changed and by who, a page at a time. Each change says who made it, on whom or
 // what, and each field as it was and became.
-import { restClient } from "../chat/api.js";
+import { pagedList, restClient } from "../chat/api.js";
 import { $, cell, element, statusLine } from "../chat/dom.js";
 
 const WHAT = {
@@ -20,10 +20,8 @@ const FIELDS = { monthly_token_budget: "monthly tokens", active: "active" };
 
 const api = restClient("");
 const body = $("history-entries");
-const more = $("history-more");
 const form = $("history-filters");
 const setStatus = statusLine($("history-status"));
-let next = null; // the next page's URL
 
 function shown(value) {
   if (value === null || value === undefined || value === "") return "—";
@@ -57,19 +55,16 @@ function row(entry) {
   return element("tr", {}, [cell(when(entry.created_at)), cell(who), cell(`${what}${target}`), cell(details(entry.changes))]);
 }
 
-async function load(url, append) {
-  const answer = await api(url);
-  if (!answer.ok) {
-    setStatus("The history could not be read. Reload the page to try again.", "error");
-    return;
-  }
-  const rows = answer.body.results.map(row);
-  if (append) body.append(...rows);
-  else body.replaceChildren(...rows);
-  next = answer.body.next;
-  more.hidden = !next;
-  setStatus(body.children.length ? "" : "No change matches.", "info");
-}
+const entries = pagedList({
+  api,
+  body,
+  more: $("history-more"),
+  row,
+  told(answer) {
+    if (!answer.ok) setStatus("The history could not be read. Reload the page to try again.", "error");
+    else setStatus(body.children.length ? "" : "No change matches.", "info");
+  },
+});
 
 function query() {
   const params = new URLSearchParams({ page_size: "50" });
@@ -82,7 +77,6 @@ function query() {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  load(query(), false);
+  entries.show(query());
 });
-more.addEventListener("click", () => { if (next) load(next, true); });
-load(query(), false);
+entries.show(query());

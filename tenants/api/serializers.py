@@ -15,6 +15,7 @@ from tenants.models import (
     MODEL_FIELDS,
     PII_KEEP_MAX_CHARS,
     PII_KEEP_MAX_PATTERNS,
+    SECRET_FIELDS,
     STARTER_PROMPT_CHARS,
     TOKEN_BUDGET_MAX,
     Membership,
@@ -216,7 +217,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "summarize_after_messages": {"min_value": 4, "max_value": 1000},
             "orphan_grace_seconds": {"min_value": 1, "max_value": 3600},
             "max_tool_rounds": {"min_value": 0, "max_value": 8},
-            "alert_webhook_secret": {"write_only": True},
+            **{field: {"write_only": True} for field in SECRET_FIELDS},
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

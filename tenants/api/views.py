@@ -118,6 +118,18 @@ class TenantListCreateView(generics.ListCreateAPIView):
         serializer.instance = tenant_create(slug=data["slug"], name=data["name"], tier=data["tier"])
 
 
+def _settings(tenant: Tenant) -> dict[str, Any]:
+    """What people set in the tenant's configuration (not what follows from it: its version),
+    secrets included, for the history (which never shows a secret's value)."""
+    serializer = TenantConfigSerializer(tenant)
+    shown = serializer.data  # as the API shows them; a write-only one as the model holds it (same name)
+    return {
+        name: shown[name] if name in shown else getattr(tenant, name)
+        for name, field in serializer.fields.items()
+        if not field.read_only
+    }
+
+
 class TenantConfigView(_TenantAdminEndpoint):
     """``tenants/{slug}/config/``: the tenant's configuration, for its owners and admins (and
     platform staff). Every change moves the config version, which every cache is keyed by."""
@@ -133,15 +145,11 @@ class TenantConfigView(_TenantAdminEndpoint):
         serializer = TenantConfigSerializer(self.caller.tenant, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
-            before = TenantConfigSerializer(self.caller.tenant).data
+            before = _settings(self.caller.tenant)
             tenant = serializer.save()
-            after = TenantConfigSerializer(tenant).data
-            # What people set, not what follows from it (the config's version).
-            settable = {name: value for name, value in after.items() if not serializer.fields[name].read_only}
-            written = serializer.validated_data
-            config_changed(tenant_id=tenant.pk, before=before, after=settable, written=written)
+            config_changed(tenant_id=tenant.pk, before=before, after=_settings(tenant))
         forget_chat_configs()
-        return Response(after)
+        return Response(TenantConfigSerializer(tenant).data)
 
 
 class TenantMembersView(_TenantAdminEndpoint):
