@@ -471,13 +471,15 @@ def charge_background(*, tenant_id: int, conversation_id: int | None, spent: Spe
         return
     import redis
 
+    from infra.redis_topology import sync_client
+
     now = timezone.now().astimezone(UTC)
     keys = [budget_keys(tenant_id=tenant_id, month=f"{month_bounds(now)[0]:%Y-%m}").counters]
     amounts = [spent.tokens]
     if conversation_id is not None:
         keys.append(conversation_cost_keys(tenant_id=tenant_id, conversation_id=conversation_id).counters)
         amounts.append(micro_usd(spent.cost_usd))
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.LIMITS_REDIS_TIMEOUT)
+    client = sync_client(socket_timeout=settings.LIMITS_REDIS_TIMEOUT)
     try:
         client.eval(_CHARGE, len(keys), *keys, *amounts)
     except redis.RedisError as exc:

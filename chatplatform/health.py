@@ -12,7 +12,6 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -22,6 +21,7 @@ from chat import drain
 from chat.history.outbox import get_outbox
 from infra.db import in_db_thread
 from infra.embedder import embedder, embedder_installed
+from infra.redis_topology import async_client
 from infra.replicas import replica_aliases, replica_status
 
 _TIMEOUT_S = 2.0
@@ -37,7 +37,7 @@ def _database() -> None:
 
 
 async def _redis() -> None:
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=_TIMEOUT_S)
+    client = async_client(socket_timeout=_TIMEOUT_S, socket_connect_timeout=_TIMEOUT_S)
     try:
         await client.ping()
     finally:

@@ -24,7 +24,8 @@ from django.conf import settings
 from redis.asyncio.connection import AbstractConnection
 
 from infra.aio import per_loop
-from infra.lean_redis import LeanRedis
+from infra.lean_redis import LeanClient
+from infra.redis_topology import async_client, lean_client, topology_from_settings
 
 # The start of a Lua script that needs the time: Redis's own clock, in ms, so that instances
 # whose clocks differ never disagree about a window or a lease.
@@ -61,18 +62,20 @@ class HotConnectionPool(aioredis.BlockingConnectionPool):
 
 
 def _hot() -> aioredis.Redis:
-    pool = HotConnectionPool.from_url(
-        settings.REDIS_URL,
-        max_connections=settings.REDIS_POOL_MAX,
-        timeout=settings.LIMITS_REDIS_TIMEOUT,
-        socket_timeout=settings.LIMITS_REDIS_TIMEOUT,
-        socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
-    )
-    return aioredis.Redis(connection_pool=pool)
+    found = topology_from_settings()
+    options = {
+        "max_connections": settings.REDIS_POOL_MAX,
+        "timeout": settings.LIMITS_REDIS_TIMEOUT,
+        "socket_timeout": settings.LIMITS_REDIS_TIMEOUT,
+        "socket_connect_timeout": settings.LIMITS_REDIS_TIMEOUT,
+    }
+    if found.kind != "single":  # Sentinel's and the Cluster's own pools (redis-py's)
+        return async_client(found, **options)  # type: ignore[return-value]
+    return aioredis.Redis(connection_pool=HotConnectionPool.from_url(found.url, **options))
 
 
-def _lean() -> LeanRedis:
-    return LeanRedis(settings.REDIS_URL, timeout=settings.LIMITS_REDIS_TIMEOUT)
+def _lean() -> LeanClient:
+    return lean_client(topology_from_settings(), timeout=settings.LIMITS_REDIS_TIMEOUT)
 
 
 # One of each per event loop.

@@ -13,21 +13,27 @@ Failures are plain: a call that gets no answer in ``timeout`` seconds raises ``T
 and closes the connection (its replies would be out of step), a lost connection fails every
 call waiting on it with ``ConnectionError``, and the next call connects again. A caller that is
 cancelled leaves its replies to be read and dropped, so the connection stays in step.
+
+Under Sentinel the address is asked of the Sentinels at each connection (``locate``) and the
+server must say it is the master (``ROLE``), as Sentinel's client guidelines ask; a server that
+answers ``READONLY`` (a master demoted by a failover) loses the connection, so the next call
+finds the new master. A Redis Cluster's slots are routed by ``infra.lean_cluster``.
 """
 
 import asyncio
 import collections
 import hashlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ResponseError
 
 Command = tuple[str | bytes | int | float, ...]
+Address = tuple[str, int]
 
 
 class LeanRedisError(ResponseError):
@@ -86,12 +92,28 @@ class _Protocol(asyncio.Protocol):
             self.transport.abort()
 
 
+class LeanClient(Protocol):
+    """What the message path calls: ``LeanRedis`` on one server, ``LeanCluster`` on a Cluster."""
+
+    async def execute(self, *commands: Command) -> list[Any]: ...
+
+    async def eval(self, script: Script, keys: Sequence[str], args: Sequence[Any] = ()) -> Any: ...
+
+    async def eval_many(self, calls: Sequence[tuple[Script, Sequence[str], Sequence[Any]]]) -> list[Any]: ...
+
+    async def close(self) -> None: ...
+
+
 class LeanRedis:
     """One pipelined connection to the Redis of ``url`` (``redis://``, ``rediss://`` with the
     system's CAs, or ``unix://``; its user, password and database), made when first needed and
-    again after it is lost."""
+    again after it is lost. ``locate``: where the master is now (Sentinel), instead of the URL's
+    host."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(
+        self, url: str, *, timeout: float, locate: Callable[[], Awaitable[Address]] | None = None
+    ) -> None:
+        self._locate = locate
         options = parse_url(url)
         self._path = options.get("path")  # unix://
         self._host = str(options.get("host", "127.0.0.1"))
@@ -102,6 +124,8 @@ class LeanRedis:
             self._hello.append(("AUTH", user, options["password"]) if user else ("AUTH", options["password"]))
         if options.get("db"):
             self._hello.append(("SELECT", int(options["db"])))
+        if locate is not None:
+            self._hello.append(("ROLE",))
         self._ssl = ssl.create_default_context() if url.startswith("rediss://") else None
         self._timeout = timeout
         self._protocol: _Protocol | None = None
@@ -110,7 +134,12 @@ class LeanRedis:
     async def execute(self, *commands: Command) -> list[Any]:
         """Send ``commands`` together; their replies, in order (``LeanRedisError`` if Redis
         refused one: the others were carried out)."""
-        return _answered(await self._send(await self._connected(), commands))
+        protocol = await self._connected()
+        return _answered(await self._send(protocol, commands), protocol)
+
+    async def execute_raw(self, commands: Sequence[Command]) -> list[Any]:
+        """Send ``commands`` together; their replies as Redis gave them (errors not raised)."""
+        return await self._send(await self._connected(), tuple(commands))
 
     async def eval(self, script: Script, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
         """Run ``script`` on ``keys`` and ``args``; its reply."""
@@ -133,7 +162,7 @@ class LeanRedis:
             if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
                 script, keys, args = calls[index]
                 (replies[index],) = await self.execute(("EVAL", script.source, len(keys), *keys, *args))
-        return _answered(replies)
+        return _answered(replies, protocol)
 
     async def close(self) -> None:
         if self._protocol is not None:
@@ -166,23 +195,56 @@ class LeanRedis:
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
+        host, port = (self._host, self._port) if self._locate is None else await self._locate()
         async with asyncio.timeout(self._timeout):
             if self._path:
                 _, protocol = await loop.create_unix_connection(_Protocol, self._path)
             else:
-                _, protocol = await loop.create_connection(_Protocol, self._host, self._port, ssl=self._ssl)
+                _, protocol = await loop.create_connection(_Protocol, host, port, ssl=self._ssl)
         if self._hello:
             try:
-                _answered(await self._send(protocol, tuple(self._hello)))
+                replies = _answered(await self._send(protocol, tuple(self._hello)), protocol)
+                if self._locate is not None and replies[-1][0] != b"master":
+                    raise ConnectionError(f"{host}:{port} is not the master (yet): {replies[-1][0]!r}")
             except BaseException:
                 protocol.abort()
                 raise
         return protocol
 
 
-def _answered(replies: list[Any]) -> list[Any]:
+def sentinel_locator(
+    sentinels: Sequence[Address], master: str, *, timeout: float, password: str = "", tls: bool = False
+) -> Callable[[], Awaitable[Address]]:
+    """Where ``master`` is, as the first Sentinel that knows says (the Sentinels are asked in
+    turn; one that answers is asked first next time)."""
+    order = list(sentinels)
+    scheme, auth = ("rediss" if tls else "redis"), (f":{password}@" if password else "")
+
+    async def locate() -> Address:
+        errors = []
+        for index, (host, port) in enumerate(order):
+            sentinel = LeanRedis(f"{scheme}://{auth}{host}:{port}", timeout=timeout)
+            try:
+                (found,) = await sentinel.execute(("SENTINEL", "get-master-addr-by-name", master))
+            except (OSError, TimeoutError, LeanRedisError) as exc:
+                errors.append(f"{host}:{port}: {exc!r}")
+                continue
+            finally:
+                await sentinel.close()
+            if found:
+                order.insert(0, order.pop(index))
+                return found[0].decode(), int(found[1])
+            errors.append(f"{host}:{port}: does not know {master!r}")
+        raise ConnectionError(f"no Sentinel named the master {master!r}: {'; '.join(errors)}")
+
+    return locate
+
+
+def _answered(replies: list[Any], protocol: _Protocol) -> list[Any]:
     for reply in replies:
         if isinstance(reply, hiredis.ReplyError):
+            if str(reply).startswith("READONLY"):  # a demoted master: find the new one
+                protocol.abort()
             raise LeanRedisError(str(reply))
     return replies
 

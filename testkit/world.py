@@ -99,9 +99,12 @@ class OwnRedis:
     cluster does (a script or transaction over keys of two slots is refused, ``CROSSSLOT``; no
     ``SELECT``) and, being alone, never redirects: what runs on it runs on a cluster of many."""
 
-    def __init__(self, *, cluster: bool = False) -> None:
+    def __init__(self, *, cluster: bool = False, slots: bool = True, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.cluster = cluster
+        self.slots = slots  # a cluster node: take every slot (alone) or none (``OwnRedisCluster``)
+        self.args = args
+        self.bus = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -117,7 +120,7 @@ class OwnRedis:
         else:
             raise RuntimeError(f"redis-server did not start (last port {self.port})")
         client = redis.Redis(port=self.port)
-        if self.cluster:
+        if self.cluster and self.slots:
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
             if not wait_for(
                 lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"), timeout=30
@@ -130,11 +133,12 @@ class OwnRedis:
         if self.cluster:
             self._dir = self._dir or tempfile.TemporaryDirectory(prefix="redis-cluster-")
             # The cluster bus's port: by default the port + 10,000, past 65,535 for many ports.
-            bus = free_port()
-            while bus == self.port:
-                bus = free_port()
+            self.bus = free_port()
+            while self.bus == self.port:
+                self.bus = free_port()
             command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
-            command += ["--cluster-port", str(bus), "--dir", self._dir.name]
+            command += ["--cluster-port", str(self.bus), "--dir", self._dir.name]
+        command += self.args
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         process = self.process

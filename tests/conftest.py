@@ -22,6 +22,7 @@ from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
 from testkit.fake_openai import FakeOpenAI
 from testkit.local_http import serving
+from testkit.redis_deployments import OwnRedisCluster
 from testkit.webhook import Webhook
 from testkit.worker import CeleryWorker
 from testkit.world import OwnRedis, World, make_user, worker_database_url
@@ -181,10 +182,10 @@ def world(seeded: None) -> World:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[OwnRedis]:
+def redis_cluster() -> Iterator[OwnRedisCluster]:
     """A Redis Cluster (one master, every slot) of this test process's own: the contract suites
     run on it as on one Redis, so a script or transaction over two slots fails them."""
-    server = OwnRedis(cluster=True)
+    server = OwnRedisCluster()
     server.start()
     yield server
     server.stop()

@@ -15,7 +15,7 @@ from billing.limits.base import (
     StreamLease,
 )
 from infra.hot_redis import LUA_NOW_MS
-from infra.lean_redis import LeanRedis, Script
+from infra.lean_redis import LeanClient, Script
 
 T = TypeVar("T")
 
@@ -178,7 +178,7 @@ def _budget_keys(keys: BudgetKeys) -> list[str]:
 
 
 class RedisLimitStore:
-    def __init__(self, client: LeanRedis) -> None:
+    def __init__(self, client: LeanClient) -> None:
         self._client = client
 
     async def admit(

@@ -271,9 +271,9 @@ def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
         pk__in=conversation_ids, deleted_at__isnull=False
     ).exclude(pk__in=Message.objects.for_tenant(tenant_id).values("conversation_id")).delete()
     if settings.REDIS_URL:
-        import redis
+        from infra.redis_topology import sync_client
 
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = sync_client()
         try:
             client.delete(*(f"{tenant_prefix(tenant_id)}:conv:{c}:recent" for c in conversation_ids))
         finally:

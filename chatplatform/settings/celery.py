@@ -1,10 +1,18 @@
 """Celery: a Redis broker in production, tasks run in-process (eager) by default."""
 
 from infra.env import env_int, env_str
+from infra.redis_topology import celery_broker
 
-from .data_stores import REDIS_URL
+from .data_stores import REDIS_SENTINEL_PASSWORD, REDIS_TOPOLOGY, REDIS_URL
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+# The broker: CELERY_BROKER_URL, else the platform's Redis (its master through the Sentinels:
+# kombu's sentinel transport). A Redis Cluster cannot be Celery's broker: name one apart.
+_broker, _sentinel_options = (
+    ("", {}) if env_str("CELERY_BROKER_URL") or not REDIS_URL else celery_broker(REDIS_TOPOLOGY)
+)
+if REDIS_SENTINEL_PASSWORD and _sentinel_options:
+    _sentinel_options["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or _broker or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not (env_str("CELERY_BROKER_URL") or REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -26,6 +34,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker looks for a dead worker's tasks (every sweep scans: throttle 1).
     "unacked_restore_interval": max(1, min(10, _VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1,
+    **_sentinel_options,
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {

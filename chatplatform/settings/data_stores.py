@@ -1,16 +1,26 @@
 """Postgres or SQLite; Redis or in-process hot state; the channel layer."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import dj_database_url
 
 from infra.env import env_bool, env_float, env_int, env_str
+from infra.redis_topology import Topology, channel_layer_hosts
 
 from .base import BASE_DIR
 
 DATABASE_URL = env_str("DATABASE_URL")
-REDIS_URL = env_str("REDIS_URL")
+# Redis: one server (REDIS_URL), a master watched by Sentinel (REDIS_SENTINELS,
+# REDIS_SENTINEL_MASTER) or a Cluster (REDIS_CLUSTER_NODES); infra.redis_topology makes the
+# clients. Under Sentinel or a Cluster, REDIS_URL gives the credentials, TLS and database only.
+REDIS_SENTINELS = env_str("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER") or "mymaster"
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
+REDIS_CLUSTER_NODES = env_str("REDIS_CLUSTER_NODES")
+REDIS_URL = env_str("REDIS_URL") or ("redis://redis/0" if REDIS_SENTINELS or REDIS_CLUSTER_NODES else "")
+REDIS_TOPOLOGY = Topology.parse(
+    REDIS_URL, sentinels=REDIS_SENTINELS, master=REDIS_SENTINEL_MASTER, cluster=REDIS_CLUSTER_NODES
+)
 
 if DATABASE_URL:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
@@ -71,7 +81,11 @@ def _key_as_is(key: str, key_prefix: str, version: int) -> str:
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": (
+                "django.core.cache.backends.redis.RedisCache"
+                if REDIS_TOPOLOGY.kind == "single"
+                else "infra.redis_cache.RedisCache"
+            ),
             "LOCATION": REDIS_URL,
             "KEY_FUNCTION": _key_as_is,
         }
@@ -81,21 +95,22 @@ CACHES = {
 }
 
 
-def redis_channel_layer(url: str, prefix: str = "") -> dict[str, Any]:
-    """The channels-redis pub/sub layer on ``url``. Pub/sub channels ignore Redis's database
-    number: two deployments on one server (two databases) would hear each other's groups (a
-    user's sockets are ``t:1:user:1`` in both). So the prefix carries the database, unless
-    ``prefix`` (``CHANNEL_LAYER_PREFIX``) names the deployment."""
-    path = urlsplit(url).path.strip("/")
-    database = int(path) if path.isdigit() else 0
+def redis_channel_layer(topology: Topology, prefix: str = "") -> dict[str, Any]:
+    """The channels-redis pub/sub layer on the deployment. Pub/sub channels ignore Redis's
+    database number: two deployments on one server (two databases) would hear each other's
+    groups (a user's sockets are ``t:1:user:1`` in both). So the prefix carries the database,
+    unless ``prefix`` (``CHANNEL_LAYER_PREFIX``) names the deployment."""
     return {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [url], "prefix": prefix or f"asgi-db{database}"},
+        "CONFIG": {
+            "hosts": channel_layer_hosts(topology),
+            "prefix": prefix or f"asgi-db{topology.database}",
+        },
     }
 
 
 if REDIS_URL:
     # STYLE.md: the pub/sub layer held 2,000 consumers where RedisChannelLayer timed out.
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, env_str("CHANNEL_LAYER_PREFIX"))}
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_TOPOLOGY, env_str("CHANNEL_LAYER_PREFIX"))}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -1,6 +1,6 @@
-"""The chat path with its hot state on a Redis Cluster (``redis_cluster``: one master, every
-slot, answering ``CROSSSLOT`` as any cluster does): limits, stream slots, budgets, the claim,
-the generation and its resume after a reconnect, the exact cache and working memory, all
+"""The chat path with its hot state on a Redis Cluster (``redis_cluster``: three masters, a
+third of the slots each, answering ``MOVED`` and ``CROSSSLOT`` as any cluster does): limits,
+stream slots, budgets, the claim, the generation and its resume after a reconnect, the exact cache and working memory, all
 through the WebSocket against the fake OpenAI server. Each tenant's keys carry it as their hash
 tag (``t:{42}:``); nothing of a tenant's is written outside its slot."""
 
@@ -9,22 +9,22 @@ import uuid
 from typing import Any
 
 import pytest
-import redis
+from redis.cluster import RedisCluster
 
 from billing.models import UsageRecord
 from chat.models import Message
 from infra.db import in_db_thread
 from testkit.fake_openai import FakeOpenAI
-from testkit.world import OwnRedis, World, reconfigure
+from testkit.redis_deployments import OwnRedisCluster
+from testkit.world import World, reconfigure
 from testkit.ws import TIMEOUT, ask, frames_until, open_chat, send_message, streamed_text
 
 
 @pytest.fixture
-def on_cluster(redis_cluster: OwnRedis, settings: Any) -> redis.Redis:
-    settings.REDIS_URL = redis_cluster.url
-    client = redis.Redis.from_url(redis_cluster.url)
-    client.flushall()
-    return client
+def on_cluster(redis_cluster: OwnRedisCluster, settings: Any) -> RedisCluster:
+    settings.REDIS_URL, settings.REDIS_CLUSTER_NODES = redis_cluster.url, redis_cluster.setting
+    redis_cluster.flush()
+    return redis_cluster.client()
 
 
 @in_db_thread
@@ -35,7 +35,7 @@ def stored(conversation_id: int) -> tuple[list[str], int]:
 
 
 async def test_the_chat_path_runs_on_a_redis_cluster(
-    world: World, fake_llm: FakeOpenAI, on_cluster: redis.Redis
+    world: World, fake_llm: FakeOpenAI, on_cluster: RedisCluster
 ) -> None:
     await reconfigure(world.acme, exact_cache_enabled=True, conversation_cost_cap_usd=5)
     token = world.token(world.alice, world.acme)
@@ -74,7 +74,7 @@ async def test_the_chat_path_runs_on_a_redis_cluster(
     assert contents[-1] == streamed_text(seen) + streamed_text(rest) == "".join(f"tok{i} " for i in range(40))
     assert usage == 4  # the first answer, its regeneration, Sundays, the long one
 
-    keys = [key.decode() for key in on_cluster.keys("*")]
+    keys = [key.decode() for key in on_cluster.keys("*", target_nodes=RedisCluster.PRIMARIES)]
     tenant_keys = [key for key in keys if key.startswith("t:")]
     assert tenant_keys and all(key.startswith(f"t:{{{world.acme.pk}}}:") for key in tenant_keys)
     assert {key.split(":")[2] for key in tenant_keys} >= {"rate", "budget", "claim", "gen", "cache", "conv"}
@@ -82,7 +82,7 @@ async def test_the_chat_path_runs_on_a_redis_cluster(
 
 
 async def test_a_refused_message_gives_the_platforms_window_back(
-    world: World, fake_llm: FakeOpenAI, on_cluster: redis.Redis, settings: Any
+    world: World, fake_llm: FakeOpenAI, on_cluster: RedisCluster, settings: Any
 ) -> None:
     """The platform's window is taken apart from the tenant's keys (another slot) and given back
     when the tenant's own limit refuses the message."""

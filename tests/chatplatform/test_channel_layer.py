@@ -9,12 +9,13 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from chatplatform.settings.data_stores import redis_channel_layer
+from infra.redis_topology import Topology
 from testkit.ws import TIMEOUT
 
 
 def _layer(database: int) -> RedisPubSubChannelLayer:
     server = settings.REDIS_URL.rsplit("/", 1)[0]
-    return RedisPubSubChannelLayer(**redis_channel_layer(f"{server}/{database}")["CONFIG"])
+    return RedisPubSubChannelLayer(**redis_channel_layer(Topology(f"{server}/{database}"))["CONFIG"])
 
 
 async def test_a_group_of_one_deployment_is_not_heard_by_another_on_the_same_server() -> None:
@@ -38,5 +39,5 @@ def test_the_platforms_layer_is_prefixed_with_its_database() -> None:
     assert isinstance(layer, RedisPubSubChannelLayer)
     database = settings.REDIS_URL.rsplit("/", 1)[1]
     assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] == f"asgi-db{database}"
-    assert redis_channel_layer("redis://h:6379")["CONFIG"]["prefix"] == "asgi-db0"
-    assert redis_channel_layer("redis://h:6379/3", "tenant-a")["CONFIG"]["prefix"] == "tenant-a"
+    assert redis_channel_layer(Topology("redis://h:6379"))["CONFIG"]["prefix"] == "asgi-db0"
+    assert redis_channel_layer(Topology("redis://h:6379/3"), "tenant-a")["CONFIG"]["prefix"] == "tenant-a"

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
-from django.conf import settings
 
 from chat.turns.store import GenerationInfo, GenerationStore, GenKey
 from chat.turns.store.memory import MemoryGenerationStore
 from chat.turns.store.redis import RedisGenerationStore
-from infra.lean_redis import LeanRedis
+from infra.redis_topology import async_client, lean_client
+from testkit.redis_deployments import topology_for
 
 
 @pytest.fixture(params=["redis", "cluster", "memory"])
@@ -21,10 +20,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[GenerationStore
     if request.param == "memory":
         yield MemoryGenerationStore()
         return
-    url = request.getfixturevalue("redis_cluster").url if request.param == "cluster" else settings.REDIS_URL
-    client = aioredis.Redis.from_url(url)
-    writer = LeanRedis(url, timeout=5)
-    yield RedisGenerationStore(client, writer, url=url)
+    topology = topology_for(request)
+    client = async_client(topology)
+    writer = lean_client(topology, timeout=5)
+    yield RedisGenerationStore(client, writer, topology=topology)  # type: ignore[arg-type]
     await client.aclose()
     await writer.close()
 

@@ -6,13 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from django.conf import settings
 
 from billing.limits.base import Admission, BudgetClaim, BudgetKeys, LimitStore, RateLimit, StreamLease
 from billing.limits.memory import MemoryLimitStore
 from billing.limits.redis import RedisLimitStore
 from infra.keys import tenant_prefix
-from infra.lean_redis import LeanRedis
+from infra.redis_topology import lean_client
+from testkit.redis_deployments import topology_for
 
 
 @pytest.fixture(params=["redis", "cluster", "memory"])
@@ -20,8 +20,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[LimitStore]:
     if request.param == "memory":
         yield MemoryLimitStore()
         return
-    url = request.getfixturevalue("redis_cluster").url if request.param == "cluster" else settings.REDIS_URL
-    client = LeanRedis(url, timeout=5)
+    client = lean_client(topology_for(request), timeout=5)
     yield RedisLimitStore(client)
     await client.close()
 

@@ -30,7 +30,9 @@ from infra.keys import tenant_prefix
 def _on_redis(request: pytest.FixtureRequest) -> bool:
     """Whether the fixture's kind is a Redis one; a cluster's is made the process's Redis."""
     if request.param == "cluster":
-        request.getfixturevalue("settings").REDIS_URL = request.getfixturevalue("redis_cluster").url
+        cluster = request.getfixturevalue("redis_cluster")
+        settings = request.getfixturevalue("settings")
+        settings.REDIS_URL, settings.REDIS_CLUSTER_NODES = cluster.url, cluster.setting
     return request.param != "memory"
 
 

@@ -15,6 +15,8 @@ import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from infra.redis_topology import sync_client, topology_from_settings
+
 _OLD = re.compile(rb"^t:(\d+):")
 
 
@@ -24,7 +26,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.REDIS_URL:
             raise CommandError("no REDIS_URL: the embedded default keeps nothing in Redis")
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        topology = topology_from_settings()
+        if topology.kind == "cluster":  # the old names' scripts could never run on one
+            raise CommandError("a Redis Cluster never held the earlier key names: nothing to rename")
+        client = sync_client(topology)
         moved = dropped = 0
         for key in client.scan_iter(match="t:[0-9]*", count=1000):
             found = _OLD.match(key)

@@ -45,7 +45,8 @@ from chat.turns.store.base import (
 )
 from infra.hot_redis import LUA_NOW_MS
 from infra.keys import tenant_prefix
-from infra.lean_redis import LeanRedis, Script
+from infra.lean_redis import LeanClient, Script
+from infra.redis_topology import Topology, async_client, topology_from_settings
 
 LEASES = "global:gens"
 
@@ -160,36 +161,38 @@ def _entries(raw: list[Any]) -> list[Entry]:
 
 # Blocking reads (``follow``) wait longer than the hot client's timeouts allow: their own client.
 # Each follower holds one of its connections while it waits (docs/scaling.md).
-_followers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]]" = (
+_followers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Topology, aioredis.Redis]]" = (
     weakref.WeakKeyDictionary()
 )
 _FOLLOWERS_MAX = 1024
 
 
-def _follow_client(url: str) -> aioredis.Redis:
+def _follow_client(topology: Topology) -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     clients = _followers.setdefault(loop, {})
-    client = clients.get(url)
-    if client is None:
+    found = clients.get(topology)
+    if found is not None:
+        return found
+    options = {"socket_timeout": 30, "socket_connect_timeout": settings.LIMITS_REDIS_TIMEOUT}
+    if topology.kind == "single":
         pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=_FOLLOWERS_MAX,
-            timeout=5,
-            socket_timeout=30,
-            socket_connect_timeout=settings.LIMITS_REDIS_TIMEOUT,
+            topology.url, max_connections=_FOLLOWERS_MAX, timeout=5, **options
         )
-        client = clients[url] = aioredis.Redis(connection_pool=pool)
+        client = aioredis.Redis(connection_pool=pool)
+    else:  # Sentinel's and the Cluster's own pools
+        client = async_client(topology, max_connections=_FOLLOWERS_MAX, **options)  # type: ignore[assignment]
+    clients[topology] = client
     return client
 
 
 class RedisGenerationStore:
-    def __init__(self, client: aioredis.Redis, lean: LeanRedis, *, url: str | None = None) -> None:
+    def __init__(self, client: aioredis.Redis, lean: LeanClient, *, topology: Topology | None = None) -> None:
         """``lean``: the connection each message's calls (claim, begin, frames, finish) go over
-        (``infra.lean_redis``); ``client``, to the same Redis, carries the rest; ``url`` names
-        it for the blocking reads' own clients (``REDIS_URL`` by default)."""
+        (``infra.lean_redis``); ``client``, to the same Redis, carries the rest; ``topology``
+        names it for the blocking reads' own clients (the settings' by default)."""
         self._client = client
         self._lean = lean
-        self._url = url or settings.REDIS_URL
+        self._topology = topology or topology_from_settings()
         self._max_frames = settings.CHAT_GENERATION_MAX_FRAMES
         self._max_ms = round(settings.CHAT_GENERATION_MAX_S * 1000)
 
@@ -273,7 +276,8 @@ class RedisGenerationStore:
         return _entries(raw)
 
     async def follow(self, key: GenKey, *, after: str, block_s: float) -> list[Entry]:
-        found: Any = await _follow_client(self._url).xread({_stream(key): after}, block=round(block_s * 1000))
+        client = _follow_client(self._topology)
+        found: Any = await client.xread({_stream(key): after}, block=round(block_s * 1000))
         return _entries(found[0][1]) if found else []
 
     async def watch(self, key: GenKey) -> None:

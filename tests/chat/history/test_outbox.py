@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from billing.models import UsageRecord
 from billing.pricing import Price
@@ -25,6 +23,8 @@ from chat.turns.store import GenerationInfo, GenKey
 from chat.turns.store.memory import MemoryGenerationStore
 from infra.hot_redis import hot_redis
 from infra.keys import tenant_prefix
+from infra.redis_topology import async_client
+from testkit.redis_deployments import topology_for
 from testkit.world import World
 
 
@@ -33,9 +33,8 @@ async def box(request: pytest.FixtureRequest) -> AsyncIterator[Outbox]:
     if request.param == "memory":
         yield MemoryOutbox()
         return
-    url = request.getfixturevalue("redis_cluster").url if request.param == "cluster" else settings.REDIS_URL
-    client = aioredis.Redis.from_url(url)
-    yield RedisOutbox(client)
+    client = async_client(topology_for(request))
+    yield RedisOutbox(client)  # type: ignore[arg-type]
     await client.aclose()
 
 
