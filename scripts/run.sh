@@ -19,7 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-if [[ -n "${REDIS_URL:-}${CELERY_BROKER_URL:-}" ]]; then
+# Redis: REDIS_URL, or a Sentinel set or a Cluster (infra/redis_topology.py).
+REDIS_SET="${REDIS_URL:-}${REDIS_SENTINELS:-}${REDIS_CLUSTER_NODES:-}"
+if [[ -n "$REDIS_SET${CELERY_BROKER_URL:-}" ]]; then
   "$VENV/bin/celery" -A chatplatform worker --loglevel=INFO --pool threads --concurrency="${CELERY_CONCURRENCY:-4}" &
   children+=($!)
   "$VENV/bin/celery" -A chatplatform beat --loglevel=INFO --schedule="${CELERY_BEAT_SCHEDULE_FILE:-/tmp/chatplatform-beat}" &
@@ -40,7 +42,7 @@ fi
 # (prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR).
 PROCESSES=${DAPHNE_PROCESSES:-1}
 if (( PROCESSES > 1 )); then
-  if [[ -z "${REDIS_URL:-}" ]]; then
+  if [[ -z "$REDIS_SET" ]]; then
     echo "DAPHNE_PROCESSES > 1 needs REDIS_URL (the processes share limits, answers and sockets through it)" >&2
     exit 2
   fi
