@@ -127,3 +127,31 @@ async def test_a_script_runs_by_its_sha_and_is_sent_whole_to_a_redis_that_forgot
         await plain.delete("lean:script")
         await plain.aclose()
         await lean.close()
+
+
+async def test_under_sentinel_only_a_master_is_used_and_a_demoted_one_is_left() -> None:
+    """``locate`` (the Sentinels' answer) names the server; one that says it is not the master
+    is refused, and a master demoted under the connection (``READONLY``) is left for the one
+    named next."""
+    first, second = OwnRedis(), OwnRedis()
+    first.start()
+    second.start()
+    named = [first.port]
+
+    async def locate() -> tuple[str, int]:
+        return "127.0.0.1", named[0]
+
+    lean = LeanRedis("redis://ignored:1/0", timeout=10, locate=locate)
+    try:
+        assert await lean.execute(("SET", "k", "1")) == [b"OK"]
+        redis.Redis(port=first.port).replicaof("127.0.0.1", second.port)  # a failover elsewhere
+        with pytest.raises(LeanRedisError, match="READONLY"):
+            await lean.execute(("SET", "k", "2"))
+        with pytest.raises(ConnectionError, match="not the master"):  # the Sentinels lag behind
+            await lean.execute(("SET", "k", "2"))
+        named[0] = second.port
+        assert await lean.execute(("SET", "k", "3"), ("GET", "k")) == [b"OK", b"3"]
+    finally:
+        await lean.close()
+        first.stop()
+        second.stop()
