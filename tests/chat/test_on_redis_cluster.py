@@ -1,8 +1,8 @@
-"""The chat path with its hot state on a Redis Cluster (``redis_cluster``: three masters, a
-third of the slots each, answering ``MOVED`` and ``CROSSSLOT`` as any cluster does): limits,
-stream slots, budgets, the claim, the generation and its resume after a reconnect, the exact cache and working memory, all
-through the WebSocket against the fake OpenAI server. Each tenant's keys carry it as their hash
-tag (``t:{42}:``); nothing of a tenant's is written outside its slot."""
+"""The chat path with its hot state on a Redis Cluster (``redis_cluster``: three masters, a third
+of the slots each, answering ``MOVED`` and ``CROSSSLOT`` as any cluster does): limits, stream
+slots, budgets, the claim, the generation and its resume after a reconnect, the exact cache and
+working memory, all through the WebSocket against the fake OpenAI server. Each tenant's keys
+carry it as their hash tag (``t:{42}:``); nothing of a tenant's is written outside its slot."""
 
 import json
 import uuid
