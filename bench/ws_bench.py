@@ -31,6 +31,7 @@ so the client's own CPU use is part of what is measured: the figures are conserv
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -40,7 +41,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import CpuMeter, fake_calls, platform_and_fake_llm  # noqa: E402
 from bench.stats import percentile  # noqa: E402
 from testkit.live import LIVE_REDIS_URL, LivePlatform, start_platform  # noqa: E402
+from testkit.redis_deployments import OwnRedis, OwnRedisCluster  # noqa: E402
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Target:
     platform: LivePlatform
     fake_url: str
     tokens: list[str]
+    redis_urls: list[str] = field(default_factory=lambda: [LIVE_REDIS_URL])
 
     def token(self, index: int) -> str:
         return self.tokens[index % len(self.tokens)]
@@ -147,10 +151,14 @@ async def scenario_idle(target: Target, connections: int, hold: float) -> dict[s
         # Held open with heartbeats: the server pings each socket every CHAT_PING_INTERVAL_S.
         pings = [0]
         readers = [asyncio.create_task(answer_heartbeats(ws, pings)) for ws in sockets]
+        counters = await asyncio.to_thread(store_counters, target.platform, target.redis_urls)
         cpu = CpuMeter(target.platform.server_pids())
         client_cpu = time.process_time()
         await asyncio.sleep(hold)
         server_cpu_s = cpu.used()
+        counters_after = await asyncio.to_thread(store_counters, target.platform, target.redis_urls)
+        # What an idle socket costs Redis, per socket and minute (its slot's renewal at each ping).
+        redis_per_socket = per_message(counters, counters_after, connections * hold / 60)
         result["hold"] = {
             "seconds": hold,
             "pings_answered": pings[0],
@@ -159,6 +167,10 @@ async def scenario_idle(target: Target, connections: int, hold: float) -> dict[s
             "server_cpu_percent_of_one_core": round(100 * server_cpu_s / hold, 2),
             "client_cpu_s": round(time.process_time() - client_cpu, 2),
             "rss_end_mb": round(rss_kb(pid) / 1024, 1),
+            "redis_per_socket_minute": {
+                k: redis_per_socket[k]
+                for k in ("redis_commands", "redis_top", "redis_bytes_in", "redis_bytes_out")
+            },
         }
         for reader in readers:
             reader.cancel()
@@ -167,19 +179,26 @@ async def scenario_idle(target: Target, connections: int, hold: float) -> dict[s
     return result
 
 
-def store_counters(platform: LivePlatform) -> dict[str, Any]:
-    """What the deployment's Redis and PostgreSQL have done so far: Redis's calls per command and
-    bytes in and out (the whole server: the platform, its Celery worker and beat), the database's
-    transactions and rows (``pg_stat_database``, read apart from the bench's own connection)."""
-    client = redis_sync.Redis.from_url(LIVE_REDIS_URL)
-    try:
-        commands = {
-            name.removeprefix("cmdstat_"): int(stats["calls"])
-            for name, stats in client.info("commandstats").items()
-        }
-        net = client.info("stats")
-    finally:
-        client.close()
+def store_counters(platform: LivePlatform, redis_urls: list[str]) -> dict[str, Any]:
+    """What the deployment's Redis and PostgreSQL have done so far: Redis's calls per command,
+    bytes in and out and CPU seconds (summed over ``redis_urls``: the one server, with Celery's
+    broker traffic when it shares it, or each master of a Cluster), the database's transactions
+    and rows (``pg_stat_database``, read apart from the bench's own connection)."""
+    commands: dict[str, int] = {}
+    bytes_in = bytes_out = 0
+    cpu: list[float] = []
+    for url in redis_urls:
+        client = redis_sync.Redis.from_url(url)
+        try:
+            for name, stats in client.info("commandstats").items():
+                name = name.removeprefix("cmdstat_")
+                commands[name] = commands.get(name, 0) + int(stats["calls"])
+            net, used = client.info("stats"), client.info("cpu")
+        finally:
+            client.close()
+        bytes_in += int(net["total_net_input_bytes"])
+        bytes_out += int(net["total_net_output_bytes"])
+        cpu.append(float(used["used_cpu_sys"]) + float(used["used_cpu_user"]))
     row = platform.sql(
         "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_fetched "
         "FROM pg_stat_database WHERE datname = current_database()",
@@ -188,8 +207,9 @@ def store_counters(platform: LivePlatform) -> dict[str, Any]:
     assert row is not None
     return {
         "redis_commands": commands,
-        "redis_bytes_in": int(net["total_net_input_bytes"]),
-        "redis_bytes_out": int(net["total_net_output_bytes"]),
+        "redis_bytes_in": bytes_in,
+        "redis_bytes_out": bytes_out,
+        "redis_cpu": cpu,
         "pg": dict(zip(("transactions", "inserted", "updated", "fetched"), map(int, row), strict=True)),
     }
 
@@ -208,11 +228,20 @@ def per_message(before: dict[str, Any], after: dict[str, Any], messages: int) ->
         "redis_top": {name: round(n / messages, 2) for name, n in top},
         "redis_bytes_in": round((after["redis_bytes_in"] - before["redis_bytes_in"]) / messages),
         "redis_bytes_out": round((after["redis_bytes_out"] - before["redis_bytes_out"]) / messages),
+        # Each server's CPU per message: the busiest is the first to saturate.
+        "redis_cpu_ms": [
+            round((a - b) * 1000 / messages, 3)
+            for a, b in zip(after["redis_cpu"], before["redis_cpu"], strict=True)
+        ],
         **{f"pg_{k}": round((after["pg"][k] - before["pg"][k]) / messages, 2) for k in after["pg"]},
     }
 
 
-async def scenario_throughput(target: Target, clients: int, seconds: float) -> dict[str, Any]:
+async def scenario_throughput(
+    target: Target, clients: int, seconds: float, tokens: int = 5, token_delay: float = 0
+) -> dict[str, Any]:
+    """``tokens`` per answer, ``token_delay`` seconds apart: 0 sends them at once (one or two
+    frames); past ``CHAT_TOKEN_FRAME_INTERVAL_MS`` each is a frame of its own."""
     sockets = await open_many(target, clients)
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -223,26 +252,28 @@ async def scenario_throughput(target: Target, clients: int, seconds: float) -> d
             sent = time.perf_counter()
             # A new question each time: a repeated one would become an exact cache hit once the
             # conversation's last 20 messages repeat too, and the full path would not be measured.
-            await send(ws, f"Where is order {uuid.uuid4().hex[:8]}? [[tokens=5]] [[delay=0]]")
+            content = f"Where is order {uuid.uuid4().hex[:8]}? [[tokens={tokens}]] [[delay={token_delay}]]"
+            await send(ws, content)
             frame = await until(ws, "done")
             assert frame["finish_reason"] == "stop", frame
             latencies.append(time.perf_counter() - sent)
             done += 1
         return done
 
-    counters = await asyncio.to_thread(store_counters, target.platform)
+    counters = await asyncio.to_thread(store_counters, target.platform, target.redis_urls)
     cpu = CpuMeter(target.platform.server_pids())
     started = time.perf_counter()
     counts = await asyncio.gather(*(client(ws) for ws in sockets))
     elapsed = time.perf_counter() - started
     cpu_seconds = cpu.used()
     await asyncio.sleep(1)  # the background work of the last answers, pg_stat_database's flush
-    counters_after = await asyncio.to_thread(store_counters, target.platform)
+    counters_after = await asyncio.to_thread(store_counters, target.platform, target.redis_urls)
     for ws in sockets:
         await ws.close()
     return {
         "clients": clients,
         "messages": sum(counts),
+        "tokens_per_answer": tokens,
         "seconds": round(elapsed, 1),
         "messages_per_s": round(sum(counts) / elapsed, 1),
         "latency_p50_ms": round(percentile(latencies, 50) * 1000, 1),
@@ -368,9 +399,16 @@ def tenant_with_members(
     return slug, tokens
 
 
-def prepare(platform: LivePlatform, users: int) -> list[str]:
-    """One tenant on the Unlimited tier and ``users`` members, each with an access token."""
-    return tenant_with_members(platform, users, tier="unlimited")[1]
+def prepare(platform: LivePlatform, users: int, tenants: int = 1) -> list[str]:
+    """``tenants`` tenants on the Unlimited tier sharing ``users`` members, each with an access
+    token, interleaved (client i is a member of tenant i mod ``tenants``). One tenant's hot state
+    is one Redis Cluster slot: several spread it over the masters."""
+    staff = platform.token("admin", platform.passwords["admin"])
+    per_tenant = [
+        tenant_with_members(platform, max(1, users // tenants), tier="unlimited", staff=staff)[1]
+        for _ in range(tenants)
+    ]
+    return [tokens[index] for index in range(len(per_tenant[0])) for tokens in per_tenant]
 
 
 async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
@@ -381,7 +419,9 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         if name == "idle":
             results[name] = await scenario_idle(target, args.connections, args.hold)
         elif name == "throughput":
-            results[name] = await scenario_throughput(target, args.clients, args.seconds)
+            results[name] = await scenario_throughput(
+                target, args.clients, args.seconds, args.tokens, args.token_delay
+            )
         elif name == "ttft":
             results[name] = await scenario_ttft(target, args.streams, args.ttft_seconds)
         elif name == "cancel":
@@ -427,11 +467,14 @@ def main() -> None:
     parser.add_argument("--ping-interval", type=float, default=30.0, help="the server's heartbeat, s")
     parser.add_argument("--clients", type=int, default=100, help="throughput clients")
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput duration")
+    parser.add_argument("--tokens", type=int, default=5, help="throughput: tokens per answer")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="throughput: seconds between tokens")
     parser.add_argument("--streams", type=int, default=100, help="concurrent streams for ttft")
     parser.add_argument("--ttft-seconds", type=float, default=20.0, help="ttft duration")
     parser.add_argument("--cancel-concurrency", type=int, default=20)
     parser.add_argument("--cancel-samples", type=int, default=200)
     parser.add_argument("--users", type=int, default=20, help="members the clients log in as")
+    parser.add_argument("--tenants", type=int, default=1, help="tenants the members are spread over")
     parser.add_argument("--embedded", action="store_true", help="no DATABASE_URL/REDIS_URL (SQLite)")
     parser.add_argument("--limits", choices=["on", "off"], default="on", help="rate limits and budgets")
     parser.add_argument(
@@ -441,6 +484,14 @@ def main() -> None:
         "--versus", metavar="KEY=VALUE", action="append", help="compare with a second instance so configured"
     )
     parser.add_argument("--rounds", type=int, default=3, help="--versus: alternating rounds")
+    parser.add_argument(
+        "--redis",
+        choices=["shared", "single", "cluster"],
+        default="shared",
+        help="hot state on the shared Redis (with Celery's broker), on a Redis server of the bench's own, "
+        "or on a Redis Cluster of three masters of its own (both: Celery's broker on the shared one)",
+    )
+    parser.add_argument("--processes", type=int, default=1, help="Daphne processes (DAPHNE_PROCESSES)")
     args = parser.parse_args()
     versus = ["CHAT_STREAM_MIRROR=false"] if args.mirror == "both" else args.versus
 
@@ -451,14 +502,31 @@ def main() -> None:
         "CHAT_PING_INTERVAL_S": str(args.ping_interval),
         "CHAT_STREAM_MIRROR": "false" if args.mirror == "off" else "true",
         "SECRET_KEY": secrets.token_urlsafe(32),  # --versus: tokens valid on both instances
+        "DAPHNE_PROCESSES": str(args.processes),
     }
-    with platform_and_fake_llm(prefix="ws-bench-", extra_env=env, embedded=args.embedded) as (
-        platform,
-        fake_url,
-    ):
+    with contextlib.ExitStack() as stack:
+        redis_urls = [LIVE_REDIS_URL]
+        if args.redis != "shared":
+            env["CELERY_BROKER_URL"] = LIVE_REDIS_URL  # the hot state's Redis carries it alone
+            servers = stack.enter_context(own_redis(args.redis))
+            if isinstance(servers, OwnRedisCluster):
+                env.update(REDIS_URL="", REDIS_CLUSTER_NODES=servers.setting)
+                redis_urls = [node.url for node in servers.nodes]
+            else:
+                env.update(REDIS_URL=servers.url)
+                redis_urls = [servers.url]
+        platform, fake_url = stack.enter_context(
+            platform_and_fake_llm(prefix="ws-bench-", extra_env=env, embedded=args.embedded)
+        )
         if versus is None:
-            target = Target(platform=platform, fake_url=fake_url, tokens=prepare(platform, args.users))
-            print(json.dumps(asyncio.run(run(args, target)), indent=2))
+            tokens = prepare(platform, args.users, args.tenants)
+            target = Target(platform=platform, fake_url=fake_url, tokens=tokens, redis_urls=redis_urls)
+            print(
+                json.dumps(
+                    {"redis": args.redis, "processes": args.processes, **asyncio.run(run(args, target))},
+                    indent=2,
+                )
+            )
             return
         # A second instance of the same deployment (same database, same Redis), one setting changed.
         other = start_platform(
@@ -469,12 +537,23 @@ def main() -> None:
             database=platform.database,
         )
         try:
-            tokens = prepare(other, args.users)  # the staff password of the latest start
-            base = Target(platform=platform, fake_url=fake_url, tokens=tokens)
-            changed = Target(platform=other, fake_url=fake_url, tokens=tokens)
+            tokens = prepare(other, args.users, args.tenants)  # the staff password of the latest start
+            base = Target(platform=platform, fake_url=fake_url, tokens=tokens, redis_urls=redis_urls)
+            changed = Target(platform=other, fake_url=fake_url, tokens=tokens, redis_urls=redis_urls)
             print(json.dumps(asyncio.run(compare(args, base, changed, " ".join(versus))), indent=2))
         finally:
             other.stop()
+
+
+@contextlib.contextmanager
+def own_redis(kind: str) -> Iterator[OwnRedis | OwnRedisCluster]:
+    """A Redis server, or a Cluster of three masters, of the bench's own (free ports)."""
+    servers = OwnRedisCluster() if kind == "cluster" else OwnRedis()
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
 
 
 if __name__ == "__main__":

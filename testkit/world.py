@@ -3,14 +3,10 @@ clients, tenant reconfiguration, a Redis server of a test's own, sessions and me
 
 import re
 import secrets
-import shutil
 import string
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -23,8 +19,6 @@ from chat.history.background import SUMMARIZER_PROMPT, TITLER_PROMPT
 from tenants.models import Tenant
 from tenants.selectors import SESSION_TENANT_KEY, forget_chat_configs
 from testkit.fake_openai import FakeCall, FakeOpenAI
-from testkit.live import free_port
-from testkit.worker import wait_for
 
 PASSWORD = "correct-horse-battery-1"
 
@@ -90,78 +84,6 @@ def make_user(username: str, **extra: Any) -> Any:
     return get_user_model().objects.create_user(
         username=username, email=f"{username}@example.com", password=PASSWORD, **extra
     )
-
-
-class OwnRedis:
-    """A Redis server of a test's own, so that stopping it disturbs nothing else.
-
-    ``cluster``: a Redis Cluster of one master holding all 16,384 slots. It answers as any
-    cluster does (a script or transaction over keys of two slots is refused, ``CROSSSLOT``; no
-    ``SELECT``) and, being alone, never redirects: what runs on it runs on a cluster of many."""
-
-    def __init__(self, *, cluster: bool = False, slots: bool = True, args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.cluster = cluster
-        self.slots = slots  # a cluster node: take every slot (alone) or none (``OwnRedisCluster``)
-        self.args = args
-        self.bus = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        for _ in range(3):  # a free port may be taken before the server binds it: try others
-            if self._started():
-                break
-            self.port = free_port()
-        else:
-            raise RuntimeError(f"redis-server did not start (last port {self.port})")
-        client = redis.Redis(port=self.port)
-        if self.cluster and self.slots:
-            client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-            if not wait_for(
-                lambda: b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO"), timeout=30
-            ):
-                raise RuntimeError("the cluster did not become ready")
-
-    def _started(self) -> bool:
-        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", ""]
-        command += ["--appendonly", "no"]
-        if self.cluster:
-            self._dir = self._dir or tempfile.TemporaryDirectory(prefix="redis-cluster-")
-            # The cluster bus's port: by default the port + 10,000, past 65,535 for many ports.
-            self.bus = free_port()
-            while self.bus == self.port:
-                self.bus = free_port()
-            command += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
-            command += ["--cluster-port", str(self.bus), "--dir", self._dir.name]
-        command += self.args
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        process = self.process
-        wait_for(lambda: _answers(client) or process.poll() is not None, timeout=30)
-        if _answers(client):
-            return True
-        process.terminate()
-        process.wait()
-        return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait()
-        if self._dir is not None:
-            self._dir.cleanup()
-
-
-def _answers(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:  # not listening yet, or still loading
-        return False
 
 
 @database_sync_to_async

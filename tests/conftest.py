@@ -22,10 +22,10 @@ from tenants.seeds import seed_tiers
 from tenants.selectors import forget_chat_configs
 from testkit.fake_openai import FakeOpenAI
 from testkit.local_http import serving
-from testkit.redis_deployments import OwnRedisCluster
+from testkit.redis_deployments import OwnRedis, OwnRedisCluster
 from testkit.webhook import Webhook
 from testkit.worker import CeleryWorker
-from testkit.world import OwnRedis, World, make_user, worker_database_url
+from testkit.world import World, make_user, worker_database_url
 
 
 @pytest.fixture(scope="session", autouse=True)

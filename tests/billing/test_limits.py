@@ -17,7 +17,8 @@ from infra.keys import tenant_prefix
 from tenants.models import Tenant, Tier
 from tenants.selectors import forget_chat_configs, tenant_limits
 from testkit.fake_openai import FakeOpenAI
-from testkit.world import OwnRedis, World
+from testkit.redis_deployments import OwnRedis
+from testkit.world import World
 from testkit.ws import TIMEOUT, ask, frames_until, open_chat, send_message
 
 

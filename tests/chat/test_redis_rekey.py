@@ -6,7 +6,7 @@ from io import StringIO
 import redis
 from django.core.management import call_command
 
-from testkit.world import OwnRedis
+from testkit.redis_deployments import OwnRedis
 
 
 def test_old_tenant_keys_move_to_their_hash_tagged_names(own_redis: OwnRedis) -> None:

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from chatplatform.settings.data_stores import redis_channel_layer
 from infra.redis_topology import Topology
+from testkit.redis_deployments import OwnRedisCluster
 from testkit.ws import TIMEOUT
 
 
@@ -41,3 +42,28 @@ def test_the_platforms_layer_is_prefixed_with_its_database() -> None:
     assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] == f"asgi-db{database}"
     assert redis_channel_layer(Topology("redis://h:6379"))["CONFIG"]["prefix"] == "asgi-db0"
     assert redis_channel_layer(Topology("redis://h:6379/3"), "tenant-a")["CONFIG"]["prefix"] == "tenant-a"
+
+
+async def test_two_instances_hear_each_others_groups_on_a_redis_cluster(
+    redis_cluster: OwnRedisCluster,
+) -> None:
+    """On a Cluster the layer is sharded over the masters (channels-redis ``hosts``); a group
+    message from one instance reaches a socket of another, whichever master each channel's
+    shard is on."""
+    config = redis_channel_layer(redis_cluster.topology, "cluster-test")["CONFIG"]
+    ours, theirs = RedisPubSubChannelLayer(**config), RedisPubSubChannelLayer(**config)
+    channels = [await ours.new_channel() for _ in range(6)]
+    groups = [f"t:{n}:user:1" for n in range(6)]  # spread over the shards
+    try:
+        for group, channel in zip(groups, channels, strict=True):
+            await ours.group_add(group, channel)
+        for group in groups:
+            await theirs.group_send(group, {"type": "user.push", "frame": {"group": group}})
+        for group, channel in zip(groups, channels, strict=True):
+            received = await asyncio.wait_for(ours.receive(channel), TIMEOUT)
+            assert received["frame"]["group"] == group
+    finally:
+        for group, channel in zip(groups, channels, strict=True):
+            await ours.group_discard(group, channel)
+        await ours.flush()
+        await theirs.flush()

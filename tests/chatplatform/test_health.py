@@ -2,7 +2,7 @@
 
 from django.test import AsyncClient
 
-from testkit.world import OwnRedis
+from testkit.redis_deployments import OwnRedis
 
 
 async def test_healthz_answers_without_touching_anything() -> None:

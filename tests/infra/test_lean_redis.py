@@ -13,7 +13,7 @@ import uvloop
 from django.conf import settings
 
 from infra.lean_redis import LeanRedis, LeanRedisError, Script
-from testkit.world import OwnRedis
+from testkit.redis_deployments import OwnRedis
 
 
 async def test_callers_sharing_the_connection_each_get_their_replies() -> None:
