@@ -20,6 +20,8 @@ class AuditEntry(TenantOwnedModel):
     )
     actor_name = models.CharField(max_length=150, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # With what: "session", "token" (a JWT), "key cpk_…" (an API key's visible prefix); "" the platform.
+    credential = models.CharField(max_length=40, blank=True)
     # What: ``tenants.changes.Change`` ("member.role_changed"), on whom or what ("bob"), and the
     # fields as they were and became ({"role": ["member", "admin"]}).
     action = models.CharField(max_length=64)

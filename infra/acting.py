@@ -18,6 +18,8 @@ class Actor:
     user_id: int
     name: str
     ip: str | None
+    # How they signed in: "session" (a browser), "token" (a JWT), "key cpk_…" (an API key).
+    credential: str = ""
 
 
 _request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar("acting_request", default=None)
@@ -29,7 +31,15 @@ def current_actor() -> Actor | None:
     user = getattr(request, "user", None)
     if request is None or user is None or not user.is_authenticated:
         return None
-    return Actor(user_id=user.pk, name=user.get_username(), ip=request.META.get("REMOTE_ADDR") or None)
+    auth = getattr(request, "auth", None)  # DRF sets it on the underlying request too
+    prefix = getattr(auth, "prefix", None)
+    credential = "session" if auth is None else f"key {prefix}" if prefix else "token"
+    return Actor(
+        user_id=user.pk,
+        name=user.get_username(),
+        ip=request.META.get("REMOTE_ADDR") or None,
+        credential=credential,
+    )
 
 
 class ActorMiddleware:

@@ -22,6 +22,9 @@ class Change(StrEnum):
     INVITATION_REVOKED = "invitation.revoked"
     INVITATION_ACCEPTED = "invitation.accepted"
     SETTINGS_CHANGED = "settings.changed"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_ROTATED = "api_key.rotated"
 
 
 # Sent with ``tenant_id``, ``change`` (a ``Change``), ``target`` (whom or what, as people name it)

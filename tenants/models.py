@@ -379,3 +379,51 @@ class Invitation(TenantOwnedModel):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if self.expires_at <= now else "pending"
+
+
+class ApiKeyScope(models.TextChoices):
+    """What an API key may do; a key never does more than the member who made it may."""
+
+    CHAT = "chat", "chat as the key's member"
+    CONVERSATIONS_READ = "conversations:read", "read conversations and their messages, export them"
+    KNOWLEDGE_WRITE = "knowledge:write", "manage the knowledge base and curated answers"
+    ANALYTICS_READ = "analytics:read", "read analytics, usage and routing figures"
+    MANAGEMENT = "management", "every other management endpoint (settings, members, tools, ...)"
+
+
+# The roles that may give a key each scope: those whose own rights cover what the scope opens.
+SCOPE_ROLES: dict[str, frozenset[str]] = {
+    ApiKeyScope.CHAT: frozenset(Role.values),
+    ApiKeyScope.CONVERSATIONS_READ: frozenset(Role.values),
+    ApiKeyScope.KNOWLEDGE_WRITE: MANAGER_ROLES,
+    ApiKeyScope.ANALYTICS_READ: READER_ROLES,
+    ApiKeyScope.MANAGEMENT: MANAGER_ROLES,
+}
+
+
+class ApiKey(TenantOwnedModel):
+    """A member's key for server-to-server calls: ``cpk_<prefix>_<secret>``, shown once, kept as
+    the SHA-256 of the whole key (a key is 160 random bits: a slow hash adds nothing) and found by
+    its visible ``prefix``. It acts as its member, with its ``scopes`` only, while the member is
+    active in the tenant: a member deactivated, removed or made a viewer takes their keys' rights
+    with them."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    # CIDR blocks the key may be used from (empty: anywhere).
+    allowed_addresses = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -183,8 +183,9 @@ def world(seeded: None) -> World:
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[OwnRedisCluster]:
-    """A Redis Cluster (one master, every slot) of this test process's own: the contract suites
-    run on it as on one Redis, so a script or transaction over two slots fails them."""
+    """A Redis Cluster of three masters of this test process's own: the contract suites run on it
+    as on one Redis, so a script or transaction over two slots fails them, and a command on
+    another master's slot must be routed there."""
     server = OwnRedisCluster()
     server.start()
     yield server

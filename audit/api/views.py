@@ -25,7 +25,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "created_at", "actor", "ip", "action", "target", "changes"]
+        fields = ["id", "created_at", "actor", "ip", "credential", "action", "target", "changes"]
 
 
 class AuditQuery(FromToQuery):

@@ -17,6 +17,7 @@ from billing.selectors import tokens_used, usage_report
 from infra.replicas import replica_reads
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery
+from tenants.models import ApiKeyScope
 from tenants.selectors import chat_access, tenant_limits
 
 _MAX_DAYS = 366
@@ -49,6 +50,7 @@ def _day_start(day: date) -> datetime:
 
 class UsageView(TenantEndpoint, APIView):
     subject = "usage"
+    key_scope = ApiKeyScope.ANALYTICS_READ
 
     def named_tenant(self, request: Request, kwargs: dict[str, Any]) -> str | None:
         """Platform staff name the tenant (``?tenant=<slug>``); a member may name only their own."""
@@ -101,6 +103,7 @@ class MyUsageView(TenantEndpoint, APIView):
     their own budget (when the tenant gives members one)."""
 
     readers = ALL_ROLES
+    key_scope = ApiKeyScope.CHAT
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:

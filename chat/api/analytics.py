@@ -14,6 +14,7 @@ from chat.analytics import HOURLY_KEEP_DAYS, day_start, hourly_rows, stats_rows,
 from infra.replicas import replica_reads
 from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery
+from tenants.models import ApiKeyScope
 
 
 class AnalyticsQuery(FromToQuery):
@@ -36,6 +37,7 @@ class AnalyticsView(TenantEndpoint, APIView):
     computed by Celery beat."""
 
     subject = "analytics"
+    key_scope = ApiKeyScope.ANALYTICS_READ
 
     @extend_schema(
         parameters=[

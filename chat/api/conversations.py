@@ -24,7 +24,7 @@ from infra.replicas import replica_reads
 from knowledge.models import CuratedAnswer
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api.queries import FromToQuery, Pages
-from tenants.models import AGENT_ROLES, READER_ROLES
+from tenants.models import AGENT_ROLES, READER_ROLES, ApiKeyScope
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -166,6 +166,8 @@ class ConversationsEndpoint(TenantEndpoint):
 
     readers = writers = ALL_ROLES
     subject = "conversations"
+    key_read_scope = ApiKeyScope.CONVERSATIONS_READ
+    key_scope = ApiKeyScope.CHAT
 
     def visible(self) -> QuerySet[Conversation]:
         conversations = self.scoped(Conversation).select_related("user", "variant", "assignee")

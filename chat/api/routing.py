@@ -21,6 +21,7 @@ from chat.selectors import routed_answers
 from infra.replicas import replica_reads
 from tenants.api.base import TenantEndpoint
 from tenants.api.queries import FromToQuery
+from tenants.models import ApiKeyScope
 from tenants.selectors import routing_models
 
 
@@ -37,6 +38,7 @@ class RoutingQuery(FromToQuery):
 
 class RoutingView(TenantEndpoint, APIView):
     subject = "model routing"
+    key_scope = ApiKeyScope.ANALYTICS_READ
 
     @extend_schema(
         parameters=[

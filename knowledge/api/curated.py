@@ -31,7 +31,7 @@ from knowledge.models import CuratedAnswer
 from knowledge.retrieval import knowledge_version
 from knowledge.services import KnowledgeRefused
 from tenants.api.base import TenantEndpoint
-from tenants.models import MANAGER_ROLES
+from tenants.models import MANAGER_ROLES, ApiKeyScope
 
 SAVINGS_WINDOW = timedelta(days=30)  # the answers whose average cost prices a hit
 SUGGESTIONS_WINDOW = timedelta(days=7)  # the questions looked at for suggested phrasings
@@ -40,6 +40,7 @@ SUGGESTIONS_QUESTIONS = 300  # at most, the newest
 
 class _CuratedEndpoint(TenantEndpoint, APIView):
     subject = "curated answers"
+    key_scope = ApiKeyScope.KNOWLEDGE_WRITE
 
 
 class CuratedAnswerSerializer(serializers.ModelSerializer):

@@ -17,12 +17,14 @@ from knowledge.models import Document
 from knowledge.retrieval import retrieve
 from knowledge.services import KnowledgeRefused, Upload, document_add, document_delete, document_reingest
 from tenants.api.base import TenantEndpoint
+from tenants.models import ApiKeyScope
 
 SEARCH_BUDGET_TOKENS = 4000
 
 
 class _KnowledgeEndpoint(TenantEndpoint, APIView):
     subject = "the knowledge base"
+    key_scope = ApiKeyScope.KNOWLEDGE_WRITE
 
 
 class DocumentSerializer(serializers.ModelSerializer):

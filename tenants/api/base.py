@@ -7,19 +7,28 @@ A view says who may read (``GET``, ``HEAD``, ``OPTIONS``) and who may write (the
 by role; the tenant is the one of the caller's token (or the browser session's choice), or the
 one the request names (``named_tenant``: a URL's ``slug``), which platform staff may act on as
 its owners do and a member of another tenant cannot tell from a missing one.
+
+Tenant endpoints, and only they, also take an API key (``tenants.api_keys``): it acts as its
+member, in its tenant, where its scopes hold the view's (``key_scope``, ``key_read_scope``);
+never with platform staff's powers, even a staff member's key.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from django.core.validators import slug_re
 from django.db.models import Model, QuerySet
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from tenants.api.access import request_membership
-from tenants.models import MANAGER_ROLES, READER_ROLES, Role, Tenant
+from tenants.api_keys import KeyCredential
+from tenants.authentication import ApiKeyAuthentication
+from tenants.models import MANAGER_ROLES, READER_ROLES, ApiKeyScope, Role, Tenant
 
 ALL_ROLES: frozenset[str] = frozenset(Role.values)
 
@@ -55,7 +64,15 @@ class TenantEndpoint:
     readers: ClassVar[frozenset[str]] = READER_ROLES
     writers: ClassVar[frozenset[str]] = MANAGER_ROLES
     subject: ClassVar[str] = "this"  # what the endpoint serves, for a refusal: "the tools"
+    # The scope an API key needs here to write (and to read, unless ``key_read_scope``); None:
+    # no key may (the keys' own endpoints).
+    key_scope: ClassVar[str | None] = ApiKeyScope.MANAGEMENT
+    key_read_scope: ClassVar[str | None] = None
 
+    authentication_classes: Sequence[type[BaseAuthentication]] = [
+        ApiKeyAuthentication,
+        *api_settings.DEFAULT_AUTHENTICATION_CLASSES,  # type: ignore[list-item]  # classes once loaded
+    ]
     caller: Caller
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -69,19 +86,26 @@ class TenantEndpoint:
 
     def _caller(self, request: Request, slug: str | None) -> Caller:
         membership = request_membership(request)
+        write = request.method not in SAFE_METHODS
+        key = request.auth if isinstance(request.auth, KeyCredential) else None
+        if key is not None:
+            scope = self.key_scope if write or self.key_read_scope is None else self.key_read_scope
+            if scope is None:
+                raise PermissionDenied(f"API keys cannot reach {self.subject}")
+            if not key.allows(scope):
+                raise PermissionDenied(f"this API key lacks the '{scope}' scope")
         if slug is not None:
             if not slug_re.fullmatch(slug):  # not a slug (a NUL byte...): no such tenant
                 raise NotFound
             tenant = Tenant.objects.select_related("tier").filter(slug=slug).first()
             if tenant is None:
                 raise NotFound
-            if request.user.is_staff:
+            if request.user.is_staff and key is None:
                 return Caller(tenant=tenant, user_id=request.user.pk, role=None)
             if membership is None or membership.tenant_id != tenant.pk:
                 raise NotFound
         elif membership is None:
             raise PermissionDenied("this endpoint needs a tenant token")
-        write = request.method not in SAFE_METHODS
         roles = self.writers if write else self.readers
         if membership.role not in roles:
             raise PermissionDenied(f"{_roles_text(roles)} {'change' if write else 'read'} {self.subject}")

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from tenants.api.base import TenantEndpoint
 from tenants.experiment_results import experiment_results
 from tenants.experiments import ExperimentInvalid, experiment_create, experiment_update, validate_variants
-from tenants.models import Experiment, Variant
+from tenants.models import ApiKeyScope, Experiment, Variant
 
 
 class VariantSerializer(serializers.ModelSerializer):
@@ -83,6 +83,7 @@ class ExperimentDetailView(_ExperimentsEndpoint, generics.RetrieveUpdateDestroyA
 
 class ExperimentResultsView(TenantEndpoint, APIView):
     subject = "experiments"
+    key_scope = ApiKeyScope.ANALYTICS_READ
 
     @extend_schema(
         responses={

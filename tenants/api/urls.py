@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenants.api import experiments, invitations, views
+from tenants.api import api_keys, experiments, invitations, views
 
 urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
@@ -24,6 +24,9 @@ urlpatterns = [
         invitations.InvitationDetailView.as_view(),
         name="tenant-invitation-detail",
     ),
+    path("api-keys/", api_keys.ApiKeyListCreateView.as_view(), name="api-key-list"),
+    path("api-keys/<int:pk>/revoke/", api_keys.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    path("api-keys/<int:pk>/rotate/", api_keys.ApiKeyRotateView.as_view(), name="api-key-rotate"),
     path("experiments/", experiments.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<int:pk>/", experiments.ExperimentDetailView.as_view(), name="experiment-detail"),
     path(
