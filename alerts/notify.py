@@ -1,6 +1,8 @@
 """Telling a tenant about an alert, once when it opens and once when it resolves: an e-mail to
-its owners (and its escalation address, if set), and a POST to its webhook, if set, signed like
-a tool call (``tools.http``: HTTPS, public addresses only, ``X-Chatplatform-Signature``)."""
+its owners (and its escalation address, if set), and the event ``alert.opened`` /
+``alert.resolved`` (``tenants.events``), which the webhooks deliver: to the tenant's alert
+webhook (``"event": "opened"``/``"resolved"``, as it always had) and to the endpoints that
+subscribe to it."""
 
 from typing import Any
 
@@ -12,8 +14,8 @@ from django.utils import timezone
 
 from alerts.evaluation import OPENED
 from alerts.models import Alert
+from tenants.events import Event, emit
 from tenants.models import Membership, Role
-from tools.webhook import webhook_post
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -49,7 +51,11 @@ def alert_notify(*, tenant_id: int, alert_id: int, event: str) -> bool:
             return False
         payload = alert_payload(alert, event)
         _email(alert, payload)
-        _webhook(alert, payload)
+        emit(
+            tenant_id=tenant_id,
+            event=Event.ALERT_OPENED if event == OPENED else Event.ALERT_RESOLVED,
+            data={k: v for k, v in payload.items() if k not in ("event", "tenant")},
+        )
         setattr(alert, field, timezone.now())
         alert.save(update_fields=[field])
     return True
@@ -76,8 +82,3 @@ def _email(alert: Alert, payload: dict[str, Any]) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,
     )
-
-
-def _webhook(alert: Alert, payload: dict[str, Any]) -> None:
-    tenant = alert.tenant
-    webhook_post(url=tenant.alert_webhook_url, secret=tenant.alert_webhook_secret, payload=payload)

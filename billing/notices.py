@@ -1,10 +1,11 @@
 """E-mails about money: a member's monthly token budget nearly spent (``chat.turns.budget_notice``
-sends it once a month), to the tenant's owners and admins."""
+sends it once a month), to the tenant's owners and admins, and the event ``budget.threshold``."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
+from tenants.events import Event, emit
 from tenants.models import MANAGER_ROLES, Membership, Tenant
 
 
@@ -18,6 +19,12 @@ def budget_warning_send(*, tenant_id: int, user_id: int, used: int, budget: int)
         .select_related("user")
     )
     recipients = sorted({m.user.email for m in managers if m.user.email})
+    emit(
+        tenant_id=tenant_id,
+        event=Event.BUDGET_THRESHOLD,
+        data={"user_id": user_id, "username": member.get_username(), "used_tokens": used,
+              "budget_tokens": budget, "share": round(used / budget, 4)},
+    )  # fmt: skip
     if recipients:
         send_mail(
             subject=f"[{tenant.name}] {member.get_username()} has used {used / budget:.0%} of their tokens",

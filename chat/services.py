@@ -22,6 +22,7 @@ from chat.history.pending import conversation_pending_forget
 from chat.models import Conversation, Handoff, Message, Role
 from chat.push import push_event_sync
 from chat.turn import Outcome, PreparedTurn
+from tenants.events import Event, emit
 from tenants.selectors import chat_config_get
 
 log = structlog.stdlib.get_logger(__name__)
@@ -110,6 +111,24 @@ def turns_record(*, turns: Sequence[tuple[PreparedTurn, Outcome]]) -> None:
         Conversation.objects.unscoped().filter(pk__in=conversation_ids).update(
             last_message_at=now, message_count=F("message_count") + added
         )
+    for turn, outcome in turns:
+        emit(tenant_id=turn.tenant_id, event=Event.MESSAGE_ANSWERED, data=answered_event(turn, outcome))
+
+
+def answered_event(turn: PreparedTurn, outcome: Outcome) -> dict[str, Any]:
+    """``message.answered``'s data: what was asked and answered, by which model, at what cost."""
+    return {
+        "conversation_id": turn.conversation_id,
+        "message_id": turn.answer_message_id,
+        "question_id": turn.user_message_id,
+        "user_id": turn.user_id,
+        "model": turn.request.model,
+        "finish_reason": outcome.finish_reason,
+        "cached": outcome.cached,
+        "input_tokens": outcome.usage.input_tokens,
+        "output_tokens": outcome.usage.output_tokens,
+        "cost_usd": str(outcome.cost_usd),
+    }
 
 
 def _turn_replace(turn: PreparedTurn) -> None:
@@ -186,9 +205,17 @@ def message_held(
 
 def conversation_resolve(*, tenant_id: int, conversation_id: int, now: datetime) -> None:
     """The user says the problem is solved."""
-    Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id, resolved=False).update(
-        resolved=True, resolved_at=now
-    )
+    with transaction.atomic():
+        if (
+            Conversation.objects.for_tenant(tenant_id)
+            .filter(pk=conversation_id, resolved=False)
+            .update(resolved=True, resolved_at=now)
+        ):
+            emit(
+                tenant_id=tenant_id,
+                event=Event.CONVERSATION_RESOLVED,
+                data={"conversation_id": conversation_id, "by": "user", "at": now.isoformat()},
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +238,12 @@ def conversation_escalate(*, tenant_id: int, conversation_id: int, reason: str, 
             .filter(pk=conversation_id, handoff=Handoff.BOT)
             .update(handoff=Handoff.WAITING)
         )
+        if first or waiting:
+            emit(
+                tenant_id=tenant_id,
+                event=Event.CONVERSATION_ESCALATED,
+                data={"conversation_id": conversation_id, "reason": reason, "at": now.isoformat()},
+            )
     return Escalated(first=bool(first), waiting=bool(waiting))
 
 
@@ -265,3 +298,9 @@ def feedback_record(*, tenant_id: int, user_id: int, message_id: int, rating: in
         answer.feedback_comment = scrubbed(pii=pii, text=comment)
         answer.save(update_fields=["rating", "feedback_comment"])
         Conversation.objects.for_tenant(tenant_id).filter(pk=answer.conversation_id).update(rating=rating)
+        emit(
+            tenant_id=tenant_id,
+            event=Event.FEEDBACK_RECEIVED,
+            data={"conversation_id": answer.conversation_id, "message_id": message_id, "rating": rating,
+                  "comment": answer.feedback_comment},
+        )  # fmt: skip

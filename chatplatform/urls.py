@@ -10,7 +10,18 @@ from infra.metrics import metrics_view
 from tenants import views as tenant_views
 from tenants.sign_in import SignInForm
 
-API_APPS = ["tenants", "chat", "knowledge", "tools", "alerts", "billing", "widget", "inbox", "audit"]
+API_APPS = [
+    "tenants",
+    "chat",
+    "knowledge",
+    "tools",
+    "alerts",
+    "billing",
+    "widget",
+    "inbox",
+    "audit",
+    "webhooks",
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:page", permanent=False)),

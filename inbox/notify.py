@@ -1,10 +1,9 @@
 """Telling people outside the console that a conversation waits for a human: the e-mail (to the
 tenant's escalation address, and to its agents when none of them is online) with the transcript
-and a link to the conversation in the inbox, once per conversation; and the webhook event of each
-handoff move (``conversation.handoff``), signed like the alerts' (``tools.webhook``)."""
+and a link to the conversation in the inbox, once per conversation. (Each handoff move is the
+event ``conversation.handoff``, delivered by the webhooks: ``inbox.services``.)"""
 
 from datetime import datetime
-from typing import Any
 
 import structlog
 from django.conf import settings
@@ -16,7 +15,6 @@ from chat.history.background import transcript
 from chat.models import Conversation, Message
 from inbox.presence import agents_online
 from tenants.models import AGENT_ROLES, Membership, Tenant
-from tools.webhook import webhook_post
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -84,19 +82,3 @@ def _recipients(tenant: Tenant, now: datetime) -> list[str]:
             .values_list("user__email", flat=True)
         )
     return sorted(recipients)
-
-
-def handoff_webhook_send(*, tenant_id: int, move: dict[str, Any]) -> bool:
-    """``conversation.handoff`` to the tenant's webhook: ``move`` is the conversation, its new
-    state (waiting, human, bot, resolved), the agent, the channel and when."""
-    tenant = (
-        Tenant.objects.filter(pk=tenant_id)
-        .values("slug", "alert_webhook_url", "alert_webhook_secret")
-        .first()
-    )
-    if tenant is None or not tenant["alert_webhook_url"]:
-        return False
-    payload = {"event": "conversation.handoff", "tenant": tenant["slug"], **move}
-    return webhook_post(
-        url=tenant["alert_webhook_url"], secret=tenant["alert_webhook_secret"], payload=payload
-    )

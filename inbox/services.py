@@ -22,6 +22,7 @@ from chat.selectors import agent_name
 from chat.services import message_add
 from inbox.models import Assignment, Note
 from inbox.presence import agents_online
+from tenants.events import Event, emit
 from tenants.models import AGENT_ROLES, Membership, Tenant
 
 
@@ -99,8 +100,6 @@ def _announce(
 ) -> None:
     """A move, told: the user's sockets (``handoff``, and ``resolved``), the team's inbox
     sockets (``inbox``: the counts move), the tenant's webhook (``conversation.handoff``)."""
-    from inbox.tasks import send_handoff_event  # the tasks module imports this one
-
     frames: list[Frame] = []
     if state == Handoff.HUMAN:
         frames.append(handoff_frame(conversation_id=conversation_id, state="human", agent=agent_name(agent)))
@@ -119,9 +118,10 @@ def _announce(
             "assignee": agent.username if agent is not None else None,
         },
     )
-    send_handoff_event.delay(
-        tenant_id,
-        {
+    emit(
+        tenant_id=tenant_id,
+        event=Event.CONVERSATION_HANDOFF,
+        data={
             "conversation_id": conversation_id,
             "state": state,
             "agent": agent.username if agent is not None else None,
@@ -129,6 +129,12 @@ def _announce(
             "at": now.isoformat(),
         },
     )
+    if state == "resolved":
+        emit(
+            tenant_id=tenant_id,
+            event=Event.CONVERSATION_RESOLVED,
+            data={"conversation_id": conversation_id, "by": "agent", "at": now.isoformat()},
+        )
 
 
 def next_agent(*, tenant_id: int, now: datetime, besides: int | None = None) -> Any | None:

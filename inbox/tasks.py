@@ -1,8 +1,6 @@
 """Celery tasks of the inbox: the notifications of a handoff, and the minute's sweep that moves
 waiting conversations to agents online and overdue ones to the next agent."""
 
-from typing import Any
-
 from celery import shared_task
 from django.utils import timezone
 
@@ -20,11 +18,6 @@ def send_escalation_email(tenant_id: int, conversation_id: int, asking: str = ""
     return notify.escalation_email_send(
         tenant_id=tenant_id, conversation_id=conversation_id, asking=asking, now=timezone.now()
     )
-
-
-@shared_task(**_RETRIED)
-def send_handoff_event(tenant_id: int, move: dict[str, Any]) -> bool:
-    return notify.handoff_webhook_send(tenant_id=tenant_id, move=move)
 
 
 @shared_task(**_RETRIED)

@@ -108,7 +108,7 @@ def celery_worker(celery_worker_process: CeleryWorker, transactional_db: None) -
 @pytest.fixture
 def webhook() -> Iterator[str]:
     """The URL of a webhook receiver (``testkit.webhook.Webhook``), its record emptied."""
-    Webhook.received = []
+    Webhook.received, Webhook.status = [], 204
     with serving(Webhook) as url:
         yield f"{url}/hooks/tenant"
 

@@ -41,7 +41,9 @@ async def _public_address(host: str, port: int) -> str:
     return sorted(addresses)[0]
 
 
-async def call_http_tool(spec: ToolSpec, arguments: dict[str, Any]) -> str:
+async def call_http_tool(
+    spec: ToolSpec, arguments: dict[str, Any], *, headers: dict[str, str] | None = None
+) -> str:
     """The tool's response body (text, at most the size cap), or ``ToolCallRefused``."""
     try:
         parts = outbound_url(spec.url)
@@ -60,6 +62,7 @@ async def call_http_tool(spec: ToolSpec, arguments: dict[str, Any]) -> str:
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     host = f"[{address}]" if ":" in address else address
     headers = {
+        **(headers or {}),
         "Host": parts.netloc,
         "Content-Type": "application/json",
         "User-Agent": "chatplatform-tools/1",

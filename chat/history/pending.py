@@ -19,12 +19,14 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.db import transaction
 from redis.exceptions import RedisError
 
 from chat.history.ids import allocate_conversation_id
 from chat.models import Conversation
 from infra.keys import tenant_prefix
 from infra.shared_cache import shared_cache
+from tenants.events import Event, emit
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -105,4 +107,13 @@ def conversation_materialize(
     row = Conversation(
         pk=conversation_id, tenant_id=tenant_id, user_id=user_id, variant_id=variant_id, site_id=site_id
     )
-    Conversation.objects.bulk_create([row], ignore_conflicts=True)
+    if Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).exists():
+        return
+    with transaction.atomic():
+        Conversation.objects.bulk_create([row], ignore_conflicts=True)
+        emit(
+            tenant_id=tenant_id,
+            event=Event.CONVERSATION_CREATED,
+            data={"conversation_id": conversation_id, "user_id": user_id,
+                  "channel": f"site:{site_id}" if site_id is not None else "chat"},
+        )  # fmt: skip

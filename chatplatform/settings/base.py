@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "widget",
     "inbox",
     "audit",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +290,10 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 TOOLS_ALLOW_HTTP = env_bool("TOOLS_ALLOW_HTTP", False)
 TOOLS_ALLOW_LOOPBACK = env_bool("TOOLS_ALLOW_LOOPBACK", False)
 TOOLS_MAX_RESPONSE_BYTES = env_int("TOOLS_MAX_RESPONSE_BYTES", 65_536)
+# Webhooks (webhooks.services): each POST's time limit, and how many deliveries in a row may fail
+# (every retry spent) before the endpoint is turned off.
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
+WEBHOOK_DISABLE_AFTER = env_int("WEBHOOK_DISABLE_AFTER", 10)
 
 # Files read for their text (knowledge documents, attachments: knowledge.extract) are read in a
 # child process with these limits: memory, CPU time, wall time, and the text it may give back.

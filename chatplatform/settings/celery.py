@@ -44,4 +44,5 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": 300.0},
     "fail-stuck-documents": {"task": "knowledge.tasks.fail_stuck_documents", "schedule": 600.0},
     "route-conversations": {"task": "inbox.tasks.route_conversations", "schedule": 60.0},
+    "deliver-webhooks": {"task": "webhooks.tasks.deliver_due", "schedule": 15.0},
 }
