@@ -25,6 +25,9 @@ class Event(StrEnum):
     ALERT_RESOLVED = "alert.resolved"
 
 
+# Every event's name, in order: the choices of a webhook endpoint's events and of a delivery's.
+EVENT_NAMES = [event.value for event in Event]
+
 # Sent with ``tenant_id``, ``event`` (an ``Event``) and ``data`` (JSON: ids, states, figures).
 event_happened = Signal()
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from infra.outbound import validate_outbound_url
-from tenants.events import Event
+from tenants.events import EVENT_NAMES
 from tenants.models import Tenant
 from tenants.scoping import TenantOwnedModel
 
@@ -51,7 +51,7 @@ class Delivery(TenantOwnedModel):
         Endpoint, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )
     url = models.URLField(max_length=500)
-    event = models.CharField(max_length=40, choices=[(e.value, e.value) for e in Event])
+    event = models.CharField(max_length=40, choices=[(name, name) for name in EVENT_NAMES])
     payload = models.JSONField()
     status = models.CharField(max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -197,6 +197,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MemberRoleEnum": "tenants.models.Role",
         "MessageRoleEnum": "chat.models.Role",
+        "WebhookEventEnum": "tenants.events.EVENT_NAMES",
     },
 }
 

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from tenants.api.base import TenantEndpoint
 from tenants.api.errors import Conflict
 from tenants.api.queries import Pages
-from tenants.events import Event
+from tenants.events import EVENT_NAMES, Event
 from webhooks.models import Delivery, DeliveryStatus, Endpoint
 from webhooks.services import (
     MAX_ENDPOINTS,
@@ -29,7 +29,7 @@ from webhooks.services import (
 
 class EndpointSerializer(serializers.ModelSerializer):
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=[e.value for e in Event]), min_length=1, max_length=len(Event)
+        child=serializers.ChoiceField(choices=EVENT_NAMES), min_length=1, max_length=len(Event)
     )
 
     class Meta:
