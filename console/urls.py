@@ -15,5 +15,6 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("team/", views.team, name="team"),
     path("settings/", views.settings_page, name="settings"),
+    path("integrations/", views.integrations, name="integrations"),
     path("history/", views.history, name="history"),
 ]

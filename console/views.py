@@ -1,5 +1,6 @@
 """The tenant console: one page per room (overview, conversations, knowledge, curated answers,
-tools, alerts, the website widget, usage, team, settings, the history of who changed what), each
+tools, alerts, the website widget, usage, team, settings, integrations (API keys and webhooks),
+the history of who changed what), each
 with its own URL, under a navigation that shows the rooms the member's role opens. Readers
 (owners, admins, viewers) see the figures and the tenant's content; owners and admins change it,
 run the team and the settings and read the history; the support team's inbox is its own page
@@ -24,8 +25,9 @@ from billing.models import ModelPrice
 from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
 from chat.events import hour_start
 from infra.replicas import replica_reads
+from tenants.events import EVENT_NAMES
 from tenants.experiment_results import experiment_results
-from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, Experiment, Membership, Role
+from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, ApiKeyScope, Experiment, Membership, Role
 from tenants.selectors import page_membership
 
 
@@ -53,6 +55,7 @@ ROOMS = (
     Room("usage", "Usage", READER_ROLES, "console:usage"),
     Room("team", "Team", MANAGER_ROLES, "console:team"),
     Room("settings", "Settings", MANAGER_ROLES, "console:settings"),
+    Room("integrations", "Integrations", MANAGER_ROLES, "console:integrations"),
     Room("history", "History", MANAGER_ROLES, "console:history"),
 )
 _BY_NAME = {r.name: r for r in ROOMS}
@@ -174,3 +177,13 @@ def settings_page(request: HttpRequest, membership: Membership, context: dict[st
         for p in ModelPrice.objects.order_by("model")
     ]
     return render(request, "console/settings.html", context | {"prices": prices})
+
+
+@room("integrations")
+def integrations(request: HttpRequest, membership: Membership, context: dict[str, Any]) -> HttpResponse:
+    scopes = [{"value": scope.value, "label": scope.label} for scope in ApiKeyScope]
+    return render(
+        request,
+        "console/integrations.html",
+        context | {"scopes": scopes, "events": EVENT_NAMES, "me": request.user.get_username()},
+    )

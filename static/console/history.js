@@ -15,6 +15,13 @@ const WHAT = {
   "invitation.revoked": "revoked the invitation of",
   "invitation.accepted": "accepted the invitation of",
   "settings.changed": "changed the settings",
+  "api_key.created": "made the API key",
+  "api_key.revoked": "revoked the API key",
+  "api_key.rotated": "gave a new secret to the API key",
+  "webhook.created": "added the webhook",
+  "webhook.changed": "changed the webhook",
+  "webhook.deleted": "deleted the webhook",
+  "webhook.disabled": "turned off (it kept failing) the webhook",
 };
 const FIELDS = { monthly_token_budget: "monthly tokens", active: "active" };
 
@@ -50,7 +57,9 @@ function row(entry) {
   const target = entry.action === "settings.changed" ? "" : ` ${entry.target}`;
   const who = element("span", {}, [
     document.createTextNode(entry.actor || "the platform"),
-    ...(entry.ip ? [element("br"), element("span", { className: "muted small", textContent: entry.ip })] : []),
+    ...(entry.ip || entry.credential
+      ? [element("br"), element("span", { className: "muted small", textContent: [entry.ip, entry.credential].filter(Boolean).join(" · ") })]
+      : []),
   ]);
   return element("tr", {}, [cell(when(entry.created_at)), cell(who), cell(`${what}${target}`), cell(details(entry.changes))]);
 }

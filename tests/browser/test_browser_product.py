@@ -307,6 +307,7 @@ def test_no_serious_accessibility_violation_on_the_chat_login_and_console_pages(
             ("usage", "#usage-models tr"),
             ("team", "#team-members tr"),
             ("settings", "#f-model option"),
+            ("integrations", "#key-form"),
             ("history", "#history-entries tr, #history-status:not(:empty)"),
         ):
             page.goto(f"{platform.base_url}/console/{room}/")

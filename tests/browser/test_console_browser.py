@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from testkit.browser import chromium, sign_in
+from testkit.browser import chromium, serious_accessibility_violations, sign_in
 from testkit.fake_openai import FakeOpenAI
 from testkit.live import LivePlatform, start_platform
 from testkit.world import word_marker
@@ -215,5 +215,66 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         )
 
         # A member opens neither room.
-        for room in ("/console/team/", "/console/settings/", "/console/history/"):
+        for room in ("/console/team/", "/console/settings/", "/console/history/", "/console/integrations/"):
             assert chat.goto(f"{platform.base_url}{room}").status == 403
+
+
+def test_an_owner_makes_uses_and_revokes_an_api_key_and_adds_a_webhook(
+    mailing_platform: tuple[LivePlatform, Path], tmp_path: Path
+) -> None:
+    """Issue 36 in the console's Integrations room: a key made with two scopes is shown once, works
+    on the API with those scopes only, and stops at once when revoked; a webhook endpoint is added
+    (its signing secret shown once), turned off and on; the history says who did it, with what."""
+    platform, _ = mailing_platform
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    with chromium() as browser:
+        console = browser.new_context(viewport=DESKTOP, bypass_csp=True).new_page()  # axe is injected
+        sign_in(console, platform, "/console/integrations/", owner, password)
+        console.fill("#key-form input[name=name]", "CRM sync")
+        console.check("#key-form input[value='conversations:read']")
+        console.check("#key-form input[value='analytics:read']")
+        console.fill("#key-form textarea[name=allowed_addresses]", "127.0.0.0/8")
+        console.click("#key-form button[type=submit]")
+        expect(console.locator("#integrations-status")).to_have_text("CRM sync is made.")
+        key = console.locator("#key-secret-value").inner_text()
+        assert key.startswith("cpk_")
+        expect(console.locator("#keys-list tr")).to_contain_text("analytics:read, conversations:read")
+        assert platform.http("GET", "/api/v1/conversations/", token=key)[0] == 200
+        assert platform.http("GET", f"/api/v1/tenants/{slug}/config/", token=key)[0] == 403  # no management
+        # Reloaded, the key is not shown again; revoked, it stops at once.
+        console.reload()
+        expect(console.locator("#key-secret")).to_be_hidden()
+        console.once("dialog", lambda dialog: dialog.accept())
+        console.get_by_label("Revoke the key CRM sync").click()
+        expect(console.locator("#integrations-status")).to_have_text("CRM sync is revoked.")
+        expect(console.locator("#keys-list tr")).to_contain_text("revoked")
+        assert platform.http("GET", "/api/v1/conversations/", token=key)[0] == 401
+
+        console.fill("#webhook-form input[name=url]", "https://hooks.example.com/chat")
+        console.check("#webhook-form input[value='conversation.escalated']")
+        console.check("#webhook-form input[value='feedback.received']")
+        console.click("#webhook-form button[type=submit]")
+        expect(console.locator("#integrations-status")).to_have_text(
+            "https://hooks.example.com/chat is added."
+        )
+        assert console.locator("#webhook-secret-value").inner_text().startswith("whsec_")
+        row = console.locator("#webhooks-list tr", has_text="hooks.example.com")
+        expect(row).to_contain_text("conversation.escalated, feedback.received")
+        console.get_by_label("Turn off https://hooks.example.com/chat").click()
+        expect(row).to_contain_text("off")
+        console.get_by_label("Show the deliveries to https://hooks.example.com/chat").click()
+        expect(console.locator("#deliveries-heading")).to_have_text(
+            "Deliveries to https://hooks.example.com/chat"
+        )
+        expect(console.locator("#integrations-status")).to_have_text(
+            "Nothing was delivered to this endpoint yet."
+        )
+        assert serious_accessibility_violations(console) == []
+        console.screenshot(path=str(tmp_path / "console-integrations.png"), full_page=True)
+
+        console.goto(f"{platform.base_url}/console/history/")
+        history = console.locator("#history-entries")
+        expect(history).to_contain_text("revoked the API key CRM sync")
+        expect(history).to_contain_text("made the API key CRM sync")
+        expect(history).to_contain_text("changed the webhook https://hooks.example.com/chat")
+        expect(history.locator("tr").first).to_contain_text("session")

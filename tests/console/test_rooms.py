@@ -19,7 +19,7 @@ READ = [
     "/console/sites/",
     "/console/usage/",
 ]
-MANAGE = ["/console/team/", "/console/settings/", "/console/history/"]
+MANAGE = ["/console/team/", "/console/settings/", "/console/integrations/", "/console/history/"]
 
 
 def signed_in(username: str) -> Client:
