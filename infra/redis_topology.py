@@ -20,9 +20,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.asyncio.sentinel import SentinelManagedSSLConnection as AsyncSentinelSSL
 from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
 from infra.lean_cluster import LeanCluster
 from infra.lean_redis import LeanClient, LeanRedis, sentinel_locator
@@ -117,6 +118,14 @@ def _sentinel_options(found: Topology) -> dict[str, Any]:
     return options
 
 
+def _master_options(found: Topology, ssl_connection: type) -> dict[str, Any]:
+    """The master's connection options under Sentinel: TLS is a connection class there."""
+    options = found.options
+    if options.pop("ssl", False):
+        options["connection_class"] = ssl_connection
+    return options
+
+
 def sync_client(found: Topology | None = None, **options: Any) -> "redis.Redis | RedisCluster":
     """A redis-py client on the deployment (its master under Sentinel)."""
     found = found or topology_from_settings()
@@ -125,7 +134,9 @@ def sync_client(found: Topology | None = None, **options: Any) -> "redis.Redis |
         return RedisCluster(startup_nodes=[ClusterNode(*a) for a in found.cluster], **shared, **options)
     if found.sentinels:
         sentinel = Sentinel(list(found.sentinels), sentinel_kwargs=_sentinel_options(found))
-        return sentinel.master_for(found.master, **found.options, **options)
+        return sentinel.master_for(
+            found.master, **_master_options(found, SentinelManagedSSLConnection), **options
+        )
     return redis.Redis.from_url(found.url, **options)
 
 
@@ -142,7 +153,7 @@ def async_client(found: Topology | None = None, **options: Any) -> "aioredis.Red
     if found.sentinels:
         options.pop("timeout", None)
         sentinel = AsyncSentinel(list(found.sentinels), sentinel_kwargs=_sentinel_options(found))
-        return sentinel.master_for(found.master, **found.options, **options)
+        return sentinel.master_for(found.master, **_master_options(found, AsyncSentinelSSL), **options)
     return aioredis.Redis.from_url(found.url, **options)
 
 
@@ -169,9 +180,8 @@ def channel_layer_hosts(found: Topology) -> list[Any]:
     Cluster as a shard (pub/sub is not bound to slots: a message published on one node reaches
     a subscriber on any other over the cluster bus)."""
     if found.sentinels:
-        host = {"sentinels": list(found.sentinels), "master_name": found.master, **found.options}
-        host.pop("ssl", None)
-        return [host]
+        return [{"sentinels": list(found.sentinels), "master_name": found.master,
+                 **_master_options(found, AsyncSentinelSSL)}]  # fmt: skip
     if found.cluster:
         return [found.node_url(address) for address in found.cluster]
     return [found.url]

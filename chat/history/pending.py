@@ -104,13 +104,19 @@ def conversation_materialize(
 ) -> None:
     """Write the conversation's row if it is not there yet (two sockets may race to it);
     ``site_id``: a widget visitor's, the site it is held on (its channel)."""
-    row = Conversation(
-        pk=conversation_id, tenant_id=tenant_id, user_id=user_id, variant_id=variant_id, site_id=site_id
-    )
-    if Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id).exists():
-        return
     with transaction.atomic():
-        Conversation.objects.bulk_create([row], ignore_conflicts=True)
+        # The socket that writes it tells it: a race's loser finds the row (get_or_create's savepoint).
+        _, created = Conversation.objects.for_tenant(tenant_id).get_or_create(
+            pk=conversation_id,
+            defaults={
+                "tenant_id": tenant_id,
+                "user_id": user_id,
+                "variant_id": variant_id,
+                "site_id": site_id,
+            },
+        )
+        if not created:
+            return
         emit(
             tenant_id=tenant_id,
             event=Event.CONVERSATION_CREATED,

@@ -3,6 +3,7 @@ each client is given for them (the clients themselves run in ``tests/live/test_l
 the contract suites and ``tests/chat/test_on_redis_cluster.py``)."""
 
 import pytest
+from redis.asyncio.sentinel import SentinelManagedSSLConnection
 
 from infra.redis_topology import Topology, addresses, celery_broker, channel_layer_hosts
 
@@ -48,3 +49,9 @@ def test_the_channel_layer_and_celery_follow_the_deployment() -> None:
     assert channel_layer_hosts(cluster) == ["redis://c1:7000/0", "redis://c2:7001/0"]
     with pytest.raises(ValueError, match="CELERY_BROKER_URL"):
         celery_broker(cluster)
+
+
+def test_tls_under_sentinel_is_the_sentinel_managed_ssl_connection() -> None:
+
+    (host,) = channel_layer_hosts(Topology.parse("rediss://:pw@x/1", sentinels="a"))
+    assert host["connection_class"] is SentinelManagedSSLConnection and "ssl" not in host

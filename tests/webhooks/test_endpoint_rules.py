@@ -13,6 +13,8 @@ from django.core import mail
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from chat.history.ids import allocate_conversation_id
+from chat.history.pending import conversation_materialize
 from tenants.events import Event
 from testkit.webhook import Webhook
 from testkit.world import World, client_for
@@ -138,3 +140,18 @@ def test_only_the_tenants_owners_and_admins_manage_its_webhooks(world: World, se
 @pytest.mark.parametrize("event", [e.value for e in Event])
 def test_every_event_is_documented(event: str) -> None:
     assert f"`{event}`" in (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def test_a_conversation_is_told_created_once(world: World, webhook: str, settings: Any) -> None:
+    """Two sockets writing the same new conversation's row (a race's two sides): one event."""
+    settings.TOOLS_ALLOW_HTTP = settings.TOOLS_ALLOW_LOOPBACK = True
+    endpoint_made(world, webhook, ["conversation.created"])
+    endpoints_changed(world.acme.pk)
+    conversation_id = allocate_conversation_id()
+    for _ in range(2):
+        conversation_materialize(
+            tenant_id=world.acme.pk, user_id=world.bob.pk, conversation_id=conversation_id, variant_id=None
+        )
+    told = Delivery.objects.for_tenant(world.acme).filter(event="conversation.created")
+    assert [d.payload["conversation_id"] for d in told] == [conversation_id]
+    assert told[0].payload["channel"] == "chat" and told[0].payload["user_id"] == world.bob.pk
