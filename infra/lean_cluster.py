@@ -13,7 +13,7 @@ the cluster again). ``ASK`` (a slot being migrated) sends the unit to the named 
 """
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -87,28 +87,23 @@ def _redirect(replies: list[Any]) -> tuple[str, Address] | None:
 
 class LeanCluster:
     """``LeanRedis``'s interface on a Redis Cluster (``nodes``: some of its masters, to start
-    from; ``url``: the credentials every connection shares)."""
+    from; ``node_url``: a node's URL with the credentials every connection shares, as
+    ``infra.redis_topology.Topology.node_url`` makes it)."""
 
-    def __init__(self, nodes: Sequence[Address], *, url: str, timeout: float) -> None:
+    def __init__(
+        self, nodes: Sequence[Address], *, node_url: Callable[[Address], str], timeout: float
+    ) -> None:
         self._seeds = list(nodes)
-        self._scheme, self._auth = self._credentials(url)
+        self._node_url = node_url
         self._timeout = timeout
         self._nodes: dict[Address, LeanRedis] = {}
         self._owners: list[Address] | None = None  # slot → master
         self._refreshing: asyncio.Lock | None = None
 
-    @staticmethod
-    def _credentials(url: str) -> tuple[str, str]:
-        scheme, _, rest = url.partition("://")
-        at = rest.rfind("@", 0, rest.find("/") if "/" in rest else len(rest))
-        return scheme, (rest[: at + 1] if at >= 0 else "")
-
     def _node(self, address: Address) -> LeanRedis:
         node = self._nodes.get(address)
         if node is None:
-            host = f"[{address[0]}]" if ":" in address[0] else address[0]
-            url = f"{self._scheme}://{self._auth}{host}:{address[1]}"
-            node = self._nodes[address] = LeanRedis(url, timeout=self._timeout)
+            node = self._nodes[address] = LeanRedis(self._node_url(address), timeout=self._timeout)
         return node
 
     async def _map(self) -> list[Address]:

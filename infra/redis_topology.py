@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from django.conf import settings
 from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
@@ -95,8 +96,6 @@ class Topology:
 
 
 def topology_from_settings() -> Topology:
-    from django.conf import settings
-
     return Topology.parse(
         settings.REDIS_URL,
         sentinels=settings.REDIS_SENTINELS,
@@ -108,8 +107,6 @@ def topology_from_settings() -> Topology:
 def _sentinel_options(found: Topology) -> dict[str, Any]:
     """The Sentinels' own connections: the deployment's TLS, not its database or password
     (Sentinels usually have none; ``REDIS_SENTINEL_PASSWORD`` when they do)."""
-    from django.conf import settings
-
     options: dict[str, Any] = {"socket_timeout": settings.LIMITS_REDIS_TIMEOUT}
     if settings.REDIS_SENTINEL_PASSWORD:
         options["password"] = settings.REDIS_SENTINEL_PASSWORD
@@ -159,10 +156,8 @@ def async_client(found: Topology | None = None, **options: Any) -> "aioredis.Red
 
 def lean_client(found: Topology, *, timeout: float) -> LeanClient:
     """The message path's lean connection on the deployment (``infra.lean_redis``)."""
-    from django.conf import settings
-
     if found.cluster:
-        return LeanCluster(found.cluster, url=found.url, timeout=timeout)
+        return LeanCluster(found.cluster, node_url=found.node_url, timeout=timeout)
     if found.sentinels:
         locate = sentinel_locator(
             found.sentinels,

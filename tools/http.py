@@ -42,7 +42,7 @@ async def _public_address(host: str, port: int) -> str:
 
 
 async def call_http_tool(
-    spec: ToolSpec, arguments: dict[str, Any], *, headers: dict[str, str] | None = None
+    spec: ToolSpec, arguments: dict[str, Any], *, extra_headers: dict[str, str] | None = None
 ) -> str:
     """The tool's response body (text, at most the size cap), or ``ToolCallRefused``."""
     try:
@@ -62,7 +62,7 @@ async def call_http_tool(
         path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     host = f"[{address}]" if ":" in address else address
     headers = {
-        **(headers or {}),
+        **(extra_headers or {}),
         "Host": parts.netloc,
         "Content-Type": "application/json",
         "User-Agent": "chatplatform-tools/1",

@@ -16,7 +16,7 @@ def webhook_send(*, url: str, secret: str, payload: dict[str, Any], headers: dic
     """POST ``payload`` to ``url``; None when the receiver answered 2xx, else why not."""
     spec = ToolSpec("webhook", "", {}, url, "POST", secret, settings.WEBHOOK_TIMEOUT_S)
     try:
-        asyncio.run(call_http_tool(spec, payload, headers=headers))
+        asyncio.run(call_http_tool(spec, payload, extra_headers=headers))
     except ToolCallRefused as refused:
         return str(refused)
     return None

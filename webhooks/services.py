@@ -67,13 +67,13 @@ def endpoints_changed(tenant_id: int) -> None:
 
 
 # The alert webhook has always named its alert events so; every other receiver gets the event's name.
-_ALERT_WEBHOOK_NAMES = {Event.ALERT_OPENED: "opened", Event.ALERT_RESOLVED: "resolved"}
+_ALERT_WEBHOOK_NAMES: dict[str, str] = {Event.ALERT_OPENED: "opened", Event.ALERT_RESOLVED: "resolved"}
 
 
 def payload_of(*, slug: str, event: str, data: dict[str, Any], alert_webhook: bool) -> dict[str, Any]:
     """What is POSTed: the event's fields beside ``id`` (the same on a redelivery: a receiver
     that keeps it can drop a repeat), ``event``, ``tenant`` and ``created_at``."""
-    name = _ALERT_WEBHOOK_NAMES.get(event, event) if alert_webhook else event  # type: ignore[call-overload]
+    name = _ALERT_WEBHOOK_NAMES.get(event, event) if alert_webhook else event
     return {
         **data,
         "id": str(uuid.uuid4()),
@@ -88,18 +88,16 @@ def deliveries_queue(*, tenant_id: int, event: str, data: dict[str, Any]) -> lis
     targets: list[tuple[int | None, str]] = [
         (pk, url) for pk, url, events in _listening(tenant_id) if event in events
     ]
-    alert_url = ""
-    if event in ALERT_WEBHOOK_EVENTS:
-        alert_url = (
-            Tenant.objects.filter(pk=tenant_id).values_list("alert_webhook_url", flat=True).first() or ""
-        )
-        if alert_url:
-            targets.append((None, alert_url))
+    if not targets and event not in ALERT_WEBHOOK_EVENTS:
+        return []  # an answer's event, when nobody listens: no query
+    tenant = Tenant.objects.filter(pk=tenant_id).values("slug", "alert_webhook_url").first()
+    if tenant is None:
+        return []
+    if event in ALERT_WEBHOOK_EVENTS and tenant["alert_webhook_url"]:
+        targets.append((None, tenant["alert_webhook_url"]))
     if not targets:
         return []
-    slug = Tenant.objects.filter(pk=tenant_id).values_list("slug", flat=True).first()
-    if slug is None:
-        return []
+    slug = tenant["slug"]
     rows = [
         Delivery(
             tenant_id=tenant_id,

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenants.api.access import request_membership
 from tenants.api.base import ALL_ROLES, TenantEndpoint
 from tenants.api_keys import KeyRefused, NewKey, key_create, key_revoke, key_rotate
 from tenants.models import MANAGER_ROLES, ApiKey, ApiKeyScope, Membership
@@ -65,9 +66,9 @@ class _ApiKeysEndpoint(TenantEndpoint, APIView):
         return keys
 
     def membership(self) -> Membership:
-        """The caller's membership: keys are a member's (platform staff have none here)."""
-        found = self.scoped(Membership).filter(user_id=self.caller.user_id, active=True).first()
-        if found is None:
+        """The caller's membership, as the endpoint's base resolved it: keys are a member's."""
+        found = request_membership(self.request)
+        if found is None or found.tenant_id != self.tenant_id:
             raise PermissionDenied("API keys belong to members of the tenant")
         return found
 

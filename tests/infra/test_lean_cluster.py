@@ -28,7 +28,9 @@ def keys_on_each_master(cluster: OwnRedisCluster) -> list[str]:
 
 @pytest.fixture
 async def lean(redis_cluster: OwnRedisCluster) -> LeanCluster:
-    client = LeanCluster([("127.0.0.1", redis_cluster.nodes[0].port)], url=redis_cluster.url, timeout=10)
+    client = LeanCluster(
+        [("127.0.0.1", redis_cluster.nodes[0].port)], node_url=redis_cluster.topology.node_url, timeout=10
+    )
     yield client  # type: ignore[misc]
     await client.close()
 
@@ -73,7 +75,9 @@ async def test_scripts_are_loaded_where_missing_and_run_once(
 async def test_a_master_gone_fails_the_call_and_the_map_is_read_again() -> None:
     cluster = OwnRedisCluster()
     cluster.start()
-    lean = LeanCluster([("127.0.0.1", node.port) for node in cluster.nodes], url=cluster.url, timeout=5)
+    lean = LeanCluster(
+        [("127.0.0.1", node.port) for node in cluster.nodes], node_url=cluster.topology.node_url, timeout=5
+    )
     try:
         a, b, _ = keys_on_each_master(cluster)
         await lean.execute(("SET", a, "1"), ("SET", b, "2"))
