@@ -21,6 +21,7 @@ API_APPS = [
     "inbox",
     "audit",
     "webhooks",
+    "sso",
 ]
 
 urlpatterns = [
@@ -34,6 +35,7 @@ urlpatterns = [
     path("inbox/", include("inbox.urls")),
     path("console/", include("console.urls")),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
+    path("sso/", include("sso.urls")),
     # The website widget: its script, panel and visitors' requests (any website's visitors).
     path("", include("widget.urls")),
     # Each app's REST endpoints, from its own api/urls.py.

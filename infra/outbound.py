@@ -44,6 +44,25 @@ def outbound_url(url: str) -> SplitResult:
     return parts
 
 
+def address_checked(infos: list[tuple[object, ...]], what: str) -> str:
+    """The address to connect to from a host's ``getaddrinfo`` answers, once every one of them
+    is public (a host that resolves to one private address among public ones is refused: which
+    one is used is not ours to choose); ``what`` names the host's owner in the refusal."""
+    addresses = {str(info[4][0]) for info in infos}  # type: ignore[index]
+    if not addresses or not all(public_address(address) for address in addresses):
+        raise OutboundRefused(f"{what}'s address is not a public one")
+    return sorted(addresses)[0]
+
+
+def resolve_checked(host: str, port: int, what: str) -> str:
+    """``address_checked`` of the host, resolved now (blocking: for the synchronous clients)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise OutboundRefused(f"{what}'s host {host!r} does not resolve") from None
+    return address_checked(infos, what)  # type: ignore[arg-type]
+
+
 def outbound_url_refusal(url: str) -> str | None:
     """Why ``url`` cannot be saved, or None: what every call checks, and the addresses its host
     resolves to now must all be public. A host that does not resolve yet is accepted (its DNS

@@ -7,6 +7,7 @@ scripts/ensure-services.sh
 scripts/ensure-chromium.sh
 scripts/ensure-promtool.sh
 scripts/ensure-pgbouncer.sh
+scripts/ensure-oidc-provider.sh
 export DATABASE_URL=${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/chatplatform}
 # Redis database 1 for the suite, 2 for the platforms it starts: both flushed by the suite.
 export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/1}

@@ -29,6 +29,8 @@ class Change(StrEnum):
     WEBHOOK_CHANGED = "webhook.changed"
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_DISABLED = "webhook.disabled"
+    SSO_CHANGED = "sso.changed"
+    SSO_REMOVED = "sso.removed"
 
 
 # Sent with ``tenant_id``, ``change`` (a ``Change``), ``target`` (whom or what, as people name it)

@@ -110,3 +110,9 @@ def invitation_revoke(*, invitation: Invitation, now: datetime) -> None:
         invitation.revoked_at = now
         invitation.save(update_fields=["revoked_at"])
         tell(tenant_id=invitation.tenant_id, change=Change.INVITATION_REVOKED, target=invitation.email)
+
+
+def address_verified(*, user_id: int, email: str) -> bool:
+    """The platform knows the account holds ``email``: it accepted an invitation sent there (the
+    link reached that inbox). A user-level read, across tenants."""
+    return Invitation.objects.unscoped().filter(accepted_by_id=user_id, email__iexact=email).exists()

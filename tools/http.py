@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlunsplit
 import httpx2
 from django.conf import settings
 
-from infra.outbound import OutboundRefused, outbound_url, public_address
+from infra.outbound import OutboundRefused, address_checked, outbound_url
 from tools.catalog import ToolSpec
 
 
@@ -35,10 +35,10 @@ async def _public_address(host: str, port: int) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise ToolCallRefused(f"the tool's host {host!r} does not resolve") from None
-    addresses = {str(info[4][0]) for info in infos}
-    if not all(public_address(address) for address in addresses):
-        raise ToolCallRefused("the tool's address is not a public one")
-    return sorted(addresses)[0]
+    try:
+        return address_checked(infos, "the tool")  # type: ignore[arg-type]
+    except OutboundRefused as refused:
+        raise ToolCallRefused(str(refused)) from None
 
 
 async def call_http_tool(

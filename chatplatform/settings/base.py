@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "inbox",
     "audit",
     "webhooks",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +91,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # SIGN_IN_FAILURES_PER_USERNAME or SIGN_IN_FAILURES_PER_ADDRESS failures in SIGN_IN_WINDOW_S,
 # sign-ins are refused until the window ends; so is account creation by a tenant admin who met
 # USERNAME_TAKEN_PER_ACTOR taken usernames.
-AUTHENTICATION_BACKENDS = ["tenants.sign_in.ThrottledModelBackend"]
+# Passwords (with the tenants' "SSO only" rule), then the sessions identity providers signed in.
+AUTHENTICATION_BACKENDS = ["sso.backends.PasswordBackend", "sso.backends.ProviderBackend"]
 SIGN_IN_FAILURES_PER_USERNAME = env_int("SIGN_IN_FAILURES_PER_USERNAME", 5)
 SIGN_IN_FAILURES_PER_ADDRESS = env_int("SIGN_IN_FAILURES_PER_ADDRESS", 30)
 SIGN_IN_WINDOW_S = env_int("SIGN_IN_WINDOW_S", 900)
@@ -290,6 +292,12 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # TOOLS_ALLOW_HTTP and TOOLS_ALLOW_LOOPBACK are for tests and development, never production.
 TOOLS_ALLOW_HTTP = env_bool("TOOLS_ALLOW_HTTP", False)
 TOOLS_ALLOW_LOOPBACK = env_bool("TOOLS_ALLOW_LOOPBACK", False)
+
+# Single sign-on (sso): the identity providers' documents are fetched with this timeout and size
+# cap, and kept this long (a key id not in the kept set fetches the keys again).
+SSO_HTTP_TIMEOUT_S = env_float("SSO_HTTP_TIMEOUT_S", 10.0)
+SSO_MAX_RESPONSE_BYTES = env_int("SSO_MAX_RESPONSE_BYTES", 1_000_000)
+SSO_METADATA_TTL_S = env_int("SSO_METADATA_TTL_S", 3600)
 TOOLS_MAX_RESPONSE_BYTES = env_int("TOOLS_MAX_RESPONSE_BYTES", 65_536)
 # Webhooks (webhooks.services): each POST's time limit, and how many deliveries in a row may fail
 # (every retry spent) before the endpoint is turned off.
