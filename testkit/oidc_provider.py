@@ -50,7 +50,9 @@ class OidcProvider:
         self.process.terminate()
         self.process.wait(10)
 
-    def sign_in(self, authorize_url: str, login: str, *, stop_at: str, browser: requests.Session | None = None) -> str:
+    def sign_in(
+        self, authorize_url: str, login: str, *, stop_at: str, browser: requests.Session | None = None
+    ) -> str:
         """Follow the provider's pages from ``authorize_url``, signing in as ``login``, until it
         sends the browser to a URL starting with ``stop_at``; that URL."""
         browser = browser or requests.Session()
@@ -71,7 +73,7 @@ class OidcProvider:
                 assert response.is_redirect, response.text
                 url = urljoin(url, response.headers["Location"])
             else:
-                raise AssertionError(f"unexpected page at {url}: {response.status_code} {response.text[:500]}")
+                raise AssertionError(f"unexpected page at {url}: {response.status_code} {response.text[:300]}")
             if url.startswith(stop_at):
                 return url
         raise AssertionError("the provider never sent the browser back")

@@ -251,7 +251,9 @@ def test_a_private_issuer_is_refused(world: World, provider: OidcProvider, setti
     body = {"issuer": provider.issuer, "client_id": "platform", "client_secret": "s"}
     refused = owner.put("/api/v1/sso/", body, format="json")
     assert refused.status_code == 400 and "public" in str(refused.json()["errors"]["issuer"])
-    Connection.objects.create(tenant=world.acme, issuer=provider.issuer, client_id="platform", client_secret="s")
+    Connection.objects.create(
+        tenant=world.acme, issuer=provider.issuer, client_id="platform", client_secret="s"
+    )
     answer = Client().get("/sso/acme/")
     assert answer.status_code == 502 and b"could not be reached" in answer.content
 
