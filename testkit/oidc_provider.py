@@ -73,7 +73,7 @@ class OidcProvider:
                 assert response.is_redirect, response.text
                 url = urljoin(url, response.headers["Location"])
             else:
-                raise AssertionError(f"unexpected page at {url}: {response.status_code} {response.text[:300]}")
+                raise AssertionError(f"unexpected page {url}: {response.status_code} {response.text[:300]}")
             if url.startswith(stop_at):
                 return url
         raise AssertionError("the provider never sent the browser back")
