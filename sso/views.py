@@ -36,7 +36,8 @@ def _refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def find(request: HttpRequest) -> HttpResponse:
     """The workspace's name (its address on the platform) leads to its provider. Not an e-mail
-    domain: a domain would have to be proved a tenant's before it could send anyone anywhere."""
+    domain: a domain would have to be proved a tenant's before it could send anyone anywhere.
+    The page's script goes to ``start`` itself (static/sso/find.js); the POST is for no script."""
     workspace = request.POST.get("workspace", "").strip().lower() if request.method == "POST" else ""
     if workspace and connection_for_slug(workspace) is not None:
         target = reverse("sso:start", args=[workspace])

@@ -1,11 +1,14 @@
 """Issue 34: an owner runs the tenant from the console, without platform staff. Team: invite by
 e-mail, the invitee accepts and chats, the owner changes their role, then deactivates them and
 their open chat is closed at once. Settings: a system prompt and a blocked topic saved on the page
-are used by the next message. A member opens neither room."""
+are used by the next message. A member opens neither room. Single sign-on: a new person signs in
+through the tenant's OpenID provider in Chromium and joins with the role their groups map to;
+"SSO only" turns the members' passwords off."""
 
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
@@ -13,6 +16,7 @@ from playwright.sync_api import WebSocketRoute, expect
 from testkit.browser import chromium, serious_accessibility_violations, sign_in
 from testkit.fake_openai import FakeOpenAI
 from testkit.live import LivePlatform, start_platform
+from testkit.oidc_provider import OidcProvider
 from testkit.world import word_marker
 from tests.browser.test_browser_product import DESKTOP, ask
 
@@ -32,6 +36,9 @@ def mailing_platform(
         extra_env={
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(mail),
+            # The tests' own OpenID provider listens on 127.0.0.1 over plain HTTP.
+            "TOOLS_ALLOW_HTTP": "1",
+            "TOOLS_ALLOW_LOOPBACK": "1",
         },
     )
     yield live, mail
@@ -278,3 +285,76 @@ def test_an_owner_makes_uses_and_revokes_an_api_key_and_adds_a_webhook(
         expect(history).to_contain_text("made the API key CRM sync")
         expect(history).to_contain_text("changed the webhook https://hooks.example.com/chat")
         expect(history.locator("tr").first).to_contain_text("session")
+
+
+def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_role(
+    mailing_platform: tuple[LivePlatform, Path],
+) -> None:
+    platform, _ = mailing_platform
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    member, member_password = platform.add_member(slug)
+    person = f"{word_marker()}@acme.example"
+    provider = OidcProvider(
+        clients=[
+            {
+                "client_id": "chatplatform",
+                "client_secret": "provider-secret",
+                "redirect_uris": [f"{platform.base_url}/sso/{slug}/callback/"],
+            }
+        ],
+        accounts={person: {"groups": ["support-team"], "given_name": "Pat"}},
+    )
+    try:
+        token = platform.token(owner, password, slug)
+        status, body = platform.http(
+            "PUT",
+            "/api/v1/sso/",
+            {
+                "issuer": provider.issuer,
+                "client_id": "chatplatform",
+                "client_secret": "provider-secret",
+                "allowed_domains": ["acme.example"],
+                "role_map": {"support-team": "agent"},
+                "sso_only": True,
+            },
+            token,
+        )
+        assert status == 200, body
+        with chromium() as browser:
+            page = browser.new_context(viewport=DESKTOP).new_page()
+            page.goto(f"{platform.base_url}/accounts/login/")
+            page.get_by_role("link", name="Sign in with your company (single sign-on)").click()
+            page.get_by_label("Workspace").fill(slug)
+            page.get_by_role("button", name="Continue").click()
+            page.fill("input[name=login]", person)  # the provider's own sign-in form
+            page.fill("input[name=password]", "anything")
+            with page.expect_navigation(url=f"{platform.base_url}/chat/", wait_until="load"):
+                page.click("button[type=submit]")
+            expect(page.locator("#input")).to_be_visible()
+            assert serious_accessibility_violations_of_login(browser, platform) == []
+        found = platform.sql(
+            "SELECT m.role, u.password LIKE '!%%' FROM tenants_membership m"
+            " JOIN tenants_tenant t ON t.id = m.tenant_id JOIN auth_user u ON u.id = m.user_id"
+            " WHERE t.slug = %s AND u.email = %s",
+            (slug, person),
+        )
+        assert found == ("agent", True)  # an agent, with no password
+        # SSO only: the member's password no longer signs in; the owner's still does.
+        assert (
+            platform.http(
+                "POST",
+                "/api/v1/auth/token/",
+                {"username": member, "password": member_password, "tenant": slug},
+            )[0]
+            == 401
+        )
+        assert platform.token(owner, password, slug)
+    finally:
+        provider.stop()
+
+
+def serious_accessibility_violations_of_login(browser: Any, platform: LivePlatform) -> list[Any]:
+    """The SSO sign-in page, checked by axe (its CSP bypassed for axe's script)."""
+    page = browser.new_context(bypass_csp=True).new_page()
+    page.goto(f"{platform.base_url}/sso/")
+    return serious_accessibility_violations(page)
