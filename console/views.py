@@ -1,5 +1,5 @@
 """The tenant console: one page per room (overview, conversations, knowledge, curated answers,
-tools, alerts, the website widget, usage, team, settings, integrations (API keys and webhooks),
+tools, alerts, the website widget, usage, team, settings, integrations (API keys, webhooks, SSO),
 the history of who changed what), each
 with its own URL, under a navigation that shows the rooms the member's role opens. Readers
 (owners, admins, viewers) see the figures and the tenant's content; owners and admins change it,
@@ -25,6 +25,7 @@ from billing.models import ModelPrice
 from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
 from chat.events import hour_start
 from infra.replicas import replica_reads
+from sso.models import SSO_ROLES
 from tenants.events import EVENT_NAMES
 from tenants.experiment_results import experiment_results
 from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, ApiKeyScope, Experiment, Membership, Role
@@ -182,8 +183,14 @@ def settings_page(request: HttpRequest, membership: Membership, context: dict[st
 @room("integrations")
 def integrations(request: HttpRequest, membership: Membership, context: dict[str, Any]) -> HttpResponse:
     scopes = [{"value": scope.value, "label": scope.label} for scope in ApiKeyScope]
+    slug = membership.tenant.slug
+    sso = {
+        "sso_roles": [role for role, _ in SSO_ROLES],
+        "sso_start": request.build_absolute_uri(reverse("sso:start", args=[slug])),
+        "sso_callback": request.build_absolute_uri(reverse("sso:callback", args=[slug])),
+    }
     return render(
         request,
         "console/integrations.html",
-        context | {"scopes": scopes, "events": EVENT_NAMES, "me": request.user.get_username()},
+        context | sso | {"scopes": scopes, "events": EVENT_NAMES, "me": request.user.get_username()},
     )

@@ -22,6 +22,8 @@ const WHAT = {
   "webhook.changed": "changed the webhook",
   "webhook.deleted": "deleted the webhook",
   "webhook.disabled": "turned off (it kept failing) the webhook",
+  "sso.changed": "changed",
+  "sso.removed": "removed",
 };
 const FIELDS = { monthly_token_budget: "monthly tokens", active: "active" };
 
@@ -35,6 +37,7 @@ function shown(value) {
   if (value === true) return "yes";
   if (value === false) return "no";
   if (Array.isArray(value)) return value.length ? value.join(", ") : "none";
+  if (typeof value === "object") return Object.entries(value).map(([key, item]) => `${key} = ${item}`).join(", ") || "none";
   return String(value);
 }
 

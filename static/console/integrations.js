@@ -151,3 +151,69 @@ $("webhook-form").addEventListener("submit", async (event) => {
 
 loadKeys();
 loadWebhooks();
+
+// Single sign-on (/api/v1/sso/): one identity provider; its secret is written, never read back.
+const ssoForm = $("sso-form");
+
+function ssoFill(connection) {
+  const fields = ssoForm.elements;
+  fields.issuer.value = connection.issuer;
+  fields.client_id.value = connection.client_id;
+  fields.client_secret.value = "";
+  fields.client_secret.placeholder = connection.client_secret_set ? "saved" : "";
+  fields.allowed_domains.value = connection.allowed_domains.join("\n");
+  fields.role_claim.value = connection.role_claim;
+  fields.role_map.value = Object.entries(connection.role_map).map(([group, role]) => `${group} = ${role}`).join("\n");
+  fields.default_role.value = connection.default_role;
+  fields.enabled.checked = connection.enabled;
+  fields.sso_only.checked = connection.sso_only;
+  $("sso-remove").hidden = false;
+}
+
+async function loadSso() {
+  const answer = await api("/api/v1/sso/");
+  if (answer.ok) ssoFill(answer.body);
+  else if (answer.status !== 404) setStatus(errorText(answer.body, "Single sign-on could not be loaded."), "error");
+}
+
+ssoForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(ssoForm);
+  const roleMap = {};
+  for (const line of String(data.get("role_map")).split("\n")) {
+    const [group, role] = line.split("=").map((part) => part.trim());
+    if (group && role) roleMap[group] = role;
+  }
+  const json = {
+    issuer: data.get("issuer"),
+    client_id: data.get("client_id"),
+    allowed_domains: String(data.get("allowed_domains")).split(/\s+/).filter(Boolean),
+    role_claim: data.get("role_claim"),
+    role_map: roleMap,
+    default_role: data.get("default_role"),
+    enabled: data.get("enabled") === "on",
+    sso_only: data.get("sso_only") === "on",
+  };
+  if (data.get("client_secret")) json.client_secret = data.get("client_secret");
+  const answer = await api("/api/v1/sso/", { method: "PUT", json });
+  if (!answer.ok) {
+    setStatus(errorText(answer.body, "Single sign-on could not be saved."), "error");
+    return;
+  }
+  ssoFill(answer.body);
+  setStatus("Single sign-on is saved.", "info");
+});
+
+$("sso-remove").addEventListener("click", async () => {
+  if (!confirm("Remove single sign-on? People without a password cannot sign in until it is set up again.")) return;
+  const answer = await api("/api/v1/sso/", { method: "DELETE" });
+  if (!answer.ok) {
+    setStatus(errorText(answer.body, "Single sign-on could not be removed."), "error");
+    return;
+  }
+  ssoForm.reset();
+  $("sso-remove").hidden = true;
+  setStatus("Single sign-on is removed.", "info");
+});
+
+loadSso();

@@ -8,7 +8,6 @@ through the tenant's OpenID provider in Chromium and joins with the role their g
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
@@ -305,23 +304,22 @@ def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_ro
         accounts={person: {"groups": ["support-team"], "given_name": "Pat"}},
     )
     try:
-        token = platform.token(owner, password, slug)
-        status, body = platform.http(
-            "PUT",
-            "/api/v1/sso/",
-            {
-                "issuer": provider.issuer,
-                "client_id": "chatplatform",
-                "client_secret": "provider-secret",
-                "allowed_domains": ["acme.example"],
-                "role_map": {"support-team": "agent"},
-                "sso_only": True,
-            },
-            token,
-        )
-        assert status == 200, body
         with chromium() as browser:
-            page = browser.new_context(viewport=DESKTOP).new_page()
+            console = browser.new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+            sign_in(console, platform, "/console/integrations/", owner, password)
+            expect(console.locator("#sso-callback")).to_have_text(f"{platform.base_url}/sso/{slug}/callback/")
+            form = console.locator("#sso-form")
+            form.get_by_label("Issuer URL").fill(provider.issuer)
+            form.get_by_label("Client ID").fill("chatplatform")
+            form.get_by_label("Client secret").fill("provider-secret")
+            form.get_by_label("E-mail domains").fill("acme.example")
+            form.get_by_label("Roles of groups").fill("support-team = agent")
+            form.get_by_label("Single sign-on only").check()
+            form.get_by_role("button", name="Save single sign-on").click()
+            expect(console.locator("#integrations-status")).to_have_text("Single sign-on is saved.")
+            expect(form.get_by_label("Client secret")).to_have_attribute("placeholder", "saved")
+            assert serious_accessibility_violations(console) == []
+            page = browser.new_context(viewport=DESKTOP).new_page()  # the new person's browser
             page.goto(f"{platform.base_url}/accounts/login/")
             page.get_by_role("link", name="Sign in with your company (single sign-on)").click()
             page.get_by_label("Workspace").fill(slug)
@@ -331,7 +329,11 @@ def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_ro
             with page.expect_navigation(url=f"{platform.base_url}/chat/", wait_until="load"):
                 page.click("button[type=submit]")
             expect(page.locator("#input")).to_be_visible()
-            assert serious_accessibility_violations_of_login(browser, platform) == []
+            console.goto(f"{platform.base_url}/sso/")
+            assert serious_accessibility_violations(console) == []
+            console.goto(f"{platform.base_url}/console/history/")
+            expect(console.locator("#history-entries")).to_contain_text("changed single sign-on")
+            expect(console.locator("#history-entries")).to_contain_text("added the member")
         found = platform.sql(
             "SELECT m.role, u.password LIKE '!%%' FROM tenants_membership m"
             " JOIN tenants_tenant t ON t.id = m.tenant_id JOIN auth_user u ON u.id = m.user_id"
@@ -351,10 +353,3 @@ def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_ro
         assert platform.token(owner, password, slug)
     finally:
         provider.stop()
-
-
-def serious_accessibility_violations_of_login(browser: Any, platform: LivePlatform) -> list[Any]:
-    """The SSO sign-in page, checked by axe (its CSP bypassed for axe's script)."""
-    page = browser.new_context(bypass_csp=True).new_page()
-    page.goto(f"{platform.base_url}/sso/")
-    return serious_accessibility_violations(page)
