@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse
@@ -32,7 +33,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             user = form.save(commit=False)
             user.email = pending.email  # the address the link was sent to
             user.save()
-            login(request, user)
+            # The password backend (the first): the account was just made with a password.
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         try:
             invitation_accept(token=token, user_id=request.user.pk or 0, now=now)
         except InvitationInvalid:

@@ -1,7 +1,9 @@
 """The platform started as a user starts it (``scripts/run.sh``, the README's run command),
 in another process, and a tiny HTTP client to drive it like any other client would."""
 
+import atexit
 import contextlib
+import functools
 import json
 import os
 import re
@@ -159,8 +161,35 @@ class LivePlatform:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
         if self.owned_database and not keep_database:
-            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.owned_database}" WITH (FORCE)')
+            _drop_database(self.owned_database)
+
+
+@functools.cache
+def migrated_template() -> str:
+    """A database migrated once per test process, which each live platform's own database is
+    copied from (``CREATE DATABASE … TEMPLATE``), so its start-up's ``migrate`` finds nothing to
+    do (measured: 6.7 s for every migration, 2.9 s for the check). A fresh database migrated from
+    nothing is tried by tests/chatplatform/test_migrations.py and the embedded platform."""
+    name = f"chatplatform_live_template_{os.getpid()}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_"))}
+    env["DATABASE_URL"] = f"postgres://root@127.0.0.1:5432/{name}"
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    atexit.register(_drop_database, name)
+    return name
+
+
+def _drop_database(name: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_platform(
@@ -197,8 +226,9 @@ def start_platform(
             redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
         elif database is None:
             database = owned_database = f"chatplatform_live_{uuid.uuid4().hex[:8]}"
+            template = migrated_template()
             with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{database}"')
+                conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
             redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
         database_url = database_url or f"postgres://root@127.0.0.1:5432/{database}"
         env.update(DATABASE_URL=database_url, REDIS_URL=LIVE_REDIS_URL)
