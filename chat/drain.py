@@ -14,6 +14,7 @@ from typing import Protocol
 import structlog
 
 from chat.events import get_event_counts
+from chat.history.background_queue import background_sent
 from chat.turns.generations import generation_registry
 from infra.db import DATABASE_DOWN, in_db_thread
 
@@ -55,6 +56,11 @@ async def drain(grace_s: float) -> None:
     for result in results:
         if isinstance(result, BaseException):
             log.error("drain.connection_failed", error=repr(result))
+    # The background work the last answers queued is sent before the loop stops: in the embedded
+    # default the task runs in that thread and reaches back into this loop (a stopped loop would
+    # hold the process until it is killed).
+    if not await asyncio.to_thread(background_sent, grace_s):
+        log.warning("drain.background_unsent")
     try:
         await in_db_thread(get_event_counts().flush)()
     except DATABASE_DOWN as exc:
