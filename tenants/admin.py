@@ -164,7 +164,14 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
         ),
         (
             "Conversations",
-            {"fields": ["summarize_after_messages", "idle_close_minutes", "retention_days"]},
+            {
+                "fields": [
+                    "summarize_after_messages",
+                    "idle_close_minutes",
+                    "retention_days",
+                    "audit_retention_days",
+                ]
+            },
         ),
         (
             "Caches",

@@ -31,6 +31,7 @@ class Change(StrEnum):
     WEBHOOK_DISABLED = "webhook.disabled"
     SSO_CHANGED = "sso.changed"
     SSO_REMOVED = "sso.removed"
+    AUDIT_PURGED = "audit.purged"
 
 
 # Sent with ``tenant_id``, ``change`` (a ``Change``), ``target`` (whom or what, as people name it)

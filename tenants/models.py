@@ -21,6 +21,9 @@ TOKEN_BUDGET = [MaxValueValidator(TOKEN_BUDGET_MAX)]
 MAX_TOKENS_PER_RESPONSE = 32_000
 IDLE_CLOSE_MAX_MINUTES = 366 * 24 * 60
 RETENTION_MAX_DAYS = 100 * 366
+# The audit log is kept a year unless the tenant says otherwise, and never less than a month.
+AUDIT_RETENTION_DEFAULT_DAYS = 365
+AUDIT_RETENTION_MIN_DAYS = 30
 
 
 PII_KEEP_MAX_PATTERNS = 20
@@ -192,6 +195,13 @@ class Tenant(models.Model):
     # Messages older than this many days are deleted (empty: kept).
     retention_days = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(RETENTION_MAX_DAYS)]
+    )
+    # Audit-log entries older than this many days are deleted (audit.tasks; empty: kept forever).
+    audit_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=AUDIT_RETENTION_DEFAULT_DAYS,
+        validators=[MinValueValidator(AUDIT_RETENTION_MIN_DAYS), MaxValueValidator(RETENTION_MAX_DAYS)],
     )
     # A rolling summary is written every this many messages (chat.tasks.summarize_conversation).
     summarize_after_messages = models.PositiveIntegerField(default=20)

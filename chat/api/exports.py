@@ -1,10 +1,7 @@
 """Exports of the caller's tenant's conversations: one conversation, or every one a filter
-finds, streamed as CSV or JSON so that a large date range never sits in memory. CSV cells a
-spreadsheet would run as a formula get a leading quote."""
+finds, streamed as CSV or JSON (``infra.exports``) so that a large date range never sits in
+memory."""
 
-import csv
-import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +14,7 @@ from rest_framework.views import APIView
 
 from chat.api.conversations import FILTER_PARAMETERS, ConversationsEndpoint
 from chat.models import Message
+from infra.exports import FORMATS, stream_rows
 from infra.replicas import reading_alias
 
 EXPORT_FIELDS = [
@@ -66,51 +64,17 @@ def _rows(messages: QuerySet[Message]) -> Iterator[dict[str, Any]]:
         }
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): a message
-# or a username such as ``=HYPERLINK(...)``. OWASP's advice: prefix them with a quote.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
-
-
-def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({field: _cell(value) for field, value in row.items()})
-        if buffer.tell() > 64_000:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _json(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    yield "["
-    for index, row in enumerate(rows):
-        yield ("," if index else "") + json.dumps(row, ensure_ascii=False)
-    yield "]"
-
-
 def export_response(messages: QuerySet[Message], fmt: str, filename: str) -> StreamingHttpResponse:
     # Streamed after the view returns: bound to its replica (or the primary) now.
     rows = _rows(messages.using(reading_alias()).order_by("conversation_id", "id"))
-    if fmt == "csv":
-        response = StreamingHttpResponse(_csv(rows), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(_json(rows), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-    return response
+    return stream_rows(rows, fields=EXPORT_FIELDS, fmt=fmt, filename=filename)
 
 
 class ExportQuery(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["csv", "json"], default="json")
+    format = serializers.ChoiceField(choices=FORMATS, default="json")
 
 
-_EXPORT_PARAMETERS = [OpenApiParameter("format", str, enum=["csv", "json"])]
+_EXPORT_PARAMETERS = [OpenApiParameter("format", str, enum=FORMATS)]
 
 
 class ConversationExportView(ConversationsEndpoint, APIView):

@@ -45,4 +45,5 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "fail-stuck-documents": {"task": "knowledge.tasks.fail_stuck_documents", "schedule": 600.0},
     "route-conversations": {"task": "inbox.tasks.route_conversations", "schedule": 60.0},
     "deliver-webhooks": {"task": "webhooks.tasks.deliver_due", "schedule": 15.0},
+    "purge-audit-log": {"task": "audit.tasks.purge_audit_log", "schedule": 3600.0},
 }

@@ -24,6 +24,7 @@ const WHAT = {
   "webhook.disabled": "turned off (it kept failing) the webhook",
   "sso.changed": "changed",
   "sso.removed": "removed",
+  "audit.purged": "deleted, past its retention, entries of the",
 };
 const FIELDS = { monthly_token_budget: "monthly tokens", active: "active" };
 
@@ -78,12 +79,20 @@ const entries = pagedList({
   },
 });
 
-function query() {
-  const params = new URLSearchParams({ page_size: "50" });
+function filters() {
+  const params = new URLSearchParams();
   for (const name of ["action", "actor"]) {
     const value = form.elements[name].value.trim();
     if (value) params.set(name, value);
   }
+  return params;
+}
+
+function query() {
+  const params = filters();
+  // The download link exports what the filters show (oldest first, every page).
+  $("history-export").href = `/api/v1/audit/export/?${new URLSearchParams([...params, ["format", "csv"]])}`;
+  params.set("page_size", "50");
   return `/api/v1/audit/?${params}`;
 }
 

@@ -203,6 +203,7 @@ class TenantConfigSerializer(serializers.ModelSerializer):
             "summarize_after_messages",
             "idle_close_minutes",
             "retention_days",
+            "audit_retention_days",
             "orphan_grace_seconds",
             "config_version",
         ]

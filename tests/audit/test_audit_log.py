@@ -2,15 +2,21 @@
 where, in the change's own transaction; read by the tenant's owners and admins only, never across
 tenants, and never changed once written."""
 
+import csv
+import io
+import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import AppendOnly, AuditEntry
-from tenants.models import Membership, Role
+from audit.tasks import purge_audit_log
+from tenants.models import Membership, Role, Tenant
 from testkit.world import World, client_for, make_user
 
 
@@ -131,3 +137,52 @@ def test_platform_staffs_changes_in_the_admin_are_in_the_tenants_history(world: 
         {"active": [True, False]},
     )
     assert not AuditEntry.objects.for_tenant(world.globex).exists()
+
+
+def test_the_log_is_exported_for_an_auditor_as_csv_or_json(world: World) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    bob = Membership.objects.for_tenant(world.acme).get(user=world.bob)
+    assert (
+        owner.patch(f"/api/v1/tenants/acme/members/{bob.pk}/", {"role": "admin"}, format="json").status_code
+        == 200
+    )
+    greeting = {"custom_greeting": '=HYPERLINK("https://evil.example")'}
+    assert owner.patch("/api/v1/tenants/acme/config/", greeting, format="json").status_code == 200
+    AuditEntry.objects.create(tenant=world.globex, action="settings.changed", target="settings")
+
+    exported = owner.get("/api/v1/audit/export/")
+    assert exported.status_code == 200 and exported["Content-Type"].startswith("text/csv")
+    assert exported["Content-Disposition"] == 'attachment; filename="audit-log.csv"'
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert [(r["action"], r["target"], r["actor"], r["credential"]) for r in rows] == [
+        ("member.role_changed", "bob", "alice", "token"),
+        ("settings.changed", "settings", "alice", "token"),
+    ]  # oldest first, the tenant's own only
+    assert json.loads(rows[0]["changes"]) == {"role": ["member", "admin"]}
+    assert json.loads(rows[1]["changes"])["custom_greeting"][1].startswith("=HYPERLINK")  # JSON in one cell
+
+    as_json = owner.get("/api/v1/audit/export/?format=json&action=member.")
+    assert [e["action"] for e in json.loads(b"".join(as_json.streaming_content))] == ["member.role_changed"]
+    assert owner.get("/api/v1/audit/export/?format=xml").status_code == 400
+    member = client_for(world.token(world.carol, world.globex))
+    assert member.get("/api/v1/audit/export/").status_code == 403
+
+
+def test_entries_past_the_tenants_retention_are_purged_and_the_purge_is_recorded(world: World) -> None:
+    now = timezone.now()
+    old = AuditEntry.objects.create(tenant=world.acme, action="settings.changed", target="settings")
+    recent = AuditEntry.objects.create(tenant=world.acme, action="settings.changed", target="settings")
+    other = AuditEntry.objects.create(tenant=world.globex, action="settings.changed", target="settings")
+    AuditEntry.all_tenants.filter(pk__in=[old.pk, other.pk]).update(created_at=now - timedelta(days=400))
+    Tenant.objects.filter(pk=world.globex.pk).update(audit_retention_days=None)  # kept forever
+
+    assert purge_audit_log() == 1
+    kept = AuditEntry.objects.for_tenant(world.acme).order_by("pk")
+    assert [e.pk for e in kept][:1] == [recent.pk] and not kept.filter(pk=old.pk).exists()
+    purged = kept.get(action="audit.purged")
+    assert purged.actor is None and purged.changes["entries"] == [1, 0]
+    assert AuditEntry.objects.for_tenant(world.globex).filter(pk=other.pk).exists()
+
+    owner = client_for(world.token(world.alice, world.acme))
+    too_short = owner.patch("/api/v1/tenants/acme/config/", {"audit_retention_days": 7}, format="json")
+    assert too_short.status_code == 400 and "audit_retention_days" in too_short.json()["errors"]
