@@ -30,7 +30,7 @@ from chat.protocol import (
     parse_resume,
     parse_typing,
 )
-from chat.push import user_group
+from chat.push import key_group, user_group
 from chat.support import HandoverRules, TypingRelay, escalation_request, rating_request, resolution_request
 from chat.turn import ChatSession
 from chat.turns.generations import generation_registry
@@ -73,6 +73,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).inc()
         self.user_group = user_group(tenant_id=self.principal.tenant_id, user_id=self.principal.user_id)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
+        if self.principal.key_id is not None:
+            await self.channel_layer.group_add(self._key_group(), self.channel_name)
         structlog.contextvars.bind_contextvars(conversation_id=self.session.conversation_id)
         self.timers.start(expires_at=self.principal.expires_at)
         generation_registry().start_background()
@@ -122,6 +124,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.WS_CONNECTIONS.labels(self.principal.tenant_slug).dec()
         log.info("ws.disconnected", code=code)
         await self.channel_layer.group_discard(self.user_group, self.channel_name)
+        if self.principal.key_id is not None:
+            await self.channel_layer.group_discard(self._key_group(), self.channel_name)
         self.timers.stop()
         self.turns.close()
 
@@ -193,6 +197,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send(frame)
         if frame["type"] in ("done", "error"):
             await self.rules.sent(frame)
+
+    def _key_group(self) -> str:
+        assert self.principal.key_id is not None
+        return key_group(tenant_id=self.principal.tenant_id, key_id=self.principal.key_id)
 
     async def user_push(self, event: dict[str, Any]) -> None:
         """A frame for every socket of this user (``chat.push``), from any instance."""

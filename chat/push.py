@@ -14,6 +14,11 @@ def user_group(*, tenant_id: int, user_id: int) -> str:
     return f"t{tenant_id}.u{user_id}"
 
 
+def key_group(*, tenant_id: int, key_id: int) -> str:
+    """Every chat socket an API key opened (its end users'): its revocation closes them."""
+    return f"t{tenant_id}.k{key_id}"
+
+
 async def push_to_user(*, tenant_id: int, user_id: int, frame: Frame) -> None:
     """Send ``frame`` (a protocol v1 server frame) to all the user's sockets in that tenant."""
     layer = get_channel_layer()

@@ -22,9 +22,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from chat.push import user_group
+from chat.push import key_group, user_group
+from tenants.api_keys import key_login_id, key_revoked
 from tenants.logins import login_ended, logins_revoked
-from tenants.models import Membership, Tenant
+from tenants.models import ApiKey, Membership, Tenant
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -36,9 +37,13 @@ def revoke_sockets(*, tenant_id: int, user_ids: list[int]) -> None:
 
 
 def _push(tenant_id: int, user_ids: list[int]) -> None:
+    """The users' sockets, and those their API keys opened for end users (the keys act as them)."""
     log.info("rights.revoked", tenant_id=tenant_id, users=len(user_ids))
+    keys = ApiKey.objects.for_tenant(tenant_id).filter(user_id__in=user_ids, revoked_at__isnull=True)
     _push_event(
-        [user_group(tenant_id=tenant_id, user_id=user_id) for user_id in user_ids], {"type": "rights.revoked"}
+        [user_group(tenant_id=tenant_id, user_id=user_id) for user_id in user_ids]
+        + [key_group(tenant_id=tenant_id, key_id=key_id) for key_id in keys.values_list("pk", flat=True)],
+        {"type": "rights.revoked"},
     )
 
 
@@ -107,6 +112,15 @@ def _logins_revoked(sender: Any, user_id: int, **kwargs: Any) -> None:
     _push_event(_user_groups(user_id), {"type": "credentials.revoked", "login_id": None})
 
 
+def _key_revoked(sender: Any, tenant_id: int, key_id: int, **kwargs: Any) -> None:
+    """An API key revoked (sent after the commit): the sockets it opened close (4401)."""
+    log.info("api_key.revoked", key_id=key_id)
+    _push_event(
+        [key_group(tenant_id=tenant_id, key_id=key_id)],
+        {"type": "credentials.revoked", "login_id": key_login_id(key_id)},
+    )
+
+
 def connect_signals() -> None:
     pre_save.connect(_remember_rights, sender=Membership, dispatch_uid="chat.revocation.pre")
     post_save.connect(_membership_saved, sender=Membership, dispatch_uid="chat.revocation.membership")
@@ -115,3 +129,4 @@ def connect_signals() -> None:
     post_save.connect(_tenant_saved, sender=Tenant, dispatch_uid="chat.revocation.tenant")
     login_ended.connect(_login_ended, dispatch_uid="chat.revocation.login_ended")
     logins_revoked.connect(_logins_revoked, dispatch_uid="chat.revocation.logins_revoked")
+    key_revoked.connect(_key_revoked, dispatch_uid="chat.revocation.key_revoked")

@@ -2,9 +2,12 @@
 
 A simplejwt access token (offered as the ``bearer.<token>`` subprotocol, or ``?token=``) or
 the Django session of the chat page (Origin checked, tenant chosen in the session); either way
-the user needs an active membership of an active tenant. Anything else is refused: the consumer
-closes before accepting, which Daphne answers with HTTP 403. A database that cannot be reached
-raises one of ``infra.db.DATABASE_DOWN`` (the consumer answers close 1013).
+the user needs an active membership of an active tenant. Or a tenant's server with an API key of
+``chat`` scope (``Authorization: Bearer cpk_…``, the one place a key is read) chatting for an end
+user it names (``?end_user=``), who gets an account of their own (``tenants.end_users``).
+Anything else is refused: the consumer closes before accepting, which Daphne answers with HTTP
+403. A database that cannot be reached raises one of ``infra.db.DATABASE_DOWN`` (the consumer
+answers close 1013).
 """
 
 from dataclasses import dataclass
@@ -20,12 +23,17 @@ from rest_framework_simplejwt.tokens import AccessToken
 from billing.admission import VisitorLimits
 from chat.protocol import ErrorCode
 from infra.db import in_db_thread
+from infra.proxies import scope_address
+from tenants.api_keys import KEY_START, KeyInvalid, key_authenticate, key_login_id
+from tenants.end_users import EndUserInvalid, end_user_access_sql, end_user_for
 from tenants.logins import LOGIN_CLAIM, session_login_id, token_still_valid
-from tenants.models import Membership
+from tenants.models import ApiKeyScope, Membership, Role
 from tenants.selectors import active_membership, session_membership
 
 SUBPROTOCOL = "chat.v1"
 BEARER_PREFIX = "bearer."
+# The query parameter an API key's socket names its end user with.
+END_USER_PARAM = "end_user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,8 @@ class ChatPrincipal:
     # A widget visitor (``widget.visitor_socket``): their rights' SQL and limits (ChatSession's).
     access_sql: str | None = None
     visitor: VisitorLimits | None = None
+    # An API key's socket (its end user's): the key's revocation closes it (``chat.revocation``).
+    key_id: int | None = None
 
 
 class Refused(Exception):
@@ -57,9 +67,50 @@ class Refused(Exception):
 
 async def authenticate(scope: dict[str, Any]) -> ChatPrincipal:
     subprotocol, token = offered_token(scope)
+    key = _key_in(scope)
+    if key is not None:
+        if token is not None:
+            raise Refused("an API key and a token: one credential at a time")
+        return await in_db_thread(_from_key)(key, scope, subprotocol)
     if token is not None:
         return await _from_token(token, subprotocol)
     return await _from_session(scope, subprotocol)
+
+
+def _key_in(scope: dict[str, Any]) -> str | None:
+    """An API key, from the one place one is read: ``Authorization: Bearer cpk_…``."""
+    value = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    scheme, _, credential = value.partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential.startswith(KEY_START) else None
+
+
+def _from_key(raw: str, scope: dict[str, Any], subprotocol: str | None) -> ChatPrincipal:
+    """A tenant's server chatting for one of its people: the key (``chat`` scope) and the end
+    user it names (``?end_user=<its id for them>``), who chats with a member's limits."""
+    try:
+        key, _ = key_authenticate(raw, scope_address(scope))
+    except KeyInvalid as invalid:
+        raise Refused(str(invalid)) from None
+    if ApiKeyScope.CHAT not in key.scopes:
+        raise Refused("this API key lacks the 'chat' scope")
+    named = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(END_USER_PARAM, [""])[0]
+    try:
+        end_user = end_user_for(tenant_id=key.tenant_id, external_id=named)
+    except EndUserInvalid as invalid:
+        raise Refused(str(invalid)) from None
+    return ChatPrincipal(
+        user_id=end_user.user_id,
+        tenant_id=key.tenant_id,
+        tenant_slug=key.tenant.slug,
+        role=Role.MEMBER,
+        expires_at=key.expires_at.timestamp() if key.expires_at is not None else None,
+        subprotocol=subprotocol,
+        login_id=key_login_id(key.pk),
+        by_token=True,
+        access_sql=end_user_access_sql(key.pk),
+        key_id=key.pk,
+    )
 
 
 def offered_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:

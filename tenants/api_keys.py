@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from tenants.changes import Change, tell
@@ -32,6 +33,11 @@ MAX_ACTIVE_KEYS = 100
 MAX_ADDRESSES = 20
 # ``last_used_at`` is written at most this often per key: a busy key is not a write per request.
 LAST_USED_EVERY = timedelta(minutes=1)
+
+
+# Sent once a revocation is committed, with ``tenant_id`` and ``key_id``: ``chat.revocation``
+# closes the key's chat sockets.
+key_revoked = Signal()
 
 
 class KeyRefused(ValueError):
@@ -129,13 +135,20 @@ def key_create(
     return NewKey(key=key, secret=secret)
 
 
+def key_login_id(key_id: int) -> str:
+    """The sign-in a key's chat sockets carry (``ChatPrincipal.login_id``): its revocation ends it."""
+    return hashlib.sha256(f"api-key:{key_id}".encode()).hexdigest()[:32]
+
+
 def key_revoke(*, key: ApiKey) -> None:
+    """From now on the key opens nothing; its open chat sockets close (4401) once committed."""
     if key.revoked_at is not None:
         return
     with transaction.atomic():
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
         tell(tenant_id=key.tenant_id, change=Change.API_KEY_REVOKED, target=str(key))
+        transaction.on_commit(lambda: key_revoked.send(sender=ApiKey, tenant_id=key.tenant_id, key_id=key.pk))
 
 
 def key_rotate(*, key: ApiKey, membership: Membership) -> NewKey:

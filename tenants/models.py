@@ -437,3 +437,21 @@ class ApiKey(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class EndUser(TenantOwnedModel):
+    """A person a tenant's server chats for with an API key of ``chat`` scope, named by the server
+    (``external_id``: its own id for them). An account of their own, so that their conversations,
+    limits and usage are theirs as a member's are; never a member (no sign-in, no console)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="end_user")
+    external_id = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "external_id"], name="end_user_external_id_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.tenant_id})"

@@ -1,0 +1,52 @@
+"""The people a tenant's server chats for with an API key (``EndUser``): found or made by the id
+the server names, and their rights, checked with every message as a member's are."""
+
+import functools
+import re
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from tenants.models import ApiKey, EndUser, Membership, Role, Tenant
+
+# Printable ASCII without spaces: an id from the tenant's own systems, shown as it is.
+_EXTERNAL_ID = re.compile(r"[!-~]{1,200}")
+
+
+class EndUserInvalid(ValueError):
+    """The named id is not one (empty, too long, or with characters outside printable ASCII)."""
+
+
+def end_user_for(*, tenant_id: int, external_id: str) -> EndUser:
+    """The tenant's end user with that id, made at first (two sockets naming a new one at once
+    make one)."""
+    if not _EXTERNAL_ID.fullmatch(external_id):
+        raise EndUserInvalid("end_user must be 1 to 200 printable ASCII characters, no spaces")
+    found = EndUser.objects.for_tenant(tenant_id).filter(external_id=external_id).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(username=f"enduser-{uuid.uuid4().hex}", password=None)
+            return EndUser.objects.create(tenant_id=tenant_id, user=user, external_id=external_id)
+    except IntegrityError:
+        return EndUser.objects.for_tenant(tenant_id).get(external_id=external_id)
+
+
+@functools.cache
+def end_user_access_sql(key_id: int) -> str:
+    """An end user's rights through key ``key_id`` (``chat_access_sql``'s columns and parameters:
+    tenant id, user id): one row while the end user exists, the key is not revoked, its member is
+    active in the active tenant; the role of a member, the tenant's budget for members."""
+    return (
+        f"SELECT '{Role.MEMBER.value}' AS role, t.member_monthly_token_budget AS budget, "  # noqa: S608 (table names from the models)
+        "t.knowledge_version "
+        f"FROM {EndUser._meta.db_table} e "
+        f"JOIN {Tenant._meta.db_table} t ON t.id = e.tenant_id "
+        f"JOIN {ApiKey._meta.db_table} k ON k.tenant_id = e.tenant_id AND k.id = {int(key_id)} "
+        f"JOIN {Membership._meta.db_table} m ON m.tenant_id = k.tenant_id AND m.user_id = k.user_id "
+        f"JOIN {get_user_model()._meta.db_table} u ON u.id = k.user_id "
+        "WHERE e.tenant_id = %s AND e.user_id = %s AND t.active AND k.revoked_at IS NULL "
+        "AND m.active AND u.is_active"
+    )
