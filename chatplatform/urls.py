@@ -22,6 +22,7 @@ API_APPS = [
     "audit",
     "webhooks",
     "sso",
+    "privacy",
 ]
 
 urlpatterns = [

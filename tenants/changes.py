@@ -32,6 +32,7 @@ class Change(StrEnum):
     SSO_CHANGED = "sso.changed"
     SSO_REMOVED = "sso.removed"
     AUDIT_PURGED = "audit.purged"
+    DATA_ERASED = "data.erased"
 
 
 # Sent with ``tenant_id``, ``change`` (a ``Change``), ``target`` (whom or what, as people name it)

@@ -128,6 +128,15 @@ class SemanticCache:
             index = self._indexes[scope] = LocalIndex(capacity=self._capacity)
         return index
 
+    def forget(self, prefix: str) -> int:
+        """Drop this process's indexes of the scopes starting with ``prefix`` and their answers
+        (an erasure: ``privacy``; the shared entries are Redis keys under the same prefix)."""
+        scopes = [scope for scope in self._indexes if scope.startswith(prefix)]
+        for scope in scopes:
+            for entry_id in self._indexes.pop(scope).ids:
+                self._local_answers.pop(entry_id, None)
+        return len(scopes)
+
     async def lookup(
         self, *, scope: str, text: str, vector: np.ndarray, threshold: float, ttl_s: int
     ) -> SemanticProbe:

@@ -22,9 +22,10 @@ from chat.files import files_delete
 from chat.frames import title_frame
 from chat.gateway.llm import ChatRequest, LLMProvider, Usage, get_provider, provider_close
 from chat.gateway.llm.tokens import estimate_prompt_tokens, estimate_tokens
+from chat.history.working_memory import get_working_memory, memory_key
 from chat.models import ChatFile, Conversation, Message
 from chat.push import push_event_sync
-from infra.keys import tenant_prefix
+from infra.hot_state import hot_state_forget
 from infra.safe_json import storable
 from tenants.models import Tenant
 
@@ -270,12 +271,5 @@ def history_purge(*, tenant_id: int, retention_days: int, now: datetime) -> int:
     Conversation.objects.for_tenant(tenant_id).filter(
         pk__in=conversation_ids, deleted_at__isnull=False
     ).exclude(pk__in=Message.objects.for_tenant(tenant_id).values("conversation_id")).delete()
-    if settings.REDIS_URL:
-        from infra.redis_topology import sync_client
-
-        client = sync_client()
-        try:
-            client.delete(*(f"{tenant_prefix(tenant_id)}:conv:{c}:recent" for c in conversation_ids))
-        finally:
-            client.close()
+    hot_state_forget(keys=[memory_key(tenant_id, c) for c in conversation_ids], stores=[get_working_memory()])
     return deleted

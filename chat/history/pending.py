@@ -41,6 +41,11 @@ def _slot_keys(tenant_id: int, user_id: int) -> list[str]:
     return [f"{_prefix(tenant_id, user_id)}:{slot}" for slot in range(PENDING_PER_USER)]
 
 
+def pending_forget_user(*, tenant_id: int, user_id: int) -> None:
+    """Every conversation the user opened and never wrote in (an erasure: ``privacy``)."""
+    shared_cache().delete_many(_slot_keys(tenant_id, user_id))
+
+
 def conversation_allocate(
     *, tenant_id: int, user_id: int, variant_id: int | None, site_id: int | None = None
 ) -> int:

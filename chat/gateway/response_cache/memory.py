@@ -24,6 +24,13 @@ class MemoryResponseCache:
         self._entries.move_to_end(key)
         return decode_answer(raw)
 
+    def forget(self, prefix: str) -> int:
+        """Drop the answers whose key starts with ``prefix`` (an erasure: ``privacy``)."""
+        keys = [key for key in self._entries if key.startswith(prefix)]
+        for key in keys:
+            del self._entries[key]
+        return len(keys)
+
     async def put(self, key: str, answer: CachedAnswer, *, ttl_s: int) -> None:
         self._entries[key] = (time.monotonic() + ttl_s, encode_answer(answer))
         self._entries.move_to_end(key)

@@ -40,6 +40,14 @@ class MemoryWorkingMemory:
         if entry is not None or first:
             self._put(key, (entry[1] if entry is not None else []) + items)
 
+    def forget(self, prefix: str) -> int:
+        """Drop the lists whose key starts with ``prefix`` (an erasure: ``privacy``); Redis's
+        lists are reached by their keys there."""
+        keys = [key for key in self._lists if key.startswith(prefix)]
+        for key in keys:
+            del self._lists[key]
+        return len(keys)
+
     def _put(self, key: str, items: list[Remembered]) -> None:
         self._lists[key] = (
             time.monotonic() + settings.CHAT_MEMORY_TTL_S,
