@@ -25,6 +25,7 @@ const WHAT = {
   "sso.changed": "changed",
   "sso.removed": "removed",
   "audit.purged": "deleted, past its retention, entries of the",
+  "data.erased": "erased a person's data:",
 };
 const FIELDS = { monthly_token_budget: "monthly tokens", active: "active" };
 
