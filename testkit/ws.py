@@ -96,5 +96,14 @@ async def ask(communicator: WebsocketCommunicator, content: str) -> list[dict[st
     return await frames_until(communicator, "done")
 
 
+async def closed_with(communicator: WebsocketCommunicator, code: int) -> None:
+    """Past the frames still coming (a last answer's, an error), the close, with ``code``."""
+    while True:
+        output = await communicator.receive_output(TIMEOUT)
+        if output["type"] == "websocket.close":
+            assert output["code"] == code
+            return
+
+
 def streamed_text(frames: list[dict[str, Any]]) -> str:
     return "".join(f["content"] for f in frames if f["type"] == "token")

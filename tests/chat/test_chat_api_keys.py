@@ -16,8 +16,7 @@ from tenants.models import ApiKey, EndUser, Membership
 from tenants.services import member_update
 from testkit.fake_openai import FakeOpenAI
 from testkit.world import World
-from testkit.ws import TIMEOUT, ask, connect, streamed_text
-from tests.tenants.test_sign_in_and_logout import closed_with
+from testkit.ws import TIMEOUT, ask, closed_with, connect, streamed_text
 
 
 @database_sync_to_async

@@ -24,7 +24,7 @@ from knowledge.models import CuratedAnswer
 from tenants.models import EndUser, Membership
 from testkit.fake_openai import FakeOpenAI
 from testkit.world import World, client_for, word_marker
-from testkit.ws import TIMEOUT, ask
+from testkit.ws import TIMEOUT, ask, closed_with
 from tests.chat.test_chat_api_keys import key_socket, new_key
 from webhooks.models import Delivery
 
@@ -117,7 +117,7 @@ async def test_an_end_user_is_exported_then_erased_from_every_store(
     counts = erased.json()["counts"]
     assert counts["conversations"] == 1 and counts["messages"] >= 4 and counts["files"] == 1
     assert counts["curated_links"] == 1 and counts["webhook_deliveries"] == 1
-    await closed(socket)
+    await closed_with(socket, 4403)
 
     @database_sync_to_async
     def in_the_database() -> dict[str, Any]:
@@ -149,14 +149,6 @@ async def test_an_end_user_is_exported_then_erased_from_every_store(
     assert (
         await database_sync_to_async(owner.get)("/api/v1/data-subjects/end_user/crm-77/export/")
     ).status_code == 404
-
-
-async def closed(socket: Any) -> None:
-    while True:
-        output = await socket.receive_output(TIMEOUT)
-        if output["type"] == "websocket.close":
-            assert output["code"] == 4403
-            return
 
 
 def test_only_the_tenants_owners_and_admins_reach_its_people(world: World) -> None:

@@ -11,7 +11,7 @@ from django.test import Client
 
 from tenants.selectors import SESSION_TENANT_KEY
 from testkit.world import PASSWORD, World, client_for, session_cookie
-from testkit.ws import TIMEOUT, connect, open_chat
+from testkit.ws import TIMEOUT, closed_with, connect, open_chat
 
 
 def sign_in(username: str, password: str = PASSWORD, tenant: str | None = "acme") -> Any:
@@ -29,14 +29,6 @@ async def open_session_socket(headers: list[tuple[bytes, bytes]]) -> WebsocketCo
     assert connected
     assert (await socket.receive_json_from(TIMEOUT))["type"] == "ready"
     return socket
-
-
-async def closed_with(communicator: WebsocketCommunicator, code: int) -> None:
-    while True:
-        output = await communicator.receive_output(TIMEOUT)
-        if output["type"] == "websocket.close":
-            assert output["code"] == code
-            return
 
 
 # -- throttling ---------------------------------------------------------------------------------
