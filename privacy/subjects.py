@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from tenants.end_users import external_id_valid
 from tenants.models import EndUser
 from widget.models import Visitor
 
@@ -45,7 +46,7 @@ def subject_find(*, tenant_id: int, kind: str, ident: str) -> Subject | None:
             return None
         visitor = Visitor.objects.for_tenant(tenant_id).select_related("site").filter(pk=int(ident)).first()
         return Subject(SubjectKind.VISITOR, tenant_id, visitor.user_id, visitor) if visitor else None
-    if kind == SubjectKind.END_USER:
+    if kind == SubjectKind.END_USER and external_id_valid(ident):
         end_user = EndUser.objects.for_tenant(tenant_id).filter(external_id=ident).first()
         return Subject(SubjectKind.END_USER, tenant_id, end_user.user_id, end_user) if end_user else None
     return None

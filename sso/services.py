@@ -72,9 +72,9 @@ def _email_allowed(connection: Connection, claims: dict[str, Any]) -> str:
 
 def _new_user(email: str, claims: dict[str, Any], subject_hash: str) -> AbstractBaseUser:
     user_model = get_user_model()
-    taken = user_model.objects.filter(username__iexact=email).exists()
+    taken = len(email) > 140 or user_model.objects.filter(username__iexact=email).exists()
     user = user_model(
-        username=f"{email}.{subject_hash[:8]}" if taken else email,
+        username=f"{email[:120]}.{subject_hash[:8]}" if taken else email,
         email=email,
         first_name=str(claims.get("given_name") or "")[:150],
         last_name=str(claims.get("family_name") or "")[:150],

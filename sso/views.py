@@ -1,4 +1,4 @@
-"""The sign-in pages: ``/sso/`` finds a work address's provider, ``/sso/<tenant>/`` sends the
+"""The sign-in pages: ``/sso/`` finds a workspace's provider, ``/sso/<tenant>/`` sends the
 browser to it, ``/sso/<tenant>/callback/`` takes the provider's answer back (``sso.provider``
 checks it, ``sso.services`` says who it signs in). Whatever goes wrong is a page that says what,
 with a 4xx (or 502: the provider could not be reached), never a 500."""
@@ -9,6 +9,7 @@ import requests
 import structlog
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from django.contrib.auth import login
+from django.core.validators import slug_re
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,7 +40,7 @@ def find(request: HttpRequest) -> HttpResponse:
     domain: a domain would have to be proved a tenant's before it could send anyone anywhere.
     The page's script goes to ``start`` itself (static/sso/find.js); the POST is for no script."""
     workspace = request.POST.get("workspace", "").strip().lower() if request.method == "POST" else ""
-    if workspace and connection_for_slug(workspace) is not None:
+    if slug_re.fullmatch(workspace) and connection_for_slug(workspace) is not None:
         target = reverse("sso:start", args=[workspace])
         return redirect(f"{target}?{request.GET.urlencode()}" if request.GET else target)
     error = "That workspace has no single sign-on." if request.method == "POST" else ""

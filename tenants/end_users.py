@@ -18,10 +18,14 @@ class EndUserInvalid(ValueError):
     """The named id is not one (empty, too long, or with characters outside printable ASCII)."""
 
 
+def external_id_valid(external_id: str) -> bool:
+    return bool(_EXTERNAL_ID.fullmatch(external_id))
+
+
 def end_user_for(*, tenant_id: int, external_id: str) -> EndUser:
     """The tenant's end user with that id, made at first (two sockets naming a new one at once
     make one)."""
-    if not _EXTERNAL_ID.fullmatch(external_id):
+    if not external_id_valid(external_id):
         raise EndUserInvalid("end_user must be 1 to 200 printable ASCII characters, no spaces")
     found = EndUser.objects.for_tenant(tenant_id).filter(external_id=external_id).first()
     if found is not None:

@@ -50,8 +50,8 @@ class ConnectionSerializer(serializers.ModelSerializer):
         return sorted({domain.lower() for domain in domains})
 
     def validate_role_map(self, role_map: dict[str, str]) -> dict[str, str]:
-        if len(role_map) > 100 or any(len(group) > 200 for group in role_map):
-            raise ValidationError("at most 100 groups, each named in at most 200 characters")
+        if len(role_map) > 100 or any(len(group) > 200 or not group.isprintable() for group in role_map):
+            raise ValidationError("at most 100 groups, each named in at most 200 printable characters")
         return role_map
 
 

@@ -234,6 +234,7 @@ def test_the_connection_api_writes_the_secret_and_never_reads_it(
     assert "s3cret-value" not in str([entry.changes for entry in entries])
 
     assert owner.put("/api/v1/sso/", {"role_map": {"g": "owner"}}, format="json").status_code == 400
+    assert owner.put("/api/v1/sso/", {"role_map": {"g\x00": "admin"}}, format="json").status_code == 400
     assert owner.put("/api/v1/sso/", {"allowed_domains": ["not a domain"]}, format="json").status_code == 400
     member = client_for(world.token(world.bob, world.acme))
     assert member.get("/api/v1/sso/").status_code == 403
@@ -263,3 +264,4 @@ def test_the_sign_in_pages_answer_unknown_workspaces(world: World) -> None:
     assert Client().get("/sso/nobody/callback/", {"code": "x", "state": "y"}).status_code == 404
     found = Client().post("/sso/", {"workspace": "acme"})
     assert found.status_code == 404 and b"no single sign-on" in found.content
+    assert Client().post("/sso/", {"workspace": "ac\x00me"}).status_code == 404  # hostile: no 500
