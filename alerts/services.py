@@ -3,16 +3,27 @@ the caller), an alert acknowledged (found here inside the tenant; None: not the 
 
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import Alert, AlertRule
+from tenants.changes import Change, shown, tell_changed
 
 
 def alert_rule_update(*, rule: AlertRule, fields: dict[str, Any]) -> AlertRule:
     """``rule`` as found in its tenant (``AlertRule.objects.for_tenant``), with ``fields`` saved."""
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule.save(update_fields=list(fields))
+    before = shown(rule, fields)
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(rule, name, value)
+        rule.save(update_fields=list(fields))
+        tell_changed(
+            tenant_id=rule.tenant_id,
+            change=Change.ALERT_RULE_CHANGED,
+            target=str(rule.metric),
+            before=before,
+            after=shown(rule, fields),
+        )
     return rule
 
 

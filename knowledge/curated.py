@@ -24,6 +24,7 @@ from infra.embedder import embedder, embedder_installed, signature
 from knowledge.models import CuratedAnswer
 from knowledge.services import KnowledgeRefused, knowledge_changed
 from knowledge.versioned import VersionedIndexes
+from tenants.changes import Change, shown, tell_changed, tell_gone, tell_made
 from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)
@@ -273,8 +274,17 @@ def curated_create(
         source_message_id=source_message_id,
         created_by_id=user_id,
     )
+    tell_made(tenant_id=tenant_id, change=Change.CURATED_CREATED, target=_target(entry), now=_shown(entry))
     _changed(entry, embed=True)
     return entry
+
+
+def _shown(entry: CuratedAnswer) -> dict[str, Any]:
+    return shown(entry, ["questions", "answer", "enabled", "declined_questions"])
+
+
+def _target(entry: CuratedAnswer) -> str:
+    return str(entry.questions[0]) if entry.questions else f"curated answer {entry.pk}"
 
 
 @transaction.atomic
@@ -294,11 +304,19 @@ def curated_update(*, tenant_id: int, entry_id: int, changes: dict[str, Any]) ->
     if enabled and (taken := _taken_elsewhere(tenant_id, questions, entry.pk)):
         raise KnowledgeRefused("questions", f"another curated answer has the phrasing {taken!r}")
     reworded = questions != entry.questions
+    before = _shown(entry)
     entry.questions, entry.answer, entry.enabled = questions, answer, enabled
     entry.declined_questions = declined
     if reworded:
         entry.embeddings = b""  # the old rows belong to the old phrasings
     entry.save()
+    tell_changed(
+        tenant_id=tenant_id,
+        change=Change.CURATED_CHANGED,
+        target=_target(entry),
+        before=before,
+        after=_shown(entry),
+    )
     _changed(entry, embed=reworded)
     return entry
 
@@ -306,10 +324,13 @@ def curated_update(*, tenant_id: int, entry_id: int, changes: dict[str, Any]) ->
 @transaction.atomic
 def curated_delete(*, tenant_id: int, entry_id: int) -> bool:
     """The entry; the answers it gave stay, no longer pointing to it."""
-    deleted, _ = CuratedAnswer.objects.for_tenant(tenant_id).filter(pk=entry_id).delete()
-    if deleted:
-        knowledge_changed(tenant_id)
-    return bool(deleted)
+    entry = CuratedAnswer.objects.for_tenant(tenant_id).filter(pk=entry_id).defer("embeddings").first()
+    if entry is None:
+        return False
+    tell_gone(tenant_id=tenant_id, change=Change.CURATED_DELETED, target=_target(entry), was=_shown(entry))
+    entry.delete()
+    knowledge_changed(tenant_id)
+    return True
 
 
 def curated_embed(*, tenant_id: int, entry_id: int) -> str:

@@ -4,6 +4,7 @@ ones stuck pending, delete one."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import structlog
@@ -17,6 +18,7 @@ from infra.embedder import embedder, embedder_installed
 from knowledge.chunking import chunks_of
 from knowledge.extract import Unreadable, content_type_of, sections_of
 from knowledge.models import Chunk, Document
+from tenants.changes import Change, shown, tell, tell_gone, tell_made
 from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)
@@ -59,8 +61,15 @@ def document_add(*, tenant: Tenant, user_id: int | None, upload: Upload) -> Docu
             source=upload.data,
             created_by_id=user_id,
         )
+        tell_made(
+            tenant_id=tenant.pk, change=Change.DOCUMENT_ADDED, target=document.title, now=_shown(document)
+        )
         transaction.on_commit(lambda: _queue_ingestion(tenant.pk, document.pk))
     return document
+
+
+def _shown(document: Document) -> dict[str, Any]:
+    return shown(document, ["filename", "content_type", "size_bytes"])
 
 
 def _take_a_place(tenant: Tenant, field: str) -> None:
@@ -91,6 +100,7 @@ def document_reingest(*, tenant: Tenant, document_id: int) -> Document | None:
         _take_a_place(tenant, "status")
         document.status, document.error, document.queued_at = Document.Status.PENDING, "", timezone.now()
         document.save(update_fields=["status", "error", "queued_at"])
+        tell(tenant_id=tenant.pk, change=Change.DOCUMENT_REINGESTED, target=document.title)
         transaction.on_commit(lambda: _queue_ingestion(tenant.pk, document.pk))
     return document
 
@@ -181,10 +191,15 @@ def _fail(document: Document, reason: str) -> None:
 def document_delete(*, tenant_id: int, document_id: int) -> bool:
     """The document, its chunks and their embeddings; retrieval stops finding it at once."""
     with transaction.atomic():
-        deleted, _ = Document.objects.for_tenant(tenant_id).filter(pk=document_id).delete()
-        if deleted:
-            knowledge_changed(tenant_id)
-    return bool(deleted)
+        document = Document.objects.for_tenant(tenant_id).filter(pk=document_id).defer("source").first()
+        if document is None:
+            return False
+        tell_gone(
+            tenant_id=tenant_id, change=Change.DOCUMENT_DELETED, target=document.title, was=_shown(document)
+        )
+        document.delete()
+        knowledge_changed(tenant_id)
+    return True
 
 
 def knowledge_changed(tenant_id: int) -> None:

@@ -10,8 +10,9 @@ The account rules (the pre-account takeover of Chatwoot CVE-2026-44707 is what t
    (made by an admin, maybe another tenant's, with an address nobody proved) stays apart, and a
    new account is made for the person, with no password (they sign in through their provider).
 4. The role comes from the provider's groups claim through the connection's map on every sign-in
-   (the weightiest match; the default role when none matches); an owner's role is never changed
-   by a provider, nor can a provider make one.
+   (the weightiest match; the default role when none matches); with no map, a new member gets
+   the default role and the team sets it from then on. An owner's role is never changed by a
+   provider, nor can a provider make one.
 """
 
 import hashlib
@@ -139,7 +140,7 @@ def sso_sign_in(*, connection: Connection, claims: dict[str, Any], now: datetime
         )
     elif not membership.active:
         raise SignInRefused("membership_inactive", "Your membership of this workspace is deactivated.")
-    elif membership.role != Role.OWNER and membership.role != role:
+    elif connection.role_map and membership.role not in (Role.OWNER, role):
         membership = member_update(actor_role=None, membership=membership, role=role)
     return SignedIn(user=user, membership=membership, created=created)
 

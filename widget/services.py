@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from infra.keys import tenant_prefix
 from infra.shared_cache import shared_cache
+from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
 from tenants.models import Tenant
 from widget.domains import domain_normalized
 from widget.identity import Identity
@@ -37,17 +38,43 @@ def site_create(*, tenant: Tenant, fields: dict[str, Any]) -> Site:
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
     if Site.objects.for_tenant(tenant.pk).count() >= MAX_SITES:
         raise TooManySites(f"at most {MAX_SITES} sites")
-    return Site.objects.for_tenant(tenant.pk).create(tenant=tenant, **_normalized(fields))
-
-
-def site_update(*, site: Site, fields: dict[str, Any]) -> Site:
-    for name, value in _normalized(fields).items():
-        setattr(site, name, value)
-    site.save()
+    site = Site.objects.for_tenant(tenant.pk).create(tenant=tenant, **_normalized(fields))
+    tell_made(tenant_id=tenant.pk, change=Change.SITE_CREATED, target=site.name, now=_shown(site))
     return site
 
 
+# What the audit log shows of a site (its identity secret only as rotated).
+_SHOWN = [
+    "name", "enabled", "allowed_domains", "title", "color", "logo_url", "launcher_text", "greeting",
+    "starter_prompts", "position", "theme", "language", "require_verification",
+    "visitor_messages_per_minute", "visitor_conversations_per_hour", "address_messages_per_minute",
+    "address_conversations_per_hour", "daily_message_cap",
+]  # fmt: skip
+
+
+def _shown(site: Site) -> dict[str, Any]:
+    return shown(site, _SHOWN)
+
+
+@transaction.atomic
+def site_update(*, site: Site, fields: dict[str, Any]) -> Site:
+    before = _shown(site)
+    for name, value in _normalized(fields).items():
+        setattr(site, name, value)
+    site.save()
+    tell_changed(
+        tenant_id=site.tenant_id,
+        change=Change.SITE_CHANGED,
+        target=site.name,
+        before=before,
+        after=_shown(site),
+    )
+    return site
+
+
+@transaction.atomic
 def site_delete(*, site: Site) -> None:
+    tell_gone(tenant_id=site.tenant_id, change=Change.SITE_DELETED, target=site.name, was=_shown(site))
     site.delete()
 
 
@@ -56,7 +83,9 @@ def site_rotate_secret(*, site: Site) -> Site:
     tokens they were exchanged for last until the identity's own expiry, a day at most)."""
     site.identity_secret = new_identity_secret()
     site.identity_secret_rotated_at = timezone.now()
-    site.save(update_fields=["identity_secret", "identity_secret_rotated_at", "updated_at"])
+    with transaction.atomic():
+        site.save(update_fields=["identity_secret", "identity_secret_rotated_at", "updated_at"])
+        tell(tenant_id=site.tenant_id, change=Change.SITE_SECRET_ROTATED, target=site.name)
     return site
 
 

@@ -186,3 +186,52 @@ def test_entries_past_the_tenants_retention_are_purged_and_the_purge_is_recorded
     owner = client_for(world.token(world.alice, world.acme))
     too_short = owner.patch("/api/v1/tenants/acme/config/", {"audit_retention_days": 7}, format="json")
     assert too_short.status_code == 400 and "audit_retention_days" in too_short.json()["errors"]
+
+
+def test_tools_knowledge_curated_answers_alert_rules_and_sites_are_recorded(world: World) -> None:
+    owner = client_for(world.token(world.alice, world.acme))
+    tool = {
+        "name": "crm_lookup",
+        "description": "Look a customer up.",
+        "parameters": {"type": "object", "properties": {"email": {"type": "string"}}},
+        "url": "https://crm.acme.test/lookup",
+        "secret": "tool-secret-value-1",
+    }
+    tool_id = owner.post("/api/v1/tools/", tool, format="json").json()["id"]
+    patch = {"timeout_s": 3, "secret": "tool-secret-value-2"}
+    assert owner.patch(f"/api/v1/tools/{tool_id}/", patch, format="json").status_code == 200
+    assert owner.delete(f"/api/v1/tools/{tool_id}/").status_code == 204
+    document = {"title": "FAQ", "content": "# Opening hours\nNine to five.", "content_type": "text/markdown"}
+    document_id = owner.post("/api/v1/knowledge/documents/", document, format="json").json()["id"]
+    assert owner.delete(f"/api/v1/knowledge/documents/{document_id}/").status_code == 204
+    curated = {"questions": ["When are you open?"], "answer": "Nine to five."}
+    curated_id = owner.post("/api/v1/knowledge/curated/", curated, format="json").json()["id"]
+    assert (
+        owner.patch(
+            f"/api/v1/knowledge/curated/{curated_id}/", {"answer": "Nine to six."}, format="json"
+        ).status_code
+        == 200
+    )
+    assert owner.delete(f"/api/v1/knowledge/curated/{curated_id}/").status_code == 204
+    rule = owner.get("/api/v1/alerts/rules/").json()[0]
+    assert (
+        owner.patch(f"/api/v1/alerts/rules/{rule['id']}/", {"muted": True}, format="json").status_code == 200
+    )
+    site_id = owner.post("/api/v1/sites/", {"name": "Shop"}, format="json").json()["id"]
+    assert owner.patch(f"/api/v1/sites/{site_id}/", {"enabled": False}, format="json").status_code == 200
+    assert owner.post(f"/api/v1/sites/{site_id}/rotate-secret/").status_code in (200, 201)
+    assert owner.delete(f"/api/v1/sites/{site_id}/").status_code == 204
+
+    log = {e["action"]: e for e in reversed(entries(world, "?page_size=100"))}
+    assert set(log) >= {
+        "tool.created", "tool.changed", "tool.deleted", "document.added", "document.deleted",
+        "curated.created", "curated.changed", "curated.deleted", "alert_rule.changed",
+        "site.created", "site.changed", "site.secret_rotated", "site.deleted",
+    }  # fmt: skip
+    assert log["tool.created"]["changes"]["secret"] == [None, "(secret)"]
+    assert log["tool.changed"]["changes"] == {"timeout_s": [10.0, 3.0], "secret": ["(secret)", "(changed)"]}
+    assert "tool-secret-value" not in str(list(log.values()))
+    assert log["curated.changed"]["changes"] == {"answer": ["Nine to five.", "Nine to six."]}
+    assert log["alert_rule.changed"]["changes"] == {"muted": [False, True]}
+    assert log["site.changed"]["changes"] == {"enabled": [True, False]}
+    assert log["document.deleted"]["target"] == "FAQ" and {e["actor"] for e in log.values()} == {"alice"}

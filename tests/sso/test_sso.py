@@ -101,7 +101,17 @@ def test_no_group_mapped_is_the_default_role(connection: Connection, provider: O
     browser = Client()
     assert follow(browser, callback_of(browser, provider, "dan@acme.test")).status_code == 302
     dan = get_user_model().objects.get(email="dan@acme.test")
-    assert Membership.objects.for_tenant(connection.tenant_id).get(user=dan).role == Role.MEMBER
+    membership = Membership.objects.for_tenant(connection.tenant_id).get(user=dan)
+    assert membership.role == Role.MEMBER
+
+    # With no map the team sets the role, and a later sign-in keeps it.
+    connection.role_map = {}
+    connection.save()
+    membership.role = Role.AGENT
+    membership.save()
+    again = Client()
+    assert follow(again, callback_of(again, provider, "dan@acme.test")).status_code == 302
+    assert Membership.objects.for_tenant(connection.tenant_id).get(user=dan).role == Role.AGENT
 
 
 def test_a_wrong_state_is_refused(connection: Connection, provider: OidcProvider) -> None:
