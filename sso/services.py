@@ -26,7 +26,7 @@ from django.db import transaction
 
 from sso.models import Connection, Identity
 from sso.provider import provider_forget
-from tenants.changes import Change, differences, tell
+from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
 from tenants.invitations import address_verified
 from tenants.models import Membership, Role, Tenant
 from tenants.services import member_update
@@ -165,27 +165,27 @@ _SHOWN = [
 ]  # fmt: skip
 
 
-def _shown(connection: Connection | None) -> dict[str, Any]:
-    return {field: getattr(connection, field) for field in _SHOWN} if connection is not None else {}
+def _shown(connection: Connection) -> dict[str, Any]:
+    return shown(connection, _SHOWN, secrets=["client_secret"])
 
 
 @transaction.atomic
 def connection_save(*, tenant: Tenant, fields: dict[str, Any]) -> Connection:
     """Create or change the tenant's connection; a ``client_secret`` left out keeps the one saved."""
-    connection = Connection.objects.for_tenant(tenant.pk).select_for_update().first()
+    existing = Connection.objects.for_tenant(tenant.pk).select_for_update().first()
+    connection = existing or Connection(tenant=tenant)
     before = _shown(connection)
-    if connection is None:
-        connection = Connection(tenant=tenant)
-    secret_changed = "client_secret" in fields and fields["client_secret"] != connection.client_secret
     for field, value in fields.items():
         setattr(connection, field, value)
     connection.full_clean(exclude=["tenant"])
     connection.save()
-    changed = differences(before, _shown(connection))
-    if secret_changed:
-        changed["client_secret"] = ["(secret)", "(changed)"]
-    if changed:
-        tell(tenant_id=tenant.pk, change=Change.SSO_CHANGED, target="single sign-on", changes=changed)
+    target, change = "single sign-on", Change.SSO_CHANGED
+    if existing is None:
+        tell_made(tenant_id=tenant.pk, change=change, target=target, now=_shown(connection))
+    else:
+        tell_changed(
+            tenant_id=tenant.pk, change=change, target=target, before=before, after=_shown(connection)
+        )
     transaction.on_commit(lambda: provider_forget(connection))
     return connection
 
@@ -193,11 +193,11 @@ def connection_save(*, tenant: Tenant, fields: dict[str, Any]) -> Connection:
 @transaction.atomic
 def connection_delete(*, connection: Connection) -> None:
     """The connection goes; its identities stay (a connection made again finds its people)."""
-    tell(
+    tell_gone(
         tenant_id=connection.tenant_id,
         change=Change.SSO_REMOVED,
         target="single sign-on",
-        changes={field: [value, None] for field, value in _shown(connection).items()},
+        was=_shown(connection),
     )
     connection.delete()
     transaction.on_commit(lambda: provider_forget(connection))
