@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
+from redis.exceptions import RedisError
 
 from billing.models import UsageRecord
 from chat.files import files_delete
@@ -42,6 +44,8 @@ from privacy.subjects import Subject
 from tenants.changes import Change, tell
 from tenants.models import Tenant
 from tenants.selectors import forget_chat_configs
+
+log = structlog.stdlib.get_logger(__name__)
 
 # Sent inside the erasure's transaction with ``tenant_id``, ``user_id`` and ``conversation_ids``:
 # a store kept by another app (the webhooks' deliveries) deletes what it holds of them and
@@ -142,14 +146,25 @@ def _hot_state_erase(subject: Subject, conversation_ids: list[int], message_ids:
     return erased
 
 
+def _ids(subject: Subject) -> tuple[list[int], list[int]]:
+    conversations = Conversation.objects.for_tenant(subject.tenant_id).filter(user_id=subject.user_id)
+    conversation_ids = list(conversations.values_list("pk", flat=True))
+    messages = Message.objects.for_tenant(subject.tenant_id).filter(conversation_id__in=conversation_ids)
+    return conversation_ids, list(messages.values_list("pk", flat=True))
+
+
 def subject_erase(subject: Subject) -> Erasure:
-    """Erase the subject from every store; their open sockets close (4403) once committed."""
+    """Erase the subject from every store; their open sockets close (4403) once committed.
+
+    Hot state goes first: when Redis cannot be reached (``RedisError``, ``OSError``) nothing is
+    erased and the caller can try again; once the rows are gone, what the last moments wrote
+    there is erased too (a failure then is logged: those keys expire within hours)."""
     erasure_id = str(uuid.uuid4())
+    hot_state_keys = _hot_state_erase(subject, *_ids(subject))
     with transaction.atomic():
-        conversations = Conversation.objects.for_tenant(subject.tenant_id).filter(user_id=subject.user_id)
-        conversation_ids = list(conversations.values_list("pk", flat=True))
-        messages = Message.objects.for_tenant(subject.tenant_id).filter(conversation_id__in=conversation_ids)
-        message_ids = list(messages.values_list("pk", flat=True))
+        conversation_ids, message_ids = _ids(subject)
+        conversations = Conversation.objects.for_tenant(subject.tenant_id).filter(pk__in=conversation_ids)
+        messages = Message.objects.for_tenant(subject.tenant_id).filter(pk__in=message_ids)
         revoke_sockets(tenant_id=subject.tenant_id, user_ids=[subject.user_id])
         files = files_delete(ChatFile.objects.for_tenant(subject.tenant_id).filter(user_id=subject.user_id))
         curated = (
@@ -186,5 +201,9 @@ def subject_erase(subject: Subject) -> Erasure:
             changes={"kind": [subject.kind.value, None], **{k: [v, 0] for k, v in counts.items()}},
         )
     forget_chat_configs()
-    counts["hot_state_keys"] = _hot_state_erase(subject, conversation_ids, message_ids)
+    try:
+        hot_state_keys += _hot_state_erase(subject, conversation_ids, message_ids)
+    except (RedisError, OSError) as exc:
+        log.warning("privacy.hot_state_unreached", erasure=erasure_id, error=repr(exc))
+    counts["hot_state_keys"] = hot_state_keys
     return Erasure(id=erasure_id, kind=subject.kind.value, counts=counts)

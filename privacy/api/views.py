@@ -9,8 +9,9 @@ from typing import Any
 
 from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from redis.exceptions import RedisError
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +33,12 @@ class ErasureSerializer(serializers.Serializer):
     counts = serializers.DictField(
         child=serializers.IntegerField(), help_text="rows and keys each store lost"
     )
+
+
+class HotStateUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "the platform's Redis cannot be reached: nothing was erased; try again"
+    default_code = "service_unavailable"
 
 
 class _SubjectEndpoint(TenantEndpoint, APIView):
@@ -58,6 +65,9 @@ class SubjectExportView(_SubjectEndpoint):
 class SubjectEraseView(_SubjectEndpoint):
     @extend_schema(parameters=_PATH, request=None, responses={200: ErasureSerializer})
     def post(self, request: Request, kind: str, ident: str) -> Response:
-        erasure = subject_erase(self.found(kind, ident))
+        try:
+            erasure = subject_erase(self.found(kind, ident))
+        except (RedisError, OSError) as exc:
+            raise HotStateUnavailable from exc
         data = {"id": erasure.id, "kind": erasure.kind, "counts": erasure.counts}
         return Response(ErasureSerializer(data).data, status=status.HTTP_200_OK)

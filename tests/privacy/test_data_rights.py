@@ -23,6 +23,7 @@ from infra.keys import tenant_prefix
 from knowledge.models import CuratedAnswer
 from tenants.models import EndUser, Membership
 from testkit.fake_openai import FakeOpenAI
+from testkit.live import free_port
 from testkit.world import World, client_for, word_marker
 from testkit.ws import TIMEOUT, ask, closed_with
 from tests.chat.test_chat_api_keys import key_socket, new_key
@@ -188,3 +189,15 @@ async def test_without_redis_the_processs_own_stores_forget_by_prefix(settings: 
     assert await memory.recent(tenant_id=5, conversation_id=1) is None
     assert await memory.recent(tenant_id=5, conversation_id=12) is not None
     assert await answers.get("t:{5}:cache:exact:abc") is None and await answers.get("t:{6}:cache:exact:abc")
+
+
+def test_with_redis_away_nothing_is_erased_and_the_answer_says_try_again(world: World, settings: Any) -> None:
+    person = EndUser.objects.create(
+        tenant=world.acme, user=get_user_model().objects.create_user("enduser-y"), external_id="p-2"
+    )
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    owner = client_for(world.token(world.alice, world.acme))
+    answer = owner.post("/api/v1/data-subjects/end_user/p-2/erase/")
+    assert answer.status_code == 503 and answer.json()["code"] == "service_unavailable"
+    assert EndUser.objects.for_tenant(world.acme).filter(pk=person.pk).exists()
+    assert not AuditEntry.objects.for_tenant(world.acme).filter(action="data.erased").exists()
