@@ -21,11 +21,11 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from billing.admission import VisitorLimits
-from chat.protocol import ErrorCode
+from chat.protocol import CLOSE_TOO_MANY_CONNECTIONS, ErrorCode
 from infra.db import in_db_thread
 from infra.proxies import scope_address
 from tenants.api_keys import KEY_START, KeyInvalid, key_authenticate, key_login_id
-from tenants.end_users import EndUserInvalid, end_user_access_sql, end_user_for
+from tenants.end_users import EndUserInvalid, TooManyEndUsers, end_user_access_sql, end_user_for
 from tenants.logins import LOGIN_CLAIM, session_login_id, token_still_valid
 from tenants.models import ApiKeyScope, Membership, Role
 from tenants.selectors import active_membership, session_membership
@@ -96,9 +96,11 @@ def _from_key(raw: str, scope: dict[str, Any], subprotocol: str | None) -> ChatP
         raise Refused("this API key lacks the 'chat' scope")
     named = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(END_USER_PARAM, [""])[0]
     try:
-        end_user = end_user_for(tenant_id=key.tenant_id, external_id=named)
+        end_user = end_user_for(tenant_id=key.tenant_id, external_id=named, key_id=key.pk)
     except EndUserInvalid as invalid:
         raise Refused(str(invalid)) from None
+    except TooManyEndUsers as many:
+        raise Refused(str(many), code=ErrorCode.RATE_LIMITED, close_code=CLOSE_TOO_MANY_CONNECTIONS) from None
     return ChatPrincipal(
         user_id=end_user.user_id,
         tenant_id=key.tenant_id,

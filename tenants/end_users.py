@@ -5,9 +5,12 @@ import functools
 import re
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from infra.hour_counts import hour_count_exceeded
+from infra.keys import tenant_prefix
 from tenants.models import ApiKey, EndUser, Membership, Role, Tenant
 
 # Printable ASCII without spaces: an id from the tenant's own systems, shown as it is.
@@ -18,18 +21,31 @@ class EndUserInvalid(ValueError):
     """The named id is not one (empty, too long, or with characters outside printable ASCII)."""
 
 
+class TooManyEndUsers(Exception):
+    """The key named ``API_KEY_NEW_END_USERS_PER_HOUR`` new end users this clock hour."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"this API key named too many new end users this hour; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 def external_id_valid(external_id: str) -> bool:
     return bool(_EXTERNAL_ID.fullmatch(external_id))
 
 
-def end_user_for(*, tenant_id: int, external_id: str) -> EndUser:
+def end_user_for(*, tenant_id: int, external_id: str, key_id: int) -> EndUser:
     """The tenant's end user with that id, made at first (two sockets naming a new one at once
-    make one)."""
+    make one), at most ``API_KEY_NEW_END_USERS_PER_HOUR`` new ones a key (``TooManyEndUsers``):
+    a leaked key cannot fill the accounts table."""
     if not external_id_valid(external_id):
         raise EndUserInvalid("end_user must be 1 to 200 printable ASCII characters, no spaces")
     found = EndUser.objects.for_tenant(tenant_id).filter(external_id=external_id).first()
     if found is not None:
         return found
+    key = f"{tenant_prefix(tenant_id)}:key:{key_id}:new-end-users"
+    wait = hour_count_exceeded(key, settings.API_KEY_NEW_END_USERS_PER_HOUR)
+    if wait is not None:
+        raise TooManyEndUsers(retry_after=wait)
     try:
         with transaction.atomic():
             user = get_user_model().objects.create_user(username=f"enduser-{uuid.uuid4().hex}", password=None)

@@ -1,7 +1,6 @@
 """Writes to a tenant's widget sites and their visitors."""
 
 import ipaddress
-import time
 import uuid
 from typing import Any
 
@@ -10,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from infra.hour_counts import hour_count_exceeded
 from infra.keys import tenant_prefix
-from infra.shared_cache import shared_cache
 from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
 from tenants.models import Tenant
 from widget.domains import domain_normalized
@@ -100,13 +99,10 @@ class TooManyVisitors(Exception):
 def _count_new_visitor(site: Site, address: str) -> None:
     """One more new visitor from ``address`` this hour, or ``TooManyVisitors`` (counted in the
     shared cache, per site and clock hour)."""
-    now = time.time()
-    hour = int(now // 3600)
-    key = f"{tenant_prefix(site.tenant_id)}:site:{site.pk}:addr:{address}:visitors:{hour}"
-    cache = shared_cache()
-    cache.add(key, 0, 3600)
-    if cache.incr(key) > settings.WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR:
-        raise TooManyVisitors(retry_after=max(1, int((hour + 1) * 3600 - now)))
+    key = f"{tenant_prefix(site.tenant_id)}:site:{site.pk}:addr:{address}:visitors"
+    wait = hour_count_exceeded(key, settings.WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR)
+    if wait is not None:
+        raise TooManyVisitors(retry_after=wait)
 
 
 def _new_visitor(site: Site, address: str, **fields: Any) -> Visitor:

@@ -270,6 +270,8 @@ CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
 WIDGET_VISITOR_TOKEN_DAYS = env_int("WIDGET_VISITOR_TOKEN_DAYS", 180)
 WIDGET_IDENTITY_MAX_LIFETIME_S = env_int("WIDGET_IDENTITY_MAX_LIFETIME_S", 86_400)
 WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR = env_int("WIDGET_NEW_VISITORS_PER_ADDRESS_PER_HOUR", 30)
+# New end users one API key may name on the chat socket per clock hour (tenants.end_users).
+API_KEY_NEW_END_USERS_PER_HOUR = env_int("API_KEY_NEW_END_USERS_PER_HOUR", 1000)
 
 # Limits (billing.admission). Off only for measurements (bench/ws_bench.py --limits off).
 LIMITS_ENABLED = env_bool("LIMITS_ENABLED", True)

@@ -133,3 +133,22 @@ async def test_the_keys_member_deactivated_closes_its_sockets(world: World, fake
     await deactivate()
     await closed_with(socket, 4403)
     assert not (await key_socket(key))[1]
+
+
+async def test_a_key_names_only_so_many_new_end_users_an_hour(
+    world: World, fake_llm: FakeOpenAI, settings: Any
+) -> None:
+    """A leaked key cannot fill the accounts table: past the hour's new end users it is told so
+    (RATE_LIMITED, 4429); the people it already named still chat."""
+    settings.API_KEY_NEW_END_USERS_PER_HOUR = 2
+    key = await new_key(world, ["chat"])
+    for person in ("crm-1", "crm-2", "crm-1"):
+        socket, connected = await key_socket(key, person)
+        assert connected and (await socket.receive_json_from(TIMEOUT))["type"] == "ready"
+        await socket.disconnect()
+    refused, connected = await key_socket(key, "crm-3")
+    assert connected
+    error = await refused.receive_json_from(TIMEOUT)
+    assert error["code"] == "RATE_LIMITED" and "too many new end users" in error["message"]
+    assert (await refused.receive_output(TIMEOUT))["code"] == 4429
+    assert await database_sync_to_async(EndUser.objects.for_tenant(world.acme).count)() == 2
