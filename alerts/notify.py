@@ -15,7 +15,8 @@ from django.utils import timezone
 from alerts.evaluation import OPENED
 from alerts.models import Alert
 from tenants.events import Event, emit
-from tenants.models import Membership, Role
+from tenants.models import Role
+from tenants.selectors import member_emails
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -63,8 +64,8 @@ def alert_notify(*, tenant_id: int, alert_id: int, event: str) -> bool:
 
 def _email(alert: Alert, payload: dict[str, Any]) -> None:
     tenant = alert.tenant
-    owners = Membership.objects.for_tenant(tenant).filter(role=Role.OWNER, active=True).select_related("user")
-    recipients = sorted({m.user.email for m in owners if m.user.email} | ({tenant.escalation_email} - {""}))
+    owners = member_emails(tenant_id=tenant.pk, roles=[Role.OWNER])
+    recipients = sorted(set(owners) | ({tenant.escalation_email} - {""}))
     if not recipients:
         log.warning("alerts.no_recipient", alert_id=alert.pk)
         return

@@ -6,19 +6,15 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
 from tenants.events import Event, emit
-from tenants.models import MANAGER_ROLES, Membership, Tenant
+from tenants.models import MANAGER_ROLES, Tenant
+from tenants.selectors import member_emails
 
 
 def budget_warning_send(*, tenant_id: int, user_id: int, used: int, budget: int) -> int:
     """Returns how many addresses it was sent to."""
     tenant = Tenant.objects.get(pk=tenant_id)
     member = get_user_model().objects.get(pk=user_id)
-    managers = (
-        Membership.objects.for_tenant(tenant)
-        .filter(role__in=MANAGER_ROLES, active=True)
-        .select_related("user")
-    )
-    recipients = sorted({m.user.email for m in managers if m.user.email})
+    recipients = member_emails(tenant_id=tenant_id, roles=MANAGER_ROLES)
     emit(
         tenant_id=tenant_id,
         event=Event.BUDGET_THRESHOLD,

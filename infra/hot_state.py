@@ -4,7 +4,7 @@ one slot's), else in the stores of this process (the embedded default), each of 
 its own entries under a prefix (``forget``)."""
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from django.conf import settings
 
@@ -13,6 +13,7 @@ from infra.redis_topology import sync_client
 _BATCH = 500
 
 
+@runtime_checkable
 class Forgets(Protocol):
     def forget(self, prefix: str) -> int: ...
 
@@ -24,8 +25,8 @@ def hot_state_forget(
     (a store that is Redis's own has nothing in this process and is skipped; a key is dropped
     there as the prefix of itself)."""
     if not settings.REDIS_URL:
-        local = [store for store in stores if hasattr(store, "forget")]
-        return sum(store.forget(p) for store in local for p in [*prefixes, *keys])  # type: ignore[attr-defined]
+        local = [store for store in stores if isinstance(store, Forgets)]
+        return sum(store.forget(p) for store in local for p in [*prefixes, *keys])
     client = sync_client()
     try:
         found = [key for prefix in prefixes for key in client.scan_iter(match=f"{prefix}*", count=1000)]

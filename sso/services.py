@@ -16,7 +16,6 @@ The account rules (the pre-account takeover of Chatwoot CVE-2026-44707 is what t
 """
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,13 +40,6 @@ class SignInRefused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    user: Any
-    membership: Membership
-    created: bool  # a new account was made
 
 
 def role_from_claims(connection: Connection, claims: dict[str, Any]) -> str:
@@ -85,7 +77,7 @@ def _new_user(email: str, claims: dict[str, Any], subject_hash: str) -> Abstract
     return user
 
 
-def _account(connection: Connection, claims: dict[str, Any], issuer: str, now: datetime) -> tuple[Any, bool]:
+def _account(connection: Connection, claims: dict[str, Any], issuer: str, now: datetime) -> Any:
     subject = str(claims["sub"])
     identity = (
         Identity.objects.for_tenant(connection.tenant_id)
@@ -96,7 +88,7 @@ def _account(connection: Connection, claims: dict[str, Any], issuer: str, now: d
     if identity is not None:
         identity.last_sign_in_at = now
         identity.save(update_fields=["last_sign_in_at"])
-        return identity.user, False
+        return identity.user
     email = _email_allowed(connection, claims)
     user_model = get_user_model()
     user: Any = next(
@@ -107,7 +99,6 @@ def _account(connection: Connection, claims: dict[str, Any], issuer: str, now: d
         ),
         None,
     )
-    created = user is None
     if user is None:
         user = _new_user(email, claims, hashlib.sha256(f"{issuer} {subject}".encode()).hexdigest())
     Identity.objects.create(
@@ -118,20 +109,20 @@ def _account(connection: Connection, claims: dict[str, Any], issuer: str, now: d
         email=email,
         last_sign_in_at=now,
     )
-    return user, created
+    return user
 
 
 @transaction.atomic
-def sso_sign_in(*, connection: Connection, claims: dict[str, Any], now: datetime) -> SignedIn:
-    """The account and membership the provider's checked claims (the ID token's, and the
-    userinfo endpoint's for the same ``sub``) sign in, made or brought up to date."""
-    user, created = _account(connection, claims, connection.issuer.rstrip("/"), now)
+def sso_sign_in(*, connection: Connection, claims: dict[str, Any], now: datetime) -> Any:
+    """The account the provider's checked claims (the ID token's, and the userinfo endpoint's for
+    the same ``sub``) sign in, its membership made or brought up to date."""
+    user = _account(connection, claims, connection.issuer.rstrip("/"), now)
     if not user.is_active:
         raise SignInRefused("account_inactive", "Your account is deactivated.")
     role = role_from_claims(connection, claims)
     membership = Membership.objects.for_tenant(connection.tenant_id).filter(user=user).first()
     if membership is None:
-        membership = Membership.objects.create(tenant_id=connection.tenant_id, user=user, role=role)
+        Membership.objects.create(tenant_id=connection.tenant_id, user=user, role=role)
         tell(
             tenant_id=connection.tenant_id,
             change=Change.MEMBER_ADDED,
@@ -141,8 +132,8 @@ def sso_sign_in(*, connection: Connection, claims: dict[str, Any], now: datetime
     elif not membership.active:
         raise SignInRefused("membership_inactive", "Your membership of this workspace is deactivated.")
     elif connection.role_map and membership.role not in (Role.OWNER, role):
-        membership = member_update(actor_role=None, membership=membership, role=role)
-    return SignedIn(user=user, membership=membership, created=created)
+        member_update(actor_role=None, membership=membership, role=role)
+    return user
 
 
 def password_refused(user: Any) -> bool:

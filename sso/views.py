@@ -90,7 +90,7 @@ def callback(request: HttpRequest, slug: str) -> HttpResponse:
         token = provider.authorize_access_token(request)
         if "userinfo" not in token:
             raise SignInRefused("no_id_token", "Your identity provider gave no ID token.")
-        signed_in = sso_sign_in(connection=connection, claims=_claims(provider, token), now=timezone.now())
+        user = sso_sign_in(connection=connection, claims=_claims(provider, token), now=timezone.now())
     except MismatchingStateError:
         return _refused(request, "This sign-in link was used already or has expired. Start again.", 400)
     except OAuthError as exc:
@@ -106,6 +106,6 @@ def callback(request: HttpRequest, slug: str) -> HttpResponse:
         log.warning("sso.provider_unreachable", tenant_id=connection.tenant_id, error=str(exc))
         return _refused(request, "Your identity provider could not be reached. Try again later.", 502)
     wanted = request.session.pop(_NEXT_KEY, "")  # before login(): another account's session is flushed
-    login(request, signed_in.user, backend="sso.backends.ProviderBackend")
+    login(request, user, backend="sso.backends.ProviderBackend")
     request.session[SESSION_TENANT_KEY] = slug
     return redirect(wanted or reverse("chat:page"))

@@ -2,6 +2,7 @@
 
 import functools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -206,6 +207,19 @@ def page_membership(*, session: Any, user_id: int) -> tuple[Membership | None, i
         current = memberships[0]
         session[SESSION_TENANT_KEY] = current.tenant.slug
     return current, len(memberships)
+
+
+def member_emails(*, tenant_id: int, roles: Iterable[str]) -> list[str]:
+    """The addresses of the tenant's active members with one of ``roles`` (the ones a notice
+    about the tenant goes to), each once."""
+    return sorted(
+        set(
+            Membership.objects.for_tenant(tenant_id)
+            .filter(role__in=list(roles), active=True, user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
 
 
 def memberships_of_user(*, user_id: int) -> list[Membership]:

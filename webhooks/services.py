@@ -20,9 +20,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from tenants.changes import Change, differences, tell
+from tenants.changes import Change, differences, shown, tell, tell_made
 from tenants.events import Event
-from tenants.models import MANAGER_ROLES, Membership, Tenant
+from tenants.models import MANAGER_ROLES, Tenant
+from tenants.selectors import member_emails
 from tools.webhook import webhook_send
 from webhooks.models import Delivery, DeliveryStatus, Endpoint
 
@@ -215,12 +216,7 @@ def _endpoint_outcome(delivery: Delivery) -> None:
 
 
 def _tell_owners(endpoint: Endpoint) -> None:
-    recipients = list(
-        Membership.objects.for_tenant(endpoint.tenant_id)
-        .filter(role__in=MANAGER_ROLES, active=True, user__is_active=True)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
+    recipients = member_emails(tenant_id=endpoint.tenant_id, roles=MANAGER_ROLES)
     if not recipients:
         return
     send_mail(
@@ -264,7 +260,7 @@ _SHOWN = ("url", "description", "events", "active")
 
 
 def _shown(endpoint: Endpoint) -> dict[str, Any]:
-    return {field: getattr(endpoint, field) for field in _SHOWN}
+    return shown(endpoint, _SHOWN)
 
 
 def endpoint_create(*, tenant_id: int, user_id: int | None, fields: dict[str, Any]) -> Endpoint:
@@ -273,8 +269,9 @@ def endpoint_create(*, tenant_id: int, user_id: int | None, fields: dict[str, An
         endpoint = Endpoint.objects.create(
             tenant_id=tenant_id, created_by_id=user_id, secret=new_secret(), **fields
         )
-        tell(tenant_id=tenant_id, change=Change.WEBHOOK_CREATED, target=endpoint.url,
-             changes={field: [None, value] for field, value in _shown(endpoint).items()})  # fmt: skip
+        tell_made(
+            tenant_id=tenant_id, change=Change.WEBHOOK_CREATED, target=endpoint.url, now=_shown(endpoint)
+        )
     endpoints_changed(tenant_id)
     return endpoint
 

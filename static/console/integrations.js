@@ -51,14 +51,17 @@ function keyRow(key) {
   return element("tr", {}, [cell(name), cell(key.user), cell(key.scopes.join(", ")), cell(used), cell(state), cell(element("span", {}, actions))]);
 }
 
-async function loadKeys() {
-  const answer = await api("/api/v1/api-keys/");
+// A table's rows from a list endpoint, or what went wrong on the status line.
+async function loadRows(url, body, row, failed) {
+  const answer = await api(url);
   if (!answer.ok) {
-    setStatus(errorText(answer.body, "The keys could not be loaded."), "error");
+    setStatus(errorText(answer.body, failed), "error");
     return;
   }
-  $("keys-list").replaceChildren(...answer.body.map(keyRow));
+  $(body).replaceChildren(...answer.body.map(row));
 }
+
+const loadKeys = () => loadRows("/api/v1/api-keys/", "keys-list", keyRow, "The keys could not be loaded.");
 
 $("key-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -125,14 +128,7 @@ function webhookRow(endpoint) {
   return element("tr", {}, [cell(element("code", { textContent: endpoint.url })), cell(endpoint.events.join(", ")), cell(state), cell(element("span", {}, actions))]);
 }
 
-async function loadWebhooks() {
-  const answer = await api("/api/v1/webhooks/");
-  if (!answer.ok) {
-    setStatus(errorText(answer.body, "The webhooks could not be loaded."), "error");
-    return;
-  }
-  $("webhooks-list").replaceChildren(...answer.body.map(webhookRow));
-}
+const loadWebhooks = () => loadRows("/api/v1/webhooks/", "webhooks-list", webhookRow, "The webhooks could not be loaded.");
 
 $("webhook-form").addEventListener("submit", async (event) => {
   event.preventDefault();
