@@ -334,6 +334,17 @@ def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_ro
             console.goto(f"{platform.base_url}/console/history/")
             expect(console.locator("#history-entries")).to_contain_text("changed single sign-on")
             expect(console.locator("#history-entries")).to_contain_text("added the member")
+            # The room's download is what it shows, as CSV; the Settings room sets how long it is kept.
+            console.select_option("#history-filters select[name=action]", "sso.")
+            console.click("#history-filters button[type=submit]")
+            href = console.locator("#history-export").get_attribute("href") or ""
+            assert "action=sso." in href and "format=csv" in href
+            exported = console.request.get(f"{platform.base_url}{href}")
+            assert exported.ok and exported.text().count("sso.changed") == 1, exported.text()
+            console.goto(f"{platform.base_url}/console/settings/")
+            console.fill("#f-audit_retention_days", "90")
+            console.click("#settings-save")
+            expect(console.locator("#settings-status")).to_contain_text("Saved")
         found = platform.sql(
             "SELECT m.role, u.password LIKE '!%%' FROM tenants_membership m"
             " JOIN tenants_tenant t ON t.id = m.tenant_id JOIN auth_user u ON u.id = m.user_id"
@@ -341,6 +352,9 @@ def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_ro
             (slug, person),
         )
         assert found == ("agent", True)  # an agent, with no password
+        assert platform.sql("SELECT audit_retention_days FROM tenants_tenant WHERE slug = %s", (slug,)) == (
+            90,
+        )
         # SSO only: the member's password no longer signs in; the owner's still does.
         assert (
             platform.http(
