@@ -3,6 +3,7 @@ its id) or a person a tenant's server chats for with an API key (``end_user``, b
 server named them with). Both are accounts of their own, only theirs: erasing them deletes the
 account too. Members are the tenant's team: their data goes with their account."""
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from tenants.end_users import external_id_valid
 from tenants.models import EndUser
 from widget.models import Visitor
+
+_VISITOR_ID = re.compile(r"[0-9]{1,18}")
 
 
 class SubjectKind(StrEnum):
@@ -42,7 +45,7 @@ class Subject:
 def subject_find(*, tenant_id: int, kind: str, ident: str) -> Subject | None:
     """The tenant's subject, or None (unknown, or another tenant's: the same answer)."""
     if kind == SubjectKind.VISITOR:
-        if not ident.isdigit():
+        if not _VISITOR_ID.fullmatch(ident):  # ASCII digits a bigint holds ("³" is a digit too)
             return None
         visitor = Visitor.objects.for_tenant(tenant_id).select_related("site").filter(pk=int(ident)).first()
         return Subject(SubjectKind.VISITOR, tenant_id, visitor.user_id, visitor) if visitor else None

@@ -342,6 +342,7 @@ def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_ro
             exported = console.request.get(f"{platform.base_url}{href}")
             assert exported.ok and exported.text().count("sso.changed") == 1, exported.text()
             console.goto(f"{platform.base_url}/console/settings/")
+            expect(console.locator("#f-model option").first).to_be_attached()  # the form is filled in
             console.fill("#f-audit_retention_days", "90")
             console.click("#settings-save")
             expect(console.locator("#settings-status")).to_contain_text("Saved")

@@ -171,6 +171,8 @@ def test_only_the_tenants_owners_and_admins_reach_its_people(world: World) -> No
     assert owner.get("/api/v1/data-subjects/nobody/p-1/export/").status_code == 404
     assert owner.get("/api/v1/data-subjects/visitor/not-a-number/export/").status_code == 404
     assert owner.get("/api/v1/data-subjects/end_user/p%00-1/export/").status_code == 404  # hostile: no 500
+    for odd in ("%C2%B3", "9" * 30):  # a superscript digit, an id past a bigint
+        assert owner.post(f"/api/v1/data-subjects/visitor/{odd}/erase/").status_code == 404
     assert owner.get("/api/v1/data-subjects/end_user/p-1/export/").json()["conversations"] == []
     assert EndUser.objects.for_tenant(world.acme).filter(pk=person.pk).exists()
 
