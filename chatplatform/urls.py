@@ -22,6 +22,7 @@ API_APPS = [
     "audit",
     "webhooks",
     "sso",
+    "scim",
     "privacy",
 ]
 
@@ -37,6 +38,7 @@ urlpatterns = [
     path("console/", include("console.urls")),
     path("invitations/<str:token>/", tenant_views.invitation, name="invitation"),
     path("sso/", include("sso.urls")),
+    path("scim/v2/", include("scim.urls")),
     # The website widget: its script, panel and visitors' requests (any website's visitors).
     path("", include("widget.urls")),
     # Each app's REST endpoints, from its own api/urls.py.

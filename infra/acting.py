@@ -18,7 +18,8 @@ class Actor:
     user_id: int
     name: str
     ip: str | None
-    # How they signed in: "session" (a browser), "token" (a JWT), "key cpk_…" (an API key).
+    # How they signed in: "session" (a browser), "token" (a JWT), "key cpk_…" (an API key),
+    # "scim cpk_…" (an API key on the SCIM endpoints).
     credential: str = ""
 
 
@@ -33,7 +34,8 @@ def current_actor() -> Actor | None:
         return None
     auth = getattr(request, "auth", None)  # DRF sets it on the underlying request too
     prefix = getattr(auth, "prefix", None)
-    credential = "session" if auth is None else f"key {prefix}" if prefix else "token"
+    kind = getattr(auth, "kind", "key")
+    credential = "session" if auth is None else f"{kind} {prefix}" if prefix else "token"
     return Actor(
         user_id=user.pk,
         name=user.get_username(),

@@ -27,11 +27,8 @@ from sso.models import Connection, Identity
 from sso.provider import provider_forget
 from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
 from tenants.invitations import address_verified
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Membership, Role, Tenant, weightiest_role
 from tenants.services import member_update
-
-# The weightiest first: what a person in several mapped groups gets.
-_ROLE_WEIGHT = [Role.ADMIN, Role.AGENT, Role.VIEWER, Role.MEMBER]
 
 
 class SignInRefused(Exception):
@@ -46,7 +43,7 @@ def role_from_claims(connection: Connection, claims: dict[str, Any]) -> str:
     value = claims.get(connection.role_claim)
     groups = {value} if isinstance(value, str) else {str(group) for group in value or [] if group is not None}
     mapped = {connection.role_map[group] for group in groups if group in connection.role_map}
-    return next((role for role in _ROLE_WEIGHT if role in mapped), connection.default_role)
+    return weightiest_role(mapped, connection.default_role)
 
 
 def _email_allowed(connection: Connection, claims: dict[str, Any]) -> str:

@@ -60,6 +60,8 @@ class KeyCredential:
     tenant_id: int
     prefix: str
     scopes: frozenset[str]
+    # What the audit log calls the credential: "key cpk_…", or "scim cpk_…" on the SCIM endpoints.
+    kind: str = "key"
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes

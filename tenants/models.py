@@ -282,6 +282,15 @@ class Role(models.TextChoices):
 
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+def weightiest_role(roles: set[str], default: str) -> str:
+    """Of the roles an identity provider's groups give one person (never owner), the weightiest;
+    ``default`` when they give none."""
+    weightiest_first = (Role.ADMIN, Role.AGENT, Role.VIEWER, Role.MEMBER)
+    return next((role for role in weightiest_first if role in roles), default)
+
+
 # Who works the inbox: agents, and owners and admins acting as agents.
 AGENT_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.AGENT})
 # Who reads a tenant's figures, configuration and records (every conversation, the console).
@@ -399,6 +408,7 @@ class ApiKeyScope(models.TextChoices):
     KNOWLEDGE_WRITE = "knowledge:write", "manage the knowledge base and curated answers"
     ANALYTICS_READ = "analytics:read", "read analytics, usage and routing figures"
     MANAGEMENT = "management", "every other management endpoint (settings, members, tools, ...)"
+    SCIM = "scim", "provision members and groups by SCIM 2.0 (/scim/v2/<workspace>/), nothing else"
 
 
 # The roles that may give a key each scope: those whose own rights cover what the scope opens.
@@ -408,6 +418,7 @@ SCOPE_ROLES: dict[str, frozenset[str]] = {
     ApiKeyScope.KNOWLEDGE_WRITE: MANAGER_ROLES,
     ApiKeyScope.ANALYTICS_READ: READER_ROLES,
     ApiKeyScope.MANAGEMENT: MANAGER_ROLES,
+    ApiKeyScope.SCIM: MANAGER_ROLES,
 }
 
 

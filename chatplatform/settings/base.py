@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "audit",
     "webhooks",
     "sso",
+    "scim",
     "privacy",
 ]
 

@@ -38,6 +38,10 @@ const WHAT = {
   "site.secret_rotated": "gave a new identity secret to the website",
   "sso.changed": "changed",
   "sso.removed": "removed",
+  "scim.user_changed": "changed, by SCIM, the person",
+  "scim.group_created": "added, by SCIM, the group",
+  "scim.group_changed": "changed the group",
+  "scim.group_deleted": "deleted, by SCIM, the group",
   "audit.purged": "deleted, past its retention, entries of the",
   "data.erased": "erased a person's data:",
 };

@@ -1,0 +1,337 @@
+"""The SCIM 2.0 endpoints of a tenant (RFC 7644), ``/scim/v2/<workspace>/``: thin views that
+authenticate the tenant's SCIM key, hand a request's document to scim2-models to validate, and
+its result to ``scim.services``. Every failure is a SCIM error document with its status (a
+malformed body, an unknown filter attribute, another tenant's id: never a 500)."""
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError as PydanticError
+from scim2_models import (
+    Context,
+    Error,
+    ForbiddenException,
+    InvalidSyntaxException,
+    InvalidValueException,
+    ListResponse,
+    Meta,
+    NotFoundException,
+    NotImplementedException,
+    PatchOp,
+    PayloadTooLargeException,
+    ResponseParameters,
+    SCIMException,
+    SearchRequest,
+    UnauthorizedException,
+    UniquenessException,
+)
+
+from infra.safe_json import UnsafeJSON, dumps, loads
+from scim import selectors, services
+from scim.filters import group_filter, user_filter
+from scim.resources import MAX_RESULTS, PROVIDER, Group, UserResource, group_resource, user_resource
+from tenants.api_keys import KEY_START, KeyInvalid, credential_of, key_authenticate
+from tenants.models import ApiKeyScope, Membership
+
+CONTENT_TYPE = "application/scim+json"
+View = Callable[..., HttpResponse]
+
+
+def _json(document: Any, status: int = 200, location: str | None = None) -> HttpResponse:
+    response = HttpResponse(dumps(document), status=status, content_type=CONTENT_TYPE)
+    if location:
+        response["Location"] = location
+    return response
+
+
+def _error(error: SCIMException | Error) -> HttpResponse:
+    document = error if isinstance(error, Error) else error.to_error()
+    response = _json(document.model_dump(scim_ctx=Context.DEFAULT), status=int(document.status or 400))
+    if document.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="scim"'
+    return response
+
+
+def _authenticate(request: HttpRequest, slug: str) -> None:
+    """The tenant's SCIM key (``Authorization: Bearer cpk_…`` with the ``scim`` scope) acts as
+    its member; the request's actor for the audit log, with "scim cpk_…" as its credential."""
+    parts = request.headers.get("Authorization", "").split()
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].startswith(KEY_START):
+        raise UnauthorizedException(detail="an API key with the scim scope is required")
+    try:
+        key, membership = key_authenticate(parts[1], request.META.get("REMOTE_ADDR"))
+    except KeyInvalid as refused:
+        raise UnauthorizedException(detail=str(refused)) from None
+    if key.tenant.slug != slug:
+        raise NotFoundException(detail="no such workspace")
+    if ApiKeyScope.SCIM not in key.scopes:
+        raise ForbiddenException(detail="this API key has no scim scope")
+    request.user = membership.user
+    request.membership = membership  # type: ignore[attr-defined]
+    request.auth = dataclasses.replace(credential_of(key), kind="scim")  # type: ignore[attr-defined]
+
+
+def endpoint(view: View) -> View:
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            _authenticate(request, slug)
+            selectors.ensure_records(_tenant_id(request))
+            return view(request, *args, **kwargs)
+        except SCIMException as refused:
+            return _error(refused)
+        except PydanticError as invalid:
+            return _error(Error.from_validation_errors(invalid.errors())[0])
+        except RequestDataTooBig:
+            return _error(PayloadTooLargeException(detail="the request body is too large"))
+        except IntegrityError:
+            return _error(UniquenessException(detail="a value that must be unique is taken"))
+        except ValidationError as invalid:
+            return _error(InvalidValueException(detail=" ".join(invalid.messages)))
+
+    return wrapped
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        document = loads(request.body or b"{}")
+    except UnsafeJSON as refused:
+        raise InvalidSyntaxException(detail=str(refused)) from None
+    if not isinstance(document, dict):
+        raise InvalidSyntaxException(detail="the body must be a JSON object")
+    return document
+
+
+def _base(request: HttpRequest) -> str:
+    slug = request.resolver_match.kwargs["slug"] if request.resolver_match else ""
+    return request.build_absolute_uri(f"/scim/v2/{slug}")
+
+
+def _membership(request: HttpRequest) -> Membership:
+    """The SCIM key's member (``_authenticate``)."""
+    return request.membership  # type: ignore[attr-defined,no-any-return]
+
+
+def _tenant_id(request: HttpRequest) -> int:
+    return _membership(request).tenant_id
+
+
+def _actor_role(request: HttpRequest) -> str:
+    return _membership(request).role
+
+
+def _integer(value: str | None, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidValueException(detail=f"{name} must be an integer") from None
+
+
+def _query(request: HttpRequest, search: dict[str, Any] | None = None) -> SearchRequest:
+    """The listing's parameters: the query string's (GET) or the body's (POST …/.search)."""
+    if search is None:
+        values = request.GET
+        search = {
+            "filter": values.get("filter") or None,
+            "startIndex": max(1, _integer(values.get("startIndex"), "startIndex", 1)),
+            "count": max(0, _integer(values.get("count"), "count", MAX_RESULTS)),
+            "attributes": _names(values.get("attributes")),
+            "excludedAttributes": _names(values.get("excludedAttributes")),
+        }
+    return SearchRequest.model_validate(search, scim_ctx=Context.SEARCH_REQUEST)
+
+
+def _names(value: str | None) -> list[str] | None:
+    return value.split(",") if value else None
+
+
+def _parameters(request: HttpRequest) -> ResponseParameters:
+    values = request.GET
+    return ResponseParameters.model_validate(
+        {
+            "attributes": _names(values.get("attributes")),
+            "excludedAttributes": _names(values.get("excludedAttributes")),
+        }
+    )
+
+
+def _listing(request: HttpRequest, kind: str, search: SearchRequest) -> HttpResponse:
+    tenant_id, base = _tenant_id(request), _base(request)
+    if kind == "User":
+        queryset: Any = selectors.users(tenant_id)
+        present: Callable[[Any], Any] = lambda record: user_resource(record, base)  # noqa: E731
+        model: Any = UserResource
+        where = user_filter
+    else:
+        queryset, model, where = selectors.groups(tenant_id), Group, group_filter
+        present = lambda record: group_resource(record, base)  # noqa: E731
+    if search.filter:
+        queryset = queryset.filter(where(str(search.filter))).distinct()
+    start = max(1, search.start_index or 1)
+    count = min(MAX_RESULTS, max(0, search.count if search.count is not None else MAX_RESULTS))
+    total = queryset.count()
+    page = [present(record) for record in queryset[start - 1 : start - 1 + count]] if count else []
+    listing = ListResponse[model](  # type: ignore[valid-type]
+        total_results=total, start_index=start, items_per_page=len(page), resources=page
+    )
+    return _json(
+        listing.model_dump(
+            scim_ctx=Context.SEARCH_RESPONSE,
+            response_parameters=ResponseParameters(
+                attributes=search.attributes, excluded_attributes=search.excluded_attributes
+            ),
+        )
+    )
+
+
+def _one(resource: Any, context: Context, request: HttpRequest, status: int = 200) -> HttpResponse:
+    document = resource.model_dump(scim_ctx=context, response_parameters=_parameters(request))
+    return _json(document, status=status, location=str(resource.meta.location))
+
+
+@endpoint
+def users(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _listing(request, "User", _query(request))
+    if request.method == "POST":
+        resource = UserResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        record = services.user_create(tenant=_membership(request).tenant, resource=resource)
+        record = selectors.user_record(_tenant_id(request), str(record.scim_id))
+        return _one(user_resource(record, _base(request)), Context.RESOURCE_CREATION_RESPONSE, request, 201)
+    raise NotImplementedException(detail=f"{request.method} is not served here")
+
+
+@endpoint
+def user(request: HttpRequest, scim_id: str) -> HttpResponse:
+    tenant_id, base = _tenant_id(request), _base(request)
+    record = selectors.user_record(tenant_id, scim_id)
+    if request.method == "GET":
+        return _one(user_resource(record, base), Context.RESOURCE_QUERY_RESPONSE, request)
+    if request.method == "DELETE":
+        services.user_delete(record=record, actor_role=_actor_role(request))
+        return HttpResponse(status=204)
+    if request.method == "PUT":
+        resource = UserResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        resource.replace(user_resource(record, base))
+        context = Context.RESOURCE_REPLACEMENT_RESPONSE
+    elif request.method == "PATCH":
+        patch = PatchOp[UserResource].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[index]
+        resource = user_resource(record, base)
+        patch.patch(resource)
+        context = Context.RESOURCE_PATCH_RESPONSE
+    else:
+        raise NotImplementedException(detail=f"{request.method} is not served here")
+    services.user_replace(record=record, resource=resource, actor_role=_actor_role(request))
+    record = selectors.user_record(tenant_id, scim_id)
+    return _one(user_resource(record, base), context, request)
+
+
+@endpoint
+def groups(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _listing(request, "Group", _query(request))
+    if request.method == "POST":
+        resource = Group.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        record = services.group_create(
+            tenant=_membership(request).tenant,
+            resource=resource,
+            actor_role=_actor_role(request),
+        )
+        record = selectors.group_record(_tenant_id(request), str(record.scim_id))
+        return _one(group_resource(record, _base(request)), Context.RESOURCE_CREATION_RESPONSE, request, 201)
+    raise NotImplementedException(detail=f"{request.method} is not served here")
+
+
+@endpoint
+def group(request: HttpRequest, scim_id: str) -> HttpResponse:
+    tenant_id, base = _tenant_id(request), _base(request)
+    record = selectors.group_record(tenant_id, scim_id)
+    if request.method == "GET":
+        return _one(group_resource(record, base), Context.RESOURCE_QUERY_RESPONSE, request)
+    if request.method == "DELETE":
+        services.group_delete(record=record, actor_role=_actor_role(request))
+        return HttpResponse(status=204)
+    if request.method == "PUT":
+        resource = Group.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        resource.replace(group_resource(record, base))
+        context = Context.RESOURCE_REPLACEMENT_RESPONSE
+    elif request.method == "PATCH":
+        patch = PatchOp[Group].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+        resource = group_resource(record, base)
+        patch.patch(resource)
+        context = Context.RESOURCE_PATCH_RESPONSE
+    else:
+        raise NotImplementedException(detail=f"{request.method} is not served here")
+    services.group_replace(record=record, resource=resource, actor_role=_actor_role(request))
+    record = selectors.group_record(tenant_id, scim_id)
+    return _one(group_resource(record, base), context, request)
+
+
+@endpoint
+def search(request: HttpRequest, kind: str) -> HttpResponse:
+    if request.method != "POST":
+        raise NotImplementedException(detail="searches are POSTed")
+    return _listing(request, kind, _query(request, _body(request)))
+
+
+def _discovery(request: HttpRequest, items: list[Any], kind: str, wanted: str | None) -> HttpResponse:
+    """The service's schemas or resource types (RFC 7644 §4), each with its own location."""
+    base = _base(request)
+    located = [
+        item.model_copy(update={"meta": Meta(resource_type=kind, location=f"{base}/{kind}s/{item.id}")})
+        for item in items
+    ]
+    if wanted is not None:
+        found = next((item for item in located if item.id == wanted), None)
+        if found is None:
+            raise NotFoundException(detail=f"no {kind} {wanted[:100]}")
+        return _json(found.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+    model: Any = type(located[0])
+    listing = ListResponse[model](
+        total_results=len(located), start_index=1, items_per_page=len(located), resources=located
+    )
+    return _json(listing.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+
+
+class MethodNotAllowed(SCIMException):
+    status = 405
+    _default_detail = "the service's description is read-only"
+
+
+def _read_only(request: HttpRequest) -> None:
+    if request.method != "GET":
+        raise MethodNotAllowed
+
+
+@endpoint
+def service_provider_config(request: HttpRequest) -> HttpResponse:
+    _read_only(request)
+    return _json(PROVIDER.config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))  # type: ignore[union-attr]
+
+
+@endpoint
+def resource_types(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    _read_only(request)
+    return _discovery(request, list(PROVIDER.resource_types), "ResourceType", name)
+
+
+@endpoint
+def schemas(request: HttpRequest, urn: str | None = None) -> HttpResponse:
+    _read_only(request)
+    return _discovery(request, list(PROVIDER.schemas), "Schema", urn)
+
+
+@endpoint
+def unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
+    if rest in ("Bulk", "Me", ".search"):
+        raise NotImplementedException(detail=f"/{rest} is not supported")
+    raise NotFoundException(detail="no such endpoint")
