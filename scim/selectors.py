@@ -98,13 +98,14 @@ def group_record(tenant_id: int, scim_id: str) -> ScimGroup:
 
 
 def provisioned_account(*, tenant_id: int, email: str) -> Any | None:
-    """The account this tenant's provisioning made for ``email`` (active, still its member), which
-    the tenant's SSO sign-in joins: the tenant's own provider made it for that person."""
+    """The account this tenant's provisioning made for ``email`` (still its member: deactivated
+    or not, which the sign-in then tells), which the tenant's SSO sign-in joins: the tenant's own
+    provider made it for that person."""
     record = (
         ScimUser.objects.for_tenant(tenant_id)
         .select_related("membership__user")
         .filter(
-            provisioned=True, email__iexact=email, membership__active=True, membership__user__is_active=True
+            provisioned=True, email__iexact=email, membership__user__is_active=True
         )
         .order_by("pk")
         .first()

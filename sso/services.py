@@ -6,7 +6,9 @@ The account rules (the pre-account takeover of Chatwoot CVE-2026-44707 is what t
 2. A first sign-in needs an e-mail address the provider says it verified
    (``email_verified: true``), in one of the connection's allowed domains.
 3. It joins an existing account with that address only if the platform verified it too: the
-   account accepted an invitation sent to that address. Any other account with the address
+   account accepted an invitation sent to that address, or the tenant's own provisioning (SCIM)
+   made the account for that address (``scim.selectors.provisioned_account``: this tenant's
+   directory vouches for it, and the account is a member of this tenant only). Any other account with the address
    (made by an admin, maybe another tenant's, with an address nobody proved) stays apart, and a
    new account is made for the person, with no password (they sign in through their provider).
 4. The role comes from the provider's groups claim through the connection's map on every sign-in
@@ -23,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
+from scim.selectors import provisioned_account
 from sso.models import Connection, Identity
 from sso.provider import provider_forget
 from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
@@ -88,7 +91,7 @@ def _account(connection: Connection, claims: dict[str, Any], issuer: str, now: d
         return identity.user
     email = _email_allowed(connection, claims)
     user_model = get_user_model()
-    user: Any = next(
+    user: Any = provisioned_account(tenant_id=connection.tenant_id, email=email) or next(
         (
             candidate
             for candidate in user_model.objects.filter(email__iexact=email, is_active=True)

@@ -19,9 +19,13 @@ from django.utils import timezone
 from joserfc.errors import JoseError
 
 from audit.models import AuditEntry
+from scim.models import ScimUser
+from scim.resources import UserResource
+from scim.services import user_create
 from sso.models import Connection, Identity
 from sso.provider import TenantProvider
 from tenants.models import Invitation, Membership, Role
+from tenants.services import member_update
 from testkit.oidc_provider import OidcProvider
 from testkit.world import PASSWORD, World, client_for
 
@@ -210,6 +214,29 @@ def test_an_account_is_joined_only_when_the_platform_verified_its_address(
     browser = Client()
     assert follow(browser, callback_of(browser, provider, "bob@acme.test")).status_code == 302
     assert Identity.objects.for_tenant(world.acme).get().user == world.bob
+
+
+def test_a_person_provisioned_by_scim_signs_in_to_their_account(
+    world: World, connection: Connection, provider: OidcProvider
+) -> None:
+    """The tenant's directory made Dan's account (SCIM) before his first sign-in: the sign-in
+    joins it (the tenant's own provider vouches for the address), and once the directory
+    deactivates him he is refused, not given a second account. Another tenant's directory
+    making an account for the same address does not make it this tenant's."""
+    for tenant in (world.globex, world.acme):
+        user_create(tenant=tenant, resource=UserResource(user_name="dan", emails=[{"value": "DAN@acme.test"}]))
+    made = ScimUser.objects.for_tenant(world.acme).get(user_name="dan").membership
+    browser = Client()
+    assert follow(browser, callback_of(browser, provider, "dan@acme.test")).status_code == 302
+    assert Identity.objects.for_tenant(world.acme).get().user_id == made.user_id
+
+    member_update(actor_role=None, membership=made, active=False)
+    Identity.objects.for_tenant(world.acme).delete()
+    browser = Client()
+    refused = follow(browser, callback_of(browser, provider, "dan@acme.test"))
+    assert refused.status_code == 403 and b"deactivated" in refused.content
+    assert not Identity.objects.for_tenant(world.acme).exists()
+    assert get_user_model().objects.filter(email__iexact="dan@acme.test").count() == 2  # acme's, globex's
 
 
 def test_sso_only_turns_members_passwords_off_not_owners(world: World, connection: Connection) -> None:
