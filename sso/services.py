@@ -8,9 +8,10 @@ The account rules (the pre-account takeover of Chatwoot CVE-2026-44707 is what t
 3. It joins an existing account with that address only if the platform verified it too: the
    account accepted an invitation sent to that address, or the tenant's own provisioning (SCIM)
    made the account for that address (``scim.selectors.provisioned_account``: this tenant's
-   directory vouches for it, and the account is a member of this tenant only). Any other account with the address
-   (made by an admin, maybe another tenant's, with an address nobody proved) stays apart, and a
-   new account is made for the person, with no password (they sign in through their provider).
+   directory vouches for it, and the account is a member of this tenant only). Any other
+   account with the address (made by an admin, maybe another tenant's, with an address nobody
+   proved) stays apart, and a new account is made for the person, with no password (they sign
+   in through their provider).
 4. The role comes from the provider's groups claim through the connection's map on every sign-in
    (the weightiest match; the default role when none matches); with no map, a new member gets
    the default role and the team sets it from then on. An owner's role is never changed by a

@@ -4,5 +4,5 @@ from scim.api import views
 
 urlpatterns = [
     path("scim/groups/", views.GroupList.as_view(), name="scim-groups"),
-    path("scim/groups/<uuid:scim_id>/", views.GroupDetail.as_view(), name="scim-group"),
+    path("scim/groups/<str:scim_id>/", views.GroupDetail.as_view(), name="scim-group"),
 ]

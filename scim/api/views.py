@@ -3,7 +3,7 @@ each gives its members (set here by owners and admins, never by the provider). T
 own endpoints are ``/scim/v2/<workspace>/`` (``scim.views``), with an API key of the ``scim``
 scope."""
 
-from typing import Any
+import uuid
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -42,18 +42,21 @@ class GroupList(TenantEndpoint, APIView):
 class GroupDetail(TenantEndpoint, APIView):
     subject = "the provisioned groups"
 
-    def group(self, scim_id: Any) -> ScimGroup:
-        found = self.scoped(ScimGroup).filter(scim_id=scim_id).first()
+    def group(self, scim_id: str) -> ScimGroup:
+        try:
+            found = self.scoped(ScimGroup).filter(scim_id=uuid.UUID(scim_id)).first()
+        except ValueError:
+            found = None
         if found is None:
             raise NotFound
         return found
 
     @extend_schema(responses=GroupSerializer)
-    def get(self, request: Request, scim_id: Any) -> Response:
+    def get(self, request: Request, scim_id: str) -> Response:
         return Response(GroupSerializer(self.group(scim_id)).data)
 
     @extend_schema(request=GroupSerializer, responses=GroupSerializer)
-    def patch(self, request: Request, scim_id: Any) -> Response:
+    def patch(self, request: Request, scim_id: str) -> Response:
         """Give the group's members a role (the weightiest of their groups' wins; owners keep
         theirs); ``""`` takes it back."""
         group = self.group(scim_id)

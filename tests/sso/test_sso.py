@@ -224,7 +224,8 @@ def test_a_person_provisioned_by_scim_signs_in_to_their_account(
     deactivates him he is refused, not given a second account. Another tenant's directory
     making an account for the same address does not make it this tenant's."""
     for tenant in (world.globex, world.acme):
-        user_create(tenant=tenant, resource=UserResource(user_name="dan", emails=[{"value": "DAN@acme.test"}]))
+        dan = UserResource(user_name="dan", emails=[{"value": "DAN@acme.test"}])
+        user_create(tenant=tenant, resource=dan)
     made = ScimUser.objects.for_tenant(world.acme).get(user_name="dan").membership
     browser = Client()
     assert follow(browser, callback_of(browser, provider, "dan@acme.test")).status_code == 302
