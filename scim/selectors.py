@@ -104,9 +104,7 @@ def provisioned_account(*, tenant_id: int, email: str) -> Any | None:
     record = (
         ScimUser.objects.for_tenant(tenant_id)
         .select_related("membership__user")
-        .filter(
-            provisioned=True, email__iexact=email, membership__user__is_active=True
-        )
+        .filter(provisioned=True, email__iexact=email, membership__user__is_active=True)
         .order_by("pk")
         .first()
     )

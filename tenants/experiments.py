@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tenants.changes import Change, shown, tell_changed, tell_gone, tell_made
 from tenants.models import Experiment, ExperimentAssignment, Variant
 from tenants.selectors import ChatConfig
 
@@ -50,6 +51,26 @@ def validate_variants(variants: list[tuple[str, bool, int]]) -> None:
         raise ExperimentInvalid("variant names must differ")
 
 
+def _shown(experiment: Experiment) -> dict[str, Any]:
+    """What the audit log shows of an experiment: its fields, and each variant in a line."""
+    variants = {
+        variant.name: ", ".join(
+            part
+            for part in (
+                f"{variant.weight}%",
+                "control" if variant.is_control else "",
+                f"model {variant.model}" if variant.model else "",
+                f"temperature {variant.temperature}" if variant.temperature is not None else "",
+                f"max tokens {variant.max_tokens}" if variant.max_tokens is not None else "",
+                f"prompt: {variant.system_prompt[:200]}" if variant.system_prompt else "",
+            )
+            if part
+        )
+        for variant in experiment.variants.order_by("name")
+    }
+    return shown(experiment, ["name", "description", "active"]) | {"variants": variants}
+
+
 def experiment_create(
     *, tenant_id: int, fields: dict[str, Any], variants: list[dict[str, Any]]
 ) -> Experiment:
@@ -57,6 +78,12 @@ def experiment_create(
     with transaction.atomic():
         experiment = Experiment.objects.create(tenant_id=tenant_id, **fields)
         Variant.objects.bulk_create([Variant(experiment=experiment, **v) for v in variants])
+        tell_made(
+            tenant_id=tenant_id,
+            change=Change.EXPERIMENT_CREATED,
+            target=experiment.name,
+            now=_shown(experiment),
+        )
     return experiment
 
 
@@ -68,12 +95,32 @@ def experiment_update(
     if fields.get("active") is False and experiment.active:
         fields = {**fields, "ended_at": timezone.now()}
     with transaction.atomic():
+        before = _shown(experiment)
         for name, value in fields.items():
             setattr(experiment, name, value)
         experiment.save()
         for data in variants or []:
             Variant.objects.update_or_create(experiment=experiment, name=data["name"], defaults=data)
+        tell_changed(
+            tenant_id=experiment.tenant_id,
+            change=Change.EXPERIMENT_CHANGED,
+            target=experiment.name,
+            before=before,
+            after=_shown(experiment),
+        )
     return experiment
+
+
+@transaction.atomic
+def experiment_delete(*, experiment: Experiment) -> None:
+    """The experiment and its assignments go (its users are back on the tenant's configuration)."""
+    tell_gone(
+        tenant_id=experiment.tenant_id,
+        change=Change.EXPERIMENT_DELETED,
+        target=experiment.name,
+        was=_shown(experiment),
+    )
+    experiment.delete()
 
 
 def active_experiment(*, tenant_id: int) -> Experiment | None:

@@ -15,8 +15,11 @@ class AlreadyMember(Exception):
     pass
 
 
+@transaction.atomic
 def tenant_create(*, slug: str, name: str, tier: Tier) -> Tenant:
-    return Tenant.objects.create(slug=slug, name=name, tier=tier)
+    tenant = Tenant.objects.create(slug=slug, name=name, tier=tier)
+    tell(tenant_id=tenant.pk, change=Change.TENANT_CREATED, target=name, changes={"tier": [None, tier.slug]})
+    return tenant
 
 
 def config_changed(*, tenant_id: int, before: dict[str, Any], after: dict[str, Any]) -> None:

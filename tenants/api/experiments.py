@@ -16,7 +16,13 @@ from rest_framework.views import APIView
 
 from tenants.api.base import TenantEndpoint
 from tenants.experiment_results import experiment_results
-from tenants.experiments import ExperimentInvalid, experiment_create, experiment_update, validate_variants
+from tenants.experiments import (
+    ExperimentInvalid,
+    experiment_create,
+    experiment_delete,
+    experiment_update,
+    validate_variants,
+)
 from tenants.models import ApiKeyScope, Experiment, Variant
 
 
@@ -79,6 +85,9 @@ class ExperimentListCreateView(_ExperimentsEndpoint, generics.ListCreateAPIView)
 
 class ExperimentDetailView(_ExperimentsEndpoint, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = ExperimentSerializer
+
+    def perform_destroy(self, instance: Experiment) -> None:
+        experiment_delete(experiment=instance)
 
 
 class ExperimentResultsView(TenantEndpoint, APIView):
