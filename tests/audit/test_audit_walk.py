@@ -79,7 +79,7 @@ STEPS = [
         },
         {"slug": "acme"},
         save="member",
-    ),  # noqa: E501
+    ),
     Step(
         "PATCH", "/api/v1/tenants/{slug}/members/{id}/", {"role": "agent"}, {"slug": "acme", "id": "member"}
     ),
@@ -90,7 +90,7 @@ STEPS = [
         {"email": "new@acme.test"},
         {"slug": "acme"},
         save="invitation",
-    ),  # noqa: E501
+    ),
     Step("DELETE", "/api/v1/tenants/{slug}/invitations/{id}/", None, {"slug": "acme", "id": "invitation"}),
     Step("POST", "/api/v1/api-keys/", {"name": "crm", "scopes": ["chat"]}, save="key"),
     Step("POST", "/api/v1/api-keys/{id}/rotate/", None, {"id": "key"}, save="rotated"),
@@ -125,7 +125,7 @@ STEPS = [
         "/api/v1/webhooks/",
         {"url": "http://127.0.0.1:9/hook", "events": ["message.answered"]},
         save="webhook",
-    ),  # noqa: E501
+    ),
     Step("PATCH", "/api/v1/webhooks/{id}/", {"enabled": False}, {"id": "webhook"}),
     Step("POST", "/api/v1/webhooks/{id}/rotate-secret/", None, {"id": "webhook"}),
     Step("DELETE", "/api/v1/webhooks/{id}/", None, {"id": "webhook"}),
