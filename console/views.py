@@ -188,6 +188,7 @@ def integrations(request: HttpRequest, membership: Membership, context: dict[str
         "sso_roles": [role for role, _ in SSO_ROLES],
         "sso_start": request.build_absolute_uri(reverse("sso:start", args=[slug])),
         "sso_callback": request.build_absolute_uri(reverse("sso:callback", args=[slug])),
+        "scim_url": request.build_absolute_uri(f"/scim/v2/{slug}"),
     }
     return render(
         request,

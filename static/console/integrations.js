@@ -213,3 +213,30 @@ $("sso-remove").addEventListener("click", async () => {
 });
 
 loadSso();
+
+// Provisioning (/api/v1/scim/groups/): the groups the identity provider pushed, each with the role
+// it gives its members, which owners and admins set here (the provider never does).
+const GROUP_ROLES = ["", "admin", "agent", "viewer", "member"];
+
+function groupRow(group) {
+  const select = element("select", { ariaLabel: `Role the group ${group.display_name} gives` },
+    GROUP_ROLES.map((role) => element("option", { value: role, textContent: role || "none", selected: role === group.role })));
+  select.addEventListener("change", async () => {
+    const answer = await api(`/api/v1/scim/groups/${group.id}/`, { method: "PATCH", json: { role: select.value } });
+    setStatus(answer.ok ? `${group.display_name} gives ${select.value || "no role"} now.` : errorText(answer.body, "The role could not be set."), answer.ok ? "info" : "error");
+    if (!answer.ok) select.value = group.role;
+  });
+  return element("tr", {}, [cell(group.display_name), cell(String(group.members)), cell(select)]);
+}
+
+async function loadGroups() {
+  const answer = await api("/api/v1/scim/groups/");
+  if (!answer.ok) {
+    setStatus(errorText(answer.body, "The provisioned groups could not be loaded."), "error");
+    return;
+  }
+  $("scim-groups").replaceChildren(...answer.body.map(groupRow));
+  $("scim-none").hidden = answer.body.length > 0;
+}
+
+loadGroups();

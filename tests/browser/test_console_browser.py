@@ -54,6 +54,10 @@ def invitation_path(mail: Path, address: str) -> str:
     raise AssertionError(f"no invitation to {address}")
 
 
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
 def test_an_owner_runs_the_team_and_the_settings_from_the_console(
     mailing_platform: tuple[LivePlatform, Path], fake_openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -284,6 +288,56 @@ def test_an_owner_makes_uses_and_revokes_an_api_key_and_adds_a_webhook(
         expect(history).to_contain_text("made the API key CRM sync")
         expect(history).to_contain_text("changed the webhook https://hooks.example.com/chat")
         expect(history.locator("tr").first).to_contain_text("session")
+
+
+def test_the_provider_provisions_by_scim_and_the_owner_gives_its_group_a_role(
+    mailing_platform: tuple[LivePlatform, Path], tmp_path: Path
+) -> None:
+    """The owner makes the SCIM key in the Integrations room; the provider (this test, over HTTP)
+    adds a person and a group with them; the owner gives the group a role in the room, and the
+    person has it; the history names the SCIM key beside the provider's changes."""
+    platform, _ = mailing_platform
+    slug, owner, password = platform.new_tenant_with_member(role="owner")
+    with chromium() as browser:
+        console = browser.new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+        sign_in(console, platform, "/console/integrations/", owner, password)
+        expect(console.locator("#scim-url")).to_have_text(f"{platform.base_url}/scim/v2/{slug}")
+        expect(console.locator("#scim-none")).to_be_visible()
+        console.fill("#key-form input[name=name]", "Directory")
+        console.check("#key-form input[value='scim']")
+        console.click("#key-form button[type=submit]")
+        expect(console.locator("#integrations-status")).to_have_text("Directory is made.")
+        key = console.locator("#key-secret-value").inner_text()
+        scim = f"/scim/v2/{slug}"
+        status, person = platform.http(
+            "POST", f"{scim}/Users", {"schemas": [SCIM_USER], "userName": "pat@acme.example"}, key
+        )
+        assert status == 201, person
+        status, _ = platform.http(
+            "POST",
+            f"{scim}/Groups",
+            {"schemas": [SCIM_GROUP], "displayName": "Support team", "members": [{"value": person["id"]}]},
+            key,
+        )
+        assert status == 201
+        console.reload()
+        row = console.locator("#scim-groups tr", has_text="Support team")
+        expect(row).to_contain_text("1")
+        row.get_by_label("Role the group Support team gives").select_option("agent")
+        expect(console.locator("#integrations-status")).to_have_text("Support team gives agent now.")
+        assert serious_accessibility_violations(console) == []
+        console.screenshot(path=str(tmp_path / "console-integrations-scim.png"), full_page=True)
+        console.goto(f"{platform.base_url}/console/history/")
+        history = console.locator("#history-entries")
+        expect(history).to_contain_text("changed the group Support team")
+        expect(history).to_contain_text("added, by SCIM, the group Support team")
+        expect(history).to_contain_text(f"scim {key[:14]}")
+    found = platform.sql(
+        "SELECT m.role FROM tenants_membership m JOIN tenants_tenant t ON t.id = m.tenant_id"
+        " JOIN auth_user u ON u.id = m.user_id WHERE t.slug = %s AND u.username = %s",
+        (slug, "pat@acme.example"),
+    )
+    assert found == ("agent",)
 
 
 def test_a_new_person_signs_in_through_the_tenants_provider_with_their_groups_role(
