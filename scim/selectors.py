@@ -82,19 +82,12 @@ def groups(tenant_id: int) -> QuerySet[ScimGroup]:
     )
 
 
-def _found(queryset: QuerySet[Any], scim_id: str) -> Any:
+def record(queryset: QuerySet[Any], scim_id: str) -> Any:
+    """The record of ``queryset`` (a tenant's users or groups) whose SCIM id is ``scim_id``."""
     try:
         return queryset.get(scim_id=uuid.UUID(scim_id))
     except (ValueError, queryset.model.DoesNotExist):
         raise NotFoundException(detail=f"no resource {scim_id[:100]}") from None
-
-
-def user_record(tenant_id: int, scim_id: str) -> ScimUser:
-    return _found(users(tenant_id), scim_id)
-
-
-def group_record(tenant_id: int, scim_id: str) -> ScimGroup:
-    return _found(groups(tenant_id), scim_id)
 
 
 def provisioned_account(*, tenant_id: int, email: str) -> Any | None:

@@ -6,10 +6,12 @@ malformed body, an unknown filter attribute, another tenant's id: never a 500)."
 import dataclasses
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import IntegrityError
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError as PydanticError
@@ -164,23 +166,55 @@ def _parameters(request: HttpRequest) -> ResponseParameters:
     )
 
 
-def _listing(request: HttpRequest, kind: str, search: SearchRequest) -> HttpResponse:
-    tenant_id, base = _tenant_id(request), _base(request)
-    if kind == "User":
-        queryset: Any = selectors.users(tenant_id)
-        present: Callable[[Any], Any] = lambda record: user_resource(record, base)  # noqa: E731
-        model: Any = UserResource
-        where = user_filter
-    else:
-        queryset, model, where = selectors.groups(tenant_id), Group, group_filter
-        present = lambda record: group_resource(record, base)  # noqa: E731
+@dataclass(frozen=True)
+class Kind:
+    """A resource type the endpoints serve, and where each of its operations goes."""
+
+    model: Any  # its scim2-models class
+    records: Callable[[int], QuerySet[Any]]  # a tenant's, with what presenting them reads
+    present: Callable[[Any, str], Any]  # a record as a resource, under the base URL
+    where: Callable[[str], Q]  # a filter as a query of its columns
+    create: Callable[[Membership, Any], Any]  # (the key's membership, resource) -> record
+    replace: Callable[[Any, Any, str], Any]  # (record, resource, the key member's role)
+    delete: Callable[[Any, str], None]
+
+
+USERS = Kind(
+    model=UserResource,
+    records=selectors.users,
+    present=user_resource,
+    where=user_filter,
+    create=lambda membership, resource: services.user_create(tenant=membership.tenant, resource=resource),
+    replace=lambda record, resource, role: services.user_replace(
+        record=record, resource=resource, actor_role=role
+    ),
+    delete=lambda record, role: services.user_delete(record=record, actor_role=role),
+)
+GROUPS = Kind(
+    model=Group,
+    records=selectors.groups,
+    present=group_resource,
+    where=group_filter,
+    create=lambda membership, resource: services.group_create(
+        tenant=membership.tenant, resource=resource, actor_role=membership.role
+    ),
+    replace=lambda record, resource, role: services.group_replace(
+        record=record, resource=resource, actor_role=role
+    ),
+    delete=lambda record, role: services.group_delete(record=record, actor_role=role),
+)
+
+
+def _listing(request: HttpRequest, kind: Kind, search: SearchRequest) -> HttpResponse:
+    queryset = kind.records(_tenant_id(request))
     if search.filter:
-        queryset = queryset.filter(where(str(search.filter))).distinct()
+        queryset = queryset.filter(kind.where(str(search.filter))).distinct()
     start = max(1, search.start_index or 1)
     count = min(MAX_RESULTS, max(0, search.count if search.count is not None else MAX_RESULTS))
     total = queryset.count()
-    page = [present(record) for record in queryset[start - 1 : start - 1 + count]] if count else []
-    listing = ListResponse[model](  # type: ignore[valid-type]
+    base = _base(request)
+    page = [kind.present(record, base) for record in queryset[start - 1 : start - 1 + count]] if count else []
+    listing = ListResponse[kind.model](  # type: ignore[name-defined]
         total_results=total, start_index=start, items_per_page=len(page), resources=page
     )
     return _json(
@@ -198,86 +232,49 @@ def _one(resource: Any, context: Context, request: HttpRequest, status: int = 20
     return _json(document, status=status, location=str(resource.meta.location))
 
 
+def _found(request: HttpRequest, kind: Kind, scim_id: str) -> Any:
+    return selectors.record(kind.records(_tenant_id(request)), scim_id)
+
+
 @endpoint
-def users(request: HttpRequest) -> HttpResponse:
+def collection(request: HttpRequest, kind: Kind) -> HttpResponse:
+    """``/Users``, ``/Groups``: list (``filter``, ``startIndex``, ``count``) and create."""
     if request.method == "GET":
-        return _listing(request, "User", _query(request))
+        return _listing(request, kind, _query(request))
     if request.method == "POST":
-        resource = UserResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-        record = services.user_create(tenant=_membership(request).tenant, resource=resource)
-        record = selectors.user_record(_tenant_id(request), str(record.scim_id))
-        return _one(user_resource(record, _base(request)), Context.RESOURCE_CREATION_RESPONSE, request, 201)
+        resource = kind.model.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+        record = _found(request, kind, str(kind.create(_membership(request), resource).scim_id))
+        return _one(kind.present(record, _base(request)), Context.RESOURCE_CREATION_RESPONSE, request, 201)
     raise NotImplementedException(detail=f"{request.method} is not served here")
 
 
 @endpoint
-def user(request: HttpRequest, scim_id: str) -> HttpResponse:
-    tenant_id, base = _tenant_id(request), _base(request)
-    record = selectors.user_record(tenant_id, scim_id)
+def resource(request: HttpRequest, kind: Kind, scim_id: str) -> HttpResponse:
+    """``/Users/<id>``, ``/Groups/<id>``: read, replace (PUT), patch (PATCH: applied to the
+    resource as it is, then written as a replacement), delete."""
+    base, record = _base(request), _found(request, kind, scim_id)
     if request.method == "GET":
-        return _one(user_resource(record, base), Context.RESOURCE_QUERY_RESPONSE, request)
+        return _one(kind.present(record, base), Context.RESOURCE_QUERY_RESPONSE, request)
     if request.method == "DELETE":
-        services.user_delete(record=record, actor_role=_actor_role(request))
+        kind.delete(record, _actor_role(request))
         return HttpResponse(status=204)
     if request.method == "PUT":
-        resource = UserResource.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        resource.replace(user_resource(record, base))
+        wanted = kind.model.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        wanted.replace(kind.present(record, base))
         context = Context.RESOURCE_REPLACEMENT_RESPONSE
     elif request.method == "PATCH":
-        patch = PatchOp[UserResource].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[index]
-        resource = user_resource(record, base)
-        patch.patch(resource)
+        patch = PatchOp[kind.model].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)  # type: ignore[name-defined]
+        wanted = kind.present(record, base)
+        patch.patch(wanted)
         context = Context.RESOURCE_PATCH_RESPONSE
     else:
         raise NotImplementedException(detail=f"{request.method} is not served here")
-    services.user_replace(record=record, resource=resource, actor_role=_actor_role(request))
-    record = selectors.user_record(tenant_id, scim_id)
-    return _one(user_resource(record, base), context, request)
+    kind.replace(record, wanted, _actor_role(request))
+    return _one(kind.present(_found(request, kind, scim_id), base), context, request)
 
 
 @endpoint
-def groups(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return _listing(request, "Group", _query(request))
-    if request.method == "POST":
-        resource = Group.model_validate(_body(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-        record = services.group_create(
-            tenant=_membership(request).tenant,
-            resource=resource,
-            actor_role=_actor_role(request),
-        )
-        record = selectors.group_record(_tenant_id(request), str(record.scim_id))
-        return _one(group_resource(record, _base(request)), Context.RESOURCE_CREATION_RESPONSE, request, 201)
-    raise NotImplementedException(detail=f"{request.method} is not served here")
-
-
-@endpoint
-def group(request: HttpRequest, scim_id: str) -> HttpResponse:
-    tenant_id, base = _tenant_id(request), _base(request)
-    record = selectors.group_record(tenant_id, scim_id)
-    if request.method == "GET":
-        return _one(group_resource(record, base), Context.RESOURCE_QUERY_RESPONSE, request)
-    if request.method == "DELETE":
-        services.group_delete(record=record, actor_role=_actor_role(request))
-        return HttpResponse(status=204)
-    if request.method == "PUT":
-        resource = Group.model_validate(_body(request), scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        resource.replace(group_resource(record, base))
-        context = Context.RESOURCE_REPLACEMENT_RESPONSE
-    elif request.method == "PATCH":
-        patch = PatchOp[Group].model_validate(_body(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
-        resource = group_resource(record, base)
-        patch.patch(resource)
-        context = Context.RESOURCE_PATCH_RESPONSE
-    else:
-        raise NotImplementedException(detail=f"{request.method} is not served here")
-    services.group_replace(record=record, resource=resource, actor_role=_actor_role(request))
-    record = selectors.group_record(tenant_id, scim_id)
-    return _one(group_resource(record, base), context, request)
-
-
-@endpoint
-def search(request: HttpRequest, kind: str) -> HttpResponse:
+def search(request: HttpRequest, kind: Kind) -> HttpResponse:
     if request.method != "POST":
         raise NotImplementedException(detail="searches are POSTed")
     return _listing(request, kind, _query(request, _body(request)))
