@@ -118,30 +118,27 @@ def user_replace(*, record: ScimUser, resource: Any, actor_role: str | None) -> 
     columns = _user_columns(resource)
     if columns["user_name"].lower() != record.user_name.lower():
         _name_free(record.tenant_id, ScimUser, "user_name", columns["user_name"], record)
+    if resource.password is not None and not record.provisioned:
+        raise ForbiddenException(detail="this account's password is its owner's: it was not provisioned here")
     membership = record.membership
     if resource.active is not None and resource.active != membership.active:
         _not_owner(membership)
         member_update(actor_role=actor_role, membership=membership, active=resource.active)
-    if resource.password is not None and not record.provisioned:
-        raise ForbiddenException(detail="this account's password is its owner's: it was not provisioned here")
-    before = shown(record, _USER_FIELDS)
+    user: Any = membership.user
+    before = shown(record, _USER_FIELDS) | shown(user, [], secrets=["password"])
     for field, value in columns.items():
         setattr(record, field, value)
     record.save()
     if record.provisioned:
-        user: Any = membership.user
         user.first_name, user.last_name, user.email = record.given_name, record.family_name, record.email
         _password(user, resource.password)
         user.save()
-    changes = shown(record, _USER_FIELDS)
-    if resource.password is not None:
-        before, changes = before | {"password": "(secret)"}, changes | {"password": "(secret)changed"}
     tell_changed(
         tenant_id=record.tenant_id,
         change=Change.SCIM_USER_CHANGED,
         target=record.user_name,
         before=before,
-        after=changes,
+        after=shown(record, _USER_FIELDS) | shown(user, [], secrets=["password"]),
     )
     return record
 

@@ -202,6 +202,8 @@ SPECTACULAR_SETTINGS = {
         "MemberRoleEnum": "tenants.models.Role",
         "MessageRoleEnum": "chat.models.Role",
         "WebhookEventEnum": "tenants.events.EVENT_NAMES",
+        # The roles an identity provider's groups may give (SSO's default role, SCIM groups').
+        "DefaultRoleEnum": "sso.models.SSO_ROLES",
     },
 }
 

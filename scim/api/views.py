@@ -17,11 +17,11 @@ from scim.services import group_role_set
 from tenants.api.base import TenantEndpoint
 
 
-class GroupSerializer(serializers.ModelSerializer):
+class ScimGroupSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="scim_id", read_only=True)
     members = serializers.IntegerField(source="members.count", read_only=True)
     role = serializers.ChoiceField(
-        choices=[("", "none"), *GROUP_ROLES], allow_blank=True, help_text="what its members are ('': nothing)"
+        choices=GROUP_ROLES, allow_blank=True, help_text="what its members are ('': nothing)"
     )
 
     class Meta:
@@ -33,10 +33,10 @@ class GroupSerializer(serializers.ModelSerializer):
 class GroupList(TenantEndpoint, APIView):
     subject = "the provisioned groups"
 
-    @extend_schema(responses=GroupSerializer(many=True))
+    @extend_schema(responses=ScimGroupSerializer(many=True))
     def get(self, request: Request) -> Response:
         groups = self.scoped(ScimGroup).order_by("display_name")[:1000]
-        return Response(GroupSerializer(groups, many=True).data)
+        return Response(ScimGroupSerializer(groups, many=True).data)
 
 
 class GroupDetail(TenantEndpoint, APIView):
@@ -51,17 +51,17 @@ class GroupDetail(TenantEndpoint, APIView):
             raise NotFound
         return found
 
-    @extend_schema(responses=GroupSerializer)
+    @extend_schema(responses=ScimGroupSerializer)
     def get(self, request: Request, scim_id: str) -> Response:
-        return Response(GroupSerializer(self.group(scim_id)).data)
+        return Response(ScimGroupSerializer(self.group(scim_id)).data)
 
-    @extend_schema(request=GroupSerializer, responses=GroupSerializer)
+    @extend_schema(request=ScimGroupSerializer, responses=ScimGroupSerializer)
     def patch(self, request: Request, scim_id: str) -> Response:
         """Give the group's members a role (the weightiest of their groups' wins; owners keep
         theirs); ``""`` takes it back."""
         group = self.group(scim_id)
-        serializer = GroupSerializer(group, data=request.data, partial=True)
+        serializer = ScimGroupSerializer(group, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         role = serializer.validated_data.get("role", group.role)
         group = group_role_set(group=group, role=role, actor_role=self.caller.role)
-        return Response(GroupSerializer(group).data)
+        return Response(ScimGroupSerializer(group).data)

@@ -129,11 +129,12 @@ def test_an_owner_runs_the_team_and_the_settings_from_the_console(
         expect(console.locator("#settings-status")).to_have_text("Saved: 4 settings changed.")
         console.screenshot(path=str(tmp_path / "console-settings.png"), full_page=True)
 
-        # The history says who did each of it, newest first (after platform staff added the
-        # owner and the member).
+        # The history says who did each of it, newest first (after platform staff made the
+        # workspace and added the owner and the member).
         console.goto(f"{platform.base_url}/console/history/")
         changes = console.locator("#history-entries tr")
-        expect(changes).to_have_count(7)
+        expect(changes).to_have_count(8)
+        expect(changes.nth(7)).to_contain_text("made the workspace")
         expect(changes.nth(0)).to_contain_text("changed the settings")
         expect(changes.nth(0)).to_contain_text("blocked topics: none → bitcoin")
         expect(changes.nth(1)).to_contain_text("deactivated newcomer")

@@ -212,9 +212,13 @@ def test_every_call_is_in_the_audit_log_with_the_scim_credential(world: World) -
     ann = new_user(key, "ann@acme.test", name={"givenName": "Ann"})
     renamed = {
         "schemas": [PATCH],
-        "Operations": [{"op": "replace", "path": "name.familyName", "value": "Lee"}],
+        "Operations": [
+            {"op": "replace", "path": "name.familyName", "value": "Lee"},
+            {"op": "replace", "path": "password", "value": "Provisioned-Pass-42"},
+        ],
     }
     assert call(key, "PATCH", f"Users/{ann['id']}", renamed).status_code == 200
+    assert get_user_model().objects.get(username="ann@acme.test").check_password("Provisioned-Pass-42")
     off = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
     assert call(key, "PATCH", f"Users/{ann['id']}", off).status_code == 200
     group = call(key, "POST", "Groups", {"schemas": [GROUP], "displayName": "Sales"}).json()
@@ -233,7 +237,8 @@ def test_every_call_is_in_the_audit_log_with_the_scim_credential(world: World) -
     ]  # fmt: skip
     assert {entry.credential for entry in entries} == {f"scim {prefix}"}
     assert {entry.actor_name for entry in entries} == {"alice"}
-    assert entries[1].changes == {"family_name": ["", "Lee"]}
+    assert entries[1].changes == {"family_name": ["", "Lee"], "password": ["(secret)", "(changed)"]}
+    assert "Provisioned-Pass-42" not in str([entry.changes for entry in entries])
     # The account the provisioning made can sign in nowhere once removed.
     account = get_user_model().objects.get(username="ann@acme.test")
     assert not account.is_active and account.last_name == "Lee"
