@@ -5,9 +5,10 @@ memory, the exact cache.
 redis-py spends about 115 µs of CPU on a command (its pool, its retry and timeout wrappers, a
 reader task); the same ``XADD`` over a bare asyncio protocol with hiredis's packer and reader
 costs about 20 µs. Here one connection per event loop carries every caller's commands
-back to back (pipelined: each call writes its commands at once and is answered in order, from
-the protocol's ``data_received``, without a task of its own). Replies come as hiredis reads
-them, without redis-py's per-command conversions (``SET`` answers ``b"OK"``, not ``True``).
+back to back (pipelined: the calls made in one turn of the event loop are written together, and
+each is answered in order, from the protocol's ``data_received``, without a task of its own).
+Replies come as hiredis reads them, without redis-py's per-command conversions (``SET`` answers
+``b"OK"``, not ``True``).
 
 Failures are plain: a call that gets no answer in ``timeout`` seconds raises ``TimeoutError``
 and closes the connection (its replies would be out of step), a lost connection fails every
@@ -61,6 +62,8 @@ class _Protocol(asyncio.Protocol):
         self.waiting: collections.deque[tuple[asyncio.Future[list[Any]], int, list[Any]]] = (
             collections.deque()
         )
+        # The commands of the calls made since the last write: written together (``queue``).
+        self._unwritten: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they have its methods.
@@ -85,6 +88,19 @@ class _Protocol(asyncio.Protocol):
             future, _, _ = self.waiting.popleft()
             if not future.done():
                 future.set_exception(ConnectionError(f"the connection to Redis was lost: {exc!r}"))
+
+    def queue(self, data: bytes) -> None:
+        """Write ``data`` with whatever other calls queue before the event loop's next turn: one
+        write (one system call, one wake-up of the server) for all the calls the concurrent
+        messages make at once, in the order they were made (the order their replies come in)."""
+        if not self._unwritten:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._unwritten.append(data)
+
+    def _write(self) -> None:
+        data, self._unwritten = b"".join(self._unwritten), []
+        if not self.lost and self.transport is not None:
+            self.transport.write(data)
 
     def abort(self) -> None:
         self.lost = True  # before connection_lost runs: no call writes on it meanwhile
@@ -174,7 +190,7 @@ class LeanRedis:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         protocol.waiting.append((future, len(commands), []))
-        protocol.transport.write(b"".join(hiredis.pack_command(command) for command in commands))  # type: ignore[arg-type]
+        protocol.queue(b"".join(hiredis.pack_command(command) for command in commands))  # type: ignore[arg-type]
         timer = loop.call_later(self._timeout, _expire, protocol, future)
         try:
             return await future

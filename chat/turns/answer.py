@@ -30,7 +30,7 @@ from chat.turns.stream import (
 from chat.turns.token_frames import TokenFrames
 from chat.turns.toolbox import turn_toolbox
 from infra import metrics
-from infra.tracing import tracer
+from infra.tracing import tracer, use_span
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)
@@ -54,7 +54,7 @@ class Answering:
 async def answer(generation: Generation, job: Answering) -> None:
     turn = job.turn
     try:
-        with trace.use_span(job.span):
+        with use_span(job.span):
             if job.probe.hit is not None:
                 outcome = await _from_cache(generation, job, job.probe.hit.text)
             else:

@@ -43,7 +43,7 @@ from chat.turns.reaper import turn_record
 from chat.turns.store import GenerationInfo, GenerationStoreUnavailable, GenKey
 from infra import aio, metrics
 from infra.db import in_db_thread
-from infra.tracing import tracer
+from infra.tracing import tracer, use_span
 from tenants.selectors import ChatConfig
 
 log = structlog.stdlib.get_logger(__name__)
@@ -147,7 +147,7 @@ async def _begin(
     span = tracer.start_span("chat.message", attributes=_trace_attributes(session))
     ended = True
     try:
-        with trace.use_span(span):
+        with use_span(span):
             provider = get_provider()
             with tracer.start_as_current_span("chat.memory"):
                 history = await history_read
