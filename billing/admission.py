@@ -14,6 +14,7 @@ from the ledger, never started from zero.
 import asyncio
 import calendar
 import contextlib
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -471,21 +472,25 @@ def charge_background(*, tenant_id: int, conversation_id: int | None, spent: Spe
         return
     import redis
 
-    from infra.redis_topology import sync_client
-
     now = timezone.now().astimezone(UTC)
     keys = [budget_keys(tenant_id=tenant_id, month=f"{month_bounds(now)[0]:%Y-%m}").counters]
     amounts = [spent.tokens]
     if conversation_id is not None:
         keys.append(conversation_cost_keys(tenant_id=tenant_id, conversation_id=conversation_id).counters)
         amounts.append(micro_usd(spent.cost_usd))
-    client = sync_client(socket_timeout=settings.LIMITS_REDIS_TIMEOUT)
     try:
-        client.eval(_CHARGE, len(keys), *keys, *amounts)
+        _charging(settings.REDIS_URL, settings.LIMITS_REDIS_TIMEOUT)(keys=keys, args=amounts)
     except redis.RedisError as exc:
         log.warning("limits.charge_failed", error=str(exc))
-    finally:
-        client.close()
+
+
+@functools.lru_cache(maxsize=4)
+def _charging(url: str, timeout: float) -> Any:
+    """The charge script on a client kept for the process (by the Redis it is for): a task's
+    charge was a connection made and closed, and the whole script sent, each time."""
+    from infra.redis_topology import sync_client
+
+    return sync_client(socket_timeout=timeout).register_script(_CHARGE)
 
 
 def ticket_state(ticket: Ticket | None) -> dict[str, Any] | None:

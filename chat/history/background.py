@@ -75,7 +75,7 @@ def _ask_cheap_model(
     """One completion, and its usage record (unsaved: ``_bill`` it with what it produced)."""
 
     async def run() -> tuple[str, str, Usage]:
-        provider = get_provider()
+        provider = get_provider(connection_pools=1)  # one call, on a loop of its own
         model = provider.model_name(cheap_model(tenant))
         request = ChatRequest(
             model=model,

@@ -8,9 +8,9 @@ an upstream failure: the question and the text already streamed are stored with
 reservation are released, and clients attached or resuming get ``done`` and ``UPSTREAM_ERROR``.
 """
 
-import json
 import time
 
+import orjson
 import structlog
 from django.conf import settings
 
@@ -25,6 +25,7 @@ from chat.protocol import ErrorCode
 from chat.selectors import answer_exists
 from chat.turn import Outcome, PreparedTurn, turn_dump, turn_load
 from chat.turns.store import GenerationStore, GenKey
+from infra import safe_json
 from infra.db import in_db_thread
 
 log = structlog.stdlib.get_logger(__name__)
@@ -34,14 +35,13 @@ LOST = "the server answering this message was lost; ask again"
 
 def turn_record(turn: PreparedTurn, ticket: admission.Ticket | None, *, prompt_tokens: int) -> str:
     """The JSON the reaper needs to end ``turn`` (its prompt left out: only its size counts)."""
-    return json.dumps(
+    return safe_json.dumps(
         {
             "turn": turn_dump(turn),
             "prompt_tokens": prompt_tokens,
             "ticket": admission.ticket_state(ticket),
             "started_at": time.time(),
-        },
-        ensure_ascii=False,
+        }
     )
 
 
@@ -60,7 +60,7 @@ async def reap(store: GenerationStore, key: GenKey) -> None:
     raw = await store.record(key)
     if raw is None:
         return
-    data = json.loads(raw)
+    data = orjson.loads(raw)
     turn = turn_load(data["turn"])
     entries = await store.read(key)
     text = "".join(f["content"] for _, f in entries if f is not None and f.get("type") == "token")

@@ -39,17 +39,15 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def get_provider() -> LLMProvider:
-    """The OpenAI-compatible provider when a key is set, else the offline demo model."""
+def get_provider(*, connection_pools: int | None = None) -> LLMProvider:
+    """The OpenAI-compatible provider when a key is set, else the offline demo model.
+    ``connection_pools``: its clients, ``OPENAI_CONNECTION_POOLS`` unless a loop that makes one
+    call and ends (a Celery task's) asks for fewer: each client costs as much to make as the call."""
     if not settings.OPENAI_API_KEY:
         return DemoProvider(chunk_delay=settings.DEMO_MODEL_CHUNK_DELAY)
     loop = asyncio.get_running_loop()
-    key = (
-        settings.OPENAI_API_KEY,
-        settings.OPENAI_BASE_URL,
-        settings.OPENAI_CONNECTION_POOLS,
-        settings.OPENAI_HTTP_CLIENT,
-    )
+    pools = connection_pools or settings.OPENAI_CONNECTION_POOLS
+    key = (settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL, pools, settings.OPENAI_HTTP_CLIENT)
     cached = _openai_providers.get(loop)
     if cached is None or cached[0] != key:
         timeout = httpx2.Timeout(settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT)
@@ -64,7 +62,7 @@ def get_provider() -> LLMProvider:
                 timeout=timeout,
                 http_client=transport(timeout=timeout, verify=_tls()),
             )
-            for _ in range(settings.OPENAI_CONNECTION_POOLS)
+            for _ in range(pools)
         ]
         cached = (key, OpenAIProvider(clients))
         _openai_providers[loop] = cached

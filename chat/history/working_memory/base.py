@@ -1,9 +1,11 @@
 """Working memory's interface, its key and its items' encoding."""
 
-import json
 from dataclasses import dataclass
 from typing import Protocol
 
+import orjson
+
+from infra import safe_json
 from infra.keys import tenant_prefix
 
 
@@ -33,9 +35,10 @@ class WorkingMemory(Protocol):
 
 
 def encode_item(item: Remembered) -> str:
-    return json.dumps([item.id, item.role, item.content], ensure_ascii=False)
+    return safe_json.dumps([item.id, item.role, item.content])
 
 
 def decode_item(raw: bytes | str) -> Remembered:
-    item_id, role, content = json.loads(raw)
+    # orjson: a sixth of json's CPU, for the items of every message's context.
+    item_id, role, content = orjson.loads(raw)
     return Remembered(id=item_id, role=role, content=content)
