@@ -9,15 +9,8 @@ before it reached a fresh one: the first message after a restart was refused alt
 database was back. Here the first connection that fails its check makes the pool check all its
 other idle connections there and then (``ConnectionPool.check``: the dead ones are replaced in
 the background), so the retry, which psycopg_pool makes without waiting, gets a fresh one.
-
-A connection given back less than ``FRESH_S`` ago goes out unchecked: it worked a moment ago,
-and under load that is almost every connection (the check was a round trip per message's
-database visit, two per message). One that died in that moment fails its statement as a
-restart's does without the check, and takes the same path (the outbox, a refusal).
 """
 
-import time
-import weakref
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -26,21 +19,12 @@ from django.db.backends.postgresql import base
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
-FRESH_S = 0.25
-
 
 class RestartTolerantPool(ConnectionPool):
     def __init__(self, *args: Any, check: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, check=self._check_or_sweep if check is not None else None, **kwargs)
-        self._given_back: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKeyDictionary()
-
-    def putconn(self, conn: Connection[Any]) -> None:
-        self._given_back[conn] = time.monotonic()
-        super().putconn(conn)
 
     def _check_or_sweep(self, conn: Connection[Any]) -> None:
-        if time.monotonic() - self._given_back.get(conn, float("-inf")) < FRESH_S:
-            return
         try:
             self.check_connection(conn)
         except Exception:
