@@ -431,7 +431,25 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    """Each figure's median over the rounds (a nested one's too, as ``per_message``)."""
+    medians: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [run[key] for run in runs if key in run]  # a top list names what each round's was
+        if isinstance(first, dict):
+            medians[key] = median_of(values)
+        elif isinstance(first, list):
+            medians[key] = [statistics.median(column) for column in zip(*values, strict=True)]
+        else:
+            medians[key] = statistics.median(values)
+    return medians
+
+
+def _ratios(as_is: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _ratios(value, other[key]) if isinstance(value, dict) else round(value / other[key], 3)
+        for key, value in as_is.items()
+        if key in other and (isinstance(value, dict) or (isinstance(value, int | float) and other[key]))
+    }
 
 
 async def compare(args: argparse.Namespace, base: Target, changed: Target, change: str) -> dict[str, Any]:
@@ -452,7 +470,7 @@ async def compare(args: argparse.Namespace, base: Target, changed: Target, chang
         report[name] = {
             "base": as_is,
             "changed": other,
-            "base_over_changed": {key: round(as_is[key] / other[key], 3) for key in as_is if other[key]},
+            "base_over_changed": _ratios(as_is, other),
         }
     return report
 
