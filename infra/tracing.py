@@ -11,7 +11,7 @@ variables themselves (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, heade
 
 import contextlib
 import os
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from opentelemetry import trace
@@ -41,16 +41,10 @@ class _Tracer:
 tracer = _Tracer()
 
 
-@contextlib.contextmanager
-def _used(span: trace.Span) -> Iterator[trace.Span]:
-    with trace.use_span(span):
-        yield span
-
-
 def use_span(span: trace.Span) -> contextlib.AbstractContextManager[trace.Span]:
     """``span`` as the current span of a block (``trace.use_span``); nothing to do for the
     shared non-recording one."""
-    return _NO_SPAN if span is trace.INVALID_SPAN else _used(span)
+    return _NO_SPAN if span is trace.INVALID_SPAN else trace.use_span(span)
 
 
 def exporter_name(environ: MutableMapping[str, str]) -> str | None:
