@@ -25,10 +25,18 @@ from billing.models import ModelPrice
 from chat.analytics import hourly_rows, stats_rows, tenant_stats_refresh, today_utc
 from chat.events import hour_start
 from infra.replicas import replica_reads
-from sso.models import SSO_ROLES
 from tenants.events import EVENT_NAMES
 from tenants.experiment_results import experiment_results
-from tenants.models import AGENT_ROLES, MANAGER_ROLES, READER_ROLES, ApiKeyScope, Experiment, Membership, Role
+from tenants.models import (
+    AGENT_ROLES,
+    MANAGER_ROLES,
+    PROVIDER_ROLES,
+    READER_ROLES,
+    ApiKeyScope,
+    Experiment,
+    Membership,
+    Role,
+)
 from tenants.selectors import page_membership
 
 
@@ -185,7 +193,7 @@ def integrations(request: HttpRequest, membership: Membership, context: dict[str
     scopes = [{"value": scope.value, "label": scope.label} for scope in ApiKeyScope]
     slug = membership.tenant.slug
     sso = {
-        "sso_roles": [role for role, _ in SSO_ROLES],
+        "sso_roles": [role for role, _ in PROVIDER_ROLES],
         "sso_start": request.build_absolute_uri(reverse("sso:start", args=[slug])),
         "sso_callback": request.build_absolute_uri(reverse("sso:callback", args=[slug])),
         "scim_url": request.build_absolute_uri(f"/scim/v2/{slug}"),

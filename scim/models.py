@@ -12,11 +12,8 @@ import uuid
 from django.db import models
 from django.db.models.functions import Lower
 
-from tenants.models import Membership, Role
+from tenants.models import PROVIDER_ROLES, Membership
 from tenants.scoping import TenantOwnedModel
-
-# The roles a group may give: never owner (owners are made by owners, in the platform).
-GROUP_ROLES = [(role.value, role.label) for role in Role if role != Role.OWNER]
 
 
 class ScimUser(TenantOwnedModel):
@@ -51,7 +48,7 @@ class ScimGroup(TenantOwnedModel):
     external_id = models.CharField(max_length=200, blank=True)
     members = models.ManyToManyField(ScimUser, related_name="groups", blank=True)
     # Set by the tenant's owners and admins (never by the provider): what its members are.
-    role = models.CharField(max_length=16, choices=GROUP_ROLES, blank=True)
+    role = models.CharField(max_length=16, choices=PROVIDER_ROLES, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,7 +28,7 @@ from scim.resources import document_of, primary_email
 from scim.selectors import users
 from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
 from tenants.models import Membership, Role, Tenant, weightiest_role
-from tenants.services import member_remove, member_update
+from tenants.services import member_remove, member_update, unused_username
 
 _USER_FIELDS = ["user_name", "external_id", "display_name", "given_name", "family_name", "email"]
 _GROUP_FIELDS = ["display_name", "external_id", "role"]
@@ -87,11 +87,8 @@ def user_create(*, tenant: Tenant, resource: Any) -> ScimUser:
     a member of the tenant only."""
     columns = _user_columns(resource)
     _name_free(tenant.pk, ScimUser, "user_name", columns["user_name"])
-    user_model = get_user_model()
-    username = columns["user_name"]
-    if user_model.objects.filter(username__iexact=username).exists():
-        username = f"{username[:130]}.{secrets.token_hex(4)}"
-    user: Any = user_model(
+    username = unused_username(columns["user_name"], secrets.token_hex(4))
+    user: Any = get_user_model()(
         username=username,
         email=columns["email"],
         first_name=columns["given_name"],

@@ -38,7 +38,7 @@ from infra.safe_json import UnsafeJSON, dumps, loads
 from scim import selectors, services
 from scim.filters import group_filter, user_filter
 from scim.resources import MAX_RESULTS, PROVIDER, Group, UserResource, group_resource, user_resource
-from tenants.api_keys import KEY_START, KeyInvalid, credential_of, key_authenticate
+from tenants.api_keys import KeyInvalid, bearer_key, credential_of, key_authenticate
 from tenants.models import ApiKeyScope, Membership
 
 CONTENT_TYPE = "application/scim+json"
@@ -63,11 +63,11 @@ def _error(error: SCIMException | Error) -> HttpResponse:
 def _authenticate(request: HttpRequest, slug: str) -> None:
     """The tenant's SCIM key (``Authorization: Bearer cpk_…`` with the ``scim`` scope) acts as
     its member; the request's actor for the audit log, with "scim cpk_…" as its credential."""
-    parts = request.headers.get("Authorization", "").split()
-    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].startswith(KEY_START):
+    raw = bearer_key(request.headers.get("Authorization", ""))
+    if raw is None:
         raise UnauthorizedException(detail="an API key with the scim scope is required")
     try:
-        key, membership = key_authenticate(parts[1], request.META.get("REMOTE_ADDR"))
+        key, membership = key_authenticate(raw, request.META.get("REMOTE_ADDR"))
     except KeyInvalid as refused:
         raise UnauthorizedException(detail=str(refused)) from None
     if key.tenant.slug != slug:
@@ -139,13 +139,14 @@ def _integer(value: str | None, name: str, default: int) -> int:
 
 
 def _query(request: HttpRequest, search: dict[str, Any] | None = None) -> SearchRequest:
-    """The listing's parameters: the query string's (GET) or the body's (POST …/.search)."""
+    """The listing's parameters: the query string's (GET) or the body's (POST …/.search); out of
+    range, they are brought into it by ``_listing`` (RFC 7644 §3.4.2.4)."""
     if search is None:
         values = request.GET
         search = {
             "filter": values.get("filter") or None,
-            "startIndex": max(1, _integer(values.get("startIndex"), "startIndex", 1)),
-            "count": max(0, _integer(values.get("count"), "count", MAX_RESULTS)),
+            "startIndex": _integer(values.get("startIndex"), "startIndex", 1),
+            "count": _integer(values.get("count"), "count", MAX_RESULTS),
             "attributes": _names(values.get("attributes")),
             "excludedAttributes": _names(values.get("excludedAttributes")),
         }

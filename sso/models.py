@@ -6,11 +6,8 @@ from django.conf import settings
 from django.db import models
 
 from infra.outbound import validate_outbound_url
-from tenants.models import Role
+from tenants.models import PROVIDER_ROLES, Role
 from tenants.scoping import TenantOwnedModel
-
-# The roles a provider's claims may give: never owner (owners are made by owners, in the platform).
-SSO_ROLES = [(role.value, role.label) for role in Role if role != Role.OWNER]
 
 
 class Connection(TenantOwnedModel):
@@ -30,7 +27,7 @@ class Connection(TenantOwnedModel):
     role_map = models.JSONField(
         default=dict, blank=True, help_text="{group: role}; the weightiest matching role wins"
     )
-    default_role = models.CharField(max_length=16, choices=SSO_ROLES, default=Role.MEMBER)
+    default_role = models.CharField(max_length=16, choices=PROVIDER_ROLES, default=Role.MEMBER)
     enabled = models.BooleanField(default=True)
     sso_only = models.BooleanField(
         default=False, help_text="members other than owners cannot sign in with a password"

@@ -32,7 +32,7 @@ from sso.provider import provider_forget
 from tenants.changes import Change, shown, tell, tell_changed, tell_gone, tell_made
 from tenants.invitations import address_verified
 from tenants.models import Membership, Role, Tenant, weightiest_role
-from tenants.services import member_update
+from tenants.services import member_update, unused_username
 
 
 class SignInRefused(Exception):
@@ -65,10 +65,8 @@ def _email_allowed(connection: Connection, claims: dict[str, Any]) -> str:
 
 
 def _new_user(email: str, claims: dict[str, Any], subject_hash: str) -> AbstractBaseUser:
-    user_model = get_user_model()
-    taken = len(email) > 140 or user_model.objects.filter(username__iexact=email).exists()
-    user = user_model(
-        username=f"{email[:120]}.{subject_hash[:8]}" if taken else email,
+    user = get_user_model()(
+        username=unused_username(email, subject_hash[:8]),
         email=email,
         first_name=str(claims.get("given_name") or "")[:150],
         last_name=str(claims.get("family_name") or "")[:150],

@@ -172,6 +172,15 @@ def key_rotate(*, key: ApiKey, membership: Membership) -> NewKey:
     return new
 
 
+def bearer_key(authorization: str) -> str | None:
+    """The API key an ``Authorization`` header's value presents (``Bearer cpk_…``), or None (no
+    key there: another credential, or none)."""
+    parts = authorization.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].startswith(KEY_START):
+        return None
+    return parts[1]
+
+
 def key_authenticate(raw: str, address: str | None) -> tuple[ApiKey, Membership]:
     """The key ``raw`` and its member's active membership, or ``KeyInvalid``."""
     if not _FORMAT.fullmatch(raw):

@@ -11,7 +11,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from tenants.api_keys import KEY_START, KeyInvalid, credential_of, key_authenticate
+from tenants.api_keys import KeyInvalid, bearer_key, credential_of, key_authenticate
 from tenants.logins import LOGIN_CLAIM, login_ended_already
 from tenants.selectors import active_membership
 
@@ -38,13 +38,11 @@ class ApiKeyAuthentication(BaseAuthentication):
     the query string is not read. Anything else in that header is left to the JWT's check."""
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        parts = get_authorization_header(request).split()
-        if len(parts) != 2 or parts[0].lower() != b"bearer" or not parts[1].startswith(KEY_START.encode()):
+        raw = bearer_key(get_authorization_header(request).decode("ascii", "replace"))
+        if raw is None:
             return None
         try:
-            key, membership = key_authenticate(
-                parts[1].decode("ascii", "replace"), request.META.get("REMOTE_ADDR")
-            )
+            key, membership = key_authenticate(raw, request.META.get("REMOTE_ADDR"))
         except KeyInvalid as refused:
             raise AuthenticationFailed(str(refused), code="invalid_api_key") from refused
         request.membership = membership  # type: ignore[attr-defined]

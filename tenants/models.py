@@ -284,6 +284,11 @@ class Role(models.TextChoices):
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
+# The roles an identity provider's groups may give (SSO's claims, SCIM's groups): never owner
+# (owners are made by owners, in the platform).
+PROVIDER_ROLES = [(role.value, role.label) for role in Role if role != Role.OWNER]
+
+
 def weightiest_role(roles: set[str], default: str) -> str:
     """Of the roles an identity provider's groups give one person (never owner), the weightiest;
     ``default`` when they give none."""

@@ -37,6 +37,16 @@ def may_grant(*, actor_role: str | None, role: str) -> bool:
     return role != Role.OWNER or actor_role in (None, Role.OWNER)
 
 
+def unused_username(wanted: str, suffix: str) -> str:
+    """``wanted`` as a new account's username, or, when another account has it (in any case) or
+    it is too long, its start with ``suffix``: for the accounts a tenant's identity provider makes
+    (SSO, SCIM), which must not tell it anything about other tenants' accounts."""
+    limit = get_user_model()._meta.get_field("username").max_length or 150
+    if len(wanted) <= limit and not get_user_model().objects.filter(username__iexact=wanted).exists():
+        return wanted
+    return f"{wanted[: limit - len(suffix) - 1]}.{suffix}"
+
+
 class UsernameTaken(Exception):
     """The username belongs to an account already: it joins by invitation, with its consent."""
 

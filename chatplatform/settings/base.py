@@ -203,7 +203,7 @@ SPECTACULAR_SETTINGS = {
         "MessageRoleEnum": "chat.models.Role",
         "WebhookEventEnum": "tenants.events.EVENT_NAMES",
         # The roles an identity provider's groups may give (SSO's default role, SCIM groups').
-        "DefaultRoleEnum": "sso.models.SSO_ROLES",
+        "DefaultRoleEnum": "tenants.models.PROVIDER_ROLES",
     },
 }
 

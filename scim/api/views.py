@@ -12,16 +12,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scim.models import GROUP_ROLES, ScimGroup
+from scim.models import ScimGroup
 from scim.services import group_role_set
 from tenants.api.base import TenantEndpoint
+from tenants.models import PROVIDER_ROLES
 
 
 class ScimGroupSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="scim_id", read_only=True)
     members = serializers.IntegerField(source="members.count", read_only=True)
     role = serializers.ChoiceField(
-        choices=GROUP_ROLES, allow_blank=True, help_text="what its members are ('': nothing)"
+        choices=PROVIDER_ROLES, allow_blank=True, help_text="what its members are ('': nothing)"
     )
 
     class Meta:

@@ -12,9 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sso.models import SSO_ROLES, Connection
+from sso.models import Connection
 from sso.services import connection_delete, connection_save
 from tenants.api.base import TenantEndpoint
+from tenants.models import PROVIDER_ROLES
 
 _DOMAIN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
@@ -28,7 +29,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
         child=serializers.RegexField(_DOMAIN, max_length=253), required=False, max_length=50
     )
     role_map = serializers.DictField(
-        child=serializers.ChoiceField(choices=SSO_ROLES), required=False, help_text="{group: role}"
+        child=serializers.ChoiceField(choices=PROVIDER_ROLES), required=False, help_text="{group: role}"
     )
     sign_in_url = serializers.SerializerMethodField()
 
