@@ -38,11 +38,15 @@ def _refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
 def find(request: HttpRequest) -> HttpResponse:
     """The workspace's name (its address on the platform) leads to its provider. Not an e-mail
     domain: a domain would have to be proved a tenant's before it could send anyone anywhere.
-    The page's script goes to ``start`` itself (static/sso/find.js); the POST is for no script."""
+
+    A found workspace is answered with a page that goes on to ``start`` by a refresh, not with a
+    redirect: the pages' CSP lets forms post only here (``form-action 'self'``), and browsers hold
+    the redirects that follow a submission to it, so a redirect to the provider would be blocked."""
     workspace = request.POST.get("workspace", "").strip().lower() if request.method == "POST" else ""
     if slug_re.fullmatch(workspace) and connection_for_slug(workspace) is not None:
         target = reverse("sso:start", args=[workspace])
-        return redirect(f"{target}?{request.GET.urlencode()}" if request.GET else target)
+        onward = f"{target}?{request.GET.urlencode()}" if request.GET else target
+        return render(request, "sso/onward.html", {"onward": onward})
     error = "That workspace has no single sign-on." if request.method == "POST" else ""
     context = {"workspace": workspace, "error": error, "next": request.GET.get("next", "")}
     return render(request, "sso/find.html", context, status=404 if error else 200)

@@ -303,3 +303,11 @@ def test_the_sign_in_pages_answer_unknown_workspaces(world: World) -> None:
     found = Client().post("/sso/", {"workspace": "acme"})
     assert found.status_code == 404 and b"no single sign-on" in found.content
     assert Client().post("/sso/", {"workspace": "ac\x00me"}).status_code == 404  # hostile: no 500
+
+
+def test_the_workspace_form_goes_on_by_a_refresh_not_a_redirect(connection: Connection) -> None:
+    """The form posts to the platform; a redirect after it to the provider would be held by the
+    pages' ``form-action 'self'``, so the answer is a page that goes on to the workspace's start."""
+    found = Client().post("/sso/?next=/chat/", {"workspace": " ACME "})
+    assert found.status_code == 200
+    assert b'<meta http-equiv="refresh" content="0; url=/sso/acme/?next=%2Fchat%2F">' in found.content
