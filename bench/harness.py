@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from testkit.live import LivePlatform, free_port, start_platform  # noqa: E402
+
+# How often the benchmark's database is analyzed (``autoanalyze``).
+ANALYZE_EVERY_S = 5.0
 
 
 @contextmanager
@@ -41,11 +45,37 @@ def platform_and_fake_llm(
             llm_url=fake_url,
             extra_env=extra_env,
         )
-        yield platform, fake_url
+        with autoanalyze(platform):
+            yield platform, fake_url
     finally:
         if platform is not None:
             platform.stop()
         fake.terminate()
+
+
+@contextmanager
+def autoanalyze(platform: LivePlatform) -> Iterator[None]:
+    """Keep the planner's statistics of the platform's PostgreSQL database current, as autovacuum
+    does in service. This machine's PostgreSQL runs with autovacuum off, and a benchmark's
+    database starts empty: with no statistics, a lookup by tenant and id walked the tenant's index
+    instead of the primary key, a cost that grew with every message (PostgreSQL's and Celery's CPU
+    per message rose by a third from one round to the next)."""
+    if platform.database_url is None:  # the embedded default (SQLite)
+        yield
+        return
+    stop = threading.Event()
+
+    def analyze() -> None:
+        while not stop.wait(ANALYZE_EVERY_S):
+            platform.sql("ANALYZE")
+
+    thread = threading.Thread(target=analyze, name="autoanalyze", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
