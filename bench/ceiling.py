@@ -15,7 +15,11 @@ The reference (``bench/bare_consumer.py``) is Daphne on uvloop with one consumer
 each message with the frames the platform sent for one 12-token answer, recorded at the start.
 A second reference, the SDK floor, is the same consumer streaming each answer's tokens from the
 same fake model through the platform's provider (the openai SDK): what the plumbing every answer
-must go through costs, before any of the platform's own work.
+must go through costs, before any of the platform's own work. A third, the durable floor, adds the
+least a platform that keeps history and enforces limits must do per message, with stock parts
+(``bench/bare_consumer.py --durable``: a Redis script before and after, one read and one
+write transaction on PostgreSQL through Django off the loop); its PostgreSQL's and Redis's CPU
+are counted as the platform's are.
 
 Rounds rotate which side goes first, after a warm-up round on each. Reported (medians):
 messages per second, Daphne's CPU per message, and for the platform the whole deployment's CPU
@@ -45,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import CpuMeter, platform_and_fake_llm, proc_stat  # noqa: E402
 from bench.ws_bench import open_chat_url, prepare  # noqa: E402
-from testkit.live import LivePlatform, free_port  # noqa: E402
+from testkit.live import LIVE_REDIS_URL, LivePlatform, free_port  # noqa: E402
 
 
 def deployment_groups(platform: LivePlatform) -> dict[str, list[int]]:
@@ -128,9 +132,12 @@ async def throughput(
     return result
 
 
-def start_bare(frames: Path, upstream: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(
+    frames: Path, upstream: str | None = None, durable: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     through = ["--upstream", upstream] if upstream else []
+    through += ["--durable", *durable] if durable else []
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bare_consumer", str(frames), *through, "-b", "127.0.0.1",
          "-p", str(port), "__main__:application"],
@@ -159,15 +166,21 @@ async def main_async(args: argparse.Namespace, platform: LivePlatform, fake_url:
     await record_frames(platform, tokens[0], frames)
     bare, bare_url = start_bare(frames)
     floor, floor_url = start_bare(frames, fake_url)
+    assert platform.database_url is not None
+    durable, durable_url = start_bare(frames, fake_url, [platform.database_url, LIVE_REDIS_URL])
     try:
         daphne = platform.server_pids()
+        groups = deployment_groups(platform)
+        stores = {part: groups[part] for part in ("postgres", "redis")}
         sides = {
             "platform": lambda: throughput(
-                f"{platform.ws_url}/ws/chat/", tokens, args.clients, args.seconds,
-                daphne, deployment_groups(platform),
+                f"{platform.ws_url}/ws/chat/", tokens, args.clients, args.seconds, daphne, groups
             ),
             "bare": lambda: throughput(bare_url, ["-"], args.clients, args.seconds, [bare.pid]),
             "sdk_floor": lambda: throughput(floor_url, ["-"], args.clients, args.seconds, [floor.pid]),
+            "durable_floor": lambda: throughput(
+                durable_url, ["-"], args.clients, args.seconds, [durable.pid], stores
+            ),
         }  # fmt: skip
         print("-- warm-up (not counted)", file=sys.stderr, flush=True)
         for run in sides.values():
@@ -175,14 +188,14 @@ async def main_async(args: argparse.Namespace, platform: LivePlatform, fake_url:
         runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
         order = list(sides)
         for round_ in range(args.rounds):
-            for side in order[round_ % 3 :] + order[: round_ % 3]:
+            for side in order[round_ % len(order) :] + order[: round_ % len(order)]:
                 result = await sides[side]()
                 print(f"-- round {round_ + 1} {side}: {json.dumps(result)}", file=sys.stderr, flush=True)
                 runs[side].append(result)
     finally:
-        bare.terminate()
-        floor.terminate()
-    full, reference, sdk = (medians(runs[side]) for side in order)
+        for process in (bare, floor, durable):
+            process.terminate()
+    full, reference, sdk, stored = (medians(runs[side]) for side in order)
 
     def ratios(to: dict[str, Any]) -> dict[str, float]:
         return {
@@ -198,8 +211,15 @@ async def main_async(args: argparse.Namespace, platform: LivePlatform, fake_url:
         "platform": full,
         "bare_consumer": reference,
         "sdk_floor": sdk,
+        "durable_floor": stored,
         **ratios(reference),
         "to_sdk_floor": ratios(sdk),
+        "to_durable_floor": {
+            **ratios(stored),
+            "deployment_cpu_per_message_ratio": round(
+                full["deployment_cpu_ms_per_message"] / stored["deployment_cpu_ms_per_message"], 2
+            ),
+        },
     }
 
 
