@@ -2,6 +2,9 @@
 reads only inside it) and retried with backoff on database errors; the work itself is in
 ``chat.history.background`` and ``chat.services``."""
 
+from typing import Any
+
+import structlog
 from celery import shared_task
 from django.utils import timezone
 
@@ -13,10 +16,28 @@ from chat.services import conversations_close_idle
 from infra.tasks import retried
 from tenants.models import Tenant
 
+log = structlog.stdlib.get_logger(__name__)
+
 _RETRIED = retried()
 _RETRIED_UPSTREAM = retried(UpstreamError)
 
 
+@shared_task(**_RETRIED_UPSTREAM)
+def background_work(work: list[list[Any]]) -> int:
+    """A batch of summaries and titles (``chat.history.background_queue``): ``[kind, tenant_id,
+    conversation_id]`` each. A failure is retried with the whole batch (a database or the model
+    away: the first such error is raised); the work already done is found done at once."""
+    results = background.background_run([(str(kind), int(t), int(c)) for kind, t, c in work])
+    failed = [result for result in results if isinstance(result, Exception)]
+    for error in failed:
+        log.warning("chat.background_work_failed", error=repr(error))
+    retried = [error for error in failed if isinstance(error, _RETRIED_UPSTREAM["autoretry_for"])]
+    if retried or failed:
+        raise (retried or failed)[0]
+    return len(results)
+
+
+# One conversation's summary or title: the tasks queued before batching (by an earlier release).
 @shared_task(**_RETRIED_UPSTREAM)
 def summarize_conversation(tenant_id: int, conversation_id: int) -> bool:
     return background.conversation_summarize(tenant_id=tenant_id, conversation_id=conversation_id)

@@ -9,7 +9,10 @@ its model) through the same provider as chat answers; their tokens go to the led
 import asyncio
 import contextlib
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import structlog
 from django.conf import settings
@@ -30,6 +33,8 @@ from infra.safe_json import storable
 from tenants.models import Tenant
 
 log = structlog.stdlib.get_logger(__name__)
+
+R = TypeVar("R")
 
 SUMMARIZER_PROMPT = (
     "You maintain the running summary of a customer-support conversation. Merge the summary so "
@@ -62,45 +67,66 @@ async def _complete(provider: LLMProvider, request: ChatRequest) -> tuple[str, U
     return text, usage
 
 
-def _ask_cheap_model(
-    tenant: Tenant,
-    conversation: Conversation,
-    prompt: str,
-    content: str,
-    *,
-    max_tokens: int,
-    purpose: str,
-    key: str,
-) -> tuple[str, UsageRecord]:
-    """One completion, and its usage record (unsaved: ``_bill`` it with what it produced)."""
+@dataclass(frozen=True)
+class Asked:
+    """One completion a piece of background work needs from the tenant's cheap model."""
 
-    async def run() -> tuple[str, str, Usage]:
-        provider = get_provider(connection_pools=1)  # one call, on a loop of its own
-        model = provider.model_name(cheap_model(tenant))
-        request = ChatRequest(
-            model=model,
-            messages=[{"role": "system", "content": prompt}, {"role": "user", "content": content}],
-            max_tokens=max_tokens,
-            temperature=0.2,
-            end_user=f"t{tenant.pk}-c{conversation.pk}",
-        )
+    tenant: Tenant
+    conversation: Conversation
+    prompt: str
+    content: str
+    max_tokens: int
+    purpose: str
+    key: str  # the usage record's idempotency key
+
+
+def _ask_all(asked: Sequence[Asked]) -> list[tuple[str, UsageRecord] | BaseException]:
+    """Each completion (at most ``BACKGROUND_CONCURRENCY`` at a time, on one loop and one client
+    for them all), and its usage record (unsaved: ``_bill`` it with what it produced); an
+    upstream failure is returned in its place."""
+
+    async def run() -> list[tuple[str, str, Usage] | BaseException]:
+        provider = get_provider(connection_pools=1)  # this batch's calls, on a loop of its own
+        gate = asyncio.Semaphore(settings.BACKGROUND_CONCURRENCY)
+
+        async def one(job: Asked) -> tuple[str, str, Usage]:
+            model = provider.model_name(cheap_model(job.tenant))
+            request = ChatRequest(
+                model=model,
+                messages=[
+                    {"role": "system", "content": job.prompt},
+                    {"role": "user", "content": job.content},
+                ],
+                max_tokens=job.max_tokens,
+                temperature=0.2,
+                end_user=f"t{job.tenant.pk}-c{job.conversation.pk}",
+            )
+            async with gate:
+                text, usage = await _complete(provider, request)
+            return model, text, usage
+
         try:
-            text, usage = await _complete(provider, request)
+            return await asyncio.gather(*(one(job) for job in asked), return_exceptions=True)
         finally:
             await provider_close()
-        return model, text, usage
 
-    model, text, usage = asyncio.run(run())
+    return [
+        answer if isinstance(answer, BaseException) else (answer[1], _usage_record(job, *answer))
+        for job, answer in zip(asked, asyncio.run(run()) if asked else [], strict=True)
+    ]
+
+
+def _usage_record(job: Asked, model: str, text: str, usage: Usage) -> UsageRecord:
     price = price_for(model)
     cost = price.cost(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_input_tokens=usage.cached_input_tokens,
     )
-    record = UsageRecord(
-        tenant=tenant,
-        user_id=conversation.user_id,
-        conversation=conversation,
+    return UsageRecord(
+        tenant=job.tenant,
+        user_id=job.conversation.user_id,
+        conversation=job.conversation,
         model=model,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
@@ -108,10 +134,9 @@ def _ask_cheap_model(
         estimated=usage.estimated,
         priced_by_default=price.by_default,
         cost_usd=cost,
-        purpose=purpose,
-        idempotency_key=key,
+        purpose=job.purpose,
+        idempotency_key=job.key,
     )
-    return text, record
 
 
 def _bill(record: UsageRecord) -> bool:
@@ -134,11 +159,29 @@ def _bill(record: UsageRecord) -> bool:
     return True
 
 
+# What the background work reads of a conversation and its tenant: selecting the two rows' every
+# column (the tenant's are many) and making them was a third of a summary's CPU in the worker
+# (bench/background_bench.py).
+_CONVERSATION_FIELDS = (
+    "user_id",
+    "title",
+    "summary",
+    "summary_upto_id",
+    "summary_message_count",
+    "tenant__model",
+    "tenant__routing_model_simple",
+)
+
+
 def _conversation(tenant_id: int, conversation_id: int) -> Conversation | None:
     """With its tenant. A conversation deleted since the task was queued (a deleted tenant, a
     user's data erased) is no error: there is nothing left to do."""
     return (
-        Conversation.objects.for_tenant(tenant_id).select_related("tenant").filter(pk=conversation_id).first()
+        Conversation.objects.for_tenant(tenant_id)
+        .select_related("tenant")
+        .only(*_CONVERSATION_FIELDS)
+        .filter(pk=conversation_id)
+        .first()
     )
 
 
@@ -146,17 +189,25 @@ def transcript(messages: list[Message]) -> str:
     return "\n".join(f"{m.role}: {m.content}" for m in messages if m.content)
 
 
-def conversation_summarize(*, tenant_id: int, conversation_id: int) -> bool:
+@dataclass(frozen=True)
+class Pending(Generic[R]):
+    """Work that waits on a completion: what it asks, and what it does with the answer."""
+
+    asked: Asked
+    write: Callable[[str, UsageRecord], R]
+
+
+def _summary(tenant_id: int, conversation_id: int) -> bool | Pending[bool]:
     """Fold the messages the summary does not cover yet, all but the latest few, into the
-    summary. Returns whether a summary was written."""
+    summary. The result: whether a summary was written."""
     conversation = _conversation(tenant_id, conversation_id)
     if conversation is None:
         return False
-    tenant = conversation.tenant
     upto = conversation.summary_upto_id or 0
     uncovered = list(
         Message.objects.for_tenant(tenant_id)
         .filter(conversation_id=conversation_id, id__gt=upto, replaced_by__isnull=True)
+        .only("role", "content")
         .order_by("id")
     )
     keep = settings.CHAT_SUMMARY_KEEP_RECENT
@@ -164,41 +215,50 @@ def conversation_summarize(*, tenant_id: int, conversation_id: int) -> bool:
     if not any(m.content for m in to_fold):
         return False
     content = f"Summary so far:\n{conversation.summary or '(none)'}\n\nNew messages:\n{transcript(to_fold)}"
-    summary, record = _ask_cheap_model(
-        tenant,
-        conversation,
-        SUMMARIZER_PROMPT,
-        content,
+
+    def write(summary: str, record: UsageRecord) -> bool:
+        with transaction.atomic():
+            if not _bill(record) or not summary:
+                return False
+            # Only if no other run got there first (the summary moves forward once per range).
+            written = (
+                Conversation.objects.for_tenant(tenant_id)
+                .filter(pk=conversation_id, summary_upto_id=conversation.summary_upto_id)
+                .update(
+                    summary=summary,
+                    summary_upto_id=to_fold[-1].pk,
+                    summary_message_count=conversation.summary_message_count + len(to_fold),
+                )
+            )
+        log.info(
+            "chat.summarized", conversation_id=conversation_id, messages=len(to_fold), written=bool(written)
+        )
+        return bool(written)
+
+    asked = Asked(
+        tenant=conversation.tenant,
+        conversation=conversation,
+        prompt=SUMMARIZER_PROMPT,
+        content=content,
         max_tokens=300,
         purpose="summary",
         key=f"summary:{conversation_id}:{to_fold[-1].pk}",
     )
-    with transaction.atomic():
-        if not _bill(record) or not summary:
-            return False
-        # Only if no other run got there first (the summary moves forward once per message range).
-        written = (
-            Conversation.objects.for_tenant(tenant_id)
-            .filter(pk=conversation_id, summary_upto_id=conversation.summary_upto_id)
-            .update(
-                summary=summary,
-                summary_upto_id=to_fold[-1].pk,
-                summary_message_count=conversation.summary_message_count + len(to_fold),
-            )
-        )
-    log.info("chat.summarized", conversation_id=conversation_id, messages=len(to_fold), written=bool(written))
-    return bool(written)
+    return Pending(asked, write)
 
 
-def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
+def _title(tenant_id: int, conversation_id: int) -> str | Pending[str]:
+    """The conversation's title, from its first question and answer. The result: the title."""
     conversation = _conversation(tenant_id, conversation_id)
     if conversation is None:
         return ""
-    tenant = conversation.tenant
     if conversation.title:
         return conversation.title
     first = list(
-        Message.objects.for_tenant(tenant_id).filter(conversation_id=conversation_id).order_by("id")[:2]
+        Message.objects.for_tenant(tenant_id)
+        .filter(conversation_id=conversation_id)
+        .only("role", "content")
+        .order_by("id")[:2]
     )
     if not first:
         return ""
@@ -207,21 +267,65 @@ def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
         title = plain_title(first[0].content, max_words=TITLE_WORDS)
         _title_store(conversation, title)
         return title
-    answer, record = _ask_cheap_model(
-        tenant,
-        conversation,
-        TITLER_PROMPT,
-        transcript(first),
+
+    def write(answer: str, record: UsageRecord) -> str:
+        title = plain_title(answer)
+        with transaction.atomic():
+            if not _bill(record):
+                return ""
+            _title_store(conversation, title)
+        return title
+
+    asked = Asked(
+        tenant=conversation.tenant,
+        conversation=conversation,
+        prompt=TITLER_PROMPT,
+        content=transcript(first),
         max_tokens=20,
         purpose="title",
         key=f"title:{conversation_id}",
     )
-    title = plain_title(answer)
-    with transaction.atomic():
-        if not _bill(record):
-            return ""
-        _title_store(conversation, title)
-    return title
+    return Pending(asked, write)
+
+
+# The kinds of background work on a conversation (``chat.history.background_queue``).
+WORK: dict[str, Callable[[int, int], Any]] = {"summary": _summary, "title": _title}
+
+
+def background_run(work: Sequence[tuple[str, int, int]]) -> list[Any]:
+    """Each ``(kind, tenant_id, conversation_id)`` of ``work``, its result or the exception it
+    met, in order. The reads go first, then every completion at once (one event loop and one
+    client for the batch), then each write in a transaction of its own: one failure stops no
+    other work."""
+    results: list[Any] = []
+    for kind, tenant_id, conversation_id in work:
+        try:
+            results.append(WORK[kind](tenant_id, conversation_id))
+        except Exception as exc:
+            results.append(exc)
+    pending = [(index, result) for index, result in enumerate(results) if isinstance(result, Pending)]
+    for (index, each), answer in zip(pending, _ask_all([p.asked for _, p in pending]), strict=True):
+        try:
+            results[index] = answer if isinstance(answer, BaseException) else each.write(*answer)
+        except Exception as exc:
+            results[index] = exc
+    return results
+
+
+def _only(results: list[Any]) -> Any:
+    (result,) = results
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def conversation_summarize(*, tenant_id: int, conversation_id: int) -> bool:
+    """Whether a summary was written (``_summary``)."""
+    return bool(_only(background_run([("summary", tenant_id, conversation_id)])))
+
+
+def conversation_title(*, tenant_id: int, conversation_id: int) -> str:
+    return str(_only(background_run([("title", tenant_id, conversation_id)])))
 
 
 TITLE_WORDS = 8

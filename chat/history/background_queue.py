@@ -1,19 +1,31 @@
-"""Which background work a finished turn makes due, and queueing it without delaying anyone."""
+"""Which background work a finished turn makes due, and queueing it without delaying anyone.
 
-import asyncio
+The work due goes to Celery in batches (``chat.tasks.background_work``): a sender thread of
+the process waits ``BACKGROUND_BATCH_WINDOW_S`` after the first item for more, then sends them
+all as one task. A task per item cost the worker ~16 ms of CPU for a summary, a third of it
+Celery's own handling and a new event loop and client per completion; a batch pays those once
+(bench/background_bench.py). Celery's send is blocking I/O, off the event loop here; in the
+embedded default (eager) the task itself runs in this thread.
+"""
+
 import threading
+import time
 
 import structlog
+from django.conf import settings
+from django.db import close_old_connections
 
-from chat.tasks import summarize_conversation, title_conversation
-from infra.db import in_db_thread
+from chat.tasks import background_work
 
 log = structlog.stdlib.get_logger(__name__)
 
-_queued: set["asyncio.Future[None]"] = set()  # kept referenced until done
-# Sends in flight, counted across threads and event loops (``background_sent``).
+Work = tuple[str, int, int]  # (kind, tenant_id, conversation_id): chat.history.background.WORK
+
+_pending: list[Work] = []
+# Items queued and not sent yet, counted across threads and event loops (``background_sent``).
 _in_flight = 0
 _settled = threading.Condition()
+_sender: threading.Thread | None = None
 
 
 def background_work_due(
@@ -31,52 +43,40 @@ def background_work_due(
 
 
 def enqueue_background_work(due: list[str], *, tenant_id: int, conversation_id: int) -> None:
-    """Send the tasks from a worker thread: Celery's send is blocking I/O, and in the embedded
-    default (eager) the task itself runs there."""
-    global _in_flight
-    tasks = {"title": title_conversation, "summary": summarize_conversation}
-    # "queued" until the thread takes it, then "sending"; "dropped" if its event loop ended
-    # first (a loop closed under it cancels the send before the thread runs it).
-    state = ["queued"]
-
-    def settled() -> None:
-        global _in_flight
-        _in_flight -= 1
+    """Queue ``due`` for the next batch; never blocks the caller (an event loop)."""
+    global _in_flight, _sender
+    with _settled:
+        _pending.extend((kind, tenant_id, conversation_id) for kind in due)
+        _in_flight += len(due)
+        if _sender is None or not _sender.is_alive():
+            _sender = threading.Thread(target=_send_forever, name="background-work", daemon=True)
+            _sender.start()
         _settled.notify_all()
 
-    def send() -> None:
+
+def _send_forever() -> None:
+    global _in_flight
+    while True:
         with _settled:
-            if state[0] == "dropped":
-                return
-            state[0] = "sending"
+            _settled.wait_for(lambda: bool(_pending))
+        time.sleep(settings.BACKGROUND_BATCH_WINDOW_S)  # what is due meanwhile goes in the same task
+        with _settled:
+            batch = _pending[: settings.BACKGROUND_BATCH_MAX]
+            del _pending[: len(batch)]
         try:
-            for name in due:
-                tasks[name].delay(tenant_id, conversation_id)
+            background_work.delay([list(work) for work in batch])
+        except Exception as exc:
+            log.error("chat.background_enqueue_failed", error=repr(exc), work=batch)
         finally:
+            close_old_connections()  # eager: the work ran here
             with _settled:
-                settled()
-
-    def sent(future: "asyncio.Future[None]") -> None:
-        _queued.discard(future)
-        if future.cancelled():
-            with _settled:
-                if state[0] == "queued":
-                    state[0] = "dropped"
-                    settled()
-            log.warning("chat.background_enqueue_cancelled", conversation_id=conversation_id, due=due)
-        elif future.exception() is not None:
-            log.error("chat.background_enqueue_failed", error=repr(future.exception()))
-
-    with _settled:
-        _in_flight += 1
-    future = asyncio.ensure_future(in_db_thread(send)())
-    _queued.add(future)
-    future.add_done_callback(sent)
+                _in_flight -= len(batch)
+                _settled.notify_all()
 
 
 def background_sent(timeout: float) -> bool:
-    """Wait until every queued send has finished (in the embedded default the task itself runs
+    """Wait until every queued item has been sent (in the embedded default the work itself runs
     there): True unless ``timeout`` passed first. Tests wait on it before their database is
-    flushed."""
+    flushed; a draining server before it exits."""
     with _settled:
         return _settled.wait_for(lambda: _in_flight == 0, timeout)

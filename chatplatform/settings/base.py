@@ -236,6 +236,11 @@ CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 20)
 CHAT_MEMORY_TTL_S = env_float("CHAT_MEMORY_TTL_S", 7200.0)
 # Messages left out of a rolling summary, so the latest exchanges are sent word for word.
 CHAT_SUMMARY_KEEP_RECENT = env_int("CHAT_SUMMARY_KEEP_RECENT", 6)
+# Summaries and titles due within this many seconds go to Celery as one task (one batch: its
+# reads, then its completions at once, at most BACKGROUND_CONCURRENCY at a time, then its writes).
+BACKGROUND_BATCH_WINDOW_S = env_float("BACKGROUND_BATCH_WINDOW_S", 0.5)
+BACKGROUND_BATCH_MAX = env_int("BACKGROUND_BATCH_MAX", 50)
+BACKGROUND_CONCURRENCY = env_int("BACKGROUND_CONCURRENCY", 8)
 
 # Links in e-mails (escalations) point here.
 SITE_URL = (env_str("SITE_URL") or "http://127.0.0.1:8000").rstrip("/")

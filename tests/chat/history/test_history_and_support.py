@@ -3,17 +3,23 @@ it, rolling summaries and titles written by a real Celery worker, resolve and es
 escalation e-mail, retention."""
 
 import asyncio
+import base64
 import json
 from datetime import timedelta
+from typing import Any
 
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import UsageRecord
+from chat.gateway.llm import UpstreamError
+from chat.history.background import background_run, conversation_summarize, conversation_title
 from chat.history.background_queue import background_sent, background_work_due, enqueue_background_work
 from chat.history.context import SUMMARY_HEADING, build_context
 from chat.history.working_memory import Remembered
@@ -119,19 +125,78 @@ def test_background_work_is_due_once_per_crossing() -> None:
 # -- summaries and titles, by a real worker ---------------------------------------------------
 
 
-def test_a_send_whose_event_loop_ended_first_is_not_waited_for() -> None:
-    """A turn's loop that ends before its background send ran (a loop's end cancels what is
-    pending: a send still queued for a thread never runs) drops the send: nothing is left
-    counted as in flight, or every later wait for the background work would time out."""
+def test_work_queued_by_a_loop_that_ended_at_once_is_sent(world: World, settings: Any) -> None:
+    """The turn's event loop may end right after it queued the work (a server's shutdown): the
+    process's sender thread, not the loop, sends it, and nothing is left counted in flight."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
 
     async def turn_ends_and_the_loop_with_it() -> None:
-        enqueue_background_work(["title"], tenant_id=0, conversation_id=0)
+        enqueue_background_work(["title"], tenant_id=world.acme.pk, conversation_id=1)
         for task in asyncio.all_tasks():
             if task is not asyncio.current_task():
                 task.cancel()
 
     asyncio.run(turn_ends_and_the_loop_with_it())
     assert background_sent(timeout=30)
+    assert [args for args, _, _ in queued_tasks(broker)] == [[[["title", world.acme.pk, 1]]]]
+
+
+def test_work_due_together_goes_to_the_worker_as_one_task(world: World, settings: Any) -> None:
+    """What falls due within ``BACKGROUND_BATCH_WINDOW_S`` is one task, whatever its tenant."""
+    settings.BACKGROUND_BATCH_WINDOW_S = 0.5
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    enqueue_background_work(["title", "summary"], tenant_id=world.acme.pk, conversation_id=7)
+    enqueue_background_work(["title"], tenant_id=world.globex.pk, conversation_id=8)
+    assert background_sent(timeout=30)
+    work = [["title", world.acme.pk, 7], ["summary", world.acme.pk, 7], ["title", world.globex.pk, 8]]
+    assert queued_tasks(broker) == [([work], {}, "chat.tasks.background_work")]
+
+
+def queued_tasks(broker: redis.Redis) -> list[tuple[Any, Any, str]]:
+    """The tasks waiting in the broker's queue: (args, kwargs, name) of each (Celery's message
+    protocol 2 on kombu's Redis transport: a JSON envelope, its body base64)."""
+    found = []
+    for raw in reversed(broker.lrange("celery", 0, -1)):  # LPUSHed: the oldest last
+        message = json.loads(raw)
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        found.append((args, kwargs, message["headers"]["task"]))
+    broker.delete("celery")
+    return found
+
+
+def test_a_batch_does_each_piece_of_work_whatever_another_met(world: World, fake_llm: FakeOpenAI) -> None:
+    """One batch: two tenants' titles, a summary, a conversation that is not the tenant's, one
+    the model fails on. Each is done or not on its own; the failure is returned, not raised."""
+    conversations = []
+    for tenant, user, question in [
+        (world.acme, world.alice, "Where is my parcel?"),
+        (world.globex, world.carol, "Reset my password"),
+        (world.acme, world.alice, "Broken lamp [[fail-before]]"),
+    ]:
+        conversation = Conversation.objects.create(tenant=tenant, user=user)
+        for role, content in [("user", question), ("assistant", "On it.")]:
+            Message.objects.create(tenant=tenant, conversation=conversation, role=role, content=content)
+        conversations.append(conversation)
+    parcel, password, lamp = conversations
+    results = background_run(
+        [
+            ("title", world.acme.pk, parcel.pk),
+            ("title", world.globex.pk, password.pk),
+            ("title", world.globex.pk, parcel.pk),  # acme's: no such conversation for globex
+            ("title", world.acme.pk, lamp.pk),
+            ("summary", world.acme.pk, parcel.pk),  # 2 messages, all kept: nothing to fold
+        ]
+    )
+    assert isinstance(results[3], UpstreamError), results
+    assert results[:3] + results[4:] == [results[0], results[1], "", False] and results[0] and results[1]
+    titled = dict(
+        Conversation.all_tenants.filter(pk__in=[c.pk for c in conversations]).values_list("pk", "title")
+    )
+    assert titled == {parcel.pk: results[0], password.pk: results[1], lamp.pk: ""}
+    billed = UsageRecord.all_tenants.filter(purpose="title").values_list("tenant_id", "conversation_id")
+    assert sorted(billed) == sorted([(world.acme.pk, parcel.pk), (world.globex.pk, password.pk)])
 
 
 async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_request(
@@ -172,6 +237,34 @@ async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_requ
     purposes = UsageRecord.objects.for_tenant(world.acme.pk).filter(conversation_id=conversation_id)
     billed = {record.purpose async for record in purposes}
     assert billed == {"answer", "summary", "title"}
+
+
+def test_a_summary_and_a_title_read_each_row_once(world: World, fake_llm: FakeOpenAI, settings: Any) -> None:
+    """The background work reads only the columns it uses: one it left out and used after all
+    would be fetched by a query of its own (Django's deferred field), caught here."""
+    settings.CHAT_SUMMARY_KEEP_RECENT = 2
+    conversation = Conversation.objects.create(tenant=world.acme, user=world.alice)
+    for n in range(3):
+        for role in ("user", "assistant"):
+            Message.objects.create(
+                tenant=world.acme, conversation=conversation, role=role, content=f"{role} {n}"
+            )
+    with CaptureQueriesContext(connection) as summary:
+        assert conversation_summarize(tenant_id=world.acme.pk, conversation_id=conversation.pk)
+    with CaptureQueriesContext(connection) as title:
+        assert conversation_title(tenant_id=world.acme.pk, conversation_id=conversation.pk)
+    for work in (summary, title):
+        reads = [q["sql"] for q in work.captured_queries if q["sql"].startswith("SELECT")]
+        read_from = [r.split(" FROM ", 1)[1].split()[0] for r in reads]
+        # Once each: the conversation (its tenant joined), its messages; a price at most.
+        assert sorted(set(read_from)) == sorted(read_from), reads
+        assert (
+            {'"chat_conversation"', '"chat_message"'}
+            <= set(read_from)
+            <= {'"chat_conversation"', '"chat_message"', '"billing_modelprice"'}
+        ), reads
+    conversation.refresh_from_db()
+    assert conversation.summary and conversation.summary_message_count == 4 and conversation.title
 
 
 # -- resolve, escalate, e-mail ------------------------------------------------------------------
