@@ -1,17 +1,17 @@
-"""Celery's share of a message: the worker's CPU per conversation summary and per title.
+"""Celery's share of a message: the worker's CPU per conversation summary and per title, with
+the work sent one piece a task and in batches (``chat.tasks.background_work``).
 
     .venv/bin/python bench/background_bench.py                   # 100 conversations, 3 rounds
-    .venv/bin/python bench/background_bench.py --conversations 200 --rounds 5
+    .venv/bin/python bench/background_bench.py --conversations 200 --batch 20 --rounds 5
 
 The platform runs with the README's run command next to the fake OpenAI server. Setting up
 (not measured): ``--conversations`` conversations of ``--turns`` turns each are answered over
-the chat socket, with the tenant's summaries off, and their titles written. Each round (measured):
-one summary task per conversation is queued to the platform's Celery worker, and its CPU is read
-until every summary is written; then the titles are wiped (and their billing, so they are made
-and billed again) and one title task per conversation is queued likewise. Reported: the worker's
-CPU per task (medians), with PostgreSQL's and Redis's, and the Celery worker's share per message
-of ``bench/ceiling.py``'s load (one title per conversation, a summary every
-``summarize_after_messages - CHAT_SUMMARY_KEEP_RECENT`` messages).
+the chat socket, with the tenant's summaries off, and their titles written. Each round (measured),
+for one piece of work a task and for ``--batch`` a task, in alternating order: every summary is
+wiped and the summaries queued to the platform's Celery worker, whose CPU is read until every
+summary is written; then the titles likewise (their billing wiped too, so they are made and
+billed again). Reported: the worker's CPU per piece of work (medians), with PostgreSQL's and
+Redis's.
 """
 
 import argparse
@@ -37,6 +37,7 @@ from testkit.live import LIVE_REDIS_URL, LivePlatform  # noqa: E402
 _COUNT = "SELECT count(*) FROM chat_conversation WHERE tenant_id = %s AND "
 _SUMMARIZED = _COUNT + "summary_upto_id IS NOT NULL"
 _TITLED = _COUNT + "title <> ''"
+_KINDS = {"summary": _SUMMARIZED, "title": _TITLED}  # each kind of work, and its count done
 
 
 async def converse(platform: LivePlatform, tokens: list[str], conversations: int, turns: int) -> None:
@@ -76,7 +77,7 @@ def measured(
     assert platform.database_url is not None
     wait_for(platform.database_url, *done, count)
     return {
-        f"{part}_cpu_ms_per_task": round(meter.used() * 1000 / count, 3) for part, meter in meters.items()
+        f"{part}_cpu_ms_per_piece": round(meter.used() * 1000 / count, 3) for part, meter in meters.items()
     }
 
 
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=100)
     parser.add_argument("--turns", type=int, default=10, help="answered turns per conversation")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=10, help="pieces of work a task, against 1 a task")
     args = parser.parse_args()
     with platform_and_fake_llm(prefix="background-bench-", extra_env={"LOG_LEVEL": "WARNING"}) as (
         platform,
@@ -108,37 +110,42 @@ def main() -> None:
         wait_for(platform.database_url, _TITLED, [tenant_id], len(ids))
         celery = Celery(broker=LIVE_REDIS_URL)
         groups = deployment_groups(platform)
-        runs: dict[str, list[dict[str, float]]] = {"summary": [], "title": []}
+        sizes = sorted({1, args.batch})
+        runs: dict[str, list[dict[str, float]]] = {f"{k}, {n} a task": [] for n in sizes for k in _KINDS}
         for round_ in range(args.rounds + 1):  # the first warms up
-            platform.sql(
-                "UPDATE chat_conversation SET summary = '', summary_upto_id = NULL, "
-                "summary_message_count = 0, title = '' WHERE tenant_id = %s",
-                [tenant_id],
-            )
-            platform.sql(
-                "DELETE FROM billing_usagerecord WHERE tenant_id = %s AND purpose <> 'answer'", [tenant_id]
-            )
-            for kind, task, done in (
-                ("summary", "summarize_conversation", _SUMMARIZED),
-                ("title", "title_conversation", _TITLED),
-            ):
-                result = measured(
-                    platform,
-                    groups,
-                    lambda task=task: [
-                        celery.send_task(f"chat.tasks.{task}", args=[tenant_id, c]) for c in ids
-                    ],
-                    (done, [tenant_id]),
-                    len(ids),
+            for size in sizes if round_ % 2 else sizes[::-1]:
+                platform.sql(
+                    "UPDATE chat_conversation SET summary = '', summary_upto_id = NULL, "
+                    "summary_message_count = 0, title = '' WHERE tenant_id = %s",
+                    [tenant_id],
                 )
-                if round_:
-                    runs[kind].append(result)
-                print(
-                    f"-- round {round_ or 'warm-up'} {kind}: {json.dumps(result)}",
-                    file=sys.stderr,
-                    flush=True,
+                platform.sql(
+                    "DELETE FROM billing_usagerecord WHERE tenant_id = %s AND purpose <> 'answer'",
+                    [tenant_id],
                 )
-        medians = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
+                for kind, done in _KINDS.items():
+                    batches = [
+                        [[kind, tenant_id, c] for c in ids[start : start + size]]
+                        for start in range(0, len(ids), size)
+                    ]
+                    result = measured(
+                        platform,
+                        groups,
+                        lambda batches=batches: [
+                            celery.send_task("chat.tasks.background_work", args=[batch]) for batch in batches
+                        ],
+                        (done, [tenant_id]),
+                        len(ids),
+                    )
+                    name = f"{kind}, {size} a task"
+                    if round_:
+                        runs[name].append(result)
+                    print(
+                        f"-- round {round_ or 'warm-up'} {name}: {json.dumps(result)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
         print(json.dumps({"conversations": len(ids), "rounds": args.rounds, **medians}, indent=2))
 
 
