@@ -64,7 +64,8 @@ def _send_forever() -> None:
             batch = _pending[: settings.BACKGROUND_BATCH_MAX]
             del _pending[: len(batch)]
         try:
-            background_work.delay([list(work) for work in batch])
+            # Once each: two summaries of one conversation would both ask the model.
+            background_work.delay([list(work) for work in dict.fromkeys(batch)])
         except Exception as exc:
             log.error("chat.background_enqueue_failed", error=repr(exc), work=batch)
         finally:

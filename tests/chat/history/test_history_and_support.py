@@ -149,6 +149,7 @@ def test_work_due_together_goes_to_the_worker_as_one_task(world: World, settings
     broker.delete("celery")
     enqueue_background_work(["title", "summary"], tenant_id=world.acme.pk, conversation_id=7)
     enqueue_background_work(["title"], tenant_id=world.globex.pk, conversation_id=8)
+    enqueue_background_work(["summary"], tenant_id=world.acme.pk, conversation_id=7)  # due twice: once
     assert background_sent(timeout=30)
     work = [["title", world.acme.pk, 7], ["summary", world.acme.pk, 7], ["title", world.globex.pk, 8]]
     assert queued_tasks(broker) == [([work], {}, "chat.tasks.background_work")]
