@@ -448,13 +448,11 @@ def test_an_answer_saved_as_curated_from_the_chat_is_edited_in_the_console_and_g
         expect(entry).to_contain_text("How long is the warranty? (+1 phrasing)")
 
         new_chat(page, platform)
-        calls = len(fake_openai_server.calls)
         ask(page, "Hi! warranty period?")
         given = page.locator(".msg.assistant:not(.greeting)").last
         expect(given).to_contain_text("Two years, parts and labour.")
         expect(given.locator(".curated")).to_have_text("curated answer")
-        assert len(fake_openai_server.calls) <= calls + 1  # at most the title, never the answer
-        assert not chat_calls_with(fake_openai_server, "warranty period?")
+        assert not chat_calls_with(fake_openai_server, "warranty period?")  # the model never asked
 
         page.goto(f"{platform.base_url}/console/curated/")
         expect(page.locator("#curated-answers tr .hits")).to_have_text("1")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from chat.history.background import TITLER_PROMPT
 from testkit.browser import chromium, serious_accessibility_violations, sign_in
 from testkit.fake_openai import FakeOpenAI
 from testkit.live import LivePlatform, start_platform
@@ -40,6 +41,12 @@ def instances(
     yield first, second
     second.stop()
     first.stop()
+
+
+def answers_since(fake: FakeOpenAI, calls: int) -> int:
+    """The assistant's calls after the first ``calls``: the conversation's title is made by the
+    worker meanwhile, whenever its batch goes."""
+    return sum(call.messages[0]["content"] != TITLER_PROMPT for call in fake.calls[calls:])
 
 
 def test_an_agent_in_the_inbox_answers_a_member_live_across_instances(
@@ -79,7 +86,7 @@ def test_an_agent_in_the_inbox_answers_a_member_live_across_instances(
         chat.keyboard.press("Enter")
         expect(inbox.locator("#log .msg.user .body").last).to_have_text("It was order 1234")
         expect(chat.locator("#status")).to_have_text("Your message went to the person helping you.")
-        assert len(fake_openai_server.calls) == calls  # the assistant made no call
+        assert answers_since(fake_openai_server, calls) == 0  # the assistant made no call
 
         # A private note: the team's only.
         inbox.check("#note-mode")
@@ -99,4 +106,4 @@ def test_an_agent_in_the_inbox_answers_a_member_live_across_instances(
         expect(chat.locator("#status")).to_have_text("The assistant answers again.")
         expect(inbox.locator('[data-count="all"]')).to_have_text("0")
         ask(chat, "And when will the refund arrive? [[tokens=2]]")
-        assert len(fake_openai_server.calls) == calls + 1
+        assert answers_since(fake_openai_server, calls) == 1
