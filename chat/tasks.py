@@ -31,8 +31,8 @@ def background_work(work: list[list[Any]]) -> int:
     failed = [result for result in results if isinstance(result, Exception)]
     for error in failed:
         log.warning("chat.background_work_failed", error=repr(error))
-    retried = [error for error in failed if isinstance(error, _RETRIED_UPSTREAM["autoretry_for"])]
-    if retried or failed:
+    if failed:
+        retried = [error for error in failed if isinstance(error, _RETRIED_UPSTREAM["autoretry_for"])]
         raise (retried or failed)[0]
     return len(results)
 

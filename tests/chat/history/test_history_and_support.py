@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -24,7 +25,7 @@ from chat.history.background_queue import background_sent, background_work_due, 
 from chat.history.context import SUMMARY_HEADING, build_context
 from chat.history.working_memory import Remembered
 from chat.models import Conversation, Message
-from chat.tasks import purge_expired_history
+from chat.tasks import background_work, purge_expired_history
 from inbox.tasks import send_escalation_email
 from infra.keys import tenant_prefix
 from tenants.models import Tenant
@@ -238,6 +239,24 @@ async def test_after_n_messages_a_summary_is_written_and_sent_with_the_next_requ
     purposes = UsageRecord.objects.for_tenant(world.acme.pk).filter(conversation_id=conversation_id)
     billed = {record.purpose async for record in purposes}
     assert billed == {"answer", "summary", "title"}
+
+
+def test_the_task_of_a_batch_raises_what_one_piece_met_after_doing_the_others(
+    world: World, fake_llm: FakeOpenAI
+) -> None:
+    """The model away for one conversation: the batch's task raises its error (Celery retries
+    the batch: the title already written is found done at once, without a call)."""
+    done, failing = (Conversation.objects.create(tenant=world.acme, user=world.alice) for _ in range(2))
+    for conversation, question in [(done, "Where is my parcel?"), (failing, "Lamp [[fail-before]]")]:
+        for role, content in [("user", question), ("assistant", "On it.")]:
+            Message.objects.create(tenant=world.acme, conversation=conversation, role=role, content=content)
+    with pytest.raises(UpstreamError):
+        background_work.run([["title", world.acme.pk, failing.pk], ["title", world.acme.pk, done.pk]])
+    done.refresh_from_db()
+    assert done.title
+    calls = len(fake_llm.calls)
+    assert background_work.run([["title", world.acme.pk, done.pk]]) == 1
+    assert len(fake_llm.calls) == calls
 
 
 def test_a_summary_and_a_title_read_each_row_once(world: World, fake_llm: FakeOpenAI, settings: Any) -> None:
