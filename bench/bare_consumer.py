@@ -139,23 +139,14 @@ class DurableStore:
         await self.settle_script(keys=[f"bench:tokens:{conversation}"], args=[tokens])
 
     async def last_message(self, conversation: int) -> None:
-        await _in_thread(_last_message)(conversation)
+        from infra.db import in_db_thread  # the platform's own way off the loop (after settings)
+
+        await in_db_thread(_last_message)(conversation)
 
     async def record(self, conversation: int, question: str, answer: str) -> None:
-        await _in_thread(_record)(conversation, question, answer)
+        from infra.db import in_db_thread
 
-
-def _in_thread(func: Any) -> Any:
-    from channels.db import database_sync_to_async
-    from django.db import close_old_connections
-
-    def run_and_release(*args: Any) -> Any:
-        try:
-            return func(*args)
-        finally:
-            close_old_connections()  # the connection goes back to the pool
-
-    return database_sync_to_async(run_and_release, thread_sensitive=False)
+        await in_db_thread(_record)(conversation, question, answer)
 
 
 def _last_message(conversation: int) -> Any:
